@@ -1,0 +1,25 @@
+"""chainrule: neural networks and backpropagation on NumPy, as the lecture teaches them.
+
+Every computation on tensors records a graph; ``backward()`` walks it in
+reverse and applies the chain rule node by node (downstream = upstream x local).
+
+    >>> import chainrule as cr
+    >>> x, y, z = (cr.tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0))
+    >>> f = (x + y) * z
+    >>> f.backward()
+    >>> [t.grad.item() for t in (x, y, z)]
+    [-4.0, -4.0, 3.0]
+"""
+from chainrule.tensor import Tensor
+from chainrule.autograd import Function, enable_grad, is_grad_enabled, no_grad
+from chainrule.dtypes import bool_, float16, float32, float64, int32, int64
+from chainrule.creation import (arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor,
+                                zeros, zeros_like)
+from chainrule.ops import (
+    abs, add, amax, amin, cat, clamp, clip, concatenate, cos, div, elu, exp, expand, flatten, gelu,
+    leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pad,
+    permute, pow, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, squeeze, stack, sub, sum, tanh,
+    transpose, unsqueeze, var, where)
+from chainrule.gradcheck import GradcheckError, gradcheck
+
+__version__ = "0.1.0"
