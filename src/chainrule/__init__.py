@@ -21,5 +21,7 @@ from chainrule.ops import (
     permute, pow, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, squeeze, stack, sub, sum, tanh,
     transpose, unsqueeze, var, where)
 from chainrule.gradcheck import GradcheckError, gradcheck
+from chainrule.random import manual_seed
+from chainrule import nn, optim  # noqa: E402
 
 __version__ = "0.1.0"

@@ -65,11 +65,12 @@ def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    from chainrule.random import resolve
+    return resolve(seed)
 
 
 def randn(*shape, dtype=None, requires_grad: bool = False, rng=None) -> Tensor:
-    """Standard normal samples; ``rng`` a seed or np.random.Generator for reproducibility."""
+    """Standard normal samples; ``rng``: a seed or Generator (default: chainrule's, see manual_seed)."""
     data = _rng(rng).standard_normal(_shape(shape)).astype(_float(dtype))
     return Tensor(data, requires_grad=requires_grad)
 

@@ -63,3 +63,84 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     """Log of the softmax along ``axis``, computed without overflow."""
     x = as_tensor(x)
     return LogSoftmax.apply(x, axis=_check_axis(x, axis, "log_softmax"))
+
+
+# ----------------------------------------------------------------------------- fused layers and losses
+class Linear(Function):
+    """y = x W^T + b (PyTorch's layout: W is (out, in)); dL/dx = g W, dL/dW = g^T x, dL/db = sum_n g.
+
+    In the lecture's notation Y = X W' with W' = W^T of shape (in, out):
+    dL/dX = dL/dY W'^T and dL/dW' = X^T dL/dY.
+    """
+
+    def forward(self, x, w, b=None):
+        self.x, self.w = x, w
+        y = np.dot(x, w.T)  # (N, in) @ (in, out) -> (N, out)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, grad):
+        nx, nw = self.needs_input_grad[:2]
+        gx = np.dot(grad, self.w) if nx else None     # (N, out) @ (out, in) -> (N, in)
+        gw = np.dot(grad.T, self.x) if nw else None   # (out, N) @ (N, in) -> (out, in)
+        if len(self.needs_input_grad) == 2:
+            return gx, gw
+        gb = grad.sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy per sample, L_i = -sum_j q_ij log p_ij with q the (smoothed) one-hot
+    target; dL_i/ds_ij = p_ij - q_ij. Computed from log-softmax, so huge logits stay finite."""
+
+    def forward(self, logits, target, label_smoothing=0.0):
+        n, c = logits.shape
+        logp = log_softmax_array(logits, 1)
+        self.logp, self.target, self.eps = logp, target, label_smoothing
+        loss = -logp[np.arange(n), target]
+        if label_smoothing:
+            loss = (1 - label_smoothing) * loss - label_smoothing / c * logp.sum(axis=1)
+        return loss
+
+    def backward(self, grad):
+        n, c = self.logp.shape
+        d = np.exp(self.logp)
+        if self.eps:
+            d -= self.eps / c
+        d[np.arange(n), self.target] -= 1 - self.eps
+        return d * grad[:, None]
+
+
+class MulticlassSVM(Function):
+    """The lecture's hinge loss per sample, L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + margin);
+    dL_i/ds_j = 1 where a margin is violated, dL_i/ds_{y_i} = -(number of violations)."""
+
+    def forward(self, scores, target, margin=1.0):
+        n = scores.shape[0]
+        rows = np.arange(n)
+        m = scores - scores[rows, target][:, None] + margin   # (N, C)
+        m[rows, target] = 0
+        self.active = m > 0
+        self.rows, self.target = rows, target
+        return np.maximum(m, 0).sum(axis=1)
+
+    def backward(self, grad):
+        d = self.active.astype(grad.dtype)
+        d[self.rows, self.target] = -d.sum(axis=1)
+        return d * grad[:, None]
+
+
+class BCEWithLogits(Function):
+    """Binary cross-entropy on logits, max(x, 0) - x y + log(1 + e^-|x|); d/dx = sigmoid(x) - y."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, grad):
+        x = self.x
+        e = np.exp(-np.abs(x))
+        sig = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        gy = -grad * x if self.needs_input_grad[1] else None
+        return grad * (sig - self.y), gy

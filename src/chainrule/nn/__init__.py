@@ -1,0 +1,7 @@
+"""Networks: Module, Parameter, layers, activations, losses, init and functional (PyTorch's names)."""
+from chainrule.nn import functional, init, utils  # noqa: F401
+from chainrule.nn.layers import (ELU, GELU, MLP, BatchNorm1d, Dropout, Flatten, Identity,  # noqa: F401
+                                 LeakyReLU, Linear, ReLU, Sigmoid, Softplus, Tanh)
+from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401
+                               MulticlassSVMLoss, NLLLoss)
+from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401

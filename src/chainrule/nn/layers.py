@@ -1,0 +1,227 @@
+"""Layers: Linear, Flatten, Dropout, BatchNorm1d, Identity, the activations, and MLP."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule import ops
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module, Parameter, Sequential
+from chainrule.tensor import Tensor
+
+
+class Linear(Module):
+    """A fully connected layer, y = x W^T + b.
+
+    Args:
+        in_features (int), out_features (int).
+        bias (bool, True): learn an additive bias.
+        dtype (dtype, float32).
+
+    Shape: (N, in_features) -> (N, out_features). ``weight`` is (out_features, in_features) as in
+    PyTorch, so that state_dicts move between the two; the lecture's X W with W of shape (D, H) is
+    ``x @ layer.weight.T``.
+
+    Initialisation matches PyTorch's in distribution: weight and bias U(-1/sqrt(in), 1/sqrt(in)).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype or np.float32))
+        self.bias = Parameter(np.empty(out_features, dtype=dtype or np.float32)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # = U(-1/sqrt(in), 1/sqrt(in))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """Flattens axes start_dim..end_dim (default: all but the batch axis). (N, 3, 32, 32) -> (N, 3072)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return ops.flatten(x, self.start_dim, self.end_dim)
+
+
+class Dropout(Module):
+    """Inverted dropout with drop probability p in training; the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation over the batch axis of (N, C) or (N, C, L) inputs.
+
+    In training it normalises with the batch's mean and (biased) variance and updates the
+    running estimates (unbiased variance, ``momentum`` 0.1); in eval mode it uses them.
+    Written from primitives, so its gradient needs no hand-written backward.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        if affine:
+            self.weight = Parameter(np.ones(num_features, np.float32))
+            self.bias = Parameter(np.zeros(num_features, np.float32))
+        self.register_buffer("running_mean", np.zeros(num_features, np.float32))
+        self.register_buffer("running_var", np.ones(num_features, np.float32))
+        self.register_buffer("num_batches_tracked", np.array(0, np.int64))
+
+    def forward(self, x):
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d({self.num_features}): expected input (N, {self.num_features}) "
+                             f"or (N, {self.num_features}, L), got shape {x.shape}")
+        axes = (0,) if x.ndim == 2 else (0, 2)
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+        if self.training:
+            n = x.size // self.num_features
+            if n < 2:
+                raise ValueError(f"BatchNorm1d: need more than 1 value per channel in training, got shape {x.shape}")
+            mean = x.mean(axis=axes, keepdims=True)
+            var = ops.var(x, axis=axes, keepdims=True, correction=0)
+            m = self.momentum
+            self.running_mean = ((1 - m) * self.running_mean + m * mean.data.reshape(-1)).astype(self.running_mean.dtype)
+            unbiased = var.data.reshape(-1) * n / (n - 1)
+            self.running_var = ((1 - m) * self.running_var + m * unbiased).astype(self.running_var.dtype)
+            self.num_batches_tracked = np.array(self.num_batches_tracked + 1, np.int64)
+        else:
+            mean = Tensor(self.running_mean.reshape(shape), dtype=x.dtype)
+            var = Tensor(self.running_var.reshape(shape), dtype=x.dtype)
+        y = (x - mean) / ops.sqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return y
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+# ----------------------------------------------------------------------------- activations
+class ReLU(Module):
+    """max(0, x)."""
+
+    def forward(self, x):
+        return ops.relu(x)
+
+
+class LeakyReLU(Module):
+    """x if x > 0 else negative_slope * x."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return ops.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^-x)."""
+
+    def forward(self, x):
+        return ops.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return ops.tanh(x)
+
+
+class ELU(Module):
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return ops.elu(x, self.alpha)
+
+
+class GELU(Module):
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return ops.gelu(x, self.approximate)
+
+
+class Softplus(Module):
+    def forward(self, x):
+        return ops.softplus(x)
+
+
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "elu": ELU,
+               "gelu": GELU, "softplus": Softplus}
+
+
+class MLP(Sequential):
+    """A fully connected network: Linear layers with an activation (and optional dropout) between.
+
+    Args:
+        sizes (list of int): layer widths, input first: ``[3072, 100, 100, 10]`` is the lecture's
+            CIFAR-10 network (3072 inputs, two hidden layers of 100, 10 class scores).
+        activation (str, "relu"): one of relu, leaky_relu, sigmoid, tanh, elu, gelu, softplus.
+        dropout (float, 0.0): dropout after each hidden activation.
+
+    Parameter names match ``torch.nn.Sequential`` with the same layers (``0.weight``, ``2.bias``...).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.MLP([3072, 100, 100, 10])(cr.zeros(8, 3072)).shape
+        (8, 10)
+    """
+
+    def __init__(self, sizes, activation: str = "relu", dropout: float = 0.0):
+        sizes = list(sizes)
+        if len(sizes) < 2 or any(int(s) != s or s < 1 for s in sizes):
+            raise ValueError(f"MLP: sizes must be at least two positive integers, got {sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"MLP: unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(ACTIVATIONS[activation]())
+                if dropout:
+                    layers.append(Dropout(dropout))
+        super().__init__(*layers)
+        self.sizes, self.activation, self.dropout = sizes, activation, dropout
+
+    def config(self) -> dict:
+        """What it takes to rebuild this network (saved in checkpoints)."""
+        return {"sizes": self.sizes, "activation": self.activation, "dropout": self.dropout}
