@@ -1,8 +1,25 @@
-"""The ``chainrule`` command: argument parsing and calls into the library, no logic of its own."""
+"""The ``chainrule`` command: argument parsing and calls into the library, no logic of its own.
+
+Errors a user can fix (bad options, missing or corrupt files) print one line and exit with 1
+(2 for a usage error); they never show a traceback.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+
+def _hidden(text: str) -> tuple:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden takes widths separated by commas, like 100,100; got {text!r}")
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--hidden needs positive widths, got {text!r}")
+    return sizes
 
 
 def _demo(args) -> int:
@@ -20,14 +37,121 @@ def _demo(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from chainrule.train import run
+    from chainrule.train.trainer import NonFiniteLoss
+
+    if args.resume:
+        trainer, data = run.resume_run(args.resume, epochs=args.epochs)
+        run_dir = Path(args.resume)
+        print(f"resuming {run_dir} at epoch {trainer.epoch + 1}, batch {trainer.batch + 1}")
+    else:
+        cfg = run.RunConfig()
+        for f in fields(run.RunConfig):
+            v = getattr(args, f.name, None)
+            if v is not None:
+                setattr(cfg, f.name, v)
+        run_dir = Path(args.out or f"runs/{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+        trainer, data = run.start_run(cfg, run_dir)
+        sizes = trainer.model.config()["sizes"]
+        print(f"training MLP {sizes} on {cfg.dataset}: {len(data.train)} train, "
+              f"{len(data.val) if data.val else 0} validation, {len(data.test)} test samples -> {run_dir}")
+    try:
+        h = trainer.fit()
+    except NonFiniteLoss as e:
+        print(f"chainrule: stopped: {e}", file=sys.stderr)
+        return 1
+    if trainer.status == "interrupted":
+        print(f"\ninterrupted at epoch {trainer.epoch + 1}, batch {trainer.batch}; checkpoint saved. "
+              f"Resume with: chainrule train --resume {run_dir}")
+        return 130
+    from chainrule.train.trainer import evaluate
+    from chainrule.data import DataLoader
+    test = evaluate(trainer.model, DataLoader(data.test, 1024), trainer.loss_fn)
+    line = f"done: train accuracy {h.train_acc[-1]:.4f}"
+    if h.val_acc:
+        line += f", validation accuracy {h.val_acc[-1]:.4f}"
+    print(line + f", test accuracy {test['accuracy']:.4f} (last epoch's weights)")
+    print(f"run folder: {run_dir} (config.json, metrics.jsonl, training.png, last/, best/)")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from chainrule.train import run
+    r = run.evaluate_run(args.run_dir, args.dataset, args.data_dir)
+    print(f"{r['dataset']} test set: {r['n']} samples, loss {r['loss']:.4f}, accuracy {r['accuracy']:.4f}")
+    w = max(len(c) for c in r["classes"])
+    print(f"{'class'.ljust(w)}  accuracy  samples")
+    for c, a, n in zip(r["classes"], r["per_class"], r["confusion"].sum(axis=1)):
+        print(f"{c.ljust(w)}  {a:8.4f}  {n:7d}")
+    try:
+        from chainrule.viz.plots import plot_confusion
+        path = Path(args.run_dir) / "confusion.png"
+        plot_confusion(r["confusion"], r["classes"], path)
+        print(f"confusion matrix: {path}")
+    except ImportError as e:
+        print(f"(no confusion matrix plot: {e})")
+    return 0
+
+
+def _predict(args) -> int:
+    from chainrule.train import run
+    for name, top in run.predict_files(args.run_dir, args.files, args.top_k):
+        print(f"{name}: " + ", ".join(f"{c} {p:.3f}" for c, p in top))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from chainrule.train.run import DATASETS, OPTIMIZERS, RunConfig
+
+    d = RunConfig()
     p = argparse.ArgumentParser(prog="chainrule", description="Neural networks and backpropagation on NumPy.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    d = sub.add_parser("demo", help="the lecture's (x + y) * z, forward and backward")
-    d.add_argument("--x", type=float, default=-2.0, help="value of x (default -2)")
-    d.add_argument("--y", type=float, default=5.0, help="value of y (default 5)")
-    d.add_argument("--z", type=float, default=-4.0, help="value of z (default -4)")
-    d.set_defaults(func=_demo)
+
+    t = sub.add_parser("train", help="train a fully connected network (default: spiral data, in seconds)",
+                       description="Train an MLP and write a run folder with checkpoints, metrics and plots.")
+    t.add_argument("--dataset", choices=DATASETS, help=f"the data (default {d.dataset}; cifar10 and mnist need --data-dir)")
+    t.add_argument("--data-dir", dest="data_dir", help="folder with cifar-10-batches-py files or MNIST IDX files")
+    t.add_argument("--hidden", type=_hidden, help="hidden widths, comma-separated (default 100: the 2-layer net)")
+    t.add_argument("--activation", choices=["relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "softplus"],
+                   help=f"hidden activation (default {d.activation})")
+    t.add_argument("--loss", choices=["softmax", "svm"], help="softmax cross-entropy or multiclass SVM (default softmax)")
+    t.add_argument("--reg", type=float, help=f"lambda of the L2 penalty on weight matrices (default {d.reg:g})")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
+    t.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
+    t.add_argument("--momentum", type=float, help=f"SGD/RMSprop momentum (default {d.momentum:g})")
+    t.add_argument("--lr-step", dest="lr_step", type=int, help=f"multiply the lr by --lr-gamma every N epochs (default {d.lr_step}; 0: off)")
+    t.add_argument("--lr-gamma", dest="lr_gamma", type=float, help=f"step decay factor (default {d.lr_gamma:g})")
+    t.add_argument("--epochs", type=int, help=f"(default {d.epochs}; with --resume: the new total)")
+    t.add_argument("--batch-size", dest="batch_size", type=int, help=f"(default {d.batch_size})")
+    t.add_argument("--val-fraction", dest="val_fraction", type=float,
+                   help=f"share of training data held out for validation (default {d.val_fraction:g})")
+    t.add_argument("--seed", type=int, help="seed for weights, split, shuffling and dropout (default 0)")
+    t.add_argument("--dtype", choices=["float32", "float64"], help="(default float32)")
+    t.add_argument("--preprocess", choices=["auto", "none", "scale", "mean_image", "channel"],
+                   help="input preprocessing (default auto: mean image subtraction for images)")
+    t.add_argument("--limit", type=int, help="use only the first N training images (quick trials)")
+    t.add_argument("--out", help="run folder to create (default runs/DATASET-TIME)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy of a run on its test set")
+    e.add_argument("run_dir", help="a run folder written by `chainrule train`")
+    e.add_argument("--dataset", choices=DATASETS, help="evaluate on another dataset of the same input size")
+    e.add_argument("--data-dir", dest="data_dir", help="where that dataset's files are")
+    e.set_defaults(func=_evaluate)
+
+    r = sub.add_parser("predict", help="top-k classes for images (PNG/JPEG) or .npy arrays")
+    r.add_argument("run_dir", help="a run folder written by `chainrule train`")
+    r.add_argument("files", nargs="+", help="images, resized to the model's input, or .npy arrays")
+    r.add_argument("--top-k", dest="top_k", type=int, default=3, help="how many classes to show (default 3)")
+    r.set_defaults(func=_predict)
+
+    dm = sub.add_parser("demo", help="the lecture's (x + y) * z, forward and backward")
+    dm.add_argument("--x", type=float, default=-2.0, help="value of x (default -2)")
+    dm.add_argument("--y", type=float, default=5.0, help="value of y (default 5)")
+    dm.add_argument("--z", type=float, default=-4.0, help="value of z (default -4)")
+    dm.set_defaults(func=_demo)
     return p
 
 
@@ -37,7 +161,12 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, KeyError, RuntimeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"chainrule {args.command}: error: {msg}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,6 @@
+"""Data: datasets (built-in, CIFAR-10, MNIST), the DataLoader, and preprocessing."""
+from chainrule.data.builtin import blobs, spiral, xor  # noqa: F401
+from chainrule.data.files import (CIFAR10_CLASSES, DataFileError, SafeUnpickler, load_cifar10,  # noqa: F401
+                                  load_mnist)
+from chainrule.data.loader import ArrayDataset, DataLoader, Dataset, TensorDataset  # noqa: F401
+from chainrule.data.transforms import Preprocess, train_val_split  # noqa: F401

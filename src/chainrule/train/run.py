@@ -1,0 +1,302 @@
+"""The main job as a library call: a RunConfig in, a trained run folder out.
+
+``chainrule train/evaluate/predict`` parse arguments and call these functions;
+the logic (which data, which preprocessing, which model, where files go) is here.
+A run folder holds ``config.json``, ``metrics.jsonl`` (one line per epoch),
+``training.png``, and the checkpoints ``last/`` and ``best/``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from chainrule import dtypes, nn, optim
+from chainrule import random as cr_random
+from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
+from chainrule.data.loader import ArrayDataset
+from chainrule.nn import functional as F
+from chainrule.train.checkpoint import load_checkpoint
+from chainrule.train.trainer import Trainer, evaluate, predict
+
+DATASETS = ("spiral", "xor", "blobs", "cifar10", "mnist")
+LOSSES = {"softmax": F.cross_entropy, "svm": F.svm_loss}
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+
+
+@dataclass
+class RunConfig:
+    """Everything a run depends on; saved in config.json and in every checkpoint."""
+
+    dataset: str = "spiral"          # spiral, xor, blobs (built in), cifar10, mnist (files in data_dir)
+    data_dir: str | None = None      # folder of the CIFAR-10 / MNIST files
+    hidden: tuple = (100,)           # hidden layer widths: (100,) is the lecture's 2-layer net
+    activation: str = "relu"         # relu, leaky_relu, sigmoid, tanh, elu, gelu, softplus
+    loss: str = "softmax"            # softmax (cross-entropy) or svm (multiclass hinge)
+    reg: float = 1e-5                # lambda of the L2 penalty on weight matrices
+    optimizer: str = "sgd"           # sgd, adam, adamw, rmsprop, adagrad
+    lr: float = 0.3                  # learning rate
+    momentum: float = 0.9            # SGD / RMSprop momentum
+    lr_step: int = 100               # StepLR: multiply the lr by lr_gamma every lr_step epochs (0: off)
+    lr_gamma: float = 0.3
+    epochs: int = 200
+    batch_size: int = 32
+    val_fraction: float = 0.2        # share of the training data held out for validation
+    seed: int = 0                    # weights, split, shuffling and dropout all follow it
+    dtype: str = "float32"
+    preprocess: str = "auto"         # none, scale, mean_image, channel; auto: mean_image for images
+    limit: int = 0                   # use only the first N training images (0: all), for quick trials
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        names = {f.name for f in fields(cls)}
+        cfg = cls(**{k: v for k, v in d.items() if k in names})
+        cfg.hidden = tuple(cfg.hidden)
+        return cfg
+
+    def validate(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose softmax or svm")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.activation not in nn.layers.ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(nn.layers.ACTIVATIONS)}")
+        if self.dataset in ("cifar10", "mnist") and not self.data_dir:
+            raise ValueError(f"--dataset {self.dataset} needs --data-dir (the folder with its files)")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs and batch size must be >= 1 and the learning rate > 0")
+        dtypes.as_dtype(self.dtype)
+
+
+@dataclass
+class Data:
+    train: ArrayDataset
+    val: ArrayDataset | None
+    test: ArrayDataset
+    classes: list
+    preprocess: Preprocess
+    image_shape: tuple | None       # (C, H, W) for image datasets, None for 2-D points
+
+
+def load_raw(cfg: RunConfig):
+    """(X_train, y_train, X_test, y_test, classes, image_shape) before preprocessing."""
+    if cfg.dataset in ("spiral", "xor", "blobs"):
+        make = {"spiral": spiral, "xor": xor, "blobs": blobs}[cfg.dataset]
+        tr, te = make(seed=cfg.seed), make(seed=cfg.seed + 1)
+        return tr.X, tr.y, te.X, te.y, tr.classes, None
+    if cfg.dataset == "cifar10":
+        Xtr, ytr, Xte, yte, classes = load_cifar10(cfg.data_dir)
+        shape = (3, 32, 32)
+    else:
+        Xtr, ytr, Xte, yte, classes = load_mnist(cfg.data_dir)
+        Xtr, Xte = Xtr[:, None], Xte[:, None]
+        shape = (1, 28, 28)
+    if cfg.limit:
+        Xtr, ytr = Xtr[:cfg.limit], ytr[:cfg.limit]
+    return Xtr, ytr, Xte, yte, classes, shape
+
+
+def load_data(cfg: RunConfig, preprocess: Preprocess | None = None) -> Data:
+    Xtr, ytr, Xte, yte, classes, shape = load_raw(cfg)
+    tr_idx, va_idx = train_val_split(len(Xtr), cfg.val_fraction, cfg.seed)
+    kind = cfg.preprocess if cfg.preprocess != "auto" else ("mean_image" if shape else "none")
+    pre = preprocess or Preprocess.fit(Xtr[tr_idx], kind)
+    d = dtypes.as_dtype(cfg.dtype).type
+
+    def ds(X, y):
+        X = pre(X, d)
+        return ArrayDataset(X.reshape(len(X), -1), y, classes)
+
+    return Data(ds(Xtr[tr_idx], ytr[tr_idx]), ds(Xtr[va_idx], ytr[va_idx]) if len(va_idx) else None,
+                ds(Xte, yte), classes, pre, shape)
+
+
+def build_model(cfg: RunConfig, n_in: int, n_classes: int):
+    cr_random.manual_seed(cfg.seed)
+    model = nn.MLP([n_in, *cfg.hidden, n_classes], activation=cfg.activation)
+    return model.to(cfg.dtype)
+
+
+def build_optimizer(cfg: RunConfig, model):
+    p = model.parameters()
+    if cfg.optimizer == "sgd":
+        opt = optim.SGD(p, lr=cfg.lr, momentum=cfg.momentum)
+    elif cfg.optimizer == "adam":
+        opt = optim.Adam(p, lr=cfg.lr)
+    elif cfg.optimizer == "adamw":
+        opt = optim.AdamW(p, lr=cfg.lr)
+    elif cfg.optimizer == "rmsprop":
+        opt = optim.RMSprop(p, lr=cfg.lr, momentum=cfg.momentum)
+    else:
+        opt = optim.Adagrad(p, lr=cfg.lr)
+    sched = optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    return opt, sched
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class RunFiles:
+    """Trainer callback: rewrites metrics.jsonl after every epoch, draws training.png at the end."""
+
+    def __init__(self, run_dir: Path, plot: bool = True):
+        self.run_dir, self.plot = run_dir, plot
+
+    def on_epoch_end(self, trainer):
+        h = trainer.history
+        lines = []
+        for i, e in enumerate(h.epoch):
+            row = {"epoch": e, "train_loss": h.train_loss[i], "train_acc": h.train_acc[i], "lr": h.lr[i],
+                   "seconds": h.seconds[i]}
+            if h.val_acc:
+                row.update(val_loss=h.val_loss[i], val_acc=h.val_acc[i])
+            lines.append(json.dumps(row))
+        _write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
+
+    def on_fit_end(self, trainer):
+        h = trainer.history
+        if self.plot and h.epoch:
+            try:
+                from chainrule.viz.plots import plot_history
+                plot_history(h, self.run_dir / "training.png")
+            except ImportError:
+                self.plot = False
+
+
+def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | None = None):
+    """Everything wired up for ``cfg``: data, model, optimizer, schedule, and a Trainer."""
+    cfg.validate()
+    data = data or load_data(cfg)
+    model = build_model(cfg, data.train.X.shape[1], len(data.classes))
+    opt, sched = build_optimizer(cfg, model)
+    run_dir = Path(run_dir)
+    meta = {"run": asdict(cfg), "classes": data.classes, "image_shape": data.image_shape,
+            "n_in": int(data.train.X.shape[1]), "preprocess": asdict(data.preprocess), "model": model.config()}
+    trainer = Trainer(model, LOSSES[cfg.loss], opt,
+                      DataLoader(data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
+                      DataLoader(data.val, 1024) if data.val is not None else None,
+                      scheduler=sched, epochs=cfg.epochs, reg=cfg.reg, run_dir=run_dir, config=meta,
+                      progress=progress, callbacks=[RunFiles(run_dir)])
+    return trainer, data
+
+
+def start_run(cfg: RunConfig, run_dir, progress: bool = True):
+    """A new run in ``run_dir`` (which must not hold a checkpoint yet)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "last").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
+                              f"or choose another --out")
+    trainer, data = make_trainer(cfg, run_dir, progress)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
+    return trainer, data
+
+
+def resume_run(run_dir, progress: bool = True, epochs: int | None = None):
+    """Rebuild a run from its folder and continue it from the last checkpoint."""
+    run_dir = Path(run_dir)
+    _, _, info = load_checkpoint(run_dir, "last")
+    cfg = RunConfig.from_dict(info["config"]["run"])
+    if epochs:
+        cfg.epochs = epochs
+    trainer, data = make_trainer(cfg, run_dir, progress)
+    trainer.resume(run_dir)
+    trainer.epochs = cfg.epochs
+    trainer.config["run"]["epochs"] = cfg.epochs
+    return trainer, data
+
+
+def load_run(run_dir, slot: str = "best"):
+    """(model in eval mode, meta) from a run folder; falls back to "last" if there is no "best"."""
+    run_dir = Path(run_dir)
+    if not (run_dir / slot).exists():
+        slot = "last"
+    state, _, info = load_checkpoint(run_dir, slot)
+    meta = info["config"]
+    cfg = RunConfig.from_dict(meta["run"])
+    model = nn.MLP(**meta["model"]).to(cfg.dtype)
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
+def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None) -> dict:
+    """Loss, accuracy, per-class accuracy and confusion matrix of a run's best model on a test set."""
+    model, meta = load_run(run_dir)
+    cfg = RunConfig.from_dict(meta["run"])
+    if dataset:
+        cfg.dataset = dataset
+    if data_dir:
+        cfg.data_dir = data_dir
+    cfg.validate()
+    pre = Preprocess(**meta["preprocess"])
+    data = load_data(cfg, preprocess=pre)
+    if data.test.X.shape[1] != meta["n_in"]:
+        raise ValueError(f"the model takes {meta['n_in']} inputs but {cfg.dataset} has {data.test.X.shape[1]}")
+    r = evaluate(model, DataLoader(data.test, 1024), LOSSES[cfg.loss])
+    from chainrule.viz.plots import confusion_matrix
+    k = len(meta["classes"])
+    m = confusion_matrix(r["labels"], r["predictions"], k)
+    per_class = (np.diag(m) / np.maximum(m.sum(axis=1), 1)).tolist()
+    return {"dataset": cfg.dataset, "n": int(m.sum()), "loss": r["loss"], "accuracy": r["accuracy"],
+            "classes": meta["classes"], "per_class": per_class, "confusion": m}
+
+
+def read_inputs(files, meta):
+    """Images (PNG/JPEG, resized to the model's input) or .npy arrays, as raw model inputs.
+
+    Returns (inputs, names): one row and one name per sample ("file", or "file[i]" for the rows
+    of a .npy array holding several samples).
+    """
+    shape = meta.get("image_shape")
+    out, names = [], []
+    for f in files:
+        path = Path(f)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        if path.suffix.lower() == ".npy":
+            a = np.load(path, allow_pickle=False)
+            a = a.reshape(1, -1) if a.size == meta["n_in"] else a.reshape(len(a), -1)
+            if a.shape[1] != meta["n_in"]:
+                raise ValueError(f"{path}: array of shape {a.shape} has {a.shape[1]} features per sample; "
+                                 f"the model takes {meta['n_in']}")
+            out.append(a)
+            names += [str(path)] if len(a) == 1 else [f"{path}[{i}]" for i in range(len(a))]
+        else:
+            if not shape:
+                raise ValueError(f"{path}: this model was trained on 2-D points, not images; give a .npy file")
+            try:
+                from PIL import Image
+            except ImportError:
+                raise ImportError("reading images needs Pillow: pip install pillow") from None
+            try:
+                img = Image.open(path)
+                img = img.convert("RGB" if shape[0] == 3 else "L").resize((shape[2], shape[1]))
+            except OSError as e:
+                raise ValueError(f"{path}: not a readable image ({e})") from None
+            a = np.asarray(img, dtype=np.uint8)
+            a = a.transpose(2, 0, 1) if a.ndim == 3 else a[None]
+            out.append(a.reshape(1, -1))
+            names.append(str(path))
+    return np.concatenate(out), names
+
+
+def predict_files(run_dir, files, top_k: int = 3):
+    """For each sample: (name, the top-k (class name, probability) pairs)."""
+    model, meta = load_run(run_dir)
+    cfg = RunConfig.from_dict(meta["run"])
+    X, names = read_inputs(files, meta)
+    pre = Preprocess(**meta["preprocess"])
+    shape = meta.get("image_shape")
+    Xp = pre(X.reshape((len(X), *shape)) if shape else X, dtypes.as_dtype(cfg.dtype).type).reshape(len(X), -1)
+    probs = predict(model, Xp)
+    classes = meta["classes"]
+    top = np.argsort(-probs, axis=1)[:, :top_k]
+    return [(n, [(classes[j], float(probs[i, j])) for j in row]) for n, (i, row) in zip(names, enumerate(top))]

@@ -1,0 +1,242 @@
+"""The training loop: epochs of batches, validation, history, checkpoints, resume, Ctrl-C.
+
+``Trainer.fit()`` owns the loop (like the course code's Solver): for each batch,
+forward, loss (+ reg * l2_penalty), backward, optimizer step; after each epoch,
+validation, the scheduler step, a history entry and a checkpoint ("last", and
+"best" by validation accuracy). It never prints: the progress bar (tqdm, quiet
+when not on a terminal) shows loss, accuracy and samples/s, and the caller
+reads ``Trainer.status`` to tell the user what happened.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chainrule import random as cr_random
+from chainrule.autograd import no_grad
+from chainrule.nn.functional import l2_penalty
+from chainrule.tensor import Tensor
+from chainrule.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+@dataclass
+class History:
+    """What training produced: loss per iteration; per epoch train/val loss and accuracy and lr."""
+
+    iter_loss: list = field(default_factory=list)
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf; training stopped and the last good checkpoint was kept."""
+
+
+def evaluate(model, loader, loss_fn=None) -> dict:
+    """Loss (if ``loss_fn``), accuracy, predictions and labels of ``model`` over ``loader`` (eval mode)."""
+    was = model.training
+    model.eval()
+    total, correct, loss_sum, preds, labels = 0, 0, 0.0, [], []
+    with no_grad():
+        for X, y in loader:
+            s = model(X)
+            p = s.data.argmax(axis=1)
+            preds.append(p)
+            labels.append(y.data)
+            correct += int((p == y.data).sum())
+            total += len(p)
+            if loss_fn is not None:
+                loss_sum += float(loss_fn(s, y).item()) * len(p)
+    model.train(was)
+    out = {"accuracy": correct / max(total, 1), "predictions": np.concatenate(preds) if preds else np.array([]),
+           "labels": np.concatenate(labels) if labels else np.array([])}
+    if loss_fn is not None:
+        out["loss"] = loss_sum / max(total, 1)
+    return out
+
+
+def predict(model, X, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (softmax of the scores) for inputs X, in eval mode."""
+    from chainrule.ops import softmax
+    was = model.training
+    model.eval()
+    out = []
+    with no_grad():
+        for i in range(0, len(X), batch_size):
+            xb = X[i:i + batch_size]
+            out.append(softmax(model(xb if isinstance(xb, Tensor) else Tensor(xb))).data)
+    model.train(was)
+    return np.concatenate(out)
+
+
+class Trainer:
+    """Train a classifier for a number of epochs, with checkpoints and exact resume.
+
+    Args:
+        model (Module), loss_fn (callable: (scores, labels) -> loss), optimizer (Optimizer).
+        train_loader (DataLoader): shuffled with a seed for an exactly reproducible run.
+        val_loader (DataLoader, None).
+        scheduler (LRScheduler, None): stepped once per epoch.
+        epochs (int, 10).
+        reg (float, 0.0): lambda of the L2 penalty on the weight matrices.
+        run_dir (path, None): where checkpoints go ("last" every epoch and on Ctrl-C, "best").
+        config (dict, None): saved into every checkpoint (how to rebuild the model and data).
+        progress (bool, True): show a progress bar (only on a terminal).
+        callbacks (list): objects with optional ``on_step(trainer, loss)``, ``on_epoch_end(trainer)``
+            and ``on_fit_end(trainer)`` (called when fit returns, finished or interrupted).
+    """
+
+    def __init__(self, model, loss_fn, optimizer, train_loader, val_loader=None, scheduler=None, epochs: int = 10,
+                 reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=()):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
+        self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
+        self.progress, self.callbacks = progress, list(callbacks)
+        self.history = History()
+        self.epoch, self.batch = 0, 0          # the position: next batch to run
+        self._partial = [0.0, 0, 0]            # loss sum, correct, seen in the unfinished epoch
+        self.best_val_acc = -1.0
+        self.status = "not started"            # "finished", "interrupted", or "diverged: ..."
+        self._stop = False
+
+    # ------------------------------------------------------------------ state
+    def _info(self) -> dict:
+        return {"config": self.config, "epoch": self.epoch, "batch": self.batch, "partial": self._partial,
+                "best_val_acc": self.best_val_acc, "history": self.history.to_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "rng": cr_random.get_rng().bit_generator.state}
+
+    def save(self, slot: str = "last") -> None:
+        if self.run_dir is not None:
+            save_checkpoint(self.run_dir, slot, self.model.state_dict(), self.optimizer.state_dict(), self._info())
+
+    def resume(self, run_dir=None, slot: str = "last") -> "Trainer":
+        """Continue from a checkpoint exactly where it stopped (mid-epoch included)."""
+        model_state, opt_state, info = load_checkpoint(run_dir or self.run_dir, slot)
+        self.model.load_state_dict(model_state)
+        if opt_state is not None:
+            self.optimizer.load_state_dict(opt_state)
+        if self.scheduler and info.get("scheduler"):
+            self.scheduler.load_state_dict(info["scheduler"])
+        self.epoch, self.batch, self._partial = info["epoch"], info["batch"], info["partial"]
+        self.best_val_acc = info["best_val_acc"]
+        self.history = History(**info["history"])
+        cr_random.get_rng().bit_generator.state = info["rng"]
+        return self
+
+    # ------------------------------------------------------------------ the loop
+    def _on_sigint(self, signum, frame):
+        self._stop = True
+
+    def fit(self) -> History:
+        """Run the remaining epochs; returns the history. Ctrl-C stops after the current step and
+        saves; a NaN/inf loss raises :class:`NonFiniteLoss` without overwriting the last checkpoint."""
+        prev = None
+        try:
+            prev = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread: no Ctrl-C handling
+            pass
+        try:
+            self.status = "running"
+            while self.epoch < self.epochs:
+                if not self._run_epoch():
+                    self.status = "interrupted"
+                    self.save("last")
+                    break
+            else:
+                self.status = "finished"
+            for cb in self.callbacks:
+                if hasattr(cb, "on_fit_end"):
+                    cb.on_fit_end(self)
+            return self.history
+        finally:
+            if prev is not None:
+                signal.signal(signal.SIGINT, prev)
+
+    def _run_epoch(self) -> bool:
+        model, opt, loader = self.model, self.optimizer, self.train_loader
+        model.train()
+        loader.set_epoch(self.epoch)
+        t0 = time.perf_counter()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(loader), initial=self.batch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
+                       unit="batch", leave=True, disable=None, dynamic_ncols=True)
+        loss_sum, correct, seen = self._partial
+        try:
+            for X, y in loader.batches(self.batch):
+                opt.zero_grad()
+                scores = model(X)
+                loss = self.loss_fn(scores, y)
+                if self.reg:
+                    loss = loss + self.reg * l2_penalty(model)
+                value = loss.item()
+                if not math.isfinite(value):
+                    step = len(self.history.iter_loss) + 1
+                    self.status = f"diverged at step {step}"
+                    raise NonFiniteLoss(
+                        f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
+                        f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). The last good "
+                        f"checkpoint was kept.")
+                loss.backward()
+                opt.step()
+                n = len(y.data)
+                loss_sum += value * n
+                correct += int((scores.data.argmax(axis=1) == y.data).sum())
+                seen += n
+                self.history.iter_loss.append(value)
+                self.batch += 1
+                self._partial = [loss_sum, correct, seen]
+                for cb in self.callbacks:
+                    if hasattr(cb, "on_step"):
+                        cb.on_step(self, value)
+                if bar is not None:
+                    el = time.perf_counter() - t0
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
+                                    samples_s=f"{seen / el:.0f}" if el > 0 else "-", refresh=False)
+                    bar.update(1)
+                if self._stop:
+                    return False
+        finally:
+            if bar is not None:
+                bar.close()
+        self._end_epoch(loss_sum / max(seen, 1), correct / max(seen, 1), time.perf_counter() - t0)
+        return True
+
+    def _end_epoch(self, train_loss, train_acc, seconds):
+        h = self.history
+        h.epoch.append(self.epoch + 1)
+        h.train_loss.append(train_loss)
+        h.train_acc.append(train_acc)
+        h.lr.append(self.optimizer.param_groups[0]["lr"])
+        h.seconds.append(seconds)
+        if self.val_loader is not None:
+            r = evaluate(self.model, self.val_loader, self.loss_fn)
+            h.val_loss.append(r["loss"])
+            h.val_acc.append(r["accuracy"])
+        if self.scheduler:
+            self.scheduler.step()
+        self.epoch += 1
+        self.batch = 0
+        self._partial = [0.0, 0, 0]
+        for cb in self.callbacks:
+            if hasattr(cb, "on_epoch_end"):
+                cb.on_epoch_end(self)
+        acc = h.val_acc[-1] if h.val_acc else train_acc
+        if acc > self.best_val_acc:
+            self.best_val_acc = acc
+            self.save("best")
+        self.save("last")
