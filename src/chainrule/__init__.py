@@ -22,6 +22,6 @@ from chainrule.ops import (
     transpose, unsqueeze, var, where)
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import manual_seed
-from chainrule import data, nn, optim, train  # noqa: E402
+from chainrule import data, nn, optim, train, viz  # noqa: E402
 
 __version__ = "0.1.0"

@@ -56,11 +56,22 @@ def _train(args) -> int:
         sizes = trainer.model.config()["sizes"]
         print(f"training MLP {sizes} on {cfg.dataset}: {len(data.train)} train, "
               f"{len(data.val) if data.val else 0} validation, {len(data.test)} test samples -> {run_dir}")
+    diag = None
+    if args.diagnostics:
+        import warnings
+        from chainrule.viz.diagnostics import Diagnostics
+        diag = Diagnostics(data.train.X[:256])
+        trainer.callbacks.append(diag)
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
     try:
         h = trainer.fit()
     except NonFiniteLoss as e:
         print(f"chainrule: stopped: {e}", file=sys.stderr)
         return 1
+    if diag is not None:
+        import json
+        (run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in diag.records))
     if trainer.status == "interrupted":
         print(f"\ninterrupted at epoch {trainer.epoch + 1}, batch {trainer.batch}; checkpoint saved. "
               f"Resume with: chainrule train --resume {run_dir}")
@@ -101,6 +112,47 @@ def _predict(args) -> int:
     return 0
 
 
+def _graph(args) -> int:
+    from chainrule.viz import draw_graph, explain, render
+    from chainrule.viz.expression import evaluate, parse_assignments
+    f, leaves = evaluate(args.expression, parse_assignments(args.values))
+    narration = explain(f)  # runs the backward pass
+    print(f"f = {args.expression} = {f.item():g}")
+    for name, t in leaves.items():
+        print(f"df/d{name} = {t.grad.item():g}")
+    if args.explain:
+        print()
+        print(narration)
+    if args.out:
+        dot = draw_graph(f, title=f"f = {args.expression}")
+        try:
+            print(f"drawing: {render(dot, args.out)}")
+        except RuntimeError as e:
+            dot_path = render(dot, Path(args.out).with_suffix(".dot"))
+            print(f"chainrule graph: {e}; wrote the DOT source to {dot_path}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _lecture(args) -> int:
+    from chainrule.viz import lecture
+    if args.list or not args.name:
+        for name, fn in lecture.FIGURES.items():
+            print(f"{name:18s} {fn.__doc__.strip().splitlines()[0]}")
+        return 0
+    names = list(lecture.FIGURES) if args.name == "all" else [args.name]
+    for name in names:
+        try:
+            files = lecture.make(name, args.out, args.data_dir)
+        except FileNotFoundError as e:
+            if args.name != "all":
+                raise
+            print(f"{name}: skipped ({e})")
+            continue
+        print(f"{name}: " + ", ".join(files))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from chainrule.train.run import DATASETS, OPTIMIZERS, RunConfig
 
@@ -133,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, help="use only the first N training images (quick trials)")
     t.add_argument("--out", help="run folder to create (default runs/DATASET-TIME)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    t.add_argument("--diagnostics", action="store_true",
+                   help="record per-layer gradient norms and dead/saturated units (diagnostics.jsonl) and warn")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy of a run on its test set")
@@ -146,6 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="+", help="images, resized to the model's input, or .npy arrays")
     r.add_argument("--top-k", dest="top_k", type=int, default=3, help="how many classes to show (default 3)")
     r.set_defaults(func=_predict)
+
+    g = sub.add_parser("graph", help="value, gradients and drawing of an expression, e.g. \"(x + y) * z\" x=-2 y=5 z=-4",
+                       description="Evaluate an expression of numbers, variables, + - * / **, parentheses and "
+                                   "exp log sqrt tanh sigmoid relu max min abs; print its value and gradients.")
+    g.add_argument("expression", help='for example "(x + y) * z"')
+    g.add_argument("values", nargs="*", help="variable values as name=number, e.g. x=-2 y=5 z=-4")
+    g.add_argument("--out", help="write the drawing (.svg, .png, .pdf or .dot)")
+    g.add_argument("--explain", action="store_true", help="narrate the backward pass, edge by edge")
+    g.set_defaults(func=_graph)
+
+    le = sub.add_parser("lecture", help="regenerate the lecture's figures from the library")
+    le.add_argument("name", nargs="?", help="a figure name (see --list), or all")
+    le.add_argument("--list", action="store_true", help="list the figures")
+    le.add_argument("--out", default="lecture", help="folder to write into (default ./lecture)")
+    le.add_argument("--data-dir", dest="data_dir", help="CIFAR-10 folder, for the templates figure")
+    le.set_defaults(func=_lecture)
 
     dm = sub.add_parser("demo", help="the lecture's (x + y) * z, forward and backward")
     dm.add_argument("--x", type=float, default=-2.0, help="value of x (default -2)")
@@ -163,7 +233,8 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, KeyError, RuntimeError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, KeyError, RuntimeError,
+            OSError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"chainrule {args.command}: error: {msg}", file=sys.stderr)
         return 1

@@ -1,2 +1,8 @@
-"""Seeing it: plots of training (graph drawings and narrations are planned, see issue 5)."""
-from chainrule.viz.plots import confusion_matrix, history_curves, plot_confusion, plot_history  # noqa: F401
+"""Seeing it: graph drawings (Graphviz), the narrated backward pass, plots (matplotlib), and
+training diagnostics."""
+from chainrule.viz.diagnostics import Diagnostics  # noqa: F401
+from chainrule.viz.explain import explain  # noqa: F401
+from chainrule.viz.graph import draw_graph, render  # noqa: F401
+from chainrule.viz.plots import (activation_curves, confusion_matrix, decision_grid, history_curves,  # noqa: F401
+                                 plot_activations, plot_confusion, plot_decision_boundary, plot_history,
+                                 plot_linear_vs_mlp, plot_templates, templates)

@@ -79,3 +79,143 @@ def plot_confusion(matrix, classes, path=None):
         fig.savefig(path, dpi=100)
         plt.close(fig)
     return fig
+
+
+# ----------------------------------------------------------------------------- the lecture's figures
+def decision_grid(model, X, resolution: int = 200, margin: float = 0.3):
+    """The model's predicted class on a grid over the 2-D data: (xx, yy, classes)."""
+    from chainrule.train.trainer import predict
+    X = np.asarray(X)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = np.c_[xx.ravel(), yy.ravel()].astype(X.dtype if X.dtype.kind == "f" else np.float32)
+    return xx, yy, predict(model, grid).argmax(axis=1).reshape(xx.shape)
+
+
+def plot_decision_boundary(model, X, y, ax=None, title=None, path=None):
+    """Coloured regions of the model's predictions over 2-D data, with the points on top."""
+    plt = _plt()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 5))
+    xx, yy, zz = decision_grid(model, X)
+    ax.contourf(xx, yy, zz, alpha=0.35, cmap="brg", levels=np.arange(zz.max() + 2) - 0.5)
+    ax.scatter(np.asarray(X)[:, 0], np.asarray(X)[:, 1], c=np.asarray(y), cmap="brg", s=12, edgecolors="k",
+               linewidths=0.3)
+    acc = float((decision_accuracy(model, X, y)))
+    ax.set(title=(title + f" (accuracy {acc:.0%})") if title else f"accuracy {acc:.0%}", xticks=[], yticks=[])
+    if fig is not None and path is not None:
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return ax.figure
+
+
+def decision_accuracy(model, X, y) -> float:
+    from chainrule.train.trainer import predict
+    return float((predict(model, np.asarray(X)).argmax(axis=1) == np.asarray(y)).mean())
+
+
+def fit_small(model, data, epochs: int = 300, lr: float = 0.05, seed: int = 0):
+    """Train a small model on a 2-D dataset with Adam (for the lecture's comparison figures)."""
+    from chainrule import optim
+    from chainrule.data import DataLoader
+    from chainrule.nn.functional import cross_entropy
+    opt = optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(data, 64, shuffle=True, seed=seed)
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        for X, y in loader:
+            opt.zero_grad()
+            cross_entropy(model(X), y).backward()
+            opt.step()
+    return model
+
+
+def plot_linear_vs_mlp(data, hidden: int = 100, epochs: int = 300, path=None, seed: int = 0):
+    """The lecture's comparison: a linear classifier beside a 2-layer ReLU network on the same data.
+
+    Returns the figure and the two accuracies (linear, 2-layer)."""
+    from chainrule import nn
+    from chainrule.random import manual_seed
+    plt = _plt()
+    k = int(np.max(data.y)) + 1
+    manual_seed(seed)
+    linear = fit_small(nn.Linear(2, k), data, epochs, seed=seed)
+    manual_seed(seed)
+    mlp = fit_small(nn.MLP([2, hidden, k]), data, epochs, seed=seed)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 5))
+    plot_decision_boundary(linear, data.X, data.y, ax=a1, title="linear: s = W x + b")
+    plot_decision_boundary(mlp, data.X, data.y, ax=a2, title=f"2-layer ReLU net, H={hidden}")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig, (decision_accuracy(linear, data.X, data.y), decision_accuracy(mlp, data.X, data.y))
+
+
+def templates(weight, image_shape=(3, 32, 32)) -> np.ndarray:
+    """First-layer weights (H, C*H*W) as H images (H, h, w, C) scaled to [0, 1] each."""
+    w = np.asarray(weight.data if hasattr(weight, "data") else weight, dtype=np.float64)
+    c, h, wd = image_shape
+    if w.ndim != 2 or w.shape[1] != c * h * wd:
+        raise ValueError(f"templates: weight of shape {w.shape} does not hold images of shape {image_shape}")
+    imgs = w.reshape(-1, c, h, wd).transpose(0, 2, 3, 1)
+    lo = imgs.min(axis=(1, 2, 3), keepdims=True)
+    hi = imgs.max(axis=(1, 2, 3), keepdims=True)
+    return (imgs - lo) / np.maximum(hi - lo, 1e-12)
+
+
+def plot_templates(weight, image_shape=(3, 32, 32), columns: int = 10, path=None, title=None):
+    """The lecture's "templates": each hidden unit's input weights shown as an image."""
+    plt = _plt()
+    imgs = templates(weight, image_shape)
+    n = len(imgs)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 0.9 + 0.4))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(imgs[i].squeeze(), cmap="gray" if image_shape[0] == 1 else None, interpolation="nearest")
+    fig.suptitle(title or f"first-layer weights as {image_shape[1]}x{image_shape[2]} templates, one per hidden unit")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig
+
+
+ACTIVATION_FUNCTIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "softplus")
+
+
+def activation_curves(names=ACTIVATION_FUNCTIONS, lo: float = -4, hi: float = 4, n: int = 401) -> dict:
+    """name -> (x, f(x), f'(x)), with f and f' computed by the library's own ops and backward()."""
+    from chainrule import ops
+    from chainrule.creation import tensor
+    out = {}
+    for name in names:
+        x = tensor(np.linspace(lo, hi, n), dtype="float64", requires_grad=True)
+        fn = ops.leaky_relu if name == "leaky_relu" else getattr(ops, name)
+        y = fn(x, 0.1) if name == "leaky_relu" else fn(x)
+        y.sum().backward()
+        out[name] = (x.data.copy(), y.data.copy(), x.grad.data.copy())
+    return out
+
+
+def plot_activations(names=ACTIVATION_FUNCTIONS, path=None):
+    """Each activation and its derivative (from backward()), one panel each."""
+    plt = _plt()
+    curves = activation_curves(names)
+    fig, axes = plt.subplots(1, len(curves), figsize=(2.6 * len(curves), 2.8))
+    for ax, (name, (x, y, g)) in zip(np.atleast_1d(axes), curves.items()):
+        ax.plot(x, y, label="f(x)")
+        ax.plot(x, g, "--", label="f'(x)")
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.axvline(0, color="gray", lw=0.5)
+        ax.set_title(name + (" (0.1)" if name == "leaky_relu" else ""))
+    np.atleast_1d(axes)[0].legend(loc="upper left")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig

@@ -1,0 +1,169 @@
+"""Drawing the computational graph with Graphviz: tensors as boxes, ops as circles, left to right.
+
+Each tensor box shows its name, its forward value (scalars and small tensors) or shape and
+dtype (large ones), and, after backward, its gradient: the lecture's figure of a graph with
+values above the edges and gradients below, from the engine's own numbers.
+"""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from chainrule.tensor import Tensor
+
+OP_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Neg": "-", "Pow": "**", "Matmul": "@",
+              "Maximum": "max", "Minimum": "min", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Abs": "abs",
+              "Tanh": "tanh", "Sigmoid": "σ", "ReLU": "relu", "Linear": "linear", "CrossEntropy": "softmax\nloss",
+              "MulticlassSVM": "svm\nloss", "Sum": "sum", "Mean": "mean", "Amax": "max", "Amin": "min"}
+INSTALL_DOT = ("the Graphviz program 'dot' is needed to render drawings; install it with "
+               "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or from graphviz.org. "
+               "The DOT source can still be written with .source or save()")
+
+
+def _fmt(a: np.ndarray, digits: int = 4) -> str:
+    if a.ndim == 0:
+        return f"{a.item():.{digits}g}"
+    return np.array2string(a, precision=digits - 1, separator=", ", suppress_small=True, max_line_width=40)
+
+
+def describe(a, small: int = 9) -> str:
+    """A value as the drawing shows it: the numbers if few, else shape and dtype."""
+    a = np.asarray(a)
+    return _fmt(a) if a.size <= small else f"{a.shape} {a.dtype}"
+
+
+def collect(output: Tensor, max_nodes: int = 300):
+    """The tensors and ops behind ``output``, newest first, at most ``max_nodes`` tensors.
+
+    Returns (tensors, truncated) where tensors is a list in breadth-first order from the output.
+    """
+    order, seen, queue, truncated = [], {id(output)}, [output], 0
+    head = 0
+    while head < len(queue):
+        t = queue[head]
+        head += 1
+        if len(order) < max_nodes:
+            order.append(t)
+        else:
+            truncated += 1  # keep walking, to say how many were left out
+        if t._ctx is not None:
+            for p in t._ctx.parents:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    queue.append(p)
+    return order, truncated
+
+
+def names_for(output: Tensor, names=None, model=None) -> dict:
+    """id(tensor) -> label: the tensor's own ``name``, a name from ``names`` (e.g. ``locals()``),
+    or a module parameter's dotted name (``0.weight``)."""
+    out = {}
+    if model is not None:
+        for n, p in model.named_parameters():
+            out[id(p)] = n
+    for n, v in (names or {}).items():
+        if isinstance(v, Tensor) and not n.startswith("_"):
+            out.setdefault(id(v), n)
+    return out
+
+
+def label_of(t: Tensor, names: dict, fallback: str) -> str:
+    return t.name or names.get(id(t)) or fallback
+
+
+def node_names(output: Tensor, tensors, lookup: dict) -> dict:
+    """id(tensor) -> the label drawings and narrations share: a tensor's own or given name;
+    unnamed intermediates t1, t2, ... in the order they were computed; the output f (a scalar)
+    or out. Constants and unnamed leaves that need no gradient get none."""
+    labels, counter = {}, iter(range(1, 1 << 30))
+    for t in sorted((t for t in tensors if t._ctx is not None and t is not output), key=lambda t: t._ctx.seq):
+        labels[id(t)] = label_of(t, lookup, f"t{next(counter)}")
+    labels[id(output)] = label_of(output, lookup, "f" if output.data.size == 1 else "out")
+    for t in tensors:
+        if t._ctx is None and (t.name or id(t) in lookup or t.requires_grad):
+            labels[id(t)] = label_of(t, lookup, "leaf")
+    return labels
+
+
+def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, max_nodes: int = 300,
+               small: int = 9, title: str | None = None):
+    """The graph that produced ``output`` as a ``graphviz.Digraph`` (renders inline in Jupyter;
+    ``.render()``/``.pipe()`` write SVG or PNG).
+
+    Args:
+        output (Tensor): the result whose graph to draw (before or after backward()).
+        show_grad (bool, True): add each tensor's gradient (after backward()).
+        names (dict, None): variable names for tensors, e.g. ``locals()``.
+        model (Module, None): label its parameters with their dotted names.
+        max_nodes (int, 300): draw at most this many tensors and say how many were left out.
+        small (int, 9): show values of tensors with at most this many elements, else shape and dtype.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor(-2.0, requires_grad=True, name="x")
+        >>> f = x * x
+        >>> f.backward()
+        >>> "grad -4" in cr.viz.draw_graph(f).source
+        True
+    """
+    try:
+        import graphviz
+    except ImportError:
+        raise ImportError("graph drawings need the graphviz package: pip install graphviz "
+                          "(and the Graphviz program: apt-get install graphviz)") from None
+    lookup = names_for(output, names, model)
+    tensors, truncated = collect(output, max_nodes)
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": "12", "label": title or "",
+                                       "labelloc": "t"},
+                           node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    labels = node_names(output, tensors, lookup)
+
+    def tensor_label(t: Tensor) -> str:
+        name = labels.get(id(t), "")
+        lines = [name] if name else []
+        lines.append(describe(t.data, small) if t.data.size <= small or not name else describe(t.data, 0))
+        if show_grad and t._grad is not None:
+            lines.append("grad " + describe(t._grad, small))
+        return "\n".join(lines)
+
+    drawn = {id(t) for t in tensors}
+    for t in tensors:
+        if id(t) in labels:  # constants are drawn beside the op that uses them
+            color = "#d8ecff" if t._ctx is None else "#ffffff"
+            dot.node(f"t{id(t)}", tensor_label(t), shape="box", style="rounded,filled", fillcolor=color)
+        fn = t._ctx
+        if fn is None:
+            continue
+        op = f"f{id(fn)}"
+        dot.node(op, OP_SYMBOLS.get(fn.name, fn.name.lower()), shape="circle", style="filled",
+                 fillcolor="#fff2cc", width="0.5")
+        dot.edge(op, f"t{id(t)}")
+        for p in fn.parents:
+            if id(p) not in labels:
+                # a constant: drawn once per use so that shared constants do not tangle the drawing
+                c = f"c{id(p)}_{id(fn)}"
+                dot.node(c, describe(p.data, small), shape="plaintext")
+                dot.edge(c, op)
+            elif id(p) in drawn:
+                dot.edge(f"t{id(p)}", op)
+    if truncated:
+        dot.node("more", f"... {truncated} more tensors not drawn (max_nodes={max_nodes})", shape="note")
+    return dot
+
+
+def render(dot, path) -> str:
+    """Write the drawing to ``path``: .dot/.gv writes the source (no Graphviz program needed),
+    .svg/.png/.pdf render it with 'dot'. Returns the path written."""
+    from pathlib import Path
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt in ("dot", "gv"):
+        path.write_text(dot.source)
+        return str(path)
+    if fmt not in ("svg", "png", "pdf"):
+        raise ValueError(f"{path}: choose an output ending in .svg, .png, .pdf or .dot")
+    if shutil.which("dot") is None:
+        raise RuntimeError(INSTALL_DOT)
+    path.write_bytes(dot.pipe(format=fmt))
+    return str(path)

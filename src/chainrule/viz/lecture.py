@@ -1,0 +1,138 @@
+"""The lecture's figures, regenerated from the library itself (``chainrule lecture``).
+
+Each figure is a function that writes its files into a folder and returns their paths; the
+numbers in every drawing come from the engine's own forward and backward passes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _graph_files(out: Path, stem: str, output, **kw) -> list:
+    from chainrule.viz.graph import draw_graph, render
+    dot = draw_graph(output, **kw)
+    files = [render(dot, out / f"{stem}.dot")]
+    try:
+        files.append(render(dot, out / f"{stem}.svg"))
+        files.append(render(dot, out / f"{stem}.png"))
+    except RuntimeError:  # no Graphviz program: the DOT source is still written
+        pass
+    return files
+
+
+def linear_vs_2layer(out: Path, data_dir=None) -> list:
+    """Linear classifier vs 2-layer network on XOR and on the spiral."""
+    from chainrule.data import spiral, xor
+    from chainrule.viz.plots import plot_linear_vs_mlp
+    plot_linear_vs_mlp(xor(200), path=out / "linear_vs_2layer_xor.png")
+    plot_linear_vs_mlp(spiral(100, 3), path=out / "linear_vs_2layer_spiral.png")
+    return [str(out / "linear_vs_2layer_xor.png"), str(out / "linear_vs_2layer_spiral.png")]
+
+
+def activations(out: Path, data_dir=None) -> list:
+    """Activation functions and their derivatives."""
+    from chainrule.viz.plots import plot_activations
+    plot_activations(path=out / "activations.png")
+    return [str(out / "activations.png")]
+
+
+def graph(out: Path, data_dir=None) -> list:
+    """The computational graph of f = (x + y) * z at x=-2, y=5, z=-4 with values and gradients."""
+    from chainrule.viz.expression import evaluate
+    from chainrule.viz.explain import explain
+    f, _ = evaluate("(x + y) * z", {"x": -2, "y": 5, "z": -4})
+    text = explain(f)
+    (out / "graph_xyz.txt").write_text(text + "\n")
+    return _graph_files(out, "graph_xyz", f) + [str(out / "graph_xyz.txt")]
+
+
+def gates(out: Path, data_dir=None) -> list:
+    """The gate patterns: add distributes, mul swaps and scales, max routes."""
+    from chainrule.viz.expression import evaluate
+    files = []
+    for name, expr in (("add", "x + y"), ("mul", "x * y"), ("max", "max(x, y)")):
+        f, _ = evaluate(expr, {"x": 3, "y": -1})
+        f.backward(np.asarray(2.0))  # an upstream gradient of 2
+        files += _graph_files(out, f"gate_{name}", f, title=f"{name} gate, upstream gradient 2")
+    return files
+
+
+def vectorized_linear(out: Path, data_dir=None) -> list:
+    """Y = X W with the shape of every gradient: dL/dX = dL/dY W^T, dL/dW = X^T dL/dY."""
+    import chainrule as cr
+    from chainrule.viz.explain import explain
+    cr.manual_seed(0)
+    X = cr.randn(64, 3072, requires_grad=True)
+    W = cr.randn(3072, 100, requires_grad=True)
+    X.name, W.name = "X", "W"
+    Y = X @ W
+    L = (Y * Y).mean()
+    text = explain(L, names={"Y": Y, "L": L})
+    (out / "vectorized_linear.txt").write_text(text + "\n")
+    return _graph_files(out, "vectorized_linear", L, names={"Y": Y, "L": L}, small=0) + \
+        [str(out / "vectorized_linear.txt")]
+
+
+def pipeline(out: Path, data_dir=None) -> list:
+    """The modular pipeline Linear -> ReLU -> Linear -> softmax loss, forward and backward."""
+    import chainrule as cr
+    from chainrule.viz.explain import explain
+    cr.manual_seed(0)
+    net = cr.nn.MLP([4, 5, 3])
+    x = cr.randn(2, 4)
+    L = cr.nn.functional.cross_entropy(net(x), [0, 2])
+    text = explain(L, model=net, names={"x": x, "L": L})
+    (out / "pipeline.txt").write_text(text + "\n")
+    return _graph_files(out, "pipeline", L, model=net, names={"x": x, "L": L}) + [str(out / "pipeline.txt")]
+
+
+def loss_step_decay(out: Path, data_dir=None) -> list:
+    """Training loss per iteration with step learning-rate decay (the spiral, `chainrule train`'s defaults)."""
+    from chainrule.train import run
+    from chainrule.viz.plots import plot_history
+    trainer, _ = run.make_trainer(run.RunConfig(), out / "_run", progress=False)
+    trainer.run_dir, trainer.callbacks = None, []
+    h = trainer.fit()
+    plot_history(h, out / "loss_step_decay.png")
+    return [str(out / "loss_step_decay.png")]
+
+
+def templates(out: Path, data_dir=None) -> list:
+    """First-layer weights of a CIFAR-10 MLP([3072, 100, 10]) as 32x32 colour templates."""
+    import chainrule as cr
+    from chainrule.data import ArrayDataset, DataLoader, Preprocess, load_cifar10
+    from chainrule.viz.plots import plot_templates
+    if not data_dir:
+        raise FileNotFoundError("templates: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
+    Xtr, ytr, _, _, _ = load_cifar10(data_dir)
+    X = Preprocess.fit(Xtr, "mean_image")(Xtr).reshape(len(Xtr), -1)
+    cr.manual_seed(0)
+    net = cr.nn.MLP([3072, 100, 10])
+    for layer in (net[0], net[2]):  # small initial weights, as the course code does, so that what
+        cr.nn.init.normal_(layer.weight, std=1e-3)  # the templates show was learned, not drawn at random
+    opt = cr.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+    loader = DataLoader(ArrayDataset(X, ytr), 64, shuffle=True, seed=0)
+    for epoch in range(10):
+        loader.set_epoch(epoch)
+        for xb, yb in loader:
+            opt.zero_grad()
+            (cr.nn.functional.cross_entropy(net(xb), yb) + 1e-2 * cr.nn.functional.l2_penalty(net)).backward()
+            opt.step()
+    plot_templates(net[0].weight, (3, 32, 32), path=out / "templates.png")
+    return [str(out / "templates.png")]
+
+
+FIGURES = {"linear_vs_2layer": linear_vs_2layer, "activations": activations, "graph": graph, "gates": gates,
+           "vectorized_linear": vectorized_linear, "pipeline": pipeline, "loss_step_decay": loss_step_decay,
+           "templates": templates}
+
+
+def make(name: str, out, data_dir=None) -> list:
+    """Write figure ``name`` into folder ``out``; returns the files written."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; `chainrule lecture --list` lists them")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return FIGURES[name](out, data_dir)

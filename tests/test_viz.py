@@ -1,0 +1,258 @@
+"""Seeing it: the drawings' and narrations' content, the expression parser's safety, the plots'
+data, the diagnostics, and the `graph` and `lecture` commands."""
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.viz import activation_curves, draw_graph, explain, history_curves, render, templates
+from chainrule.viz.diagnostics import Diagnostics
+from chainrule.viz.expression import ExpressionError, evaluate
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None and not __import__("os").environ.get("CI"),
+                               reason="the Graphviz program is installed by .ci/run")
+
+
+def lecture_graph():
+    x, y, z = (cr.tensor(v, requires_grad=True, name=n) for v, n in ((-2.0, "x"), (5.0, "y"), (-4.0, "z")))
+    q = x + y
+    f = q * z
+    return f, dict(x=x, y=y, z=z, q=q, f=f)
+
+
+def test_dot_source_holds_values_and_gradients():
+    f, names = lecture_graph()
+    f.backward()
+    src = draw_graph(f, names=names).source
+    for value in ("-2", "5", "-4", "3", "-12"):
+        assert re.search(rf'label="\w+\n{value}\n', src), value
+    for name, grad in (("x", "-4"), ("y", "-4"), ("z", "3"), ("q", "-4"), ("f", "1")):
+        assert re.search(rf'label="{name}\n[-\d]+\ngrad {grad}"', src), (name, grad)
+    assert src.count("->") == 6 and 'label="+"' in src and 'label="*"' in src and "rankdir=LR" in src
+
+
+def test_drawing_before_backward_has_no_gradients_and_names_module_parameters():
+    cr.manual_seed(0)
+    net = cr.nn.MLP([3, 4, 2])
+    loss = cr.nn.functional.cross_entropy(net(cr.randn(5, 3)), [0, 1, 0, 1, 1])
+    src = draw_graph(loss, model=net).source
+    assert "grad" not in src
+    for name in ("0.weight\n(4, 3) float32", "0.bias", "2.weight", "2.bias"):
+        assert name in src
+
+
+def test_a_huge_graph_is_capped_and_says_so():
+    x = cr.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0001
+    src = draw_graph(y, max_nodes=100).source
+    assert "4902 more tensors not drawn (max_nodes=100)" in src  # x, 5000 products, the constant
+    assert src.count("shape=box") <= 101
+
+
+@needs_dot
+@pytest.mark.parametrize("fmt,magic", [("svg", b"<?xml"), ("png", b"\x89PNG")])
+def test_render_writes_valid_nontrivial_files(tmp_path, fmt, magic):
+    f, names = lecture_graph()
+    f.backward()
+    path = render(draw_graph(f, names=names), tmp_path / f"g.{fmt}")
+    data = open(path, "rb").read()
+    assert data.startswith(magic) and len(data) > 2000
+    if fmt == "svg":
+        assert "grad &#45;4" in data.decode() or "grad -4" in data.decode()
+    else:
+        from PIL import Image
+        w, h = Image.open(path).size
+        assert w > 200 and h > 80
+
+
+def test_render_without_dot_program_says_how_to_install(tmp_path, monkeypatch):
+    f, _ = lecture_graph()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get install graphviz"):
+        render(draw_graph(f), tmp_path / "g.svg")
+    assert "digraph" in open(render(draw_graph(f), tmp_path / "g.dot")).read()
+
+
+def test_narration_numbers_equal_the_engine_gradients():
+    f, names = lecture_graph()
+    text = explain(f, names=names)
+    x, y, z, q = (names[k] for k in "xyzq")
+    assert "f = q * z   [mul gate" in text and "q = x + y   [add gate" in text
+    assert "df/dq = 1 x -4 = -4" in text and "df/dz = 1 x 3 = 3" in text
+    assert "df/dx = -4 x 1 = -4" in text and "df/dy = -4 x 1 = -4" in text
+    assert (x.grad.item(), y.grad.item(), z.grad.item(), q.grad.item()) == (-4.0, -4.0, 3.0, -4.0)
+    # the order is the order the engine runs: the mul gate before the add gate
+    assert text.index("mul gate") < text.index("add gate")
+    # explain starts from fresh gradients each time
+    explain(f, names=names)
+    assert x.grad.item() == -4.0
+
+
+def test_narration_of_tensors_gives_shapes_and_rules():
+    X = cr.randn(8, 5, requires_grad=True, rng=0)
+    W = cr.randn(5, 3, requires_grad=True, rng=1)
+    Y = X @ W
+    L = Y.sum()
+    text = explain(L, names=dict(X=X, W=W, Y=Y, L=L))
+    assert "dL/dX (8, 5) <- upstream dL/dY (8, 3)   [dL/dA = dL/dY B^T]" in text
+    assert "dL/dW (5, 3) <- upstream dL/dY (8, 3)   [dL/dB = A^T dL/dY]" in text
+    np.testing.assert_allclose(X.grad.data, np.ones((8, 3)) @ W.data.T, rtol=1e-6)
+
+
+def test_expression_language_values_and_gradients():
+    f, leaves = evaluate("max(x, y) * exp(-z) + 2 ** x / sqrt(y) - relu(x) + sigmoid(z) + tanh(abs(x))",
+                         {"x": 0.5, "y": 2.0, "z": 0.3})
+    f.backward()
+    import torch
+    x, y, z = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.5, 2.0, 0.3))
+    tf = torch.maximum(x, y) * torch.exp(-z) + 2 ** x / torch.sqrt(y) - torch.relu(x) + torch.sigmoid(z) + \
+        torch.tanh(torch.abs(x))
+    tf.backward()
+    assert f.item() == pytest.approx(tf.item())
+    for k, t in zip("xyz", (x, y, z)):
+        assert leaves[k].grad.item() == pytest.approx(t.grad.item())
+
+
+@pytest.mark.parametrize("text,match", [
+    ("__import__('os').system('touch PWNED')", "not an allowed function"),
+    ("x.__class__", "Attribute is not allowed"),
+    ("(lambda: 1)()", "not an allowed function"),
+    ("[x for x in ()]", "ListComp is not allowed"),
+    ("open('f')", "'open' is not an allowed function"),
+    ("__builtins__", "not allowed as a variable name"),
+    ("'text'", "Constant is not allowed"),
+    ("x if y else z", "IfExp is not allowed"),
+    ("exp(x, y)", r"exp\(\) takes 1 argument"),
+    ("x +", "syntax error"),
+])
+def test_expression_parser_refuses_unsafe_and_bad_input(text, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExpressionError, match=match):
+        evaluate(text, {"x": 1, "y": 2, "z": 3})
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_expression_domain_errors_and_undefined_variables():
+    with pytest.raises(ExpressionError, match="log of -1 in log"):
+        evaluate("log(x)", {"x": -1})
+    with pytest.raises(ExpressionError, match="sqrt of -4"):
+        evaluate("sqrt(x)", {"x": -4})
+    with pytest.raises(ExpressionError, match="division by zero"):
+        evaluate("1 / (x - 1)", {"x": 1})
+    with pytest.raises(ExpressionError, match="undefined variable.*y"):
+        evaluate("x * y", {"x": 1})
+
+
+def test_history_curves_are_the_arrays_plotted(tmp_path):
+    from chainrule.train.trainer import History
+    h = History(iter_loss=[4, 3, 2, 2, 1, 1], epoch=[1, 2, 3], train_loss=[3.5, 2, 1], train_acc=[.5, .7, .9],
+                val_loss=[3, 2, 1.5], val_acc=[.4, .6, .8], lr=[0.1, 0.1, 0.01], seconds=[1, 1, 1])
+    c = history_curves(h)
+    np.testing.assert_array_equal(c["loss"], [4, 3, 2, 2, 1, 1])
+    np.testing.assert_array_equal(c["epoch_x"], [2, 4, 6])
+    assert c["lr_steps"] == [4.0]  # the lr changed after epoch 2, i.e. at iteration 4
+    cr.viz.plot_history(h, tmp_path / "h.png")
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_activation_curves_come_from_the_engine():
+    c = activation_curves(("relu", "sigmoid", "tanh", "leaky_relu"))
+    x, y, g = c["sigmoid"]
+    s = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(y, s, rtol=1e-12)
+    np.testing.assert_allclose(g, s * (1 - s), rtol=1e-12)
+    x, y, g = c["relu"]
+    np.testing.assert_array_equal(g, (x > 0).astype(float))
+    np.testing.assert_allclose(c["leaky_relu"][2], np.where(x > 0, 1, 0.1))
+
+
+def test_templates_are_the_first_layer_weights_as_images():
+    w = np.random.default_rng(0).standard_normal((7, 3072))
+    imgs = templates(w)
+    assert imgs.shape == (7, 32, 32, 3) and imgs.min() == 0 and imgs.max() == 1
+    k = 3
+    raw = w[k].reshape(3, 32, 32).transpose(1, 2, 0)
+    np.testing.assert_allclose(imgs[k], (raw - raw.min()) / (raw.max() - raw.min()))
+    with pytest.raises(ValueError, match=r"weight of shape \(7, 100\) does not hold images"):
+        templates(np.zeros((7, 100)))
+
+
+def test_linear_vs_two_layer_on_xor(tmp_path):
+    fig, (lin, mlp) = cr.viz.plot_linear_vs_mlp(cr.data.xor(200), epochs=150, path=tmp_path / "x.png")
+    assert lin <= 0.75 and mlp == 1.0
+    assert (tmp_path / "x.png").stat().st_size > 10_000
+    xx, yy, zz = cr.viz.decision_grid(cr.nn.Linear(2, 2), cr.data.xor(50).X, resolution=20)
+    assert zz.shape == (20, 20) and set(np.unique(zz)) <= {0, 1}
+
+
+def test_diagnostics_record_and_warn_about_dead_relus():
+    from chainrule.data import DataLoader, spiral
+    from chainrule.train import Trainer
+    cr.manual_seed(0)
+    net = cr.nn.MLP([2, 16, 3])
+    with cr.no_grad():
+        net[0].bias.data[...] = -100.0  # every ReLU unit dead
+    d = Diagnostics(spiral(20).X)
+    t = Trainer(net, cr.nn.functional.cross_entropy, cr.optim.SGD(net.parameters(), lr=0.1),
+                DataLoader(spiral(20), 16), epochs=1, progress=False, callbacks=[d])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        t.fit()
+    assert d.records[0]["1.dead"] == 1.0 and "0.grad_norm" in d.records[0]
+    assert any("100% of the ReLU units of layer 1 are dead" in str(x.message) for x in w)
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "chainrule", *map(str, args)], capture_output=True, text=True,
+                          **kw)
+
+
+@needs_dot
+def test_graph_command_prints_value_gradients_narration_and_writes_drawing(tmp_path):
+    p = cli("graph", "(x + y) * z", "x=-2", "y=5", "z=-4", "--out", tmp_path / "g.svg", "--explain")
+    assert p.returncode == 0, p.stderr
+    assert "f = (x + y) * z = -12" in p.stdout
+    assert "df/dx = -4\ndf/dy = -4\ndf/dz = 3" in p.stdout
+    assert "add gate: distributes" in p.stdout
+    assert (tmp_path / "g.svg").read_bytes().startswith(b"<?xml")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["__import__('os').system('touch PWNED')"], "not an allowed function"),
+    (["log(x)", "x=-1"], "log of -1"),
+    (["x * q", "x=1"], "undefined variable(s) q"),
+    (["x +* 2", "x=1"], "syntax error"),
+    (["x", "x=abc"], "'abc' is not a number"),
+])
+def test_graph_command_errors_are_one_line(tmp_path, args, message):
+    p = cli("graph", *args, cwd=tmp_path)
+    assert p.returncode == 1 and message in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_lecture_command_lists_and_makes_figures(tmp_path):
+    p = cli("lecture", "--list")
+    for name in ("linear_vs_2layer", "activations", "graph", "gates", "vectorized_linear", "pipeline",
+                 "loss_step_decay", "templates"):
+        assert name in p.stdout
+    p = cli("lecture", "graph", "--out", tmp_path)
+    assert p.returncode == 0, p.stderr
+    text = (tmp_path / "graph_xyz.txt").read_text()
+    assert "df/dx = -4 x 1 = -4" in text
+    assert "grad -4" in (tmp_path / "graph_xyz.dot").read_text()
+    p = cli("lecture", "templates", "--out", tmp_path)
+    assert p.returncode == 1 and "needs CIFAR-10" in p.stderr
+
+
+def test_train_with_diagnostics_writes_them(tmp_path):
+    p = cli("train", "--epochs", "2", "--diagnostics", "--out", tmp_path / "r")
+    assert p.returncode == 0, p.stderr
+    rows = (tmp_path / "r" / "diagnostics.jsonl").read_text().splitlines()
+    assert len(rows) == 2 and '"1.dead"' in rows[0]
