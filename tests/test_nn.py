@@ -320,3 +320,23 @@ def test_xor_needs_a_hidden_layer():
     assert fit(nn.Linear(2, 2)) <= 0.75
     cr.manual_seed(0)
     assert fit(nn.MLP([2, 8, 2])) == 1.0
+
+
+def test_linear_weight_layout_is_internal_and_state_dict_is_plain():
+    layer = nn.Linear(30, 20)
+    assert layer.weight.shape == (20, 30) and layer.weight.data.flags.f_contiguous
+    sd = layer.state_dict()
+    assert sd["weight"].shape == (20, 30) and sd["weight"].flags.c_contiguous
+    torch.nn.Linear(30, 20).load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
+    layer.load_state_dict(sd)
+    assert layer.weight.data.flags.f_contiguous  # loading keeps the fast layout
+    opt = cr.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+    layer(cr.randn(4, 30)).sum().backward()
+    opt.step()
+    assert opt.state[id(layer.weight)]["momentum_buffer"].flags.f_contiguous
+
+
+def test_gradcheck_perturbs_non_contiguous_data():
+    x = cr.tensor(np.asfortranarray(np.random.default_rng(0).standard_normal((3, 4))), requires_grad=True)
+    assert x.data.flags.f_contiguous and not x.data.flags.c_contiguous
+    assert cr.gradcheck(lambda t: (t * t).sum(axis=0), x)

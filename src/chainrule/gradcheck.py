@@ -69,15 +69,15 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
             return float(np.sum(_call(fn, inputs).data * proj))
 
     for (label, t), a in zip(checked, analytic):
-        flat = t.data.reshape(-1)  # a view: perturbs the tensor in place
-        num = np.empty(flat.size)
-        for i in range(flat.size):
-            orig = flat[i]
-            flat[i] = orig + eps
+        data = t.data  # perturbed in place, element by element, whatever its memory layout
+        num = np.empty(t.shape)
+        for i in np.ndindex(t.shape):
+            orig = data[i]
+            data[i] = orig + eps
             hi = loss()
-            flat[i] = orig - eps
+            data[i] = orig - eps
             lo = loss()
-            flat[i] = orig
+            data[i] = orig
             num[i] = (hi - lo) / (2 * eps)
         num = num.reshape(t.shape)
         err = np.abs(a - num)

@@ -28,6 +28,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 def linear(x, weight, bias=None) -> Tensor:
     """y = x W^T + b, one fused node. Shape: (N, in) with W (out, in) -> (N, out); extra leading
     axes of x are kept."""
+    if isinstance(x, Tensor) and x.data.ndim == 2 and x.data.shape[1] == weight.data.shape[1] and \
+            x.data.dtype is weight.data.dtype:  # the common case, checked in one go
+        return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     x = as_tensor(x)
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "

@@ -30,7 +30,10 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype or np.float32))
+        # shape (out, in) as in PyTorch, stored as the transpose of a C-contiguous (in, out) array: the
+        # course code's layout, in which OpenBLAS runs all three products of a step fastest
+        # (benchmarks/bench_train_step.py); state_dict() still gives C-contiguous (out, in) arrays
+        self.weight = Parameter(np.empty((in_features, out_features), dtype=dtype or np.float32).T)
         self.bias = Parameter(np.empty(out_features, dtype=dtype or np.float32)) if bias else None
         self.reset_parameters()
 

@@ -84,8 +84,15 @@ class Linear(Function):
         nx, nw = self.needs_input_grad[:2]
         gx = np.dot(grad, self.w) if nx else None     # (N, out) @ (out, in) -> (N, in)
         gw = None
-        if nw:  # (out, N) @ (N, in) -> (out, in); at N = 1 an outer product, which BLAS does ~8x slower
-            gw = grad.T * self.x if grad.shape[0] == 1 else np.dot(grad.T, self.x)
+        if nw:
+            if self.w.flags.f_contiguous:
+                # nn.Linear's layout: W^T is a C-contiguous (in, out) array, as the course code keeps
+                # W, so dW^T = X^T dY is computed in that layout (the fast one for OpenBLAS)
+                gw = np.dot(self.x.T, grad).T               # (in, N) @ (N, out) -> (in, out) -> (out, in)
+            elif grad.shape[0] == 1:
+                gw = grad.T * self.x  # an outer product; BLAS is ~8x slower at an inner dimension of 1
+            else:
+                gw = np.dot(grad.T, self.x)                 # (out, N) @ (N, in) -> (out, in)
         if len(self.needs_input_grad) == 2:
             return gx, gw
         gb = grad.sum(axis=0) if self.needs_input_grad[2] else None

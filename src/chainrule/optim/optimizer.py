@@ -97,5 +97,12 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = params[int(i)]
-            self.state[id(p)] = {n: (np.array(v, dtype=p.data.dtype) if isinstance(v, (np.ndarray, list))
-                                     else v) for n, v in s.items()}
+            self.state[id(p)] = {n: (_like(p.data, v) if isinstance(v, (np.ndarray, list)) else v)
+                                 for n, v in s.items()}
+
+
+def _like(param: np.ndarray, value) -> np.ndarray:
+    """``value`` as a buffer with the parameter's dtype and memory layout."""
+    buf = np.empty_like(param)
+    buf[...] = value
+    return buf

@@ -27,7 +27,7 @@ class SGD(Optimizer):
         if mom:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
+                buf = state["momentum_buffer"] = np.array(g, order="K")  # the parameter's layout
             else:
                 buf *= mom
                 buf += (1 - group["dampening"]) * g
