@@ -132,6 +132,10 @@ class Function:
                 a = inputs[0]
                 out = fn.forward(a.data, **options)
                 needs = _NEEDS1[a.requires_grad]
+            elif n == 3:  # linear with a bias
+                a, b, c = inputs
+                out = fn.forward(a.data, b.data, c.data, **options)
+                needs = (a.requires_grad, b.requires_grad, c.requires_grad)
             else:
                 out = fn.forward(*[x.data for x in inputs], **options)
                 needs = tuple([x.requires_grad for x in inputs])
@@ -235,7 +239,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) 
             raise RuntimeError(f"backward: grad can be implicitly created only for a tensor of one "
                                f"element, but the output has shape {root.shape}; call "
                                f"out.sum().backward() or pass grad= of that shape")
-        g = np.ones_like(root.data)
+        g = np.ones(root.data.shape, root.data.dtype)
     else:
         g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
         if g.shape != root.shape:

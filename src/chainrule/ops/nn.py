@@ -22,9 +22,11 @@ def _check_axis(x: Tensor, axis: int, op: str) -> int:
 
 def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
     """log softmax on an ndarray, shifted by the max so that exp never overflows."""
-    m = np.amax(x, axis=axis, keepdims=True)
-    z = x - np.where(np.isfinite(m), m, 0)
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)  # the ufuncs' reduce: no Python-level wrapper
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0)
+    z = x - m
+    return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
 
 
 class Softmax(Function):
