@@ -22,6 +22,16 @@ SIZES = [3072, 100, 100, 10]
 LR = 1e-3
 
 
+def softmax_loss(s, y):
+    """Softmax cross-entropy of scores s (N, C) and its gradient dL/ds, by hand."""
+    z = s - s.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    n = len(y)
+    ds = np.exp(logp)
+    ds[np.arange(n), y] -= 1
+    return -logp[np.arange(n), y].mean(), ds / n
+
+
 class NumpyMLP:
     """The course-code way: explicit affine / ReLU / softmax-loss forward and backward, np.dot."""
 
@@ -37,13 +47,7 @@ class NumpyMLP:
         h2 = np.dot(r1, W2.T) + b2
         r2 = np.maximum(h2, 0)
         s = np.dot(r2, W3.T) + b3            # (N, 10)
-        z = s - s.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        n = len(y)
-        loss = -logp[np.arange(n), y].mean()
-        ds = np.exp(logp)
-        ds[np.arange(n), y] -= 1
-        ds /= n
+        loss, ds = softmax_loss(s, y)
         dW3, db3 = np.dot(ds.T, r2), ds.sum(0)
         dh2 = np.dot(ds, W3) * (h2 > 0)
         dW2, db2 = np.dot(dh2.T, r1), dh2.sum(0)
@@ -68,13 +72,7 @@ class NumpyMLPCourseLayout:
         h2 = np.dot(r1, W2) + b2
         r2 = np.maximum(h2, 0)
         s = np.dot(r2, W3) + b3
-        z = s - s.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        n = len(y)
-        loss = -logp[np.arange(n), y].mean()
-        ds = np.exp(logp)
-        ds[np.arange(n), y] -= 1
-        ds /= n
+        loss, ds = softmax_loss(s, y)
         dW3, db3 = np.dot(r2.T, ds), ds.sum(0)
         dh2 = np.dot(ds, W3.T) * (h2 > 0)
         dW2, db2 = np.dot(r1.T, dh2), dh2.sum(0)
