@@ -177,13 +177,17 @@ class Tanh(Function):
         return grad * (1 - self.out * self.out)
 
 
+def sigmoid_array(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) on an ndarray, split by sign so that neither branch overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
 class Sigmoid(Function):
     """sigma(x) = 1 / (1 + e^-x); d/dx = sigma(x) (1 - sigma(x)), from the output."""
 
     def forward(self, x):
-        # split by sign so that neither branch overflows
-        e = np.exp(-np.abs(x))
-        self.out = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        self.out = sigmoid_array(x)
         return self.out
 
     def backward(self, grad):
@@ -262,9 +266,7 @@ class Softplus(Function):
         return np.logaddexp(0, x).astype(x.dtype, copy=False)
 
     def backward(self, grad):
-        e = np.exp(-np.abs(self.x))
-        sig = np.where(self.x >= 0, 1 / (1 + e), e / (1 + e))
-        return grad * sig
+        return grad * sigmoid_array(self.x)
 
 
 class Maximum(Function):

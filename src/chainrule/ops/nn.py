@@ -10,6 +10,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops.convert import as_tensor
+from chainrule.ops.elementwise import sigmoid_array
 from chainrule.tensor import Tensor
 
 
@@ -150,8 +151,5 @@ class BCEWithLogits(Function):
         return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
 
     def backward(self, grad):
-        x = self.x
-        e = np.exp(-np.abs(x))
-        sig = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        gy = -grad * x if self.needs_input_grad[1] else None
-        return grad * (sig - self.y), gy
+        gy = -grad * self.x if self.needs_input_grad[1] else None
+        return grad * (sigmoid_array(self.x) - self.y), gy
