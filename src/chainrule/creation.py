@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes
+from chainrule.ops.shape import _shape_arg as _shape  # zeros(2, 3) and zeros((2, 3)) alike
 from chainrule.tensor import Tensor
 
 
@@ -29,11 +30,6 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
         raise TypeError(f"from_numpy: expected an ndarray, got {type(array).__name__}")
     return Tensor(array, dtype=array.dtype, requires_grad=requires_grad)
 
-
-def _shape(shape) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
 
 
 def _float(dtype):

@@ -121,7 +121,7 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     return Mean.apply(x, axis=normalize_axis(axis, x.ndim, "mean"), keepdims=keepdims)
 
 
-def _check_nonempty(x, axis, op):
+def _check_nonempty(x, op):
     if x.size == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
 
@@ -129,14 +129,14 @@ def _check_nonempty(x, axis, op):
 def max(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Largest value over ``axis`` (values only; use ``argmax`` for positions)."""
     x = as_tensor(x)
-    _check_nonempty(x, axis, "max")
+    _check_nonempty(x, "max")
     return Amax.apply(x, axis=normalize_axis(axis, x.ndim, "max"), keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Smallest value over ``axis``."""
     x = as_tensor(x)
-    _check_nonempty(x, axis, "min")
+    _check_nonempty(x, "min")
     return Amin.apply(x, axis=normalize_axis(axis, x.ndim, "min"), keepdims=keepdims)
 
 

@@ -201,7 +201,6 @@ def expand(x, *shape) -> Tensor:
         raise ValueError(f"expand: shape {shape} has fewer dimensions than the tensor's {x.shape}")
     full = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
     try:
-        np.broadcast_shapes(x.shape, full)
         if np.broadcast_shapes(x.shape, full) != full:
             raise ValueError
     except ValueError:

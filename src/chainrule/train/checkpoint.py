@@ -77,15 +77,15 @@ def save_checkpoint(run_dir, slot: str, model_state: dict, optimizer_state: dict
     _write(folder / "state.json", json.dumps(info, indent=1).encode())
     _fsync_dir(folder)
     link, tmp = run_dir / slot, run_dir / f".{slot}.link"
-    old = link.resolve() if link.is_symlink() else None
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     os.symlink(folder.name, tmp)
     os.replace(tmp, link)  # the atomic step
     _fsync_dir(run_dir)
-    # tidy up: the previous folder and any left by a killed writer
+    # the link now names the new folder: every other folder of this slot (the previous one, or
+    # one left half-written by a killed writer) is garbage
     for p in run_dir.glob(f".{slot}-*"):
-        if p != folder and (old is None or p == old or p.name < folder.name):
+        if p != folder:
             shutil.rmtree(p, ignore_errors=True)
     return folder
 

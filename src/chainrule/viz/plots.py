@@ -102,7 +102,7 @@ def plot_decision_boundary(model, X, y, ax=None, title=None, path=None):
     ax.contourf(xx, yy, zz, alpha=0.35, cmap="brg", levels=np.arange(zz.max() + 2) - 0.5)
     ax.scatter(np.asarray(X)[:, 0], np.asarray(X)[:, 1], c=np.asarray(y), cmap="brg", s=12, edgecolors="k",
                linewidths=0.3)
-    acc = float((decision_accuracy(model, X, y)))
+    acc = decision_accuracy(model, X, y)
     ax.set(title=(title + f" (accuracy {acc:.0%})") if title else f"accuracy {acc:.0%}", xticks=[], yticks=[])
     if fig is not None and path is not None:
         fig.tight_layout()
