@@ -123,8 +123,11 @@ def _graph(args) -> int:
     if args.explain:
         print()
         print(narration)
+    if args.html:
+        from chainrule.viz import stepper
+        print(f"stepper: {stepper(f, title=f'f = {args.expression}', scale=args.scale).save(args.html)}")
     if args.out:
-        dot = draw_graph(f, title=f"f = {args.expression}")
+        dot = draw_graph(f, title=f"f = {args.expression}", style=args.style, scale=args.scale)
         try:
             print(f"drawing: {render(dot, args.out)}")
         except RuntimeError as e:
@@ -208,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("values", nargs="*", help="variable values as name=number, e.g. x=-2 y=5 z=-4")
     g.add_argument("--out", help="write the drawing (.svg, .png, .pdf or .dot)")
     g.add_argument("--explain", action="store_true", help="narrate the backward pass, edge by edge")
+    g.add_argument("--html", help="write the stepper: a page that steps through the forward and backward pass")
+    g.add_argument("--style", choices=["boxes", "lecture"], default="boxes",
+                   help="boxes (tensors as boxes) or lecture (values above the wires, gradients below)")
+    g.add_argument("--scale", type=float, default=1.0, help="text and picture size (default 1; 2 for a big screen)")
     g.set_defaults(func=_graph)
 
     le = sub.add_parser("lecture", help="regenerate the lecture's figures from the library")

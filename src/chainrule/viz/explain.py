@@ -80,8 +80,11 @@ class Trace:
         return None if t._grad is None else np.asarray(t._grad)
 
 
-def trace(output: Tensor, names=None, model=None) -> Trace:
-    """Run ``output.backward()`` from fresh gradients (keeping the graph) and record every edge."""
+def trace(output: Tensor, names=None, model=None, short: int | None = None) -> Trace:
+    """Run ``output.backward()`` from fresh gradients (keeping the graph) and record every edge.
+
+    With ``short``, computed tensors whose names are longer than that many characters (long
+    sub-expressions) go by t1, t2, ... instead (their full expression stays in ``.name``)."""
     if not output.requires_grad or output._ctx is None:
         raise ValueError("explain: the output has no graph; build it from tensors with requires_grad=True")
     lookup = names_for(output, names, model)
@@ -89,6 +92,14 @@ def trace(output: Tensor, names=None, model=None) -> Trace:
     for t in tensors:
         t._grad = None
     auto = node_names(output, tensors, lookup)
+    if short:
+        taken, k = set(auto.values()), 0
+        for t in sorted((t for t in tensors if t._ctx is not None and t is not output), key=lambda t: t._ctx.seq):
+            if len(auto[id(t)]) > short:
+                k += 1
+                while f"t{k}" in taken:
+                    k += 1
+                auto[id(t)] = f"t{k}"
     out_name = auto[id(output)]
 
     def raw(t):
