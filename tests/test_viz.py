@@ -404,3 +404,61 @@ def test_draw_graph_shows_no_stale_gradients_and_scalar_values():
         assert f"{loss.item():.4g}" in src or f"{loss.item():.2f}" in src, style  # a scalar shows its value
     loss.backward()
     assert "grad" in draw_graph(loss, model=net).source and "#cf222e" in draw_graph(loss, style="lecture").source
+
+
+@pytest.mark.parametrize("dataset", ["xor", "spiral"])
+def test_decision_regions_have_the_colour_of_their_class(dataset):
+    from matplotlib.colors import to_rgb
+
+    from chainrule.viz.plots import CLASS_COLORS, REGION_ALPHA, decision_grid, fit_small, plot_decision_boundary
+    data = cr.data.xor(120) if dataset == "xor" else cr.data.spiral(40, 3)
+    cr.manual_seed(0)
+    net = fit_small(cr.nn.MLP([2, 50, int(data.y.max()) + 1]), data, epochs=120)
+    fig = plot_decision_boundary(net, data.X, data.y)
+    ax = fig.axes[0]
+    points = ax.collections[-1]
+    k = int(data.y.max()) + 1
+    # the points have their class's colour ...
+    fig.canvas.draw()
+    np.testing.assert_allclose(points.get_facecolors()[:, :3], [to_rgb(CLASS_COLORS[c]) for c in data.y])
+    points.set_visible(False)  # ... and the region under each is that colour, seen through alpha on white
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3] / 255.0
+    seen = np.array([REGION_ALPHA * np.array(to_rgb(CLASS_COLORS[c])) + (1 - REGION_ALPHA) for c in range(k)])
+    pred = cr.train.trainer.predict(net, data.X).argmax(axis=1)
+    right = np.flatnonzero(pred == data.y)
+    assert len(right) >= 0.9 * len(data.y)
+    xx, yy, zz = decision_grid(net, data.X)
+    checked = 0
+    for i in right:
+        px, py = ax.transData.transform(data.X[i])
+        col = img[int(round(img.shape[0] - py)), int(round(px))]
+        region = int(np.argmin(((seen - col) ** 2).sum(axis=1)))
+        assert np.abs(seen[region] - col).max() < 0.03, (i, col)  # a region colour, no other
+        # the drawn cell is the grid's nearest prediction: it is the point's class unless the
+        # point sits within one grid cell of a boundary
+        gi, gj = np.abs(yy[:, 0] - data.X[i, 1]).argmin(), np.abs(xx[0] - data.X[i, 0]).argmin()
+        near = zz[max(gi - 1, 0):gi + 2, max(gj - 1, 0):gj + 2]
+        if (near == data.y[i]).all():
+            assert region == data.y[i], (i, region, data.y[i])
+            checked += 1
+    assert checked >= 0.9 * len(right)
+
+
+def test_training_figure_has_whole_epoch_ticks_for_a_one_epoch_run():
+    from chainrule.train.trainer import History
+    h = History(iter_loss=[2.3, 2.1, 1.9], epoch=[1], train_loss=[2.1], train_acc=[.4], val_loss=[2.0],
+                val_acc=[.45], lr=[0.1], seconds=[1])
+    fig = cr.viz.plot_history(h)
+    loss_ax, acc_ax = fig.axes
+    lo, hi = acc_ax.get_xlim()
+    ticks = [t for t in acc_ax.get_xticks() if lo <= t <= hi]
+    assert ticks == [1.0]
+    assert all(float(t).is_integer() for t in loss_ax.get_xticks())
+
+
+def test_activations_figure_is_a_grid_not_a_strip():
+    fig = cr.viz.plot_activations()
+    w, h = fig.get_size_inches()
+    assert 1 <= w / h <= 2.5
+    assert sum(ax.has_data() for ax in fig.axes) == 7
