@@ -223,3 +223,12 @@ def test_browser_steps_through_a_small_network(browser, tmp_path):
     assert seen == set(grads)
     if os.environ.get("CHAINRULE_SCREENSHOTS"):
         browser.save_screenshot(str(Path(os.environ["CHAINRULE_SCREENSHOTS"]) / "stepper_mlp.png"))
+
+
+def test_without_graphviz_the_page_says_how_to_install_it(tmp_path, monkeypatch):
+    f, _ = evaluate("(x + y) * z", dict(x=-2, y=5, z=-4))
+    s = stepper(f)  # the steps need no drawing program ...
+    assert len(s.steps) == 5 + 5
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="apt-get install graphviz"):  # ... the page does
+        s.save(tmp_path / "p.html")

@@ -116,7 +116,7 @@ def _graph(args) -> int:
     from chainrule.viz import draw_graph, explain, render
     from chainrule.viz.expression import evaluate, parse_assignments
     f, leaves = evaluate(args.expression, parse_assignments(args.values))
-    narration = explain(f)  # runs the backward pass
+    narration = explain(f, short=4)  # runs the backward pass; long sub-expressions are called t1, t2, ...
     print(f"f = {args.expression} = {f.item():g}")
     for name, t in leaves.items():
         print(f"df/d{name} = {t.grad.item():g}")

@@ -13,12 +13,14 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from chainrule.tensor import Tensor
 from chainrule.viz.explain import expr, local_text, num, rule_words, trace
+from chainrule.viz.graph import INSTALL_DOT
 from chainrule.viz.wires import GREEN, RED, WireGraph, draw_lecture, hover_text
 
 MAX_TENSORS = 200
@@ -122,6 +124,8 @@ class Stepper:
     # ------------------------------------------------------------------ the page
     def svg(self) -> str:
         """The drawing as inline SVG: no XML prolog, no namespace URLs, tooltips as <title>."""
+        if shutil.which("dot") is None:
+            raise RuntimeError(INSTALL_DOT)
         svg = self.dot.pipe(format="svg", quiet=True).decode()
         svg = svg[svg.index("<svg"):]
         svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)
