@@ -232,3 +232,25 @@ def test_without_graphviz_the_page_says_how_to_install_it(tmp_path, monkeypatch)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="apt-get install graphviz"):  # ... the page does
         s.save(tmp_path / "p.html")
+
+
+@needs_dot
+def test_browser_runs_the_inline_view_a_notebook_shows(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    f, leaves = evaluate("(x + y) * z", dict(x=-2, y=5, z=-4))
+    s = stepper(f)
+    host = tmp_path / "notebook_output.html"  # what Jupyter puts in an output cell: the _repr_html_
+    host.write_text("<!DOCTYPE html><html><body><p>cell output</p>" + s._repr_html_() + "</body></html>")
+    browser.get_log("performance")
+    browser.get(host.as_uri())
+    browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+    try:
+        for _ in range(len(s.steps)):
+            browser.find_element(By.ID, "next").click()
+        assert browser.execute_script("return window.stepper.at()") == len(s.steps) - 1
+        d = browser.find_element(By.ID, "detail")
+        assert d.find_element(By.CLASS_NAME, "name").text.rstrip(" =") == "df/dy"
+        assert float(d.find_element(By.CLASS_NAME, "downstream").text) == leaves["y"].grad.item()
+    finally:
+        browser.switch_to.default_content()
+    assert requests_that_left(browser) == []

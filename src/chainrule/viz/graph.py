@@ -134,9 +134,9 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
         _add_summaries(dot, hidden, truncated, max_nodes, ids.node_id, ids.node_id)
         return dot
     # sizes in points, scaled (Graphviz's dpi setting would clip SVG output)
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{16 * scale:g}", "label": title or "",
-                                       "labelloc": "t"},
-                           node_attr={"fontname": "Helvetica", "fontsize": f"{15 * scale:g}"},
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{20 * scale:g}", "label": title or "",
+                                       "labelloc": "t", "fontname": "Helvetica"},
+                           node_attr={"fontname": "Helvetica", "fontsize": f"{20 * scale:g}"},
                            edge_attr={"arrowsize": f"{scale:g}", "penwidth": f"{scale:g}"})
 
     def tensor_label(t: Tensor) -> str:

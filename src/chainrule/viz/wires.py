@@ -83,7 +83,7 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
     """
     import graphviz
     g = WireGraph(output, tensors, labels)
-    fs = 16 * scale
+    fs = 18 * scale
     dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{fs:g}", "label": title or "",
                                        "labelloc": "t", "fontname": "Helvetica", "nodesep": "0.35",
                                        "ranksep": f"{0.9 * scale:g}", "bgcolor": "white"},
