@@ -188,16 +188,35 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
     return trainer, data
 
 
-def start_run(cfg: RunConfig, run_dir, progress: bool = True):
-    """A new run in ``run_dir`` (which must not hold a checkpoint yet)."""
+def start_run(cfg: RunConfig, run_dir, progress: bool = True, data: Data | None = None):
+    """A new run in ``run_dir`` (which must not hold a checkpoint yet); ``data``: already loaded for ``cfg``."""
     run_dir = Path(run_dir)
     if (run_dir / "last").exists():
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
                               f"or choose another --out")
-    trainer, data = make_trainer(cfg, run_dir, progress)
+    trainer, data = make_trainer(cfg, run_dir, progress, data)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     return trainer, data
+
+
+def load_config(path) -> RunConfig:
+    """A RunConfig from a JSON file: a flat one (a sweep's best.json) or a run's config.json."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        d = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON config ({e})") from None
+    if isinstance(d, dict) and isinstance(d.get("run"), dict):
+        d = d["run"]
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings")
+    unknown = sorted(set(d) - {f.name for f in fields(RunConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown setting {unknown[0]!r}")
+    return RunConfig.from_dict(d)
 
 
 def resume_run(run_dir, progress: bool = True, epochs: int | None = None):
