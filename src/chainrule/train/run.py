@@ -308,11 +308,12 @@ def _lock(run_dir: Path):
     return lock
 
 
-def start_run(cfg: RunConfig, run_dir=None, progress: bool = True):
+def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | None = None):
     """A new run in ``run_dir`` (which must not hold a checkpoint yet; None: a new folder under runs/).
 
     The run folder is locked for the life of the returned trainer (a second process is refused),
     and the data folder is stored as an absolute path so the run resumes from any directory.
+    ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials).
     """
     cfg.validate()
     if cfg.data_dir:
@@ -332,7 +333,7 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True):
             if p.is_symlink() or p.is_file():
                 p.unlink()
         clean_run_folder(run_dir)  # the folder of the removed "best" link
-        trainer, data = make_trainer(cfg, run_dir, progress)
+        trainer, data = make_trainer(cfg, run_dir, progress, data)
         _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     except BaseException:
         lock.release()
@@ -342,6 +343,25 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True):
         raise
     trainer.run_lock = lock
     return trainer, data
+
+
+def load_config(path) -> RunConfig:
+    """A RunConfig from a JSON file: a flat one (a sweep's best.json) or a run's config.json."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        d = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON config ({e})") from None
+    if isinstance(d, dict) and isinstance(d.get("run"), dict):
+        d = d["run"]
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings")
+    unknown = sorted(set(d) - {f.name for f in fields(RunConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown setting {unknown[0]!r}")
+    return RunConfig.from_dict(d)
 
 
 # flags a resumed run accepts; any other flag must equal the run's own setting
