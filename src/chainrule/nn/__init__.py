@@ -5,3 +5,4 @@ from chainrule.nn.layers import (ELU, GELU, MLP, BatchNorm1d, Dropout, Flatten, 
 from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401
                                MulticlassSVMLoss, NLLLoss)
 from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
+from chainrule.nn import parallel  # noqa: F401,E402

@@ -195,8 +195,9 @@ def start_run(cfg: RunConfig, run_dir, progress: bool = True):
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
                               f"or choose another --out")
     trainer, data = make_trainer(cfg, run_dir, progress)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
+    if trainer.dist is None or trainer.dist.is_main:   # under MPI, rank 0 alone writes files
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     return trainer, data
 
 
