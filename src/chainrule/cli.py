@@ -41,6 +41,59 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
+    """``train --nproc K`` starts K ranks under mpiexec; a rank of an MPI job trains its share."""
+    from chainrule.train.distributed import wanted
+    if (args.nproc or 1) > 1 and not wanted():
+        return _launch(args)
+    if wanted():
+        return _train_rank(args)
+    return _train_here(args)
+
+
+def _launch(args) -> int:
+    import subprocess
+    from chainrule.distributed.launch import mpi_env, mpiexec_command
+    argv = [a for i, a in enumerate(args.argv) if not (a == "--nproc" or a.startswith("--nproc=")
+                                                        or (i and args.argv[i - 1] == "--nproc"))]
+    run_dir = args.resume or args.out
+    if not run_dir:
+        run_dir = f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        argv += ["--out", run_dir]
+    cmd = mpiexec_command(args.nproc, [sys.executable, "-m", "chainrule", *argv])
+    code = subprocess.run(cmd, env=mpi_env()).returncode
+    if code not in (0, 130):
+        again = (f"; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}"
+                 if (Path(run_dir) / "last").exists() else "")
+        print(f"chainrule train: error: the {args.nproc}-rank MPI job failed (exit code {code}){again}",
+              file=sys.stderr)
+        return 1
+    return code
+
+
+def _train_rank(args) -> int:
+    """One rank of an MPI job: rank 0 alone prints and writes; an error on one rank ends the job."""
+    import os
+    from chainrule import distributed as dist
+    from chainrule.train.distributed import MismatchError, rank, same_on_every_rank
+    r = rank()
+    if r != 0:
+        sys.stdout = open(os.devnull, "w")
+        args.diagnostics = False
+    try:
+        if not args.resume and not args.out:   # one run folder for all ranks: rank 0's name
+            args.out = same_on_every_rank(f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}")
+        return _train_here(args)
+    except MismatchError as e:                 # every rank found it: each says so and exits
+        print(f"chainrule train: error: rank {r}: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:                     # this rank alone, maybe: end the job, never hang
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"chainrule train: error: rank {r}: {msg}; stopping every rank", file=sys.stderr)
+        dist.abort(1)
+        return 1
+
+
+def _train_here(args) -> int:
     from chainrule.train import run
     from chainrule.train.trainer import NonFiniteLoss
 
@@ -295,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --resume: restart the learning-rate schedule (needed if the checkpoint has none)")
     t.add_argument("--config", metavar="FILE", help="start from a saved config (a sweep's best.json or a run's "
                                                     "config.json); flags given here override it")
+    t.add_argument("--nproc", type=int, metavar="K",
+                   help="train data-parallel on K processes (starts mpiexec; needs chainrule[distributed])")
     t.add_argument("--diagnostics", action="store_true",
                    help="record per-layer gradient norms and dead/saturated units (diagnostics.jsonl) and warn")
     t.set_defaults(func=_train)
@@ -391,6 +446,7 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(_protect_expressions(parser, argv))
+        args.argv = argv
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

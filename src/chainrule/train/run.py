@@ -323,6 +323,9 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
     if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
                               f"or choose another --out")
+    from chainrule.train.distributed import rank, wanted
+    if wanted() and rank() != 0:     # under MPI, rank 0 alone locks the folder and writes files
+        return make_trainer(cfg, run_dir, progress, data)
     lock = _lock(run_dir)
     try:
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
