@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+import time
 import traceback
 from dataclasses import fields
 from pathlib import Path
