@@ -649,3 +649,14 @@ def test_load_reads_plain_safetensors_as_tensors(tmp_path):
     save_file({"w": np.ones((2, 2), np.float32)}, str(tmp_path / "plain.safetensors"))
     d = cr.load(tmp_path / "plain.safetensors")
     assert isinstance(d["w"], cr.Tensor) and d["w"].shape == (2, 2)
+
+
+def test_inplace_flags_are_accepted_and_printed_as_torch():
+    for build in (lambda M: M.Sequential(M.Linear(2, 3), M.ReLU(inplace=True), M.Dropout(0.1, inplace=True),
+                                         M.LeakyReLU(0.2, inplace=True), M.ELU(inplace=True), M.ReLU6(inplace=True),
+                                         M.Hardtanh(inplace=True), M.ReLU()),):
+        assert repr(build(nn)) == repr(build(torch.nn))
+    x = cr.tensor([-1.0, 2.0])
+    assert F.relu(x, inplace=True).tolist() == [0.0, 2.0]
+    assert F.leaky_relu(x, 0.5, inplace=True).tolist() == [-0.5, 2.0]
+    assert F.dropout(x, 0.5, training=False, inplace=True) is x

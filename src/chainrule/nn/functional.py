@@ -13,11 +13,26 @@ from chainrule.ops.nn import BCEWithLogits, CrossEntropy, Linear, MulticlassSVM
 from chainrule.random import resolve
 from chainrule.tensor import Tensor
 
-relu = ops.relu
-leaky_relu = ops.leaky_relu
+
+
+def relu(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(0, x); ``inplace`` is accepted and computed out of place (docs/pytorch.md)."""
+    return ops.relu(input)
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x if x > 0 else negative_slope * x."""
+    return ops.leaky_relu(input, negative_slope)
+
+
 sigmoid = ops.sigmoid
 tanh = ops.tanh
-elu = ops.elu
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    return ops.elu(input, alpha)
+
+
 gelu = ops.gelu
 softplus = ops.softplus
 
@@ -80,8 +95,9 @@ def linear(x, weight, bias=None) -> Tensor:
     return y if len(lead) == 1 else y.reshape(*lead, weight.shape[0])
 
 
-def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
-    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)."""
+def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None) -> Tensor:
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)
+    (``inplace`` is accepted and computed out of place)."""
     if not 0 <= p < 1:
         if p == 1 and training:
             return x * 0.0
