@@ -660,3 +660,27 @@ def test_inplace_flags_are_accepted_and_printed_as_torch():
     assert F.relu(x, inplace=True).tolist() == [0.0, 2.0]
     assert F.leaky_relu(x, 0.5, inplace=True).tolist() == [-0.5, 2.0]
     assert F.dropout(x, 0.5, training=False, inplace=True) is x
+
+
+def test_bce_with_logits_weight_and_pos_weight():
+    rng = rng_for("bcewl")
+    x, y = rng.standard_normal((4, 3)) * 3, rng.uniform(0, 1, (4, 3))
+    w, pw = rng.uniform(0.5, 2, (4, 3)), rng.uniform(0.5, 3, 3)
+    for reduction in ("mean", "none"):
+        check_op(lambda a: F.binary_cross_entropy_with_logits(a, cr.tensor(y), cr.tensor(w), reduction=reduction,
+                                                              pos_weight=cr.tensor(pw)),
+                 lambda a: TF.binary_cross_entropy_with_logits(a, torch.tensor(y), torch.tensor(w),
+                                                               reduction=reduction, pos_weight=torch.tensor(pw)), [x])
+    check_op(lambda a: nn.BCEWithLogitsLoss(pos_weight=cr.tensor(pw))(a, cr.tensor(y)),
+             lambda a: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pw))(a, torch.tensor(y)), [x],
+             gradcheck=False)
+
+
+def test_optimizer_zero_grad_set_to_none():
+    w = nn.Parameter(np.ones(3, np.float32))
+    opt = cr.optim.SGD([w], lr=0.1)
+    (w * 2).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    assert w.grad.tolist() == [0.0, 0.0, 0.0]
+    opt.zero_grad()
+    assert w.grad is None

@@ -402,10 +402,13 @@ def logsigmoid(input) -> Tensor:  # noqa: A002
 def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=None, reduce=None,
                                      reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy on raw scores, stable for large |logits|; targets in [0, 1]."""
-    if weight is not None or pos_weight is not None:
-        raise NotImplementedError("binary_cross_entropy_with_logits: weight= and pos_weight= are not "
-                                  "implemented in chainrule; multiply the reduction='none' loss instead")
     reduction = _legacy(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
+    if weight is not None or pos_weight is not None:
+        # -(pos_weight y log sigmoid(x) + (1 - y) log sigmoid(-x)), times weight; from primitives
+        x, y = _pair(logits, target, "binary_cross_entropy_with_logits")
+        pos = y if pos_weight is None else y * as_tensor(pos_weight, x.data.dtype)
+        loss = -(pos * logsigmoid(x) + (1 - y) * logsigmoid(-x))
+        return _reduce(loss if weight is None else loss * as_tensor(weight, x.data.dtype), reduction)
     x, y = promote(logits, target)
     if x.shape != y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits shape {x.shape} and target shape "
