@@ -684,3 +684,40 @@ def test_optimizer_zero_grad_set_to_none():
     assert w.grad.tolist() == [0.0, 0.0, 0.0]
     opt.zero_grad()
     assert w.grad is None
+
+
+def test_state_dict_keep_vars_prefix_and_load_result_print_as_torch():
+    m, t = twins()
+    sd = m.state_dict(keep_vars=True)
+    assert sd["blocks.0.weight"] is m.blocks[0].weight
+    assert list(m.state_dict(prefix="net.")) == ["net." + k for k in t.state_dict()]
+    assert repr(m.load_state_dict(m.state_dict())) == repr(t.load_state_dict(t.state_dict()))
+    res = m.load_state_dict({k: v for k, v in m.state_dict().items() if k != "scale"}, strict=False)
+    assert res.missing_keys == ["scale"] and res.unexpected_keys == []
+
+
+def test_einsum_large_operands_use_the_planned_path():
+    rng = rng_for("einsum-large")
+    a, b = rng.standard_normal((2, 4, 16, 32)), rng.standard_normal((2, 4, 16, 32))
+    check_op(lambda x, y: cr.einsum("bhqd,bhkd->bhqk", x, y), lambda x, y: torch.einsum("bhqd,bhkd->bhqk", x, y),
+             [a, b], gradcheck=False)
+
+
+def test_normalize():
+    x = rng_for("normalize").standard_normal((3, 4))
+    x[1] = 0.0  # a zero row stays zero, its gradient finite
+    for p, dim in [(2.0, 1), (1.0, 0), (3.0, -1)]:
+        check_op(lambda t: F.normalize(t, p, dim), lambda t: TF.normalize(t, p, dim), [x], gradcheck=False)
+    check_op(lambda t: F.normalize(t), lambda t: TF.normalize(t), [x + 0.1])
+
+
+def test_sequential_named_layers_slicing_append():
+    from collections import OrderedDict
+    cr.manual_seed(0)
+    for M in (nn, torch.nn):
+        seq = M.Sequential(OrderedDict([("fc", M.Linear(2, 3)), ("act", M.ReLU()), ("out", M.Linear(3, 1))]))
+        seq.append(M.Sigmoid())
+        assert [n for n, _ in seq.named_parameters()] == ["fc.weight", "fc.bias", "out.weight", "out.bias"]
+        assert len(seq[1:]) == 3 and type(seq[0]).__name__ == "Linear" and type(seq[-1]).__name__ == "Sigmoid"
+    assert repr(nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3))]))) == \
+        repr(torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(2, 3))])))

@@ -431,3 +431,11 @@ def l2_penalty(model_or_params, weights_only: bool = True) -> Tensor:
     for t in terms[1:]:
         total = total + t
     return total
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:  # noqa: A002
+    """input / max(||input||_p, eps) along ``dim``: each slice scaled to unit p-norm."""
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported in chainrule; use the returned tensor")
+    x = as_tensor(input)
+    return x / ops.clip(ops.norm(x, p, dim, keepdim=True), min=eps)
