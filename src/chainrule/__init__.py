@@ -10,18 +10,32 @@ reverse and applies the chain rule node by node (downstream = upstream x local).
     >>> [t.grad.item() for t in (x, y, z)]
     [-4.0, -4.0, 3.0]
 """
-from chainrule.tensor import Tensor
+from chainrule.tensor import Size, Tensor
 from chainrule.autograd import Function, enable_grad, is_grad_enabled, no_grad
-from chainrule.dtypes import bool_, float16, float32, float64, int32, int64
-from chainrule.creation import (arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor,
-                                zeros, zeros_like)
+from chainrule.dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
+                              set_default_dtype)
+from chainrule.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                                linspace, logspace, ones, ones_like, rand, rand_like, randint,
+                                randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from chainrule.devices import device, get_default_device, set_default_device
+from chainrule.ops.linalg import bmm, mm, t
+from chainrule.ops.reduce import std
+from chainrule import autograd, cuda  # noqa: E402
 from chainrule.ops import (
     abs, add, amax, amin, cat, clamp, clip, concatenate, cos, div, elu, exp, expand, flatten, gelu,
     leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pad,
     permute, pow, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, squeeze, stack, sub, sum, tanh,
     transpose, unsqueeze, var, where)
 from chainrule.gradcheck import GradcheckError, gradcheck
-from chainrule.random import manual_seed
+from chainrule.random import Generator, manual_seed
 from chainrule import data, nn, optim, train, viz  # noqa: E402
+
+# PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001 - torch.int is int32
+bool = bool_  # noqa: A001
 
 __version__ = "0.1.0"
