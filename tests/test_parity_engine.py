@@ -311,7 +311,9 @@ def test_devices_and_cuda():
     assert cr.device("cpu") == cr.zeros(2).device and str(cr.zeros(2).device) == "cpu"
     assert not cr.cuda.is_available() and cr.cuda.device_count() == 0
     cr.set_default_device("cpu")
-    for f in (lambda: cr.zeros(2, device="cuda"), lambda: cr.device("cuda"), lambda: cr.ones(2).to("cuda:0"),
+    assert cr.device("cuda").type == "cuda" and cr.device("cuda:1").index == 1  # naming one is fine
+    for f in (lambda: cr.zeros(2, device="cuda"), lambda: cr.ones(2).to(cr.device("cuda")),
+              lambda: cr.ones(2).to("cuda:0"),
               lambda: cr.tensor([1.0], device="mps"), lambda: cr.set_default_device("cuda")):
         with pytest.raises(RuntimeError, match="chainrule runs on the CPU only"):
             f()
@@ -639,3 +641,20 @@ def test_relu_at_zero_and_max_ties_keep_the_lecture_conventions():
     res = run_both(snippet, x=np.array([0.0, 2.0, 2.0, -1.0]))
     same(res["torch"][1]["x"].grad, res["cr"][1]["x"].grad)
     np.testing.assert_allclose(np_(res["cr"][1]["x"].grad), [0.0, 1.5, 1.5, 0.0])
+
+
+def test_tutorial_spellings_backward_gradient_keywords_and_printed_results():
+    a = np.array([2.0, 3.0])
+
+    def snippet(lib, a):
+        q = 3 * a ** 3
+        q.backward(gradient=lib.tensor([1.0, 0.5], dtype=lib.float64))
+        g = lib.matmul(input=a, other=a)
+        return q, g, repr(lib.tensor([[1.0, 5.0], [7.0, 2.0]]).max(dim=1))
+    res = run_both(snippet, a=a)
+    same(res["torch"][1]["a"].grad, res["cr"][1]["a"].grad)
+    same(res["torch"][0][1], res["cr"][0][1])
+    assert res["torch"][0][2].replace("torch.", "") == res["cr"][0][2].replace("chainrule.", "")
+    assert not cr.accelerator.is_available() and cr.accelerator.current_accelerator() is None
+    assert repr(cr.zeros(2, 3).size()) == "chainrule.Size([2, 3])"
+    assert "AddBackward0 object at" in repr((cr.ones(1, requires_grad=True) + 1).grad_fn)

@@ -186,7 +186,8 @@ class Function:
         return type(self).__name__
 
     def __repr__(self):
-        return f"<{type(self).__name__} backward>"
+        name = self.name
+        return f"<{name if name.endswith('Backward') else name + 'Backward0'} object at {id(self):#x}>"
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 
 class device:  # noqa: N801 - PyTorch's name
-    """A device: only ``device("cpu")`` (or ``device("cpu", 0)``) exists.
+    """A device. ``device("cuda")`` can be named (code often builds it before checking), but only
+    the CPU can hold tensors: passing any other device to a factory or ``.to()`` raises.
 
     Example:
         >>> import chainrule as cr
@@ -25,9 +26,10 @@ class device:  # noqa: N801 - PyTorch's name
         if ":" in name:
             name, _, idx = name.partition(":")
             index = int(idx) if idx.isdigit() else index
-        if name != "cpu":
-            raise RuntimeError(_gpu_message(str(type)))
-        self.type, self.index = "cpu", index
+        if name not in _KNOWN:
+            raise RuntimeError(f"Expected one of cpu, cuda, mps, xpu, meta device type at start of "
+                               f"device string: {type}")
+        self.type, self.index = name, index
 
     def __eq__(self, other):
         if isinstance(other, str):
@@ -48,6 +50,9 @@ class device:  # noqa: N801 - PyTorch's name
         return self.type
 
 
+_KNOWN = ("cpu", "cuda", "mps", "xpu", "meta", "mtia", "hpu", "xla")
+
+
 def _gpu_message(name: str) -> str:
     return (f"device {name!r} is not available: chainrule runs on the CPU only (NumPy); "
             f"use device='cpu' (chainrule.cuda.is_available() is False)")
@@ -55,11 +60,12 @@ def _gpu_message(name: str) -> str:
 
 def check(dev) -> "device":
     """``dev`` as a device, raising one clear line for anything but the CPU."""
-    if isinstance(dev, device):
-        return dev
     if isinstance(dev, int):  # a GPU index, as in .to(0) or device=0
         raise RuntimeError(_gpu_message(f"cuda:{dev}"))
-    return device(dev)
+    d = dev if isinstance(dev, device) else device(dev)
+    if d.type != "cpu":
+        raise RuntimeError(_gpu_message(str(dev)))
+    return d
 
 
 CPU = device("cpu")

@@ -113,9 +113,17 @@ class Tensor:
         """Forget the accumulated gradient (sets ``.grad`` to None)."""
         self._grad = None
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
-        """Backpropagate from this tensor; see :func:`chainrule.autograd.backward`."""
-        _autograd.backward(self, grad, retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None, *,
+                 grad=None) -> None:
+        """Backpropagate from this tensor; see :func:`chainrule.autograd.backward`.
+
+        ``gradient`` (alias ``grad``) is dL/d(this tensor), needed unless it has one element.
+        ``create_graph`` (higher-order gradients) and ``inputs`` are not supported.
+        """
+        if create_graph or inputs is not None:
+            raise NotImplementedError("backward: create_graph=True and inputs= are not supported; "
+                                      "chainrule's backward rules compute on NumPy arrays")
+        _autograd.backward(self, gradient if grad is None else grad, bool(retain_graph))
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (shares memory and version, requires no grad)."""
@@ -310,13 +318,13 @@ class Tensor:
 
     # ------------------------------------------------------------------ operators
     def __radd__(self, other):
-        return _ops.add(other, self)
+        return _ops.elementwise.add2(other, self)
 
     def __rsub__(self, other):
-        return _ops.sub(other, self)
+        return _ops.elementwise.sub2(other, self)
 
     def __rmul__(self, other):
-        return _ops.mul(other, self)
+        return _ops.elementwise.mul2(other, self)
 
     def __truediv__(self, other):
         return _ops.div(self, other)
@@ -450,7 +458,8 @@ class Tensor:
     subtract, multiply, divide = sub, mul, div
     def pow(self, exponent): return _ops.pow(self, exponent)
 
-    def sum(self, dim=None, keepdim=False, **kw): return _ops.sum(self, dim, keepdim, **kw)
+    def sum(self, dim=None, keepdim=False, **kw):
+        return _ops.sum(self, dim, keepdim, **kw) if kw else _ops.sum(self, dim, keepdim)
     def mean(self, dim=None, keepdim=False, **kw): return _ops.mean(self, dim, keepdim, **kw)
     def var(self, dim=None, *args, **kw): return _ops.var(self, dim, *args, **kw)
     def std(self, dim=None, *args, **kw): return _ops.reduce.std(self, dim, *args, **kw)
@@ -526,7 +535,7 @@ from chainrule.ops import inplace as _inplace  # noqa: E402
 from chainrule.ops.shape import _shape_arg  # noqa: E402
 
 # the hottest operators call their op directly (one Python call less per op)
-Tensor.__add__ = _ops.add
-Tensor.__sub__ = _ops.sub
-Tensor.__mul__ = _ops.mul
+Tensor.__add__ = _ops.elementwise.add2
+Tensor.__sub__ = _ops.elementwise.sub2
+Tensor.__mul__ = _ops.elementwise.mul2
 Tensor.__pow__ = _ops.pow

@@ -400,6 +400,19 @@ def binary(op, a, b) -> Tensor:
     return op.apply(*promote(a, b))
 
 
+# the operators a + b, a - b, a * b: the same ops without the keyword checks (the hottest path)
+def add2(a, b) -> Tensor:
+    return binary(Add, a, b)
+
+
+def sub2(a, b) -> Tensor:
+    return binary(Sub, a, b)
+
+
+def mul2(a, b) -> Tensor:
+    return binary(Mul, a, b)
+
+
 def write_out(result: Tensor, out, op: str) -> Tensor:
     """PyTorch's ``out=``: the result written into ``out``'s array (no graph through ``out``)."""
     if out is None:
@@ -417,30 +430,30 @@ def write_out(result: Tensor, out, op: str) -> Tensor:
     return out
 
 
-def add(a, b, *, alpha=1, out=None) -> Tensor:
+def add(input, other, *, alpha=1, out=None) -> Tensor:  # noqa: A002 - torch keywords
     """a + alpha * b with broadcasting."""
-    r = binary(Add, a, b if alpha == 1 else b * alpha)
+    r = binary(Add, input, other if alpha == 1 else other * alpha)
     return r if out is None else write_out(r, out, "add")
 
 
-def sub(a, b, *, alpha=1, out=None) -> Tensor:
+def sub(input, other, *, alpha=1, out=None) -> Tensor:  # noqa: A002 - torch keywords
     """a - alpha * b with broadcasting."""
-    r = binary(Sub, a, b if alpha == 1 else b * alpha)
+    r = binary(Sub, input, other if alpha == 1 else other * alpha)
     return r if out is None else write_out(r, out, "sub")
 
 
-def mul(a, b, *, out=None) -> Tensor:
+def mul(input, other, *, out=None) -> Tensor:  # noqa: A002
     """a * b with broadcasting."""
-    r = binary(Mul, a, b)
+    r = binary(Mul, input, other)
     return r if out is None else write_out(r, out, "mul")
 
 
-def div(a, b, *, rounding_mode=None, out=None) -> Tensor:
+def div(input, other, *, rounding_mode=None, out=None) -> Tensor:  # noqa: A002
     """a / b with broadcasting (true division: integer tensors give floats).
 
     ``rounding_mode`` "trunc" or "floor" rounds the quotient (no gradient flows through rounding).
     """
-    a, b = promote(a, b)
+    a, b = promote(input, other)
     if rounding_mode is not None:
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "

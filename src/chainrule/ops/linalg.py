@@ -49,11 +49,12 @@ class Matmul(Function):
         return ga, gb
 
 
-def matmul(a, b, *, out=None) -> Tensor:
+def matmul(input, other, *, out=None) -> Tensor:  # noqa: A002 - torch keywords
     """Matrix product ``a @ b`` with NumPy's rules (batched, 1-D operands allowed).
 
     Shape: (N, K) @ (K, M) -> (N, M); leading batch axes broadcast.
     """
+    a, b = input, other
     if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype is b.data.dtype):
         a, b = promote(a, b)
     sa, sb = a.data.shape, b.data.shape
@@ -78,16 +79,18 @@ def matmul(a, b, *, out=None) -> Tensor:
     return Matmul.apply(a, b)
 
 
-def mm(a, b) -> Tensor:
+def mm(input, mat2) -> Tensor:  # noqa: A002
     """Matrix product of two matrices (PyTorch's mm: both operands 2-D, no broadcasting)."""
+    a, b = input, mat2
     if getattr(a, "ndim", 2) != 2 or getattr(b, "ndim", 2) != 2:
         raise RuntimeError(f"mm: both operands must be matrices (2-D), got shapes "
                            f"{tuple(a.shape)} and {tuple(b.shape)}")
     return matmul(a, b)
 
 
-def bmm(a, b) -> Tensor:
+def bmm(input, mat2) -> Tensor:  # noqa: A002
     """Batched matrix product: (B, N, K) @ (B, K, M) -> (B, N, M), no broadcasting."""
+    a, b = input, mat2
     if getattr(a, "ndim", 3) != 3 or getattr(b, "ndim", 3) != 3 or a.shape[0] != b.shape[0]:
         raise RuntimeError(f"bmm: expected two 3-D tensors with the same batch size, got shapes "
                            f"{tuple(a.shape)} and {tuple(b.shape)}")

@@ -106,7 +106,8 @@ class LogSumExp(Function):
         self.x, self.axis, self.keepdims = x, axis, keepdims
         m = np.amax(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
         m = np.where(np.isfinite(m), m, 0)
-        self.out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+        with np.errstate(divide="ignore"):  # an empty axis: log(0) = -inf, PyTorch's value
+            self.out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
         return self.out if keepdims else (self.out.reshape(()) if axis is None else
                                           np.squeeze(self.out, axis=axis))
 
@@ -157,6 +158,9 @@ def sum(x, dim=None, keepdim: bool = False, *, dtype=None, out=None, axis=None, 
 
     Integer and bool tensors sum to int64, as in PyTorch.
     """
+    if dim is None and axis is None and dtype is None and out is None and keepdims is None and \
+            isinstance(x, Tensor) and x.data.dtype.kind == "f":  # the common x.sum(): a short path
+        return Sum.apply(x, axis=None, keepdims=bool(keepdim))
     x = as_tensor(x)
     dim, keepdim = dims("sum", dim, keepdim, axis, keepdims)
     if dtype is not None:
@@ -188,8 +192,24 @@ def _check_nonempty(x, op):
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
 
 
-MaxResult = collections.namedtuple("max", ["values", "indices"])
-MinResult = collections.namedtuple("min", ["values", "indices"])
+class _ValuesIndices:
+    def __repr__(self):
+        return f"chainrule.return_types.{type(self).__name__}(\nvalues={self.values!r},\nindices={self.indices!r})"
+
+
+class MaxResult(_ValuesIndices, collections.namedtuple("max", ["values", "indices"])):
+    """max(dim=...)'s result: a named tuple (values, indices), as torch.return_types.max."""
+
+    __slots__ = ()
+
+
+class MinResult(_ValuesIndices, collections.namedtuple("min", ["values", "indices"])):
+    """min(dim=...)'s result: a named tuple (values, indices), as torch.return_types.min."""
+
+    __slots__ = ()
+
+
+MaxResult.__name__, MinResult.__name__ = "max", "min"
 
 
 def _extreme(x, dim, keepdim, axis, keepdims, out, largest):
