@@ -235,6 +235,15 @@ MAX_IDX_BYTES = 1 << 31            # 2 GiB of data: MNIST's largest file is 47 M
 GZIP_MAX_RATIO = 1100               # deflate cannot compress better than about 1032:1
 
 
+def _idx_path(path: Path) -> Path:
+    """``path`` or ``path.gz``, whichever exists."""
+    cands = [path, path.with_name(path.name + ".gz")]
+    found = next((p for p in cands if p.exists() or p.is_symlink()), None)
+    if found is None:
+        raise DataFileError(f"{path} (or .gz): file not found. {MNIST_HELP}")
+    return found
+
+
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     """The array of an IDX file of unsigned bytes, raw or gzipped, checked against the file's real size.
 
@@ -242,10 +251,7 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     that many bytes; a gzipped one is decompressed no further than the header says (so a gzip bomb
     stops there) and must then end.
     """
-    cands = [path, path.with_name(path.name + ".gz")]
-    found = next((p for p in cands if p.exists() or p.is_symlink()), None)
-    if found is None:
-        raise DataFileError(f"{path} (or .gz): file not found. {MNIST_HELP}")
+    found = _idx_path(path)
     head = 4 + 4 * ndim
     fd = open_regular(found, DataFileError)
     with os.fdopen(fd, "rb") as f:
@@ -309,8 +315,8 @@ def load_mnist(root):
     out = []
     for split in ("train", "t10k"):
         X = _read_idx(root / f"{split}-images-idx3-ubyte", 0x00000803, 3)
-        y = _labels(_read_idx(root / f"{split}-labels-idx1-ubyte", 0x00000801, 1), root / f"{split}-labels-idx1-ubyte",
-                    10)
+        labels = root / f"{split}-labels-idx1-ubyte"
+        y = _labels(_read_idx(labels, 0x00000801, 1), _idx_path(labels), 10)
         if len(X) != len(y):
             raise DataFileError(f"{root}: {split} has {len(X)} images but {len(y)} labels")
         out += [X, y]

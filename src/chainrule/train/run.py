@@ -282,6 +282,16 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
     return trainer, data
 
 
+def _recorded_config(meta: dict, path) -> RunConfig:
+    """The RunConfig a checkpoint records, validated; a CheckpointError naming the file if it is not valid."""
+    try:
+        cfg = RunConfig.from_dict(meta["run"])
+        cfg.validate()
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the recorded run settings are not valid ({e})") from None
+    return cfg
+
+
 def new_run_dir(dataset: str, root="runs") -> Path:
     """A new, empty folder ``root/DATASET-YYYYmmdd-HHMMSS`` (with -2, -3, ... if that exists):
     created with an exclusive mkdir, so two runs started in the same second never share one."""
@@ -321,10 +331,7 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True):
         cfg.data_dir = os.path.abspath(cfg.data_dir)
     made = run_dir is None
     run_dir = new_run_dir(cfg.dataset) if made else Path(run_dir)
-    if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
-                              f"or choose another --out")
-    lock = _lock(run_dir)
+    lock = _lock(run_dir)  # first: a run folder in use is refused naming its holder
     try:
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
             raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
@@ -366,7 +373,7 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
     try:
         _, _, info = load_checkpoint(run_dir, "last")
         check_run_meta(info.get("config"), run_dir / "last" / "state.json")
-        cfg = RunConfig.from_dict(info["config"]["run"])
+        cfg = _recorded_config(info["config"], run_dir / "last" / "state.json")
         overrides = dict(overrides or {})
         if epochs:
             overrides["epochs"] = epochs
@@ -405,8 +412,7 @@ def load_run(run_dir, slot: str = "best"):
     state, _, info = load_checkpoint(run_dir, slot)
     meta = info.get("config")
     check_run_meta(meta, run_dir / slot / "state.json")
-    cfg = RunConfig.from_dict(meta["run"])
-    cfg.validate()
+    cfg = _recorded_config(meta, run_dir / slot / "state.json")
     sizes = [meta["n_in"], *cfg.hidden, len(meta["classes"])]
     if not isinstance(meta["model"], dict) or meta["model"].get("sizes") != sizes:
         raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not match the run's "
