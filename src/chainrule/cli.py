@@ -255,8 +255,8 @@ def _sweep(args) -> int:
         print(f"interrupted: {res.report['finished']} of {res.report['trials']} trials finished; run the same "
               f"command again to continue", file=sys.stderr)
         return 130
-    if res.status == "timeout":
-        print(f"timeout: {res.report['finished']} of {res.report['trials']} trials finished; run the same command "
+    if res.status in ("timeout", "incomplete"):
+        print(f"{res.status}: {res.report['finished']} of {res.report['trials']} trials finished; run the same command "
               f"again to continue")
     return 0
 
