@@ -62,6 +62,18 @@ def check_collectives(rank, k):
     dist.broadcast(w, src=0)                             # ... until the wrapper broadcast rank 0's
     assert np.array_equal(w, ddp.module.state_dict()["0.weight"])
     assert list(ddp.state_dict())[0] == "module.0.weight"
+    # a few buckets (a few Allreduces) give the same gradients as one flat buffer
+    X = np.random.default_rng(rank).normal(size=(5 + rank, 2))
+    y = np.arange(5 + rank) % 3
+    grads = []
+    for cap in (None, 1e-4):
+        m = cr.nn.MLP([2, 4, 3]).to("float64")
+        m.load_state_dict(ddp.module.state_dict())
+        d = DistributedDataParallel(m, bucket_cap_mb=cap)
+        cr.nn.functional.cross_entropy(d(cr.tensor(X)), y).backward()
+        grads.append(np.concatenate([p.grad.data.ravel() for p in m.parameters()]))
+        assert d.allreduce_calls == (1 if cap is None else 3), d.allreduce_calls
+    assert np.allclose(grads[0], grads[1], rtol=1e-14, atol=0)
 
 
 def main():

@@ -72,6 +72,8 @@ def _train_rank(args) -> int:
     import os
     from chainrule import distributed as dist
     from chainrule.train.distributed import MismatchError, rank, same_on_every_rank
+    if not dist.is_initialized():   # every rank joins first, so that any rank's failure ends the job
+        dist.init_process_group("mpi")
     r = rank()
     if r != 0:
         sys.stdout = open(os.devnull, "w")
