@@ -7,6 +7,8 @@ gradient. Every rank then takes the same optimizer step, so the parameters stay 
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from chainrule import autograd
@@ -76,6 +78,7 @@ class DistributedDataParallel(Module):
         self.reduced = None        # ... and their sums, after the sync
         self.allreduce_calls = 0   # how many MPI_Allreduce calls the syncs made (for tests, benchmarks)
         self.bytes_reduced = 0     # bytes of the last sync's buffers
+        self.comm_seconds = 0.0    # time spent inside Allreduce (waiting for the slowest rank included)
         self.broadcast_parameters(buffers=broadcast_buffers)
         self._build_buckets()
 
@@ -179,7 +182,9 @@ class DistributedDataParallel(Module):
                 tail[0] = n if self.weight_by_batch else (1 if n else 0)
                 if extra is not None:
                     tail[1:] = extra
+            t0 = time.perf_counter()
             dist.all_reduce(flat, dist.ReduceOp.SUM)
+            self.comm_seconds += time.perf_counter() - t0
             self.allreduce_calls += 1
             nbytes += flat.nbytes
             if i == len(self._buckets) - 1:
