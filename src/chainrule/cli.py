@@ -61,7 +61,18 @@ def _launch(args) -> int:
         run_dir = f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}"
         argv += ["--out", run_dir]
     cmd = mpiexec_command(args.nproc, [sys.executable, "-m", "chainrule", *argv])
-    code = subprocess.run(cmd, env=mpi_env()).returncode
+    proc = subprocess.Popen(cmd, env=mpi_env())
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:              # Ctrl-C reached mpiexec too: let it end the ranks
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        code = 130
+        print(f"\ninterrupted; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}",
+              file=sys.stderr)
+        return code
     if code not in (0, 130):
         again = (f"; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}"
                  if (Path(run_dir) / "last").exists() else "")
@@ -76,6 +87,8 @@ def _train_rank(args) -> int:
     import os
     from chainrule import distributed as dist
     from chainrule.train.distributed import MismatchError, rank, same_on_every_rank
+    if not dist.is_initialized():   # every rank joins first, so that any rank's failure ends the job
+        dist.init_process_group("mpi")
     r = rank()
     if r != 0:
         sys.stdout = open(os.devnull, "w")
