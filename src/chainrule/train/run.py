@@ -313,7 +313,10 @@ _RUN_FILES = ("config.json", "metrics.jsonl", "training.png", "diagnostics.jsonl
 
 
 def _lock(run_dir: Path):
+    from chainrule.train.distributed import rank, wanted
     from chainrule.train.lock import RunLock
+    if wanted() and rank() != 0:     # under MPI, rank 0 alone locks (and cleans) the run folder
+        return RunLock(run_dir)      # an unacquired lock: release() does nothing
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir).acquire()
     clean_run_folder(run_dir)
