@@ -105,6 +105,10 @@ class Function:
     input (a tuple, or a single array for one input; None for an input that
     needs none). ``self.needs_input_grad`` tells which inputs want one. A
     gradient may have the broadcast shape: the engine sums it back.
+    An op may add ``local(i)`` beside its backward, stating d(out)/d(input i) for the
+    narration: ``(formula, *factors)``, the formula naming inputs ``{0}``, ``{1}`` and the
+    upstream gradient ``{g}``, the factors' product being the local gradient (none for a
+    vectorized rule, whose formula then gives the downstream gradient).
     """
 
     __slots__ = ("parents", "needs_input_grad", "seq", "freed", "__dict__")
@@ -234,6 +238,23 @@ def toposort(root: Tensor) -> list:
     return sorted(seen, key=lambda t: t._ctx.seq, reverse=True)
 
 
+_end_callbacks: list = []  # run once when the current (or next) backward finishes
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` once, when the next ``backward()`` has filled every gradient.
+
+    PyTorch's ``Variable._execution_engine.queue_callback``; DistributedDataParallel uses it to
+    all-reduce the gradients right after backward.
+    """
+    _end_callbacks.append(fn)
+
+
+def _run_end_callbacks() -> None:
+    while _end_callbacks:
+        _end_callbacks.pop(0)()
+
+
 def backward(tensors, grad_tensors=None, retain_graph: bool = False, on_edge=None, *, grad=None) -> None:
     """Backpropagate from ``tensors`` (one tensor or a sequence): fill ``.grad`` of every tensor that needs it.
 
@@ -254,6 +275,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False, on_edge=Non
         grad_tensors = grad
     roots, gs = _roots(tensors, grad_tensors, "backward")
     _walk(roots, gs, retain_graph, on_edge, None)
+    _run_end_callbacks()
 
 
 def _roots(tensors, grad_tensors, op):

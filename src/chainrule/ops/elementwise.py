@@ -34,6 +34,9 @@ class Add(Function):
     def backward(self, grad):
         return grad, grad
 
+    def local(self, i):
+        return ("1", 1.0)
+
 
 class Sub(Function):
     """a - b; d/da = 1, d/db = -1."""
@@ -43,6 +46,9 @@ class Sub(Function):
 
     def backward(self, grad):
         return grad, (-grad if self.needs_input_grad[1] else None)
+
+    def local(self, i):
+        return ("1", 1.0) if i == 0 else ("-1", -1.0)
 
 
 class Mul(Function):
@@ -57,6 +63,9 @@ class Mul(Function):
     def backward(self, grad):
         na, nb = self.needs_input_grad
         return (grad * self.b if na else None), (grad * self.a if nb else None)
+
+    def local(self, i):
+        return ("{1}", self.b) if i == 0 else ("{0}", self.a)
 
 
 class Div(Function):
@@ -73,6 +82,9 @@ class Div(Function):
         ga = grad / self.b
         return (ga if na else None), (-ga * self.a / self.b if nb else None)
 
+    def local(self, i):
+        return ("1/{1}", 1 / self.b) if i == 0 else ("-{0}/{1}^2", -self.a / self.b ** 2)
+
 
 class Neg(Function):
     """-x; d/dx = -1."""
@@ -82,6 +94,9 @@ class Neg(Function):
 
     def backward(self, grad):
         return -grad
+
+    def local(self, i):
+        return ("-1", -1.0)
 
 
 class Pow(Function):
@@ -106,6 +121,11 @@ class Pow(Function):
                 gb = grad * np.where((a == 0) & (b >= 0), 0, self.out * np.log(a))
         return ga, gb
 
+    def local(self, i):
+        if i == 0:
+            return "{1} {0}^({1} - 1)", self.b, self.a ** (self.b - 1)
+        return "{0}^{1} ln {0}", self.out, np.log(self.a)
+
 
 class Exp(Function):
     """e^x; d/dx = e^x, the output itself (saved instead of the input)."""
@@ -118,6 +138,9 @@ class Exp(Function):
 
     def backward(self, grad):
         return grad * self.out
+
+    def local(self, i):
+        return ("e^{0}", self.out)
 
 
 class Log(Function):
@@ -132,6 +155,9 @@ class Log(Function):
     def backward(self, grad):
         return grad / self.x
 
+    def local(self, i):
+        return ("1/{0}", 1 / self.x)
+
 
 class Sqrt(Function):
     """sqrt x; d/dx = 1 / (2 sqrt x), from the output."""
@@ -144,6 +170,9 @@ class Sqrt(Function):
 
     def backward(self, grad):
         return grad / (2 * self.out)
+
+    def local(self, i):
+        return ("1/(2 sqrt {0})", 1 / (2 * self.out))
 
 
 class Abs(Function):
@@ -158,6 +187,9 @@ class Abs(Function):
     def backward(self, grad):
         return grad * np.sign(self.x)
 
+    def local(self, i):
+        return ("sign({0})", np.sign(self.x))
+
 
 class Sin(Function):
     """sin x; d/dx = cos x."""
@@ -170,6 +202,9 @@ class Sin(Function):
 
     def backward(self, grad):
         return grad * np.cos(self.x)
+
+    def local(self, i):
+        return ("cos {0}", np.cos(self.x))
 
 
 class Cos(Function):
@@ -184,6 +219,9 @@ class Cos(Function):
     def backward(self, grad):
         return -grad * np.sin(self.x)
 
+    def local(self, i):
+        return ("-sin {0}", -np.sin(self.x))
+
 
 class Tanh(Function):
     """tanh x; d/dx = 1 - tanh(x)^2, from the output."""
@@ -196,6 +234,9 @@ class Tanh(Function):
 
     def backward(self, grad):
         return grad * (1 - self.out * self.out)
+
+    def local(self, i):
+        return ("1 - t^2", 1 - self.out * self.out)
 
 
 def sigmoid_array(x: np.ndarray) -> np.ndarray:
@@ -216,6 +257,9 @@ class Sigmoid(Function):
     def backward(self, grad):
         return grad * self.out * (1 - self.out)
 
+    def local(self, i):
+        return ("s(1 - s)", self.out, 1 - self.out)
+
 
 class ReLU(Function):
     """max(0, x); d/dx = 1 where x > 0, else 0 (0 at x = 0): the gate routes or blocks."""
@@ -229,6 +273,9 @@ class ReLU(Function):
     def backward(self, grad):
         return grad * ~(self.out <= 0)  # the mask, from the output (a NaN passes its gradient, as PyTorch)
 
+    def local(self, i):
+        return ("1 if {0} > 0 else 0", (self.out > 0).astype(self.out.dtype))
+
 
 class LeakyReLU(Function):
     """x if x > 0 else slope * x; d/dx = 1 where x > 0, else slope."""
@@ -240,6 +287,9 @@ class LeakyReLU(Function):
 
     def backward(self, grad):
         return grad * np.where(self.mask, 1, self.slope).astype(grad.dtype, copy=False)
+
+    def local(self, i):
+        return ("1 if {0} > 0 else %g" % self.slope, np.where(self.mask, 1.0, self.slope))
 
 
 class ELU(Function):
@@ -312,6 +362,10 @@ class Maximum(Function):
     def backward(self, grad):
         return _route(grad, self.a, self.b, np.less)
 
+    def local(self, i):
+        ones = np.ones(np.broadcast(self.a, self.b).shape)
+        return "1 if {%d} is the larger else 0" % i, _route(ones, self.a, self.b, np.less)[i]
+
 
 class Minimum(Function):
     """min(a, b) elementwise; routes the gradient to the smaller input (half each on ties)."""
@@ -324,6 +378,10 @@ class Minimum(Function):
 
     def backward(self, grad):
         return _route(grad, self.a, self.b, np.greater)
+
+    def local(self, i):
+        ones = np.ones(np.broadcast(self.a, self.b).shape)
+        return "1 if {%d} is the smaller else 0" % i, _route(ones, self.a, self.b, np.greater)[i]
 
 
 def _route(grad, a, b, loses):
