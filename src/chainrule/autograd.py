@@ -428,7 +428,7 @@ def bump_version(t: Tensor) -> None:
     latest in-place changes; it is shared by the tensors that stand for one array (an in-place op's
     earlier self, ``detach()``). A node created before the latest stamp saw an older version.
     """
-    vc = t._vc
+    vc = getattr(t, "_vc", None)  # tolerant of tensors made with object.__new__ elsewhere
     if vc is None:
         t._vc = vc = [0]
     vc[0] += 1
@@ -455,12 +455,12 @@ def version_error(t: Tensor, vc, fn, what: str) -> RuntimeError:
 def _check_versions(t: Tensor, fn) -> None:
     """Raise if an array that ``fn``'s backward reads was changed in place after ``fn`` ran."""
     inputs, output = fn._checks
-    if output and _stale(t._vc, fn):
+    if output and _stale(getattr(t, "_vc", None), fn):
         raise version_error(t, t._vc, fn, "output 0")
     for i in inputs:
         if i < len(fn.parents):
             p = fn.parents[i]
-            if _stale(p._vc, fn):
+            if _stale(getattr(p, "_vc", None), fn):
                 raise version_error(p, p._vc, fn, f"input {i}")
 
 
@@ -495,7 +495,7 @@ class FunctionCtx(Function):
         saved = self.__dict__.get("_saved", ())
         if hasattr(self, "seq"):
             for x in saved:
-                if x is not None and _stale(x._vc, self):
+                if x is not None and _stale(getattr(x, "_vc", None), self):
                     raise version_error(x, x._vc, self, "saved tensor")
         return saved
 

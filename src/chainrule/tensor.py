@@ -128,7 +128,7 @@ class Tensor:
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (shares memory and version, requires no grad)."""
         t = Tensor._make(self.data, False, None)
-        if self._vc is None:
+        if getattr(self, "_vc", None) is None:
             self._vc = [0]
         t._vc = self._vc
         return t
@@ -153,7 +153,7 @@ class Tensor:
     @property
     def _version(self) -> int:
         """How many in-place ops changed this tensor's array (PyTorch's version counter)."""
-        vc = self._vc
+        vc = getattr(self, "_vc", None)
         return 0 if vc is None else vc[0]
 
     @property

@@ -277,7 +277,7 @@ class MaskedFill(Function):
         return np.where(mask, np.asarray(value, x.dtype), x)
 
     def backward(self, grad):
-        return grad * self.keep
+        return np.where(self.keep, grad, 0).astype(grad.dtype, copy=False)  # a NaN upstream stays out
 
 
 def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
