@@ -62,8 +62,25 @@ def test_sampler_gives_each_rank_its_share_of_every_global_batch_in_the_loaders_
             assert np.array_equal(np.concatenate(parts), batch)
             sizes = [len(p) for p in parts]
             assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+    class Items(cr.data.Dataset):            # a map-style dataset (no fast path): empty shares keep their shape
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return np.full(3, i, np.float32), i
+    got = [[(tuple(X.shape), X.dtype) for X, _ in DataLoader(Items(), 4, sampler=DistributedSampler(3, r))]
+           for r in range(3)]
+    assert [[s for s, _ in g] for g in got] == [[(2, 3), (1, 3)], [(1, 3), (0, 3)], [(1, 3), (0, 3)]]
+    assert {d for g in got for _, d in g} == {cr.float32}
+    with pytest.raises(TypeError, match="sampler must be a chainrule.data.DistributedSampler"):
+        DataLoader(ds, 4, sampler=[0, 1])
     with pytest.raises(ValueError, match=r"rank 3 is not in \[0, 3\)"):
         DistributedSampler(3, 3)
+
+
+def test_train_nproc_below_one_is_one_clear_line():
+    p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--nproc", "0"], capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.strip() == "chainrule train: error: --nproc must be >= 1, got 0"
 
 
 def test_chainrule_imports_without_mpi4py_and_says_how_to_install_it():
