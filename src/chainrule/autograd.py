@@ -104,6 +104,10 @@ class Function:
     input (a tuple, or a single array for one input; None for an input that
     needs none). ``self.needs_input_grad`` tells which inputs want one. A
     gradient may have the broadcast shape: the engine sums it back.
+    An op may add ``local(i)`` beside its backward, stating d(out)/d(input i) for the
+    narration: ``(formula, *factors)``, the formula naming inputs ``{0}``, ``{1}`` and the
+    upstream gradient ``{g}``, the factors' product being the local gradient (none for a
+    vectorized rule, whose formula then gives the downstream gradient).
     """
 
     __slots__ = ("parents", "needs_input_grad", "seq", "freed", "__dict__")

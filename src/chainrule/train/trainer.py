@@ -20,7 +20,8 @@ from chainrule import random as cr_random
 from chainrule.autograd import no_grad
 from chainrule.nn.functional import l2_penalty
 from chainrule.tensor import Tensor
-from chainrule.train.checkpoint import load_checkpoint, save_checkpoint
+from chainrule.train import guard
+from chainrule.train.checkpoint import CheckpointError, load_for_resume, save_checkpoint
 
 
 @dataclass
@@ -41,7 +42,8 @@ class History:
 
 
 class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or inf; training stopped and the last good checkpoint was kept."""
+    """The loss, the weights or the optimizer state became NaN or inf; training stopped without
+    writing a checkpoint, and the message says which earlier checkpoint (if any) was kept."""
 
 
 def evaluate(model, loader, loss_fn=None) -> dict:
@@ -127,21 +129,40 @@ class Trainer:
         return self.callbacks if self.dist is None or self.dist.is_main else []   # rank 0 alone
 
     def save(self, slot: str = "last") -> None:
-        if self.run_dir is not None and (self.dist is None or self.dist.is_main):
-            save_checkpoint(self.run_dir, slot, self.model.state_dict(), self.optimizer.state_dict(), self._info())
+        """Write checkpoint ``slot``; refuse (NonFiniteLoss) if anything it would record is not finite."""
+        if self.run_dir is not None:
+            opt_state, info = self.optimizer.state_dict(), self._info()
+            problem = guard.nonfinite(self.model, opt_state, info)
+            if problem:
+                self.status = "diverged"
+                raise NonFiniteLoss(f"{problem} after step {len(self.history.iter_loss)} (epoch {self.epoch + 1}); "
+                                    f"no {slot!r} checkpoint was written; try a lower learning rate (now "
+                                    f"{self.optimizer.param_groups[0]['lr']:g}). {guard.kept(self.run_dir)}")
+            if self.dist is None or self.dist.is_main:   # rank 0 alone writes
+                save_checkpoint(self.run_dir, slot, self.model.state_dict(), opt_state, info)
 
-    def resume(self, run_dir=None, slot: str = "last") -> "Trainer":
-        """Continue from a checkpoint exactly where it stopped (mid-epoch included)."""
-        model_state, opt_state, info = load_checkpoint(run_dir or self.run_dir, slot)
+    def resume(self, run_dir=None, slot: str = "last", reset_optimizer: bool = False,
+               reset_scheduler: bool = False) -> "Trainer":
+        """Continue from a checkpoint exactly where it stopped (mid-epoch included).
+
+        Every tensor is checked against the model and optimizer first; a checkpoint without optimizer
+        or schedule state is refused unless ``reset_optimizer`` / ``reset_scheduler`` starts it fresh.
+        """
+        run_dir = run_dir or self.run_dir
+        model_state, opt_state, sched_state, info = load_for_resume(
+            run_dir, slot, self.model, self.optimizer, self.scheduler, reset_optimizer, reset_scheduler)
         self.model.load_state_dict(model_state)
         if opt_state is not None:
             self.optimizer.load_state_dict(opt_state)
-        if self.scheduler and info.get("scheduler"):
-            self.scheduler.load_state_dict(info["scheduler"])
+        if sched_state is not None:
+            self.scheduler.load_state_dict(sched_state)
         self.epoch, self.batch, self._partial = info["epoch"], info["batch"], info["partial"]
         self.best_val_acc = info["best_val_acc"]
         self.history = History(**info["history"])
-        cr_random.get_rng().bit_generator.state = info["rng"]
+        try:
+            cr_random.get_rng().bit_generator.state = info["rng"]
+        except (ValueError, TypeError, KeyError) as e:
+            raise CheckpointError(f"{run_dir}/{slot}/state.json: entry 'rng' is not a generator state ({e})") from None
         if self.dist is not None:
             self.dist.after_resume()
         return self
@@ -158,15 +179,22 @@ class Trainer:
             prev = signal.signal(signal.SIGINT, self._on_sigint)
         except ValueError:  # not the main thread: no Ctrl-C handling
             pass
+        numeric = guard.NumericWarnings()
         try:
             self.status = "running"
-            while self.epoch < self.epochs:
-                if not self._run_epoch():
-                    self.status = "interrupted"
-                    self.save("last")
-                    break
-            else:
-                self.status = "finished"
+            with numeric:
+                try:
+                    while self.epoch < self.epochs:
+                        if not self._run_epoch():
+                            self.status = "interrupted"
+                            self.save("last")
+                            break
+                    else:
+                        self.status = "finished"
+                except NonFiniteLoss as e:
+                    note = f" NumPy reported: {numeric.summary()}." if numeric.caught else ""
+                    raise NonFiniteLoss(f"{e}{note}") from None
+            numeric.replay()
             for cb in self._callbacks():
                 if hasattr(cb, "on_fit_end"):
                     cb.on_fit_end(self)
@@ -202,8 +230,8 @@ class Trainer:
                     self.status = f"diverged at step {step}"
                     raise NonFiniteLoss(
                         f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
-                        f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). The last good "
-                        f"checkpoint was kept.")
+                        f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). "
+                        f"{guard.kept(self.run_dir)}")
                 if self.dist is None:
                     loss.backward()
                     n, n_correct = len(y.data), int((scores.data.argmax(axis=1) == y.data).sum())
