@@ -395,9 +395,7 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no checkpoint here: there is no such run folder")
-    from chainrule.train.distributed import rank, wanted
-    # under MPI, rank 0 alone locks (and tidies) the folder; every rank reads the checkpoint
-    lock = None if wanted() and rank() != 0 else _lock(run_dir)
+    lock = _lock(run_dir)
     try:
         _, _, info = load_checkpoint(run_dir, "last")
         check_run_meta(info.get("config"), run_dir / "last" / "state.json")
@@ -423,8 +421,7 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
         trainer, data = make_trainer(cfg, run_dir, progress)
         trainer.resume(run_dir, reset_optimizer=reset_optimizer, reset_scheduler=reset_scheduler)
     except BaseException:
-        if lock is not None:
-            lock.release()
+        lock.release()
         raise
     trainer.epochs = cfg.epochs
     trainer.config["run"]["epochs"] = cfg.epochs
