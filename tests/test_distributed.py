@@ -62,8 +62,25 @@ def test_sampler_gives_each_rank_its_share_of_every_global_batch_in_the_loaders_
             assert np.array_equal(np.concatenate(parts), batch)
             sizes = [len(p) for p in parts]
             assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+    class Items(cr.data.Dataset):            # a map-style dataset (no fast path): empty shares keep their shape
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return np.full(3, i, np.float32), i
+    got = [[(tuple(X.shape), X.dtype) for X, _ in DataLoader(Items(), 4, sampler=DistributedSampler(3, r))]
+           for r in range(3)]
+    assert [[s for s, _ in g] for g in got] == [[(2, 3), (1, 3)], [(1, 3), (0, 3)], [(1, 3), (0, 3)]]
+    assert {d for g in got for _, d in g} == {cr.float32}
+    with pytest.raises(TypeError, match="sampler must be a chainrule.data.DistributedSampler"):
+        DataLoader(ds, 4, sampler=[0, 1])
     with pytest.raises(ValueError, match=r"rank 3 is not in \[0, 3\)"):
         DistributedSampler(3, 3)
+
+
+def test_train_nproc_below_one_is_one_clear_line():
+    p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--nproc", "0"], capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.strip() == "chainrule train: error: --nproc must be >= 1, got 0"
 
 
 def test_chainrule_imports_without_mpi4py_and_says_how_to_install_it():
@@ -150,12 +167,15 @@ def test_a_killed_rank_ends_the_job_in_bounded_time_and_the_run_resumes_with_ano
         os.kill(pids[1], signal.SIGKILL)
         t0 = time.time()
         _, err = proc.communicate(timeout=60)
+        while time.time() - t0 < 60 and any(Path(f"/proc/{pids[r]}").exists() for r in (0, 2)):
+            time.sleep(0.1)            # the other ranks, torn down by mpiexec
         ended = time.time() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
     assert ended < 30, f"the job took {ended:.1f} s to end after a rank was killed"
+    assert not any(Path(f"/proc/{pids[r]}").exists() for r in (0, 2)), "a rank outlived the job"
     assert f"the 3-rank MPI job failed" in err and f"resume with: chainrule train --resume {run_dir} --nproc 3" in err
     # the checkpoint is whole; resume it on 2 ranks (K may change: the state is the same) to 3 more epochs
     done = json.loads((run_dir / "last" / "state.json").read_text())["epoch"]

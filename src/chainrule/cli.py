@@ -44,6 +44,8 @@ def _demo(args) -> int:
 def _train(args) -> int:
     """``train --nproc K`` starts K ranks under mpiexec; a rank of an MPI job trains its share."""
     from chainrule.train.distributed import wanted
+    if args.nproc is not None and args.nproc < 1:
+        raise ValueError(f"--nproc must be >= 1, got {args.nproc}")
     if (args.nproc or 1) > 1 and not wanted():
         return _launch(args)
     if wanted():

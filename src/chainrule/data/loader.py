@@ -95,6 +95,9 @@ class DataLoader:
                 sel = self.sampler.shard(sel)
             if isinstance(ds, ArrayDataset):
                 X, y = ds.X[sel], ds.y[sel]
+            elif not len(sel):    # a rank's empty share of a small last batch
+                x0, y0 = ds[0]
+                X, y = (np.empty((0, *np.shape(a)), np.asarray(a).dtype) for a in (x0, y0))
             else:
                 items = [ds[int(i)] for i in sel]
                 X, y = np.stack([np.asarray(a) for a, _ in items]), np.asarray([b_ for _, b_ in items])
