@@ -313,24 +313,34 @@ _RUN_FILES = ("config.json", "metrics.jsonl", "training.png", "diagnostics.jsonl
 
 
 def _lock(run_dir: Path):
+    from chainrule.train.distributed import rank, wanted
     from chainrule.train.lock import RunLock
+    if wanted() and rank() != 0:  # under MPI, rank 0 alone locks and cleans the folder
+        return RunLock(run_dir)   # never acquired: release() does nothing
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir).acquire()
     clean_run_folder(run_dir)
     return lock
 
 
-def start_run(cfg: RunConfig, run_dir=None, progress: bool = True):
+def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | None = None):
     """A new run in ``run_dir`` (which must not hold a checkpoint yet; None: a new folder under runs/).
 
     The run folder is locked for the life of the returned trainer (a second process is refused),
     and the data folder is stored as an absolute path so the run resumes from any directory.
+    ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials).
     """
     cfg.validate()
     if cfg.data_dir:
         cfg.data_dir = os.path.abspath(cfg.data_dir)
     made = run_dir is None
     run_dir = new_run_dir(cfg.dataset) if made else Path(run_dir)
+    from chainrule.train.distributed import rank, wanted
+    if wanted() and rank() != 0:     # under MPI, rank 0 alone locks the folder and writes files
+        if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
+            raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
+                                  f"or choose another --out")
+        return make_trainer(cfg, run_dir, progress, data)
     lock = _lock(run_dir)  # first: a run folder in use is refused naming its holder
     try:
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
@@ -341,7 +351,7 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True):
             if p.is_symlink() or p.is_file():
                 p.unlink()
         clean_run_folder(run_dir)  # the folder of the removed "best" link
-        trainer, data = make_trainer(cfg, run_dir, progress)
+        trainer, data = make_trainer(cfg, run_dir, progress, data)
         _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     except BaseException:
         lock.release()
@@ -351,6 +361,25 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True):
         raise
     trainer.run_lock = lock
     return trainer, data
+
+
+def load_config(path) -> RunConfig:
+    """A RunConfig from a JSON file: a flat one (a sweep's best.json) or a run's config.json."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        d = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON config ({e})") from None
+    if isinstance(d, dict) and isinstance(d.get("run"), dict):
+        d = d["run"]
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings")
+    unknown = sorted(set(d) - {f.name for f in fields(RunConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown setting {unknown[0]!r}")
+    return RunConfig.from_dict(d)
 
 
 # flags a resumed run accepts; any other flag must equal the run's own setting

@@ -98,10 +98,13 @@ class Trainer:
         progress (bool, True): show a progress bar (only on a terminal).
         callbacks (list): objects with optional ``on_step(trainer, loss)``, ``on_epoch_end(trainer)``
             and ``on_fit_end(trainer)`` (called when fit returns, finished or interrupted).
+        distributed (bool, None): data-parallel on the ranks of an MPI job (None: when launched under
+            mpiexec or the process group is initialized); see :mod:`chainrule.train.distributed`.
     """
 
     def __init__(self, model, loss_fn, optimizer, train_loader, val_loader=None, scheduler=None, epochs: int = 10,
-                 reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=()):
+                 reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=(),
+                 distributed=None):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
@@ -112,6 +115,8 @@ class Trainer:
         self.best_val_acc = -1.0
         self.status = "not started"            # "finished", "interrupted", or "diverged: ..."
         self._stop = False
+        from chainrule.train.distributed import DistributedRun, wanted
+        self.dist = DistributedRun(self) if (wanted() if distributed is None else distributed) else None
 
     # ------------------------------------------------------------------ state
     def _info(self) -> dict:
@@ -119,6 +124,9 @@ class Trainer:
                 "best_val_acc": self.best_val_acc, "history": self.history.to_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "rng": cr_random.get_rng().bit_generator.state}
+
+    def _callbacks(self) -> list:
+        return self.callbacks if self.dist is None or self.dist.is_main else []   # rank 0 alone
 
     def save(self, slot: str = "last") -> None:
         """Write checkpoint ``slot``; refuse (NonFiniteLoss) if anything it would record is not finite."""
@@ -130,7 +138,8 @@ class Trainer:
                 raise NonFiniteLoss(f"{problem} after step {len(self.history.iter_loss)} (epoch {self.epoch + 1}); "
                                     f"no {slot!r} checkpoint was written; try a lower learning rate (now "
                                     f"{self.optimizer.param_groups[0]['lr']:g}). {guard.kept(self.run_dir)}")
-            save_checkpoint(self.run_dir, slot, self.model.state_dict(), opt_state, info)
+            if self.dist is None or self.dist.is_main:   # rank 0 alone writes
+                save_checkpoint(self.run_dir, slot, self.model.state_dict(), opt_state, info)
 
     def resume(self, run_dir=None, slot: str = "last", reset_optimizer: bool = False,
                reset_scheduler: bool = False) -> "Trainer":
@@ -154,6 +163,8 @@ class Trainer:
             cr_random.get_rng().bit_generator.state = info["rng"]
         except (ValueError, TypeError, KeyError) as e:
             raise CheckpointError(f"{run_dir}/{slot}/state.json: entry 'rng' is not a generator state ({e})") from None
+        if self.dist is not None:
+            self.dist.after_resume()
         return self
 
     # ------------------------------------------------------------------ the loop
@@ -184,7 +195,7 @@ class Trainer:
                     note = f" NumPy reported: {numeric.summary()}." if numeric.caught else ""
                     raise NonFiniteLoss(f"{e}{note}") from None
             numeric.replay()
-            for cb in self.callbacks:
+            for cb in self._callbacks():
                 if hasattr(cb, "on_fit_end"):
                     cb.on_fit_end(self)
             return self.history
@@ -198,7 +209,7 @@ class Trainer:
         loader.set_epoch(self.epoch)
         t0 = time.perf_counter()
         bar = None
-        if self.progress:
+        if self.progress and (self.dist is None or self.dist.is_main):
             from tqdm.auto import tqdm
             bar = tqdm(total=len(loader), initial=self.batch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
                        unit="batch", leave=True, disable=None, dynamic_ncols=True)
@@ -206,11 +217,14 @@ class Trainer:
         try:
             for X, y in loader.batches(self.batch):
                 opt.zero_grad()
-                scores = model(X)
-                loss = self.loss_fn(scores, y)
-                if self.reg:
-                    loss = loss + self.reg * l2_penalty(model)
-                value = loss.item()
+                if self.dist is not None:   # this rank's share; gradients and sums all-reduced
+                    value, n_correct, n, self._stop = self.dist.step(self, X, y, self._stop)
+                else:
+                    scores = model(X)
+                    loss = self.loss_fn(scores, y)
+                    if self.reg:
+                        loss = loss + self.reg * l2_penalty(model)
+                    value = loss.item()
                 if not math.isfinite(value):
                     step = len(self.history.iter_loss) + 1
                     self.status = f"diverged at step {step}"
@@ -218,16 +232,17 @@ class Trainer:
                         f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
                         f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). "
                         f"{guard.kept(self.run_dir)}")
-                loss.backward()
+                if self.dist is None:
+                    loss.backward()
+                    n, n_correct = len(y.data), int((scores.data.argmax(axis=1) == y.data).sum())
                 opt.step()
-                n = len(y.data)
                 loss_sum += value * n
-                correct += int((scores.data.argmax(axis=1) == y.data).sum())
+                correct += n_correct
                 seen += n
                 self.history.iter_loss.append(value)
                 self.batch += 1
                 self._partial = [loss_sum, correct, seen]
-                for cb in self.callbacks:
+                for cb in self._callbacks():
                     if hasattr(cb, "on_step"):
                         cb.on_step(self, value)
                 if bar is not None:
@@ -251,7 +266,7 @@ class Trainer:
         h.lr.append(self.optimizer.param_groups[0]["lr"])
         h.seconds.append(seconds)
         if self.val_loader is not None:
-            r = evaluate(self.model, self.val_loader, self.loss_fn)
+            r = (self.dist.evaluate if self.dist else evaluate)(self.model, self.val_loader, self.loss_fn)
             h.val_loss.append(r["loss"])
             h.val_acc.append(r["accuracy"])
         if self.scheduler:
@@ -259,7 +274,7 @@ class Trainer:
         self.epoch += 1
         self.batch = 0
         self._partial = [0.0, 0, 0]
-        for cb in self.callbacks:
+        for cb in self._callbacks():
             if hasattr(cb, "on_epoch_end"):
                 cb.on_epoch_end(self)
         acc = h.val_acc[-1] if h.val_acc else train_acc
