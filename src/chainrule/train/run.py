@@ -21,7 +21,7 @@ from chainrule import dtypes, nn, optim
 from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
-from chainrule.fileio import open_regular
+from chainrule.fileio import open_regular, read_regular
 from chainrule.nn import functional as F
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
@@ -315,8 +315,8 @@ _RUN_FILES = ("config.json", "metrics.jsonl", "training.png", "diagnostics.jsonl
 def _lock(run_dir: Path):
     from chainrule.train.distributed import rank, wanted
     from chainrule.train.lock import RunLock
-    if wanted() and rank() != 0:  # under MPI, rank 0 alone locks and cleans the folder
-        return RunLock(run_dir)   # never acquired: release() does nothing
+    if wanted() and rank() != 0:     # under MPI, rank 0 alone locks (and cleans) the run folder
+        return RunLock(run_dir)      # an unacquired lock: release() does nothing
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir).acquire()
     clean_run_folder(run_dir)
@@ -369,7 +369,7 @@ def load_config(path) -> RunConfig:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such config file")
     try:
-        d = json.loads(path.read_text())
+        d = json.loads(read_regular(path, 1 << 20, ValueError))  # not a FIFO or /dev/zero; at most 1 MiB
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not a JSON config ({e})") from None
     if isinstance(d, dict) and isinstance(d.get("run"), dict):

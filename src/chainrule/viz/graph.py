@@ -104,7 +104,7 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
         small (int, 9): show values of tensors with at most this many elements, else shape and dtype.
         style (str, "boxes"): "boxes" (tensors as boxes, ops as circles) or "lecture" (gates as
             circles, values above the wires in green, gradients below in red).
-        scale (float, 1.0): size of text and of rendered PNGs (dpi), 2.0 for a large screen.
+        scale (float, 1.0): size of text, nodes and so of rendered pictures (2.0: twice as large).
 
     Example:
         >>> import chainrule as cr
@@ -133,9 +133,11 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
         dot, ids = draw_lecture(output, tensors, labels, show_grad, scale, title)
         _add_summaries(dot, hidden, truncated, max_nodes, ids.node_id, ids.node_id)
         return dot
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{12 * scale:g}", "label": title or "",
-                                       "labelloc": "t", "dpi": f"{110 * scale:g}"},
-                           node_attr={"fontname": "Helvetica", "fontsize": f"{11 * scale:g}"})
+    # sizes in points, scaled (Graphviz's dpi setting would clip SVG output)
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{20 * scale:g}", "label": title or "",
+                                       "labelloc": "t", "fontname": "Helvetica"},
+                           node_attr={"fontname": "Helvetica", "fontsize": f"{20 * scale:g}"},
+                           edge_attr={"arrowsize": f"{scale:g}", "penwidth": f"{scale:g}"})
 
     def tensor_label(t: Tensor) -> str:
         name = labels.get(id(t), "")
