@@ -567,3 +567,9 @@ def test_fuzzed_checkpoints_many(fuzz_sources, name, mutation, resigned):
 @given(kind=st.sampled_from(["cifar", "meta", "idx-gz", "labels-gz", "idx"]), mutation=MUTATION)
 def test_fuzzed_data_files_many(fuzz_sources, kind, mutation):
     _fuzz_data(fuzz_sources, kind, mutation)
+
+
+def test_config_file_that_is_a_device_or_fifo_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "fifo.json")
+    one_line(cli("train", "--config", "/dev/zero", timeout=60), 1, "/dev/zero", "not a regular file")
+    one_line(cli("train", "--config", tmp_path / "fifo.json", timeout=60), 1, "fifo.json", "FIFO")

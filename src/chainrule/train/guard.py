@@ -40,7 +40,8 @@ def kept(run_dir) -> str:
             where = ""
             try:
                 import json
-                info = json.loads((p / "state.json").read_text())
+                from chainrule.fileio import read_regular
+                info = json.loads(read_regular(p / "state.json", 64 << 20, ValueError, follow_symlinks=False))
                 where = f" (epoch {info['epoch']}" + (f", batch {info['batch']})" if info["batch"] else ")")
             except (OSError, ValueError, KeyError, TypeError):
                 pass

@@ -21,7 +21,7 @@ from chainrule import dtypes, nn, optim
 from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
-from chainrule.fileio import open_regular
+from chainrule.fileio import open_regular, read_regular
 from chainrule.nn import functional as F
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
@@ -337,6 +337,9 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
     run_dir = new_run_dir(cfg.dataset) if made else Path(run_dir)
     from chainrule.train.distributed import rank, wanted
     if wanted() and rank() != 0:     # under MPI, rank 0 alone locks the folder and writes files
+        if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
+            raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
+                                  f"or choose another --out")
         return make_trainer(cfg, run_dir, progress, data)
     lock = _lock(run_dir)  # first: a run folder in use is refused naming its holder
     try:
@@ -366,7 +369,7 @@ def load_config(path) -> RunConfig:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such config file")
     try:
-        d = json.loads(path.read_text())
+        d = json.loads(read_regular(path, 1 << 20, ValueError))  # not a FIFO or /dev/zero; at most 1 MiB
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not a JSON config ({e})") from None
     if isinstance(d, dict) and isinstance(d.get("run"), dict):
