@@ -131,7 +131,7 @@ def scores_and_labels(n=6, c=4, seed=0):
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_cross_entropy_matches_pytorch(reduction, smoothing):
     s, y = scores_and_labels()
-    check_op(lambda t: F.cross_entropy(t, y, reduction, smoothing),
+    check_op(lambda t: F.cross_entropy(t, y, reduction=reduction, label_smoothing=smoothing),
              lambda t: TF.cross_entropy(t, torch.tensor(y), reduction=reduction, label_smoothing=smoothing), [s])
 
 

@@ -83,7 +83,7 @@ def test_parse_search_ranges_choices_and_types():
     ("activation=0:1", "activation takes choices"),
     ("hidden=50,a", "'a' is not a hidden size"),
     ("lr", "expected NAME=LOW:HIGH[:log] or NAME=A,B,C"),
-    ("lr=0:0.1", "learning rate > 0"),
+    ("lr=0:0.1", "--lr must be > 0"),
 ])
 def test_parse_search_refuses_bad_specs_with_one_line(spec, message):
     if not message:
@@ -274,7 +274,7 @@ def test_train_config_file_is_checked(tmp_path):
     assert p.returncode == 1 and "unknown setting 'learning'" in p.stderr
     (tmp_path / "c.json").write_text(json.dumps({"lr": -1, "epochs": 1}))
     p = chainrule("train", "--config", tmp_path / "c.json", "--out", tmp_path / "r", check=False)
-    assert p.returncode == 1 and "learning rate > 0" in p.stderr
+    assert p.returncode == 1 and "--lr must be > 0" in p.stderr
     p = chainrule("train", "--config", tmp_path / "nope.json", check=False)
     assert p.returncode == 1 and "no such config file" in p.stderr
 

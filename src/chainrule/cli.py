@@ -1,13 +1,17 @@
 """The ``chainrule`` command: argument parsing and calls into the library, no logic of its own.
 
 Errors a user can fix (bad options, missing or corrupt files) print one line and exit with 1
-(2 for a usage error); they never show a traceback.
+(2 for a usage error, 130 for Ctrl-C); they never show a traceback unless --debug is given.
+All of it happens in one place, :func:`main`.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
+import traceback
 from dataclasses import fields
 from pathlib import Path
 
@@ -38,21 +42,81 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
+    """``train --nproc K`` starts K ranks under mpiexec; a rank of an MPI job trains its share."""
+    from chainrule.train.distributed import wanted
+    if (args.nproc or 1) > 1 and not wanted():
+        return _launch(args)
+    if wanted():
+        return _train_rank(args)
+    return _train_here(args)
+
+
+def _launch(args) -> int:
+    import subprocess
+    from chainrule.distributed.launch import mpi_env, mpiexec_command
+    argv = [a for i, a in enumerate(args.argv) if not (a == "--nproc" or a.startswith("--nproc=")
+                                                        or (i and args.argv[i - 1] == "--nproc"))]
+    run_dir = args.resume or args.out
+    if not run_dir:
+        run_dir = f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        argv += ["--out", run_dir]
+    cmd = mpiexec_command(args.nproc, [sys.executable, "-m", "chainrule", *argv])
+    code = subprocess.run(cmd, env=mpi_env()).returncode
+    if code not in (0, 130):
+        again = (f"; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}"
+                 if (Path(run_dir) / "last").exists() else "")
+        print(f"chainrule train: error: the {args.nproc}-rank MPI job failed (exit code {code}){again}",
+              file=sys.stderr)
+        return 1
+    return code
+
+
+def _train_rank(args) -> int:
+    """One rank of an MPI job: rank 0 alone prints and writes; an error on one rank ends the job."""
+    import os
+    from chainrule import distributed as dist
+    from chainrule.train.distributed import MismatchError, rank, same_on_every_rank
+    r = rank()
+    if r != 0:
+        sys.stdout = open(os.devnull, "w")
+        args.diagnostics = False
+    try:
+        if not args.resume and not args.out:   # one run folder for all ranks: rank 0's name
+            args.out = same_on_every_rank(f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}")
+        return _train_here(args)
+    except MismatchError as e:                 # every rank found it: each says so and exits
+        print(f"chainrule train: error: rank {r}: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:                     # this rank alone, maybe: end the job, never hang
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"chainrule train: error: rank {r}: {msg}; stopping every rank", file=sys.stderr)
+        dist.abort(1)
+        return 1
+
+
+def _train_here(args) -> int:
     from chainrule.train import run
     from chainrule.train.trainer import NonFiniteLoss
 
+    given = {f.name: getattr(args, f.name) for f in fields(run.RunConfig) if getattr(args, f.name, None) is not None}
     if args.resume:
-        trainer, data = run.resume_run(args.resume, epochs=args.epochs)
+        if args.out:
+            raise ValueError(f"--out cannot be combined with --resume (the run folder is {args.resume})")
+        if args.config:
+            raise ValueError("--config cannot be combined with --resume (a resumed run keeps its own config)")
+        trainer, data = run.resume_run(args.resume, overrides=given, reset_optimizer=args.reset_optimizer,
+                                       reset_scheduler=args.reset_scheduler)
         run_dir = Path(args.resume)
         print(f"resuming {run_dir} at epoch {trainer.epoch + 1}, batch {trainer.batch + 1}")
     else:
+        for flag in ("reset_optimizer", "reset_scheduler"):
+            if getattr(args, flag):
+                raise ValueError(f"--{flag.replace('_', '-')} only applies with --resume")
         cfg = run.load_config(args.config) if args.config else run.RunConfig()
-        for f in fields(run.RunConfig):
-            v = getattr(args, f.name, None)
-            if v is not None:
-                setattr(cfg, f.name, v)
-        run_dir = Path(args.out or f"runs/{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-        trainer, data = run.start_run(cfg, run_dir)
+        for name, v in given.items():
+            setattr(cfg, name, v)
+        trainer, data = run.start_run(cfg, args.out)
+        run_dir = Path(trainer.run_dir)
         sizes = trainer.model.config()["sizes"]
         print(f"training MLP {sizes} on {cfg.dataset}: {len(data.train)} train, "
               f"{len(data.val) if data.val else 0} validation, {len(data.test)} test samples -> {run_dir}")
@@ -249,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     from chainrule.train.run import DATASETS, OPTIMIZERS, RunConfig
 
     d = RunConfig()
-    p = argparse.ArgumentParser(prog="chainrule", description="Neural networks and backpropagation on NumPy.")
+    p = _Parser(prog="chainrule", description="Neural networks and backpropagation on NumPy.",
+                epilog="Add --debug anywhere to see the traceback behind an error message.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a fully connected network (default: spiral data, in seconds)",
@@ -276,9 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input preprocessing (default auto: mean image subtraction for images)")
     t.add_argument("--limit", type=int, help="use only the first N training images (quick trials)")
     t.add_argument("--out", help="run folder to create (default runs/DATASET-TIME)")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
+                   "(from any directory; only --epochs and --data-dir may change)")
+    t.add_argument("--reset-optimizer", dest="reset_optimizer", action="store_true",
+                   help="with --resume: start the optimizer's buffers fresh (needed if the checkpoint has none)")
+    t.add_argument("--reset-scheduler", dest="reset_scheduler", action="store_true",
+                   help="with --resume: restart the learning-rate schedule (needed if the checkpoint has none)")
     t.add_argument("--config", metavar="FILE", help="start from a saved config (a sweep's best.json or a run's "
                                                     "config.json); flags given here override it")
+    t.add_argument("--nproc", type=int, metavar="K",
+                   help="train data-parallel on K processes (starts mpiexec; needs chainrule[distributed])")
     t.add_argument("--diagnostics", action="store_true",
                    help="record per-layer gradient norms and dead/saturated units (diagnostics.jsonl) and warn")
     t.set_defaults(func=_train)
@@ -303,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="write the drawing (.svg, .png, .pdf or .dot)")
     g.add_argument("--explain", action="store_true", help="narrate the backward pass, edge by edge")
     g.set_defaults(func=_graph)
+    p.graph_parser = g
 
     le = sub.add_parser("lecture", help="regenerate the lecture's figures from the library")
     le.add_argument("name", nargs="?", help="a figure name (see --list), or all")
@@ -320,18 +393,102 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """A command line argparse cannot parse: one line, then a pointer to --help."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message}; see {self.prog} --help")
+
+
+# errors a user can cause (bad flags, missing, damaged or hostile files, a busy run folder): one line
+EXPECTED = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, ImportError, RuntimeError, OSError)
+
+
+def _protect_expressions(parser, argv: list) -> list:
+    """``chainrule graph "-x*y" x=2 y=3``: an expression that starts with "-" would be taken for an
+    option; a trailing space marks it as a positional argument (argparse's own rule)."""
+    graph = getattr(parser, "graph_parser", None)
+    if graph is None or not argv or argv[0] != "graph":
+        return argv
+    takes = {o: a.nargs != 0 for a in graph._actions for o in a.option_strings}
+    out, i = list(argv), 1
+    while i < len(out):
+        tok = out[i]
+        if tok == "--":
+            break
+        name = tok.split("=", 1)[0]
+        match = [o for o in takes if o == name or (name.startswith("--") and len(name) > 2 and o.startswith(name))]
+        if match:
+            if takes[match[0]] and "=" not in tok:
+                i += 1  # its value
+        elif tok.startswith("-") and len(tok) > 1 and not re.fullmatch(r"-\d+(\.\d*)?([eE][-+]?\d+)?", tok):
+            out[i] = tok + " "
+        i += 1
+    return out
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return text or type(e).__name__
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run the command; every expected error becomes one line on stderr and an exit code:
+    1 for an error, 2 for a usage error, 130 for Ctrl-C; a closed pipe ends quietly.
+    ``--debug`` (anywhere before ``--``) shows the traceback as well."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    debug = "--debug" in head
+    if debug:
+        argv.remove("--debug")
+    prog = "chainrule"
     try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, KeyError, RuntimeError,
-            OSError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"chainrule {args.command}: error: {msg}", file=sys.stderr)
+        parser = build_parser()
+        args = parser.parse_args(_protect_expressions(parser, argv))
+        args.argv = argv
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        prog = f"chainrule {args.command}"
+        if isinstance(getattr(args, "expression", None), str):
+            args.expression = args.expression.strip()
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`chainrule lecture --list | head -1`): stop quietly, and point stdout
+        # at /dev/null so that the interpreter's final flush does not complain either
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: out of memory; try a smaller model, --batch-size or --limit", file=sys.stderr)
+        return 1
+    except EXPECTED as e:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, with the way to see more
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)",
+              file=sys.stderr)
         return 1
 
 

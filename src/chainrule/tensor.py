@@ -279,8 +279,8 @@ class Tensor:
     def min(self, axis=None, keepdims=False): return _ops.min(self, axis, keepdims)
     amax = max
     amin = min
-    def argmax(self, axis=None): return Tensor(np.argmax(self.data, axis=axis))
-    def argmin(self, axis=None): return Tensor(np.argmin(self.data, axis=axis))
+    def argmax(self, dim=None, keepdim=False, *, axis=None): return _ops.argmax(self, dim, keepdim, axis=axis)
+    def argmin(self, dim=None, keepdim=False, *, axis=None): return _ops.argmin(self, dim, keepdim, axis=axis)
     def logsumexp(self, axis=None, keepdims=False): return _ops.logsumexp(self, axis, keepdims)
     def softmax(self, axis=-1): return _ops.softmax(self, axis)
     def log_softmax(self, axis=-1): return _ops.log_softmax(self, axis)
@@ -299,6 +299,27 @@ class Tensor:
     def T(self):
         """The transpose: axes reversed (for a matrix, rows and columns swapped)."""
         return _ops.transpose(self)
+
+    # ---- ops added for PyTorch parity (index, misc)
+    def sort(self, dim=-1, descending=False, stable=False): return _ops.sort(self, dim, descending, stable)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _ops.topk(self, k, dim, largest, sorted)
+    def gather(self, dim, index): return _ops.gather(self, dim, index)
+    def scatter_add(self, dim, index, src): return _ops.scatter_add(self, dim, index, src)
+    def index_select(self, dim, index): return _ops.index_select(self, dim, index)
+    def masked_fill(self, mask, value): return _ops.masked_fill(self, mask, value)
+    def repeat(self, *sizes): return _ops.repeat(self, *sizes)
+    def tile(self, *dims): return _ops.tile(self, dims[0] if len(dims) == 1 else dims)
+    def clone(self, *, memory_format=None): return _ops.clone(self)
+    def flip(self, *dims): return _ops.flip(self, dims[0] if len(dims) == 1 else dims)
+    def cumsum(self, dim, *, dtype=None): return _ops.cumsum(self, dim, dtype=dtype)
+    def log1p(self): return _ops.log1p(self)
+    def expm1(self): return _ops.expm1(self)
+    def logaddexp(self, other): return _ops.logaddexp(self, other)
+    def xlogy(self, other): return _ops.xlogy(self, other)
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return _ops.norm(self, p, dim, keepdim, dtype)
+    def all(self, dim=None, keepdim=False): return _ops.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _ops.any(self, dim, keepdim)
+    def outer(self, vec2): return _ops.outer(self, vec2)
 
 
 # the ops import Tensor, so they are bound here, after the class exists

@@ -4,4 +4,8 @@ from chainrule.nn.layers import (ELU, GELU, MLP, BatchNorm1d, Dropout, Flatten, 
                                  LeakyReLU, Linear, ReLU, Sigmoid, Softplus, Tanh)
 from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401
                                MulticlassSVMLoss, NLLLoss)
+from chainrule.nn.loss import BCELoss, HuberLoss, L1Loss, SmoothL1Loss  # noqa: F401
+from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Softmax  # noqa: F401
+from chainrule.nn.containers import ModuleDict, ModuleList  # noqa: F401
 from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
+from chainrule.nn import parallel  # noqa: F401,E402

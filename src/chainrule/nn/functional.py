@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule import ops
+from chainrule import dtypes, ops
 from chainrule.ops.convert import as_tensor, promote
+from chainrule.ops.activation import BinaryCrossEntropy, Hardtanh, LogSigmoid
 from chainrule.ops.nn import BCEWithLogits, CrossEntropy, Linear, MulticlassSVM
 from chainrule.random import resolve
 from chainrule.tensor import Tensor
@@ -19,10 +20,45 @@ tanh = ops.tanh
 elu = ops.elu
 gelu = ops.gelu
 softplus = ops.softplus
-softmax = ops.softmax
-log_softmax = ops.log_softmax
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+def _softmax_dim(x: Tensor, dim, axis, op: str) -> int:
+    if dim is None:
+        dim = axis
+    if dim is None:  # PyTorch's implicit choice (deprecated there): 0 for 0-, 1- and 3-d input, else 1
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None, *, axis=None) -> Tensor:  # noqa: A002
+    """Softmax along ``dim`` (each slice sums to 1); ``dtype`` casts the input first.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.softmax(cr.tensor([[0.0, 0.0]]), dim=1).tolist()
+        [[0.5, 0.5]]
+    """
+    x = as_tensor(input, None if dtype is None else dtypes.as_dtype(dtype))
+    return ops.softmax(x, _softmax_dim(x, dim, axis, "softmax"))
+
+
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None, *, axis=None) -> Tensor:  # noqa: A002
+    """Log of the softmax along ``dim``, computed without overflow; ``dtype`` casts the input first."""
+    x = as_tensor(input, None if dtype is None else dtypes.as_dtype(dtype))
+    return ops.log_softmax(x, _softmax_dim(x, dim, axis, "log_softmax"))
+
+
+def _legacy(size_average, reduce, reduction: str, op: str) -> str:
+    """PyTorch's deprecated size_average/reduce flags, turned into a reduction."""
+    if size_average is not None or reduce is not None:
+        if reduce is False:
+            return "none"
+        return "sum" if size_average is False else "mean"
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
 
 
 def linear(x, weight, bias=None) -> Tensor:
@@ -89,13 +125,18 @@ def _check_classification(scores, target, op: str, reduction: str):
     return scores, t.astype(np.int64, copy=False)
 
 
-def cross_entropy(logits, target, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy (softmax + negative log-likelihood, fused and numerically stable).
 
     Args:
-        logits (Tensor): raw class scores, shape (N, C).
-        target (Tensor or array): integer labels, shape (N,), values in [0, C).
-        reduction (str, "mean"): "mean" over the batch, "sum", or "none" (per-sample losses).
+        input (Tensor): raw class scores (logits), shape (N, C), (C,) or (N, C, d1, ...).
+        target (Tensor or array): integer labels in [0, C) of shape (N,) (or (), or (N, d1, ...)),
+            or class probabilities of the input's shape.
+        weight (Tensor, None): a weight per class, shape (C,).
+        ignore_index (int, -100): labels equal to it add nothing, to the loss or to the mean's count.
+        reduction (str, "mean"): "mean" (PyTorch's weighted mean: divided by the summed weights of
+            the kept labels), "sum", or "none" (per-sample losses).
         label_smoothing (float, 0.0): mix the one-hot target with the uniform distribution.
 
     Example:
@@ -104,10 +145,99 @@ def cross_entropy(logits, target, reduction: str = "mean", label_smoothing: floa
         >>> round(cr.nn.functional.cross_entropy(s, [0]).item(), 4)
         2.0404
     """
+    reduction = _legacy(size_average, reduce, reduction, "cross_entropy")
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    logits, t = _check_classification(logits, target, "cross_entropy", reduction)
-    return _reduce(CrossEntropy.apply(logits, target=t, label_smoothing=label_smoothing), reduction)
+    if weight is None and isinstance(input, Tensor) and input.data.ndim == 2:  # the plain case, fused
+        t = target.data if isinstance(target, Tensor) else np.asarray(target)
+        if t.dtype.kind in "iu" and t.shape == input.data.shape[:1] and input.data.dtype.kind == "f":
+            n, c = input.data.shape
+            if not n or (t.min() >= 0 and t.max() < c and
+                         (not 0 <= ignore_index < c or not (t == ignore_index).any())):
+                return _reduce(CrossEntropy.apply(input, target=t.astype(np.int64, copy=False),
+                                                  label_smoothing=label_smoothing), reduction)
+    x, t, out_shape = _as_rows(input, target, "cross_entropy")
+    w = _class_weight(weight, x.shape[1], x.data.dtype, "cross_entropy")
+    logp = ops.log_softmax(x, 1)
+    c = x.shape[1]
+    if t.dtype.kind == "f":  # class probabilities: -sum_c w_c q_c log p_c, the mean over rows
+        q = t if not label_smoothing else t * (1 - label_smoothing) + label_smoothing / c
+        wq = q if w is None else q * w
+        loss = -(logp * Tensor._make(wq.astype(x.data.dtype, copy=False), False, None)).sum(1)
+        return _weighted_reduce(loss, np.ones(len(t), x.data.dtype), reduction, out_shape)
+    keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x.data.dtype)
+    loss = -logp[np.arange(len(t)), rows] * Tensor._make(wi, False, None)
+    if label_smoothing:
+        wc = logp if w is None else logp * Tensor._make(w, False, None)
+        smooth = -wc.sum(1) * Tensor._make(keep.astype(x.data.dtype), False, None)
+        loss = (1 - label_smoothing) * loss + smooth * (label_smoothing / c)
+    return _weighted_reduce(loss, wi, reduction, out_shape)
+
+
+def _as_rows(input, target, op: str):
+    """Scores as (rows, C) and targets as (rows,) labels (or (rows, C) probabilities), and the shape
+    of the per-sample losses: (N,) for (N, C), () for (C,), (N, d1, ...) for (N, C, d1, ...)."""
+    x = as_tensor(input)
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be float, got dtype {x.dtype}")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input must have a class axis, got a 0-d tensor")
+    if t.dtype.kind == "f":  # probabilities, one per class
+        if t.shape != x.shape:
+            raise ValueError(f"{op}: target must hold integer class labels (dtype int64), got dtype {t.dtype} "
+                             f"of shape {t.shape}; a float target holds class probabilities and needs the "
+                             f"input's shape {x.shape}")
+        t = t.astype(x.data.dtype, copy=False)
+    elif t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class labels (dtype int64) or float class "
+                        f"probabilities, got dtype {t.dtype}")
+    elif t.shape != (x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()):
+        want = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+        raise ValueError(f"{op}: target must have shape {want} to match scores of shape {x.shape}, "
+                         f"got shape {t.shape}")
+    if x.ndim == 1:
+        return x.reshape(1, -1), t.reshape((1, -1) if t.ndim else (1,)), ()
+    out_shape = x.shape[:1] + x.shape[2:]
+    if x.ndim > 2:  # (N, C, d1, ...) -> (N * d1 * ..., C)
+        c = x.shape[1]
+        x = x.permute(0, *range(2, x.ndim), 1).reshape(-1, c)
+        t = np.moveaxis(t, 1, -1).reshape(-1, c) if t.dtype.kind == "f" else t.reshape(-1)
+    return x, t, out_shape
+
+
+def _class_weight(weight, c: int, dtype, op: str):
+    if weight is None:
+        return None
+    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.shape != (c,):
+        raise ValueError(f"{op}: weight must have one entry per class, shape ({c},), got shape {w.shape}")
+    return w.astype(dtype, copy=False)
+
+
+def _kept(t: np.ndarray, w, ignore_index: int, c: int, op: str, dtype):
+    """(kept rows mask, labels with ignored ones replaced by 0, the weight of each row's class)."""
+    t = t.astype(np.int64, copy=False)
+    keep = t != ignore_index
+    bad = keep & ((t < 0) | (t >= c))
+    if bad.any():
+        raise ValueError(f"{op}: target holds class {t[bad][0]}, outside the range [0, {c}) of {c} classes "
+                         f"(and not ignore_index={ignore_index})")
+    rows = np.where(keep, t, 0)
+    wi = (keep.astype(dtype) if w is None else w[rows] * keep).astype(dtype, copy=False)
+    return keep, rows, wi
+
+
+def _weighted_reduce(loss: Tensor, wi: np.ndarray, reduction: str, out_shape) -> Tensor:
+    if reduction == "none":
+        return loss.reshape(out_shape)
+    if reduction == "sum":
+        return loss.sum()
+    total = wi.sum()  # PyTorch's weighted mean: over the kept rows, by their class weights
+    if total == 0:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return loss.sum() * np.nan
+    return loss.sum() / total.astype(loss.data.dtype)
 
 
 def svm_loss(scores, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
@@ -124,23 +254,142 @@ def svm_loss(scores, target, margin: float = 1.0, reduction: str = "mean") -> Te
     return _reduce(MulticlassSVM.apply(scores, target=t, margin=margin), reduction)
 
 
-def nll_loss(log_probs, target, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of the target class, from log-probabilities (N, C)."""
-    log_probs, t = _check_classification(log_probs, target, "nll_loss", reduction)
-    return _reduce(-log_probs[np.arange(len(t)), t], reduction)
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
+             reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of the target class, from log-probabilities (N, C) (or (C,), or
+    (N, C, d1, ...)), with ``weight``, ``ignore_index`` and ``reduction`` as in :func:`cross_entropy`."""
+    reduction = _legacy(size_average, reduce, reduction, "nll_loss")
+    x, t, out_shape = _as_rows(input, target, "nll_loss")
+    if t.dtype.kind == "f":
+        raise TypeError(f"nll_loss: target must hold integer class labels (dtype int64), got dtype {t.dtype}")
+    w = _class_weight(weight, x.shape[1], x.data.dtype, "nll_loss")
+    _, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x.data.dtype)
+    picked = x[np.arange(len(t)), rows]
+    loss = -picked if w is None and wi.all() else -picked * Tensor._make(wi, False, None)
+    return _weighted_reduce(loss, wi, reduction, out_shape)
 
 
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean squared error ``(input - target)^2``."""
+def _pair(input, target, op: str):  # noqa: A002
     a, b = promote(input, target)
     if a.shape != b.shape:
-        raise ValueError(f"mse_loss: input shape {a.shape} and target shape {b.shape} differ")
+        raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ (PyTorch would "
+                         f"broadcast them with a warning; chainrule refuses)")
+    if a.data.dtype.kind != "f":
+        a, b = as_tensor(a, dtypes.DEFAULT_FLOAT), as_tensor(b, dtypes.DEFAULT_FLOAT)
+    return a, b
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error ``(input - target)^2``."""
+    reduction = _legacy(size_average, reduce, reduction, "mse_loss")
+    a, b = _pair(input, target, "mse_loss")
     d = a - b
     return _reduce(d * d, reduction)
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean") -> Tensor:
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean absolute error ``|input - target|`` (gradient 0 where they are equal)."""
+    reduction = _legacy(size_average, reduce, reduction, "l1_loss")
+    a, b = _pair(input, target, "l1_loss")
+    return _reduce(ops.abs(a - b), reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",  # noqa: A002
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, with d = input - target (beta = 0: L1)."""
+    reduction = _legacy(size_average, reduce, reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    a, b = _pair(input, target, "smooth_l1_loss")
+    d = a - b
+    ad = ops.abs(d)
+    if beta == 0:
+        return _reduce(ad, reduction)
+    return _reduce(ops.where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:  # noqa: A002
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), with d = input - target."""
+    reduction = _legacy(None, None, reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    a, b = _pair(input, target, "huber_loss")
+    d = a - b
+    ad = ops.abs(d)
+    loss = ops.where(ad.data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * as_tensor(weight, loss.data.dtype)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1] (each log clamped at -100, as
+    PyTorch does); ``weight`` scales each element. Prefer :func:`binary_cross_entropy_with_logits`."""
+    reduction = _legacy(size_average, reduce, reduction, "binary_cross_entropy")
+    p, y = _pair(input, target, "binary_cross_entropy")
+    if p.data.size and (p.data.min() < 0 or p.data.max() > 1 or np.isnan(p.data).any()):
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 "
+                         "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
+    loss = BinaryCrossEntropy.apply(p, y)
+    if weight is not None:
+        loss = loss * as_tensor(weight, loss.data.dtype)
+    return _reduce(loss, reduction)
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """(..., ) integer labels -> (..., num_classes) int64 rows of zeros with a 1 at each label
+    (num_classes = -1: one more than the largest label).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.one_hot(cr.tensor([0, 2]), 3).tolist()
+        [[1, 0, 0], [0, 0, 1]]
+    """
+    t = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot is only applicable to index tensors (int64), got dtype {t.dtype}")
+    if num_classes == -1:
+        if t.size == 0:
+            raise RuntimeError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes")
+        num_classes = int(t.max()) + 1
+    if t.size and t.min() < 0:
+        raise RuntimeError("one_hot: class values must be non-negative")
+    if t.size and t.max() >= num_classes:
+        raise RuntimeError(f"one_hot: class values must be smaller than num_classes ({num_classes}), "
+                           f"got {t.max()}")
+    out = np.zeros(t.shape + (num_classes,), np.int64)
+    np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
+    return Tensor._make(out, False, None)
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x limited to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the bounds."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return Hardtanh.apply(as_tensor(input), lo=min_val, hi=max_val)
+
+
+def relu6(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """min(max(0, x), 6) (hardtanh from 0 to 6)."""
+    return Hardtanh.apply(as_tensor(input), lo=0.0, hi=6.0)
+
+
+def logsigmoid(input) -> Tensor:  # noqa: A002
+    """log(sigmoid(x)), stable for large |x|; gradient sigmoid(-x)."""
+    x = as_tensor(input)
+    if x.data.dtype.kind != "f":
+        x = as_tensor(x, dtypes.DEFAULT_FLOAT)
+    return LogSigmoid.apply(x)
+
+
+def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=None, reduce=None,
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy on raw scores, stable for large |logits|; targets in [0, 1]."""
+    if weight is not None or pos_weight is not None:
+        raise NotImplementedError("binary_cross_entropy_with_logits: weight= and pos_weight= are not "
+                                  "implemented in chainrule; multiply the reduction='none' loss instead")
+    reduction = _legacy(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     x, y = promote(logits, target)
     if x.shape != y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits shape {x.shape} and target shape "

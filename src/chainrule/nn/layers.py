@@ -67,6 +67,9 @@ class Flatten(Module):
     def forward(self, x):
         return ops.flatten(x, self.start_dim, self.end_dim)
 
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
 
 class Dropout(Module):
     """Inverted dropout with drop probability p in training; the identity in eval mode."""
@@ -81,7 +84,7 @@ class Dropout(Module):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=False"
 
 
 class BatchNorm1d(Module):
@@ -128,7 +131,8 @@ class BatchNorm1d(Module):
         return y
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias=True, track_running_stats=True")
 
 
 # ----------------------------------------------------------------------------- activations
@@ -173,6 +177,9 @@ class ELU(Module):
     def forward(self, x):
         return ops.elu(x, self.alpha)
 
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
 
 class GELU(Module):
     def __init__(self, approximate: str = "none"):
@@ -182,10 +189,16 @@ class GELU(Module):
     def forward(self, x):
         return ops.gelu(x, self.approximate)
 
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
 
 class Softplus(Module):
     def forward(self, x):
         return ops.softplus(x)
+
+    def extra_repr(self):
+        return "beta=1.0, threshold=20.0"
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "elu": ELU,

@@ -87,17 +87,62 @@ class Module:
                 return d[store][name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def register_buffer(self, name: str, value) -> None:
-        """A non-parameter array in the state_dict (e.g. BatchNorm's running mean)."""
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """A non-parameter tensor or array kept with the module (e.g. BatchNorm's running mean);
+        in the state_dict unless ``persistent=False``."""
         self._check_init()
+        if not isinstance(name, str) or "." in name or not name:
+            raise KeyError(f"register_buffer: buffer name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: attribute {name!r} already exists as a parameter or module")
+        self.__dict__.pop(name, None)
         self._buffers[name] = value
+        hidden = self.__dict__.setdefault("_non_persistent", set())
+        (hidden.discard if persistent else hidden.add)(name)
+
+    def register_parameter(self, name: str, param) -> None:
+        """Add a Parameter (or None) under ``name``, as assigning it as an attribute does."""
+        self._check_init()
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
+                            f"{type(param).__name__}")
+        self.__dict__.pop(name, None)
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module) -> None:
+        """Add a submodule (or None) under ``name``, as assigning it as an attribute does."""
+        self._check_init()
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        self.__dict__.pop(name, None)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> "Module":
+        m = self
+        for part in target.split(".") if target else ():
+            if part not in m._modules:
+                raise AttributeError(f"{type(m).__name__} has no submodule {part!r} (looking up {target!r})")
+            m = m._modules[part]
+        return m
 
     # ------------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = ""):
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """(dotted name, module) for this module and every submodule, depth first; a module
+        reachable twice is listed once (unless ``remove_duplicate=False``)."""
+        if isinstance(memo, str):  # named_modules("net"): the prefix given positionally
+            memo, prefix = None, memo
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -109,24 +154,50 @@ class Module:
     def named_children(self):
         return iter((n, m) for n, m in self._modules.items() if m is not None)
 
-    def named_parameters(self, prefix: str = ""):
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
         """(dotted name, Parameter) pairs, as PyTorch names them: ``0.weight``, ``fc1.bias``."""
         seen = set()
-        for mp, m in self.named_modules(prefix):
+        for mp, m in (self.named_modules(prefix=prefix) if recurse else [(prefix, self)]):
             for name, p in m._parameters.items():
                 if p is not None and id(p) not in seen:
                     seen.add(id(p))
                     yield (f"{mp}.{name}" if mp else name), p
 
-    def parameters(self):
-        for _, p in self.named_parameters():
+    def parameters(self, recurse: bool = True):
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self):
-        for mp, m in self.named_modules():
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        for mp, m in (self.named_modules(prefix=prefix) if recurse else [(prefix, self)]):
             for name, b in m._buffers.items():
                 if b is not None:
                     yield (f"{mp}.{name}" if mp else name), b
+
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def _state_items(self):
+        """(dotted name, kind, owner, attribute) of everything in the state_dict, in PyTorch's order:
+        each module's parameters, then its persistent buffers, then its submodules'."""
+        for mp, m in self.named_modules(remove_duplicate=False):
+            for name, p in m._parameters.items():
+                if p is not None:
+                    yield (f"{mp}.{name}" if mp else name), "param", m, name
+            hidden = m.__dict__.get("_non_persistent", ())
+            for name, b in m._buffers.items():
+                if b is not None and name not in hidden:
+                    yield (f"{mp}.{name}" if mp else name), "buffer", m, name
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every submodule (children first), then on this module; returns self.
+
+        Example: ``net.apply(init_weights)`` with ``def init_weights(m): if isinstance(m, nn.Linear): ...``.
+        """
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
 
     # ------------------------------------------------------------------ modes and grads
     def train(self, mode: bool = True):
@@ -137,21 +208,52 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient (``.grad`` = None), or fill it with zeros when
+        ``set_to_none=False``."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p._grad is None:
+                p.grad = None
+            else:
+                p._grad = np.zeros_like(p.data)
 
-    def to(self, dtype):
-        """Cast every parameter and float buffer to ``dtype`` in place (e.g. float64 for gradcheck)."""
-        d = dtypes.as_dtype(dtype)
+    def requires_grad_(self, requires_grad: bool = True):
+        """Switch gradient tracking of every parameter on or off (freezing layers); returns self."""
         for p in self.parameters():
-            p.data = p.data.astype(d)
-            p.grad = None
+            p.requires_grad_(requires_grad)
+        return self
+
+    def to(self, *args, **kwargs):
+        """Cast every float parameter and buffer to a dtype in place and return self, as PyTorch's
+        ``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(tensor)`` and ``to(dtype=...)``."""
+        from chainrule.nn.moves import parse_to
+        d = parse_to("Module.to", args, kwargs)
+        if d is None:
+            return self
+        for p in self.parameters():
+            if p.data.dtype != d:
+                p.data = p.data.astype(d)
+                p.grad = None
         for m in self.modules():
             for name, b in m._buffers.items():
-                if isinstance(b, np.ndarray) and b.dtype.kind == "f":
-                    m._buffers[name] = b.astype(d)
+                arr = b.data if isinstance(b, Tensor) else b
+                if isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and arr.dtype != d:
+                    if isinstance(b, Tensor):
+                        b.data = arr.astype(d)
+                    else:
+                        m._buffers[name] = arr.astype(d)
         return self
+
+    def cpu(self):
+        """Returns self: chainrule runs on the CPU."""
+        return self
+
+    def cuda(self, device=None):
+        from chainrule.nn.moves import no_cuda
+        no_cuda("Module.cuda()")
+
+    def type(self, dst_type):
+        return self.to(dst_type)
 
     def double(self):
         return self.to(dtypes.float64)
@@ -162,9 +264,9 @@ class Module:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Name -> ndarray copy for every parameter and buffer (PyTorch's keys)."""
-        out = OrderedDict((n, p.data.copy()) for n, p in self.named_parameters())
-        for n, b in self.named_buffers():
-            out[n] = np.array(b, copy=True)
+        out = OrderedDict()
+        for n, kind, m, name in self._state_items():
+            out[n] = m._parameters[name].data.copy() if kind == "param" else np.array(m._buffers[name], copy=True)
         return out
 
     def load_state_dict(self, state, strict: bool = True):
@@ -173,11 +275,8 @@ class Module:
         With ``strict`` an error lists every missing, unexpected and wrongly-shaped key.
         Returns (missing, unexpected) key lists.
         """
-        own = {n: ("param", p) for n, p in self.named_parameters()}
-        for mp, m in self.named_modules():
-            for name, b in m._buffers.items():
-                if b is not None:
-                    own[f"{mp}.{name}" if mp else name] = ("buffer", (m, name))
+        own = {n: (("param", m._parameters[name]) if kind == "param" else ("buffer", (m, name)))
+               for n, kind, m, name in self._state_items()}
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         arrays, wrong = {}, []
@@ -205,7 +304,10 @@ class Module:
             else:
                 m, name = target
                 old = m._buffers[name]
-                m._buffers[name] = np.array(v, dtype=np.asarray(old).dtype)
+                if isinstance(old, Tensor):
+                    old.data = np.array(v, dtype=old.data.dtype)
+                else:
+                    m._buffers[name] = np.array(v, dtype=np.asarray(old).dtype)
         return missing, unexpected
 
     # ------------------------------------------------------------------ printing

@@ -15,5 +15,9 @@ from chainrule.ops.reduce import amax, amin, logsumexp, max, mean, min, sum, var
 from chainrule.ops.shape import (  # noqa: F401
     cat, concatenate, expand, flatten, getitem, pad, permute, reshape, squeeze, stack, transpose,
     unsqueeze)
+from chainrule.ops.index import (  # noqa: F401
+    argmax, argmin, clone, flip, gather, index_select, masked_fill, repeat, scatter_add, sort, tile, topk)
+from chainrule.ops.misc import (  # noqa: F401
+    all, any, cumsum, einsum, expm1, log1p, logaddexp, norm, outer, xlogy)
 
 clamp = clip

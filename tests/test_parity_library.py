@@ -1,0 +1,651 @@
+"""PyTorch parity of the library: the indexing and math ops (gradcheck in float64 and torch's values,
+gradients, shapes and dtypes), nn containers and Module methods, the functional losses and
+activations against torch with the same weights, and save/load round trips and refusals."""
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.nn import functional as F
+from oracle import check_op
+
+SHAPES = [(5,), (3, 4), (1, 4), (2, 3, 4)]
+
+
+def rng_for(*key):
+    return np.random.default_rng(abs(hash(key)) % 2**32)
+
+
+def same(cr_t, t, exact=True):
+    """chainrule tensor == torch tensor: shape, dtype and values."""
+    assert cr_t.shape == tuple(t.shape)
+    assert str(cr_t.data.dtype) == str(t.dtype).replace("torch.", "")
+    if exact:
+        np.testing.assert_array_equal(cr_t.data, t.numpy())
+    else:
+        np.testing.assert_allclose(cr_t.data, t.detach().numpy(), rtol=1e-6, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- argmax, sort, topk
+@pytest.mark.parametrize("shape", [()] + SHAPES, ids=str)
+@pytest.mark.parametrize("fn", ["argmax", "argmin"])
+def test_argmax_argmin_with_ties(fn, shape):
+    rng = rng_for(fn, shape)
+    x = rng.integers(0, 3, shape).astype(np.float32)  # many ties: the first position wins, as torch
+    tx = torch.tensor(x)
+    same(getattr(cr, fn)(cr.tensor(x)), getattr(torch, fn)(tx))
+    for d in range(-len(shape), len(shape)):
+        for keep in (False, True):
+            same(getattr(cr.tensor(x), fn)(dim=d, keepdim=keep), getattr(tx, fn)(dim=d, keepdim=keep))
+    same(getattr(cr, fn)(cr.tensor(x), keepdim=True), getattr(torch, fn)(tx, keepdim=True))
+
+
+def test_argmax_nan_and_errors():
+    x = np.array([1.0, np.nan, 3.0], np.float32)
+    assert cr.argmax(cr.tensor(x)).item() == torch.argmax(torch.tensor(x)).item() == 1
+    with pytest.raises(IndexError, match="argmax: dim 2 is out of range"):
+        cr.argmax(cr.zeros(2, 3), dim=2)
+    with pytest.raises(ValueError, match="argmax: cannot reduce an empty tensor"):
+        cr.argmax(cr.zeros(0))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_values_grads_and_stable_ties(shape, descending):
+    rng = rng_for("sort", shape, descending)
+    x = rng.standard_normal(shape)
+    for d in range(len(shape)):
+        check_op(lambda t: cr.sort(t, dim=d, descending=descending).values,
+                 lambda t: torch.sort(t, dim=d, descending=descending).values, [x])
+    ties = rng.integers(0, 3, shape).astype(np.float64)  # indices of ties: torch's stable order
+    v, i = cr.tensor(ties).sort(dim=-1, descending=descending)
+    tv, ti = torch.sort(torch.tensor(ties), dim=-1, descending=descending, stable=True)
+    same(v, tv)
+    same(i, ti)
+    check_op(lambda t: cr.sort(t, descending=descending)[0],
+             lambda t: torch.sort(t, descending=descending, stable=True)[0], [ties], gradcheck=False)
+
+
+def test_sort_nan_is_largest_and_result_is_named():
+    x = np.array([2.0, np.nan, -1.0, 5.0])
+    for desc in (False, True):
+        r, tr = cr.sort(cr.tensor(x), descending=desc), torch.sort(torch.tensor(x), descending=desc)
+        np.testing.assert_array_equal(r.values.data, tr.values.numpy())
+        np.testing.assert_array_equal(r.indices.data, tr.indices.numpy())
+    assert repr(r).startswith("sort(values=tensor(")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("largest", [True, False])
+def test_topk(shape, largest):
+    rng = rng_for("topk", shape, largest)
+    x = rng.standard_normal(shape)
+    k = min(2, shape[-1])
+    check_op(lambda t: cr.topk(t, k, largest=largest).values,
+             lambda t: torch.topk(t, k, largest=largest).values, [x])
+    k0 = min(2, shape[0])
+    r, tr = cr.tensor(x).topk(k0, dim=0, largest=largest), torch.topk(torch.tensor(x), k0, dim=0, largest=largest)
+    same(r.values, tr.values)
+    same(r.indices, tr.indices)
+    # with ties the values agree and the indices point at them
+    ties = rng.integers(0, 2, shape).astype(np.float64)
+    r, tr = cr.topk(cr.tensor(ties), k, largest=largest), torch.topk(torch.tensor(ties), k, largest=largest)
+    same(r.values, tr.values)
+    np.testing.assert_array_equal(np.take_along_axis(ties, r.indices.data, -1), r.values.data)
+    with pytest.raises(ValueError, match=r"topk: k \(9\) must be an int in \[0, "):
+        cr.topk(cr.tensor(x), 9)
+
+
+# ----------------------------------------------------------------------------- gather, scatter, select
+def test_gather_and_its_gradient_adds_at_repeats():
+    rng = rng_for("gather")
+    x = rng.standard_normal((3, 4))
+    for dim, idx in [(0, rng.integers(0, 3, (2, 4))), (1, rng.integers(0, 4, (3, 6))),
+                     (1, np.array([[0, 0, 0], [1, 1, 3]])), (-1, rng.integers(0, 4, (3, 2)))]:
+        check_op(lambda t: cr.gather(t, dim, cr.tensor(idx)),
+                 lambda t: torch.gather(t, dim, torch.tensor(idx)), [x])
+        check_op(lambda t: t.gather(dim, cr.tensor(idx)),
+                 lambda t: t.gather(dim, torch.tensor(idx)), [x], gradcheck=False)
+    with pytest.raises(IndexError, match="gather: index 4 is out of bounds for dim 1 of size 4"):
+        cr.gather(cr.tensor(x), 1, cr.tensor([[4]]))
+    with pytest.raises(TypeError, match="gather: index must be an integer tensor"):
+        cr.gather(cr.tensor(x), 1, cr.tensor([[1.0]]))
+
+
+def test_scatter_add():
+    rng = rng_for("scatter_add")
+    x, src = rng.standard_normal((3, 5)), rng.standard_normal((2, 5))
+    idx = np.array([[0, 1, 2, 0, 0], [2, 0, 0, 1, 0]])
+    check_op(lambda a, s: cr.scatter_add(a, 0, cr.tensor(idx), s),
+             lambda a, s: torch.scatter_add(a, 0, torch.tensor(idx), s), [x, src])
+    idx1 = np.array([[4, 4, 0, 1, 0], [0, 1, 0, 0, 3]])
+    check_op(lambda a, s: a.scatter_add(1, cr.tensor(idx1), s),
+             lambda a, s: a.scatter_add(1, torch.tensor(idx1), s), [x, src])
+    # an index smaller than src (torch's forward allows it): the rest of src gets no gradient
+    a, s = cr.tensor(x, requires_grad=True), cr.tensor(src, requires_grad=True)
+    assert cr.gradcheck(lambda a, s: cr.scatter_add(a, 1, cr.tensor([[4, 4], [0, 1]]), s), a, s)
+    same(cr.scatter_add(cr.tensor(x), 1, cr.tensor([[4, 4], [0, 1]]), cr.tensor(src)),
+         torch.scatter_add(torch.tensor(x), 1, torch.tensor([[4, 4], [0, 1]]), torch.tensor(src)), exact=False)
+
+
+def test_index_select_and_masked_fill():
+    rng = rng_for("index_select")
+    x = rng.standard_normal((3, 4))
+    for dim, idx in [(0, [2, 0, 2]), (1, [3]), (-1, [1, 1, 0])]:
+        check_op(lambda t: cr.index_select(t, dim, cr.tensor(idx)),
+                 lambda t: torch.index_select(t, dim, torch.tensor(idx)), [x])
+    for mask in [x > 0.3, (x > 0)[:1], np.array(True)]:
+        check_op(lambda t: t.masked_fill(cr.tensor(mask), -1.5),
+                 lambda t: t.masked_fill(torch.tensor(mask), -1.5), [x])
+    check_op(lambda t: cr.masked_fill(t, cr.tensor(x > 0), float("-inf")).softmax(-1),
+             lambda t: t.masked_fill(torch.tensor(x > 0), float("-inf")).softmax(-1), [x])
+    with pytest.raises(TypeError, match="masked_fill: mask must be a bool tensor"):
+        cr.masked_fill(cr.tensor(x), cr.tensor([1, 0, 1, 0]), 0.0)
+    with pytest.raises(ValueError, match=r"masked_fill: mask of shape \(2,\) does not broadcast"):
+        cr.masked_fill(cr.tensor(x), cr.tensor([True, False]), 0.0)
+
+
+# ----------------------------------------------------------------------------- repeat, tile, flip, clone
+@pytest.mark.parametrize("shape,reps", [((3,), (2,)), ((3,), (2, 2)), ((2, 3), (1, 3)), ((2, 3), (2, 1, 2)),
+                                        ((), (3,))], ids=str)
+def test_repeat_and_tile(shape, reps):
+    x = rng_for("repeat", shape).standard_normal(shape)
+    check_op(lambda t: t.repeat(*reps), lambda t: t.repeat(*reps), [x])
+    check_op(lambda t: cr.tile(t, reps[-1:]), lambda t: torch.tile(t, reps[-1:]), [x])
+    check_op(lambda t: t.tile(reps), lambda t: t.tile(reps), [x], gradcheck=False)
+
+
+def test_flip_clone():
+    x = rng_for("flip").standard_normal((2, 3, 4))
+    for dims in [0, (1,), [0, 2], (-1, 1)]:
+        check_op(lambda t: cr.flip(t, dims), lambda t: torch.flip(t, dims if not isinstance(dims, int) else (dims,)),
+                 [x])
+    check_op(lambda t: t.flip(0, 1), lambda t: t.flip(0, 1), [x], gradcheck=False)
+    check_op(lambda t: cr.clone(t) * t.clone(), lambda t: torch.clone(t) * t.clone(), [x])
+    a = cr.tensor([1.0, 2.0])
+    b = a.clone()
+    b.data[0] = 5.0
+    assert a.tolist() == [1.0, 2.0]
+
+
+# ----------------------------------------------------------------------------- misc math
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_cumsum_log1p_expm1(shape):
+    rng = rng_for("misc", shape)
+    x = rng.standard_normal(shape)
+    for d in range(-1, len(shape)):
+        check_op(lambda t: cr.cumsum(t, dim=d), lambda t: torch.cumsum(t, dim=d), [x])
+    check_op(cr.log1p, torch.log1p, [np.abs(x) * 3 - 0.9])
+    check_op(lambda t: t.expm1(), lambda t: t.expm1(), [x])
+    same(cr.cumsum(cr.tensor([True, False, True]), 0), torch.cumsum(torch.tensor([True, False, True]), 0))
+
+
+def test_log1p_expm1_exact_near_zero():
+    tiny = np.array([1e-10, -1e-12], np.float32)
+    same(cr.log1p(cr.tensor(tiny)), torch.log1p(torch.tensor(tiny)), exact=False)
+    same(cr.expm1(cr.tensor(tiny)), torch.expm1(torch.tensor(tiny)), exact=False)
+
+
+@pytest.mark.parametrize("sa,sb", [((3, 4), (3, 4)), ((1, 4), (3, 1)), ((), (5,))], ids=str)
+def test_logaddexp_xlogy(sa, sb):
+    rng = rng_for("binary", sa, sb)
+    a, b = rng.standard_normal(sa) * 30, rng.standard_normal(sb) * 30  # large: no overflow
+    check_op(cr.logaddexp, torch.logaddexp, [a, b])
+    x, y = rng.standard_normal(sa), np.abs(rng.standard_normal(sb)) + 0.1
+    check_op(cr.xlogy, torch.xlogy, [x, y])
+    check_op(lambda p, q: p.xlogy(q), lambda p, q: p.xlogy(q), [np.where(x > 0, x, 0), y], gradcheck=False)
+
+
+def test_xlogy_at_zero_matches_torch():
+    x, y = np.array([0.0, 0.0, 0.0, 2.0]), np.array([0.0, 3.0, np.nan, 0.5])
+    check_op(cr.xlogy, torch.xlogy, [x, y], gradcheck=False)
+
+
+NORMS = ["fro", 2, 1, 3, 0.5, math.inf, -math.inf, 0]
+
+
+@pytest.mark.parametrize("p", NORMS, ids=str)
+def test_norm_values_and_grads(p):
+    rng = rng_for("norm", str(p))
+    x = rng.standard_normal((3, 4)) + 0.1
+    for dim, keep in [(None, False), (1, False), (0, True), ((0, 1), False), (-1, True)]:
+        if p == "fro" and isinstance(dim, int):
+            continue
+        check_op(lambda t: cr.norm(t, p=p, dim=dim, keepdim=keep),
+                 lambda t: torch.norm(t, p=p, dim=dim, keepdim=keep), [x], gradcheck=p != 0)
+    check_op(lambda t: t.norm(p) if p != "fro" else t.norm(), lambda t: t.norm(p), [x[0]], gradcheck=p != 0)
+
+
+@pytest.mark.parametrize("p", [2, 1, 3, 0.5, math.inf], ids=str)
+def test_norm_grad_is_zero_at_zero(p):
+    x = np.zeros((2, 3))
+    x[1] = [0.0, 2.0, -1.0]  # one zero row (norm 0) and zeros inside a non-zero row
+    check_op(lambda t: cr.norm(t, p, dim=1), lambda t: torch.norm(t, p, dim=1), [x], gradcheck=False)
+    t = cr.tensor(np.zeros(3), requires_grad=True)
+    cr.norm(t, p).backward()
+    assert np.all(np.isfinite(t.grad.data))
+
+
+def test_norm_inf_ties_split_evenly():
+    x = np.array([[3.0, -3.0, 1.0]])
+    check_op(lambda t: cr.norm(t, math.inf), lambda t: torch.norm(t, math.inf), [x], gradcheck=False)
+
+
+def test_all_any():
+    x = np.array([[1, 0, 2], [3, 4, 5]])
+    tx = torch.tensor(x)
+    for fn in ("all", "any"):
+        same(getattr(cr, fn)(cr.tensor(x)), getattr(torch, fn)(tx))
+        same(getattr(cr.tensor(x), fn)(dim=1), getattr(tx, fn)(dim=1))
+        same(getattr(cr.tensor(x > 2), fn)(0, keepdim=True), getattr(tx > 2, fn)(0, keepdim=True))
+    assert bool(cr.all(cr.tensor(x) >= 0))
+
+
+def test_outer():
+    rng = rng_for("outer")
+    check_op(cr.outer, torch.outer, [rng.standard_normal(3), rng.standard_normal(4)])
+    with pytest.raises(ValueError, match=r"outer: expects two 1-D tensors, got shapes \(2, 2\) and \(3,\)"):
+        cr.outer(cr.zeros(2, 2), cr.zeros(3))
+
+
+EINSUMS = [("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+           ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]), ("i,j->ij", [(3,), (4,)]),
+           ("ij->ji", [(3, 4)]), ("ii->i", [(3, 3)]), ("ii", [(3, 3)]), ("ij->i", [(3, 4)]),
+           ("nd,od->no", [(5, 3), (4, 3)]), ("i,i->", [(4,), (4,)]), ("ij,kj", [(2, 3), (4, 3)]),
+           ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 2)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+           ("bi,j->bij", [(2, 3), (4,)]), ("iij->j", [(2, 2, 3)])]
+
+
+@pytest.mark.parametrize("eq,shapes", EINSUMS, ids=[e for e, _ in EINSUMS])
+def test_einsum(eq, shapes):
+    rng = rng_for("einsum", eq)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    check_op(lambda *ts: cr.einsum(eq, *ts), lambda *ts: torch.einsum(eq, *ts), arrays)
+
+
+def test_einsum_list_operands_and_errors():
+    a, b = cr.ones(2, 3), cr.ones(3, 4)
+    assert cr.einsum("ij,jk", [a, b]).shape == (2, 4)
+    with pytest.raises(ValueError, match="einsum: subscript 'j' of 'ij,jk' has different sizes"):
+        cr.einsum("ij,jk", a, cr.ones(2, 4))
+    with pytest.raises(ValueError, match="einsum: operand with subscripts 'ij' needs 2 dimensions"):
+        cr.einsum("ij->i", cr.ones(3))
+
+
+# ----------------------------------------------------------------------------- nn: containers and Module
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+        self.heads = nn.ModuleDict({"a": nn.Linear(4, 3), "b": nn.Linear(4, 2)})
+        self.act = nn.ReLU()
+        self.register_buffer("scale", cr.tensor([2.0]))
+        self.register_buffer("cache", cr.zeros(3), persistent=False)
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = self.act(b(x))
+        return self.heads["a"](x) * self.scale, self.heads["b"](x)
+
+
+class TorchNet(torch.nn.Module):
+    def __init__(self, torch_nn):
+        super().__init__()
+        self.blocks = torch_nn.ModuleList([torch_nn.Linear(4, 4) for _ in range(2)])
+        self.heads = torch_nn.ModuleDict({"a": torch_nn.Linear(4, 3), "b": torch_nn.Linear(4, 2)})
+        self.act = torch_nn.ReLU()
+        self.register_buffer("scale", torch.tensor([2.0]))
+        self.register_buffer("cache", torch.zeros(3), persistent=False)
+
+    forward = Net.forward
+
+
+def twins():
+    cr.manual_seed(0)
+    m = Net()
+    t = TorchNet(torch.nn)
+    t.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in m.state_dict().items()})
+    return m, t
+
+
+def test_containers_names_state_dict_and_forward_match_torch():
+    m, t = twins()
+    assert list(m.state_dict()) == list(t.state_dict())  # persistent buffer in, non-persistent out
+    assert [n for n, _ in m.named_parameters()] == [n for n, _ in t.named_parameters()]
+    assert [n for n, _ in m.named_modules()] == [n for n, _ in t.named_modules()]
+    assert [n for n, _ in m.named_children()] == [n for n, _ in t.named_children()]
+    assert [n for n, _ in m.named_buffers()] == [n for n, _ in t.named_buffers()]
+    assert len(list(m.buffers())) == len(list(t.buffers())) == 2
+    assert len(list(m.modules())) == len(list(t.modules()))
+    x = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
+    for a, b in zip(m(cr.tensor(x)), t(torch.tensor(x))):
+        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert repr(m) == repr(t).replace("TorchNet", "Net")
+
+
+def test_module_list_and_dict_operations():
+    ml = nn.ModuleList([nn.Linear(2, 2)])
+    ml.append(nn.ReLU())
+    ml.extend([nn.Tanh(), nn.Linear(2, 1)])
+    ml.insert(1, nn.Sigmoid())
+    ml += [nn.Identity()]
+    assert [type(m).__name__ for m in ml] == ["Linear", "Sigmoid", "ReLU", "Tanh", "Linear", "Identity"]
+    assert isinstance(ml[1:3], nn.ModuleList) and len(ml[1:3]) == 2 and ml[-1] is ml[5]
+    del ml[0]
+    assert [n for n, _ in ml.named_parameters()] == ["3.weight", "3.bias"]
+    with pytest.raises(TypeError, match="ModuleList.append: int is not a Module"):
+        ml.append(3)
+    with pytest.raises(IndexError, match="ModuleList index 9 is out of range"):
+        ml[9]
+    md = nn.ModuleDict()
+    md["x"] = nn.Linear(1, 1)
+    md.update([("y", nn.ReLU())])
+    assert list(md) == ["x", "y"] and "x" in md and len(md) == 2
+    assert [k for k, _ in md.items()] == ["x", "y"]
+    md.pop("y")
+    with pytest.raises(KeyError, match="ModuleDict has no module 'z'"):
+        md["z"]
+
+
+def test_module_list_repr_matches_torch():
+    cr.manual_seed(0)
+    for build in (lambda M: M.ModuleList([M.Linear(2, 2), M.Linear(2, 2), M.ReLU(), M.Linear(2, 3)]),
+                  lambda M: M.Sequential(M.Linear(3, 4), M.ReLU(), M.Dropout(0.2), M.Linear(4, 2),
+                                         M.Softmax(dim=1)),
+                  lambda M: M.Sequential(M.Flatten(), M.Linear(8, 8), M.Tanh(), M.LogSoftmax(dim=-1))):
+        assert repr(build(nn)) == repr(build(torch.nn)), repr(build(nn))
+
+
+def test_apply_requires_grad_zero_grad_to():
+    m, _ = twins()
+    seen = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen[-1] == "Net" and seen[0] == "Linear"
+
+    def init(mod):
+        if isinstance(mod, nn.Linear):
+            mod.bias.data[...] = 0.25
+    m.apply(init)
+    assert all(np.all(p.data == 0.25) for n, p in m.named_parameters() if n.endswith("bias"))
+
+    out = m(cr.ones(2, 4))[0].sum()
+    out.backward()
+    had = [p.grad is not None for p in m.parameters()]
+    assert had == [True] * 6 + [False] * 2  # head "b" took no part
+    m.zero_grad(set_to_none=False)  # as torch: existing gradients become zeros, the others stay None
+    assert [p.grad is not None and not p.grad.data.any() for p in m.parameters()] == had
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+
+    m.blocks.requires_grad_(False)
+    assert [p.requires_grad for p in m.parameters()] == [False] * 4 + [True] * 4
+    m.heads["a"](cr.ones(1, 4)).sum().backward()
+    assert m.blocks[0].weight.grad is None
+
+    assert m.to(cr.float64) is m and m.scale.dtype == np.float64
+    assert all(p.dtype == np.float64 for p in m.parameters())
+    assert m.float().heads["b"].weight.dtype == np.float32 and m.cpu() is m
+    assert m.to("cpu", dtype=cr.float64).scale.dtype == np.float64
+    assert m.to(torch_like_device()).double() is m
+    with pytest.raises(RuntimeError, match="chainrule runs on the CPU only"):
+        m.to("cuda")
+    with pytest.raises(RuntimeError, match="chainrule runs on the CPU only"):
+        m.cuda()
+    with pytest.raises(TypeError, match="only accepts floating point dtypes"):
+        m.to(cr.int64)
+
+
+def torch_like_device():
+    class Device:  # what chainrule.device("cpu") or torch.device("cpu") looks like to Module.to
+        type = "cpu"
+    return Device()
+
+
+def test_register_buffer_state_dict_round_trip_and_errors():
+    m, t = twins()
+    m.scale = cr.tensor([3.0])
+    sd = m.state_dict()
+    assert "scale" in sd and "cache" not in sd
+    m2, _ = twins()
+    m2.load_state_dict(sd)
+    assert m2.scale.tolist() == [3.0]
+    t.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in sd.items()})
+    with pytest.raises(KeyError, match="attribute 'blocks' already exists"):
+        m.register_buffer("blocks", cr.zeros(1))
+
+
+# ----------------------------------------------------------------------------- functional and losses
+ACTS = [("relu6", lambda t: F.relu6(t), lambda t: TF.relu6(t), nn.ReLU6, torch.nn.ReLU6, {}),
+        ("hardtanh", lambda t: F.hardtanh(t, -0.5, 2.0), lambda t: TF.hardtanh(t, -0.5, 2.0),
+         nn.Hardtanh, torch.nn.Hardtanh, {"min_val": -0.5, "max_val": 2.0}),
+        ("logsigmoid", F.logsigmoid, TF.logsigmoid, nn.LogSigmoid, torch.nn.LogSigmoid, {}),
+        ("softmax", lambda t: F.softmax(t, dim=0), lambda t: TF.softmax(t, dim=0), nn.Softmax, torch.nn.Softmax,
+         {"dim": 0}),
+        ("log_softmax", lambda t: F.log_softmax(t, dim=-1), lambda t: TF.log_softmax(t, dim=-1), nn.LogSoftmax,
+         torch.nn.LogSoftmax, {"dim": -1})]
+
+
+@pytest.mark.parametrize("name,f,tf,M,TM,kw", ACTS, ids=[a[0] for a in ACTS])
+def test_activations_and_modules(name, f, tf, M, TM, kw):
+    rng = rng_for("act", name)
+    x = rng.standard_normal((3, 4)) * 4
+    x = np.where(np.abs(np.abs(x - 0.75) - 1.25) < 0.05, 3.0, x)  # away from hardtanh's kinks
+    x = np.where(np.abs(x) < 0.05, 0.5, np.where(np.abs(x - 6) < 0.05, 5.0, x))
+    check_op(f, tf, [x])
+    check_op(lambda t: M(**kw)(t), lambda t: TM(**kw)(t), [x], gradcheck=False)
+    assert repr(M(**kw)) == repr(TM(**kw))
+    big = np.array([-200.0, 200.0, 0.0, 6.0, -1.0])  # kinks and extremes: torch's values and gradients
+    check_op(f, tf, [big], gradcheck=False)
+
+
+def test_softmax_implicit_dim_follows_torch():
+    import warnings
+    for shape in [(4,), (2, 3), (2, 3, 4), (2, 2, 2, 2)]:
+        x = rng_for("implicit", shape).standard_normal(shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check_op(lambda t: nn.Softmax()(t), lambda t: torch.nn.Softmax()(t), [x], gradcheck=False)
+
+
+def test_one_hot():
+    y = np.array([[0, 3], [2, 2]])
+    same(F.one_hot(cr.tensor(y)), TF.one_hot(torch.tensor(y)))
+    same(F.one_hot(cr.tensor(y), num_classes=6), TF.one_hot(torch.tensor(y), num_classes=6))
+    with pytest.raises(RuntimeError, match="class values must be smaller than num_classes"):
+        F.one_hot(cr.tensor(y), 3)
+    with pytest.raises(TypeError, match="one_hot is only applicable to index tensors"):
+        F.one_hot(cr.tensor([1.0]))
+
+
+REGRESSION = [("l1", F.l1_loss, TF.l1_loss, nn.L1Loss, torch.nn.L1Loss, {}),
+              ("smooth_l1", F.smooth_l1_loss, TF.smooth_l1_loss, nn.SmoothL1Loss, torch.nn.SmoothL1Loss, {}),
+              ("smooth_l1_beta", lambda a, b, **k: F.smooth_l1_loss(a, b, beta=0.4, **k),
+               lambda a, b, **k: TF.smooth_l1_loss(a, b, beta=0.4, **k), nn.SmoothL1Loss, torch.nn.SmoothL1Loss,
+               {"beta": 0.4}),
+              ("huber", lambda a, b, **k: F.huber_loss(a, b, delta=0.7, **k),
+               lambda a, b, **k: TF.huber_loss(a, b, delta=0.7, **k), nn.HuberLoss, torch.nn.HuberLoss,
+               {"delta": 0.7}),
+              ("mse", F.mse_loss, TF.mse_loss, nn.MSELoss, torch.nn.MSELoss, {})]
+
+
+@pytest.mark.parametrize("name,f,tf,M,TM,kw", REGRESSION, ids=[r[0] for r in REGRESSION])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_regression_losses(name, f, tf, M, TM, kw, reduction):
+    rng = rng_for("reg", name, reduction)
+    a, b = rng.standard_normal((4, 3)) * 2, rng.standard_normal((4, 3)) * 2
+    check_op(lambda x, y: f(x, y, reduction=reduction), lambda x, y: tf(x, y, reduction=reduction), [a, b])
+    check_op(lambda x, y: M(reduction=reduction, **kw)(x, y), lambda x, y: TM(reduction=reduction, **kw)(x, y),
+             [a, b], gradcheck=False)
+    same(f(cr.tensor(a), cr.tensor(a)), tf(torch.tensor(a), torch.tensor(a)), exact=False)  # d = 0
+
+
+def test_binary_cross_entropy():
+    rng = rng_for("bce")
+    p, y = rng.uniform(0.05, 0.95, (4, 3)), rng.uniform(0, 1, (4, 3))
+    w = rng.uniform(0.5, 2, (4, 3))
+    for reduction in ("mean", "sum", "none"):
+        check_op(lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
+                 lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction), [p, y])
+        check_op(lambda a: nn.BCELoss(weight=cr.tensor(w), reduction=reduction)(a, cr.tensor(y)),
+                 lambda a: torch.nn.BCELoss(weight=torch.tensor(w), reduction=reduction)(a, torch.tensor(y)), [p])
+    edge = np.array([0.0, 1.0, 0.0, 1.0, 0.5])  # the logs clamped at -100, as torch
+    check_op(lambda a: F.binary_cross_entropy(a, cr.tensor([0.0, 1.0, 1.0, 0.0, 1.0], dtype="float64")),
+             lambda a: TF.binary_cross_entropy(a, torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0], dtype=torch.float64)),
+             [edge], gradcheck=False)
+    with pytest.raises(ValueError, match="all elements of input should be between 0 and 1"):
+        F.binary_cross_entropy(cr.tensor([1.5]), cr.tensor([1.0]))
+
+
+CE_CASES = [dict(), dict(weight=True), dict(ignore_index=1), dict(weight=True, ignore_index=2),
+            dict(label_smoothing=0.2), dict(weight=True, ignore_index=0, label_smoothing=0.3)]
+
+
+@pytest.mark.parametrize("case", CE_CASES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_and_nll_weight_ignore_index(case, reduction):
+    rng = rng_for("ce", str(case), reduction)
+    s, y = rng.standard_normal((6, 4)), np.array([0, 1, 2, 3, 1, 2])
+    w = rng.uniform(0.2, 3, 4)
+    kw = {k: v for k, v in case.items() if k != "weight"}
+    cw, tw = (cr.tensor(w), torch.tensor(w)) if case.get("weight") else (None, None)
+    check_op(lambda t: F.cross_entropy(t, cr.tensor(y), weight=cw, reduction=reduction, **kw),
+             lambda t: TF.cross_entropy(t, torch.tensor(y), weight=tw, reduction=reduction, **kw), [s])
+    check_op(lambda t: nn.CrossEntropyLoss(weight=cw, reduction=reduction, **kw)(t, cr.tensor(y)),
+             lambda t: torch.nn.CrossEntropyLoss(weight=tw, reduction=reduction, **kw)(t, torch.tensor(y)), [s],
+             gradcheck=False)
+    if "label_smoothing" not in case:
+        check_op(lambda t: F.nll_loss(F.log_softmax(t, dim=1), cr.tensor(y), cw, reduction=reduction, **kw),
+                 lambda t: TF.nll_loss(TF.log_softmax(t, dim=1), torch.tensor(y), tw, reduction=reduction, **kw), [s])
+        check_op(lambda t: nn.NLLLoss(cw, reduction=reduction, **kw)(t, cr.tensor(y)),
+                 lambda t: torch.nn.NLLLoss(tw, reduction=reduction, **kw)(t, torch.tensor(y)), [s],
+                 gradcheck=False)
+
+
+def test_cross_entropy_shapes_and_probability_targets():
+    rng = rng_for("ce-shapes")
+    s = rng.standard_normal((2, 3, 4, 5))  # (N, C, d1, d2)
+    y = rng.integers(0, 3, (2, 4, 5))
+    w = rng.uniform(0.5, 2, 3)
+    for reduction in ("mean", "none"):
+        check_op(lambda t: F.cross_entropy(t, cr.tensor(y), cr.tensor(w), reduction=reduction),
+                 lambda t: TF.cross_entropy(t, torch.tensor(y), torch.tensor(w), reduction=reduction), [s])
+    check_op(lambda t: F.cross_entropy(t, cr.tensor(2)), lambda t: TF.cross_entropy(t, torch.tensor(2)),
+             [s[0, :, 0, 0]])  # unbatched (C,)
+    q = rng.dirichlet(np.ones(4), 5)
+    for kw in (dict(), dict(label_smoothing=0.1), dict(reduction="sum")):
+        check_op(lambda t: F.cross_entropy(t, cr.tensor(q), **kw),
+                 lambda t: TF.cross_entropy(t, torch.tensor(q), **kw), [rng.standard_normal((5, 4))])
+    all_ignored = F.cross_entropy(cr.zeros(2, 3), cr.tensor([-100, -100]))
+    assert math.isnan(all_ignored.item()) and math.isnan(TF.cross_entropy(torch.zeros(2, 3),
+                                                                           torch.tensor([-100, -100])).item())
+    with pytest.raises(ValueError, match=r"weight must have one entry per class, shape \(3,\)"):
+        F.cross_entropy(cr.zeros(2, 3), cr.tensor([0, 1]), weight=cr.ones(4))
+    with pytest.raises(ValueError, match=r"target holds class 5, outside the range \[0, 3\)"):
+        F.cross_entropy(cr.zeros(2, 3), cr.tensor([5, -100]), ignore_index=-100)
+
+
+def test_legacy_reduction_flags():
+    s, y = cr.tensor([[1.0, 2.0], [0.5, 0.0]]), cr.tensor([0, 1])
+    assert F.cross_entropy(s, y, reduce=False).shape == (2,)
+    assert F.mse_loss(s, s * 2, size_average=False).item() == pytest.approx(
+        TF.mse_loss(torch.tensor(s.data), torch.tensor(s.data) * 2, reduction="sum").item())
+
+
+# ----------------------------------------------------------------------------- save and load
+def test_save_load_tensors_state_dicts_and_optimizer(tmp_path):
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    F.cross_entropy(model(cr.randn(6, 3)), [0, 1, 0, 1, 1, 0]).backward()
+    opt.step()
+    cr.save(model.state_dict(), tmp_path / "m.pt")
+    cr.save(opt.state_dict(), str(tmp_path / "o.pt"))
+    sd = cr.load(tmp_path / "m.pt", map_location="cpu", weights_only=True)
+    assert list(sd) == list(model.state_dict())
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(sd[k]), v)
+        assert np.asarray(sd[k]).dtype == v.dtype and np.shape(sd[k]) == v.shape
+    clone = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    clone.load_state_dict(sd)
+    x = cr.randn(2, 3)
+    np.testing.assert_array_equal(clone.eval()(x).data, model.eval()(x).data)
+    o = cr.load(tmp_path / "o.pt")
+    assert o["param_groups"] == opt.state_dict()["param_groups"]
+    opt2 = cr.optim.SGD(clone.parameters(), lr=0.5)
+    opt2.load_state_dict(o)
+    assert opt2.param_groups[0]["lr"] == 0.1
+    for a, b in zip(opt.state_dict()["state"].values(), opt2.state_dict()["state"].values()):
+        np.testing.assert_array_equal(a["momentum_buffer"], b["momentum_buffer"])
+    # torch reads the tensors back with the same names (the file is safetensors)
+    from safetensors.numpy import load_file
+    assert len(load_file(str(tmp_path / "m.pt"))) == len(sd)
+
+
+def test_save_load_nested_objects_and_file_objects(tmp_path):
+    w = cr.tensor([[1.0, 2.0]], requires_grad=True, dtype="float64")
+    p = nn.Parameter(np.ones(2, np.float32))
+    obj = {"w": w, "p": p, "arr": np.arange(3), "epoch": 3, "lr": 0.5, "name": "run", "none": None,
+           "list": [1, (2.5, "x")], 7: np.float32(1.5), "inf": float("inf"), "flag": True,
+           "empty": np.zeros((0, 3))}
+    buf = io.BytesIO()
+    cr.save(obj, buf)
+    buf.seek(0)
+    back = cr.load(buf)
+    assert list(back) == list(obj)
+    assert isinstance(back["w"], cr.Tensor) and back["w"].requires_grad and back["w"].dtype == np.float64
+    assert isinstance(back["p"], nn.Parameter) and back["p"].requires_grad
+    np.testing.assert_array_equal(back["arr"], np.arange(3))
+    assert back["list"] == [1, (2.5, "x")] and back[7] == np.float32(1.5) and back["inf"] == math.inf
+    assert back["epoch"] == 3 and back["name"] == "run" and back["none"] is None and back["flag"] is True
+    assert back["empty"].shape == (0, 3)
+    cr.save(cr.tensor(5.0), tmp_path / "scalar.pt")
+    assert cr.load(tmp_path / "scalar.pt").shape == ()
+
+
+def test_save_refuses_unsafe_objects(tmp_path):
+    model = nn.Linear(2, 2)
+    path = tmp_path / "x.pt"
+    with pytest.raises(TypeError, match=r"cannot store an object of type Linear safely; save its state "
+                                        r"instead: chainrule.save\(x.state_dict\(\), path\)"):
+        cr.save(model, path)
+    with pytest.raises(TypeError, match="cannot store an object of type SGD"):
+        cr.save(cr.optim.SGD(model.parameters(), lr=0.1), path)
+    with pytest.raises(TypeError, match=r"cannot store an object of type function \(at obj\['f'\]\) safely "
+                                        r"\(no pickle\)"):
+        cr.save({"f": lambda x: x}, path)
+    with pytest.raises(TypeError, match="dict key"):
+        cr.save({(1, 2): 3}, path)
+    assert not path.exists()
+
+
+def test_load_rejects_foreign_and_damaged_files(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a tensor file at all" * 4)
+    with pytest.raises(RuntimeError, match=r"load: .*junk.pt is not a chainrule file or is damaged"):
+        cr.load(junk)
+    tfile = tmp_path / "torch.pt"
+    torch.save({"a": torch.ones(2)}, tfile)
+    with pytest.raises(RuntimeError, match=r"torch.pt is not a chainrule file .*written by torch.save"):
+        cr.load(tfile)
+    good = tmp_path / "good.pt"
+    cr.save({"a": cr.ones(100)}, good)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:-50])
+    with pytest.raises(RuntimeError, match="cut.pt is not a chainrule file or is damaged"):
+        cr.load(cut)
+    with pytest.raises(RuntimeError, match="chainrule runs on the CPU only"):
+        cr.load(good, map_location="cuda:0")
+    with pytest.raises(FileNotFoundError):
+        cr.load(tmp_path / "missing.pt")
+
+
+def test_load_reads_plain_safetensors_as_tensors(tmp_path):
+    from safetensors.numpy import save_file
+    save_file({"w": np.ones((2, 2), np.float32)}, str(tmp_path / "plain.safetensors"))
+    d = cr.load(tmp_path / "plain.safetensors")
+    assert isinstance(d["w"], cr.Tensor) and d["w"].shape == (2, 2)
