@@ -649,3 +649,75 @@ def test_load_reads_plain_safetensors_as_tensors(tmp_path):
     save_file({"w": np.ones((2, 2), np.float32)}, str(tmp_path / "plain.safetensors"))
     d = cr.load(tmp_path / "plain.safetensors")
     assert isinstance(d["w"], cr.Tensor) and d["w"].shape == (2, 2)
+
+
+def test_inplace_flags_are_accepted_and_printed_as_torch():
+    for build in (lambda M: M.Sequential(M.Linear(2, 3), M.ReLU(inplace=True), M.Dropout(0.1, inplace=True),
+                                         M.LeakyReLU(0.2, inplace=True), M.ELU(inplace=True), M.ReLU6(inplace=True),
+                                         M.Hardtanh(inplace=True), M.ReLU()),):
+        assert repr(build(nn)) == repr(build(torch.nn))
+    x = cr.tensor([-1.0, 2.0])
+    assert F.relu(x, inplace=True).tolist() == [0.0, 2.0]
+    assert F.leaky_relu(x, 0.5, inplace=True).tolist() == [-0.5, 2.0]
+    assert F.dropout(x, 0.5, training=False, inplace=True) is x
+
+
+def test_bce_with_logits_weight_and_pos_weight():
+    rng = rng_for("bcewl")
+    x, y = rng.standard_normal((4, 3)) * 3, rng.uniform(0, 1, (4, 3))
+    w, pw = rng.uniform(0.5, 2, (4, 3)), rng.uniform(0.5, 3, 3)
+    for reduction in ("mean", "none"):
+        check_op(lambda a: F.binary_cross_entropy_with_logits(a, cr.tensor(y), cr.tensor(w), reduction=reduction,
+                                                              pos_weight=cr.tensor(pw)),
+                 lambda a: TF.binary_cross_entropy_with_logits(a, torch.tensor(y), torch.tensor(w),
+                                                               reduction=reduction, pos_weight=torch.tensor(pw)), [x])
+    check_op(lambda a: nn.BCEWithLogitsLoss(pos_weight=cr.tensor(pw))(a, cr.tensor(y)),
+             lambda a: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pw))(a, torch.tensor(y)), [x],
+             gradcheck=False)
+
+
+def test_optimizer_zero_grad_set_to_none():
+    w = nn.Parameter(np.ones(3, np.float32))
+    opt = cr.optim.SGD([w], lr=0.1)
+    (w * 2).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    assert w.grad.tolist() == [0.0, 0.0, 0.0]
+    opt.zero_grad()
+    assert w.grad is None
+
+
+def test_state_dict_keep_vars_prefix_and_load_result_print_as_torch():
+    m, t = twins()
+    sd = m.state_dict(keep_vars=True)
+    assert sd["blocks.0.weight"] is m.blocks[0].weight
+    assert list(m.state_dict(prefix="net.")) == ["net." + k for k in t.state_dict()]
+    assert repr(m.load_state_dict(m.state_dict())) == repr(t.load_state_dict(t.state_dict()))
+    res = m.load_state_dict({k: v for k, v in m.state_dict().items() if k != "scale"}, strict=False)
+    assert res.missing_keys == ["scale"] and res.unexpected_keys == []
+
+
+def test_einsum_large_operands_use_the_planned_path():
+    rng = rng_for("einsum-large")
+    a, b = rng.standard_normal((2, 4, 16, 32)), rng.standard_normal((2, 4, 16, 32))
+    check_op(lambda x, y: cr.einsum("bhqd,bhkd->bhqk", x, y), lambda x, y: torch.einsum("bhqd,bhkd->bhqk", x, y),
+             [a, b], gradcheck=False)
+
+
+def test_normalize():
+    x = rng_for("normalize").standard_normal((3, 4))
+    x[1] = 0.0  # a zero row stays zero, its gradient finite
+    for p, dim in [(2.0, 1), (1.0, 0), (3.0, -1)]:
+        check_op(lambda t: F.normalize(t, p, dim), lambda t: TF.normalize(t, p, dim), [x], gradcheck=False)
+    check_op(lambda t: F.normalize(t), lambda t: TF.normalize(t), [x + 0.1])
+
+
+def test_sequential_named_layers_slicing_append():
+    from collections import OrderedDict
+    cr.manual_seed(0)
+    for M in (nn, torch.nn):
+        seq = M.Sequential(OrderedDict([("fc", M.Linear(2, 3)), ("act", M.ReLU()), ("out", M.Linear(3, 1))]))
+        seq.append(M.Sigmoid())
+        assert [n for n, _ in seq.named_parameters()] == ["fc.weight", "fc.bias", "out.weight", "out.bias"]
+        assert len(seq[1:]) == 3 and type(seq[0]).__name__ == "Linear" and type(seq[-1]).__name__ == "Sigmoid"
+    assert repr(nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3))]))) == \
+        repr(torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(2, 3))])))

@@ -13,11 +13,26 @@ from chainrule.ops.nn import BCEWithLogits, CrossEntropy, Linear, MulticlassSVM
 from chainrule.random import resolve
 from chainrule.tensor import Tensor
 
-relu = ops.relu
-leaky_relu = ops.leaky_relu
+
+
+def relu(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(0, x); ``inplace`` is accepted and computed out of place (docs/pytorch.md)."""
+    return ops.relu(input)
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x if x > 0 else negative_slope * x."""
+    return ops.leaky_relu(input, negative_slope)
+
+
 sigmoid = ops.sigmoid
 tanh = ops.tanh
-elu = ops.elu
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    return ops.elu(input, alpha)
+
+
 gelu = ops.gelu
 softplus = ops.softplus
 
@@ -80,8 +95,9 @@ def linear(x, weight, bias=None) -> Tensor:
     return y if len(lead) == 1 else y.reshape(*lead, weight.shape[0])
 
 
-def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
-    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)."""
+def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None) -> Tensor:
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)
+    (``inplace`` is accepted and computed out of place)."""
     if not 0 <= p < 1:
         if p == 1 and training:
             return x * 0.0
@@ -386,10 +402,13 @@ def logsigmoid(input) -> Tensor:  # noqa: A002
 def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=None, reduce=None,
                                      reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy on raw scores, stable for large |logits|; targets in [0, 1]."""
-    if weight is not None or pos_weight is not None:
-        raise NotImplementedError("binary_cross_entropy_with_logits: weight= and pos_weight= are not "
-                                  "implemented in chainrule; multiply the reduction='none' loss instead")
     reduction = _legacy(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
+    if weight is not None or pos_weight is not None:
+        # -(pos_weight y log sigmoid(x) + (1 - y) log sigmoid(-x)), times weight; from primitives
+        x, y = _pair(logits, target, "binary_cross_entropy_with_logits")
+        pos = y if pos_weight is None else y * as_tensor(pos_weight, x.data.dtype)
+        loss = -(pos * logsigmoid(x) + (1 - y) * logsigmoid(-x))
+        return _reduce(loss if weight is None else loss * as_tensor(weight, x.data.dtype), reduction)
     x, y = promote(logits, target)
     if x.shape != y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits shape {x.shape} and target shape "
@@ -412,3 +431,11 @@ def l2_penalty(model_or_params, weights_only: bool = True) -> Tensor:
     for t in terms[1:]:
         total = total + t
     return total
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:  # noqa: A002
+    """input / max(||input||_p, eps) along ``dim``: each slice scaled to unit p-norm."""
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported in chainrule; use the returned tensor")
+    x = as_tensor(input)
+    return x / ops.clip(ops.norm(x, p, dim, keepdim=True), min=eps)

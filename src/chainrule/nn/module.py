@@ -1,7 +1,7 @@
 """Module and Parameter: PyTorch's names, with state_dict as the single truth of a model's state."""
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -26,6 +26,19 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: (missing_keys, unexpected_keys), printed as PyTorch prints it."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 class Module:
@@ -261,19 +274,26 @@ class Module:
     def float(self):
         return self.to(dtypes.float32)
 
+    def half(self):
+        return self.to(dtypes.float16)
+
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Name -> ndarray copy for every parameter and buffer (PyTorch's keys)."""
-        out = OrderedDict()
+    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Name -> ndarray copy for every parameter and persistent buffer (PyTorch's keys and order);
+        with ``keep_vars`` the Parameters and buffers themselves."""
+        out = OrderedDict() if destination is None else destination
         for n, kind, m, name in self._state_items():
-            out[n] = m._parameters[name].data.copy() if kind == "param" else np.array(m._buffers[name], copy=True)
+            v = m._parameters[name] if kind == "param" else m._buffers[name]
+            if not keep_vars:
+                v = v.data.copy() if kind == "param" else np.array(v, copy=True)
+            out[prefix + n] = v
         return out
 
     def load_state_dict(self, state, strict: bool = True):
         """Copy arrays (or Tensors, or torch tensors) into the parameters and buffers by name.
 
         With ``strict`` an error lists every missing, unexpected and wrongly-shaped key.
-        Returns (missing, unexpected) key lists.
+        Returns (missing_keys, unexpected_keys), a named tuple.
         """
         own = {n: (("param", m._parameters[name]) if kind == "param" else ("buffer", (m, name)))
                for n, kind, m, name in self._state_items()}
@@ -308,7 +328,7 @@ class Module:
                     old.data = np.array(v, dtype=old.data.dtype)
                 else:
                     m._buffers[name] = np.array(v, dtype=np.asarray(old).dtype)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:
@@ -335,10 +355,12 @@ class Sequential(Module):
 
     def __init__(self, *layers):
         super().__init__()
-        for i, layer in enumerate(layers):
+        named = layers[0].items() if len(layers) == 1 and isinstance(layers[0], dict) else \
+            ((str(i), m) for i, m in enumerate(layers))  # Sequential(OrderedDict(name=layer, ...)) too
+        for i, (name, layer) in enumerate(named):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
-            self._modules[str(i)] = layer
+            self._modules[name] = layer
 
     def forward(self, x):
         for layer in self._modules.values():
@@ -346,7 +368,15 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append: {type(module).__name__} is not a Module")
+        self._modules[str(len(self._modules))] = module
+        return self
 
     def __len__(self):
         return len(self._modules)

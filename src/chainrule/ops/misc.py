@@ -310,6 +310,11 @@ def _parse_einsum(equation: str, shapes) -> tuple[list[str], str]:
     return out, res
 
 
+def _optimize(arrays) -> bool:
+    """Let NumPy plan the contraction (BLAS, pairwise order) unless it is small: the plan costs ~50 us."""
+    return len(arrays) > 2 or sum(a.size for a in arrays) > 4096
+
+
 class Einsum(Function):
     """Einstein summation. The gradient of operand k is itself an einsum: the upstream gradient
     (output subscripts) times the other operands, summed to operand k's subscripts; letters that
@@ -319,7 +324,7 @@ class Einsum(Function):
     def forward(self, *arrays, subs, out):
         self.arrays, self.subs, self.res = arrays, subs, out
         spec = ",".join(subs) + "->" + out
-        return np.einsum(spec, *arrays, optimize=len(arrays) > 2)
+        return np.einsum(spec, *arrays, optimize=_optimize(arrays))
 
     def backward(self, grad):
         sizes = {}
@@ -337,7 +342,7 @@ class Einsum(Function):
             target = "".join(dict.fromkeys(s))  # s with repeats dropped, order kept
             present = "".join(c for c in target if c in have)
             spec = ",".join(t for t, _ in others) + "->" + present
-            g = np.einsum(spec, *[b for _, b in others], optimize=len(others) > 2)
+            g = np.einsum(spec, *[b for _, b in others], optimize=_optimize([b for _, b in others]))
             if present != target:  # letters only operand k has: the gradient is constant along them
                 g = g.reshape([sizes[c] if c in present else 1 for c in target])
                 g = np.broadcast_to(g, [sizes[c] if c in present else a.shape[s.index(c)] for c in target])

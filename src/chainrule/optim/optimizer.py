@@ -48,10 +48,14 @@ class Optimizer:
         if group["lr"] < 0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']}")
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every gradient (None, PyTorch's default), or zero it in place with set_to_none=False."""
         for g in self.param_groups:
             for p in g["params"]:
-                p.grad = None
+                if set_to_none or p._grad is None:
+                    p.grad = None
+                else:
+                    p._grad = np.zeros_like(p.data)
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
