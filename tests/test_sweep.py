@@ -187,6 +187,7 @@ def test_sigkill_loses_no_finished_trial_and_the_running_one_is_failed_and_retri
     assert "3 of 3 trials finished" in q.stdout
 
 
+@pytest.mark.slow   # the default run covers the same recovery through a killed sweep (the test above)
 def test_sigkill_of_one_worker_is_retried_by_the_other(tmp_path):
     out = tmp_path / "w"
     p = start("sweep", "--epochs", 30, "--hidden", 20, "--search", "lr=1e-2:1:log", "--trials", 3, "--jobs", 2,
@@ -233,10 +234,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing_into_the_study(tmp_pat
     chainrule("sweep", *FAST, *SPACE, "--trials", 1, "--out", out)
     journal = (out / "study.journal").read_bytes()
     cases = [
-        (["--search", "lrr=1:2"], "unknown parameter 'lrr'"),
-        (["--search", "lr=1:2:3"], "malformed range"),
-        (["--search", "lr=1:0.1"], "low bound 1 is above the high bound 0.1"),
-        (["--search", "reg=0:1:log"], "a log range needs bounds > 0"),
+        (["--search", "lrr=1:2"], "unknown parameter 'lrr'"),   # the other spec errors: the unit test above
         (["--search", "lr=1e-3:1:log", "--search", "reg=1e-6:1e-3:log"],
          "was created with a different search space (lr=0.001:1:log reg=1e-06:0.01:log)"),
         (["--search", "lr=1e-3:1:log", "--search", "reg=1e-6:1e-2:log", "--lr", "0.1"],

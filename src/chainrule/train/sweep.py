@@ -427,7 +427,8 @@ def _make_pruner(spec: Spec):
     if spec.prune == "halving":
         return optuna.pruners.SuccessiveHalvingPruner()
     if spec.prune == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        # early epochs are noisy: judge a trial only after a quarter of its epochs, against 4 finished ones
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=max(1, spec.base["epochs"] // 4))
     return optuna.pruners.NopPruner()
 
 
