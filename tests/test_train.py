@@ -131,7 +131,7 @@ def test_missing_checkpoint_error(tmp_path):
         load_checkpoint(tmp_path, "last")
     (tmp_path / "last").mkdir()
     (tmp_path / "last" / "state.json").write_text("{not json")
-    with pytest.raises(ValueError, match="state.json: not valid JSON"):
+    with pytest.raises(ValueError, match="manifest.json: missing, so the checkpoint cannot be verified"):
         load_checkpoint(tmp_path, "last")
 
 

@@ -46,14 +46,41 @@ def test_drawing_before_backward_has_no_gradients_and_names_module_parameters():
         assert name in src
 
 
-def test_a_huge_graph_is_capped_and_says_so():
+def test_a_long_chain_is_collapsed_and_a_wide_graph_capped():
     x = cr.tensor(1.0, requires_grad=True)
     y = x
     for _ in range(5000):
         y = y * 1.0001
-    src = draw_graph(y, max_nodes=100).source
-    assert "4902 more tensors not drawn (max_nodes=100)" in src  # x, 5000 products, the constant
+    src = draw_graph(y).source
+    assert "... 4998 ops collapsed: mul x 4998 (a repeated op)" in src
+    assert src.count("shape=box") <= 6  # x, the first and last product, the output, the run
+    z = x * 1.0
+    for i in range(300):
+        z = z + x * float(i)  # no chain: every add has two computed inputs
+    src = draw_graph(z, max_nodes=100).source
+    assert re.search(r"\.\.\. \d+ more tensors not drawn \(max_nodes=100\)", src)
     assert src.count("shape=box") <= 101
+
+
+def test_repeated_layers_are_collapsed_into_one_note():
+    cr.manual_seed(0)
+    net = cr.nn.MLP([3] + [4] * 12 + [2])
+    loss = net(cr.randn(2, 3)).sum()
+    src = draw_graph(loss, model=net).source
+    assert re.search(r"ops collapsed: \((linear, relu|relu, linear)\) x \d+ \(a repeated layer\)", src)
+    assert "0.weight" in src and "12.weight" not in src
+
+
+@needs_dot
+def test_a_huge_chain_renders_with_a_sensible_size(tmp_path):
+    from PIL import Image
+    x = cr.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(3000):
+        y = y * 1.0001
+    for style in ("boxes", "lecture"):
+        w, h = Image.open(render(draw_graph(y, style=style), tmp_path / f"{style}.png")).size
+        assert w < 2500 and h < 2500 and w / h < 10, (style, w, h)
 
 
 @needs_dot
@@ -85,8 +112,10 @@ def test_narration_numbers_equal_the_engine_gradients():
     text = explain(f, names=names)
     x, y, z, q = (names[k] for k in "xyzq")
     assert "f = q * z   [mul gate" in text and "q = x + y   [add gate" in text
-    assert "df/dq = 1 x -4 = -4" in text and "df/dz = 1 x 3 = 3" in text
-    assert "df/dx = -4 x 1 = -4" in text and "df/dy = -4 x 1 = -4" in text
+    assert "df/dq: local = z = -4; downstream = upstream x local = 1 x -4 = -4" in text
+    assert "df/dz: local = q = 3; downstream = upstream x local = 1 x 3 = 3" in text
+    assert "df/dx: local = 1; downstream = upstream x local = -4 x 1 = -4" in text
+    assert "gradients: df/dx = -4, df/dy = -4, df/dz = 3" in text
     assert (x.grad.item(), y.grad.item(), z.grad.item(), q.grad.item()) == (-4.0, -4.0, 3.0, -4.0)
     # the order is the order the engine runs: the mul gate before the add gate
     assert text.index("mul gate") < text.index("add gate")
@@ -95,14 +124,50 @@ def test_narration_numbers_equal_the_engine_gradients():
     assert x.grad.item() == -4.0
 
 
+LECTURE_NEURON = dict(w0=2, x0=-1, w1=-3, x1=-2, w2=-3)
+
+
+@pytest.mark.parametrize("text", ["1/(1+exp(-(w0*x0+w1*x1+w2)))", "sigmoid(w0*x0+w1*x1+w2)"])
+def test_narration_of_the_sigmoid_neuron_gives_the_lecture_numbers(text):
+    f, leaves = evaluate(text, LECTURE_NEURON)
+    narration = explain(f)
+    assert round(f.item(), 2) == 0.73
+    said = dict(re.findall(r"df/d(\w+) = (-?[\d.]+)", narration.splitlines()[-1]))
+    lecture = dict(w0=-0.20, x0=0.39, w1=-0.39, x1=-0.59, w2=0.20)
+    for name, value in lecture.items():
+        assert round(float(said[name]), 2) == value, name  # what the narration says ...
+        assert float(said[name]) == pytest.approx(leaves[name].grad.item(), abs=5e-3)  # ... is the engine's
+    # every gate states its local gradient as a formula, then with numbers
+    if text.startswith("sigmoid"):
+        assert "local = s(1 - s) = 0.731 x 0.269 = 0.197; downstream = upstream x local = 1 x 0.197 = 0.197" \
+            in narration
+    else:
+        assert "local = e^(-(w0 * x0 + w1 * x1 + w2)) = 0.368; downstream = upstream x local = -0.534 x 0.368" \
+            in narration
+        assert "local = -1; downstream = upstream x local = -0.197 x -1 = 0.197" in narration  # neg
+        assert "local = -1/(1 + exp(-(w0 * x0 + w1 * x1 + w2)))^2 = -0.534" in narration  # 1/x
+    assert "local d(out)/d(in)" not in narration
+
+
+def test_every_local_formula_times_upstream_is_the_engine_downstream():
+    from chainrule.viz.explain import trace
+    f, leaves = evaluate("max(x, y) * exp(-z) + 2 ** x / sqrt(y) - relu(x) + sigmoid(z) + tanh(abs(x)) + log(y)",
+                         dict(x=0.7, y=1.3, z=-0.4))
+    tr = trace(f)
+    assert len(tr.edges) > 15
+    for e in tr.edges:
+        assert e.formula, e.fn.name  # every op on the way states its formula
+        assert e.upstream.item() * e.local.item() == pytest.approx(e.downstream.item(), rel=1e-12), e.fn.name
+
+
 def test_narration_of_tensors_gives_shapes_and_rules():
     X = cr.randn(8, 5, requires_grad=True, rng=0)
     W = cr.randn(5, 3, requires_grad=True, rng=1)
     Y = X @ W
     L = Y.sum()
     text = explain(L, names=dict(X=X, W=W, Y=Y, L=L))
-    assert "dL/dX (8, 5) <- upstream dL/dY (8, 3)   [dL/dA = dL/dY B^T]" in text
-    assert "dL/dW (5, 3) <- upstream dL/dY (8, 3)   [dL/dB = A^T dL/dY]" in text
+    assert "dL/dX (8, 5) = dL/dY @ W^T   <- upstream dL/dY (8, 3)" in text
+    assert "dL/dW (5, 3) = X^T @ dL/dY   <- upstream dL/dY (8, 3)" in text
     np.testing.assert_allclose(X.grad.data, np.ones((8, 3)) @ W.data.T, rtol=1e-6)
 
 
@@ -245,7 +310,7 @@ def test_lecture_command_lists_and_makes_figures(tmp_path):
     p = cli("lecture", "graph", "--out", tmp_path)
     assert p.returncode == 0, p.stderr
     text = (tmp_path / "graph_xyz.txt").read_text()
-    assert "df/dx = -4 x 1 = -4" in text
+    assert "df/dx: local = 1; downstream = upstream x local = -4 x 1 = -4" in text
     assert "grad -4" in (tmp_path / "graph_xyz.dot").read_text()
     p = cli("lecture", "templates", "--out", tmp_path)
     assert p.returncode == 1 and "needs CIFAR-10" in p.stderr

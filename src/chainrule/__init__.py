@@ -10,7 +10,12 @@ reverse and applies the chain rule node by node (downstream = upstream x local).
     >>> [t.grad.item() for t in (x, y, z)]
     [-4.0, -4.0, 3.0]
 """
-from chainrule.tensor import Tensor
+import os as _os
+
+if any(_os.environ.get(_v, "1") not in ("", "0", "1") for _v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")):
+    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # an MPI rank: 1 BLAS thread
+        _os.environ.setdefault(_v, "1")                                        # unless told otherwise
+from chainrule.tensor import Tensor  # noqa: E402
 from chainrule.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from chainrule.dtypes import bool_, float16, float32, float64, int32, int64
 from chainrule.creation import (arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor,
@@ -27,6 +32,6 @@ from chainrule.ops import (all, any, cumsum, einsum, expm1, log1p, logaddexp, no
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import manual_seed
 from chainrule.serialization import load, save  # noqa: F401
-from chainrule import data, nn, optim, train, viz  # noqa: E402
+from chainrule import data, distributed, nn, optim, train, viz  # noqa: E402
 
 __version__ = "0.1.0"

@@ -104,6 +104,10 @@ class Function:
     input (a tuple, or a single array for one input; None for an input that
     needs none). ``self.needs_input_grad`` tells which inputs want one. A
     gradient may have the broadcast shape: the engine sums it back.
+    An op may add ``local(i)`` beside its backward, stating d(out)/d(input i) for the
+    narration: ``(formula, *factors)``, the formula naming inputs ``{0}``, ``{1}`` and the
+    upstream gradient ``{g}``, the factors' product being the local gradient (none for a
+    vectorized rule, whose formula then gives the downstream gradient).
     """
 
     __slots__ = ("parents", "needs_input_grad", "seq", "freed", "__dict__")
@@ -215,6 +219,23 @@ def toposort(root: Tensor) -> list:
     return sorted(seen, key=lambda t: t._ctx.seq, reverse=True)
 
 
+_end_callbacks: list = []  # run once when the current (or next) backward finishes
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` once, when the next ``backward()`` has filled every gradient.
+
+    PyTorch's ``Variable._execution_engine.queue_callback``; DistributedDataParallel uses it to
+    all-reduce the gradients right after backward.
+    """
+    _end_callbacks.append(fn)
+
+
+def _run_end_callbacks() -> None:
+    while _end_callbacks:
+        _end_callbacks.pop(0)()
+
+
 def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) -> None:
     """Backpropagate from ``root``: fill ``.grad`` of every tensor that requires it.
 
@@ -248,6 +269,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) 
             g = g.astype(root.dtype)
     if root._ctx is None:  # a leaf: d(root)/d(root) = 1
         root._accumulate(g)
+        _run_end_callbacks()
         return
 
     grads = {root: g}
@@ -298,3 +320,4 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) 
         if not retain_graph:
             fn.__dict__.clear()
             fn.freed = True
+    _run_end_callbacks()

@@ -1,13 +1,17 @@
 """The ``chainrule`` command: argument parsing and calls into the library, no logic of its own.
 
 Errors a user can fix (bad options, missing or corrupt files) print one line and exit with 1
-(2 for a usage error); they never show a traceback.
+(2 for a usage error, 130 for Ctrl-C); they never show a traceback unless --debug is given.
+All of it happens in one place, :func:`main`.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
+import traceback
 from dataclasses import fields
 from pathlib import Path
 
@@ -38,21 +42,81 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
+    """``train --nproc K`` starts K ranks under mpiexec; a rank of an MPI job trains its share."""
+    from chainrule.train.distributed import wanted
+    if (args.nproc or 1) > 1 and not wanted():
+        return _launch(args)
+    if wanted():
+        return _train_rank(args)
+    return _train_here(args)
+
+
+def _launch(args) -> int:
+    import subprocess
+    from chainrule.distributed.launch import mpi_env, mpiexec_command
+    argv = [a for i, a in enumerate(args.argv) if not (a == "--nproc" or a.startswith("--nproc=")
+                                                        or (i and args.argv[i - 1] == "--nproc"))]
+    run_dir = args.resume or args.out
+    if not run_dir:
+        run_dir = f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        argv += ["--out", run_dir]
+    cmd = mpiexec_command(args.nproc, [sys.executable, "-m", "chainrule", *argv])
+    code = subprocess.run(cmd, env=mpi_env()).returncode
+    if code not in (0, 130):
+        again = (f"; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}"
+                 if (Path(run_dir) / "last").exists() else "")
+        print(f"chainrule train: error: the {args.nproc}-rank MPI job failed (exit code {code}){again}",
+              file=sys.stderr)
+        return 1
+    return code
+
+
+def _train_rank(args) -> int:
+    """One rank of an MPI job: rank 0 alone prints and writes; an error on one rank ends the job."""
+    import os
+    from chainrule import distributed as dist
+    from chainrule.train.distributed import MismatchError, rank, same_on_every_rank
+    r = rank()
+    if r != 0:
+        sys.stdout = open(os.devnull, "w")
+        args.diagnostics = False
+    try:
+        if not args.resume and not args.out:   # one run folder for all ranks: rank 0's name
+            args.out = same_on_every_rank(f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}")
+        return _train_here(args)
+    except MismatchError as e:                 # every rank found it: each says so and exits
+        print(f"chainrule train: error: rank {r}: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:                     # this rank alone, maybe: end the job, never hang
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"chainrule train: error: rank {r}: {msg}; stopping every rank", file=sys.stderr)
+        dist.abort(1)
+        return 1
+
+
+def _train_here(args) -> int:
     from chainrule.train import run
     from chainrule.train.trainer import NonFiniteLoss
 
+    given = {f.name: getattr(args, f.name) for f in fields(run.RunConfig) if getattr(args, f.name, None) is not None}
     if args.resume:
-        trainer, data = run.resume_run(args.resume, epochs=args.epochs)
+        if args.out:
+            raise ValueError(f"--out cannot be combined with --resume (the run folder is {args.resume})")
+        if args.config:
+            raise ValueError("--config cannot be combined with --resume (a resumed run keeps its own config)")
+        trainer, data = run.resume_run(args.resume, overrides=given, reset_optimizer=args.reset_optimizer,
+                                       reset_scheduler=args.reset_scheduler)
         run_dir = Path(args.resume)
         print(f"resuming {run_dir} at epoch {trainer.epoch + 1}, batch {trainer.batch + 1}")
     else:
-        cfg = run.RunConfig()
-        for f in fields(run.RunConfig):
-            v = getattr(args, f.name, None)
-            if v is not None:
-                setattr(cfg, f.name, v)
-        run_dir = Path(args.out or f"runs/{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-        trainer, data = run.start_run(cfg, run_dir)
+        for flag in ("reset_optimizer", "reset_scheduler"):
+            if getattr(args, flag):
+                raise ValueError(f"--{flag.replace('_', '-')} only applies with --resume")
+        cfg = run.load_config(args.config) if args.config else run.RunConfig()
+        for name, v in given.items():
+            setattr(cfg, name, v)
+        trainer, data = run.start_run(cfg, args.out)
+        run_dir = Path(trainer.run_dir)
         sizes = trainer.model.config()["sizes"]
         print(f"training MLP {sizes} on {cfg.dataset}: {len(data.train)} train, "
               f"{len(data.val) if data.val else 0} validation, {len(data.test)} test samples -> {run_dir}")
@@ -153,11 +217,104 @@ def _lecture(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from chainrule.train.run import RunConfig
+    from chainrule.train.sweep import report, sweep
+
+    if args.report:
+        return _show_report(report(args.report, storage=args.storage), out=Path(args.report))
+    import optuna
+    from tqdm.auto import tqdm
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    fixed = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    if args.config:
+        from chainrule.train.run import load_config
+        from dataclasses import asdict
+        fixed = {**asdict(load_config(args.config)), **fixed}
+    metric = args.metric
+
+    def line(t):
+        v = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)]
+                                                  if t.intermediate_values else None)
+        status = t.user_attrs.get("status", t.state.name.lower())
+        if t.state.name == "FAIL":
+            status = "failed (will be retried)"
+        params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        score = f"{metric} {v:.4f}" if v is not None else ""
+        tqdm.write(f"trial {t.number:4d} {status:9s} {score}  {params}".rstrip())
+
+    out = args.out or f"sweeps/{fixed.get('dataset', 'spiral')}"
+    res = sweep(fixed, args.search, trials=args.trials, out=out, jobs=args.jobs, storage=args.storage,
+                study=args.study, sampler=args.sampler, prune=args.prune, metric=metric, timeout=args.timeout,
+                sampler_seed=args.sampler_seed, on_trial=line)
+    _show_report(res.report, out=Path(out))
+    if res.status == "interrupted":
+        print(f"interrupted: {res.report['finished']} of {res.report['trials']} trials finished; run the same "
+              f"command again to continue", file=sys.stderr)
+        return 130
+    if res.status == "timeout":
+        print(f"timeout: {res.report['finished']} of {res.report['trials']} trials finished; run the same command "
+              f"again to continue")
+    return 0
+
+
+def _show_report(r, out) -> int:
+    m = r["metric"]
+    print(f"{r['finished']} of {r['trials']} trials finished in {out}")
+    if r["top"]:
+        cols = ["trial", m, *r["params"], "epochs"]
+        cells = [[str(row["trial"]), f"{row[m]:.4f}",
+                  *[f"{row[p]:.3g}" if isinstance(row[p], float) else str(row[p]) for p in r["params"]],
+                  str(row["epochs"])] for row in r["top"]]
+        widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+        print(f"best {len(cells)} trials:")
+        print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
+        for x in cells:
+            print("  ".join(c.rjust(w) for c, w in zip(x, widths)))
+    for n in r["notes"]:
+        print(f"({n})")
+    print("files: " + ", ".join(r["files"]))
+    if r["command"]:
+        print(f"retrain the best: {r['command']}")
+    return 0
+
+
+def _add_sweep(sub, train_parser) -> None:
+    from chainrule.train.run import RunConfig
+    from chainrule.train.sweep import METRICS, PRUNERS, SAMPLERS
+
+    s = sub.add_parser("sweep", help="hyperparameter search: many runs, sampled by Optuna",
+                       description="Search hyperparameters: each trial is an ordinary run in SWEEP_DIR/trials/. "
+                                   "Every train flag can be fixed, or searched with --search.")
+    run_fields = {f.name for f in fields(RunConfig)}
+    for a in train_parser._actions:       # the same run flags as `train`
+        if a.dest in run_fields:
+            s._add_action(a)
+    s.add_argument("--config", metavar="FILE", help="fixed settings from a saved config; flags override it")
+    s.add_argument("--search", action="append", default=[], metavar="NAME=LOW:HIGH[:log] | NAME=A,B,C",
+                   help="a searched setting, e.g. lr=1e-4:1e-1:log, hidden=50,100,100x100 (repeatable)")
+    s.add_argument("--trials", type=int, default=20, help="how many trials should finish (default 20)")
+    s.add_argument("--jobs", type=int, default=1, help="trials at once, as processes on this machine (default 1)")
+    s.add_argument("--storage", metavar="URL", help="an Optuna storage shared by many machines, e.g. "
+                   "postgresql://user@host/db (default: a journal file in SWEEP_DIR)")
+    s.add_argument("--study", help="the study name (default: the name of SWEEP_DIR)")
+    s.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="(default tpe)")
+    s.add_argument("--sampler-seed", dest="sampler_seed", type=int, help="seed of the sampler (default: fresh)")
+    s.add_argument("--prune", nargs="?", const="median", choices=PRUNERS,
+                   help="stop hopeless trials early (median, the default, or halving)")
+    s.add_argument("--metric", choices=list(METRICS), default="val_acc", help="what to optimize (default val_acc)")
+    s.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
+    s.add_argument("--out", help="SWEEP_DIR (default sweeps/DATASET); the same command again continues it")
+    s.add_argument("--report", metavar="SWEEP_DIR", help="only write and show the report of a sweep")
+    s.set_defaults(func=_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from chainrule.train.run import DATASETS, OPTIMIZERS, RunConfig
 
     d = RunConfig()
-    p = argparse.ArgumentParser(prog="chainrule", description="Neural networks and backpropagation on NumPy.")
+    p = _Parser(prog="chainrule", description="Neural networks and backpropagation on NumPy.",
+                epilog="Add --debug anywhere to see the traceback behind an error message.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a fully connected network (default: spiral data, in seconds)",
@@ -184,7 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input preprocessing (default auto: mean image subtraction for images)")
     t.add_argument("--limit", type=int, help="use only the first N training images (quick trials)")
     t.add_argument("--out", help="run folder to create (default runs/DATASET-TIME)")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
+                   "(from any directory; only --epochs and --data-dir may change)")
+    t.add_argument("--reset-optimizer", dest="reset_optimizer", action="store_true",
+                   help="with --resume: start the optimizer's buffers fresh (needed if the checkpoint has none)")
+    t.add_argument("--reset-scheduler", dest="reset_scheduler", action="store_true",
+                   help="with --resume: restart the learning-rate schedule (needed if the checkpoint has none)")
+    t.add_argument("--config", metavar="FILE", help="start from a saved config (a sweep's best.json or a run's "
+                                                    "config.json); flags given here override it")
+    t.add_argument("--nproc", type=int, metavar="K",
+                   help="train data-parallel on K processes (starts mpiexec; needs chainrule[distributed])")
     t.add_argument("--diagnostics", action="store_true",
                    help="record per-layer gradient norms and dead/saturated units (diagnostics.jsonl) and warn")
     t.set_defaults(func=_train)
@@ -209,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="write the drawing (.svg, .png, .pdf or .dot)")
     g.add_argument("--explain", action="store_true", help="narrate the backward pass, edge by edge")
     g.set_defaults(func=_graph)
+    p.graph_parser = g
 
     le = sub.add_parser("lecture", help="regenerate the lecture's figures from the library")
     le.add_argument("name", nargs="?", help="a figure name (see --list), or all")
@@ -222,21 +389,106 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--y", type=float, default=5.0, help="value of y (default 5)")
     dm.add_argument("--z", type=float, default=-4.0, help="value of z (default -4)")
     dm.set_defaults(func=_demo)
+    _add_sweep(sub, t)
     return p
 
 
+class UsageError(Exception):
+    """A command line argparse cannot parse: one line, then a pointer to --help."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message}; see {self.prog} --help")
+
+
+# errors a user can cause (bad flags, missing, damaged or hostile files, a busy run folder): one line
+EXPECTED = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, ImportError, RuntimeError, OSError)
+
+
+def _protect_expressions(parser, argv: list) -> list:
+    """``chainrule graph "-x*y" x=2 y=3``: an expression that starts with "-" would be taken for an
+    option; a trailing space marks it as a positional argument (argparse's own rule)."""
+    graph = getattr(parser, "graph_parser", None)
+    if graph is None or not argv or argv[0] != "graph":
+        return argv
+    takes = {o: a.nargs != 0 for a in graph._actions for o in a.option_strings}
+    out, i = list(argv), 1
+    while i < len(out):
+        tok = out[i]
+        if tok == "--":
+            break
+        name = tok.split("=", 1)[0]
+        match = [o for o in takes if o == name or (name.startswith("--") and len(name) > 2 and o.startswith(name))]
+        if match:
+            if takes[match[0]] and "=" not in tok:
+                i += 1  # its value
+        elif tok.startswith("-") and len(tok) > 1 and not re.fullmatch(r"-\d+(\.\d*)?([eE][-+]?\d+)?", tok):
+            out[i] = tok + " "
+        i += 1
+    return out
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return text or type(e).__name__
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run the command; every expected error becomes one line on stderr and an exit code:
+    1 for an error, 2 for a usage error, 130 for Ctrl-C; a closed pipe ends quietly.
+    ``--debug`` (anywhere before ``--``) shows the traceback as well."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    debug = "--debug" in head
+    if debug:
+        argv.remove("--debug")
+    prog = "chainrule"
     try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, KeyError, RuntimeError,
-            OSError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"chainrule {args.command}: error: {msg}", file=sys.stderr)
+        parser = build_parser()
+        args = parser.parse_args(_protect_expressions(parser, argv))
+        args.argv = argv
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        prog = f"chainrule {args.command}"
+        if isinstance(getattr(args, "expression", None), str):
+            args.expression = args.expression.strip()
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`chainrule lecture --list | head -1`): stop quietly, and point stdout
+        # at /dev/null so that the interpreter's final flush does not complain either
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: out of memory; try a smaller model, --batch-size or --limit", file=sys.stderr)
+        return 1
+    except EXPECTED as e:
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, with the way to see more
+        if debug:
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)",
+              file=sys.stderr)
         return 1
 
 

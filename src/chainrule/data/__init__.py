@@ -4,3 +4,4 @@ from chainrule.data.files import (CIFAR10_CLASSES, DataFileError, SafeUnpickler,
                                   load_mnist)
 from chainrule.data.loader import ArrayDataset, DataLoader, Dataset, TensorDataset  # noqa: F401
 from chainrule.data.transforms import Preprocess, train_val_split  # noqa: F401
+from chainrule.data.distributed import DistributedSampler  # noqa: F401,E402

@@ -53,13 +53,16 @@ class DataLoader:
             so that a resumed run sees the same batches as an uninterrupted one.
         drop_last (bool, False): skip a last, smaller batch.
         seed (int, None): the shuffling seed (None: chainrule's generator).
+        sampler (DistributedSampler, None): keep only this rank's share of every batch
+            (``batch_size`` stays the global batch; see :mod:`chainrule.data.distributed`).
     """
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed=None):
+    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed=None,
+                 sampler=None):
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
-        self.seed = seed
+        self.seed, self.sampler = seed, sampler
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -85,6 +88,8 @@ class DataLoader:
         ds = self.dataset
         for b in range(start, len(self)):
             sel = idx[b * self.batch_size:(b + 1) * self.batch_size]
+            if self.sampler is not None:
+                sel = self.sampler.shard(sel)
             if isinstance(ds, ArrayDataset):
                 X, y = ds.X[sel], ds.y[sel]
             else:

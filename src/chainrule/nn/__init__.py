@@ -8,3 +8,4 @@ from chainrule.nn.loss import BCELoss, HuberLoss, L1Loss, SmoothL1Loss  # noqa: 
 from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Softmax  # noqa: F401
 from chainrule.nn.containers import ModuleDict, ModuleList  # noqa: F401
 from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
+from chainrule.nn import parallel  # noqa: F401,E402

@@ -34,6 +34,9 @@ class Add(Function):
     def backward(self, grad):
         return grad, grad
 
+    def local(self, i):
+        return ("1", 1.0)
+
 
 class Sub(Function):
     """a - b; d/da = 1, d/db = -1."""
@@ -43,6 +46,9 @@ class Sub(Function):
 
     def backward(self, grad):
         return grad, (-grad if self.needs_input_grad[1] else None)
+
+    def local(self, i):
+        return ("1", 1.0) if i == 0 else ("-1", -1.0)
 
 
 class Mul(Function):
@@ -55,6 +61,9 @@ class Mul(Function):
     def backward(self, grad):
         na, nb = self.needs_input_grad
         return (grad * self.b if na else None), (grad * self.a if nb else None)
+
+    def local(self, i):
+        return ("{1}", self.b) if i == 0 else ("{0}", self.a)
 
 
 class Div(Function):
@@ -69,6 +78,9 @@ class Div(Function):
         ga = grad / self.b
         return (ga if na else None), (-ga * self.a / self.b if nb else None)
 
+    def local(self, i):
+        return ("1/{1}", 1 / self.b) if i == 0 else ("-{0}/{1}^2", -self.a / self.b ** 2)
+
 
 class Neg(Function):
     """-x; d/dx = -1."""
@@ -78,6 +90,9 @@ class Neg(Function):
 
     def backward(self, grad):
         return -grad
+
+    def local(self, i):
+        return ("-1", -1.0)
 
 
 class Pow(Function):
@@ -99,6 +114,11 @@ class Pow(Function):
                 gb = grad * np.where((a == 0) & (b >= 0), 0, self.out * np.log(a))
         return ga, gb
 
+    def local(self, i):
+        if i == 0:
+            return "{1} {0}^({1} - 1)", self.b, self.a ** (self.b - 1)
+        return "{0}^{1} ln {0}", self.out, np.log(self.a)
+
 
 class Exp(Function):
     """e^x; d/dx = e^x, the output itself (saved instead of the input)."""
@@ -109,6 +129,9 @@ class Exp(Function):
 
     def backward(self, grad):
         return grad * self.out
+
+    def local(self, i):
+        return ("e^{0}", self.out)
 
 
 class Log(Function):
@@ -121,6 +144,9 @@ class Log(Function):
     def backward(self, grad):
         return grad / self.x
 
+    def local(self, i):
+        return ("1/{0}", 1 / self.x)
+
 
 class Sqrt(Function):
     """sqrt x; d/dx = 1 / (2 sqrt x), from the output."""
@@ -131,6 +157,9 @@ class Sqrt(Function):
 
     def backward(self, grad):
         return grad / (2 * self.out)
+
+    def local(self, i):
+        return ("1/(2 sqrt {0})", 1 / (2 * self.out))
 
 
 class Abs(Function):
@@ -143,6 +172,9 @@ class Abs(Function):
     def backward(self, grad):
         return grad * np.sign(self.x)
 
+    def local(self, i):
+        return ("sign({0})", np.sign(self.x))
+
 
 class Sin(Function):
     """sin x; d/dx = cos x."""
@@ -153,6 +185,9 @@ class Sin(Function):
 
     def backward(self, grad):
         return grad * np.cos(self.x)
+
+    def local(self, i):
+        return ("cos {0}", np.cos(self.x))
 
 
 class Cos(Function):
@@ -165,6 +200,9 @@ class Cos(Function):
     def backward(self, grad):
         return -grad * np.sin(self.x)
 
+    def local(self, i):
+        return ("-sin {0}", -np.sin(self.x))
+
 
 class Tanh(Function):
     """tanh x; d/dx = 1 - tanh(x)^2, from the output."""
@@ -175,6 +213,9 @@ class Tanh(Function):
 
     def backward(self, grad):
         return grad * (1 - self.out * self.out)
+
+    def local(self, i):
+        return ("1 - t^2", 1 - self.out * self.out)
 
 
 def sigmoid_array(x: np.ndarray) -> np.ndarray:
@@ -193,6 +234,9 @@ class Sigmoid(Function):
     def backward(self, grad):
         return grad * self.out * (1 - self.out)
 
+    def local(self, i):
+        return ("s(1 - s)", self.out, 1 - self.out)
+
 
 class ReLU(Function):
     """max(0, x); d/dx = 1 where x > 0, else 0 (0 at x = 0): the gate routes or blocks."""
@@ -203,6 +247,9 @@ class ReLU(Function):
 
     def backward(self, grad):
         return grad * (self.out > 0)  # the mask, from the output
+
+    def local(self, i):
+        return ("1 if {0} > 0 else 0", (self.out > 0).astype(self.out.dtype))
 
 
 class LeakyReLU(Function):
@@ -215,6 +262,9 @@ class LeakyReLU(Function):
 
     def backward(self, grad):
         return grad * np.where(self.mask, 1, self.slope).astype(grad.dtype, copy=False)
+
+    def local(self, i):
+        return ("1 if {0} > 0 else %g" % self.slope, np.where(self.mask, 1.0, self.slope))
 
 
 class ELU(Function):
@@ -279,6 +329,10 @@ class Maximum(Function):
     def backward(self, grad):
         return _route(grad, self.a > self.b, self.a == self.b)
 
+    def local(self, i):
+        ones = np.ones(np.broadcast(self.a, self.b).shape)
+        return "1 if {%d} is the larger else 0" % i, _route(ones, self.a > self.b, self.a == self.b)[i]
+
 
 class Minimum(Function):
     """min(a, b) elementwise; routes the gradient to the smaller input (half each on ties)."""
@@ -289,6 +343,10 @@ class Minimum(Function):
 
     def backward(self, grad):
         return _route(grad, self.a < self.b, self.a == self.b)
+
+    def local(self, i):
+        ones = np.ones(np.broadcast(self.a, self.b).shape)
+        return "1 if {%d} is the smaller else 0" % i, _route(ones, self.a < self.b, self.a == self.b)[i]
 
 
 def _route(grad, first, tie):

@@ -46,6 +46,9 @@ class Matmul(Function):
                 gb = gb[..., 0]
         return ga, gb
 
+    def local(self, i):
+        return ("{g} @ {1}^T",) if i == 0 else ("{0}^T @ {g}",)
+
 
 def matmul(a, b) -> Tensor:
     """Matrix product ``a @ b`` with NumPy's rules (batched, 1-D operands allowed).

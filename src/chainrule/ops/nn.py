@@ -101,6 +101,9 @@ class Linear(Function):
         gb = grad.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
 
+    def local(self, i):
+        return ("{g} @ {1}", "{g}^T @ {0}", "{g} summed over the batch")[i:i + 1]
+
 
 class CrossEntropy(Function):
     """Softmax cross-entropy per sample, L_i = -sum_j q_ij log p_ij with q the (smoothed) one-hot
@@ -123,6 +126,9 @@ class CrossEntropy(Function):
         d[np.arange(n), self.target] -= 1 - self.eps
         return d * grad[:, None]
 
+    def local(self, i):
+        return ("(softmax({0}) - onehot(y)) * {g}",)
+
 
 class MulticlassSVM(Function):
     """The lecture's hinge loss per sample, L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + margin);
@@ -141,6 +147,9 @@ class MulticlassSVM(Function):
         d = self.active.astype(grad.dtype)
         d[self.rows, self.target] = -d.sum(axis=1)
         return d * grad[:, None]
+
+    def local(self, i):
+        return ("{g} * (1 where a margin is violated, -(number of violations) at the true class)",)
 
 
 class BCEWithLogits(Function):

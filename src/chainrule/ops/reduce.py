@@ -49,6 +49,9 @@ class Sum(Function):
         g = _keepdims_grad(grad, self.shape, self.axis, self.keepdims)
         return np.broadcast_to(g, self.shape)
 
+    def local(self, i):
+        return ("{g} copied to every element of {0}",)
+
 
 class Mean(Function):
     """mean of x over axes; d/dx_i = 1/n for the n elements averaged."""
@@ -63,6 +66,9 @@ class Mean(Function):
         g = np.empty(self.shape, dtype=grad.dtype)
         g[...] = _keepdims_grad(grad, self.shape, self.axis, self.keepdims) / grad.dtype.type(self.n)
         return g
+
+    def local(self, i):
+        return ("{g} / %d copied to every element of {0}" % self.n,)
 
 
 class Amax(Function):

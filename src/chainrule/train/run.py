@@ -8,7 +8,9 @@ A run folder holds ``config.json``, ``metrics.jsonl`` (one line per epoch),
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
 from chainrule.nn import functional as F
-from chainrule.train.checkpoint import load_checkpoint
+from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
+                                        load_checkpoint)
 from chainrule.train.trainer import Trainer, evaluate, predict
 
 DATASETS = ("spiral", "xor", "blobs", "cifar10", "mnist")
@@ -54,10 +57,14 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         names = {f.name for f in fields(cls)}
         cfg = cls(**{k: v for k, v in d.items() if k in names})
-        cfg.hidden = tuple(cfg.hidden)
+        if isinstance(cfg.hidden, list):
+            cfg.hidden = tuple(cfg.hidden)
         return cfg
 
     def validate(self) -> None:
+        """Every setting of the right type and in range, and a model that fits in memory; else a
+        ValueError naming the flag (``--lr`` for ``lr``). Called by every entry point before any
+        data is read or any weight allocated."""
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
         if self.loss not in LOSSES:
@@ -66,11 +73,93 @@ class RunConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.activation not in nn.layers.ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(nn.layers.ACTIVATIONS)}")
+        if self.preprocess not in PREPROCESS:
+            raise ValueError(f"--preprocess: unknown {self.preprocess!r}; choose from {', '.join(PREPROCESS)}")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise ValueError(f"--data-dir must be a folder name, got {self.data_dir!r}")
         if self.dataset in ("cifar10", "mnist") and not self.data_dir:
             raise ValueError(f"--dataset {self.dataset} needs --data-dir (the folder with its files)")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("epochs and batch size must be >= 1 and the learning rate > 0")
-        dtypes.as_dtype(self.dtype)
+        _check_range("epochs", self.epochs, 1, None, integer=True)
+        _check_range("batch_size", self.batch_size, 1, None, integer=True)
+        _check_range("limit", self.limit, 0, None, integer=True, note="(0: all)")
+        _check_range("lr_step", self.lr_step, 0, None, integer=True, note="(0: off)")
+        _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        _check_range("lr", self.lr, 0, None, low_open=True)
+        _check_range("reg", self.reg, 0, None)
+        _check_range("momentum", self.momentum, 0, 1, high_open=True)
+        _check_range("lr_gamma", self.lr_gamma, 0, 1, low_open=True)
+        _check_range("val_fraction", self.val_fraction, 0, 1, high_open=True)
+        if not isinstance(self.hidden, (tuple, list)) or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
+            raise ValueError(f"--hidden needs positive integer widths, like 100,100; got {self.hidden!r}")
+        try:
+            dtypes.as_dtype(self.dtype)
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64") from None
+        need, have = memory_needed(self), memory_available()
+        if have is not None and need > have:
+            sizes = [DATASET_SIZES[self.dataset][0], *self.hidden, DATASET_SIZES[self.dataset][1]]
+            raise ValueError(f"--hidden {','.join(map(str, self.hidden))}: the model {sizes} needs about {need} bytes "
+                             f"for its weights, gradients and optimizer state, more than the {have} bytes of "
+                             f"memory available; choose smaller widths")
+
+
+PREPROCESS = ("auto", "none", "scale", "mean_image", "channel")
+# inputs and classes of each dataset, known before any file is read
+DATASET_SIZES = {"spiral": (2, 3), "xor": (2, 2), "blobs": (2, 3), "cifar10": (3072, 10), "mnist": (784, 10)}
+OPTIMIZER_BUFFERS = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 3, "adagrad": 1}
+
+
+def _check_range(name, v, low, high, integer=False, low_open=False, high_open=False, note=""):
+    flag = "--" + name.replace("_", "-")
+    kind = "an integer" if integer else "a number"
+    if isinstance(v, bool) or not isinstance(v, (int,) if integer else (int, float)):
+        raise ValueError(f"{flag} must be {kind}, got {v!r}")
+    if not integer and not math.isfinite(v):
+        raise ValueError(f"{flag} must be a finite number, got {v}")
+    lo_ok = v > low if low_open else v >= low
+    hi_ok = high is None or (v < high if high_open else v <= high)
+    if not (lo_ok and hi_ok):
+        lo = f"{'>' if low_open else '>='} {low}"
+        want = lo if high is None else f"{lo} and {'<' if high_open else '<='} {high}"
+        raise ValueError(f"{flag} must be {want}{' ' + note if note else ''}, got {v}")
+
+
+def memory_needed(cfg: RunConfig) -> int:
+    """Bytes a training run of ``cfg`` needs for its model: weights, gradients, optimizer buffers
+    and one batch of activations (an estimate made before anything is allocated)."""
+    n_in, n_out = DATASET_SIZES[cfg.dataset]
+    sizes = [n_in, *cfg.hidden, n_out]
+    params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    item = np.dtype(cfg.dtype).itemsize
+    activations = cfg.batch_size * sum(sizes) * 4
+    return (2 + OPTIMIZER_BUFFERS.get(cfg.optimizer, 2)) * params * item + activations * item
+
+
+def memory_available() -> int | None:
+    """Bytes this process may still allocate: the smaller of the free memory the system reports
+    and what the address-space limit (ulimit -v) leaves; None if neither is known."""
+    have = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    have.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            used = 0
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmSize:"):
+                        used = int(line.split()[1]) * 1024
+            have.append(max(soft - used, 0))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return min(have) if have else None
 
 
 @dataclass
@@ -104,6 +193,9 @@ def load_raw(cfg: RunConfig):
 def load_data(cfg: RunConfig, preprocess: Preprocess | None = None) -> Data:
     Xtr, ytr, Xte, yte, classes, shape = load_raw(cfg)
     tr_idx, va_idx = train_val_split(len(Xtr), cfg.val_fraction, cfg.seed)
+    if len(tr_idx) == 0 or (cfg.val_fraction > 0 and len(va_idx) == 0):
+        raise ValueError(f"--val-fraction {cfg.val_fraction:g} of {len(Xtr)} training samples leaves "
+                         f"{len(tr_idx)} for training and {len(va_idx)} for validation; both need at least one")
     kind = cfg.preprocess if cfg.preprocess != "auto" else ("mean_image" if shape else "none")
     pre = preprocess or Preprocess.fit(Xtr[tr_idx], kind)
     d = dtypes.as_dtype(cfg.dtype).type
@@ -188,29 +280,141 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
     return trainer, data
 
 
-def start_run(cfg: RunConfig, run_dir, progress: bool = True):
-    """A new run in ``run_dir`` (which must not hold a checkpoint yet)."""
-    run_dir = Path(run_dir)
-    if (run_dir / "last").exists():
+def new_run_dir(dataset: str, root="runs") -> Path:
+    """A new, empty folder ``root/DATASET-YYYYmmdd-HHMMSS`` (with -2, -3, ... if that exists):
+    created with an exclusive mkdir, so two runs started in the same second never share one."""
+    base = Path(root) / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 10000):
+        path = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{base}: too many runs started in this second; choose --out")
+
+
+# what a run writes at its top level; a new run in a folder without a checkpoint removes these
+# leftovers of an earlier start that died before its first checkpoint
+_RUN_FILES = ("config.json", "metrics.jsonl", "training.png", "diagnostics.jsonl", "confusion.png")
+
+
+def _lock(run_dir: Path):
+    from chainrule.train.lock import RunLock
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir).acquire()
+    clean_run_folder(run_dir)
+    return lock
+
+
+def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | None = None):
+    """A new run in ``run_dir`` (which must not hold a checkpoint yet; None: a new folder under runs/).
+
+    The run folder is locked for the life of the returned trainer (a second process is refused),
+    and the data folder is stored as an absolute path so the run resumes from any directory.
+    ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials).
+    """
+    cfg.validate()
+    if cfg.data_dir:
+        cfg.data_dir = os.path.abspath(cfg.data_dir)
+    made = run_dir is None
+    run_dir = new_run_dir(cfg.dataset) if made else Path(run_dir)
+    if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
         raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
                               f"or choose another --out")
-    trainer, data = make_trainer(cfg, run_dir, progress)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
+    from chainrule.train.distributed import rank, wanted
+    if wanted() and rank() != 0:     # under MPI, rank 0 alone locks the folder and writes files
+        return make_trainer(cfg, run_dir, progress, data)
+    lock = _lock(run_dir)
+    try:
+        if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
+            raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
+                                  f"or choose another --out")
+        for name in ("best", *_RUN_FILES):
+            p = run_dir / name
+            if p.is_symlink() or p.is_file():
+                p.unlink()
+        clean_run_folder(run_dir)  # the folder of the removed "best" link
+        trainer, data = make_trainer(cfg, run_dir, progress, data)
+        _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
+    except BaseException:
+        lock.release()
+        if made:
+            import shutil
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    trainer.run_lock = lock
     return trainer, data
 
 
-def resume_run(run_dir, progress: bool = True, epochs: int | None = None):
-    """Rebuild a run from its folder and continue it from the last checkpoint."""
+def load_config(path) -> RunConfig:
+    """A RunConfig from a JSON file: a flat one (a sweep's best.json) or a run's config.json."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        d = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON config ({e})") from None
+    if isinstance(d, dict) and isinstance(d.get("run"), dict):
+        d = d["run"]
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings")
+    unknown = sorted(set(d) - {f.name for f in fields(RunConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown setting {unknown[0]!r}")
+    return RunConfig.from_dict(d)
+
+
+# flags a resumed run accepts; any other flag must equal the run's own setting
+RESUMABLE = ("epochs", "data_dir")
+
+
+def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overrides: dict | None = None,
+               reset_optimizer: bool = False, reset_scheduler: bool = False):
+    """Rebuild a run from its folder and continue it from the last checkpoint.
+
+    ``overrides`` maps RunConfig fields to values given again: ``epochs`` (the new total) and
+    ``data_dir`` (the data moved) are applied; any other field must equal the run's setting, or a
+    ValueError names the flag. ``reset_optimizer`` / ``reset_scheduler`` accept a checkpoint
+    without optimizer or schedule state and start them fresh.
+    """
     run_dir = Path(run_dir)
-    _, _, info = load_checkpoint(run_dir, "last")
-    cfg = RunConfig.from_dict(info["config"]["run"])
-    if epochs:
-        cfg.epochs = epochs
-    trainer, data = make_trainer(cfg, run_dir, progress)
-    trainer.resume(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no checkpoint here: there is no such run folder")
+    lock = _lock(run_dir)
+    try:
+        _, _, info = load_checkpoint(run_dir, "last")
+        check_run_meta(info.get("config"), run_dir / "last" / "state.json")
+        cfg = RunConfig.from_dict(info["config"]["run"])
+        overrides = dict(overrides or {})
+        if epochs:
+            overrides["epochs"] = epochs
+        for name, value in overrides.items():
+            flag = "--" + name.replace("_", "-")
+            if name == "epochs":
+                if isinstance(value, int) and value <= info["epoch"]:
+                    raise ValueError(f"--epochs {value}: the run has done {info['epoch']} epochs already; "
+                                     f"give a larger total")
+                cfg.epochs = value
+            elif name == "data_dir":
+                cfg.data_dir = os.path.abspath(value)
+            elif name not in {f.name for f in fields(RunConfig)}:
+                raise ValueError(f"{flag}: not a setting of a run")
+            elif (tuple(value) if name == "hidden" else value) != getattr(cfg, name):
+                raise ValueError(f"{flag} {value}: the run in {run_dir} was started with {getattr(cfg, name)} and a "
+                                 f"resumed run keeps its settings (only --epochs and --data-dir may change); "
+                                 f"start a new run with --out to change it")
+        trainer, data = make_trainer(cfg, run_dir, progress)
+        trainer.resume(run_dir, reset_optimizer=reset_optimizer, reset_scheduler=reset_scheduler)
+    except BaseException:
+        lock.release()
+        raise
     trainer.epochs = cfg.epochs
     trainer.config["run"]["epochs"] = cfg.epochs
+    trainer.config["run"]["data_dir"] = cfg.data_dir
+    trainer.run_lock = lock
     return trainer, data
 
 
@@ -220,9 +424,20 @@ def load_run(run_dir, slot: str = "best"):
     if not (run_dir / slot).exists():
         slot = "last"
     state, _, info = load_checkpoint(run_dir, slot)
-    meta = info["config"]
+    meta = info.get("config")
+    check_run_meta(meta, run_dir / slot / "state.json")
     cfg = RunConfig.from_dict(meta["run"])
-    model = nn.MLP(**meta["model"]).to(cfg.dtype)
+    cfg.validate()
+    sizes = [meta["n_in"], *cfg.hidden, len(meta["classes"])]
+    if not isinstance(meta["model"], dict) or meta["model"].get("sizes") != sizes:
+        raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not match the run's "
+                              f"settings (layer sizes {sizes})")
+    try:
+        model = nn.MLP(**meta["model"]).to(cfg.dtype)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not describe a network "
+                              f"({e})") from None
+    check_model_state(state, model, run_dir / slot / "model.safetensors")
     model.load_state_dict(state)
     return model.eval(), meta
 

@@ -20,7 +20,8 @@ from chainrule import random as cr_random
 from chainrule.autograd import no_grad
 from chainrule.nn.functional import l2_penalty
 from chainrule.tensor import Tensor
-from chainrule.train.checkpoint import load_checkpoint, save_checkpoint
+from chainrule.train import guard
+from chainrule.train.checkpoint import CheckpointError, load_for_resume, save_checkpoint
 
 
 @dataclass
@@ -41,7 +42,8 @@ class History:
 
 
 class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or inf; training stopped and the last good checkpoint was kept."""
+    """The loss, the weights or the optimizer state became NaN or inf; training stopped without
+    writing a checkpoint, and the message says which earlier checkpoint (if any) was kept."""
 
 
 def evaluate(model, loader, loss_fn=None) -> dict:
@@ -96,10 +98,13 @@ class Trainer:
         progress (bool, True): show a progress bar (only on a terminal).
         callbacks (list): objects with optional ``on_step(trainer, loss)``, ``on_epoch_end(trainer)``
             and ``on_fit_end(trainer)`` (called when fit returns, finished or interrupted).
+        distributed (bool, None): data-parallel on the ranks of an MPI job (None: when launched under
+            mpiexec or the process group is initialized); see :mod:`chainrule.train.distributed`.
     """
 
     def __init__(self, model, loss_fn, optimizer, train_loader, val_loader=None, scheduler=None, epochs: int = 10,
-                 reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=()):
+                 reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=(),
+                 distributed=None):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
@@ -110,6 +115,8 @@ class Trainer:
         self.best_val_acc = -1.0
         self.status = "not started"            # "finished", "interrupted", or "diverged: ..."
         self._stop = False
+        from chainrule.train.distributed import DistributedRun, wanted
+        self.dist = DistributedRun(self) if (wanted() if distributed is None else distributed) else None
 
     # ------------------------------------------------------------------ state
     def _info(self) -> dict:
@@ -118,22 +125,46 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "rng": cr_random.get_rng().bit_generator.state}
 
-    def save(self, slot: str = "last") -> None:
-        if self.run_dir is not None:
-            save_checkpoint(self.run_dir, slot, self.model.state_dict(), self.optimizer.state_dict(), self._info())
+    def _callbacks(self) -> list:
+        return self.callbacks if self.dist is None or self.dist.is_main else []   # rank 0 alone
 
-    def resume(self, run_dir=None, slot: str = "last") -> "Trainer":
-        """Continue from a checkpoint exactly where it stopped (mid-epoch included)."""
-        model_state, opt_state, info = load_checkpoint(run_dir or self.run_dir, slot)
+    def save(self, slot: str = "last") -> None:
+        """Write checkpoint ``slot``; refuse (NonFiniteLoss) if anything it would record is not finite."""
+        if self.run_dir is not None:
+            opt_state, info = self.optimizer.state_dict(), self._info()
+            problem = guard.nonfinite(self.model, opt_state, info)
+            if problem:
+                self.status = "diverged"
+                raise NonFiniteLoss(f"{problem} after step {len(self.history.iter_loss)} (epoch {self.epoch + 1}); "
+                                    f"no {slot!r} checkpoint was written; try a lower learning rate (now "
+                                    f"{self.optimizer.param_groups[0]['lr']:g}). {guard.kept(self.run_dir)}")
+            if self.dist is None or self.dist.is_main:   # rank 0 alone writes
+                save_checkpoint(self.run_dir, slot, self.model.state_dict(), opt_state, info)
+
+    def resume(self, run_dir=None, slot: str = "last", reset_optimizer: bool = False,
+               reset_scheduler: bool = False) -> "Trainer":
+        """Continue from a checkpoint exactly where it stopped (mid-epoch included).
+
+        Every tensor is checked against the model and optimizer first; a checkpoint without optimizer
+        or schedule state is refused unless ``reset_optimizer`` / ``reset_scheduler`` starts it fresh.
+        """
+        run_dir = run_dir or self.run_dir
+        model_state, opt_state, sched_state, info = load_for_resume(
+            run_dir, slot, self.model, self.optimizer, self.scheduler, reset_optimizer, reset_scheduler)
         self.model.load_state_dict(model_state)
         if opt_state is not None:
             self.optimizer.load_state_dict(opt_state)
-        if self.scheduler and info.get("scheduler"):
-            self.scheduler.load_state_dict(info["scheduler"])
+        if sched_state is not None:
+            self.scheduler.load_state_dict(sched_state)
         self.epoch, self.batch, self._partial = info["epoch"], info["batch"], info["partial"]
         self.best_val_acc = info["best_val_acc"]
         self.history = History(**info["history"])
-        cr_random.get_rng().bit_generator.state = info["rng"]
+        try:
+            cr_random.get_rng().bit_generator.state = info["rng"]
+        except (ValueError, TypeError, KeyError) as e:
+            raise CheckpointError(f"{run_dir}/{slot}/state.json: entry 'rng' is not a generator state ({e})") from None
+        if self.dist is not None:
+            self.dist.after_resume()
         return self
 
     # ------------------------------------------------------------------ the loop
@@ -148,16 +179,23 @@ class Trainer:
             prev = signal.signal(signal.SIGINT, self._on_sigint)
         except ValueError:  # not the main thread: no Ctrl-C handling
             pass
+        numeric = guard.NumericWarnings()
         try:
             self.status = "running"
-            while self.epoch < self.epochs:
-                if not self._run_epoch():
-                    self.status = "interrupted"
-                    self.save("last")
-                    break
-            else:
-                self.status = "finished"
-            for cb in self.callbacks:
+            with numeric:
+                try:
+                    while self.epoch < self.epochs:
+                        if not self._run_epoch():
+                            self.status = "interrupted"
+                            self.save("last")
+                            break
+                    else:
+                        self.status = "finished"
+                except NonFiniteLoss as e:
+                    note = f" NumPy reported: {numeric.summary()}." if numeric.caught else ""
+                    raise NonFiniteLoss(f"{e}{note}") from None
+            numeric.replay()
+            for cb in self._callbacks():
                 if hasattr(cb, "on_fit_end"):
                     cb.on_fit_end(self)
             return self.history
@@ -171,7 +209,7 @@ class Trainer:
         loader.set_epoch(self.epoch)
         t0 = time.perf_counter()
         bar = None
-        if self.progress:
+        if self.progress and (self.dist is None or self.dist.is_main):
             from tqdm.auto import tqdm
             bar = tqdm(total=len(loader), initial=self.batch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
                        unit="batch", leave=True, disable=None, dynamic_ncols=True)
@@ -179,28 +217,32 @@ class Trainer:
         try:
             for X, y in loader.batches(self.batch):
                 opt.zero_grad()
-                scores = model(X)
-                loss = self.loss_fn(scores, y)
-                if self.reg:
-                    loss = loss + self.reg * l2_penalty(model)
-                value = loss.item()
+                if self.dist is not None:   # this rank's share; gradients and sums all-reduced
+                    value, n_correct, n, self._stop = self.dist.step(self, X, y, self._stop)
+                else:
+                    scores = model(X)
+                    loss = self.loss_fn(scores, y)
+                    if self.reg:
+                        loss = loss + self.reg * l2_penalty(model)
+                    value = loss.item()
                 if not math.isfinite(value):
                     step = len(self.history.iter_loss) + 1
                     self.status = f"diverged at step {step}"
                     raise NonFiniteLoss(
                         f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
-                        f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). The last good "
-                        f"checkpoint was kept.")
-                loss.backward()
+                        f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). "
+                        f"{guard.kept(self.run_dir)}")
+                if self.dist is None:
+                    loss.backward()
+                    n, n_correct = len(y.data), int((scores.data.argmax(axis=1) == y.data).sum())
                 opt.step()
-                n = len(y.data)
                 loss_sum += value * n
-                correct += int((scores.data.argmax(axis=1) == y.data).sum())
+                correct += n_correct
                 seen += n
                 self.history.iter_loss.append(value)
                 self.batch += 1
                 self._partial = [loss_sum, correct, seen]
-                for cb in self.callbacks:
+                for cb in self._callbacks():
                     if hasattr(cb, "on_step"):
                         cb.on_step(self, value)
                 if bar is not None:
@@ -224,7 +266,7 @@ class Trainer:
         h.lr.append(self.optimizer.param_groups[0]["lr"])
         h.seconds.append(seconds)
         if self.val_loader is not None:
-            r = evaluate(self.model, self.val_loader, self.loss_fn)
+            r = (self.dist.evaluate if self.dist else evaluate)(self.model, self.val_loader, self.loss_fn)
             h.val_loss.append(r["loss"])
             h.val_acc.append(r["accuracy"])
         if self.scheduler:
@@ -232,7 +274,7 @@ class Trainer:
         self.epoch += 1
         self.batch = 0
         self._partial = [0.0, 0, 0]
-        for cb in self.callbacks:
+        for cb in self._callbacks():
             if hasattr(cb, "on_epoch_end"):
                 cb.on_epoch_end(self)
         acc = h.val_acc[-1] if h.val_acc else train_acc

@@ -87,9 +87,13 @@ def node_names(output: Tensor, tensors, lookup: dict) -> dict:
 
 
 def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, max_nodes: int = 300,
-               small: int = 9, title: str | None = None):
+               small: int = 9, title: str | None = None, style: str = "boxes", scale: float = 1.0):
     """The graph that produced ``output`` as a ``graphviz.Digraph`` (renders inline in Jupyter;
     ``.render()``/``.pipe()`` write SVG or PNG).
+
+    Gradients are drawn only when they belong to this graph's backward pass (``output`` has been
+    backpropagated); gradients left in parameters from an earlier step are not shown. Long runs
+    of a repeated op or layer are collapsed into one node that says what was left out.
 
     Args:
         output (Tensor): the result whose graph to draw (before or after backward()).
@@ -98,6 +102,9 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
         model (Module, None): label its parameters with their dotted names.
         max_nodes (int, 300): draw at most this many tensors and say how many were left out.
         small (int, 9): show values of tensors with at most this many elements, else shape and dtype.
+        style (str, "boxes"): "boxes" (tensors as boxes, ops as circles) or "lecture" (gates as
+            circles, values above the wires in green, gradients below in red).
+        scale (float, 1.0): size of text and of rendered PNGs (dpi), 2.0 for a large screen.
 
     Example:
         >>> import chainrule as cr
@@ -112,19 +119,31 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
     except ImportError:
         raise ImportError("graph drawings need the graphviz package: pip install graphviz "
                           "(and the Graphviz program: apt-get install graphviz)") from None
+    if style not in ("boxes", "lecture"):
+        raise ValueError(f"draw_graph: style must be 'boxes' or 'lecture', got {style!r}")
+    if not scale > 0:
+        raise ValueError(f"draw_graph: scale must be positive, got {scale}")
+    from chainrule.viz.summary import summarize
     lookup = names_for(output, names, model)
-    tensors, truncated = collect(output, max_nodes)
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": "12", "label": title or "",
-                                       "labelloc": "t"},
-                           node_attr={"fontname": "Helvetica", "fontsize": "11"})
+    tensors, hidden, truncated = summarize(output, max_nodes)
     labels = node_names(output, tensors, lookup)
+    show_grad = show_grad and output._grad is not None  # no gradients from an earlier backward
+    if style == "lecture":
+        from chainrule.viz.wires import draw_lecture
+        dot, ids = draw_lecture(output, tensors, labels, show_grad, scale, title)
+        _add_summaries(dot, hidden, truncated, max_nodes, ids.node_id, ids.node_id)
+        return dot
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{12 * scale:g}", "label": title or "",
+                                       "labelloc": "t", "dpi": f"{110 * scale:g}"},
+                           node_attr={"fontname": "Helvetica", "fontsize": f"{11 * scale:g}"})
 
     def tensor_label(t: Tensor) -> str:
         name = labels.get(id(t), "")
         lines = [name] if name else []
-        lines.append(describe(t.data, small) if t.data.size <= small or not name else describe(t.data, 0))
+        shown = t.data.size <= small or t.data.size == 1 or not name
+        lines.append(describe(t.data, max(small, 1)) if shown else describe(t.data, 0))
         if show_grad and t._grad is not None:
-            lines.append("grad " + describe(t._grad, small))
+            lines.append("grad " + describe(t._grad, max(small, 1)))
         return "\n".join(lines)
 
     drawn = {id(t) for t in tensors}
@@ -140,16 +159,25 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
                  fillcolor="#fff2cc", width="0.5")
         dot.edge(op, f"t{id(t)}")
         for p in fn.parents:
-            if id(p) not in labels:
+            if id(p) not in labels and id(p) not in hidden.ids:
                 # a constant: drawn once per use so that shared constants do not tangle the drawing
                 c = f"c{id(p)}_{id(fn)}"
                 dot.node(c, describe(p.data, small), shape="plaintext")
                 dot.edge(c, op)
             elif id(p) in drawn:
                 dot.edge(f"t{id(p)}", op)
+    _add_summaries(dot, hidden, truncated, max_nodes, lambda t: f"t{id(t)}", lambda t: f"f{id(t._ctx)}")
+    return dot
+
+
+def _add_summaries(dot, hidden, truncated, max_nodes, node_of, op_of) -> None:
+    """Draw each collapsed run as one dashed node between the tensors it joins, and the cap's note."""
+    for k, run in enumerate(hidden):
+        dot.node(f"run{k}", run.text, id=f"run{k}", shape="box", style="dashed,rounded")
+        dot.edge(node_of(run.below), f"run{k}", style="dashed")
+        dot.edge(f"run{k}", op_of(run.above), style="dashed")
     if truncated:
         dot.node("more", f"... {truncated} more tensors not drawn (max_nodes={max_nodes})", shape="note")
-    return dot
 
 
 def render(dot, path) -> str:
