@@ -62,13 +62,55 @@ def check_collectives(rank, k):
     dist.broadcast(w, src=0)                             # ... until the wrapper broadcast rank 0's
     assert np.array_equal(w, ddp.module.state_dict()["0.weight"])
     assert list(ddp.state_dict())[0] == "module.0.weight"
+    # a few buckets (a few Allreduces) give the same gradients as one flat buffer
+    X = np.random.default_rng(rank).normal(size=(5 + rank, 2))
+    y = np.arange(5 + rank) % 3
+    grads = []
+    for cap in (None, 1e-4):
+        m = cr.nn.MLP([2, 4, 3]).to("float64")
+        m.load_state_dict(ddp.module.state_dict())
+        d = DistributedDataParallel(m, bucket_cap_mb=cap)
+        cr.nn.functional.cross_entropy(d(cr.tensor(X)), y).backward()
+        grads.append(np.concatenate([p.grad.data.ravel() for p in m.parameters()]))
+        assert d.allreduce_calls == (1 if cap is None else 3), d.allreduce_calls
+    assert np.allclose(grads[0], grads[1], rtol=1e-14, atol=0)
+
+
+def check_different_models_are_refused(rank):
+    try:
+        DistributedDataParallel(cr.nn.MLP([2, 4 + rank, 3]))
+    except ValueError as e:
+        assert "rank 1's model differs from rank 0's (['0.weight', [4, 2], 'float32'] vs ['0.weight', [5, 2]" \
+            in str(e), e
+    else:
+        raise AssertionError("different models on the ranks were not refused")
+
+
+def empty_shares():
+    """5 samples in batches of 4: the last batch has 1 sample, so some ranks have no share of it
+    (and of every validation batch of 1): they still join each step's Allreduce."""
+    rng = np.random.default_rng(0)
+    ds = cr.data.ArrayDataset(rng.normal(size=(5, 2)), np.array([0, 1, 2, 0, 1]))
+    out = []
+    for distributed in (True, False):
+        cr.manual_seed(0)
+        model = cr.nn.MLP([2, 8, 3]).to("float64")
+        opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        tr = Trainer(model, cr.nn.functional.cross_entropy, opt, DataLoader(ds, 4, shuffle=True, seed=1),
+                     DataLoader(ds, 1), epochs=5, reg=1e-3, progress=False, distributed=distributed)
+        tr.fit()
+        out.append((model.state_dict(), tr.history))
+    (a, ha), (b, hb) = out
+    return max([rel(a[n], b[n]) for n in b] + [rel(np.array(ha.val_loss), np.array(hb.val_loss)),
+                                              rel(np.array(ha.iter_loss), np.array(hb.iter_loss))])
 
 
 def main():
     dist.init_process_group("mpi")
     rank, k = dist.get_rank(), dist.get_world_size()
     check_collectives(rank, k)
-    out = {"world_size": k, "configs": {}}
+    check_different_models_are_refused(rank)
+    out = {"world_size": k, "configs": {}, "empty_shares": empty_shares()}
     for c in CONFIGS:
         cfg = run.RunConfig(dataset="spiral", hidden=(16,), epochs=int(sys.argv[1]) if len(sys.argv) > 1 else 40,
                             batch_size=32, lr_step=0, **{key: v for key, v in c.items() if key != "name"})

@@ -187,6 +187,29 @@ def test_sigkill_loses_no_finished_trial_and_the_running_one_is_failed_and_retri
     assert "3 of 3 trials finished" in q.stdout
 
 
+def test_sigkill_of_one_worker_is_retried_by_the_other(tmp_path):
+    out = tmp_path / "w"
+    p = start("sweep", "--epochs", 30, "--hidden", 20, "--search", "lr=1e-2:1:log", "--trials", 3, "--jobs", 2,
+              "--out", out)
+    deadline = time.time() + 120
+    victim = None
+    while victim is None:
+        assert p.poll() is None and time.time() < deadline, p.communicate()
+        time.sleep(0.1)
+        if (out / "study.journal").exists() and (out / "sweep.json").exists():
+            running = [t for t in trials(out) if t.state.name == "RUNNING" and "chainrule:owner" in t.system_attrs]
+            victim = running[0] if running else None
+    os.kill(victim.system_attrs["chainrule:owner"]["pid"], signal.SIGKILL)
+    stdout, stderr = p.communicate(timeout=240)
+    assert p.returncode == 0, stderr
+    ts = trials(out)
+    assert ts[victim.number].state.name == "FAIL"
+    retry = [t for t in ts if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retry) == 1 and retry[0].params == victim.params and retry[0].state.name == "COMPLETE"
+    assert_exact_and_unique(ts, 3)
+    assert "3 of 3 trials finished" in stdout
+
+
 def test_ctrl_c_stops_the_sweep_and_the_same_command_continues(tmp_path):
     out = tmp_path / "c"
     args = ["sweep", "--epochs", 40, "--hidden", 20, "--search", "lr=1e-2:1:log", "--trials", 3, "--jobs", 2,
@@ -271,6 +294,18 @@ def test_python_api_returns_the_study_and_the_best_config(tmp_path):
     again = chainrule.train.sweep({"epochs": 2, "hidden": (10,)}, {"lr": "1e-2:1:log", "batch_size": "32,64"},
                                   trials=4, out=tmp_path / "api", progress=False, plots=False)
     assert len(finished(again.study.trials)) == 4
+
+
+def test_grid_sampler_runs_the_whole_grid_once(tmp_path):
+    import chainrule
+    res = chainrule.train.sweep({"epochs": 1, "hidden": (10,)}, ["lr=0.01,0.1", "batch_size=32,64"], trials=10,
+                                out=tmp_path / "g", sampler="grid", progress=False, plots=False)
+    done = finished(res.study.trials)
+    assert res.status == "finished" and len(done) == 4
+    assert {(t.params["lr"], t.params["batch_size"]) for t in done} == {(0.01, 32), (0.01, 64), (0.1, 32), (0.1, 64)}
+    with pytest.raises(ValueError, match="--sampler grid needs choices"):
+        chainrule.train.sweep({}, ["lr=0.01:0.1"], out=tmp_path / "g2", sampler="grid")
+    assert not (tmp_path / "g2").exists()
 
 
 # --------------------------------------------------------------------------- PostgreSQL

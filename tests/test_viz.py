@@ -321,3 +321,144 @@ def test_train_with_diagnostics_writes_them(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = (tmp_path / "r" / "diagnostics.jsonl").read_text().splitlines()
     assert len(rows) == 2 and '"1.dead"' in rows[0]
+
+
+def _svg_wires(svg: str) -> list:
+    """(wire id, path points, [(text, fill, x, y)]) for every edge of a Graphviz SVG."""
+    import xml.etree.ElementTree as ET
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    out = []
+    for g in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}g"):
+        if g.get("class") != "edge":
+            continue
+        path = g.find(".//s:path", ns)
+        pts = np.array([float(v) for v in re.findall(r"-?\d+\.?\d*", path.get("d"))]).reshape(-1, 2)
+        texts = [(t.text, t.get("fill"), float(t.get("x")), float(t.get("y"))) for t in g.iter(f"{{{ns['s']}}}text")
+                 if t.text and t.text.strip()]
+        out.append((g.get("id"), pts, texts))
+    return out
+
+
+@needs_dot
+def test_lecture_style_svg_puts_each_value_above_and_gradient_below_its_wire():
+    from chainrule.viz.wires import GREEN, RED, wire_number
+    f, leaves = evaluate("1/(1+exp(-(w0*x0+w1*x1+w2)))", dict(w0=2, x0=-1, w1=-3, x1=-2, w2=-3))
+    f.backward()
+    svg = draw_graph(f, style="lecture").pipe(format="svg").decode()
+    expected = set()  # (value, gradient) of every wire, from the engine
+    stack, seen = [f], set()
+    while stack:
+        t = stack.pop()
+        for p in t._ctx.parents if t._ctx else ():
+            expected.add((wire_number(p.data), wire_number(p.grad.data) if p.requires_grad else None))
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
+    expected.add((wire_number(f.data), "1.00"))
+    found = set()
+    for wid, pts, texts in _svg_wires(svg):
+        green = [t for t in texts if t[1] == GREEN]
+        red = [t for t in texts if t[1] == RED]
+        assert len(green) == 1 and len(red) <= 1, wid
+        if red:
+            assert green[0][3] < red[0][3], wid  # the value above, the gradient below
+            assert abs(green[0][2] - red[0][2]) < 20  # one above the other
+        gx, gy = green[0][2], green[0][3]
+        # next to its own wire: within a line's height of the wire's curve
+        assert np.min(np.hypot(pts[:, 0] - gx, pts[:, 1] - gy)) < 40, wid
+        found.add((green[0][0].replace("&#45;", "-"), red[0][0].replace("&#45;", "-") if red else None))
+    assert found == expected
+    for lecture_number in ("0.73", "-0.20", "0.39", "-0.39", "-0.59", "0.20", "-0.53"):
+        assert any(lecture_number in pair for pair in found), lecture_number
+    # gates as circles, unary minus as neg, constants as small nodes of their own, full expressions on hover
+    assert svg.count("<ellipse") >= 8 + 2 and ">neg</text>" in svg
+    assert 'xlink:title="exp: exp(&#45;(w0 * x0 + w1 * x1 + w2))"' in svg or \
+        'xlink:title="exp: exp(-(w0 * x0 + w1 * x1 + w2))"' in svg
+
+
+@needs_dot
+def test_graph_command_draws_lecture_style_at_a_scale(tmp_path):
+    from PIL import Image
+    sizes = {}
+    for scale in ("1", "2"):
+        p = cli("graph", "(x + y) * z", "x=-2", "y=5", "z=-4", "--style", "lecture", "--scale", scale,
+                "--out", tmp_path / f"g{scale}.png")
+        assert p.returncode == 0, p.stderr
+        sizes[scale] = Image.open(tmp_path / f"g{scale}.png").size
+    assert sizes["1"][0] >= 700  # reads on a slide
+    assert 1.7 < sizes["2"][0] / sizes["1"][0] < 2.3
+    p = cli("graph", "x * 2", "x=1", "--scale", "0", "--out", tmp_path / "g.svg")
+    assert p.returncode == 1 and "scale must be positive" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_draw_graph_shows_no_stale_gradients_and_scalar_values():
+    cr.manual_seed(0)
+    net = cr.nn.MLP([3, 4, 2])
+    x = cr.randn(5, 3)
+    cr.nn.functional.cross_entropy(net(x), [0, 1, 0, 1, 1]).backward()  # leaves gradients in the parameters
+    loss = cr.nn.functional.cross_entropy(net(x), [0, 1, 0, 1, 1])
+    assert net[0].weight.grad is not None
+    for style in ("boxes", "lecture"):
+        src = draw_graph(loss, model=net, style=style, small=0).source
+        assert "grad" not in src and "#cf222e" not in src, style  # drawn before its own backward: none
+        assert f"{loss.item():.4g}" in src or f"{loss.item():.2f}" in src, style  # a scalar shows its value
+    loss.backward()
+    assert "grad" in draw_graph(loss, model=net).source and "#cf222e" in draw_graph(loss, style="lecture").source
+
+
+@pytest.mark.parametrize("dataset", ["xor", "spiral"])
+def test_decision_regions_have_the_colour_of_their_class(dataset):
+    from matplotlib.colors import to_rgb
+
+    from chainrule.viz.plots import CLASS_COLORS, REGION_ALPHA, decision_grid, fit_small, plot_decision_boundary
+    data = cr.data.xor(120) if dataset == "xor" else cr.data.spiral(40, 3)
+    cr.manual_seed(0)
+    net = fit_small(cr.nn.MLP([2, 50, int(data.y.max()) + 1]), data, epochs=120)
+    fig = plot_decision_boundary(net, data.X, data.y)
+    ax = fig.axes[0]
+    points = ax.collections[-1]
+    k = int(data.y.max()) + 1
+    # the points have their class's colour ...
+    fig.canvas.draw()
+    np.testing.assert_allclose(points.get_facecolors()[:, :3], [to_rgb(CLASS_COLORS[c]) for c in data.y])
+    points.set_visible(False)  # ... and the region under each is that colour, seen through alpha on white
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3] / 255.0
+    seen = np.array([REGION_ALPHA * np.array(to_rgb(CLASS_COLORS[c])) + (1 - REGION_ALPHA) for c in range(k)])
+    pred = cr.train.trainer.predict(net, data.X).argmax(axis=1)
+    right = np.flatnonzero(pred == data.y)
+    assert len(right) >= 0.9 * len(data.y)
+    xx, yy, zz = decision_grid(net, data.X)
+    checked = 0
+    for i in right:
+        px, py = ax.transData.transform(data.X[i])
+        col = img[int(round(img.shape[0] - py)), int(round(px))]
+        region = int(np.argmin(((seen - col) ** 2).sum(axis=1)))
+        assert np.abs(seen[region] - col).max() < 0.03, (i, col)  # a region colour, no other
+        # the drawn cell is the grid's nearest prediction: it is the point's class unless the
+        # point sits within one grid cell of a boundary
+        gi, gj = np.abs(yy[:, 0] - data.X[i, 1]).argmin(), np.abs(xx[0] - data.X[i, 0]).argmin()
+        near = zz[max(gi - 1, 0):gi + 2, max(gj - 1, 0):gj + 2]
+        if (near == data.y[i]).all():
+            assert region == data.y[i], (i, region, data.y[i])
+            checked += 1
+    assert checked >= 0.9 * len(right)
+
+
+def test_training_figure_has_whole_epoch_ticks_for_a_one_epoch_run():
+    from chainrule.train.trainer import History
+    h = History(iter_loss=[2.3, 2.1, 1.9], epoch=[1], train_loss=[2.1], train_acc=[.4], val_loss=[2.0],
+                val_acc=[.45], lr=[0.1], seconds=[1])
+    fig = cr.viz.plot_history(h)
+    loss_ax, acc_ax = fig.axes
+    lo, hi = acc_ax.get_xlim()
+    ticks = [t for t in acc_ax.get_xticks() if lo <= t <= hi]
+    assert ticks == [1.0]
+    assert all(float(t).is_integer() for t in loss_ax.get_xticks())
+
+
+def test_activations_figure_is_a_grid_not_a_strip():
+    fig = cr.viz.plot_activations()
+    w, h = fig.get_size_inches()
+    assert 1 <= w / h <= 2.5
+    assert sum(ax.has_data() for ax in fig.axes) == 7

@@ -15,11 +15,17 @@ import os as _os
 if any(_os.environ.get(_v, "1") not in ("", "0", "1") for _v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")):
     for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # an MPI rank: 1 BLAS thread
         _os.environ.setdefault(_v, "1")                                        # unless told otherwise
-from chainrule.tensor import Tensor  # noqa: E402
+from chainrule.tensor import Size, Tensor  # noqa: E402
 from chainrule.autograd import Function, enable_grad, is_grad_enabled, no_grad
-from chainrule.dtypes import bool_, float16, float32, float64, int32, int64
-from chainrule.creation import (arange, eye, from_numpy, full, ones, ones_like, rand, randn, tensor,
-                                zeros, zeros_like)
+from chainrule.dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
+                              set_default_dtype)
+from chainrule.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                                linspace, logspace, ones, ones_like, rand, rand_like, randint,
+                                randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from chainrule.devices import device, get_default_device, set_default_device
+from chainrule.ops.linalg import bmm, mm, t
+from chainrule.ops.reduce import std
+from chainrule import accelerator, autograd, cuda  # noqa: E402
 from chainrule.ops import (
     abs, add, amax, amin, cat, clamp, clip, concatenate, cos, div, elu, exp, expand, flatten, gelu,
     leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pad,
@@ -30,8 +36,16 @@ from chainrule.ops import (argmax, argmin, clone, flip, gather, index_select, ma
 from chainrule.ops import (all, any, cumsum, einsum, expm1, log1p, logaddexp, norm, outer,  # noqa: F401
                            xlogy)
 from chainrule.gradcheck import GradcheckError, gradcheck
-from chainrule.random import manual_seed
+from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401
 from chainrule import data, distributed, nn, optim, train, viz  # noqa: E402
+
+# PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001 - torch.int is int32
+bool = bool_  # noqa: A001
 
 __version__ = "0.1.0"

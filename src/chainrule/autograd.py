@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import inspect
 import itertools
 import threading
 
@@ -112,6 +113,22 @@ class Function:
 
     __slots__ = ("parents", "needs_input_grad", "seq", "freed", "__dict__")
 
+    # What the backward reads besides the gradient, declared so that a later in-place change of it is
+    # caught (see _check_versions): the indices of the inputs whose arrays are kept, and whether the
+    # output's array is kept. Subclasses set these two; _checks is derived once per class.
+    saved_inputs: tuple = ()
+    saves_output: bool = False
+    _checks = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if isinstance(inspect.getattr_static(cls, "forward", None), staticmethod):
+            # PyTorch's style: static forward(ctx, ...) and backward(ctx, grad) on Tensors
+            cls.apply = classmethod(_ctx_apply)
+            return
+        cls._checks = (tuple(cls.saved_inputs), bool(cls.saves_output)) \
+            if cls.saved_inputs or cls.saves_output else None
+
     def forward(self, *arrays, **options):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined")
 
@@ -146,7 +163,7 @@ class Function:
         except ValueError as e:
             if "broadcast" not in str(e):
                 raise
-            shapes = " and ".join(str(x.shape) for x in inputs)
+            shapes = " and ".join(str(x.data.shape) for x in inputs)
             raise ValueError(f"{cls.__name__.lower()}: shapes {shapes} do not broadcast (NumPy rules: "
                              f"trailing axes must be equal or 1)") from None
         if type(out) is not np.ndarray:
@@ -155,6 +172,7 @@ class Function:
         t.data = out
         t._grad = None
         t.name = None
+        t._vc = None
         if True in needs and _mode.enabled:
             fn.parents = inputs
             fn.needs_input_grad = needs
@@ -172,7 +190,8 @@ class Function:
         return type(self).__name__
 
     def __repr__(self):
-        return f"<{type(self).__name__} backward>"
+        name = self.name
+        return f"<{name if name.endswith('Backward') else name + 'Backward0'} object at {id(self):#x}>"
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
@@ -236,10 +255,10 @@ def _run_end_callbacks() -> None:
         _end_callbacks.pop(0)()
 
 
-def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) -> None:
-    """Backpropagate from ``root``: fill ``.grad`` of every tensor that requires it.
+def backward(tensors, grad_tensors=None, retain_graph: bool = False, on_edge=None, *, grad=None) -> None:
+    """Backpropagate from ``tensors`` (one tensor or a sequence): fill ``.grad`` of every tensor that needs it.
 
-    ``grad`` is dL/d(root); it may be omitted only for a tensor of one element.
+    ``grad_tensors`` is dL/d(root) per root; it may be omitted only for a tensor of one element.
     Gradients accumulate into ``.grad`` (call ``zero_grad()`` between steps);
     intermediate tensors keep theirs too, so a drawing can show every node's.
     Without ``retain_graph`` the arrays the ops saved are released afterwards and
@@ -252,39 +271,74 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) 
     it, so all of its gradient has arrived before the tensor is visited. No
     recursion, one pass.
     """
-    if not root.requires_grad:
-        raise RuntimeError("backward: this tensor does not require grad and has no graph; "
-                           "create the inputs with requires_grad=True")
-    if grad is None:
-        if root.data.size != 1:
-            raise RuntimeError(f"backward: grad can be implicitly created only for a tensor of one "
-                               f"element, but the output has shape {root.shape}; call "
-                               f"out.sum().backward() or pass grad= of that shape")
-        g = np.ones(root.data.shape, root.data.dtype)
-    else:
-        g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
-        if g.shape != root.shape:
-            raise ValueError(f"backward: grad has shape {g.shape} but the output has shape {root.shape}")
-        if g.dtype != root.dtype:
-            g = g.astype(root.dtype)
-    if root._ctx is None:  # a leaf: d(root)/d(root) = 1
-        root._accumulate(g)
-        _run_end_callbacks()
-        return
+    if grad is not None:
+        grad_tensors = grad
+    roots, gs = _roots(tensors, grad_tensors, "backward")
+    _walk(roots, gs, retain_graph, on_edge, None)
+    _run_end_callbacks()
 
-    grads = {root: g}
-    heap = [(-root._ctx.seq, root)]
+
+def _roots(tensors, grad_tensors, op):
+    if isinstance(tensors, Tensor):
+        tensors, grad_tensors = (tensors,), (grad_tensors,)
+    else:
+        tensors = tuple(tensors)
+        grad_tensors = (None,) * len(tensors) if grad_tensors is None else tuple(grad_tensors)
+        if len(grad_tensors) != len(tensors):
+            raise RuntimeError(f"{op}: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
+    gs = []
+    for root, grad in zip(tensors, grad_tensors):
+        if not root.requires_grad:
+            raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not have a "
+                               f"grad_fn (create the inputs with requires_grad=True)")
+        if grad is None:
+            if root.data.size != 1:
+                raise RuntimeError(f"{op}: grad can be implicitly created only for a tensor of one "
+                                   f"element, but the output has shape {root.shape}; call "
+                                   f"out.sum().backward() or pass a gradient of that shape")
+            g = np.ones(root.data.shape, root.data.dtype)
+        else:
+            g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+            if g.shape != root.shape:
+                raise ValueError(f"{op}: grad has shape {g.shape} but the output has shape {root.shape}")
+            if g.dtype != root.dtype:
+                g = g.astype(root.dtype)
+        gs.append(g)
+    return tensors, gs
+
+
+def _walk(roots, gs, retain_graph, on_edge, capture) -> None:
+    """The backward pass from ``roots`` seeded with ``gs``; with ``capture`` (a dict keyed by tensors)
+    the gradients of those tensors are collected there and no ``.grad`` is touched."""
+    grads = {}
+    heap = []
     pop, push = heapq.heappop, heapq.heappush
+    for root, g in zip(roots, gs):
+        if root._ctx is None:  # a leaf: d(root)/d(root) = 1
+            if capture is None:
+                root._accumulate(g)
+            elif root in capture:
+                capture[root] = g if capture[root] is None else capture[root] + g
+        elif root in grads:
+            grads[root] = grads[root] + g
+        else:
+            grads[root] = g
+            push(heap, (-root._ctx.seq, root))
     while heap:
         t = pop(heap)[1]
         g = grads.pop(t)
-        t._grad = g if t._grad is None else t._grad + g
+        if capture is None:
+            t._grad = g if t._grad is None else t._grad + g
+        elif t in capture:
+            capture[t] = g if capture[t] is None else capture[t] + g
         fn = t._ctx
         if fn.freed:
             raise RuntimeError(
                 f"backward: trying to backward through the graph a second time ({fn.name} "
                 f"already freed its saved arrays). Pass retain_graph=True to the first backward() "
                 f"if you need to backpropagate twice.")
+        if fn._checks is not None:
+            _check_versions(t, fn)
         out = fn.backward(g)
         if type(out) is not tuple:
             out = (out,)
@@ -309,7 +363,12 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) 
             if on_edge is not None:
                 on_edge(t, fn, g, i, gi)
             if p._ctx is None:
-                p._accumulate(gi)
+                if capture is None:
+                    # the add gate hands its upstream array to both inputs: a leaf gets its own,
+                    # so that an in-place change of one .grad (p.grad.mul_(c)) leaves the other alone
+                    p._accumulate(gi.copy() if gi is g else gi)
+                elif p in capture:
+                    capture[p] = gi if capture[p] is None else capture[p] + gi
             else:
                 prev = grads.get(p)
                 if prev is None:
@@ -320,4 +379,221 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, on_edge=None) 
         if not retain_graph:
             fn.__dict__.clear()
             fn.freed = True
-    _run_end_callbacks()
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused: bool = False, materialize_grads: bool = False):
+    """The gradients of ``outputs`` with respect to ``inputs``, as a tuple (``.grad`` is left alone).
+
+    PyTorch's ``torch.autograd.grad``: ``grad_outputs`` weights each output (needed for outputs of
+    more than one element); ``retain_graph`` keeps the graph for another pass. ``create_graph``
+    (gradients that are themselves differentiable) is not supported: chainrule's backward rules
+    compute on ndarrays.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor(3.0, requires_grad=True)
+        >>> cr.autograd.grad(x * x, x)[0].item()
+        6.0
+    """
+    if create_graph:
+        raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) is not "
+                                  "supported; chainrule's backward rules compute on NumPy arrays")
+    single = isinstance(inputs, Tensor)
+    inputs = (inputs,) if single else tuple(inputs)
+    for x in inputs:
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError("autograd.grad: one of the differentiated Tensors does not require grad")
+    roots, gs = _roots(outputs, grad_outputs, "autograd.grad")
+    capture = dict.fromkeys(inputs)
+    _walk(roots, gs, bool(retain_graph), None, capture)
+    result = []
+    for x in inputs:
+        g = capture[x]
+        if g is None:
+            if not (allow_unused or materialize_grads):
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in "
+                                   "the graph. Set allow_unused=True if this is the desired behavior.")
+            result.append(Tensor._make(np.zeros_like(x.data), False, None) if materialize_grads else None)
+        else:
+            result.append(Tensor._make(np.array(g, dtype=x.data.dtype), False, None))
+    return tuple(result)
+
+
+# --------------------------------------------------------------------------- versions (in-place ops)
+def bump_version(t: Tensor) -> None:
+    """Record an in-place change of ``t``: its version goes up by one, stamped with the graph's clock.
+
+    A tensor's version record ``_vc`` is ``[version, seq, seq, ...]``, the creation stamps of its
+    latest in-place changes; it is shared by the tensors that stand for one array (an in-place op's
+    earlier self, ``detach()``). A node created before the latest stamp saw an older version.
+    """
+    vc = t._vc
+    if vc is None:
+        t._vc = vc = [0]
+    vc[0] += 1
+    vc.append(next(_seq))
+    if len(vc) > 17:
+        del vc[1]
+
+
+def _stale(vc, fn) -> bool:
+    return vc is not None and len(vc) > 1 and vc[-1] > fn.seq
+
+
+def version_error(t: Tensor, vc, fn, what: str) -> RuntimeError:
+    now = vc[0]
+    expected = now - sum(1 for s in vc[1:] if s > fn.seq)
+    from chainrule.dtypes import torch_name
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{torch_name(t.data.dtype)} {list(t.shape)}], which is {what} of {fn.name}, is at "
+        f"version {now}; expected version {expected} instead. Hint: the tensor was changed in place "
+        f"(add_, mul_, +=, x[...] = ...) after {fn.name} saved it; change a copy instead.")
+
+
+def _check_versions(t: Tensor, fn) -> None:
+    """Raise if an array that ``fn``'s backward reads was changed in place after ``fn`` ran."""
+    inputs, output = fn._checks
+    if output and _stale(t._vc, fn):
+        raise version_error(t, t._vc, fn, "output 0")
+    for i in inputs:
+        if i < len(fn.parents):
+            p = fn.parents[i]
+            if _stale(p._vc, fn):
+                raise version_error(p, p._vc, fn, f"input {i}")
+
+
+# --------------------------------------------------------------------------- PyTorch-style Function
+class FunctionCtx(Function):
+    """The node of a PyTorch-style Function: ``ctx`` in its static forward and backward.
+
+    It keeps what forward stores (``save_for_backward``, any attribute) and, in the backward pass,
+    calls the user's static ``backward(ctx, *grad_outputs)`` on Tensors.
+    """
+
+    _fn_cls = None
+    _n_out = 1
+
+    @property
+    def name(self) -> str:
+        return f"{self._fn_cls.__name__}Backward"
+
+    def save_for_backward(self, *tensors) -> None:
+        for x in tensors:
+            if x is not None and not isinstance(x, Tensor):
+                raise TypeError(f"save_for_backward can only save tensors (or None), got "
+                                f"{type(x).__name__}; store other values as ctx attributes")
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self.freed:
+            raise RuntimeError("Trying to backward through the graph a second time (or directly access "
+                               "saved tensors after they have already been freed). Specify "
+                               "retain_graph=True if you need to backward a second time.")
+        saved = self.__dict__.get("_saved", ())
+        if hasattr(self, "seq"):
+            for x in saved:
+                if x is not None and _stale(x._vc, self):
+                    raise version_error(x, x._vc, self, "saved tensor")
+        return saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_diff = tuple(tensors)
+
+    def mark_dirty(self, *tensors) -> None:
+        self._dirty = tuple(tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self._materialize = bool(value)
+
+    def backward(self, grad):
+        grads = grad.grads if type(grad) is _Grads else (grad,)
+        outs = self._outputs_meta
+        if self.__dict__.get("_materialize", True):
+            grads = tuple(np.zeros(shape, dt) if g is None else g for g, (shape, dt) in zip(grads, outs))
+        gts = tuple(None if g is None else Tensor._make(g, False, None) for g in grads)
+        with no_grad():
+            res = self._fn_cls.backward(self, *gts)
+        if not isinstance(res, tuple):
+            res = (res,)
+        n = self._n_args
+        if len(res) < n or any(r is not None for r in res[n:]):
+            raise RuntimeError(f"function {self.name} returned an incorrect number of gradients "
+                               f"(expected {n}, got {len(res)})")
+        out = []
+        for k in self._tensor_args:
+            r = res[k]
+            if r is None:
+                out.append(None)
+            else:
+                out.append(r.data if isinstance(r, Tensor) else np.asarray(r))
+        return tuple(out)
+
+
+class _Grads:
+    """The gradients of a multi-output Function's outputs, gathered before its backward runs."""
+
+    __slots__ = ("grads", "shape", "dtype")
+
+    def __init__(self, grads, shape, dtype):
+        self.grads, self.shape, self.dtype = grads, shape, dtype
+
+    def __add__(self, other):
+        gs = tuple(a if b is None else b if a is None else a + b for a, b in zip(self.grads, other.grads))
+        return _Grads(gs, self.shape, self.dtype)
+
+
+class _PickOutput(Function):
+    """Output k of a multi-output Function: its gradient goes to slot k of the node's gradients."""
+
+    def forward(self, holder, k, n):
+        self.k, self.n, self.holder = k, n, holder
+        return holder
+
+    def backward(self, grad):
+        gs = [None] * self.n
+        gs[self.k] = grad
+        return _Grads(tuple(gs), self.holder.shape, self.holder.dtype)
+
+
+def _ctx_apply(cls, *args, **kwargs):
+    """``Function.apply`` for PyTorch-style subclasses: run the static forward without recording,
+    then make its outputs children of one node whose backward calls the static backward."""
+    ctx = object.__new__(FunctionCtx)
+    ctx._fn_cls = cls
+    tensor_args = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    ctx.freed = False
+    with no_grad():
+        out = cls.forward(ctx, *args, **kwargs)
+    record = _mode.enabled and any(ctx.needs_input_grad)
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    inputs = {id(args[i]) for i in tensor_args}
+    outs = tuple(Tensor._make(o.data, False, None) if isinstance(o, Tensor) and id(o) in inputs else o
+                 for o in outs)
+    if not record:
+        return outs[0] if single else outs
+    ctx.parents = tuple(args[i] for i in tensor_args)
+    ctx._tensor_args = tuple(tensor_args)
+    ctx._n_args = len(args)
+    ctx.seq = next(_seq)
+    non_diff = {id(x) for x in ctx.__dict__.get("_non_diff", ())}
+    tensors = [o for o in outs if isinstance(o, Tensor)]
+    ctx._outputs_meta = tuple((o.data.shape, o.data.dtype) for o in tensors)
+    diff = {id(o) for o in tensors if id(o) not in non_diff and o.data.dtype.kind == "f"}
+    if len(tensors) == 1:
+        if diff:
+            tensors[0]._ctx, tensors[0].requires_grad = ctx, True
+    else:
+        holder = Tensor._make(np.empty(0), True, ctx)
+        for k, o in enumerate(tensors):
+            if id(o) in diff:
+                node = object.__new__(_PickOutput)
+                node.k, node.n, node.holder = k, len(tensors), holder.data
+                node.parents, node.needs_input_grad = (holder,), (True,)
+                node.seq, node.freed = next(_seq), False
+                o._ctx, o.requires_grad = node, True
+    return outs[0] if single else outs

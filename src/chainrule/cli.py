@@ -61,7 +61,18 @@ def _launch(args) -> int:
         run_dir = f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}"
         argv += ["--out", run_dir]
     cmd = mpiexec_command(args.nproc, [sys.executable, "-m", "chainrule", *argv])
-    code = subprocess.run(cmd, env=mpi_env()).returncode
+    proc = subprocess.Popen(cmd, env=mpi_env())
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:              # Ctrl-C reached mpiexec too: let it end the ranks
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        code = 130
+        print(f"\ninterrupted; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}",
+              file=sys.stderr)
+        return code
     if code not in (0, 130):
         again = (f"; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}"
                  if (Path(run_dir) / "last").exists() else "")
@@ -76,6 +87,8 @@ def _train_rank(args) -> int:
     import os
     from chainrule import distributed as dist
     from chainrule.train.distributed import MismatchError, rank, same_on_every_rank
+    if not dist.is_initialized():   # every rank joins first, so that any rank's failure ends the job
+        dist.init_process_group("mpi")
     r = rank()
     if r != 0:
         sys.stdout = open(os.devnull, "w")
@@ -180,15 +193,18 @@ def _graph(args) -> int:
     from chainrule.viz import draw_graph, explain, render
     from chainrule.viz.expression import evaluate, parse_assignments
     f, leaves = evaluate(args.expression, parse_assignments(args.values))
-    narration = explain(f)  # runs the backward pass
+    narration = explain(f, short=4)  # runs the backward pass; long sub-expressions are called t1, t2, ...
     print(f"f = {args.expression} = {f.item():g}")
     for name, t in leaves.items():
         print(f"df/d{name} = {t.grad.item():g}")
     if args.explain:
         print()
         print(narration)
+    if args.html:
+        from chainrule.viz import stepper
+        print(f"stepper: {stepper(f, title=f'f = {args.expression}', scale=args.scale).save(args.html)}")
     if args.out:
-        dot = draw_graph(f, title=f"f = {args.expression}")
+        dot = draw_graph(f, title=f"f = {args.expression}", style=args.style, scale=args.scale)
         try:
             print(f"drawing: {render(dot, args.out)}")
         except RuntimeError as e:
@@ -252,8 +268,8 @@ def _sweep(args) -> int:
         print(f"interrupted: {res.report['finished']} of {res.report['trials']} trials finished; run the same "
               f"command again to continue", file=sys.stderr)
         return 130
-    if res.status == "timeout":
-        print(f"timeout: {res.report['finished']} of {res.report['trials']} trials finished; run the same command "
+    if res.status in ("timeout", "incomplete"):
+        print(f"{res.status}: {res.report['finished']} of {res.report['trials']} trials finished; run the same command "
               f"again to continue")
     return 0
 
@@ -374,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("values", nargs="*", help="variable values as name=number, e.g. x=-2 y=5 z=-4")
     g.add_argument("--out", help="write the drawing (.svg, .png, .pdf or .dot)")
     g.add_argument("--explain", action="store_true", help="narrate the backward pass, edge by edge")
+    g.add_argument("--html", help="write the stepper: a page that steps through the forward and backward pass")
+    g.add_argument("--style", choices=["boxes", "lecture"], default="boxes",
+                   help="boxes (tensors as boxes) or lecture (values above the wires, gradients below)")
+    g.add_argument("--scale", type=float, default=1.0, help="text and picture size (default 1; 2 for a big screen)")
     g.set_defaults(func=_graph)
     p.graph_parser = g
 

@@ -1,17 +1,31 @@
-"""Making tensors: from data, from NumPy, and the usual factories (float32 unless asked)."""
+"""Making tensors: from data, from NumPy, and PyTorch's factories (float32 unless asked).
+
+Every factory takes PyTorch's keywords: ``dtype=``, ``device=`` (only the CPU exists),
+``requires_grad=``; sizes may be given as varargs or as one tuple (``zeros(2, 3)`` and
+``zeros((2, 3))``). Random factories draw from chainrule's generator, which
+:func:`chainrule.manual_seed` seeds (or from ``generator=``).
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from chainrule import dtypes
+from chainrule.devices import check as _check_device
 from chainrule.ops.shape import _shape_arg as _shape  # zeros(2, 3) and zeros((2, 3)) alike
 from chainrule.tensor import Tensor
 
 
-def tensor(data, dtype=None, requires_grad: bool = False, name: str | None = None) -> Tensor:
+def _new(data: np.ndarray, requires_grad: bool, device) -> Tensor:
+    if device is not None:
+        _check_device(device)
+    return Tensor(data, dtype=data.dtype, requires_grad=requires_grad)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False, name: str | None = None,
+           pin_memory: bool = False) -> Tensor:
     """A new tensor from numbers, lists or an ndarray (copied).
 
-    Python floats give float32, Python ints int64; a float ndarray keeps its dtype.
+    Python floats give float32 (the default dtype), Python ints int64; a float ndarray keeps its dtype.
 
     Example:
         >>> import chainrule as cr
@@ -20,8 +34,21 @@ def tensor(data, dtype=None, requires_grad: bool = False, name: str | None = Non
     """
     if isinstance(data, Tensor):
         data = data.data
+    elif isinstance(data, (list, tuple)) and data and any(isinstance(v, Tensor) for v in data):
+        data = [v.data if isinstance(v, Tensor) else v for v in data]  # a list of 0-d tensors
     d = dtypes.infer_dtype(data) if dtype is None else dtypes.as_dtype(dtype)
-    return Tensor(np.array(data, dtype=d, copy=True), requires_grad=requires_grad, name=name)
+    t = _new(np.array(data, dtype=d, copy=True), requires_grad, device)
+    t.name = name
+    return t
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, sharing memory with an ndarray or tensor where the dtype allows."""
+    if isinstance(data, Tensor) and (dtype is None or dtypes.as_dtype(dtype) == data.dtype):
+        return data
+    data = data.data if isinstance(data, Tensor) else data
+    d = dtypes.infer_dtype(data) if dtype is None else dtypes.as_dtype(dtype)
+    return _new(np.asarray(data, dtype=d), False, device)
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -31,33 +58,62 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     return Tensor(array, dtype=array.dtype, requires_grad=requires_grad)
 
 
-
 def _float(dtype):
     return dtypes.DEFAULT_FLOAT if dtype is None else dtypes.as_dtype(dtype)
 
 
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape(shape), _float(dtype)), requires_grad=requires_grad)
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+    """A tensor of zeros of the given size."""
+    return _new(np.zeros(_shape(size), _float(dtype)), requires_grad, device)
 
 
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape(shape), _float(dtype)), requires_grad=requires_grad)
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+    """A tensor of ones of the given size."""
+    return _new(np.ones(_shape(size), _float(dtype)), requires_grad, device)
 
 
-def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(_shape((shape,)), fill_value, _float(dtype)), requires_grad=requires_grad)
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+    """A tensor of the given size whose values are to be overwritten (chainrule fills it with zeros)."""
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    a = np.asarray(t)
-    return Tensor(np.zeros(a.shape, a.dtype if dtype is None else dtypes.as_dtype(dtype)),
-                  requires_grad=requires_grad)
+def _fill_dtype(fill_value):
+    v = fill_value.data if isinstance(fill_value, Tensor) else fill_value
+    kind = np.asarray(v).dtype.kind
+    return dtypes.bool_ if kind == "b" else dtypes.int64 if kind in "iu" else dtypes.DEFAULT_FLOAT
 
 
-def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    a = np.asarray(t)
-    return Tensor(np.ones(a.shape, a.dtype if dtype is None else dtypes.as_dtype(dtype)),
-                  requires_grad=requires_grad)
+def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (its dtype follows the value, as in PyTorch:
+    int64 for an int, bool for a bool, the default float for a float)."""
+    d = _fill_dtype(fill_value) if dtype is None else dtypes.as_dtype(dtype)
+    v = fill_value.data if isinstance(fill_value, Tensor) else fill_value
+    return _new(np.full(_shape((size,)), v, d), requires_grad, device)
+
+
+def _like(t, dtype):
+    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return a, (a.dtype if dtype is None else dtypes.as_dtype(dtype))
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    a, d = _like(input, dtype)
+    return _new(np.zeros(a.shape, d), requires_grad, device)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    a, d = _like(input, dtype)
+    return _new(np.ones(a.shape, d), requires_grad, device)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    a, d = _like(input, dtype)
+    v = fill_value.data if isinstance(fill_value, Tensor) else fill_value
+    return _new(np.full(a.shape, v, d), requires_grad, device)
 
 
 def _rng(seed):
@@ -65,24 +121,106 @@ def _rng(seed):
     return resolve(seed)
 
 
-def randn(*shape, dtype=None, requires_grad: bool = False, rng=None) -> Tensor:
-    """Standard normal samples; ``rng``: a seed or Generator (default: chainrule's, see manual_seed)."""
-    data = _rng(rng).standard_normal(_shape(shape)).astype(_float(dtype))
-    return Tensor(data, requires_grad=requires_grad)
+def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None, rng=None) -> Tensor:
+    """Standard normal samples; ``generator`` (or ``rng``): a seed or Generator (default: chainrule's,
+    see manual_seed)."""
+    data = _rng(rng if generator is None else generator).standard_normal(_shape(size)).astype(_float(dtype))
+    return _new(data, requires_grad, device)
 
 
-def rand(*shape, dtype=None, requires_grad: bool = False, rng=None) -> Tensor:
+def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None, rng=None) -> Tensor:
     """Uniform samples in [0, 1)."""
-    data = _rng(rng).random(_shape(shape)).astype(_float(dtype))
-    return Tensor(data, requires_grad=requires_grad)
+    data = _rng(rng if generator is None else generator).random(_shape(size)).astype(_float(dtype))
+    return _new(data, requires_grad, device)
 
 
-def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    """Evenly spaced values in [start, stop): int64 for whole numbers, float32 otherwise."""
-    a = np.arange(start, stop, step) if stop is not None else np.arange(start)
-    d = dtypes.infer_dtype(a) if dtype is None else dtypes.as_dtype(dtype)
-    return Tensor(a.astype(d))
+def randn_like(input, *, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:  # noqa: A002
+    a, d = _like(input, dtype)
+    return _new(_rng(generator).standard_normal(a.shape).astype(d), requires_grad, device)
 
 
-def eye(n: int, m: int | None = None, dtype=None) -> Tensor:
-    return Tensor(np.eye(n, m, dtype=_float(dtype)))
+def rand_like(input, *, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:  # noqa: A002
+    a, d = _like(input, dtype)
+    return _new(_rng(generator).random(a.shape).astype(d), requires_grad, device)
+
+
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    args = list(args)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if len(args) == 1:
+        low, high = 0, args[0]
+    elif len(args) == 2:
+        low, high = args
+    else:
+        raise TypeError("randint() expects randint(high, size) or randint(low, high, size)")
+    if size is None:
+        raise TypeError("randint() missing required argument 'size' (a tuple)")
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    d = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
+    return _new(_rng(generator).integers(low, high, _shape((size,))).astype(d), requires_grad, device)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad: bool = False,  # noqa: A002
+                 generator=None) -> Tensor:
+    """Integers from [low, high) (``randint_like(x, high)`` or ``(x, low, high)``) in ``input``'s shape and dtype."""
+    if high is None:
+        low, high = 0, low
+    a, d = _like(input, dtype)
+    return _new(_rng(generator).integers(low, high, a.shape).astype(d), requires_grad, device)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1 (int64)."""
+    d = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
+    return _new(_rng(generator).permutation(n).astype(d), requires_grad, device)
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False,
+           stop=None) -> Tensor:
+    """Values from ``start`` to ``end`` (excluded) by ``step``: int64 when all three are integers,
+    the default float dtype otherwise (PyTorch's rule). ``arange(n)`` counts 0 .. n-1."""
+    end = stop if end is None else end
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
+    d = (dtypes.int64 if whole else dtypes.DEFAULT_FLOAT) if dtype is None else dtypes.as_dtype(dtype)
+    a = np.arange(*vals, dtype=np.int64 if whole else np.float64)
+    return _new(a.astype(d), requires_grad, device)
+
+
+def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` (both included), computed as PyTorch
+    does (from both ends towards the middle, in the result's dtype)."""
+    d = _float(dtype)
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError("linspace: number of steps must be non-negative")
+    ct = d if d.kind == "f" else np.dtype(np.float64)
+    s, e = ct.type(start), ct.type(end)
+    if steps == 1:
+        a = np.array([s], ct)
+    else:
+        step = np.float64((e - s) / ct.type(max(steps - 1, 1)))  # the step rounded to the dtype
+        i = np.arange(steps, dtype=np.float64)
+        # each value from the nearer end, multiply-add rounded once (as PyTorch's CPU kernel)
+        a = np.where(i < steps // 2, np.float64(s) + step * i, np.float64(e) - step * (steps - i - 1))
+    return _new(np.asarray(a[:steps]).astype(d), requires_grad, device)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` values from ``base ** start`` to ``base ** end``, evenly spaced in the exponent."""
+    d = _float(dtype)
+    e = linspace(start, end, steps, dtype=np.float64).data
+    return _new(np.power(float(base), e).astype(d), requires_grad, device)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The identity matrix (n x m, ones on the diagonal)."""
+    return _new(np.eye(n, m, dtype=_float(dtype)), requires_grad, device)

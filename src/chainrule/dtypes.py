@@ -9,6 +9,12 @@ Rules (they follow PyTorch's, so results compare one to one):
   integer or bool operand -> the float's dtype (so ``x32 + np.arange(3)`` stays
   float32); two integers -> NumPy's rule.
 * Python scalars are "weak": ``x32 * 2.5`` stays float32.
+* PyTorch's category rule (:func:`operands_dtype`): operands fall in three classes, tensors with
+  dimensions, 0-d tensors (and 0-d arrays), and plain numbers (Python or NumPy scalars). A 0-d
+  tensor or a number changes the result only when it is of a higher category (bool < integer <
+  float) than the tensors with dimensions: ``x32 * np.float64(2)``, ``x32 * tensor(2.0, float64)``
+  stay float32, ``int_tensor * 2.5`` is the default float dtype. An ndarray operand counts with
+  its dtype even when 0-d (``x32 * np.array(2.5)`` is float64), as PyTorch does.
 """
 from __future__ import annotations
 
@@ -77,6 +83,76 @@ def result_type(a: np.dtype, b: np.dtype) -> np.dtype:
     if bf and not af:
         return b
     return np.result_type(a, b)
+
+
+def _combine(higher, lower):
+    """PyTorch's combine_categories: ``lower`` (a weaker class) counts only if of a higher category."""
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return result_type(higher, lower)
+    return higher
+
+
+def _join(a, b):
+    return b if a is None else a if b is None else result_type(a, b)
+
+
+def operand_class(x) -> tuple:
+    """(class, dtype) of one operand: class 0 a tensor or array with dimensions, 1 a 0-d one,
+    2 a number (Python or NumPy scalar, which counts by category only)."""
+    data = getattr(x, "data", None)
+    if isinstance(data, np.ndarray) and not isinstance(x, np.ndarray):  # a Tensor
+        return (0 if data.ndim else 1), data.dtype
+    if isinstance(x, np.generic) or isinstance(x, (bool, int, float)):
+        kind = np.asarray(x).dtype.kind
+        return 2, (bool_ if kind == "b" else DEFAULT_FLOAT if kind == "f" else int64)
+    if isinstance(x, np.ndarray):  # PyTorch counts an ndarray operand with its dtype, even a 0-d one
+        return 0, infer_dtype(x)
+    a = np.asarray(x)
+    return (0 if a.ndim else 1), infer_dtype(a)
+
+
+def operands_dtype(*operands) -> np.dtype:
+    """The dtype an op on ``operands`` computes in, by PyTorch's category rule (see above)."""
+    best = [None, None, None]
+    for x in operands:
+        c, d = operand_class(x)
+        best[c] = _join(best[c], d)
+    return _combine(best[0], _combine(best[1], best[2]))
+
+
+def set_default_dtype(dtype) -> None:
+    """The float dtype of new tensors made from Python floats and of factories (float32 or float64)."""
+    global DEFAULT_FLOAT
+    d = as_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default "
+                        f"type, got {d}")
+    DEFAULT_FLOAT = d
+
+
+def get_default_dtype() -> np.dtype:
+    return DEFAULT_FLOAT
+
+
+_TORCH_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+                "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor",
+                "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor"}
+_TORCH_TYPES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte"}
+
+
+def torch_name(dtype) -> str:
+    """PyTorch's tensor type name for a dtype ('FloatTensor'), used in error messages."""
+    return _TORCH_NAMES.get(np.dtype(dtype).name, f"{np.dtype(dtype).name} tensor")
+
+
+def type_name(dtype) -> str:
+    """PyTorch's scalar type name ('Float', 'Long'), used in error messages."""
+    return _TORCH_TYPES.get(np.dtype(dtype).name, np.dtype(dtype).name)
 
 
 def is_float(dtype: np.dtype) -> bool:

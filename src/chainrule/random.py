@@ -24,4 +24,24 @@ def resolve(rng=None) -> np.random.Generator:
         return _rng
     if isinstance(rng, np.random.Generator):
         return rng
+    if isinstance(rng, Generator):
+        return rng.rng
     return np.random.default_rng(rng)
+
+
+class Generator:
+    """A random number generator to pass as ``generator=`` (PyTorch's ``torch.Generator``); it wraps a
+    NumPy Generator, so its streams differ from PyTorch's."""
+
+    def __init__(self, device="cpu"):
+        from chainrule.devices import check
+        check(device)
+        self.rng = np.random.default_rng()
+        self._seed = None
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self.rng, self._seed = np.random.default_rng(seed), seed
+        return self
+
+    def initial_seed(self):
+        return self._seed

@@ -13,6 +13,25 @@ import numpy as np
 from chainrule import dtypes
 
 
+class Size(tuple):
+    """A tensor's shape, as ``x.size()`` returns it: a tuple (``numel()`` gives the product)."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        return f"chainrule.Size({list(self)})"
+
+    def __format__(self, spec: str) -> str:
+        # inside f-strings (every error message) a shape reads as a plain tuple: "shape (2, 3)"
+        return tuple.__repr__(self).__format__(spec)
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it.
 
@@ -32,22 +51,26 @@ class Tensor:
         (-12.0, -4.0, -4.0, 3.0)
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "name", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "name", "_vc", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
 
-    def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None):
+    def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None,
+                 device=None):
         if isinstance(data, Tensor):
             data = data.data
+        if device is not None:
+            _device.check(device)
         d = dtypes.infer_dtype(data) if dtype is None else dtypes.as_dtype(dtype)
         arr = np.array(data, dtype=d, copy=None)
         if requires_grad and arr.dtype.kind != "f":
-            raise TypeError(f"only float tensors can require gradients, got dtype {arr.dtype}; "
-                            f"pass dtype='float32' or 'float64'")
+            raise RuntimeError(f"Only Tensors of floating point dtype can require gradients (got "
+                               f"{arr.dtype}); pass dtype=chainrule.float32 or float64")
         self.data = arr
         self._grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
         self.name = name
+        self._vc = None
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool, ctx) -> "Tensor":
@@ -58,6 +81,7 @@ class Tensor:
         t.requires_grad = requires_grad
         t._ctx = ctx
         t.name = None
+        t._vc = None
         return t
 
     # ------------------------------------------------------------------ gradient
@@ -89,19 +113,48 @@ class Tensor:
         """Forget the accumulated gradient (sets ``.grad`` to None)."""
         self._grad = None
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
-        """Backpropagate from this tensor; see :func:`chainrule.autograd.backward`."""
-        _autograd.backward(self, grad, retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None, *,
+                 grad=None) -> None:
+        """Backpropagate from this tensor; see :func:`chainrule.autograd.backward`.
+
+        ``gradient`` (alias ``grad``) is dL/d(this tensor), needed unless it has one element.
+        ``create_graph`` (higher-order gradients) and ``inputs`` are not supported.
+        """
+        if create_graph or inputs is not None:
+            raise NotImplementedError("backward: create_graph=True and inputs= are not supported; "
+                                      "chainrule's backward rules compute on NumPy arrays")
+        _autograd.backward(self, gradient if grad is None else grad, bool(retain_graph))
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (shares memory, requires no grad)."""
-        return Tensor._make(self.data, False, None)
+        """The same data, cut from the graph (shares memory and version, requires no grad)."""
+        t = Tensor._make(self.data, False, None)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        return t
 
-    def requires_grad_(self, flag: bool = True) -> "Tensor":
-        if flag and self.data.dtype.kind != "f":
-            raise TypeError(f"only float tensors can require gradients, got dtype {self.dtype}")
-        self.requires_grad = flag
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place (it becomes a leaf that requires no grad)."""
+        self._ctx, self.requires_grad = None, False
         return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place (only on leaves, and only float tensors can require grad)."""
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got "
+                               f"{dtypes.type_name(self.dtype)}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to "
+                               "use a computed variable in a subgraph that doesn't require differentiation "
+                               "use var_no_grad = var.detach().")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def _version(self) -> int:
+        """How many in-place ops changed this tensor's array (PyTorch's version counter)."""
+        vc = self._vc
+        return 0 if vc is None else vc[0]
 
     @property
     def is_leaf(self) -> bool:
@@ -115,6 +168,7 @@ class Tensor:
     # ------------------------------------------------------------------ array facts
     @property
     def shape(self) -> tuple:
+        """The shape, a plain tuple (``size()`` gives it as a Size, printed like PyTorch's)."""
         return self.data.shape
 
     @property
@@ -125,14 +179,46 @@ class Tensor:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None):
+        """The shape as a tuple (PyTorch's ``x.size()``), or the length of axis ``dim`` as an int.
+
+        For the number of elements use :meth:`numel` (NumPy's ``.size``).
+        """
+        if dim is None:
+            return Size(self.data.shape)
+        nd = self.data.ndim
+        if not -max(nd, 1) <= dim < max(nd, 1) or nd == 0:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-max(nd, 1)}, "
+                             f"{max(nd, 1) - 1}], but got {dim})")
+        return self.data.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements."""
         return self.data.size
+
+    nelement = numel
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
+        return self.data.ndim
+
+    ndimension = dim
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __iter__(self):
+        """Iterate over axis 0 (each item a tensor in the graph, as PyTorch's unbind)."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
+    def __format__(self, spec: str) -> str:
+        if self.data.ndim == 0:
+            return self.data.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
@@ -154,7 +240,8 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                               f"(shape {self.shape}); use .any() or .all()")
         return bool(self.data)
 
     def __float__(self):
@@ -171,39 +258,73 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, precision=4, separator=", ", threshold=50,
-                               prefix="tensor(")
-        extra = []
-        if self.data.dtype != dtypes.DEFAULT_FLOAT:
-            extra.append(f"dtype={self.data.dtype}")
-        if self._ctx is not None:
-            extra.append(f"grad_fn={self._ctx.name}")
-        elif self.requires_grad:
-            extra.append("requires_grad=True")
-        if self.name:
-            extra.append(f"name={self.name!r}")
-        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+        from chainrule._format import tensor_repr
+        return tensor_repr(self)
 
-    # ------------------------------------------------------------------ dtype
+    # ------------------------------------------------------------------ dtype and device
     def astype(self, dtype) -> "Tensor":
         """A copy in another dtype; the gradient flows back cast to this tensor's dtype."""
         return _ops.cast(self, dtype)
 
-    def float(self) -> "Tensor":
-        return _ops.cast(self, dtypes.float32)
+    def float(self) -> "Tensor": return self.to(dtypes.float32)
+    def double(self) -> "Tensor": return self.to(dtypes.float64)
+    def half(self) -> "Tensor": return self.to(dtypes.float16)
+    def long(self) -> "Tensor": return self.to(dtypes.int64)
+    def int(self) -> "Tensor": return self.to(dtypes.int32)
+    def bool(self) -> "Tensor": return self.to(dtypes.bool_)
 
-    def double(self) -> "Tensor":
-        return _ops.cast(self, dtypes.float64)
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    @property
+    def device(self):
+        """Always the CPU: chainrule computes with NumPy."""
+        return _device.CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def to(self, *args, dtype=None, device=None, copy: bool = False, non_blocking: bool = False):
+        """This tensor in another dtype (``to(chainrule.float64)``, ``to(other_tensor)``) or on a device
+        (``to("cpu")``; chainrule runs on the CPU only). Returns ``self`` when nothing changes."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.data.dtype
+            elif isinstance(a, (str, _device.device)):
+                device = a
+            elif a is not None:
+                dtype = a
+        if device is not None:
+            _device.check(device)
+        if dtype is None or dtypes.as_dtype(dtype) == self.data.dtype:
+            return _ops.cast(self, self.data.dtype) if copy else self
+        return _ops.cast(self, dtype)
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def type(self, dtype=None):
+        """With no argument, PyTorch's type name ('chainrule.FloatTensor'); else ``to(dtype)``."""
+        if dtype is None:
+            return "chainrule." + dtypes.torch_name(self.data.dtype)
+        return self.to(dtype)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.data.dtype)
+
+    def element_size(self) -> int:
+        return self.data.itemsize
 
     # ------------------------------------------------------------------ operators
     def __radd__(self, other):
-        return _ops.add(other, self)
+        return _ops.elementwise.add2(other, self)
 
     def __rsub__(self, other):
-        return _ops.sub(other, self)
+        return _ops.elementwise.sub2(other, self)
 
     def __rmul__(self, other):
-        return _ops.mul(other, self)
+        return _ops.elementwise.mul2(other, self)
 
     def __truediv__(self, other):
         return _ops.div(self, other)
@@ -233,10 +354,66 @@ class Tensor:
         return _ops.getitem(self, index)
 
     def __setitem__(self, index, value):
-        if self.requires_grad and (self._ctx is not None or _autograd.is_grad_enabled()):
-            raise RuntimeError("in-place assignment into a tensor that requires grad would break its "
-                               "gradient; do it inside `with chainrule.no_grad():` or on .data")
-        self.data[_ops.shape._index(index)] = value.data if isinstance(value, Tensor) else value
+        _inplace.setitem(self, index, value)
+
+    # in-place operators and methods (ops/inplace.py: the array is changed, the version bumped)
+    def __iadd__(self, other): return _inplace.apply_(self, "add_", _ops.add, other)
+    def __isub__(self, other): return _inplace.apply_(self, "sub_", _ops.sub, other)
+    def __imul__(self, other): return _inplace.apply_(self, "mul_", _ops.mul, other)
+    def __itruediv__(self, other): return _inplace.apply_(self, "div_", _ops.div, other)
+    def __imatmul__(self, other): return _inplace.apply_(self, "matmul_", _ops.matmul, other)
+    def __ipow__(self, other): return _inplace.apply_(self, "pow_", _ops.pow, other)
+
+    def add_(self, other, *, alpha=1):
+        return _inplace.apply_(self, "add_", _ops.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, *, alpha=1):
+        return _inplace.apply_(self, "sub_", _ops.sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other): return _inplace.apply_(self, "mul_", _ops.mul, other)
+    def div_(self, other): return _inplace.apply_(self, "div_", _ops.div, other)
+    def pow_(self, exponent): return _inplace.apply_(self, "pow_", _ops.pow, exponent)
+    def neg_(self): return _inplace.apply_(self, "neg_", _ops.neg)
+    def exp_(self): return _inplace.apply_(self, "exp_", _ops.exp)
+    def log_(self): return _inplace.apply_(self, "log_", _ops.log)
+    def sqrt_(self): return _inplace.apply_(self, "sqrt_", _ops.sqrt)
+    def abs_(self): return _inplace.apply_(self, "abs_", _ops.abs)
+    def tanh_(self): return _inplace.apply_(self, "tanh_", _ops.tanh)
+    def sigmoid_(self): return _inplace.apply_(self, "sigmoid_", _ops.sigmoid)
+    def relu_(self): return _inplace.apply_(self, "relu_", _ops.relu)
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return _inplace.apply_(self, "clamp_", _ops.clip, min, max)
+
+    clip_ = clamp_
+
+    def copy_(self, src, non_blocking: bool = False):
+        """Copy ``src`` (broadcast, cast to this tensor's dtype) into this tensor; the gradient flows to src."""
+        src = src if isinstance(src, Tensor) else Tensor(src)
+        if src.data.dtype != self.data.dtype:
+            src = _ops.cast(src, self.data.dtype) if self.data.dtype.kind == "f" else \
+                Tensor._make(src.data.astype(self.data.dtype), False, None)
+        keep = np.zeros(self.data.shape, bool)
+        return _inplace.apply_(self, "copy_", lambda old, s: _ops.where(keep, old, s), src)
+
+    def masked_fill_(self, mask, value):
+        """Set the elements where ``mask`` is True to ``value`` (a number or a 0-d tensor)."""
+        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        if m.dtype != np.bool_:
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                               f"{dtypes.type_name(m.dtype)}")
+        return _inplace.apply_(self, "masked_fill_", lambda old, v: _ops.where(m, v, old), value)
+
+    def zero_(self): return _inplace.fill_(self, "zero_", 0)
+
+    def fill_(self, value):
+        return _inplace.fill_(self, "fill_", value.data if isinstance(value, Tensor) else value)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None):
+        return _inplace.fill_(self, "uniform_", _random.resolve(generator).uniform(a, b, self.data.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None):
+        return _inplace.fill_(self, "normal_", _random.resolve(generator).normal(mean, std, self.data.shape))
 
     # comparisons: plain boolean tensors, outside the graph
     def __lt__(self, other):
@@ -262,6 +439,7 @@ class Tensor:
     def log(self): return _ops.log(self)
     def sqrt(self): return _ops.sqrt(self)
     def abs(self): return _ops.abs(self)
+    def neg(self): return _ops.neg(self)
     def sin(self): return _ops.sin(self)
     def cos(self): return _ops.cos(self)
     def tanh(self): return _ops.tanh(self)
@@ -272,28 +450,75 @@ class Tensor:
     def maximum(self, other): return _ops.maximum(self, other)
     def minimum(self, other): return _ops.minimum(self, other)
 
-    def sum(self, axis=None, keepdims=False): return _ops.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops.mean(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, correction=1): return _ops.var(self, axis, keepdims, correction)
-    def max(self, axis=None, keepdims=False): return _ops.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _ops.min(self, axis, keepdims)
-    amax = max
-    amin = min
+    def add(self, other, *, alpha=1, out=None): return _ops.elementwise.add(self, other, alpha=alpha, out=out)
+    def sub(self, other, *, alpha=1, out=None): return _ops.elementwise.sub(self, other, alpha=alpha, out=out)
+    def mul(self, other, *, out=None): return _ops.elementwise.mul(self, other, out=out)
+    def div(self, other, *, rounding_mode=None, out=None):
+        return _ops.elementwise.div(self, other, rounding_mode=rounding_mode, out=out)
+    subtract, multiply, divide = sub, mul, div
+    def pow(self, exponent): return _ops.pow(self, exponent)
+
+    def sum(self, dim=None, keepdim=False, **kw):
+        return _ops.sum(self, dim, keepdim, **kw) if kw else _ops.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, **kw): return _ops.mean(self, dim, keepdim, **kw)
+    def var(self, dim=None, *args, **kw): return _ops.var(self, dim, *args, **kw)
+    def std(self, dim=None, *args, **kw): return _ops.reduce.std(self, dim, *args, **kw)
+    def max(self, dim=None, keepdim=False, **kw): return _ops.max(self, dim, keepdim, **kw)
+    def min(self, dim=None, keepdim=False, **kw): return _ops.min(self, dim, keepdim, **kw)
+    def amax(self, dim=(), keepdim=False, **kw): return _ops.amax(self, dim, keepdim, **kw)
+    def amin(self, dim=(), keepdim=False, **kw): return _ops.amin(self, dim, keepdim, **kw)
     def argmax(self, dim=None, keepdim=False, *, axis=None): return _ops.argmax(self, dim, keepdim, axis=axis)
     def argmin(self, dim=None, keepdim=False, *, axis=None): return _ops.argmin(self, dim, keepdim, axis=axis)
-    def logsumexp(self, axis=None, keepdims=False): return _ops.logsumexp(self, axis, keepdims)
-    def softmax(self, axis=-1): return _ops.softmax(self, axis)
-    def log_softmax(self, axis=-1): return _ops.log_softmax(self, axis)
+    def logsumexp(self, dim=None, keepdim=False, **kw): return _ops.logsumexp(self, dim, keepdim, **kw)
+    def softmax(self, dim=-1, **kw): return _ops.softmax(self, dim, **kw)
+    def log_softmax(self, dim=-1, **kw): return _ops.log_softmax(self, dim, **kw)
 
-    def matmul(self, other): return _ops.matmul(self, other)
+    def matmul(self, other, *, out=None): return _ops.linalg.matmul(self, other, out=out)
+    def mm(self, other): return _ops.linalg.mm(self, other)
+    def bmm(self, other): return _ops.linalg.bmm(self, other)
+    def t(self): return _ops.linalg.t(self)
+
     def reshape(self, *shape): return _ops.reshape(self, *shape)
-    view = reshape
-    def transpose(self, *axes): return _ops.transpose(self, *axes)
-    def permute(self, *axes): return _ops.permute(self, *axes)
+    def view(self, *shape):
+        """``reshape`` (NumPy copies only when it must; chainrule has no strides to refuse a view)."""
+        if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and \
+                not isinstance(shape[0], (int, np.integer)):
+            return self.to(shape[0])  # view(dtype)
+        return _ops.reshape(self, *shape)
+    def view_as(self, other): return _ops.reshape(self, other.shape)
+    def reshape_as(self, other): return _ops.reshape(self, other.shape)
+    def expand_as(self, other): return _ops.expand(self, other.shape)
+    def contiguous(self, memory_format=None): return self
+    def is_contiguous(self, memory_format=None) -> bool: return bool(self.data.flags.c_contiguous)
+    def transpose(self, *dims, **kw): return _ops.transpose(self, *dims, **kw)
+    def permute(self, *dims, **kw): return _ops.permute(self, *dims, **kw)
     def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
-    def squeeze(self, axis=None): return _ops.squeeze(self, axis)
-    def unsqueeze(self, axis): return _ops.unsqueeze(self, axis)
+    def squeeze(self, dim=None, **kw): return _ops.squeeze(self, dim, **kw)
+    def unsqueeze(self, dim=None, **kw): return _ops.unsqueeze(self, dim, **kw)
     def expand(self, *shape): return _ops.expand(self, *shape)
+
+    # ------------------------------------------------------------------ new tensors like this one
+    def _like(self, data, dtype, requires_grad, device):
+        if device is not None:
+            _device.check(device)
+        d = self.data.dtype if dtype is None else dtypes.as_dtype(dtype)
+        return Tensor(np.asarray(data, dtype=d), requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._like(np.zeros(_shape_arg(size)), dtype, requires_grad, device)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._like(np.ones(_shape_arg(size)), dtype, requires_grad, device)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._like(np.zeros(_shape_arg(size)), dtype, requires_grad, device)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return self._like(np.full(_shape_arg((size,)), fill_value), dtype, requires_grad, device)
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        data = data.data if isinstance(data, Tensor) else data
+        return self._like(np.array(data), dtype, requires_grad, device)
 
     @property
     def T(self):
@@ -324,10 +549,14 @@ class Tensor:
 
 # the ops import Tensor, so they are bound here, after the class exists
 from chainrule import autograd as _autograd  # noqa: E402
+from chainrule import devices as _device  # noqa: E402
 from chainrule import ops as _ops  # noqa: E402
+from chainrule import random as _random  # noqa: E402
+from chainrule.ops import inplace as _inplace  # noqa: E402
+from chainrule.ops.shape import _shape_arg  # noqa: E402
 
 # the hottest operators call their op directly (one Python call less per op)
-Tensor.__add__ = _ops.add
-Tensor.__sub__ = _ops.sub
-Tensor.__mul__ = _ops.mul
+Tensor.__add__ = _ops.elementwise.add2
+Tensor.__sub__ = _ops.elementwise.sub2
+Tensor.__mul__ = _ops.elementwise.mul2
 Tensor.__pow__ = _ops.pow

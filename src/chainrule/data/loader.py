@@ -62,6 +62,9 @@ class DataLoader:
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
+        if sampler is not None and not hasattr(sampler, "shard"):
+            raise TypeError(f"DataLoader: sampler must be a chainrule.data.DistributedSampler (it shards every "
+                            f"batch), got {type(sampler).__name__}; other samplers are not supported")
         self.seed, self.sampler = seed, sampler
         self.epoch = 0
 

@@ -233,6 +233,9 @@ def abort(code: int = 1) -> None:
     and the others would otherwise wait for it forever in a collective."""
     sys.stdout.flush()
     sys.stderr.flush()
-    if "mpi4py.MPI" in sys.modules:
-        sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(code)
-    os._exit(code)
+    try:
+        # a rank that fails before MPI started must still start it: the launcher tears the job
+        # down cleanly only for ranks it knows
+        _mpi().COMM_WORLD.Abort(code)
+    finally:
+        os._exit(code)

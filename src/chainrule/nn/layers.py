@@ -112,7 +112,7 @@ class BatchNorm1d(Module):
         axes = (0,) if x.ndim == 2 else (0, 2)
         shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
         if self.training:
-            n = x.size // self.num_features
+            n = x.numel() // self.num_features
             if n < 2:
                 raise ValueError(f"BatchNorm1d: need more than 1 value per channel in training, got shape {x.shape}")
             mean = x.mean(axis=axes, keepdims=True)

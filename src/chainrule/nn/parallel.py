@@ -7,6 +7,8 @@ gradient. Every rank then takes the same optimizer step, so the parameters stay 
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from chainrule import autograd
@@ -76,10 +78,24 @@ class DistributedDataParallel(Module):
         self.reduced = None        # ... and their sums, after the sync
         self.allreduce_calls = 0   # how many MPI_Allreduce calls the syncs made (for tests, benchmarks)
         self.bytes_reduced = 0     # bytes of the last sync's buffers
+        self.comm_seconds = 0.0    # time spent inside Allreduce (waiting for the slowest rank included)
+        self._check_same_model()
         self.broadcast_parameters(buffers=broadcast_buffers)
         self._build_buckets()
 
     # ------------------------------------------------------------------ setup
+    def _check_same_model(self) -> None:
+        """Every rank must wrap the same architecture (names, shapes, dtypes); else one clear error on all."""
+        mine = [[n, list(p.shape), p.data.dtype.name] for n, p in self.module.named_parameters()]
+        everyone = [None] * self.world_size
+        dist.all_gather_object(everyone, mine)
+        for r, other in enumerate(everyone):
+            if other != everyone[0]:
+                diff = next((f"{a} vs {b}" for a, b in zip(everyone[0], other) if a != b),
+                            f"{len(everyone[0])} vs {len(other)} parameters")
+                raise ValueError(f"DistributedDataParallel: rank {r}'s model differs from rank 0's ({diff}); "
+                                 f"build the same model on every rank")
+
     def broadcast_parameters(self, buffers: bool = True) -> None:
         """Make every rank's parameters (and float buffers) rank 0's, with one flat broadcast per dtype."""
         arrays = [p.data for p in self.module.parameters()]
@@ -116,7 +132,8 @@ class DistributedDataParallel(Module):
             size += p.data.size
         buckets.append(cur)
         self._params = params
-        self._buckets = []          # (flat buffer, [(param, view)]); the last one has room for extras
+        self._sizes = [sum(p.data.size for p in group) for group in buckets]   # gradients per bucket
+        self._buckets = []          # [flat buffer, [(param, view)]]; the last one has room for extras
         for i, group in enumerate(buckets):
             n = sum(p.data.size for p in group)
             flat = np.zeros(n, dtype=self._dtype)
@@ -154,8 +171,8 @@ class DistributedDataParallel(Module):
         self._extra = None
         n_extra = 1 + (len(extra) if extra is not None else 0)
         last = self._buckets[-1]
-        if len(last[0]) != sum(p.data.size for p, _ in last[1]) + n_extra:   # room for n and the extras
-            grown = np.zeros(sum(p.data.size for p, _ in last[1]) + n_extra, dtype=self._dtype)
+        if len(last[0]) != self._sizes[-1] + n_extra:   # make room for n and the extras after the gradients
+            grown = np.zeros(self._sizes[-1] + n_extra, dtype=self._dtype)
             off, views = 0, []
             for p, _ in last[1]:
                 views.append((p, _view(grown[off:off + p.data.size], p.data)))
@@ -179,7 +196,9 @@ class DistributedDataParallel(Module):
                 tail[0] = n if self.weight_by_batch else (1 if n else 0)
                 if extra is not None:
                     tail[1:] = extra
+            t0 = time.perf_counter()
             dist.all_reduce(flat, dist.ReduceOp.SUM)
+            self.comm_seconds += time.perf_counter() - t0
             self.allreduce_calls += 1
             nbytes += flat.nbytes
             if i == len(self._buckets) - 1:
@@ -191,8 +210,7 @@ class DistributedDataParallel(Module):
         if denom == 0:
             raise RuntimeError("DistributedDataParallel: no rank had any samples in this step")
         inv = 1.0 / denom
-        for flat, views in self._buckets:
-            body = flat[:sum(p.data.size for p, _ in views)]
-            body *= inv
+        for (flat, views), size in zip(self._buckets, self._sizes):
+            flat[:size] *= inv
             for p, v in views:
                 p._grad = v

@@ -14,37 +14,17 @@ def as_tensor(x, dtype=None) -> Tensor:
     return Tensor(x, dtype=dtype)
 
 
-def _operand_dtype(x) -> np.dtype | None:
-    """The dtype a non-tensor operand asks for; None for a weak Python scalar."""
-    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
-        return None
-    return dtypes.infer_dtype(x if isinstance(x, (np.ndarray, np.generic)) else np.asarray(x))
-
-
 def promote(*operands) -> list:
-    """Tensors of one common dtype from tensors, arrays and Python scalars."""
-    ds = []
-    weak_float = False
-    for x in operands:
-        if isinstance(x, Tensor):
-            ds.append(x.data.dtype)
-        else:
-            d = _operand_dtype(x)
-            if d is None:
-                weak_float |= isinstance(x, float)
-            else:
-                ds.append(d)
-    if ds:
-        d = ds[0]
-        for other in ds[1:]:
-            d = dtypes.result_type(d, other)
-        if weak_float and d.kind != "f":
-            d = dtypes.DEFAULT_FLOAT
-    else:
-        d = dtypes.DEFAULT_FLOAT if weak_float else dtypes.int64
+    """Tensors of one common dtype from tensors, arrays and scalars (the rule: dtypes.operands_dtype)."""
+    d = dtypes.operands_dtype(*operands)
     return [as_tensor(x, d) for x in operands]
 
 
 def cast(x: Tensor, dtype) -> Tensor:
+    """``x`` in another dtype; to a float dtype the gradient flows back, to an integer or bool dtype
+    the result is a constant (it does not require grad), as in PyTorch."""
+    d = dtypes.as_dtype(dtype)
+    if d.kind != "f":
+        return Tensor._make(x.data.astype(d), False, None)
     from chainrule.ops.elementwise import Cast
-    return Cast.apply(x, dtype=dtypes.as_dtype(dtype))
+    return Cast.apply(x, dtype=d)

@@ -54,6 +54,8 @@ class Sub(Function):
 class Mul(Function):
     """a * b; d/da = b, d/db = a: the mul gate swaps the inputs and scales the gradient."""
 
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -68,6 +70,8 @@ class Mul(Function):
 
 class Div(Function):
     """a / b; d/da = 1/b, d/db = -a/b^2."""
+
+    saved_inputs = (0, 1)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -96,7 +100,9 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """a ** b; d/da = b a^(b-1), d/db = a^b log a (taken as 0 where a = 0 and b >= 0)."""
+    """a ** b; d/da = b a^(b-1) (0 where b = 0), d/db = a^b log a (0 where a = 0 and b >= 0), as PyTorch."""
+
+    saved_inputs, saves_output = (0, 1), True
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -107,8 +113,9 @@ class Pow(Function):
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
         ga = gb = None
-        if na:
-            ga = grad * b * a ** (b - 1)
+        if na:  # PyTorch's rule: 0 where the exponent is 0 (x ** 0 has slope 0 everywhere, also at 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = grad * np.where(b == 0, 0, b * a ** (b - 1)).astype(grad.dtype, copy=False)
         if nb:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gb = grad * np.where((a == 0) & (b >= 0), 0, self.out * np.log(a))
@@ -122,6 +129,8 @@ class Pow(Function):
 
 class Exp(Function):
     """e^x; d/dx = e^x, the output itself (saved instead of the input)."""
+
+    saves_output = True
 
     def forward(self, x):
         self.out = np.exp(x)
@@ -137,6 +146,8 @@ class Exp(Function):
 class Log(Function):
     """ln x; d/dx = 1/x."""
 
+    saved_inputs = (0,)
+
     def forward(self, x):
         self.x = x
         return np.log(x)
@@ -150,6 +161,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """sqrt x; d/dx = 1 / (2 sqrt x), from the output."""
+
+    saves_output = True
 
     def forward(self, x):
         self.out = np.sqrt(x)
@@ -165,6 +178,8 @@ class Sqrt(Function):
 class Abs(Function):
     """|x|; d/dx = sign(x), 0 at x = 0."""
 
+    saved_inputs = (0,)
+
     def forward(self, x):
         self.x = x
         return np.abs(x)
@@ -178,6 +193,8 @@ class Abs(Function):
 
 class Sin(Function):
     """sin x; d/dx = cos x."""
+
+    saved_inputs = (0,)
 
     def forward(self, x):
         self.x = x
@@ -193,6 +210,8 @@ class Sin(Function):
 class Cos(Function):
     """cos x; d/dx = -sin x."""
 
+    saved_inputs = (0,)
+
     def forward(self, x):
         self.x = x
         return np.cos(x)
@@ -206,6 +225,8 @@ class Cos(Function):
 
 class Tanh(Function):
     """tanh x; d/dx = 1 - tanh(x)^2, from the output."""
+
+    saves_output = True
 
     def forward(self, x):
         self.out = np.tanh(x)
@@ -227,6 +248,8 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
 class Sigmoid(Function):
     """sigma(x) = 1 / (1 + e^-x); d/dx = sigma(x) (1 - sigma(x)), from the output."""
 
+    saves_output = True
+
     def forward(self, x):
         self.out = sigmoid_array(x)
         return self.out
@@ -241,12 +264,14 @@ class Sigmoid(Function):
 class ReLU(Function):
     """max(0, x); d/dx = 1 where x > 0, else 0 (0 at x = 0): the gate routes or blocks."""
 
+    saves_output = True
+
     def forward(self, x):
         self.out = np.maximum(x, 0)
         return self.out
 
     def backward(self, grad):
-        return grad * (self.out > 0)  # the mask, from the output
+        return grad * ~(self.out <= 0)  # the mask, from the output (a NaN passes its gradient, as PyTorch)
 
     def local(self, i):
         return ("1 if {0} > 0 else 0", (self.out > 0).astype(self.out.dtype))
@@ -270,6 +295,8 @@ class LeakyReLU(Function):
 class ELU(Function):
     """x if x > 0 else alpha (e^x - 1); d/dx = 1 where x > 0, else out + alpha."""
 
+    saves_output = True
+
     def forward(self, x, alpha=1.0):
         self.mask = x > 0
         self.alpha = alpha
@@ -288,6 +315,8 @@ class GELU(Function):
 
     ``approximate="tanh"`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     """
+
+    saved_inputs = (0,)
 
     _K = math.sqrt(2 / math.pi)
 
@@ -311,6 +340,8 @@ class GELU(Function):
 class Softplus(Function):
     """log(1 + e^x), computed stably; d/dx = sigmoid(x)."""
 
+    saved_inputs = (0,)
+
     def forward(self, x):
         self.x = x
         return np.logaddexp(0, x).astype(x.dtype, copy=False)
@@ -322,12 +353,14 @@ class Softplus(Function):
 class Maximum(Function):
     """max(a, b) elementwise; the max gate routes the gradient to the larger input (half each on ties)."""
 
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return np.maximum(a, b)
 
     def backward(self, grad):
-        return _route(grad, self.a > self.b, self.a == self.b)
+        return _route(grad, self.a, self.b, np.less)
 
     def local(self, i):
         ones = np.ones(np.broadcast(self.a, self.b).shape)
@@ -337,22 +370,26 @@ class Maximum(Function):
 class Minimum(Function):
     """min(a, b) elementwise; routes the gradient to the smaller input (half each on ties)."""
 
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return np.minimum(a, b)
 
     def backward(self, grad):
-        return _route(grad, self.a < self.b, self.a == self.b)
+        return _route(grad, self.a, self.b, np.greater)
 
     def local(self, i):
         ones = np.ones(np.broadcast(self.a, self.b).shape)
         return "1 if {%d} is the smaller else 0" % i, _route(ones, self.a < self.b, self.a == self.b)[i]
 
 
-def _route(grad, first, tie):
-    """Split ``grad`` between two inputs: all to the first where ``first``, half each on a tie."""
-    wa = np.where(first, 1.0, np.where(tie, 0.5, 0.0)).astype(grad.dtype, copy=False)
-    return grad * wa, grad * (1 - wa)
+def _route(grad, a, b, loses):
+    """PyTorch's rule for maximum/minimum: an input gets the gradient unless it ``loses`` to the other,
+    half on a tie; where one is NaN neither loses, so both get it (NaN propagates)."""
+    g = np.where(a == b, grad * 0.5, grad).astype(grad.dtype, copy=False)
+    return np.where(loses(a, b), 0, g).astype(grad.dtype, copy=False), \
+        np.where(loses(b, a), 0, g).astype(grad.dtype, copy=False)
 
 
 class Clip(Function):
@@ -421,28 +458,73 @@ def binary(op, a, b) -> Tensor:
     return op.apply(*promote(a, b))
 
 
-def add(a, b) -> Tensor:
-    """a + b with broadcasting."""
+# the operators a + b, a - b, a * b: the same ops without the keyword checks (the hottest path)
+def add2(a, b) -> Tensor:
     return binary(Add, a, b)
 
 
-def sub(a, b) -> Tensor:
-    """a - b with broadcasting."""
+def sub2(a, b) -> Tensor:
     return binary(Sub, a, b)
 
 
-def mul(a, b) -> Tensor:
-    """a * b with broadcasting."""
+def mul2(a, b) -> Tensor:
     return binary(Mul, a, b)
 
 
-def div(a, b) -> Tensor:
-    """a / b with broadcasting (true division: integer tensors give floats)."""
-    a, b = promote(a, b)
+def write_out(result: Tensor, out, op: str) -> Tensor:
+    """PyTorch's ``out=``: the result written into ``out``'s array (no graph through ``out``)."""
+    if out is None:
+        return result
+    from chainrule.autograd import is_grad_enabled
+    if result.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic "
+                           f"differentiation, but one of the arguments requires grad.")
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): out must be a Tensor, got {type(out).__name__}")
+    from chainrule.ops.inplace import fill_
+    if out.data.shape != result.data.shape:
+        out.data = np.empty(result.data.shape, out.data.dtype)  # PyTorch resizes out to the result
+    fill_(out, op, result.data)
+    return out
+
+
+def add(input, other, *, alpha=1, out=None) -> Tensor:  # noqa: A002 - torch keywords
+    """a + alpha * b with broadcasting."""
+    r = binary(Add, input, other if alpha == 1 else other * alpha)
+    return r if out is None else write_out(r, out, "add")
+
+
+def sub(input, other, *, alpha=1, out=None) -> Tensor:  # noqa: A002 - torch keywords
+    """a - alpha * b with broadcasting."""
+    r = binary(Sub, input, other if alpha == 1 else other * alpha)
+    return r if out is None else write_out(r, out, "sub")
+
+
+def mul(input, other, *, out=None) -> Tensor:  # noqa: A002
+    """a * b with broadcasting."""
+    r = binary(Mul, input, other)
+    return r if out is None else write_out(r, out, "mul")
+
+
+def div(input, other, *, rounding_mode=None, out=None) -> Tensor:  # noqa: A002
+    """a / b with broadcasting (true division: integer tensors give floats).
+
+    ``rounding_mode`` "trunc" or "floor" rounds the quotient (no gradient flows through rounding).
+    """
+    a, b = promote(input, other)
+    if rounding_mode is not None:
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                             f"found {rounding_mode!r}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.floor_divide(a.data, b.data) if rounding_mode == "floor" else \
+                np.trunc(np.true_divide(a.data, b.data)).astype(a.data.dtype)
+        return write_out(Tensor._make(np.asarray(q), False, None), out, "div")
     if a.data.dtype.kind != "f":
         from chainrule.dtypes import DEFAULT_FLOAT
         a, b = as_tensor(a, DEFAULT_FLOAT), as_tensor(b, DEFAULT_FLOAT)
-    return Div.apply(a, b)
+    r = Div.apply(a, b)
+    return r if out is None else write_out(r, out, "div")
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - the op's name

@@ -17,6 +17,8 @@ def _mm(a, b):
 class Matmul(Function):
     """a @ b (NumPy's matmul, batched and with 1-D operands); d/da = g b^T, d/db = a^T g."""
 
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return _mm(a, b)
@@ -50,11 +52,12 @@ class Matmul(Function):
         return ("{g} @ {1}^T",) if i == 0 else ("{0}^T @ {g}",)
 
 
-def matmul(a, b) -> Tensor:
+def matmul(input, other, *, out=None) -> Tensor:  # noqa: A002 - torch keywords
     """Matrix product ``a @ b`` with NumPy's rules (batched, 1-D operands allowed).
 
     Shape: (N, K) @ (K, M) -> (N, M); leading batch axes broadcast.
     """
+    a, b = input, other
     if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype is b.data.dtype):
         a, b = promote(a, b)
     sa, sb = a.data.shape, b.data.shape
@@ -73,4 +76,33 @@ def matmul(a, b) -> Tensor:
             np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
             raise ValueError(f"matmul: batch dimensions of shapes {sa} and {sb} do not broadcast") from None
+    if out is not None:
+        from chainrule.ops.elementwise import write_out
+        return write_out(Matmul.apply(a, b), out, "matmul")
     return Matmul.apply(a, b)
+
+
+def mm(input, mat2) -> Tensor:  # noqa: A002
+    """Matrix product of two matrices (PyTorch's mm: both operands 2-D, no broadcasting)."""
+    a, b = input, mat2
+    if getattr(a, "ndim", 2) != 2 or getattr(b, "ndim", 2) != 2:
+        raise RuntimeError(f"mm: both operands must be matrices (2-D), got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(input, mat2) -> Tensor:  # noqa: A002
+    """Batched matrix product: (B, N, K) @ (B, K, M) -> (B, N, M), no broadcasting."""
+    a, b = input, mat2
+    if getattr(a, "ndim", 3) != 3 or getattr(b, "ndim", 3) != 3 or a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: expected two 3-D tensors with the same batch size, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return matmul(a, b)
+
+
+def t(x) -> Tensor:
+    """The transpose of a matrix (a 0-d or 1-D tensor is returned as it is), PyTorch's ``t()``."""
+    from chainrule.ops.shape import transpose
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return x if x.ndim < 2 else transpose(x, 0, 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import dtypes
 from chainrule.autograd import Function
 from chainrule.ops.convert import as_tensor
 from chainrule.ops.elementwise import sigmoid_array
@@ -23,6 +24,8 @@ def _check_axis(x: Tensor, axis: int, op: str) -> int:
 
 def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
     """log softmax on an ndarray, shifted by the max so that exp never overflows."""
+    if x.size == 0:  # an empty slice: nothing to normalise (PyTorch returns the empty result)
+        return x.copy()
     m = np.maximum.reduce(x, axis=axis, keepdims=True)  # the ufuncs' reduce: no Python-level wrapper
     if not np.isfinite(m).all():
         m = np.where(np.isfinite(m), m, 0)
@@ -32,6 +35,8 @@ def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
 
 class Softmax(Function):
     """p = e^x / sum e^x along an axis; dL/dx = p * (g - sum(g * p))."""
+
+    saves_output = True
 
     def forward(self, x, axis=-1):
         self.axis = axis
@@ -47,6 +52,8 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """x - logsumexp(x) along an axis; dL/dx = g - softmax(x) * sum(g)."""
 
+    saves_output = True
+
     def forward(self, x, axis=-1):
         self.axis = axis
         self.out = log_softmax_array(x, axis)
@@ -56,16 +63,25 @@ class LogSoftmax(Function):
         return grad - np.exp(self.out) * np.sum(grad, axis=self.axis, keepdims=True)
 
 
-def softmax(x, axis: int = -1) -> Tensor:
-    """Softmax along ``axis`` (each slice sums to 1)."""
+def _softmax_input(x, dim, axis, dtype):
     x = as_tensor(x)
-    return Softmax.apply(x, axis=_check_axis(x, axis, "softmax"))
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.data.dtype.kind != "f":
+        x = x.to(dtypes.DEFAULT_FLOAT)
+    return x, (-1 if dim is None and axis is None else axis if dim is None else dim)
 
 
-def log_softmax(x, axis: int = -1) -> Tensor:
-    """Log of the softmax along ``axis``, computed without overflow."""
-    x = as_tensor(x)
-    return LogSoftmax.apply(x, axis=_check_axis(x, axis, "log_softmax"))
+def softmax(x, dim: int | None = None, *, axis: int | None = None, dtype=None) -> Tensor:
+    """Softmax along ``dim`` (the last by default; ``axis`` is an alias): each slice sums to 1."""
+    x, dim = _softmax_input(x, dim, axis, dtype)
+    return Softmax.apply(x, axis=_check_axis(x, dim, "softmax"))
+
+
+def log_softmax(x, dim: int | None = None, *, axis: int | None = None, dtype=None) -> Tensor:
+    """Log of the softmax along ``dim`` (``axis`` is an alias), computed without overflow."""
+    x, dim = _softmax_input(x, dim, axis, dtype)
+    return LogSoftmax.apply(x, axis=_check_axis(x, dim, "log_softmax"))
 
 
 # ----------------------------------------------------------------------------- fused layers and losses

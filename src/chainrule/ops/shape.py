@@ -7,6 +7,8 @@ broadcast gradient to autograd, which sums it back to the input's shape.
 """
 from __future__ import annotations
 
+from builtins import max as builtins_max
+
 import numpy as np
 
 from chainrule.autograd import Function
@@ -124,9 +126,10 @@ def reshape(x, *shape) -> Tensor:
     x = as_tensor(x)
     shape = _shape_arg(shape)
     known = int(np.prod([s for s in shape if s != -1]))
-    if shape.count(-1) > 1 or (-1 not in shape and known != x.size) or \
-            (-1 in shape and (known == 0 or x.size % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
+    size = x.data.size
+    if shape.count(-1) > 1 or (-1 not in shape and known != size) or \
+            (-1 in shape and (known == 0 or size % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({size} elements) "
                          f"into shape {shape}")
     return Reshape.apply(x, shape=shape)
 
@@ -137,10 +140,10 @@ def _axis(a: int, ndim: int, op: str) -> int:
     return a % ndim
 
 
-def permute(x, *axes) -> Tensor:
+def permute(x, *axes, dims=None) -> Tensor:
     """x with its axes reordered (PyTorch's permute, NumPy's transpose with axes)."""
     x = as_tensor(x)
-    axes = _shape_arg(axes)
+    axes = _shape_arg(axes if dims is None else (dims,))
     if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
         raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of shape {x.shape}")
     return Permute.apply(x, axes=tuple(a % x.ndim for a in axes))
@@ -171,24 +174,27 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return Reshape.apply(x, shape=shape)
 
 
-def squeeze(x, axis=None) -> Tensor:
-    """Drop axes of length 1 (all of them, or the one(s) named)."""
+def squeeze(x, dim=None, *, axis=None) -> Tensor:
+    """Drop axes of length 1 (all of them, or the one(s) named; as in PyTorch, a named axis whose
+    length is not 1 is left alone)."""
     x = as_tensor(x)
-    if axis is None:
+    dim = axis if dim is None else dim
+    if dim is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
-        axes = {_axis(a, x.ndim, "squeeze") for a in ((axis,) if isinstance(axis, int) else axis)}
-        for a in axes:
-            if x.shape[a] != 1:
-                raise ValueError(f"squeeze: axis {a} of shape {x.shape} has length {x.shape[a]}, not 1")
-        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+        nd = builtins_max(x.ndim, 1)
+        axes = {_axis(a, nd, "squeeze") for a in ((dim,) if isinstance(dim, (int, np.integer)) else dim)}
+        shape = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
     return Reshape.apply(x, shape=shape)
 
 
-def unsqueeze(x, axis: int) -> Tensor:
-    """Insert an axis of length 1 at ``axis``."""
+def unsqueeze(x, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Insert an axis of length 1 at ``dim`` (``axis`` is an alias)."""
     x = as_tensor(x)
-    a = _axis(axis, x.ndim + 1, "unsqueeze")
+    dim = axis if dim is None else dim
+    if dim is None:
+        raise TypeError("unsqueeze() missing required argument 'dim'")
+    a = _axis(dim, x.ndim + 1, "unsqueeze")
     return Reshape.apply(x, shape=x.shape[:a] + (1,) + x.shape[a:])
 
 
@@ -223,9 +229,12 @@ def _check_join(tensors, op):
         raise ValueError(f"{op}: expects a non-empty list of tensors")
 
 
-def concatenate(tensors, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis; the other axes must agree."""
+def concatenate(tensors, dim: int = 0, *, axis: int | None = None, out=None) -> Tensor:
+    """Join tensors along an existing axis ``dim`` (``axis`` is an alias); the other axes must agree."""
+    axis = dim if axis is None else axis
     _check_join(tensors, "concatenate")
+    if out is not None:
+        raise TypeError("cat: out= is not supported; assign the result instead")
     ts = promote(*tensors)
     ref = ts[0].shape
     if not ref:
@@ -241,9 +250,12 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 cat = concatenate
 
 
-def stack(tensors, axis: int = 0) -> Tensor:
-    """Stack tensors of one shape along a new axis."""
+def stack(tensors, dim: int = 0, *, axis: int | None = None, out=None) -> Tensor:
+    """Stack tensors of one shape along a new axis ``dim`` (``axis`` is an alias)."""
+    axis = dim if axis is None else axis
     _check_join(tensors, "stack")
+    if out is not None:
+        raise TypeError("stack: out= is not supported; assign the result instead")
     ts = promote(*tensors)
     for i, t in enumerate(ts):
         if t.shape != ts[0].shape:

@@ -74,7 +74,8 @@ class DistributedRun:
     def evaluate(self, model, loader, loss_fn) -> dict:
         """Validation split across ranks: every rank evaluates its share, the sums are all-reduced."""
         from chainrule.train.trainer import evaluate
-        r = evaluate(model, loader, loss_fn)
+        # a batch smaller than K leaves some ranks without a share: they skip it (a mean over nothing is NaN)
+        r = evaluate(model, (b for b in loader if len(b[1].data)), loss_fn)
         total = len(r["labels"])
         sums = np.array([int((r["predictions"] == r["labels"]).sum()), r.get("loss", 0.0) * total, total],
                         dtype=np.float64)

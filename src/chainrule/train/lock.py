@@ -39,8 +39,10 @@ class RunLock:
                     break
                 time.sleep(0.01)
             os.close(fd)
-            raise RunFolderBusy(f"{self.run_dir}: in use by another chainrule process (PID {holder}); wait for it "
-                                f"to finish or stop it, or choose another --out") from None
+            who = (f"another run of this process (PID {holder})" if holder == str(os.getpid())
+                   else f"another chainrule process (PID {holder})")
+            raise RunFolderBusy(f"{self.run_dir}: in use by {who}; wait for it to finish or stop it, "
+                                f"or choose another --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self.fd = fd
@@ -50,6 +52,9 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the only descriptor releases the flock
             self.fd = None
+
+    def __del__(self):  # a trainer dropped in-process (one sweep trial after another) frees its folder
+        self.release()
 
     def __enter__(self):
         return self.acquire()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,6 +21,7 @@ from chainrule import dtypes, nn, optim
 from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
+from chainrule.fileio import open_regular
 from chainrule.nn import functional as F
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
@@ -280,6 +282,16 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
     return trainer, data
 
 
+def _recorded_config(meta: dict, path) -> RunConfig:
+    """The RunConfig a checkpoint records, validated; a CheckpointError naming the file if it is not valid."""
+    try:
+        cfg = RunConfig.from_dict(meta["run"])
+        cfg.validate()
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the recorded run settings are not valid ({e})") from None
+    return cfg
+
+
 def new_run_dir(dataset: str, root="runs") -> Path:
     """A new, empty folder ``root/DATASET-YYYYmmdd-HHMMSS`` (with -2, -3, ... if that exists):
     created with an exclusive mkdir, so two runs started in the same second never share one."""
@@ -301,7 +313,10 @@ _RUN_FILES = ("config.json", "metrics.jsonl", "training.png", "diagnostics.jsonl
 
 
 def _lock(run_dir: Path):
+    from chainrule.train.distributed import rank, wanted
     from chainrule.train.lock import RunLock
+    if wanted() and rank() != 0:     # under MPI, rank 0 alone locks (and cleans) the run folder
+        return RunLock(run_dir)      # an unacquired lock: release() does nothing
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir).acquire()
     clean_run_folder(run_dir)
@@ -320,13 +335,10 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
         cfg.data_dir = os.path.abspath(cfg.data_dir)
     made = run_dir is None
     run_dir = new_run_dir(cfg.dataset) if made else Path(run_dir)
-    if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
-                              f"or choose another --out")
     from chainrule.train.distributed import rank, wanted
     if wanted() and rank() != 0:     # under MPI, rank 0 alone locks the folder and writes files
         return make_trainer(cfg, run_dir, progress, data)
-    lock = _lock(run_dir)
+    lock = _lock(run_dir)  # first: a run folder in use is refused naming its holder
     try:
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
             raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
@@ -387,7 +399,7 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
     try:
         _, _, info = load_checkpoint(run_dir, "last")
         check_run_meta(info.get("config"), run_dir / "last" / "state.json")
-        cfg = RunConfig.from_dict(info["config"]["run"])
+        cfg = _recorded_config(info["config"], run_dir / "last" / "state.json")
         overrides = dict(overrides or {})
         if epochs:
             overrides["epochs"] = epochs
@@ -426,8 +438,7 @@ def load_run(run_dir, slot: str = "best"):
     state, _, info = load_checkpoint(run_dir, slot)
     meta = info.get("config")
     check_run_meta(meta, run_dir / slot / "state.json")
-    cfg = RunConfig.from_dict(meta["run"])
-    cfg.validate()
+    cfg = _recorded_config(meta, run_dir / slot / "state.json")
     sizes = [meta["n_in"], *cfg.hidden, len(meta["classes"])]
     if not isinstance(meta["model"], dict) or meta["model"].get("sizes") != sizes:
         raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not match the run's "
@@ -464,11 +475,83 @@ def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = Non
             "classes": meta["classes"], "per_class": per_class, "confusion": m}
 
 
+MAX_IMAGE_PIXELS = 64_000_000      # images are decoded only up to this size (8000 x 8000)
+MAX_NPY_BYTES = 1 << 30
+
+
+def _npy_samples(path: Path, meta) -> np.ndarray:
+    """Rows of raw model inputs from a .npy array: one sample or a batch, flat, (C, H, W) or
+    (H, W, C) (transposed to the model's channel-first layout); any other shape is refused."""
+    os.close(open_regular(path, ValueError))
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else e})") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected an array of numbers, found {getattr(a, 'dtype', type(a).__name__)}")
+    if a.nbytes > MAX_NPY_BYTES:
+        raise ValueError(f"{path}: {a.nbytes} bytes of data, more than the {MAX_NPY_BYTES} predict reads at once")
+    n_in, shape, s = meta["n_in"], meta.get("image_shape"), a.shape
+    if shape:
+        c, h, w = shape
+        if s in ((c, h, w), (n_in,)) or (c == 1 and s == (h, w)):
+            a = a.reshape(1, -1)
+        elif s == (h, w, c):
+            a = a.transpose(2, 0, 1).reshape(1, -1)
+        elif len(s) == 4 and s[1:] == (c, h, w) or len(s) == 2 and s[1] == n_in or c == 1 and s[1:] == (h, w):
+            a = a.reshape(len(a), -1)
+        elif len(s) == 4 and s[1:] == (h, w, c):
+            a = a.transpose(0, 3, 1, 2).reshape(len(a), -1)
+        else:
+            raise ValueError(f"{path}: array of shape {s}; the model takes images of shape {(c, h, w)} or {(h, w, c)} "
+                             f"(or flat {n_in}), or a batch (N, ...) of them")
+    elif s == (n_in,):
+        a = a.reshape(1, -1)
+    elif len(s) == 2 and s[1] == n_in:
+        a = np.asarray(a)
+    else:
+        raise ValueError(f"{path}: array of shape {s}; the model takes points of {n_in} features: shape ({n_in},) "
+                         f"or (N, {n_in})")
+    a = np.array(a)
+    if len(a) == 0:
+        raise ValueError(f"{path}: the array holds no samples")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{path}: the array holds NaN or infinite values")
+    return a
+
+
+def _image_sample(path: Path, shape) -> np.ndarray:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError("reading images needs Pillow: pip install pillow") from None
+    import warnings
+    fd = open_regular(path, ValueError)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(f)
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise ValueError(f"{path}: {img.width} x {img.height} pixels, more than the {MAX_IMAGE_PIXELS} "
+                                     f"predict decodes; shrink the image first")
+                img = img.convert("RGB" if shape[0] == 3 else "L").resize((shape[2], shape[1]))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(f"{path}: image too large to decode safely ({e})") from None
+        except (OSError, SyntaxError, struct.error, EOFError, IndexError, TypeError) as e:
+            raise ValueError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
+                from None
+    a = np.asarray(img, dtype=np.uint8)
+    a = a.transpose(2, 0, 1) if a.ndim == 3 else a[None]
+    return a.reshape(1, -1)
+
+
 def read_inputs(files, meta):
     """Images (PNG/JPEG, resized to the model's input) or .npy arrays, as raw model inputs.
 
     Returns (inputs, names): one row and one name per sample ("file", or "file[i]" for the rows
-    of a .npy array holding several samples).
+    of a .npy array holding several samples). Images larger than ``MAX_IMAGE_PIXELS`` and arrays
+    of a shape the model cannot take are refused with one line naming the file.
     """
     shape = meta.get("image_shape")
     out, names = [], []
@@ -477,28 +560,13 @@ def read_inputs(files, meta):
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
         if path.suffix.lower() == ".npy":
-            a = np.load(path, allow_pickle=False)
-            a = a.reshape(1, -1) if a.size == meta["n_in"] else a.reshape(len(a), -1)
-            if a.shape[1] != meta["n_in"]:
-                raise ValueError(f"{path}: array of shape {a.shape} has {a.shape[1]} features per sample; "
-                                 f"the model takes {meta['n_in']}")
+            a = _npy_samples(path, meta)
             out.append(a)
             names += [str(path)] if len(a) == 1 else [f"{path}[{i}]" for i in range(len(a))]
         else:
             if not shape:
                 raise ValueError(f"{path}: this model was trained on 2-D points, not images; give a .npy file")
-            try:
-                from PIL import Image
-            except ImportError:
-                raise ImportError("reading images needs Pillow: pip install pillow") from None
-            try:
-                img = Image.open(path)
-                img = img.convert("RGB" if shape[0] == 3 else "L").resize((shape[2], shape[1]))
-            except OSError as e:
-                raise ValueError(f"{path}: not a readable image ({e})") from None
-            a = np.asarray(img, dtype=np.uint8)
-            a = a.transpose(2, 0, 1) if a.ndim == 3 else a[None]
-            out.append(a.reshape(1, -1))
+            out.append(_image_sample(path, shape))
             names.append(str(path))
     return np.concatenate(out), names
 
@@ -506,6 +574,9 @@ def read_inputs(files, meta):
 def predict_files(run_dir, files, top_k: int = 3):
     """For each sample: (name, the top-k (class name, probability) pairs)."""
     model, meta = load_run(run_dir)
+    k = len(meta["classes"])
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= k:
+        raise ValueError(f"--top-k must be between 1 and {k} (the model's classes), got {top_k}")
     cfg = RunConfig.from_dict(meta["run"])
     X, names = read_inputs(files, meta)
     pre = Preprocess(**meta["preprocess"])

@@ -367,8 +367,14 @@ def _owner_dead(t) -> bool:
 
 def recover(study) -> list:
     """Mark RUNNING trials whose worker (on this host) is gone as FAIL and enqueue their parameters again."""
+    import warnings
+
+    import optuna
     from optuna.trial import TrialState
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.storages.fail_stale_trials(study)   # a database's heartbeats: workers on any machine
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not _owner_dead(t):
@@ -411,7 +417,8 @@ def _make_sampler(spec: Spec, seed):
     if spec.sampler == "grid":
         space = spec.params()
         return optuna.samplers.GridSampler({n: p.choices for n, p in space.items()}, seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    # TPE models the trials after a few random ones: Optuna's default of 10 would leave a 20-trial sweep half random
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(4, spec.trials // 4)))
 
 
 def _make_pruner(spec: Spec):
@@ -549,6 +556,7 @@ def _worker_main(spec_path: str, worker: str, deadline: str, parent: str) -> int
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = Spec.load(Path(spec_path).parent)
+    spec.storage = os.environ.get("CHAINRULE_SWEEP_STORAGE") or spec.storage   # sweep.json has no password
     try:
         work(spec, int(worker), deadline=float(deadline) if deadline != "none" else None, parent=int(parent))
     except KeyboardInterrupt:
@@ -563,7 +571,7 @@ class SweepResult:
 
     study: object
     out: Path
-    status: str                     # "finished", "timeout" or "interrupted"
+    status: str                     # "finished", "timeout", "interrupted" or "incomplete" (a worker died)
     report: dict | None = None
 
     @property
@@ -608,6 +616,7 @@ def make_spec(config=None, search=(), trials: int = 20, out="sweeps/sweep", stor
         ranges = [n for n, p in space.items() if p.kind != "choice"]
         if ranges:
             raise ValueError(f"--sampler grid needs choices (NAME=A,B,C) for every parameter; {ranges[0]} is a range")
+        trials = min(trials, math.prod(len(p.choices) for p in space.values()))   # the whole grid at most
     if prune not in (None, *PRUNERS):
         raise ValueError(f"unknown pruner {prune!r}; choose from {', '.join(PRUNERS)}")
     if metric not in METRICS:
@@ -682,7 +691,8 @@ def sweep(config=None, search=(), trials: int = 20, out="sweeps/sweep", jobs: in
             bar.close()
     rep = report(spec.out, study=study_, plots=plots)
     if status != "interrupted":
-        status = "finished" if rep["finished"] >= spec.trials else "timeout"
+        timed_out = deadline is not None and time.time() >= deadline
+        status = "finished" if rep["finished"] >= spec.trials else ("timeout" if timed_out else "incomplete")
     return SweepResult(study_, Path(spec.out), status, rep)
 
 
@@ -693,6 +703,8 @@ def _run_workers(spec: Spec, study, jobs: int, deadline, seen) -> str:
     env = dict(os.environ)
     n = str(_threads_per_job(jobs))
     env.update({k: n for k in BLAS_THREADS})
+    if spec.storage:
+        env["CHAINRULE_SWEEP_STORAGE"] = spec.storage
     logs = Path(spec.out) / "logs"
     logs.mkdir(exist_ok=True)
     code = ("import sys; from chainrule.train.sweep import _worker_main; "
@@ -731,7 +743,8 @@ def _run_workers(spec: Spec, study, jobs: int, deadline, seen) -> str:
     finally:
         for f in files:
             f.close()
-    bad = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode not in (0, 130)]
+    # a worker killed by a signal is no error: its trial is failed and retried by the others (or next time)
+    bad = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode > 0 and p.returncode != 130]
     if bad:
         i, rc = bad[0]
         lines = (logs / f"worker-{i}.log").read_text().strip().splitlines()

@@ -1,8 +1,9 @@
-"""Seeing it: graph drawings (Graphviz), the narrated backward pass, plots (matplotlib), and
-training diagnostics."""
+"""Seeing it: graph drawings (Graphviz), the narrated backward pass, the HTML stepper, plots
+(matplotlib), and training diagnostics."""
 from chainrule.viz.diagnostics import Diagnostics  # noqa: F401
 from chainrule.viz.explain import explain  # noqa: F401
 from chainrule.viz.graph import draw_graph, render  # noqa: F401
+from chainrule.viz.stepper import Stepper, stepper  # noqa: F401
 from chainrule.viz.plots import (activation_curves, confusion_matrix, decision_grid, history_curves,  # noqa: F401
                                  plot_activations, plot_confusion, plot_decision_boundary, plot_history,
                                  plot_linear_vs_mlp, plot_templates, templates)

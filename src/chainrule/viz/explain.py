@@ -80,8 +80,11 @@ class Trace:
         return None if t._grad is None else np.asarray(t._grad)
 
 
-def trace(output: Tensor, names=None, model=None) -> Trace:
-    """Run ``output.backward()`` from fresh gradients (keeping the graph) and record every edge."""
+def trace(output: Tensor, names=None, model=None, short: int | None = None) -> Trace:
+    """Run ``output.backward()`` from fresh gradients (keeping the graph) and record every edge.
+
+    With ``short``, computed tensors whose names are longer than that many characters (long
+    sub-expressions) go by t1, t2, ... instead (their full expression stays in ``.name``)."""
     if not output.requires_grad or output._ctx is None:
         raise ValueError("explain: the output has no graph; build it from tensors with requires_grad=True")
     lookup = names_for(output, names, model)
@@ -89,6 +92,14 @@ def trace(output: Tensor, names=None, model=None) -> Trace:
     for t in tensors:
         t._grad = None
     auto = node_names(output, tensors, lookup)
+    if short:
+        taken, k = set(auto.values()), 0
+        for t in sorted((t for t in tensors if t._ctx is not None and t is not output), key=lambda t: t._ctx.seq):
+            if len(auto[id(t)]) > short:
+                k += 1
+                while f"t{k}" in taken:
+                    k += 1
+                auto[id(t)] = f"t{k}"
     out_name = auto[id(output)]
 
     def raw(t):
@@ -163,13 +174,14 @@ def edge_text(e: Edge) -> str:
            f"   <- upstream {e.up_name} {e.upstream.shape}"
 
 
-def explain(output: Tensor, names=None, model=None, small: int = 9) -> str:
+def explain(output: Tensor, names=None, model=None, small: int = 9, short: int | None = None) -> str:
     """Run ``output.backward()`` (one pass, from fresh gradients) and narrate it; returns the text.
 
     Each op prints as it is reached, with its rule in words, then one line per input edge: the
     local gradient as the op states it (formula, then numbers) and downstream = upstream x local
     for scalars; for tensors the shapes and the vectorized rule (dL/dX = dL/dY @ W^T ...). Last,
     the gradient of every leaf. The graph is kept (retain_graph) so that it can still be drawn.
+    ``short`` (int, None): call computed tensors with longer names t1, t2, ... (and say what they are).
 
     Example:
         >>> import chainrule as cr
@@ -184,7 +196,7 @@ def explain(output: Tensor, names=None, model=None, small: int = 9) -> str:
           df/dy: local = 1; downstream = upstream x local = -4 x 1 = -4
         gradients: df/dx = -4, df/dy = -4, df/dz = 3
     """
-    tr = trace(output, names, model)
+    tr = trace(output, names, model, short=short)
     name = tr.name
     out_name = tr.labels[id(output)]
     lines = [f"backward pass of {out_name} = {expr(output._ctx, name, tr.raw)}, in the order it runs "
@@ -193,7 +205,11 @@ def explain(output: Tensor, names=None, model=None, small: int = 9) -> str:
     for e in tr.edges:
         if current is not e.out:
             current = e.out
-            lines.append(f"{tr.raw(e.out)} = {expr(e.fn, name, tr.raw)}   [{rule_words(e.fn)}]")
+            rhs = expr(e.fn, name, tr.raw)
+            if e.out.name and e.out.name not in (tr.raw(e.out), rhs) and e.out is not output:
+                lines.append(f"{tr.raw(e.out)} is {e.out.name}")
+            lhs = "" if rhs == tr.raw(e.out) else f"{tr.raw(e.out)} = "
+            lines.append(f"{lhs}{rhs}   [{rule_words(e.fn)}]")
         lines.append("  " + edge_text(e))
     leaves = [t for t in tr.tensors if t._ctx is None and t._grad is not None and id(t) in tr.labels]
     leaves.sort(key=lambda t: tr.labels[id(t)])

@@ -45,7 +45,24 @@ def graph(out: Path, data_dir=None) -> list:
     f, _ = evaluate("(x + y) * z", {"x": -2, "y": 5, "z": -4})
     text = explain(f)
     (out / "graph_xyz.txt").write_text(text + "\n")
-    return _graph_files(out, "graph_xyz", f) + [str(out / "graph_xyz.txt")]
+    return _graph_files(out, "graph_xyz", f) + _graph_files(out, "graph_xyz_lecture", f, style="lecture") + \
+        [str(out / "graph_xyz.txt")]
+
+
+def neuron(out: Path, data_dir=None) -> list:
+    """The sigmoid neuron 1/(1+exp(-(w0*x0+w1*x1+w2))) as the lecture draws it, narrated, and its stepper page."""
+    from chainrule.viz.expression import evaluate
+    from chainrule.viz.explain import explain
+    from chainrule.viz.stepper import stepper
+    text = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
+    f, _ = evaluate(text, {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3})
+    (out / "neuron.txt").write_text(explain(f) + "\n")
+    files = _graph_files(out, "neuron", f, style="lecture", title=f"f = {text}")
+    try:
+        files.append(stepper(f, title=f"f = {text}").save(out / "neuron.html"))
+    except RuntimeError:  # no Graphviz program: the page cannot draw its graph
+        pass
+    return files + [str(out / "neuron.txt")]
 
 
 def gates(out: Path, data_dir=None) -> list:
@@ -124,8 +141,8 @@ def templates(out: Path, data_dir=None) -> list:
     return [str(out / "templates.png")]
 
 
-FIGURES = {"linear_vs_2layer": linear_vs_2layer, "activations": activations, "graph": graph, "gates": gates,
-           "vectorized_linear": vectorized_linear, "pipeline": pipeline, "loss_step_decay": loss_step_decay,
+FIGURES = {"linear_vs_2layer": linear_vs_2layer, "activations": activations, "graph": graph, "neuron": neuron,
+           "gates": gates, "vectorized_linear": vectorized_linear, "pipeline": pipeline, "loss_step_decay": loss_step_decay,
            "templates": templates}
 
 

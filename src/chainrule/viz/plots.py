@@ -47,6 +47,11 @@ def plot_history(history, path=None):
     if len(c["val_acc"]):
         a2.plot(c["epoch"], c["val_acc"], "o-", label="validation")
     a2.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1.02))
+    from matplotlib.ticker import MaxNLocator
+    for ax in (a1, a2):  # whole iterations and epochs, even for a run of one epoch
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if len(c["epoch"]):
+        a2.set_xlim(0.5, max(c["epoch"]) + 0.5)
     a2.legend()
     fig.tight_layout()
     if path is not None:
@@ -99,9 +104,12 @@ def plot_decision_boundary(model, X, y, ax=None, title=None, path=None):
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 5))
     xx, yy, zz = decision_grid(model, X)
-    ax.contourf(xx, yy, zz, alpha=0.35, cmap="brg", levels=np.arange(zz.max() + 2) - 0.5)
-    ax.scatter(np.asarray(X)[:, 0], np.asarray(X)[:, 1], c=np.asarray(y), cmap="brg", s=12, edgecolors="k",
-               linewidths=0.3)
+    y = np.asarray(y)
+    cmap, norm = class_colors(max(int(zz.max()), int(y.max())) + 1)
+    # one colour map and one normalization for regions and points: region k has class k's colour
+    ax.pcolormesh(xx, yy, zz, cmap=cmap, norm=norm, alpha=REGION_ALPHA, shading="nearest", zorder=0)
+    ax.scatter(np.asarray(X)[:, 0], np.asarray(X)[:, 1], c=y, cmap=cmap, norm=norm, s=12, edgecolors="k",
+               linewidths=0.3, zorder=2)
     acc = decision_accuracy(model, X, y)
     ax.set(title=(title + f" (accuracy {acc:.0%})") if title else f"accuracy {acc:.0%}", xticks=[], yticks=[])
     if fig is not None and path is not None:
@@ -109,6 +117,18 @@ def plot_decision_boundary(model, X, y, ax=None, title=None, path=None):
         fig.savefig(path, dpi=100)
         plt.close(fig)
     return ax.figure
+
+
+CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf")
+REGION_ALPHA = 0.35
+
+
+def class_colors(k: int):
+    """(colormap, norm) giving class i the colour CLASS_COLORS[i], for regions and points alike."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    colors = [CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(k)]
+    return ListedColormap(colors), BoundaryNorm(np.arange(k + 1) - 0.5, k)
 
 
 def decision_accuracy(model, X, y) -> float:
@@ -206,14 +226,18 @@ def plot_activations(names=ACTIVATION_FUNCTIONS, path=None):
     """Each activation and its derivative (from backward()), one panel each."""
     plt = _plt()
     curves = activation_curves(names)
-    fig, axes = plt.subplots(1, len(curves), figsize=(2.6 * len(curves), 2.8))
-    for ax, (name, (x, y, g)) in zip(np.atleast_1d(axes), curves.items()):
+    cols = min(4, len(curves))
+    rows = -(-len(curves) // cols)  # a grid of at most 4 columns, not one long strip
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.ravel()[len(curves):]:
+        ax.axis("off")
+    for ax, (name, (x, y, g)) in zip(axes.ravel(), curves.items()):
         ax.plot(x, y, label="f(x)")
         ax.plot(x, g, "--", label="f'(x)")
         ax.axhline(0, color="gray", lw=0.5)
         ax.axvline(0, color="gray", lw=0.5)
         ax.set_title(name + (" (0.1)" if name == "leaky_relu" else ""))
-    np.atleast_1d(axes)[0].legend(loc="upper left")
+    axes.ravel()[0].legend(loc="upper left")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)

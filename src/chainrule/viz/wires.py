@@ -36,7 +36,7 @@ def wire_number(v: float) -> str:
 def wire_text(a: np.ndarray) -> str:
     """What a wire shows: the number for one element, else the shape."""
     a = np.asarray(a)
-    return wire_number(a.item()) if a.size == 1 else "(" + ", ".join(map(str, a.shape)) + ")"
+    return wire_number(a.item()) if a.size == 1 else str(a.shape)
 
 
 def hover_text(a: np.ndarray) -> str:
@@ -51,7 +51,11 @@ class WireGraph:
         self.output = output
         made = [t for t in tensors if t._ctx is not None]
         made.sort(key=lambda t: t._ctx.seq)
-        leaves = [t for t in tensors if t._ctx is None]
+        first_use = {}
+        for t in made:  # inputs in the order the computation first used them
+            for i, p in enumerate(t._ctx.parents):
+                first_use.setdefault(id(p), (t._ctx.seq, i))
+        leaves = sorted((t for t in tensors if t._ctx is None), key=lambda t: first_use.get(id(t), (0, 0)))
         self.order = leaves + made                      # the forward order: inputs, then gates as run
         self.index = {id(t): k for k, t in enumerate(self.order)}
         self.labels = labels
@@ -79,10 +83,10 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
     """
     import graphviz
     g = WireGraph(output, tensors, labels)
-    fs = 16 * scale
+    fs = 18 * scale
     dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{fs:g}", "label": title or "",
                                        "labelloc": "t", "fontname": "Helvetica", "nodesep": "0.35",
-                                       "ranksep": "0.9", "dpi": f"{110 * scale:g}", "bgcolor": "white"},
+                                       "ranksep": f"{0.9 * scale:g}", "bgcolor": "white"},
                            node_attr={"fontname": "Helvetica", "fontsize": f"{fs:g}"},
                            edge_attr={"fontname": "Helvetica", "fontsize": f"{fs * 0.85:g}", "arrowsize": "0.7"})
 
@@ -122,7 +126,7 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
         sym = GATE_SYMBOLS.get(fn.name, fn.name.lower())
         expr = full_expr(t)
         dot.node(nid, sym, id=nid, shape="circle", style="filled", fillcolor="#fff2cc", color="#b58900",
-                 width=f"{0.6 * scale:g}", fixedsize="true" if len(sym) <= 4 else "false",
+                 width=f"{0.6 * scale:g}", fixedsize="true" if len(sym) <= 2 else "false",
                  tooltip=f"{fn.name.lower()}: {expr}" if expr else fn.name.lower())
         for p in fn.parents:
             if id(p) in g.drawn:

@@ -1,0 +1,194 @@
+"""Data-parallel training on MPI: collectives, DistributedDataParallel, the sharded loader, the
+Trainer and `chainrule train --nproc K`, run for real under the venv's mpiexec (Open MPI)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.distributed as dist
+from chainrule.data import DataLoader, DistributedSampler
+from chainrule.data.loader import ArrayDataset
+
+HERE = Path(__file__).parent
+
+try:
+    from chainrule.distributed.launch import find_mpiexec, mpi_env, mpiexec_command
+    find_mpiexec()
+    import mpi4py  # noqa: F401
+    HAVE_MPI = True
+except (ImportError, FileNotFoundError):
+    HAVE_MPI = False
+needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="mpiexec or mpi4py is not installed "
+                                                    "(pip install 'chainrule[distributed]')")
+
+
+def mpirun(k, *argv, timeout=240, **kw):
+    return subprocess.run(mpiexec_command(k, [sys.executable, *map(str, argv)]), env=mpi_env(),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def cli(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "chainrule", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=mpi_env())
+
+
+# ------------------------------------------------------------------ without MPI
+def test_outside_a_group_one_process_and_clear_errors():
+    assert not dist.is_initialized() and dist.get_rank() == 0 and dist.get_world_size() == 1
+    with pytest.raises(RuntimeError, match="not initialized; call chainrule.distributed.init_process_group"):
+        dist.all_reduce(cr.tensor([1.0]))
+    with pytest.raises(ValueError, match="backend 'nccl' is not supported"):
+        dist.init_process_group("nccl")
+    from chainrule.nn.parallel import DistributedDataParallel
+    with pytest.raises(RuntimeError, match="DistributedDataParallel: the default process group is not initialized"):
+        DistributedDataParallel(cr.nn.MLP([2, 3]))
+
+
+def test_sampler_gives_each_rank_its_share_of_every_global_batch_in_the_loaders_order():
+    ds = ArrayDataset(np.arange(50.0)[:, None], np.arange(50))
+    one = [y.data for _, y in DataLoader(ds, 16, shuffle=True, seed=3)]
+    for k in (2, 3, 5):
+        shares = [[y.data for _, y in DataLoader(ds, 16, shuffle=True, seed=3, sampler=DistributedSampler(k, r))]
+                  for r in range(k)]
+        for b, batch in enumerate(one):        # 16, 16, 16, 2: the last batch leaves some ranks empty at k=3, 5
+            parts = [shares[r][b] for r in range(k)]
+            assert np.array_equal(np.concatenate(parts), batch)
+            sizes = [len(p) for p in parts]
+            assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+    with pytest.raises(ValueError, match=r"rank 3 is not in \[0, 3\)"):
+        DistributedSampler(3, 3)
+
+
+def test_chainrule_imports_without_mpi4py_and_says_how_to_install_it():
+    code = ("import sys; sys.modules['mpi4py'] = None\n"
+            "import chainrule, chainrule.distributed as d\n"
+            "assert not d.is_available()\n"
+            "try:\n    d.init_process_group('mpi')\nexcept ImportError as e:\n    print(e)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'chainrule[distributed]'" in p.stdout
+
+
+# ------------------------------------------------------------------ under mpiexec
+@needs_mpi
+@pytest.mark.parametrize("k", [2, 3])
+def test_k_ranks_reach_the_parameters_of_one_process(k):
+    """Global batch 32 on K ranks (3 ranks: shares 11/11/10, weighted) vs one process, 256 steps each,
+    SGD with momentum and Adam, L2, softmax and SVM losses; the collectives are checked in the run too."""
+    p = mpirun(k, HERE / "mpi_equivalence.py", 32)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["world_size"] == k and len(out["configs"]) == 5
+    assert out["empty_shares"] <= 1e-12     # ranks with no share of a batch still step in lockstep
+    for name, r in out["configs"].items():
+        tol = 1e-10 if name.endswith("float64") else 1e-5
+        assert r["params"] <= tol and r["loss"] <= tol and r["val_acc"] <= tol, (name, r)
+        assert r["steps"] == 256 and r["allreduce_calls"] == r["steps"], (name, r)   # one Allreduce per step
+        assert r["same_on_every_rank"], name
+
+
+@needs_mpi
+def test_train_nproc_writes_one_run_like_one_process(tmp_path):
+    common = ["--epochs", "4", "--dtype", "float64", "--batch-size", "30"]
+    two = cli("train", "--nproc", "2", *common, "--out", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    one = cli("train", *common, "--out", tmp_path / "one")
+    assert two.stdout.count("training MLP [2, 100, 3] on spiral") == 1      # rank 0 alone prints
+    assert "Traceback" not in two.stderr
+    rows = [[json.loads(line) for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+            for d in ("two", "one")]
+    assert len(rows[0]) == 4
+    for a, b in zip(*rows):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-10), key
+    for f in ("config.json", "training.png", "last/model.safetensors", "best/state.json"):
+        assert (tmp_path / "two" / f).exists(), f
+    from safetensors.numpy import load_file
+    w2, w1 = (load_file(str(tmp_path / d / "last" / "model.safetensors")) for d in ("two", "one"))
+    assert sorted(w2) == sorted(w1) == ["0.bias", "0.weight", "2.bias", "2.weight"]   # no "module." prefix
+    for key in w1:
+        np.testing.assert_allclose(w2[key], w1[key], rtol=1e-10, atol=1e-13)
+
+
+def _rank_pids(marker):
+    """{rank: pid} of the processes whose command line holds ``marker``."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if marker not in (d / "cmdline").read_bytes().decode(errors="replace"):
+                continue
+            env = dict(kv.split("=", 1) for kv in (d / "environ").read_bytes().decode(errors="replace").split("\0")
+                       if "=" in kv)
+        except OSError:
+            continue
+        if "OMPI_COMM_WORLD_RANK" in env:
+            out[int(env["OMPI_COMM_WORLD_RANK"])] = int(d.name)
+    return out
+
+
+@needs_mpi
+def test_a_killed_rank_ends_the_job_in_bounded_time_and_the_run_resumes_with_another_k(tmp_path):
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", "train", "--nproc", "3", "--epochs", "100000",
+                             "--dtype", "float64", "--out", str(run_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=mpi_env())
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not ((run_dir / "metrics.jsonl").exists() and
+                                             len((run_dir / "metrics.jsonl").read_text().splitlines()) >= 3):
+            time.sleep(0.2)
+        pids = _rank_pids(str(run_dir))
+        assert sorted(pids) == [0, 1, 2], pids
+        os.kill(pids[1], signal.SIGKILL)
+        t0 = time.time()
+        _, err = proc.communicate(timeout=60)
+        ended = time.time() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert ended < 30, f"the job took {ended:.1f} s to end after a rank was killed"
+    assert f"the 3-rank MPI job failed" in err and f"resume with: chainrule train --resume {run_dir} --nproc 3" in err
+    # the checkpoint is whole; resume it on 2 ranks (K may change: the state is the same) to 3 more epochs
+    done = json.loads((run_dir / "last" / "state.json").read_text())["epoch"]
+    p = cli("train", "--resume", run_dir, "--nproc", "2", "--epochs", done + 3)
+    assert p.returncode == 0, p.stderr
+    assert f"resuming {run_dir} at epoch {done + 1}" in p.stdout
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, done + 4))
+    # ... and ends where one uninterrupted process ends
+    ref = cli("train", "--epochs", done + 3, "--dtype", "float64", "--out", tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr
+    last = json.loads((tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert rows[-1]["train_loss"] == pytest.approx(last["train_loss"], rel=1e-8)
+
+
+@needs_mpi
+def test_ranks_that_disagree_each_say_so_in_one_line(tmp_path):
+    base = [sys.executable, "-m", "chainrule", "train", "--epochs", "2", "--out", str(tmp_path / "m")]
+    cmd = mpiexec_command(1, [*base, "--lr", "0.1"]) + [":", "-n", "1", *base, "--lr", "0.2"]
+    p = subprocess.run(cmd, env=mpi_env(), capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0
+    for r in (0, 1):
+        lines = [line for line in p.stderr.splitlines() if line.startswith(f"chainrule train: error: rank {r}:")]
+        assert len(lines) == 1 and "rank 1 has a different configuration from rank 0 (differs in: run.lr)" in lines[0]
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "m" / "last").exists()
+
+
+@needs_mpi
+def test_an_error_on_one_rank_stops_every_rank(tmp_path):
+    base = [sys.executable, "-m", "chainrule", "train", "--epochs", "2", "--out", str(tmp_path / "e")]
+    cmd = mpiexec_command(1, base) + [":", "-n", "1", *base, "--dataset", "mnist", "--data-dir", str(tmp_path / "none")]
+    t0 = time.time()
+    p = subprocess.run(cmd, env=mpi_env(), capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and time.time() - t0 < 60
+    assert "chainrule train: error: rank 1:" in p.stderr and "stopping every rank" in p.stderr
