@@ -728,3 +728,8 @@ def test_sequential_named_layers_slicing_append():
         assert len(seq[1:]) == 3 and type(seq[0]).__name__ == "Linear" and type(seq[-1]).__name__ == "Sigmoid"
     assert repr(nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3))]))) == \
         repr(torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(2, 3))])))
+
+
+def test_print_parameter_as_torch():
+    p, tp = nn.Parameter(np.array([1.0, 2.0], np.float32)), torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    assert str(p) == str(tp) and repr(p) == repr(tp)

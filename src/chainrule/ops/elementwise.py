@@ -364,7 +364,7 @@ class Maximum(Function):
 
     def local(self, i):
         ones = np.ones(np.broadcast(self.a, self.b).shape)
-        return "1 if {%d} is the larger else 0" % i, _route(ones, self.a > self.b, self.a == self.b)[i]
+        return "1 if {%d} is the larger else 0" % i, _route(ones, self.a, self.b, np.less)[i]
 
 
 class Minimum(Function):
@@ -381,7 +381,7 @@ class Minimum(Function):
 
     def local(self, i):
         ones = np.ones(np.broadcast(self.a, self.b).shape)
-        return "1 if {%d} is the smaller else 0" % i, _route(ones, self.a < self.b, self.a == self.b)[i]
+        return "1 if {%d} is the smaller else 0" % i, _route(ones, self.a, self.b, np.greater)[i]
 
 
 def _route(grad, a, b, loses):
