@@ -3,6 +3,7 @@ gradients, shapes and dtypes), nn containers and Module methods, the functional 
 activations against torch with the same weights, and save/load round trips and refusals."""
 import io
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ SHAPES = [(5,), (3, 4), (1, 4), (2, 3, 4)]
 
 
 def rng_for(*key):
-    return np.random.default_rng(abs(hash(key)) % 2**32)
+    """A generator seeded from the test's key (the same data in every run and process)."""
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
 
 
 def same(cr_t, t, exact=True):
@@ -143,7 +145,12 @@ def test_index_select_and_masked_fill():
         check_op(lambda t: t.masked_fill(cr.tensor(mask), -1.5),
                  lambda t: t.masked_fill(torch.tensor(mask), -1.5), [x])
     check_op(lambda t: cr.masked_fill(t, cr.tensor(x > 0), float("-inf")).softmax(-1),
-             lambda t: t.masked_fill(torch.tensor(x > 0), float("-inf")).softmax(-1), [x])
+             lambda t: t.masked_fill(torch.tensor(x > 0), float("-inf")).softmax(-1), [x], gradcheck=False)
+    full = np.zeros((3, 4), bool)
+    full[1] = True  # a whole row masked: softmax gives NaN there, and the masked gradient is still 0
+    with np.errstate(divide="ignore", invalid="ignore"):  # softmax of an all -inf row is NaN
+        check_op(lambda t: cr.masked_fill(t, cr.tensor(full), float("-inf")).softmax(-1),
+                 lambda t: t.masked_fill(torch.tensor(full), float("-inf")).softmax(-1), [x], gradcheck=False)
     with pytest.raises(TypeError, match="masked_fill: mask must be a bool tensor"):
         cr.masked_fill(cr.tensor(x), cr.tensor([1, 0, 1, 0]), 0.0)
     with pytest.raises(ValueError, match=r"masked_fill: mask of shape \(2,\) does not broadcast"):
@@ -721,3 +728,8 @@ def test_sequential_named_layers_slicing_append():
         assert len(seq[1:]) == 3 and type(seq[0]).__name__ == "Linear" and type(seq[-1]).__name__ == "Sigmoid"
     assert repr(nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3))]))) == \
         repr(torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(2, 3))])))
+
+
+def test_print_parameter_as_torch():
+    p, tp = nn.Parameter(np.array([1.0, 2.0], np.float32)), torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    assert str(p) == str(tp) and repr(p) == repr(tp)

@@ -27,6 +27,8 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__  # print(param) shows it as torch does, whatever Tensor.__str__ is
+
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What ``load_state_dict`` returns: (missing_keys, unexpected_keys), printed as PyTorch prints it."""

@@ -17,7 +17,7 @@ class Hardtanh(Function):
         return np.clip(x, lo, hi).astype(x.dtype, copy=False)
 
     def backward(self, grad):
-        return grad * self.mask
+        return np.where(self.mask, grad, np.zeros((), grad.dtype))
 
 
 class LogSigmoid(Function):

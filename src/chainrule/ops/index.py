@@ -277,7 +277,7 @@ class MaskedFill(Function):
         return np.where(mask, np.asarray(value, x.dtype), x)
 
     def backward(self, grad):
-        return np.where(self.keep, grad, 0).astype(grad.dtype, copy=False)  # a NaN upstream stays out
+        return np.where(self.keep, grad, np.zeros((), grad.dtype))  # 0 even where grad is NaN, as torch
 
 
 def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
