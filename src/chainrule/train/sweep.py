@@ -278,11 +278,25 @@ def _study_attrs(spec: Spec) -> dict:
     return {"space": spec.space, "base": base, "metric": spec.metric}
 
 
+_ATTRS = ("space", "base", "metric")
+
+
+def _settled_attrs(study, wait: float = 10.0) -> dict:
+    """The study's attributes; a study that another worker has just created gets them one by one
+    right after, so wait (a bounded time) until all are there before judging it."""
+    deadline = time.monotonic() + wait
+    while True:
+        have = study.user_attrs          # read from the storage at every access
+        if all(k in have for k in _ATTRS) or time.monotonic() > deadline:
+            return have
+        time.sleep(0.05)
+
+
 def _check_same(study, spec: Spec) -> None:
     """Refuse to join a study made for another space, fixed config or metric."""
     want = json.loads(json.dumps(_study_attrs(spec)))
-    have = study.user_attrs
-    if "space" not in have:
+    have = _settled_attrs(study)
+    if any(k not in have for k in _ATTRS):
         raise ValueError(f"study {spec.study!r} was not created by chainrule sweep; choose another --study")
     if have["space"] != want["space"]:
         raise ValueError(f"study {spec.study!r} was created with a different search space "
