@@ -247,7 +247,7 @@ def test_hostile_idx_file_is_refused(tmp_path, kind):
 
 
 def test_real_cifar_subset_loads(tmp_path):
-    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar-10-subset-py"
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-subset-py"  # ../shared beside the repo
     if not root.is_dir():
         pytest.skip(f"the CIFAR-10 subset is not on this machine ({root} is absent)")
     from chainrule.data import load_cifar10
