@@ -33,11 +33,14 @@ def describe(a, small: int = 9) -> str:
     return _fmt(a) if a.size <= small else f"{a.shape} {a.dtype}"
 
 
-def collect(output: Tensor, max_nodes: int = 300):
+def collect(output: Tensor, max_nodes: int = 300, hidden=None):
     """The tensors and ops behind ``output``, newest first, at most ``max_nodes`` tensors.
 
     Returns (tensors, truncated) where tensors is a list in breadth-first order from the output.
+    ``hidden`` (a :class:`chainrule.viz.summary.Hidden`): the tensors it collapsed are skipped, and
+    the walk crosses each collapsed run from the node above it to the node below it.
     """
+    skip = hidden.ids if hidden is not None else ()
     order, seen, queue, truncated = [], {id(output)}, [output], 0
     head = 0
     while head < len(queue):
@@ -48,8 +51,12 @@ def collect(output: Tensor, max_nodes: int = 300):
         else:
             truncated += 1  # keep walking, to say how many were left out
         if t._ctx is not None:
-            for p in t._ctx.parents:
-                if id(p) not in seen:
+            nxt = t._ctx.parents
+            run = hidden.run_into(t._ctx) if hidden is not None else None
+            if run is not None:
+                nxt = (*nxt, run.below)
+            for p in nxt:
+                if id(p) not in seen and id(p) not in skip:
                     seen.add(id(p))
                     queue.append(p)
     return order, truncated

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chainrule.tensor import Tensor
+from chainrule.viz.graph import collect
 
 
 @dataclass
@@ -81,23 +82,5 @@ def summarize(output: Tensor, max_nodes: int = 300):
                 text = f"... {len(gone)} ops collapsed: {what} (a repeated {'layer' if p > 1 else 'op'})"
                 hidden.runs.append(Run(chain[a - 1], chain[b], len(gone), text))
                 hidden.ids.update(id(t) for t in gone)
-    order, seen, queue, truncated = [], {id(output)}, [output], 0
-    head = 0
-    while head < len(queue):
-        t = queue[head]
-        head += 1
-        if len(order) < max_nodes:
-            order.append(t)
-        else:
-            truncated += 1
-        if t._ctx is None:
-            continue
-        nxt = list(t._ctx.parents)
-        r = hidden.run_into(t._ctx)
-        if r is not None:
-            nxt.append(r.below)
-        for q in nxt:
-            if id(q) not in seen and id(q) not in hidden.ids:
-                seen.add(id(q))
-                queue.append(q)
+    order, truncated = collect(output, max_nodes, hidden)
     return order, hidden, truncated
