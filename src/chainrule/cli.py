@@ -10,7 +10,6 @@ import argparse
 import os
 import re
 import sys
-import time
 import traceback
 from dataclasses import fields
 from pathlib import Path
@@ -58,9 +57,10 @@ def _launch(args) -> int:
     from chainrule.distributed.launch import mpi_env, mpiexec_command
     argv = [a for i, a in enumerate(args.argv) if not (a == "--nproc" or a.startswith("--nproc=")
                                                         or (i and args.argv[i - 1] == "--nproc"))]
+    from chainrule.train.run import RunConfig, new_run_dir
     run_dir = args.resume or args.out
-    if not run_dir:
-        run_dir = f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not run_dir:   # made here, so that two launches in the same second never share a folder
+        run_dir = str(new_run_dir(args.dataset or RunConfig.dataset))
         argv += ["--out", run_dir]
     cmd = mpiexec_command(args.nproc, [sys.executable, "-m", "chainrule", *argv])
     proc = subprocess.Popen(cmd, env=mpi_env())
@@ -96,8 +96,10 @@ def _train_rank(args) -> int:
         sys.stdout = open(os.devnull, "w")
         args.diagnostics = False
     try:
-        if not args.resume and not args.out:   # one run folder for all ranks: rank 0's name
-            args.out = same_on_every_rank(f"runs/{args.dataset or 'spiral'}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if not args.resume and not args.out:   # one run folder for all ranks: the one rank 0 made
+            from chainrule.train.run import RunConfig, new_run_dir
+            made = str(new_run_dir(args.dataset or RunConfig.dataset)) if r == 0 else None
+            args.out = same_on_every_rank(made)
         return _train_here(args)
     except MismatchError as e:                 # every rank found it: each says so and exits
         print(f"chainrule train: error: rank {r}: {e}", file=sys.stderr)
@@ -456,6 +458,14 @@ def _one_line(e: BaseException) -> str:
     return text or type(e).__name__
 
 
+def _fail(line: str, code: int, debug: bool) -> int:
+    """Print the one line of an error (after the traceback, with --debug) and give its exit code."""
+    if debug:
+        traceback.print_exc()
+    print(line, file=sys.stderr)
+    return code
+
+
 def main(argv=None) -> int:
     """Run the command; every expected error becomes one line on stderr and an exit code:
     1 for an error, 2 for a usage error, 130 for Ctrl-C; a closed pipe ends quietly.
@@ -483,10 +493,7 @@ def main(argv=None) -> int:
         print(e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if debug:
-            traceback.print_exc()
-        print(f"\n{prog}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(f"\n{prog}: interrupted", 130, debug)
     except BrokenPipeError:
         # the reader went away (`chainrule lecture --list | head -1`): stop quietly, and point stdout
         # at /dev/null so that the interpreter's final flush does not complain either
@@ -497,21 +504,12 @@ def main(argv=None) -> int:
             pass
         return 141
     except MemoryError:
-        if debug:
-            traceback.print_exc()
-        print(f"{prog}: error: out of memory; try a smaller model, --batch-size or --limit", file=sys.stderr)
-        return 1
+        return _fail(f"{prog}: error: out of memory; try a smaller model, --batch-size or --limit", 1, debug)
     except EXPECTED as e:
-        if debug:
-            traceback.print_exc()
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
-        return 1
+        return _fail(f"{prog}: error: {_one_line(e)}", 1, debug)
     except Exception as e:  # a bug: still one line, with the way to see more
-        if debug:
-            traceback.print_exc()
-        print(f"{prog}: internal error: {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
+        return _fail(f"{prog}: internal error: {type(e).__name__}: {_one_line(e)} (run with --debug for the "
+                     f"traceback)", 1, debug)
 
 
 if __name__ == "__main__":
