@@ -262,20 +262,20 @@ def min(x, dim=None, keepdim: bool = False, *, out=None, axis=None, keepdims=Non
 
 def amax(x, dim=(), keepdim: bool = False, *, out=None, axis=None, keepdims=None) -> Tensor:
     """The largest values over ``dim`` (all axes by default); ties share the gradient evenly."""
-    x = as_tensor(x)
-    _no_out("amax", out)
-    _check_nonempty(x, "amax")
-    dim, keepdim = dims("amax", dim, keepdim, axis, keepdims)
-    return Amax.apply(x, axis=normalize_axis(dim, x.ndim, "amax"), keepdims=keepdim)
+    return _amaxmin(Amax, "amax", x, dim, keepdim, out, axis, keepdims)
 
 
 def amin(x, dim=(), keepdim: bool = False, *, out=None, axis=None, keepdims=None) -> Tensor:
     """The smallest values over ``dim`` (all axes by default); ties share the gradient evenly."""
+    return _amaxmin(Amin, "amin", x, dim, keepdim, out, axis, keepdims)
+
+
+def _amaxmin(op, name, x, dim, keepdim, out, axis, keepdims) -> Tensor:
     x = as_tensor(x)
-    _no_out("amin", out)
-    _check_nonempty(x, "amin")
-    dim, keepdim = dims("amin", dim, keepdim, axis, keepdims)
-    return Amin.apply(x, axis=normalize_axis(dim, x.ndim, "amin"), keepdims=keepdim)
+    _no_out(name, out)
+    _check_nonempty(x, name)
+    dim, keepdim = dims(name, dim, keepdim, axis, keepdims)
+    return op.apply(x, axis=normalize_axis(dim, x.ndim, name), keepdims=keepdim)
 
 
 def logsumexp(x, dim=None, keepdim: bool = False, *, out=None, axis=None, keepdims=None) -> Tensor:
