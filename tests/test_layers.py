@@ -436,3 +436,8 @@ def test_errors_are_one_clear_line(call, message):
     with pytest.raises((ValueError, IndexError, TypeError)) as e:
         call()
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_max_pool2d_routes_nan_windows_as_pytorch():
+    x = np.array([[[[1.0, np.nan, 0.5], [np.nan, 2.0, 7.0], [3.0, 1.0, np.nan]]]])
+    check_op(lambda x: F.max_pool2d(x, 2, 1), lambda x: TF.max_pool2d(x, 2, 1), [x], gradcheck=False)

@@ -26,14 +26,13 @@ def _run(mode: str, x: Tensor, h0: Tensor, c0, w_ih, w_hh, b_ih, b_hh, reverse: 
     """One direction of one layer over a time-major sequence x (T, N, I): (outputs (T, N, H), h_n, c_n)."""
     t_len, n, i = x.shape
     g = w_ih.shape[0]
-    hd = g // _GATES[mode]
     gx = F.linear(x.reshape(t_len * n, i), w_ih, b_ih).reshape(t_len, n, g)  # every step's input part at once
     if b_hh is None:
         b_hh = _zeros(g, gx.data.dtype)
     last = 0 if reverse else t_len - 1
     if mode == "LSTM":
-        y = _rnn.LSTM.apply(gx, h0, c0, w_hh, b_hh, reverse=reverse)  # (T, N, 2H): [h_t, c_t]
-        return y[:, :, :hd], y[last, :, :hd], y[last, :, hd:]
+        y = _rnn.LSTM.apply(gx, h0, c0, w_hh, b_hh, reverse=reverse)  # (T + 1, N, H): every h_t, the last c
+        return y[:t_len], y[last], y[t_len]
     if mode == "GRU":
         y = _rnn.GRU.apply(gx, h0, w_hh, b_hh, reverse=reverse)
     else:

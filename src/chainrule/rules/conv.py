@@ -1,11 +1,12 @@
 """Convolution as one unfold and one matrix product (im2col), forward and backward side by side.
 
-The unfold is a strided view of the padded input, (N, OH, OW, C, KH, KW): every output pixel's
-receptive field without a Python loop over pixels; copying it gives the columns
-X_col of shape (N*OH*OW, C*KH*KW), and the layer becomes the lecture's affine layer
-Y = X_col W^T + b. Its gradient is the affine layer's gradient, folded back (col2im):
-dW = dY^T X_col, db = sum dY, dX_col = dY W, then dX adds each column entry back to the input pixel
-it was read from (a loop over the KH*KW kernel offsets, each one strided add over every pixel).
+The unfold is a strided view of the padded input, (N, C, KH, KW, OH, OW): every output pixel's
+receptive field without a Python loop over pixels; copying it gives each sample's columns X_col of
+shape (C*KH*KW, OH*OW), and the layer becomes the lecture's affine layer Y = W X_col + b with W
+reshaped to (O, C*KH*KW), one batched matmul whose result is already (N, O, OH*OW). Its gradient is
+the affine layer's gradient, folded back (col2im): dW = sum_n dY_n X_col,n^T, db = sum dY,
+dX_col = W^T dY, then dX adds each column entry back to the input pixel it was read from (a loop
+over the KH*KW kernel offsets, each one strided add over every pixel).
 """
 from __future__ import annotations
 
@@ -33,32 +34,34 @@ def pad_spatial(x: np.ndarray, pads, value=0) -> np.ndarray:
     return out
 
 
-def windows(xp: np.ndarray, kernel, stride, dilation, out_hw, channels_last: bool = False) -> np.ndarray:
-    """The strided view of every window of xp (N, C, H, W): (N, C, OH, OW, KH, KW), or
-    (N, OH, OW, C, KH, KW) with ``channels_last`` (the im2col row order). No copy."""
+def windows(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
+    """The strided view of every window of xp (N, C, H, W) as (N, C, KH, KW, OH, OW): per sample, row
+    (c, i, j) of its im2col matrix holds every output pixel's input at kernel offset (i, j). No copy."""
     n, c = xp.shape[:2]
     sn, sc, sh, sw = xp.strides
     (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel, stride, dilation, out_hw
-    if channels_last:
-        return _strided(xp, (n, oh, ow, c, kh, kw), (sn, sh * s0, sw * s1, sc, sh * d0, sw * d1),
-                        writeable=False)
-    return _strided(xp, (n, c, oh, ow, kh, kw), (sn, sc, sh * s0, sw * s1, sh * d0, sw * d1), writeable=False)
+    return _strided(xp, (n, c, kh, kw, oh, ow), (sn, sc, sh * d0, sw * d1, sh * s0, sw * s1), writeable=False)
+
+
+def offset(a: np.ndarray, i: int, j: int, stride, dilation, out_hw) -> np.ndarray:
+    """The (N, C, OH, OW) strided slice of a (N, C, Hp, Wp) read at kernel offset (i, j)."""
+    (s0, s1), (d0, d1), (oh, ow) = stride, dilation, out_hw
+    return a[:, :, i * d0:i * d0 + s0 * (oh - 1) + 1:s0, j * d1:j * d1 + s1 * (ow - 1) + 1:s1]
 
 
 def fold_add(target: np.ndarray, cols: np.ndarray, stride, dilation) -> None:
-    """col2im: add cols (N, C, OH, OW, KH, KW) into target (N, C, Hp, Wp), each entry at the pixel its
+    """col2im: add cols (N, C, KH, KW, OH, OW) into target (N, C, Hp, Wp), each entry at the pixel its
     window read it from. One strided add per kernel offset."""
-    oh, ow, kh, kw = cols.shape[2:]
-    (s0, s1), (d0, d1) = stride, dilation
+    kh, kw, oh, ow = cols.shape[2:]
     for i in range(kh):
         for j in range(kw):
-            target[:, :, i * d0:i * d0 + s0 * (oh - 1) + 1:s0, j * d1:j * d1 + s1 * (ow - 1) + 1:s1] += \
-                cols[:, :, :, :, i, j]
+            offset(target, i, j, stride, dilation, (oh, ow))[...] += cols[:, :, i, j]
 
 
 class Conv2d(Function):
-    """Y = X_col W^T + b on the unfolded input (im2col); dW = dY^T X_col, db = sum over N, OH, OW
-    of dY, dX = col2im(dY W). With groups, each group of channels is its own such product.
+    """Y_n = W X_col,n + b per sample on its unfolded input (im2col); dW = sum_n dY_n X_col,n^T,
+    db = sum over N, OH, OW of dY, dX_n = col2im(W^T dY_n). With groups, each group of channels is
+    its own such product (one more batch axis of the same matmul).
 
     Inputs x (N, C, H, W), weight (O, C/groups, KH, KW), optional bias (O,); options stride,
     padding ((top, bottom), (left, right)), dilation (pairs) and groups.
@@ -72,46 +75,32 @@ class Conv2d(Function):
         oh = out_size(h, kh, stride[0], *padding[0], dilation[0])
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
         xp = pad_spatial(x, padding)
-        # (N, OH, OW, C, KH, KW) view -> (N*OH*OW, C*KH*KW) copy: the only pass over the receptive fields
-        cols = windows(xp, (kh, kw), stride, dilation, (oh, ow), channels_last=True).reshape(n * oh * ow, -1)
-        self.cols, self.w, self.geom = cols, w, (x.shape, xp.shape, padding, stride, dilation, groups, oh, ow)
-        if groups == 1:
-            y = cols @ w.reshape(o, -1).T  # (N*OH*OW, C*KH*KW) @ (C*KH*KW, O) -> (N*OH*OW, O)
-        else:
-            og, k = o // groups, cg * kh * kw
-            y = np.empty((cols.shape[0], o), dtype=np.result_type(cols, w))
-            for g in range(groups):
-                y[:, g * og:(g + 1) * og] = cols[:, g * k:(g + 1) * k] @ w[g * og:(g + 1) * og].reshape(og, k).T
+        # (N, C, KH, KW, OH, OW) view -> (N, G, C/G*KH*KW, OH*OW) copy: the only pass over the receptive fields
+        cols = windows(xp, (kh, kw), stride, dilation, (oh, ow)).reshape(n, groups, cg * kh * kw, oh * ow)
+        wm = w.reshape(groups, o // groups, cg * kh * kw)
+        self.cols, self.wm, self.geom = cols, wm, (x.shape, w.shape, xp.shape, padding, stride, dilation, oh, ow)
+        y = np.matmul(wm, cols)  # (G, O/G, K) @ (N, G, K, OH*OW) -> (N, G, O/G, OH*OW), one batched product
+        y = y.reshape(n, o, oh, ow)
         if b is not None:
-            y += b
-        return y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)  # (N, O, OH, OW), a view in NHWC memory
+            y += b[:, None, None]
+        return y
 
     def backward(self, grad):
-        xshape, pshape, padding, stride, dilation, groups, oh, ow = self.geom
-        w, cols = self.w, self.cols
-        o, cg, kh, kw = w.shape
-        n, c = xshape[:2]
-        gm = grad.transpose(0, 2, 3, 1).reshape(-1, o)  # (N*OH*OW, O); free when grad is in NHWC memory
+        xshape, wshape, pshape, padding, stride, dilation, oh, ow = self.geom
+        wm, cols = self.wm, self.cols
+        n, groups = cols.shape[:2]
+        gm = grad.reshape(n, groups, -1, oh * ow)  # (N, G, O/G, OH*OW)
         need = self.needs_input_grad
         gx = gw = gb = None
-        og, k = o // groups, cg * kh * kw
         if need[1]:
-            if groups == 1:
-                gw = (gm.T @ cols).reshape(w.shape)  # (O, N*OH*OW) @ (N*OH*OW, C*KH*KW)
-            else:
-                gw = np.concatenate([gm[:, g * og:(g + 1) * og].T @ cols[:, g * k:(g + 1) * k]
-                                     for g in range(groups)]).reshape(w.shape)
+            # (N, G, O/G, P) @ (N, G, P, K) -> (N, G, O/G, K), summed over the samples
+            gw = np.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(wshape)
         if len(need) == 3 and need[2]:
-            gb = gm.sum(axis=0)
+            gb = grad.sum(axis=(0, 2, 3))
         if need[0]:
-            if groups == 1:
-                gcols = gm @ w.reshape(o, -1)  # (N*OH*OW, O) @ (O, C*KH*KW)
-            else:
-                gcols = np.concatenate([gm[:, g * og:(g + 1) * og] @ w[g * og:(g + 1) * og].reshape(og, k)
-                                        for g in range(groups)], axis=1)
-            gcols = gcols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+            gcols = np.matmul(wm.transpose(0, 2, 1), gm)  # (G, K, O/G) @ (N, G, O/G, P) -> (N, G, K, P)
             gxp = np.zeros(pshape, dtype=gcols.dtype)
-            fold_add(gxp, gcols, stride, dilation)
+            fold_add(gxp, gcols.reshape(n, xshape[1], wshape[2], wshape[3], oh, ow), stride, dilation)
             (pt, _), (pl, _) = padding
             gx = gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
         return (gx, gw) if len(need) == 2 else (gx, gw, gb)

@@ -1,13 +1,14 @@
 """Pooling over 2-D windows: max, average and adaptive average, forward and backward side by side.
 
-Each reads its windows through one strided view of the padded input (no loop over pixels).
+Each reads its windows as strided slices of the padded input, one per kernel offset (no loop over
+pixels).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from chainrule.autograd import Function
-from chainrule.rules.conv import fold_add, pad_spatial, windows
+from chainrule.rules.conv import offset, pad_spatial
 
 
 def pool_out_size(n: int, k: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
@@ -32,47 +33,52 @@ def _geometry(shape, kernel, stride, padding, dilation, ceil_mode):
 
 class MaxPool2d(Function):
     """y = max over each window; dL/dx routes each window's gradient to its maximum, the first one in
-    row-major window order on ties (PyTorch's rule; a NaN counts as the maximum), adding up where
-    windows overlap.
+    row-major window order on ties (PyTorch's rule; a NaN counts as the maximum, the last NaN wins),
+    adding up where windows overlap.
 
-    Options kernel, stride, padding, dilation (pairs) and ceil_mode.
+    Options kernel, stride, padding, dilation (pairs) and ceil_mode. Both directions loop over the
+    KH*KW kernel offsets, each one strided elementwise pass over all windows.
     """
 
     saved_inputs = (0,)
 
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
-        n, c = x.shape[:2]
-        (oh, ow), pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        out_hw, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
         low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         xp = pad_spatial(x, pads, low)
-        kh, kw = kernel
-        win = windows(xp, kernel, stride, dilation, (oh, ow))  # (N, C, OH, OW, KH, KW) view
-        if kh * kw == 1:
-            arg = np.zeros((n, c, oh, ow), np.intp)
-            out = win[..., 0, 0].copy()
-        else:
-            flat = win.reshape(n, c, oh, ow, kh * kw)
-            arg = flat.argmax(axis=-1)  # the first maximum (a NaN wins: argmax returns the first NaN)
-            out = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
-        self.arg, self.geom = arg, (x.shape, xp.shape, pads, kernel, stride, dilation)
+        self.xp, self.geom = xp, (x.shape, pads, kernel, stride, dilation, out_hw)
+        out = None
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                v = offset(xp, i, j, stride, dilation, out_hw)
+                out = v.copy() if out is None else np.maximum(out, v, out=out)  # NaN propagates
+        self.out = out
         return out
 
     def backward(self, grad):
-        xshape, pshape, pads, (kh, kw), (s0, s1), (d0, d1) = self.geom
-        n, c, oh, ow = grad.shape
-        hp, wp = pshape[2:]
-        # the flat index of each window's maximum in the padded input
-        row = (np.arange(oh) * s0)[:, None] + (self.arg // kw) * d0
-        col = (np.arange(ow) * s1)[None, :] + (self.arg % kw) * d1
-        plane = (np.arange(n * c) * (hp * wp)).reshape(n, c, 1, 1)
-        idx = (plane + row * wp + col).ravel()
-        size = n * c * hp * wp
-        if s0 >= d0 * (kh - 1) + 1 and s1 >= d1 * (kw - 1) + 1:  # windows do not overlap: one write each
-            gxp = np.zeros(size, grad.dtype)
-            gxp[idx] = grad.ravel()
-        else:
-            gxp = np.bincount(idx, weights=grad.ravel(), minlength=size).astype(grad.dtype, copy=False)
-        gxp = gxp.reshape(pshape)
+        xshape, pads, kernel, stride, dilation, out_hw = self.geom
+        xp, out = self.xp, self.out
+        gxp = np.zeros(xp.shape, grad.dtype)
+        overlap = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+        nan = out != out
+        taken = nan.copy()  # windows holding a NaN route their gradient to their LAST NaN (PyTorch's scan)
+        offsets = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
+        for i, j in offsets:
+            v = offset(xp, i, j, stride, dilation, out_hw)
+            first = (v == out) & ~taken  # the first maximum of each window
+            taken |= first
+            target = offset(gxp, i, j, stride, dilation, out_hw)
+            if overlap:
+                target += grad * first
+            else:  # every input element is in at most one window: write, do not add
+                np.multiply(grad, first, out=target)
+        if nan.any():
+            taken = ~nan
+            for i, j in reversed(offsets):
+                v = offset(xp, i, j, stride, dilation, out_hw)
+                last = (v != v) & ~taken
+                taken |= last
+                offset(gxp, i, j, stride, dilation, out_hw)[...] += grad * last
         (pt, _), (pl, _) = pads
         return gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
 
@@ -97,22 +103,27 @@ class AvgPool2d(Function):
                 count_include_pad=True, divisor_override=None):
         (oh, ow), pads = _geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
         xp = pad_spatial(x, pads)
-        sums = windows(xp, kernel, stride, (1, 1), (oh, ow)).sum(axis=(-2, -1))
+        sums = None
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                v = offset(xp, i, j, stride, (1, 1), (oh, ow))
+                sums = v.copy() if sums is None else np.add(sums, v, out=sums)
         if divisor_override:
             div = np.asarray(divisor_override, x.dtype)
         else:
             ch = _avg_counts(x.shape[2], kernel[0], stride[0], padding[0], oh, count_include_pad)
             cw = _avg_counts(x.shape[3], kernel[1], stride[1], padding[1], ow, count_include_pad)
             div = np.outer(ch, cw).astype(x.dtype)
-        self.div, self.geom = div, (x.shape, xp.shape, pads, kernel, stride)
+        self.div, self.geom = div, (x.shape, xp.shape, pads, kernel, stride, (oh, ow))
         return sums / div
 
     def backward(self, grad):
-        xshape, pshape, pads, (kh, kw), stride = self.geom
+        xshape, pshape, pads, kernel, stride, out_hw = self.geom
         g = grad / self.div
         gxp = np.zeros(pshape, grad.dtype)
-        n, c, oh, ow = g.shape
-        fold_add(gxp, np.broadcast_to(g[..., None, None], (n, c, oh, ow, kh, kw)), stride, (1, 1))
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                offset(gxp, i, j, stride, (1, 1), out_hw)[...] += g
         (pt, _), (pl, _) = pads
         return gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
 

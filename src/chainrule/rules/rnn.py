@@ -64,7 +64,11 @@ class LSTM(Function):
     """PyTorch's LSTM step with gates (i, f, g, o) = (sigma, sigma, tanh, sigma)(gx_t + h W_hh^T + b_hh):
     c_t = f c_{t-1} + i g, h_t = o tanh(c_t). Backward: dc = g_c + dc_next + g_h o (1 - tanh^2 c_t),
     di = dc g, df = dc c_{t-1}, dg = dc i, do = g_h tanh c_t, each times its activation's derivative;
-    dc_{t-1} = dc f, dh_{t-1} = dA W_hh. Output: [h_t, c_t] per step, (T, N, 2H)."""
+    dc_{t-1} = dc f, dh_{t-1} = dA W_hh. Output (T + 1, N, H): h_1..h_T in run order, then the last c.
+
+    Every gate is one tanh: sigma(a) = (1 + tanh(a / 2)) / 2, so the forward scales the pre-activations
+    once (inputs and W_hh) and runs one tanh over all four gates per step.
+    """
 
     saves_output = True
     saved_inputs = (1, 2, 3)
@@ -72,46 +76,59 @@ class LSTM(Function):
     def forward(self, gx, h0, c0, w_hh, b_hh, reverse=False):
         t_len, n, g4 = gx.shape
         hd = g4 // 4
-        out = np.empty((t_len, n, 2 * hd), dtype=np.result_type(gx, h0))
-        acts = np.empty(gx.shape, dtype=out.dtype)
+        dt = np.result_type(gx, h0)
+        half = np.full(g4, 0.5, dt)
+        half[2 * hd:3 * hd] = 1  # tanh(a / 2) for the sigmoid gates, tanh(a) for g
+        shift = half.copy()
+        shift[2 * hd:3 * hd] = 0
+        gs = (gx + b_hh) * half  # (T, N, 4H): every step's input part and bias, scaled, in one pass
+        ws = (w_hh * half[:, None]).T  # (H, 4H)
+        acts = np.empty(gx.shape, dt)
+        cs = np.empty((t_len, n, hd), dt)
+        out = np.empty((t_len + 1, n, hd), dt)
         h, c = h0, c0
         for t in _order(t_len, reverse):
-            a = gx[t] + h @ w_hh.T + b_hh  # (N, 4H)
             act = acts[t]
-            act[:, :2 * hd] = _sigmoid(a[:, :2 * hd])
-            act[:, 2 * hd:3 * hd] = np.tanh(a[:, 2 * hd:3 * hd])
-            act[:, 3 * hd:] = _sigmoid(a[:, 3 * hd:])
-            c = act[:, hd:2 * hd] * c + act[:, :hd] * act[:, 2 * hd:3 * hd]
-            h = act[:, 3 * hd:] * np.tanh(c)
-            out[t, :, :hd] = h
-            out[t, :, hd:] = c
-        self.out, self.acts, self.h0, self.c0, self.w, self.reverse = out, acts, h0, c0, w_hh, reverse
+            np.tanh(gs[t] + h @ ws, out=act)
+            act *= half
+            act += shift  # (i, f, g, o)
+            c = np.multiply(act[:, hd:2 * hd], c, out=cs[t])
+            c += act[:, :hd] * act[:, 2 * hd:3 * hd]
+            h = np.multiply(act[:, 3 * hd:], np.tanh(c), out=out[t])
+        out[t_len] = c
+        self.out, self.acts, self.cs, self.h0, self.c0, self.w, self.reverse = out, acts, cs, h0, c0, w_hh, reverse
         return out
 
     def backward(self, grad):
-        out, acts, w = self.out, self.acts, self.w
-        hd = out.shape[-1] // 2
-        cs = out[..., hd:]
-        tanh_c = np.tanh(cs)
+        acts, cs, w = self.acts, self.cs, self.w
+        t_len, n, hd = cs.shape
+        i, f, g, o = (acts[..., k * hd:(k + 1) * hd] for k in range(4))
+        tc = np.tanh(cs)
         cprev = _previous(cs, self.c0, self.reverse)
-        da = np.empty(acts.shape, dtype=grad.dtype)
-        dh = np.zeros_like(grad[0, :, :hd])
-        dc = np.zeros_like(dh)
-        for t in _order(grad.shape[0], not self.reverse):
-            i, f, g, o = acts[t, :, :hd], acts[t, :, hd:2 * hd], acts[t, :, 2 * hd:3 * hd], acts[t, :, 3 * hd:]
-            gh = grad[t, :, :hd] + dh
-            tc = tanh_c[t]
-            dc = grad[t, :, hd:] + dc + gh * o * (1 - tc * tc)
-            d = da[t]
-            d[:, :hd] = dc * g * i * (1 - i)
-            d[:, hd:2 * hd] = dc * cprev[t] * f * (1 - f)
-            d[:, 2 * hd:3 * hd] = dc * i * (1 - g * g)
-            d[:, 3 * hd:] = gh * tc * o * (1 - o)
-            dc = dc * f
-            dh = d @ w  # (N, 4H) @ (4H, H)
-        hprev = _previous(out[..., :hd], self.h0, self.reverse)
-        flat = da.reshape(-1, da.shape[-1])
-        return da, dh, dc, flat.T @ hprev.reshape(flat.shape[0], -1), flat.sum(axis=0)
+        # the local factors, for all steps at once: dA_{i,f,g} = dc * fac3, dA_o = dh * fac_o, and
+        # dh's share of dc is dh * o (1 - tanh^2 c)
+        fac3 = np.empty((t_len, n, 3, hd), grad.dtype)
+        fac3[:, :, 0] = g * i * (1 - i)
+        fac3[:, :, 1] = cprev * f * (1 - f)
+        fac3[:, :, 2] = i * (1 - g * g)
+        fac_o = tc * o * (1 - o)
+        dc_dh = o * (1 - tc * tc)
+        last = 0 if self.reverse else t_len - 1
+        gh_all = grad[:t_len]
+        da = np.empty(acts.shape, grad.dtype)
+        da3 = da.reshape(t_len, n, 4, hd)
+        dh = np.zeros((n, hd), grad.dtype)
+        dc = grad[t_len].copy()  # dL/dc of the last step
+        for t in _order(t_len, not self.reverse):
+            gh = gh_all[t] + dh if t != last else gh_all[t]
+            dc += gh * dc_dh[t]
+            np.multiply(dc[:, None, :], fac3[t], out=da3[t, :, :3])
+            np.multiply(gh, fac_o[t], out=da3[t, :, 3])
+            dc *= f[t]
+            dh = da[t] @ w  # (N, 4H) @ (4H, H)
+        hprev = _previous(self.out[:t_len], self.h0, self.reverse)
+        flat = da.reshape(-1, 4 * hd)
+        return da, dh, dc, flat.T @ hprev.reshape(-1, hd), flat.sum(axis=0)
 
 
 class GRU(Function):
