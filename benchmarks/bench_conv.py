@@ -83,26 +83,18 @@ def worker(framework: str, model: str, n: int, threads: int) -> dict:
         x = rng.standard_normal((n,) + shape).astype(np.float32)
     y = rng.integers(0, 10, n)
     if framework == "torch":
-        import torch
-        torch.set_num_threads(threads)
-        net = make(torch.nn)
-        opt = torch.optim.SGD(net.parameters(), lr=LR)
-        xt, yt = torch.tensor(x), torch.tensor(y)
-
-        def step():
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xt), yt).backward()
-            opt.step()
+        import torch as lib
+        lib.set_num_threads(threads)
     else:
-        import chainrule as cr
-        net = make(cr.nn)
-        opt = cr.optim.SGD(net.parameters(), lr=LR)
-        xc, yc = cr.tensor(x), cr.tensor(y)
+        import chainrule as lib
+    net = make(lib.nn)  # the same program for both libraries: only the module differs
+    opt = lib.optim.SGD(net.parameters(), lr=LR)
+    xt, yt = lib.tensor(x), lib.tensor(y)
 
-        def step():
-            opt.zero_grad()
-            cr.nn.functional.cross_entropy(net(xc), yc).backward()
-            opt.step()
+    def step():
+        opt.zero_grad()
+        lib.nn.functional.cross_entropy(net(xt), yt).backward()
+        opt.step()
     before = _rss_kb()
     t = _common.best_time(step, repeat=3, min_time=0.3)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -119,7 +119,9 @@ def save_checkpoint(run_dir, slot: str, model_state: dict, optimizer_state: dict
     try:
         folder.mkdir()
         files = {"model.safetensors": _write(folder / "model.safetensors", st_save(
-            {k: np.ascontiguousarray(v) for k, v in model_state.items()}, metadata={"format": "pt"}))}
+            # (ascontiguousarray would turn a 0-d buffer, BatchNorm's num_batches_tracked, into shape (1,))
+            {k: v if v.flags.c_contiguous else np.ascontiguousarray(v) for k, v in model_state.items()},
+            metadata={"format": "pt"}))}
         info = dict(info)
         if optimizer_state is not None:
             arrays, meta = _split_optimizer(optimizer_state)

@@ -25,6 +25,7 @@ from chainrule.fileio import open_regular, read_regular
 from chainrule.nn import functional as F
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
+from chainrule.train import models
 from chainrule.train.trainer import Trainer, evaluate, predict
 
 DATASETS = ("spiral", "xor", "blobs", "cifar10", "mnist")
@@ -39,6 +40,10 @@ class RunConfig:
     dataset: str = "spiral"          # spiral, xor, blobs (built in), cifar10, mnist (files in data_dir)
     data_dir: str | None = None      # folder of the CIFAR-10 / MNIST files
     hidden: tuple = (100,)           # hidden layer widths: (100,) is the lecture's 2-layer net
+    model: str = "mlp"               # mlp, or convnet (image data): conv blocks, then the hidden layers
+    channels: tuple = (16, 32)       # convnet: output channels of each conv block (conv, activation, pool)
+    kernels: tuple = (5,)            # convnet: kernel size of each block (one value: all), padding "same"
+    pool: int = 2                    # convnet: max-pool window and stride after each block (1: none)
     activation: str = "relu"         # relu, leaky_relu, sigmoid, tanh, elu, gelu, softplus
     loss: str = "softmax"            # softmax (cross-entropy) or svm (multiclass hinge)
     reg: float = 1e-5                # lambda of the L2 penalty on weight matrices
@@ -59,8 +64,9 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         names = {f.name for f in fields(cls)}
         cfg = cls(**{k: v for k, v in d.items() if k in names})
-        if isinstance(cfg.hidden, list):
-            cfg.hidden = tuple(cfg.hidden)
+        for name in ("hidden", "channels", "kernels"):
+            if isinstance(getattr(cfg, name), list):
+                setattr(cfg, name, tuple(getattr(cfg, name)))
         return cfg
 
     def validate(self) -> None:
@@ -94,11 +100,26 @@ class RunConfig:
         if not isinstance(self.hidden, (tuple, list)) or not all(
                 isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
             raise ValueError(f"--hidden needs positive integer widths, like 100,100; got {self.hidden!r}")
+        if self.model not in models.MODELS:
+            raise ValueError(f"--model: unknown {self.model!r}; choose from {', '.join(models.MODELS)}")
+        for name in ("channels", "kernels"):
+            v = getattr(self, name)
+            if not isinstance(v, (tuple, list)) or not v or not all(
+                    isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in v):
+                raise ValueError(f"--{name} needs positive integers separated by commas, like 16,32; got {v!r}")
+        _check_range("pool", self.pool, 1, None, integer=True, note="(1: no pooling)")
+        if self.model == "convnet" and self.dataset not in IMAGE_SHAPES:
+            raise ValueError(f"--model convnet needs image data (--dataset {' or '.join(IMAGE_SHAPES)}), "
+                             f"not {self.dataset}")
         try:
             dtypes.as_dtype(self.dtype)
         except (TypeError, ValueError, KeyError):
             raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64") from None
         need, have = memory_needed(self), memory_available()
+        if have is not None and need > have and self.model == "convnet":
+            raise ValueError(f"--channels {','.join(map(str, self.channels))}: the convnet needs about {need} bytes "
+                             f"for its weights, gradients, optimizer state and one batch, more than the {have} "
+                             f"bytes available; choose fewer channels or a smaller --batch-size")
         if have is not None and need > have:
             sizes = [DATASET_SIZES[self.dataset][0], *self.hidden, DATASET_SIZES[self.dataset][1]]
             raise ValueError(f"--hidden {','.join(map(str, self.hidden))}: the model {sizes} needs about {need} bytes "
@@ -109,6 +130,7 @@ class RunConfig:
 PREPROCESS = ("auto", "none", "scale", "mean_image", "channel")
 # inputs and classes of each dataset, known before any file is read
 DATASET_SIZES = {"spiral": (2, 3), "xor": (2, 2), "blobs": (2, 3), "cifar10": (3072, 10), "mnist": (784, 10)}
+IMAGE_SHAPES = {"cifar10": (3, 32, 32), "mnist": (1, 28, 28)}
 OPTIMIZER_BUFFERS = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 3, "adagrad": 1}
 
 
@@ -131,11 +153,31 @@ def memory_needed(cfg: RunConfig) -> int:
     """Bytes a training run of ``cfg`` needs for its model: weights, gradients, optimizer buffers
     and one batch of activations (an estimate made before anything is allocated)."""
     n_in, n_out = DATASET_SIZES[cfg.dataset]
+    if cfg.model == "convnet" and cfg.dataset in IMAGE_SHAPES:
+        return _convnet_memory(cfg, IMAGE_SHAPES[cfg.dataset], n_out)
     sizes = [n_in, *cfg.hidden, n_out]
     params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     item = np.dtype(cfg.dtype).itemsize
     activations = cfg.batch_size * sum(sizes) * 4
     return (2 + OPTIMIZER_BUFFERS.get(cfg.optimizer, 2)) * params * item + activations * item
+
+
+def _convnet_memory(cfg: RunConfig, shape, n_out: int) -> int:
+    """memory_needed for a convnet: its parameters times the optimizer's copies, plus one batch of
+    activations and unfolded columns (kernel^2 per input value) per block."""
+    c, h, w = shape
+    kernels = list(cfg.kernels) * (len(cfg.channels) if len(cfg.kernels) == 1 else 1)
+    params, acts = 0, 0
+    for out, k in zip(cfg.channels, kernels):
+        params += out * (c * k * k + 1)
+        acts += c * h * w * k * k + 3 * out * h * w
+        if cfg.pool > 1:
+            h, w = h // cfg.pool, w // cfg.pool
+        c = out
+    sizes = [c * h * w, *cfg.hidden, n_out]
+    params += sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    item = np.dtype(cfg.dtype).itemsize
+    return (2 + OPTIMIZER_BUFFERS.get(cfg.optimizer, 2)) * params * item + cfg.batch_size * (acts + sum(sizes)) * item
 
 
 def memory_available() -> int | None:
@@ -210,9 +252,9 @@ def load_data(cfg: RunConfig, preprocess: Preprocess | None = None) -> Data:
                 ds(Xte, yte), classes, pre, shape)
 
 
-def build_model(cfg: RunConfig, n_in: int, n_classes: int):
+def build_model(cfg: RunConfig, n_in: int, n_classes: int, image_shape=None):
     cr_random.manual_seed(cfg.seed)
-    model = nn.MLP([n_in, *cfg.hidden, n_classes], activation=cfg.activation)
+    model = models.build(cfg, n_in, n_classes, image_shape or IMAGE_SHAPES.get(cfg.dataset))
     return model.to(cfg.dtype)
 
 
@@ -269,7 +311,7 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
     """Everything wired up for ``cfg``: data, model, optimizer, schedule, and a Trainer."""
     cfg.validate()
     data = data or load_data(cfg)
-    model = build_model(cfg, data.train.X.shape[1], len(data.classes))
+    model = build_model(cfg, data.train.X.shape[1], len(data.classes), data.image_shape)
     opt, sched = build_optimizer(cfg, model)
     run_dir = Path(run_dir)
     meta = {"run": asdict(cfg), "classes": data.classes, "image_shape": data.image_shape,
@@ -443,11 +485,13 @@ def load_run(run_dir, slot: str = "best"):
     check_run_meta(meta, run_dir / slot / "state.json")
     cfg = _recorded_config(meta, run_dir / slot / "state.json")
     sizes = [meta["n_in"], *cfg.hidden, len(meta["classes"])]
-    if not isinstance(meta["model"], dict) or meta["model"].get("sizes") != sizes:
+    recorded = meta["model"]
+    if not isinstance(recorded, dict) or (cfg.model == "mlp" and recorded.get("sizes") != sizes) or \
+            (cfg.model == "convnet" and list(recorded.get("hidden", ())) != list(cfg.hidden)):
         raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not match the run's "
                               f"settings (layer sizes {sizes})")
     try:
-        model = nn.MLP(**meta["model"]).to(cfg.dtype)
+        model = models.from_config(recorded).to(cfg.dtype)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not describe a network "
                               f"({e})") from None
