@@ -85,3 +85,20 @@ def test_sweep_searches_a_convnet(tmp_path):
     assert "2 of 2 trials finished" in p.stdout
     best = json.loads((out / "best.json").read_text())
     assert best["model"] == "convnet" and best["channels"] == [2]
+
+
+def test_first_layer_filters_are_drawn_beside_the_mlp_templates(tmp_path):
+    from chainrule.viz import filters, plot_filters
+    from chainrule.viz import lecture
+    from files import write_cifar10
+    w = np.random.default_rng(0).standard_normal((6, 3, 5, 5))
+    imgs = filters(w)
+    assert imgs.shape == (6, 5, 5, 3) and imgs.min() == 0 and imgs.max() == 1
+    raw = w[2].transpose(1, 2, 0)
+    np.testing.assert_allclose(imgs[2], (raw - raw.min()) / (raw.max() - raw.min()))
+    with pytest.raises(ValueError, match="expected convolution weights"):
+        filters(np.zeros((6, 75)))
+    fig = plot_filters(w, np.zeros((4, 3072)), path=tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG" and len(fig.subfigs) == 2
+    write_cifar10(tmp_path / "c")
+    assert lecture.make("filters", tmp_path / "out", tmp_path / "c") == [str(tmp_path / "out" / "filters.png")]

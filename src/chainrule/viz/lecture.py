@@ -116,34 +116,65 @@ def loss_step_decay(out: Path, data_dir=None) -> list:
     return [str(out / "loss_step_decay.png")]
 
 
-def templates(out: Path, data_dir=None) -> list:
-    """First-layer weights of a CIFAR-10 MLP([3072, 100, 10]) as 32x32 colour templates."""
-    import chainrule as cr
-    from chainrule.data import ArrayDataset, DataLoader, Preprocess, load_cifar10
-    from chainrule.viz.plots import plot_templates
+def _cifar_rows(data_dir, figure: str):
+    """Mean-image-subtracted CIFAR-10 training rows (N, 3072) and labels, for the weight figures."""
+    from chainrule.data import Preprocess, load_cifar10
     if not data_dir:
-        raise FileNotFoundError("templates: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
+        raise FileNotFoundError(f"{figure}: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
     Xtr, ytr, _, _, _ = load_cifar10(data_dir)
-    X = Preprocess.fit(Xtr, "mean_image")(Xtr).reshape(len(Xtr), -1)
-    cr.manual_seed(0)
-    net = cr.nn.MLP([3072, 100, 10])
-    for layer in (net[0], net[2]):  # small initial weights, as the course code does, so that what
-        cr.nn.init.normal_(layer.weight, std=1e-3)  # the templates show was learned, not drawn at random
-    opt = cr.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    loader = DataLoader(ArrayDataset(X, ytr), 64, shuffle=True, seed=0)
-    for epoch in range(10):
+    return Preprocess.fit(Xtr, "mean_image")(Xtr).reshape(len(Xtr), -1), ytr
+
+
+def _fit(net, X, y, epochs: int, lr: float, reg: float) -> None:
+    """SGD with momentum on softmax cross-entropy plus reg * R(W), batches of 64, seeded."""
+    import chainrule as cr
+    from chainrule.data import ArrayDataset, DataLoader
+    opt = cr.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    loader = DataLoader(ArrayDataset(X, y), 64, shuffle=True, seed=0)
+    for epoch in range(epochs):
         loader.set_epoch(epoch)
         for xb, yb in loader:
             opt.zero_grad()
-            (cr.nn.functional.cross_entropy(net(xb), yb) + 1e-2 * cr.nn.functional.l2_penalty(net)).backward()
+            (cr.nn.functional.cross_entropy(net(xb), yb) + reg * cr.nn.functional.l2_penalty(net)).backward()
             opt.step()
-    plot_templates(net[0].weight, (3, 32, 32), path=out / "templates.png")
+
+
+def _template_mlp(X, y):
+    """The lecture's CIFAR-10 MLP([3072, 100, 10]) trained 10 epochs from small initial weights, as the
+    course code does, so that what its templates show was learned, not drawn at random."""
+    import chainrule as cr
+    cr.manual_seed(0)
+    net = cr.nn.MLP([3072, 100, 10])
+    for layer in (net[0], net[2]):
+        cr.nn.init.normal_(layer.weight, std=1e-3)
+    _fit(net, X, y, 10, 1e-3, 1e-2)
+    return net
+
+
+def templates(out: Path, data_dir=None) -> list:
+    """First-layer weights of a CIFAR-10 MLP([3072, 100, 10]) as 32x32 colour templates."""
+    from chainrule.viz.plots import plot_templates
+    X, y = _cifar_rows(data_dir, "templates")
+    plot_templates(_template_mlp(X, y)[0].weight, (3, 32, 32), path=out / "templates.png")
     return [str(out / "templates.png")]
+
+
+def filters(out: Path, data_dir=None) -> list:
+    """A small CIFAR-10 ConvNet's first-layer 5x5 filters beside the MLP's 32x32 templates."""
+    import chainrule as cr
+    from chainrule.train.models import ConvNet
+    from chainrule.viz.plots import plot_filters
+    X, y = _cifar_rows(data_dir, "filters")
+    cr.manual_seed(0)
+    conv = ConvNet((3, 32, 32), [16, 32], [5], 2, [100], 10)
+    _fit(conv, X, y, 3, 1e-2, 1e-4)
+    plot_filters(conv[1].weight, _template_mlp(X, y)[0].weight[:32], path=out / "filters.png")
+    return [str(out / "filters.png")]
 
 
 FIGURES = {"linear_vs_2layer": linear_vs_2layer, "activations": activations, "graph": graph, "neuron": neuron,
            "gates": gates, "vectorized_linear": vectorized_linear, "pipeline": pipeline, "loss_step_decay": loss_step_decay,
-           "templates": templates}
+           "templates": templates, "filters": filters}
 
 
 def make(name: str, out, data_dir=None) -> list:
