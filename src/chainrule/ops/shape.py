@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule.autograd import Function
 from chainrule.ops.convert import as_tensor, promote
+from chainrule.rules.embedding import add_rows
 from chainrule.tensor import Tensor
 
 
@@ -72,6 +73,8 @@ class Getitem(Function):
         return x[index]
 
     def backward(self, grad):
+        if type(self.index) is np.ndarray and self.index.dtype.kind in "iu" and grad.dtype.kind == "f":
+            return add_rows(grad, self.index, self.shape[0])  # C[X]: an embedding lookup's backward
         g = np.zeros(self.shape, dtype=grad.dtype)
         if _is_advanced(self.index):
             np.add.at(g, self.index, grad)  # repeated indices accumulate
