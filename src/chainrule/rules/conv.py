@@ -68,6 +68,7 @@ class Conv2d(Function):
     """
 
     saved_inputs = (0, 1)
+    unfold_budget = 16 << 20  # bytes of unfolded columns at a time: a big batch is unfolded in parts
 
     def forward(self, x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
         n, c, h, wd = x.shape
@@ -75,32 +76,54 @@ class Conv2d(Function):
         oh = out_size(h, kh, stride[0], *padding[0], dilation[0])
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
         xp = pad_spatial(x, padding)
-        # (N, C, KH, KW, OH, OW) view -> (N, G, C/G*KH*KW, OH*OW) copy: the only pass over the receptive fields
-        cols = windows(xp, (kh, kw), stride, dilation, (oh, ow)).reshape(n, groups, cg * kh * kw, oh * ow)
         wm = w.reshape(groups, o // groups, cg * kh * kw)
-        self.cols, self.wm, self.geom = cols, wm, (x.shape, w.shape, xp.shape, padding, stride, dilation, oh, ow)
-        y = np.matmul(wm, cols)  # (G, O/G, K) @ (N, G, K, OH*OW) -> (N, G, O/G, OH*OW), one batched product
+        # the backward unfolds xp again rather than keeping the columns (KH*KW times larger): the copy
+        # costs a few percent of the matrix products
+        self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow)
+        y = np.empty((n, groups, o // groups, oh * ow), np.result_type(x, w))
+        for s in self._chunks(n, c * kh * kw * oh * ow * xp.itemsize):
+            # (G, O/G, K) @ (n, G, K, OH*OW) -> (n, G, O/G, OH*OW): one batched product per chunk of samples
+            np.matmul(wm, self._unfold(xp[s], w.shape, stride, dilation, groups, (oh, ow)), out=y[s])
         y = y.reshape(n, o, oh, ow)
         if b is not None:
             y += b[:, None, None]
         return y
 
+    def _chunks(self, n: int, bytes_per_sample: int):
+        """Slices of the batch whose unfolded columns fit in ``unfold_budget`` bytes (all of it when
+        they do): the columns are KH*KW times the input, so a big batch is unfolded a part at a time."""
+        step = max(1, self.unfold_budget // max(bytes_per_sample, 1))
+        return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+    @staticmethod
+    def _unfold(xp, wshape, stride, dilation, groups, out_hw):
+        """(N, C, KH, KW, OH, OW) view -> (N, G, C/G*KH*KW, OH*OW) copy: one pass over the receptive fields."""
+        o, cg, kh, kw = wshape
+        return windows(xp, (kh, kw), stride, dilation, out_hw).reshape(xp.shape[0], groups, cg * kh * kw, -1)
+
     def backward(self, grad):
-        xshape, wshape, pshape, padding, stride, dilation, oh, ow = self.geom
-        wm, cols = self.wm, self.cols
-        n, groups = cols.shape[:2]
+        xshape, wshape, padding, stride, dilation, groups, oh, ow = self.geom
+        wm, xp = self.wm, self.xp
+        n, c = xshape[:2]
         gm = grad.reshape(n, groups, -1, oh * ow)  # (N, G, O/G, OH*OW)
         need = self.needs_input_grad
         gx = gw = gb = None
+        chunks = self._chunks(n, c * wshape[2] * wshape[3] * oh * ow * xp.itemsize)
         if need[1]:
-            # (N, G, O/G, P) @ (N, G, P, K) -> (N, G, O/G, K), summed over the samples
-            gw = np.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(wshape)
+            gw = np.zeros(wm.shape, grad.dtype)
+            for s in chunks:
+                cols = self._unfold(xp[s], wshape, stride, dilation, groups, (oh, ow))
+                # (n, G, O/G, P) @ (n, G, P, K) -> (n, G, O/G, K), summed over the samples
+                gw += np.matmul(gm[s], cols.transpose(0, 1, 3, 2)).sum(axis=0)
+            gw = gw.reshape(wshape)
         if len(need) == 3 and need[2]:
             gb = grad.sum(axis=(0, 2, 3))
         if need[0]:
-            gcols = np.matmul(wm.transpose(0, 2, 1), gm)  # (G, K, O/G) @ (N, G, O/G, P) -> (N, G, K, P)
-            gxp = np.zeros(pshape, dtype=gcols.dtype)
-            fold_add(gxp, gcols.reshape(n, xshape[1], wshape[2], wshape[3], oh, ow), stride, dilation)
+            gxp = np.zeros(xp.shape, dtype=grad.dtype)
+            wt = wm.transpose(0, 2, 1)
+            for s in chunks:
+                gcols = np.matmul(wt, gm[s])  # (G, K, O/G) @ (n, G, O/G, P) -> (n, G, K, P)
+                fold_add(gxp[s], gcols.reshape(-1, c, wshape[2], wshape[3], oh, ow), stride, dilation)
             (pt, _), (pl, _) = padding
             gx = gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
         return (gx, gw) if len(need) == 2 else (gx, gw, gb)
