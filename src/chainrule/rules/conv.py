@@ -77,13 +77,16 @@ class Conv2d(Function):
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
         xp = pad_spatial(x, padding)
         wm = w.reshape(groups, o // groups, cg * kh * kw)
-        # the backward unfolds xp again rather than keeping the columns (KH*KW times larger): the copy
-        # costs a few percent of the matrix products
+        # a batch whose columns fit in unfold_budget keeps them for the backward; a bigger one is
+        # unfolded a part at a time, and again in the backward (the copy costs a few percent of the
+        # products, the columns are KH*KW times the input)
         self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow)
         y = np.empty((n, groups, o // groups, oh * ow), np.result_type(x, w))
-        for s in self._chunks(n, c * kh * kw * oh * ow * xp.itemsize):
-            # (G, O/G, K) @ (n, G, K, OH*OW) -> (n, G, O/G, OH*OW): one batched product per chunk of samples
-            np.matmul(wm, self._unfold(xp[s], w.shape, stride, dilation, groups, (oh, ow)), out=y[s])
+        chunks = self._chunks(n, c * kh * kw * oh * ow * xp.itemsize)
+        for s in chunks:
+            cols = self._unfold(xp[s], w.shape, stride, dilation, groups, (oh, ow))
+            np.matmul(wm, cols, out=y[s])  # (G, O/G, K) @ (n, G, K, OH*OW) -> (n, G, O/G, OH*OW)
+        self.cols = cols if len(chunks) == 1 else None
         y = y.reshape(n, o, oh, ow)
         if b is not None:
             y += b[:, None, None]
@@ -112,7 +115,8 @@ class Conv2d(Function):
         if need[1]:
             gw = np.zeros(wm.shape, grad.dtype)
             for s in chunks:
-                cols = self._unfold(xp[s], wshape, stride, dilation, groups, (oh, ow))
+                cols = self.cols if self.cols is not None else \
+                    self._unfold(xp[s], wshape, stride, dilation, groups, (oh, ow))
                 # (n, G, O/G, P) @ (n, G, P, K) -> (n, G, O/G, K), summed over the samples
                 gw += np.matmul(gm[s], cols.transpose(0, 1, 3, 2)).sum(axis=0)
             gw = gw.reshape(wshape)

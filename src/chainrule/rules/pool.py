@@ -61,12 +61,15 @@ class MaxPool2d(Function):
         gxp = np.zeros(xp.shape, grad.dtype)
         overlap = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
         nan = out != out
-        taken = nan.copy()  # windows holding a NaN route their gradient to their LAST NaN (PyTorch's scan)
+        free = ~nan  # windows whose gradient is not yet routed (a NaN window routes to its LAST NaN)
+        first = np.empty(out.shape, bool)
         offsets = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
-        for i, j in offsets:
+        for k, (i, j) in enumerate(offsets):
             v = offset(xp, i, j, stride, dilation, out_hw)
-            first = (v == out) & ~taken  # the first maximum of each window
-            taken |= first
+            np.equal(v, out, out=first)
+            first &= free  # the first maximum of each window
+            if k < len(offsets) - 1:
+                free ^= first
             target = offset(gxp, i, j, stride, dilation, out_hw)
             if overlap:
                 target += grad * first
