@@ -24,7 +24,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -73,32 +72,11 @@ def step_flops(model: str, n: int) -> float:
     return 3 * sum(fwd) - fwd[0]
 
 
-def best_times(fn, repeat=3, min_time=0.3):
-    """(best wall seconds, best CPU seconds) per call of ``fn`` over ``repeat`` rounds. On a loaded
-    machine the CPU time of a one-thread process leaves out the time other processes took the core."""
-    fn()
-    n = 1
-    while True:
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if time.perf_counter() - t >= min_time / 4 or n >= 1 << 20:
-            break
-        n *= 4
-    wall = cpu = float("inf")
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        for _ in range(n):
-            fn()
-        wall, cpu = min(wall, (time.perf_counter() - t) / n), min(cpu, (time.process_time() - c) / n)
-    return wall, cpu
-
-
 def worker(framework: str, model: str, n: int, threads: int) -> dict:
     rng = np.random.default_rng(0)
     if model == "gemm":
         a, b = (rng.standard_normal((2048, 2048)).astype(np.float32) for _ in range(2))
-        wall, cpu = best_times(lambda: a @ b, repeat=3, min_time=0.5)
+        wall, cpu = _common.best_times(lambda: a @ b, repeat=3, min_time=0.5)
         return {"time": wall, "cpu": cpu}
     make, shape = MODELS[model]
     if model == "lstm":
@@ -120,7 +98,7 @@ def worker(framework: str, model: str, n: int, threads: int) -> dict:
         lib.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
     before = _rss_kb()
-    wall, cpu = best_times(step)
+    wall, cpu = _common.best_times(step, repeat=3, min_time=0.3)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"time": wall, "cpu": cpu, "rss_mb": max(peak - before, 0) / 1024, "flops": step_flops(model, n)}
 
@@ -165,11 +143,18 @@ def main():
         best[k]["rss_mb"] = r.get("rss_mb", 0)
         best[k]["flops"] = r.get("flops", 0)
 
-    for _ in range(a.rounds):  # interleaved: every case and framework once per round
+    for r in range(a.rounds):  # interleaved: every case and framework once per round
         keep("gemm", run("numpy", "gemm", 0, 1))
         for m, n in cases:
             for fw, th in FRAMEWORKS:
                 keep((m, n, fw, th), run(fw, m, n, th))
+        print(f"after round {r + 1} of {a.rounds}:")
+        report(best, cases)
+        sys.stdout.flush()
+
+
+def report(best, cases):
+    """The table of the best times so far."""
     peak = 2 * 2048 ** 3 / best["gemm"]["cpu"] / 1e9
     rows = []
     for m, n in cases:
