@@ -76,6 +76,7 @@ def test_convnet_flag_errors_are_one_line(args, code, message, tmp_path):
     assert p.returncode == code and message in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow  # the sweep passes every train flag through; tests/test_sweep.py covers the sweep itself
 def test_sweep_searches_a_convnet(tmp_path):
     pytest.importorskip("optuna", reason="the sweep command needs optuna (chainrule[sweep])")
     write_mnist(tmp_path / "m", n_train=40, n_test=10)
