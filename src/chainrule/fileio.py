@@ -1,12 +1,24 @@
-"""Reading a file that may be hostile: regular files only, never more bytes than a limit.
+"""Files in one place: reading a file that may be hostile, and writing one atomically.
 
-A FIFO, a device such as /dev/zero, a directory or a symbolic link where a data or checkpoint
-file belongs is refused before a byte is read, so it can neither hang the reader nor fill memory.
+Reading: regular files only, never more bytes than a limit, JSON of bounded depth. A FIFO, a
+device such as /dev/zero, a directory or a symbolic link where a data or checkpoint file belongs
+is refused before a byte is read, so it can neither hang the reader nor fill memory.
+
+Writing: :func:`write_atomic` is the one way chainrule writes a file (checkpoints,
+``chainrule.save``, run and sweep files): a unique temporary name, fsync, rename, fsync of the
+folder, so that a reader or a crash never meets half a file.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import secrets
 import stat
+from pathlib import Path
+
+import numpy as np
 
 
 def describe_kind(mode: int) -> str:
@@ -57,3 +69,118 @@ def read_regular(path, max_bytes: int | None = None, error=ValueError, follow_sy
         return data
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------ JSON of bounded depth
+JSON_MAX_DEPTH = 400  # below Python's recursion limit with room to spare; chainrule's own files nest < 10 deep
+
+
+def json_depth(text) -> int:
+    """How deeply ``[`` and ``{`` nest in the JSON ``text`` (str or bytes), ignoring those inside strings.
+
+    Linear and without recursion, so that it can be asked before parsing a hostile file.
+    """
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if not data:
+        return 0
+    b = np.frombuffer(data, np.uint8)
+    quote = b == 0x22
+    if quote.any():
+        # a quote escaped by an odd run of backslashes does not end a string
+        idx = np.flatnonzero(quote)
+        back = np.flatnonzero(b != 0x5C)  # positions that are not backslashes
+        # for each quote, the nearest non-backslash before it: the run length is the distance
+        prev = np.searchsorted(back, idx) - 1
+        start = np.where(prev >= 0, back[np.maximum(prev, 0)], -1)
+        escaped = (idx - start - 1) % 2 == 1
+        quote[idx[escaped]] = False
+        inside = np.cumsum(quote) % 2 == 1  # a quote opens (odd count so far) or closes a string
+        inside &= ~quote
+    else:
+        inside = np.zeros(len(b), bool)
+    step = ((b == 0x5B) | (b == 0x7B)).astype(np.int64) - ((b == 0x5D) | (b == 0x7D))
+    step[inside] = 0
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _no_duplicates(pairs):
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {dup[:60]!r} appears twice in one object")
+    return d
+
+
+def load_json(text, where, error=ValueError, max_depth: int = JSON_MAX_DEPTH):
+    """``text`` (str or bytes) parsed as JSON; ``error`` naming ``where`` (a file) in one line if it is
+    not JSON, nests more than ``max_depth`` deep, or repeats a key within one object."""
+    if not isinstance(text, str):
+        try:
+            text = bytes(text).decode("utf-8")  # JSON in chainrule's files is UTF-8, never UTF-16 or -32
+        except UnicodeDecodeError as e:
+            raise error(f"{where}: not valid JSON (not UTF-8 text: {e.reason} at byte {e.start})") from None
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise error(f"{where}: JSON nested {depth} levels deep, more than the {max_depth} a file of this kind "
+                    f"may have; the file is damaged or not written by chainrule")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as e:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise error(f"{where}: not valid JSON ({why[:200]})") from None
+
+
+# ------------------------------------------------------------------ writing: atomic, durable
+def fsync_dir(path) -> None:
+    """Make a folder's entries (a new or renamed file in it) durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path):
+    """Yield a unique temporary name beside ``path``; when the block ends, rename it over ``path`` in one
+    step and make that durable; if the block or the rename fails, remove the temporary instead."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_atomic(path, data) -> dict:
+    """Write ``data`` (bytes, str, or an iterable of bytes-like chunks) to ``path`` atomically and durably;
+    return its ``{"size": bytes, "sha256": hex digest}``.
+
+    The data goes to a temporary file of a unique name beside ``path`` (so that two writers never
+    share one), which is flushed and fsynced, renamed over ``path`` in one step, and the folder is
+    fsynced: a reader sees the old file or the new one, never a part, even after a crash. If
+    anything fails, the temporary file is removed and the old file is left as it was.
+    """
+    chunks = [data.encode()] if isinstance(data, str) else [data] if isinstance(data, (bytes, bytearray,
+                                                                                         memoryview)) else data
+    h, size = hashlib.sha256(), 0
+    with _replacing(Path(path)) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                h.update(chunk)
+                size += memoryview(chunk).nbytes
+            f.flush()
+            os.fsync(f.fileno())
+    return {"size": size, "sha256": h.hexdigest()}
+
+
+def link_atomic(target: str, path) -> None:
+    """Make ``path`` a symbolic link to ``target``, replacing what was there in one atomic, durable step."""
+    with _replacing(Path(path)) as tmp:
+        os.symlink(target, tmp)
