@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -71,36 +72,26 @@ def read_regular(path, max_bytes: int | None = None, error=ValueError, follow_sy
         os.close(fd)
 
 
-# ------------------------------------------------------------------ JSON of bounded depth
-JSON_MAX_DEPTH = 400  # below Python's recursion limit with room to spare; chainrule's own files nest < 10 deep
+# ------------------------------------------------------------------ JSON of bounded depth and size
+JSON_MAX_DEPTH = 400         # below Python's recursion limit with room to spare; chainrule's own files nest < 10 deep
+JSON_MAX_VALUES = 1 << 23    # numbers, strings, lists, ...: a few hundred MB as Python objects at most
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
 
-def json_depth(text) -> int:
-    """How deeply ``[`` and ``{`` nest in the JSON ``text`` (str or bytes), ignoring those inside strings.
-
-    Linear and without recursion, so that it can be asked before parsing a hostile file.
-    """
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
-    if not data:
-        return 0
-    b = np.frombuffer(data, np.uint8)
-    quote = b == 0x22
-    if quote.any():
-        # a quote escaped by an odd run of backslashes does not end a string
-        idx = np.flatnonzero(quote)
-        back = np.flatnonzero(b != 0x5C)  # positions that are not backslashes
-        # for each quote, the nearest non-backslash before it: the run length is the distance
-        prev = np.searchsorted(back, idx) - 1
-        start = np.where(prev >= 0, back[np.maximum(prev, 0)], -1)
-        escaped = (idx - start - 1) % 2 == 1
-        quote[idx[escaped]] = False
-        inside = np.cumsum(quote) % 2 == 1  # a quote opens (odd count so far) or closes a string
-        inside &= ~quote
-    else:
-        inside = np.zeros(len(b), bool)
-    step = ((b == 0x5B) | (b == 0x7B)).astype(np.int64) - ((b == 0x5D) | (b == 0x7D))
-    step[inside] = 0
-    return int(np.cumsum(step).max(initial=0))
+def json_structure(text: str) -> tuple[int, int]:
+    """(how deeply ``[`` and ``{`` nest, about how many values there are) in the JSON ``text``, strings
+    left out. Linear, without recursion and in chunks, so that it can be asked before parsing a
+    hostile file: its parse could recurse too deep or make Python objects of many times its size."""
+    skeleton = _STRING.sub("0", text)  # an unterminated string stays: its brackets count, which is safe
+    brackets = np.frombuffer(skeleton.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS), np.uint8)
+    values = skeleton.count(",") + skeleton.count(":") + len(brackets) // 2 + 1
+    depth = top = 0
+    for i in range(0, len(brackets), 1 << 20):
+        b = brackets[i:i + (1 << 20)]
+        level = depth + np.cumsum(2 * ((b == 0x5B) | (b == 0x7B)).astype(np.int32) - 1)
+        top, depth = max(top, int(level.max())), int(level[-1])
+    return top, values
 
 
 def _no_duplicates(pairs):
@@ -112,18 +103,22 @@ def _no_duplicates(pairs):
     return d
 
 
-def load_json(text, where, error=ValueError, max_depth: int = JSON_MAX_DEPTH):
+def load_json(text, where, error=ValueError, max_depth: int = JSON_MAX_DEPTH, max_values: int = JSON_MAX_VALUES):
     """``text`` (str or bytes) parsed as JSON; ``error`` naming ``where`` (a file) in one line if it is
-    not JSON, nests more than ``max_depth`` deep, or repeats a key within one object."""
+    not JSON, nests more than ``max_depth`` deep, holds more than about ``max_values`` values, or
+    repeats a key within one object."""
     if not isinstance(text, str):
         try:
             text = bytes(text).decode("utf-8")  # JSON in chainrule's files is UTF-8, never UTF-16 or -32
         except UnicodeDecodeError as e:
             raise error(f"{where}: not valid JSON (not UTF-8 text: {e.reason} at byte {e.start})") from None
-    depth = json_depth(text)
+    depth, values = json_structure(text)
     if depth > max_depth:
         raise error(f"{where}: JSON nested {depth} levels deep, more than the {max_depth} a file of this kind "
                     f"may have; the file is damaged or not written by chainrule")
+    if values > max_values:
+        raise error(f"{where}: JSON of about {values} values, more than the {max_values} chainrule reads; the "
+                    f"file is damaged or not written by chainrule")
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError) as e:
@@ -149,9 +144,11 @@ def _replacing(path: Path):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None:  # name the file asked for, not the temporary
+            raise type(e)(e.errno, e.strerror, str(path)) from None
         raise
     fsync_dir(path.parent)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule import tensorfile
-from chainrule.fileio import JSON_MAX_DEPTH, load_json, open_regular, write_atomic
+from chainrule.fileio import JSON_MAX_DEPTH, JSON_MAX_VALUES, json_structure, load_json, open_regular, write_atomic
 from chainrule.tensor import Tensor
 
 _FORMAT = "chainrule"
@@ -27,7 +27,7 @@ _VERSION = "2"                      # 2: with chainrule.sha256; files of version
 _KEYS = {"1": {"format", "chainrule.version", "chainrule.object"},
          "2": {"format", "chainrule.version", "chainrule.object", "chainrule.sha256"}}
 MAX_DEPTH = 100                     # lists, tuples and dicts inside one another
-MAX_NODES = 1 << 22                 # entries of lists, tuples and dicts, counted each time they are met
+MAX_NODES = 1 << 20                 # entries of lists, tuples and dicts, counted each time they are met
 
 
 def as_array(v) -> np.ndarray | None:
@@ -53,6 +53,7 @@ class _Writer:
     def __init__(self):
         self.arrays: dict[str, np.ndarray] = {}
         self.open: set[int] = set()     # ids of the containers being written (a cycle meets one again)
+        self.done: dict[int, tuple] = {}  # id of a container written before -> (its JSON, entries in it)
         self.nodes = 0
 
     def _array(self, a: np.ndarray, path) -> list:
@@ -86,10 +87,12 @@ class _Writer:
         if depth >= MAX_DEPTH:
             raise ValueError(f"save: {_where(path)} is nested more than {MAX_DEPTH} lists, tuples or dicts deep; "
                              f"chainrule.save stores structures up to {MAX_DEPTH} levels")
-        self.nodes += len(obj)
-        if self.nodes > MAX_NODES:
-            raise ValueError(f"save: the object holds more than {MAX_NODES} entries in its lists, tuples and "
-                             f"dicts (one shared many times counts each time); save the numbers as arrays")
+        if id(obj) in self.done:  # met again through another reference: written out again, counted again
+            tree, count = self.done[id(obj)]
+            self._count(count)
+            return tree
+        before = self.nodes
+        self._count(len(obj))
         self.open.add(id(obj))
         try:
             if isinstance(obj, dict):
@@ -99,11 +102,20 @@ class _Writer:
                         raise TypeError(f"save: dict key {k!r} at {_where(path)} is a {type(k).__name__}; "
                                         f"chainrule.save stores dicts whose keys are strings or ints")
                     items.append([k, self.encode(v, (path, k), depth + 1)])
-                return {"__dict__": items, "ordered": isinstance(obj, OrderedDict)}
-            kind = "__list__" if isinstance(obj, list) else "__tuple__"
-            return {kind: [self.encode(v, (path, i), depth + 1) for i, v in enumerate(obj)]}
+                tree = {"__dict__": items, "ordered": isinstance(obj, OrderedDict)}
+            else:
+                kind = "__list__" if isinstance(obj, list) else "__tuple__"
+                tree = {kind: [self.encode(v, (path, i), depth + 1) for i, v in enumerate(obj)]}
         finally:
             self.open.discard(id(obj))
+        self.done[id(obj)] = (tree, self.nodes - before)
+        return tree
+
+    def _count(self, n: int) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise ValueError(f"save: the object holds more than {MAX_NODES} entries in its lists, tuples and "
+                             f"dicts (one shared many times counts each time); save the numbers as arrays")
 
 
 def _refusal(obj, path) -> str:
@@ -199,9 +211,12 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
         3
     """
     w = _Writer()
-    tree = w.encode(obj)
-    meta = {"format": _FORMAT, "chainrule.version": _VERSION,
-            "chainrule.object": json.dumps(tree)}
+    text = json.dumps(w.encode(obj))
+    values = json_structure(text)[1]
+    if values > JSON_MAX_VALUES:  # what load would refuse is not written
+        raise ValueError(f"save: the object's structure is about {values} JSON values, more than the "
+                         f"{JSON_MAX_VALUES} chainrule.load reads; save the numbers as arrays")
+    meta = {"format": _FORMAT, "chainrule.version": _VERSION, "chainrule.object": text}
     header, arrays = tensorfile.layout(w.arrays, meta)
     header["__metadata__"]["chainrule.sha256"] = _digest(header, tensorfile.data_digest(arrays))
     pieces = tensorfile.chunks(header, arrays)

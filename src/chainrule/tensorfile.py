@@ -72,13 +72,14 @@ def data_digest(arrays: list):
     return h
 
 
-def chunks(header: dict, arrays: list):
+def chunks(header: dict, arrays: list) -> list:
     """The file's bytes, piece by piece (header first, then each array without a copy)."""
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the library writes it
-    yield len(text).to_bytes(8, "little") + text
-    for a in arrays:
-        yield a.reshape(-1).view(np.uint8)
+    if len(text) > MAX_HEADER_BYTES:
+        raise ValueError(f"safetensors: a header of {len(text)} bytes, more than the {MAX_HEADER_BYTES} a reader "
+                         f"accepts; store the numbers as arrays")
+    return [len(text).to_bytes(8, "little") + text] + [a.reshape(-1).view(np.uint8) for a in arrays]
 
 
 def to_bytes(arrays: dict, metadata: dict | None = None) -> bytes:
@@ -155,7 +156,7 @@ def read_header(f, where, size: int | None = None) -> tuple[dict, dict, list]:
     header = load_json(raw, where, TensorFileError, max_depth=3)  # {name: {shape: [..]}} is 3 deep
     if not isinstance(header, dict):
         bad("the header is not a JSON object")
-    meta = header.get("__metadata__", {})
+    meta = header.get("__metadata__") or {}  # absent or null: none
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         bad("the header's __metadata__ is not a map of strings")
     entries = []
@@ -200,6 +201,8 @@ def read(f, where, size: int | None = None, digest=None) -> tuple[dict, dict, di
     ``digest``: a hashlib object fed the tensors' bytes in file order. Raises
     :class:`TensorFileError` naming ``where`` for anything that is not a whole, valid file.
     """
+    if isinstance(f.read(0), str):
+        raise TensorFileError(f"{where}: opened in text mode; open it in binary mode ('rb')")
     if size is None:
         size = _remaining(f)
     header, meta, entries = read_header(f, where, size)
