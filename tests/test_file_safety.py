@@ -271,6 +271,16 @@ def test_every_sampled_bit_flip_is_refused_or_harmless(small_file):
     assert _flip_all(data, obj, positions) > 0.9 * len(positions)
 
 
+def test_every_truncation_and_extension_is_refused(small_file):
+    data, _ = small_file
+    for cut in range(len(data)):
+        with pytest.raises(RuntimeError, match="<file object> is not a chainrule file or is damaged"):
+            cr.load(io.BytesIO(data[:cut]))
+    for extra in (b"\0", b" " * 8, data):
+        with pytest.raises(RuntimeError, match="the file holds"):
+            cr.load(io.BytesIO(data + extra))
+
+
 @pytest.mark.slow
 def test_every_bit_flip_is_refused_or_harmless(small_file):
     data, obj = small_file
@@ -433,6 +443,15 @@ def _tuple_key_bomb() -> bytes:
     return bytes(body + b"K\x01s.")
 
 
+def _dict_opcode_bomb() -> bytes:
+    """The same tuple key, through the DICT opcode (MARK key value DICT) instead of SETITEM."""
+    body = bytearray(b"\x80\x02K\x00")
+    for i in range(60):
+        body += b"q" + bytes([i]) + b"0h" + bytes([i]) + b"h" + bytes([i]) + b"\x86"
+    body = bytearray(b"\x80\x02(") + body[2:]
+    return bytes(body + b"K\x01d.")
+
+
 def _dtype_bomb() -> bytes:
     """numpy.dtype called with a nested list of fields that shares its parts: exponential to build."""
     body = bytearray(b"\x80\x02cnumpy\ndtype\n")
@@ -444,11 +463,12 @@ def _dtype_bomb() -> bytes:
 
 
 @pytest.mark.parametrize("kind, needle", [("labels", "labels must be integers"), ("tuple key", "dict key"),
-                                          ("dtype", "not a dtype name")])
+                                          ("DICT opcode", "dict key"), ("dtype", "not a dtype name")])
 def test_sharing_bombs_in_a_cifar_batch_are_refused_quickly(tmp_path, kind, needle):
     data = tmp_path / "cifar"
     write_cifar10(data, n_train=(2, 2, 2, 2, 2), n_test=2)
-    bomb = {"labels": _labels_bomb, "tuple key": _tuple_key_bomb, "dtype": _dtype_bomb}[kind]()
+    bomb = {"labels": _labels_bomb, "tuple key": _tuple_key_bomb, "DICT opcode": _dict_opcode_bomb,
+            "dtype": _dtype_bomb}[kind]()
     assert len(bomb) < 16_000
     (data / "data_batch_1").write_bytes(bomb)
     code, out, err, seconds, rss = run_py(textwrap.dedent("""

@@ -152,7 +152,7 @@ class SafeUnpickler(pickle._Unpickler):
         original = pickle._Unpickler.dispatch[op[0]]
 
         def run(self):
-            # SETITEM: [..., dict, key, value]; SETITEMS: the stack since the last MARK is key, value, ...
+            # SETITEM: [..., dict, key, value]; SETITEMS and DICT: the stack since the last MARK is key, value, ...
             keys = self.stack[-2:-1] if op is pickle.SETITEM else self.stack[0::2]
             bad = next((k for k in keys if not isinstance(k, (bytes, str, int, float, type(None)))), None)
             if bad is not None:
@@ -178,7 +178,7 @@ class SafeUnpickler(pickle._Unpickler):
     for _op in (pickle.NEWOBJ_EX, pickle.BYTEARRAY8, pickle.NEXT_BUFFER, pickle.READONLY_BUFFER,
                 pickle.EMPTY_SET, pickle.ADDITEMS, pickle.FROZENSET):
         dispatch[_op[0]] = _refuse
-    for _op in (pickle.SETITEM, pickle.SETITEMS):
+    for _op in (pickle.SETITEM, pickle.SETITEMS, pickle.DICT):
         dispatch[_op[0]] = _keyed(_op)
     for _op in (pickle.PUT, pickle.BINPUT, pickle.LONG_BINPUT, pickle.MEMOIZE, pickle.APPEND, pickle.APPENDS,
                 pickle.EMPTY_LIST, pickle.EMPTY_DICT, pickle.EMPTY_TUPLE,
