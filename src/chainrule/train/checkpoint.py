@@ -101,7 +101,10 @@ def save_checkpoint(run_dir, slot: str, model_state: dict, optimizer_state: dict
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     folder = run_dir / f".{slot}-{time.time_ns()}"
-    model_arrays = {k: as_array(v) for k, v in model_state.items()}
+    model_arrays = {}
+    for k, v in model_state.items():
+        a = as_array(v)
+        model_arrays[k] = np.asarray(v) if a is None else a  # an ndarray, a chainrule Tensor or array-like
     try:
         folder.mkdir()
         files = {"model.safetensors": write_atomic(folder / "model.safetensors", tensorfile.chunks(
