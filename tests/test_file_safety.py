@@ -544,6 +544,9 @@ OBJECTS = st.recursive(LEAVES, lambda c: st.lists(c, max_size=3) | st.lists(c, m
 
 
 def _equal(a, b) -> bool:
+    if isinstance(a, cr.Tensor):
+        return (isinstance(b, cr.Tensor) and type(a) is type(b) and a.requires_grad == b.requires_grad
+                and _equal(a.detach().numpy(), b.detach().numpy()))
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray):  # byte order is normalised to little-endian; values and shape kept

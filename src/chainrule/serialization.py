@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
@@ -266,7 +265,7 @@ def _load(fh, name):
     version = meta.get("chainrule.version")
     if version not in _KEYS or set(meta) != _KEYS[version] or meta.get("format") != _FORMAT:
         raise RuntimeError(f"load: {name} is damaged or of a newer chainrule: its metadata has the entries "
-                           f"{sorted(meta)[:6]}, not those of a chainrule file")
+                           f"{[k[:40] for k in sorted(meta)[:6]]}, not those of a chainrule file")
     if version != "1" and meta["chainrule.sha256"] != _digest(header, digest):
         raise RuntimeError(f"load: {name} is damaged: its SHA-256 differs from the one recorded when it was "
                            f"written")

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule import tensorfile
-from chainrule.fileio import fsync_dir, link_atomic, load_json, read_regular, write_atomic
+from chainrule.fileio import link_atomic, load_json, read_regular, write_atomic
 from chainrule.serialization import as_array
 
 MANIFEST = "manifest.json"
