@@ -564,3 +564,24 @@ def test_any_structure_save_accepts_loads_back_the_same(obj):
     cr.save(obj, buf)
     buf.seek(0)
     assert _equal(obj, cr.load(buf))
+
+
+def test_a_grown_or_special_checkpoint_file_is_refused_unread(tmp_path):
+    save_checkpoint(tmp_path, "last", {"w": np.ones((4, 4), np.float32)}, None, {"epoch": 1})
+    folder = Path(os.path.realpath(tmp_path / "last"))
+    with open(folder / "model.safetensors", "r+b") as f:
+        f.truncate(2 * GIB)  # sparse
+    code, out, err, seconds, rss = run_py(textwrap.dedent("""
+        import sys
+        from chainrule.train.checkpoint import CheckpointError, load_checkpoint
+        try:
+            load_checkpoint(sys.argv[1], "last")
+        except CheckpointError as e:
+            print("ERROR", e)
+    """), tmp_path)
+    assert f"ERROR {tmp_path / 'last' / 'model.safetensors'}: 2147483648 bytes, but" in out, (out, err)
+    assert seconds < 30 and rss < 512 << 20
+    (folder / "model.safetensors").unlink()
+    os.mkfifo(folder / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"last/model.safetensors: is a FIFO"):
+        load_checkpoint(tmp_path, "last")

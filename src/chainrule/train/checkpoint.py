@@ -25,6 +25,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import time
 from numbers import Integral, Real
 from pathlib import Path
@@ -179,7 +180,7 @@ def read_slot(run_dir, slot: str = "last", attempts: int = 5) -> dict:
 
 def _read_verified(folder: Path, shown: Path) -> dict:
     """{file name: bytes} for every file the manifest lists, each of the recorded size and SHA-256."""
-    raw = read_regular(folder / MANIFEST, 1 << 20, CheckpointError, follow_symlinks=False) \
+    raw = read_regular(folder / MANIFEST, 1 << 20, CheckpointError, follow_symlinks=False, shown=shown / MANIFEST) \
         if (folder / MANIFEST).exists() or (folder / MANIFEST).is_symlink() else None
     if raw is None:
         raise CheckpointError(f"{shown / MANIFEST}: missing, so the checkpoint cannot be verified "
@@ -205,9 +206,14 @@ def _read_verified(folder: Path, shown: Path) -> dict:
         p, s = folder / name, shown / name
         if not (p.exists() or p.is_symlink()):
             raise CheckpointError(f"{s}: missing (the manifest lists it); the checkpoint is incomplete")
-        data = read_regular(p, None, CheckpointError, follow_symlinks=False)
-        if len(data) != rec["size"]:
-            raise CheckpointError(f"{s}: {len(data)} bytes, but {rec['size']} were written; the file is "
+        # the size first: a file grown (to a 2 GB sparse one, say) is refused unread
+        st = p.lstat()
+        size = st.st_size if stat.S_ISREG(st.st_mode) else rec["size"]  # not a regular file: read_regular says so
+        if size == rec["size"]:
+            data = read_regular(p, rec["size"], CheckpointError, follow_symlinks=False, shown=s)
+            size = len(data)
+        if size != rec["size"]:
+            raise CheckpointError(f"{s}: {size} bytes, but {rec['size']} were written; the file is "
                                   f"truncated or was changed")
         if hashlib.sha256(data).hexdigest() != rec["sha256"]:
             raise CheckpointError(f"{s}: its SHA-256 differs from the one recorded when it was written; "
