@@ -585,3 +585,22 @@ def test_a_grown_or_special_checkpoint_file_is_refused_unread(tmp_path):
     os.mkfifo(folder / "model.safetensors")
     with pytest.raises(CheckpointError, match=r"last/model.safetensors: is a FIFO"):
         load_checkpoint(tmp_path, "last")
+
+
+def test_class_names_that_are_many_references_to_one_long_name_are_refused(tmp_path):
+    data = tmp_path / "cifar"
+    write_cifar10(data, n_train=(2, 2, 2, 2, 2), n_test=2)
+    name = b"B" + (8_000_000).to_bytes(4, "little") + b"n" * 8_000_000  # BINBYTES of 8 MB, as memo 0
+    meta = b"\x80\x03}X\x0b\x00\x00\x00label_names(" + name + b"q\x00" + b"h\x00" * 2000 + b"ls."
+    (data / "batches.meta").write_bytes(meta)  # 8 MB on disk, 16 GB once every name is decoded
+    code, out, err, seconds, rss = run_py(textwrap.dedent("""
+        import sys
+        from chainrule.data import load_cifar10
+        from chainrule.data.files import DataFileError
+        try:
+            load_cifar10(sys.argv[1])
+        except DataFileError as e:
+            print("ERROR", e)
+    """), data)
+    assert "ERROR" in out and "batches.meta: 'label_names' must be at most" in out, (out, err)
+    assert seconds < 20 and rss < GIB

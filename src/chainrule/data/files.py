@@ -54,6 +54,8 @@ MAX_PICKLE_BYTES = 64 << 20     # an official batch is about 30 MB
 MAX_MEMO = 1 << 20              # memo entries (an official batch uses about 20,000)
 MAX_NESTING = 32                # MARK depth (an official batch uses 2)
 MAX_STACK = 1 << 20
+MAX_CLASSES = 1 << 16           # class names in batches.meta (CIFAR-10 has 10, CIFAR-100 100)
+MAX_NAME = 256                  # characters of one class name
 
 
 class SafeUnpickler(pickle._Unpickler):
@@ -262,6 +264,10 @@ def load_cifar10(root, flatten: bool = False):
         if names:
             if not isinstance(names, (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in names):
                 raise DataFileError(f"{root / 'batches.meta'}: 'label_names' must be a list of names")
+            # many references to one long name would be decoded into as many copies
+            if len(names) > MAX_CLASSES or any(len(n) > MAX_NAME for n in names):
+                raise DataFileError(f"{root / 'batches.meta'}: 'label_names' must be at most {MAX_CLASSES} names "
+                                    f"of at most {MAX_NAME} characters")
             classes = [n.decode(errors="replace") if isinstance(n, bytes) else n for n in names]
     # the class names must cover every label: a label without a name is refused
     parts = [_cifar_batch(root / f"data_batch_{i}", len(classes)) for i in range(1, 6)]
