@@ -604,3 +604,12 @@ def test_class_names_that_are_many_references_to_one_long_name_are_refused(tmp_p
     """), data)
     assert "ERROR" in out and "batches.meta: 'label_names' must be at most" in out, (out, err)
     assert seconds < 20 and rss < GIB
+
+
+@pytest.mark.parametrize("text", ['"' + '\\"' * 1_000_000, '"' + '\\"' * 1_000_000 + "\\", '"a"' * 1_000_000,
+                                  '["' + "[" * 1_000_000])
+def test_the_json_scan_is_linear_on_escapes_and_unterminated_strings(text):
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="f.json: not valid JSON"):
+        fileio.load_json(text, "f.json")
+    assert time.monotonic() - t0 < 5  # a scan that restarts at every escaped quote took minutes here

@@ -79,7 +79,9 @@ def read_regular(path, max_bytes: int | None = None, error=ValueError, follow_sy
 # ------------------------------------------------------------------ JSON of bounded depth and size
 JSON_MAX_DEPTH = 400         # below Python's recursion limit with room to spare; chainrule's own files nest < 10 deep
 JSON_MAX_VALUES = 1 << 23    # numbers, strings, lists, ...: a few hundred MB as Python objects at most
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+# a string, or an unterminated one up to the end (as the parser reads it): every match succeeds, so
+# the scan is linear (a pattern that can fail from each escaped quote is quadratic)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
 
@@ -87,7 +89,7 @@ def json_structure(text: str) -> tuple[int, int]:
     """(how deeply ``[`` and ``{`` nest, about how many values there are) in the JSON ``text``, strings
     left out. Linear, without recursion and in chunks, so that it can be asked before parsing a
     hostile file: its parse could recurse too deep or make Python objects of many times its size."""
-    skeleton = _STRING.sub("0", text)  # an unterminated string stays: its brackets count, which is safe
+    skeleton = _STRING.sub("0", text)
     brackets = np.frombuffer(skeleton.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS), np.uint8)
     values = skeleton.count(",") + skeleton.count(":") + len(brackets) // 2 + 1
     depth = top = 0
