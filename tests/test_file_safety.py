@@ -10,6 +10,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -502,6 +503,12 @@ def test_save_errors_name_the_target_and_leave_no_temporary(tmp_path):
     (tmp_path / "dir.pt").mkdir()
     with pytest.raises(IsADirectoryError, match="dir.pt"):
         cr.save({"a": 1}, tmp_path / "dir.pt")
+    (tmp_path / "target").mkdir()
+    os.symlink("target/m.pt", tmp_path / "link.pt")  # written through the link, as torch.save does
+    cr.save({"a": 2}, tmp_path / "link.pt")
+    assert (tmp_path / "link.pt").is_symlink() and cr.load(tmp_path / "target" / "m.pt") == {"a": 2}
+    shutil.rmtree(tmp_path / "target")
+    (tmp_path / "link.pt").unlink()
     os.mkfifo(tmp_path / "fifo.pt")  # replaced by the new file, never opened: no hang
     cr.save({"a": 1}, tmp_path / "fifo.pt")
     assert cr.load(tmp_path / "fifo.pt") == {"a": 1}

@@ -223,7 +223,7 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
         for piece in pieces:
             f.write(piece)
         return
-    write_atomic(os.fspath(f), pieces)
+    write_atomic(os.path.realpath(f), pieces)  # through a symbolic link to its target, as torch.save writes
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
