@@ -212,6 +212,10 @@ def test_an_integer_tensor_marked_requires_grad_names_the_file(tmp_path):
     path.write_bytes(v1_file('{"__tensor__": ["a0", [3]], "requires_grad": true}', {"a0": np.arange(3)}))
     with pytest.raises(RuntimeError, match=r"int.pt is damaged: a tensor of dtype int64 is marked requires_grad"):
         cr.load(path)
+    path.write_bytes(v1_file('{"__tensor__": ["a0", [3]], "requires_grad": false, "parameter": true}',
+                             {"a0": np.arange(3)}))
+    with pytest.raises(RuntimeError, match=r"int.pt is damaged: a tensor of dtype int64 is marked .*as a Parameter"):
+        cr.load(path)
 
 
 def test_state_dicts_of_tensors_or_arrays_and_version_1_files_load(tmp_path):

@@ -161,9 +161,9 @@ class _Reader:
             data, grad = self.array(node["__tensor__"]), node["requires_grad"]
             if not isinstance(grad, bool) or node.get("parameter", True) is not True:
                 raise self.bad("a tensor's requires_grad or parameter flag is not true or false")
-            if grad and data.dtype.kind != "f":
-                raise self.bad(f"a tensor of dtype {data.dtype} is marked requires_grad, which only "
-                               f"floating-point tensors can be")
+            if (grad or node.get("parameter")) and data.dtype.kind != "f":
+                raise self.bad(f"a tensor of dtype {data.dtype} is marked requires_grad or as a Parameter, which "
+                               f"only floating-point tensors can be")
             if node.get("parameter"):
                 from chainrule.nn import Parameter  # the data layer reaches up only to rebuild a Parameter
                 return Parameter(data, requires_grad=grad)
