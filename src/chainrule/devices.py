@@ -58,6 +58,11 @@ def _gpu_message(name: str) -> str:
             f"use device='cpu' (chainrule.cuda.is_available() is False)")
 
 
+def is_device(a) -> bool:
+    """True for a device, or a string naming one ("cpu", "cuda:0", "hpu"), as ``to()`` reads its arguments."""
+    return isinstance(a, device) or isinstance(a, str) and a.split(":")[0] in _KNOWN
+
+
 def check(dev) -> "device":
     """``dev`` as a device, raising one clear line for anything but the CPU."""
     if isinstance(dev, int):  # a GPU index, as in .to(0) or device=0

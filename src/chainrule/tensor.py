@@ -15,7 +15,7 @@ import numpy as np
 from chainrule import devices, dtypes, ops
 from chainrule import random as _random
 from chainrule._format import tensor_repr
-from chainrule.core import TensorBase, backward, make, set_tensor_class
+from chainrule.core import ShapeError, TensorBase, backward, make, set_tensor_class
 from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import array_of
 from chainrule.ops.elementwise import add2, mul2, sub2
@@ -95,7 +95,7 @@ class Tensor(TensorBase):
             return
         g = value._data if isinstance(value, Tensor) else np.asarray(value)
         if g.shape != self._data.shape:
-            raise ValueError(f"grad of shape {g.shape} assigned to a tensor of shape {self.shape}")
+            raise ShapeError(f"grad of shape {g.shape} assigned to a tensor of shape {self.shape}")
         self._grad = g.astype(self._data.dtype, copy=False)
 
     def retain_grad(self) -> None:
@@ -237,7 +237,7 @@ class Tensor(TensorBase):
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+            raise ShapeError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
         return self._data.item()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
@@ -337,7 +337,7 @@ class Tensor(TensorBase):
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a._data.dtype
-            elif isinstance(a, (str, _device.device)):
+            elif _device.is_device(a) or isinstance(a, int) and not isinstance(a, bool):
                 device = a
             elif a is not None:
                 dtype = a
@@ -349,6 +349,10 @@ class Tensor(TensorBase):
 
     def cpu(self) -> "Tensor":
         return self
+
+    def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
+        """Always raises: chainrule runs on the CPU (the one device error, as ``to("cuda")``)."""
+        _device.check("cuda" if device is None else device)
 
     def type(self, dtype=None):
         """With no argument, PyTorch's type name ('chainrule.FloatTensor'); else ``to(dtype)``."""

@@ -2,6 +2,7 @@
 
 It imports nothing else of chainrule (checked by import-linter, see ARCHITECTURE.md).
 """
+from chainrule.core.errors import DtypeError, ShapeError  # noqa: F401
 from chainrule.core.engine import backward, grad, queue_callback, toposort  # noqa: F401
 from chainrule.core.function import (  # noqa: F401
     ALL, AccumulateGrad, Function, FunctionCtx, TensorBase, bump_version, check_versions, make,

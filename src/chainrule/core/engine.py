@@ -12,6 +12,7 @@ import heapq
 
 import numpy as np
 
+from chainrule.core.errors import ShapeError
 from chainrule.core.function import TensorBase, check_versions, make, unbroadcast
 
 
@@ -90,7 +91,7 @@ def _roots(tensors, grad_tensors, op):
         else:
             g = grad._data if isinstance(grad, TensorBase) else np.asarray(grad, dtype=data.dtype)
             if g.shape != data.shape:
-                raise ValueError(f"{op}: grad has shape {g.shape} but the output has shape {data.shape}")
+                raise ShapeError(f"{op}: grad has shape {g.shape} but the output has shape {data.shape}")
             if g.dtype != data.dtype:
                 g = g.astype(data.dtype)
         gs.append(g)

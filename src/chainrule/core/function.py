@@ -18,6 +18,7 @@ import itertools
 
 import numpy as np
 
+from chainrule.core.errors import ShapeError
 from chainrule.core.mode import mode, no_grad
 
 
@@ -165,7 +166,7 @@ class Function:
             if "broadcast" not in str(e):
                 raise
             shapes = " and ".join(str(x._data.shape) for x in inputs)
-            raise ValueError(f"{cls.__name__.lower()}: shapes {shapes} do not broadcast (NumPy rules: "
+            raise ShapeError(f"{cls.__name__.lower()}: shapes {shapes} do not broadcast (NumPy rules: "
                              f"trailing axes must be equal or 1)") from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)

@@ -8,7 +8,7 @@ import numpy as np
 
 from chainrule import dtypes, ops
 from chainrule.core import make
-from chainrule.ops.convert import as_tensor, promote
+from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
@@ -300,9 +300,7 @@ def _pair(input, target, op: str):  # noqa: A002
     if a.shape != b.shape:
         raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ (PyTorch would "
                          f"broadcast them with a warning; chainrule refuses)")
-    if a._data.dtype.kind != "f":
-        a, b = as_tensor(a, dtypes.DEFAULT_FLOAT), as_tensor(b, dtypes.DEFAULT_FLOAT)
-    return a, b
+    return floats(a, b)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -403,10 +401,7 @@ def relu6(input, inplace: bool = False) -> Tensor:  # noqa: A002
 
 def logsigmoid(input) -> Tensor:  # noqa: A002
     """log(sigmoid(x)), stable for large |x|; gradient sigmoid(-x)."""
-    x = as_tensor(input)
-    if x._data.dtype.kind != "f":
-        x = as_tensor(x, dtypes.DEFAULT_FLOAT)
-    return LogSigmoid.apply(x)
+    return LogSigmoid.apply(float_input(input))
 
 
 def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=None, reduce=None,

@@ -5,7 +5,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from chainrule import dtypes
+from chainrule import devices, dtypes
+from chainrule.nn.moves import parse_to
 from chainrule.tensor import Tensor
 
 
@@ -241,7 +242,6 @@ class Module:
     def to(self, *args, **kwargs):
         """Cast every float parameter and buffer to a dtype in place and return self, as PyTorch's
         ``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(tensor)`` and ``to(dtype=...)``."""
-        from chainrule.nn.moves import parse_to
         d = parse_to("Module.to", args, kwargs)
         if d is None:
             return self
@@ -264,8 +264,7 @@ class Module:
         return self
 
     def cuda(self, device=None):
-        from chainrule.nn.moves import no_cuda
-        no_cuda("Module.cuda()")
+        devices.check("cuda" if device is None else device)
 
     def type(self, dst_type):
         return self.to(dst_type)

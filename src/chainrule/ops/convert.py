@@ -32,16 +32,20 @@ def promote(*operands) -> list:
 
 def float_input(x):
     """``x`` as a tensor of a float dtype: integer and bool inputs become the default float dtype."""
-    x = as_tensor(x)
-    return x if x._data.dtype.kind == "f" else as_tensor(x, dtypes.DEFAULT_FLOAT)
+    return floats(as_tensor(x))[0]
+
+
+def floats(*tensors) -> tuple:
+    """Tensors of one dtype, moved to the default float dtype when that dtype is an integer or bool one
+    (the int-to-float promotion of true division and of ops defined on reals only)."""
+    if tensors[0]._data.dtype.kind == "f":
+        return tensors
+    return tuple(as_tensor(t, dtypes.DEFAULT_FLOAT) for t in tensors)
 
 
 def float_pair(a, b) -> tuple:
     """Two operands promoted to one dtype, a float one (for ops defined on reals only)."""
-    a, b = promote(a, b)
-    if a._data.dtype.kind != "f":
-        a, b = as_tensor(a, dtypes.DEFAULT_FLOAT), as_tensor(b, dtypes.DEFAULT_FLOAT)
-    return a, b
+    return floats(*promote(a, b))
 
 
 def cast(x, dtype):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule import dtypes
-from chainrule.core import TensorBase, make
-from chainrule.ops import args
+from chainrule.core import ShapeError, TensorBase, make
+from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.ops.inplace import write_out
-from chainrule.ops.convert import as_tensor, float_input, promote
 from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Cos, Div, Exp, LeakyReLU, Log, Maximum,
                                          Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt, Sub,
                                          Tanh, Where)
@@ -90,15 +88,13 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
     a, b = promote(input, other)
     if rounding_mode is not None:
         if rounding_mode not in ("trunc", "floor"):
-            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+            raise ShapeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                              f"found {rounding_mode!r}")
         with np.errstate(divide="ignore", invalid="ignore"):
             q = np.floor_divide(a._data, b._data) if rounding_mode == "floor" else \
                 np.trunc(np.true_divide(a._data, b._data)).astype(a._data.dtype)
         return write_out(make(np.asarray(q)), out, "div")
-    if a._data.dtype.kind != "f":
-        a, b = as_tensor(a, dtypes.DEFAULT_FLOAT), as_tensor(b, dtypes.DEFAULT_FLOAT)
-    r = Div.apply(a, b)
+    r = Div.apply(*floats(a, b))
     return r if out is None else write_out(r, out, "div")
 
 
@@ -159,7 +155,7 @@ def elu(x, alpha: float = 1.0):
 
 def gelu(x, approximate: str = "none"):
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ShapeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU.apply(float_input(x), approximate=approximate)
 
 
@@ -179,7 +175,7 @@ def minimum(a, b):
 def clip(x, min=None, max=None):  # noqa: A002
     """x limited to [min, max] (either may be None)."""
     if min is None and max is None:
-        raise ValueError("clip: give at least one of min and max")
+        raise ShapeError("clip: give at least one of min and max")
     return Clip.apply(as_tensor(x), lo=min, hi=max)
 
 

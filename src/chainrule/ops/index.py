@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from chainrule.core import TensorBase, make
+from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.rules.index import IndexSelect, MaskedFill, ScatterAdd, TakeAlong
@@ -33,7 +33,7 @@ def _int_index(index, op: str):
     else:
         a = np.asarray(index)
     if a.dtype.kind not in "iu":
-        raise TypeError(f"{op}: index must be an integer tensor (int64), got dtype {a.dtype}")
+        raise DtypeError(f"{op}: index must be an integer tensor (int64), got dtype {a.dtype}")
     return make(a.astype(np.int64))
 
 
@@ -48,7 +48,7 @@ def _arg(np_fn, x, dim, keepdim, op):
     x = as_tensor(x)
     d = x._data
     if d.size == 0:
-        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     if dim is None:
         i = np.asarray(np_fn(d.reshape(-1)), np.int64)
         return _nothing(i.reshape((1,) * d.ndim) if keepdim else i)
@@ -126,7 +126,7 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     a = args.dim(axis if axis is not None else dim, d.ndim, "topk")
     n = d.shape[a]
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-        raise ValueError(f"topk: k ({k}) must be an int in [0, {n}] for dim {a} of shape {x.shape}")
+        raise ShapeError(f"topk: k ({k}) must be an int in [0, {n}] for dim {a} of shape {x.shape}")
     idx = np.take(_sort_indices(d, a, largest), np.arange(k), axis=a)
     xx = x if x.ndim else x.reshape(1)
     indices = _nothing(idx)
@@ -157,15 +157,15 @@ def gather(input, dim: int, index, *, sparse_grad: bool = False):  # noqa: A002
 
 def _check_along(x, idx: np.ndarray, dim: int, op: str, src_shape=None) -> None:
     if idx.ndim != max(x.ndim, 1) and not (x.ndim == 0 and idx.ndim == 0):
-        raise ValueError(f"{op}: index has {idx.ndim} dimensions but input has {x.ndim}; they must match")
+        raise ShapeError(f"{op}: index has {idx.ndim} dimensions but input has {x.ndim}; they must match")
     shape = x.shape or (1,)
     ishape = idx.shape or (1,)
     for d, (ni, nx) in enumerate(zip(ishape, shape)):
         if d != dim and ni > nx:
-            raise ValueError(f"{op}: index of shape {idx.shape} is larger than input of shape {x.shape} "
+            raise ShapeError(f"{op}: index of shape {idx.shape} is larger than input of shape {x.shape} "
                              f"at dim {d}")
         if src_shape is not None and ni > src_shape[d]:
-            raise ValueError(f"{op}: index of shape {idx.shape} is larger than src of shape "
+            raise ShapeError(f"{op}: index of shape {idx.shape} is larger than src of shape "
                              f"{src_shape} at dim {d}")
     if idx.size and (idx.min() < -shape[dim] or idx.max() >= shape[dim]):
         bad = idx[(idx < -shape[dim]) | (idx >= shape[dim])].flat[0]
@@ -187,7 +187,7 @@ def scatter_add(input, dim: int, index, src):  # noqa: A002
     idx = _int_index(index, "scatter_add")
     a = args.dim(dim, x.ndim, "scatter_add")
     if s.ndim != x.ndim:
-        raise ValueError(f"scatter_add: src has {s.ndim} dimensions but input has {x.ndim}; they must match")
+        raise ShapeError(f"scatter_add: src has {s.ndim} dimensions but input has {x.ndim}; they must match")
     _check_along(x, idx._data, a, "scatter_add", src_shape=s.shape)
     return ScatterAdd.apply(x, s, idx, dim=a)
 
@@ -206,7 +206,7 @@ def index_select(input, dim: int, index):  # noqa: A002
     index = _int_index(index, "index_select")
     idx = index._data
     if idx.ndim > 1:
-        raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
+        raise ShapeError(f"index_select: index must be 1-D, got shape {idx.shape}")
     if idx.ndim == 0:
         index = index.reshape(1)
         idx = index._data
@@ -236,16 +236,16 @@ def masked_fill(input, mask, value):  # noqa: A002
     mask = mask if isinstance(mask, TensorBase) else make(np.array(mask))
     m = mask._data
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+        raise DtypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     try:
         if np.broadcast_shapes(m.shape, x.shape) != x.shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to the input's "
+        raise ShapeError(f"masked_fill: mask of shape {m.shape} does not broadcast to the input's "
                          f"shape {x.shape}") from None
     if isinstance(value, TensorBase):
         if value._data.ndim != 0:
-            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+            raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
         value = value._data.item()
     return MaskedFill.apply(x, mask, value=value)
 
@@ -257,7 +257,7 @@ def _sizes(sizes) -> tuple:
         sizes = sizes[0]
     out = tuple(int(s) for s in sizes)
     if any(s < 0 for s in out):
-        raise ValueError(f"repeat: repeats must be non-negative, got {out}")
+        raise ShapeError(f"repeat: repeats must be non-negative, got {out}")
     return out
 
 
@@ -272,7 +272,7 @@ def repeat(input, *sizes):  # noqa: A002
     x = as_tensor(input)
     reps = _sizes(sizes)
     if len(reps) < x.ndim:
-        raise ValueError(f"repeat: the number of repeats ({len(reps)}) cannot be smaller than the number "
+        raise ShapeError(f"repeat: the number of repeats ({len(reps)}) cannot be smaller than the number "
                          f"of dimensions of the tensor ({x.ndim})")
     if len(reps) > x.ndim:
         x = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
@@ -295,7 +295,7 @@ def flip(input, dims):  # noqa: A002
     ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
     axes = tuple(args.dim(d, x.ndim, "flip") for d in ds)
     if len(set(axes)) != len(axes):
-        raise ValueError(f"flip: dim appears more than once in {dims}")
+        raise ShapeError(f"flip: dim appears more than once in {dims}")
     if x.ndim == 0:
         return Clone.apply(x)
     return Flip.apply(x, dims=axes)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.core import TensorBase
-from chainrule.ops import args
-from chainrule.ops.inplace import write_out
+from chainrule.core import ShapeError, TensorBase
 from chainrule.ops.convert import promote
+from chainrule.ops.inplace import write_out
 from chainrule.ops.shape import transpose
 from chainrule.rules.linalg import Matmul
 
@@ -22,7 +21,7 @@ def matmul(input, other, *, out=None):  # noqa: A002 - torch keywords
         a, b = promote(a, b)
     sa, sb = a._data.shape, b._data.shape
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least one dimension, got shapes {sa} and {sb}; "
+        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {sa} and {sb}; "
                          f"use * to scale by a scalar")
     ka = sa[-1]
     kb = sb[-2] if b.ndim > 1 else sb[0]
@@ -30,12 +29,12 @@ def matmul(input, other, *, out=None):  # noqa: A002 - torch keywords
         hint = ""
         if b.ndim >= 2 and sb[-1] == ka:
             hint = "; did you mean W.T?"
-        raise ValueError(f"matmul: shapes {sa} and {sb} do not align ({ka} != {kb}){hint}")
+        raise ShapeError(f"matmul: shapes {sa} and {sb} do not align ({ka} != {kb}){hint}")
     if a.ndim > 2 or b.ndim > 2:
         try:
             np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
-            raise ValueError(f"matmul: batch dimensions of shapes {sa} and {sb} do not broadcast") from None
+            raise ShapeError(f"matmul: batch dimensions of shapes {sa} and {sb} do not broadcast") from None
     if out is not None:
         return write_out(Matmul.apply(a, b), out, "matmul")
     return Matmul.apply(a, b)

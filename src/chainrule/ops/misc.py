@@ -8,7 +8,7 @@ import string
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import make
+from chainrule.core import ShapeError, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
 from chainrule.rules.elementwise import Expm1, Log1p, LogAddExp, XLogY
@@ -88,7 +88,7 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None, *, axis=No
     elif p == "nuc":
         raise NotImplementedError("norm: the nuclear norm (p='nuc') is not implemented in chainrule")
     elif isinstance(p, str) or not isinstance(p, (int, float, np.number)):
-        raise ValueError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
+        raise ShapeError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
     if axis is not None and dim is None:
         dim = axis
     if isinstance(dim, list):
@@ -98,7 +98,7 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None, *, axis=No
         axes = None
     p = float(p)
     if p in (np.inf, -np.inf) and x._data.size == 0:
-        raise ValueError(f"norm: cannot take the {p}-norm of an empty tensor of shape {x.shape}")
+        raise ShapeError(f"norm: cannot take the {p}-norm of an empty tensor of shape {x.shape}")
     return Norm.apply(x, p=p, axis=axes, keepdims=keepdim)
 
 
@@ -134,7 +134,7 @@ def outer(input, vec2):  # noqa: A002
     """The outer product of two 1-D tensors: (n,) and (m,) -> (n, m)."""
     a, b = promote(input, vec2)
     if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"outer: expects two 1-D tensors, got shapes {a.shape} and {b.shape}")
+        raise ShapeError(f"outer: expects two 1-D tensors, got shapes {a.shape} and {b.shape}")
     return Outer.apply(a, b)
 
 
@@ -144,18 +144,18 @@ def _parse_einsum(equation: str, shapes) -> tuple[list[str], str]:
     lhs, arrow, rhs = eq.partition("->")
     ins = lhs.split(",")
     if len(ins) != len(shapes):
-        raise ValueError(f"einsum: the equation {equation!r} names {len(ins)} operands, got {len(shapes)}")
+        raise ShapeError(f"einsum: the equation {equation!r} names {len(ins)} operands, got {len(shapes)}")
     used = set(eq) - set(".,->")
     spare = [c for c in string.ascii_letters if c not in used]
     n_ell = 0
     for s, shape in zip(ins, shapes):
         bare = s.replace("...", "")
         if not set(bare) <= set(string.ascii_letters):
-            raise ValueError(f"einsum: subscripts must be letters, got {s!r} in {equation!r}")
+            raise ShapeError(f"einsum: subscripts must be letters, got {s!r} in {equation!r}")
         if "..." in s:
             n_ell = max(n_ell, len(shape) - len(bare))
         elif len(bare) != len(shape):
-            raise ValueError(f"einsum: operand with subscripts {s!r} needs {len(bare)} dimensions, "
+            raise ShapeError(f"einsum: operand with subscripts {s!r} needs {len(bare)} dimensions, "
                              f"got shape {shape}")
     ell = "".join(spare[:n_ell])
     out = []
@@ -169,7 +169,7 @@ def _parse_einsum(equation: str, shapes) -> tuple[list[str], str]:
         res = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
     for c in res:
         if c not in "".join(out):
-            raise ValueError(f"einsum: output subscript {c!r} does not appear in the inputs of {equation!r}")
+            raise ShapeError(f"einsum: output subscript {c!r} does not appear in the inputs of {equation!r}")
     return out, res
 
 
@@ -186,12 +186,12 @@ def einsum(equation: str, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:
-        raise ValueError("einsum: needs at least one operand")
+        raise ShapeError("einsum: needs at least one operand")
     ts = promote(*operands)
     subs, out = _parse_einsum(equation, [t.shape for t in ts])
     for c in set("".join(subs)):
         ns = {t.shape[i] for s, t in zip(subs, ts) for i, d in enumerate(s) if d == c}
         if len(ns - {1}) > 1:
-            raise ValueError(f"einsum: subscript {c!r} of {equation!r} has different sizes {sorted(ns)} "
+            raise ShapeError(f"einsum: subscript {c!r} of {equation!r} has different sizes {sorted(ns)} "
                              f"in the operands of shapes {[t.shape for t in ts]}")
     return Einsum.apply(*ts, subs=subs, out=out)

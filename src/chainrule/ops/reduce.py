@@ -8,11 +8,11 @@ import collections
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import TensorBase, make
+from chainrule.core import ShapeError, TensorBase, make
 from chainrule.ops import args
-from chainrule.ops.inplace import write_out
-from chainrule.ops.convert import as_tensor
+from chainrule.ops.convert import as_tensor, float_input
 from chainrule.ops.elementwise import maximum, minimum, sqrt
+from chainrule.ops.inplace import write_out
 from chainrule.rules.reduce import Amax, Amin, LogSumExp, MaxDim, Mean, Sum
 
 
@@ -52,7 +52,7 @@ def mean(x, dim=None, keepdim: bool = False, *, dtype=None, out=None, axis=None,
 
 def _check_nonempty(x, op):
     if x._data.size == 0:
-        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
 
 
 class _ValuesIndices:
@@ -136,11 +136,9 @@ def _amaxmin(op, name, x, dim, keepdim, out, axis, keepdims):
 
 def logsumexp(x, dim=None, keepdim: bool = False, *, out=None, axis=None, keepdims=None):
     """log(sum(exp(x))) over ``dim``, without overflow (-inf over an empty axis)."""
-    x = as_tensor(x)
+    x = float_input(x)
     args.no_out("logsumexp", out)
     dim, keepdim = args.alias("logsumexp", dim, keepdim, axis, keepdims)
-    if x._data.dtype.kind != "f":
-        x = x.to(dtypes.DEFAULT_FLOAT)
     return LogSumExp.apply(x, axis=args.dims(dim, x.ndim, "logsumexp"), keepdims=keepdim)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.core import TensorBase, make
+from chainrule.core import ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.rules.shape import Concatenate, Expand, Getitem, Pad, Permute, Reshape, Slot, Stack
@@ -45,7 +45,7 @@ def reshape(x, *shape):
     size = x._data.size
     if shape.count(-1) > 1 or (-1 not in shape and known != size) or \
             (-1 in shape and (known == 0 or size % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({size} elements) "
+        raise ShapeError(f"reshape: cannot reshape a tensor of shape {x.shape} ({size} elements) "
                          f"into shape {shape}")
     return Reshape.apply(x, shape=shape)
 
@@ -55,7 +55,7 @@ def permute(x, *axes, dims=None):
     x = as_tensor(x)
     axes = _shape_arg(axes if dims is None else (dims,))
     if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes of shape {x.shape}")
+        raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes of shape {x.shape}")
     return Permute.apply(x, axes=tuple(a % x.ndim for a in axes))
 
 
@@ -65,7 +65,7 @@ def transpose(x, dim0=None, dim1=None):
     if dim0 is None and dim1 is None:
         return Permute.apply(x, axes=tuple(range(x.ndim))[::-1])
     if dim0 is None or dim1 is None:
-        raise ValueError("transpose: give both axes to swap, or none to reverse all")
+        raise ShapeError("transpose: give both axes to swap, or none to reverse all")
     axes = list(range(x.ndim))
     if x.ndim == 0:
         args.dim(dim0, 0, "transpose"), args.dim(dim1, 0, "transpose")
@@ -82,7 +82,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
         return reshape(x, 1)
     s, e = args.dim(start_dim, x.ndim, "flatten"), args.dim(end_dim, x.ndim, "flatten")
     if s > e:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
     return Reshape.apply(x, shape=shape)
 
@@ -116,13 +116,13 @@ def expand(x, *shape):
     shape = _shape_arg(shape)
     lead = len(shape) - x.ndim
     if lead < 0:
-        raise ValueError(f"expand: shape {shape} has fewer dimensions than the tensor's {x.shape}")
+        raise ShapeError(f"expand: shape {shape} has fewer dimensions than the tensor's {x.shape}")
     full = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
     try:
         if np.broadcast_shapes(x.shape, full) != full:
             raise ValueError
     except ValueError:
-        raise ValueError(f"expand: a tensor of shape {x.shape} cannot be expanded to {shape}") from None
+        raise ShapeError(f"expand: a tensor of shape {x.shape} cannot be expanded to {shape}") from None
     return Expand.apply(x, shape=full)
 
 
@@ -138,7 +138,7 @@ def getitem(x, index):
 
 def _check_join(tensors, op):
     if isinstance(tensors, TensorBase) or not len(tensors):
-        raise ValueError(f"{op}: expects a non-empty list of tensors")
+        raise ShapeError(f"{op}: expects a non-empty list of tensors")
 
 
 def concatenate(tensors, dim: int = 0, *, axis: int | None = None, out=None):
@@ -149,11 +149,11 @@ def concatenate(tensors, dim: int = 0, *, axis: int | None = None, out=None):
     ts = promote(*tensors)
     ref = ts[0].shape
     if not ref:
-        raise ValueError("concatenate: 0-d tensors cannot be concatenated; use stack")
+        raise ShapeError("concatenate: 0-d tensors cannot be concatenated; use stack")
     a = args.dim(axis, len(ref), "concatenate")
     for i, t in enumerate(ts):
         if t.ndim != len(ref) or t.shape[:a] + t.shape[a + 1:] != ref[:a] + ref[a + 1:]:
-            raise ValueError(f"concatenate: tensor {i} has shape {t.shape}, which does not match "
+            raise ShapeError(f"concatenate: tensor {i} has shape {t.shape}, which does not match "
                              f"{ref} outside axis {a}")
     return Concatenate.apply(*ts, axis=a)
 
@@ -169,7 +169,7 @@ def stack(tensors, dim: int = 0, *, axis: int | None = None, out=None):
     ts = promote(*tensors)
     for i, t in enumerate(ts):
         if t.shape != ts[0].shape:
-            raise ValueError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {ts[0].shape}")
+            raise ShapeError(f"stack: tensor {i} has shape {t.shape}, tensor 0 has {ts[0].shape}")
     return Stack.apply(*ts, axis=args.new_dim(axis, ts[0].ndim, "stack"))
 
 
@@ -179,5 +179,5 @@ def pad(x, pad_width, value: float = 0.0):
     pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2) if np.ndim(pad_width)
                          else np.full((1, 2), int(pad_width)), (x.ndim, 2))
     if (pw < 0).any():
-        raise ValueError(f"pad: pad widths must be >= 0, got {pad_width}")
+        raise ShapeError(f"pad: pad widths must be >= 0, got {pad_width}")
     return Pad.apply(x, pad_width=tuple(map(tuple, pw.tolist())), value=value)

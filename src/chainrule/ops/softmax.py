@@ -3,16 +3,12 @@ from __future__ import annotations
 
 from chainrule import dtypes
 from chainrule.ops import args
-from chainrule.ops.convert import as_tensor
+from chainrule.ops.convert import as_tensor, float_input
 from chainrule.rules.softmax import LogSoftmax, Softmax
 
 
 def _softmax_input(x, dim, axis, dtype):
-    x = as_tensor(x)
-    if dtype is not None:
-        x = x.to(dtype)
-    elif x._data.dtype.kind != "f":
-        x = x.to(dtypes.DEFAULT_FLOAT)
+    x = as_tensor(x, dtypes.as_dtype(dtype)) if dtype is not None else float_input(x)
     return x, (-1 if dim is None and axis is None else axis if dim is None else dim)
 
 
