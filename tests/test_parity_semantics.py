@@ -247,3 +247,15 @@ def test_shape_and_dtype_errors_are_runtime_errors_as_in_pytorch(call):
     assert "\n" not in str(e.value)
     # chainrule's earlier types still catch them
     assert isinstance(e.value, (ValueError, TypeError))
+
+
+def test_changing_a_weight_in_place_between_forward_and_backward_raises():
+    # the fused linear and the loss rules declare what their backward reads, as every rule does
+    for lib in LIBS:
+        lin = lib.nn.Linear(3, 2)
+        x = lib.ones(4, 3, requires_grad=True)
+        y = lin(x)
+        with lib.no_grad():
+            lin.weight.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()

@@ -20,8 +20,8 @@ class device:  # noqa: N801 - PyTorch's name
     __slots__ = ("type", "index")
 
     def __init__(self, type="cpu", index=None):  # noqa: A002 - PyTorch's keyword
-        if isinstance(type, device):
-            type, index = type.type, type.index
+        if not isinstance(type, str) and isinstance(getattr(type, "type", None), str):
+            type, index = type.type, getattr(type, "index", None)  # a device, or torch.device
         name = str(type)
         if ":" in name:
             name, _, idx = name.partition(":")
@@ -59,8 +59,11 @@ def _gpu_message(name: str) -> str:
 
 
 def is_device(a) -> bool:
-    """True for a device, or a string naming one ("cpu", "cuda:0", "hpu"), as ``to()`` reads its arguments."""
-    return isinstance(a, device) or isinstance(a, str) and a.split(":")[0] in _KNOWN
+    """True for a device (also a torch.device), or a string naming one ("cpu", "cuda:0", "hpu"), as
+    ``to()`` reads its arguments."""
+    if isinstance(a, str):
+        return a.split(":")[0] in _KNOWN
+    return isinstance(getattr(a, "type", None), str)  # a device, or a torch.device
 
 
 def check(dev) -> "device":

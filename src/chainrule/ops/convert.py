@@ -32,7 +32,8 @@ def promote(*operands) -> list:
 
 def float_input(x):
     """``x`` as a tensor of a float dtype: integer and bool inputs become the default float dtype."""
-    return floats(as_tensor(x))[0]
+    x = as_tensor(x)
+    return x if x._data.dtype.kind == "f" else as_tensor(x, dtypes.DEFAULT_FLOAT)
 
 
 def floats(*tensors) -> tuple:
