@@ -16,6 +16,7 @@ from chainrule import devices, dtypes, ops
 from chainrule import random as _random
 from chainrule._format import tensor_repr
 from chainrule.core import ShapeError, TensorBase, backward, make, set_tensor_class
+from chainrule.ops import args as _args
 from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import array_of
 from chainrule.ops.elementwise import add2, mul2, sub2
@@ -201,10 +202,9 @@ class Tensor(TensorBase):
         if dim is None:
             return Size(self._data.shape)
         nd = self._data.ndim
-        if not -max(nd, 1) <= dim < max(nd, 1) or nd == 0:
-            raise IndexError(f"Dimension out of range (expected to be in range of [{-max(nd, 1)}, "
-                             f"{max(nd, 1) - 1}], but got {dim})")
-        return self._data.shape[dim]
+        if nd == 0:
+            raise _args.dim_error("size", dim, 0)
+        return self._data.shape[_args.dim(dim, nd, "size")]
 
     def numel(self) -> int:
         """The number of elements."""

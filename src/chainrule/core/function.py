@@ -31,6 +31,11 @@ class TensorBase:
 
     __slots__ = ("_data", "_grad", "requires_grad", "_ctx", "name", "_vc", "_retains", "__weakref__")
 
+    @classmethod
+    def _make(cls, data: np.ndarray, requires_grad: bool = False, ctx=None):
+        """``make(data, requires_grad, ctx)``, spelled as the constructor code written before it uses."""
+        return make(data, requires_grad, ctx)
+
     def _accumulate(self, g) -> None:
         # out of place: the same array may be handed to several inputs (add passes it on)
         if self._grad is None:

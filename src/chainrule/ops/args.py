@@ -1,5 +1,6 @@
-"""The one argument normaliser of the front: dims (with NumPy's aliases), dtype, device and ``out=``
-(written by :func:`chainrule.ops.inplace.write_out`).
+"""The one argument normaliser of the front: dims (with NumPy's aliases) and ``out=`` (written by
+:func:`chainrule.ops.inplace.write_out`); a dtype argument is read by :func:`chainrule.dtypes.as_dtype`
+and a device by :func:`chainrule.devices.check`, their one homes.
 
 Every front function reads its PyTorch arguments through these helpers, so that one rule has one
 home: a dim out of range is an ``IndexError`` with PyTorch's wording everywhere, ``axis`` and
@@ -8,8 +9,6 @@ home: a dim out of range is an ``IndexError`` with PyTorch's wording everywhere,
 from __future__ import annotations
 
 import numpy as np
-
-from chainrule import devices, dtypes
 
 
 def dim_error(op: str, dim, ndim: int) -> IndexError:
@@ -50,11 +49,11 @@ def dims(d, ndim: int, op: str) -> tuple | None:
     return tuple(sorted(out))
 
 
-def alias(op: str, d, keepdim, axis, keepdims, default=None):
+def alias(op: str, d, keepdim, axis, keepdims):
     """PyTorch's ``dim``/``keepdim`` with NumPy's ``axis``/``keepdims`` as aliases; ``dim=[]`` means
     all dims. Returns ``(dim, keepdim)``."""
     if axis is not None:
-        if d is not None and d != () and d != default:
+        if d is not None and d != ():
             raise TypeError(f"{op}: give dim or its alias axis, not both")
         d = axis
     if keepdims is not None:
@@ -62,16 +61,6 @@ def alias(op: str, d, keepdim, axis, keepdims, default=None):
     if isinstance(d, (list, tuple)) and len(d) == 0:
         d = None
     return d, bool(keepdim)
-
-
-def dtype_of(dtype):
-    """A dtype argument as a NumPy dtype (None stays None)."""
-    return None if dtype is None else dtypes.as_dtype(dtype)
-
-
-def device_of(device):
-    """A device argument: None, or the CPU (anything else raises the one device error)."""
-    return None if device is None else devices.check(device)
 
 
 def no_out(op: str, out) -> None:
