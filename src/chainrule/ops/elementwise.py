@@ -32,51 +32,83 @@ def _const(value, dtype):
     return t
 
 
-def binary(op, a, b):
-    """Apply a two-input op after bringing both operands to one dtype.
+def binary(rule, name: str, doc: str):
+    """The front function of a two-input rule: both operands brought to one dtype, then
+    ``rule.apply(a, b)``.
 
-    The common cases (two tensors of one dtype; a float tensor and a Python
-    number) take a short path; everything else goes through ``promote``.
+    The common cases (two tensors of one dtype; a float tensor and a Python number) take a short path
+    inside this one function (one Python call between an operator and its rule); everything else
+    goes through ``promote``.
     """
-    if isinstance(a, TensorBase):
-        if isinstance(b, TensorBase):
-            if a._data.dtype is b._data.dtype:
-                return op.apply(a, b)
-        elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
-            return op.apply(a, _const(b, a._data.dtype))
-    elif isinstance(b, TensorBase) and (type(a) is float or type(a) is int) and b._data.dtype.kind == "f":
-        return op.apply(_const(a, b._data.dtype), b)
-    return op.apply(*promote(a, b))
+    apply = rule.apply
+
+    def op(a, b):
+        if isinstance(a, TensorBase):
+            if isinstance(b, TensorBase):
+                if a._data.dtype is b._data.dtype:
+                    return apply(a, b)
+            elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
+                return apply(a, _const(b, a._data.dtype))
+        elif isinstance(b, TensorBase) and (type(a) is float or type(a) is int) and b._data.dtype.kind == "f":
+            return apply(_const(a, b._data.dtype), b)
+        return apply(*promote(a, b))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
 
 
-# the operators a + b, a - b, a * b: the same ops without the keyword checks (the hottest path)
-def add2(a, b):
-    return binary(Add, a, b)
+def unary(rule, name: str, doc: str, floats_only: bool = True):
+    """The front function of a one-input rule: ``rule.apply(x)``, integer and bool inputs made float
+    first when ``floats_only`` (exp, log, ...), as in PyTorch."""
+    apply = rule.apply
+
+    def op(input):  # noqa: A002 - torch's keyword
+        if not (isinstance(input, TensorBase) and (input._data.dtype.kind == "f" or not floats_only)):
+            input = float_input(input) if floats_only else as_tensor(input)  # noqa: A001
+        return apply(input)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
 
 
-def sub2(a, b):
-    return binary(Sub, a, b)
+# the operators a + b, a - b, a * b, a ** b: the same ops without the keyword checks (the hottest path)
+add2 = binary(Add, "add2", "a + b with broadcasting (the operator).")
+sub2 = binary(Sub, "sub2", "a - b with broadcasting (the operator).")
+mul2 = binary(Mul, "mul2", "a * b with broadcasting (the operator).")
+pow = binary(Pow, "pow", "a ** b with broadcasting.")  # noqa: A001 - the op's name
+maximum = binary(Maximum, "maximum", "Elementwise max of two tensors (the lecture's max gate).")
+minimum = binary(Minimum, "minimum", "Elementwise min of two tensors.")
 
-
-def mul2(a, b):
-    return binary(Mul, a, b)
+neg = unary(Neg, "neg", "-x elementwise.", floats_only=False)
+abs = unary(Abs, "abs", "|x| elementwise.", floats_only=False)  # noqa: A001
+relu = unary(ReLU, "relu", "max(0, x) elementwise.", floats_only=False)
+exp = unary(Exp, "exp", "e^x elementwise.")
+log = unary(Log, "log", "Natural logarithm elementwise (nan below 0, -inf at 0, as NumPy).")
+sqrt = unary(Sqrt, "sqrt", "Square root elementwise.")
+sin = unary(Sin, "sin", "sin x elementwise.")
+cos = unary(Cos, "cos", "cos x elementwise.")
+tanh = unary(Tanh, "tanh", "tanh x elementwise.")
+sigmoid = unary(Sigmoid, "sigmoid", "1 / (1 + e^-x) elementwise, without overflow.")
+softplus = unary(Softplus, "softplus", "log(1 + e^x) elementwise, without overflow.")
 
 
 def add(input, other, *, alpha=1, out=None):  # noqa: A002 - torch keywords
     """a + alpha * b with broadcasting."""
-    r = binary(Add, input, other if alpha == 1 else other * alpha)
+    r = add2(input, other if alpha == 1 else other * alpha)
     return r if out is None else write_out(r, out, "add")
 
 
 def sub(input, other, *, alpha=1, out=None):  # noqa: A002 - torch keywords
     """a - alpha * b with broadcasting."""
-    r = binary(Sub, input, other if alpha == 1 else other * alpha)
+    r = sub2(input, other if alpha == 1 else other * alpha)
     return r if out is None else write_out(r, out, "sub")
 
 
 def mul(input, other, *, out=None):  # noqa: A002
     """a * b with broadcasting."""
-    r = binary(Mul, input, other)
+    r = mul2(input, other)
     return r if out is None else write_out(r, out, "mul")
 
 
@@ -98,53 +130,6 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
     return r if out is None else write_out(r, out, "div")
 
 
-def pow(a, b):  # noqa: A001 - the op's name
-    """a ** b with broadcasting."""
-    return binary(Pow, a, b)
-
-
-def neg(x):
-    return Neg.apply(as_tensor(x))
-
-
-def exp(x):
-    """e^x elementwise."""
-    return Exp.apply(float_input(x))
-
-
-def log(x):
-    """Natural logarithm elementwise (nan below 0, -inf at 0, as NumPy)."""
-    return Log.apply(float_input(x))
-
-
-def sqrt(x):
-    return Sqrt.apply(float_input(x))
-
-
-def abs(x):  # noqa: A001
-    return Abs.apply(as_tensor(x))
-
-
-def sin(x):
-    return Sin.apply(float_input(x))
-
-
-def cos(x):
-    return Cos.apply(float_input(x))
-
-
-def tanh(x):
-    return Tanh.apply(float_input(x))
-
-
-def sigmoid(x):
-    return Sigmoid.apply(float_input(x))
-
-
-def relu(x):
-    return ReLU.apply(as_tensor(x))
-
-
 def leaky_relu(x, negative_slope: float = 0.01):
     return LeakyReLU.apply(as_tensor(x), negative_slope=negative_slope)
 
@@ -157,19 +142,6 @@ def gelu(x, approximate: str = "none"):
     if approximate not in ("none", "tanh"):
         raise ShapeError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU.apply(float_input(x), approximate=approximate)
-
-
-def softplus(x):
-    return Softplus.apply(float_input(x))
-
-
-def maximum(a, b):
-    """Elementwise max of two tensors (the lecture's max gate)."""
-    return binary(Maximum, a, b)
-
-
-def minimum(a, b):
-    return binary(Minimum, a, b)
 
 
 def clip(x, min=None, max=None):  # noqa: A002

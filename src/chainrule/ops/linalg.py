@@ -20,17 +20,18 @@ def matmul(input, other, *, out=None):  # noqa: A002 - torch keywords
     if not (isinstance(a, TensorBase) and isinstance(b, TensorBase) and a._data.dtype is b._data.dtype):
         a, b = promote(a, b)
     sa, sb = a._data.shape, b._data.shape
-    if a.ndim == 0 or b.ndim == 0:
+    na, nb = len(sa), len(sb)
+    if na == 0 or nb == 0:
         raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {sa} and {sb}; "
                          f"use * to scale by a scalar")
     ka = sa[-1]
-    kb = sb[-2] if b.ndim > 1 else sb[0]
+    kb = sb[-2] if nb > 1 else sb[0]
     if ka != kb:
         hint = ""
-        if b.ndim >= 2 and sb[-1] == ka:
+        if nb >= 2 and sb[-1] == ka:
             hint = "; did you mean W.T?"
         raise ShapeError(f"matmul: shapes {sa} and {sb} do not align ({ka} != {kb}){hint}")
-    if a.ndim > 2 or b.ndim > 2:
+    if na > 2 or nb > 2:
         try:
             np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:

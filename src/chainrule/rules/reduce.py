@@ -25,7 +25,7 @@ class Sum(Function):
 
     def forward(self, x, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        return x.sum(axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # x.sum() without its Python wrapper
 
     def backward(self, grad):
         g = _keepdims_grad(grad, self.shape, self.axis, self.keepdims)
