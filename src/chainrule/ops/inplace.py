@@ -1,6 +1,6 @@
 """In-place ops (``add_``, ``+=``, ``x[i] = v``, ...) with PyTorch's rules.
 
-An in-place op writes its result into the tensor's own array (``x.data`` stays the same
+An in-place op writes its result into the tensor's own array (``x._data`` stays the same
 ndarray object) and bumps the tensor's version (:func:`chainrule.core.bump_version`).
 
 * Inside ``no_grad()``, or when no operand requires grad, nothing is recorded: a Parameter
