@@ -107,6 +107,12 @@ def test_numpy_functions_on_plain_tensors_behave_as_in_pytorch():
         assert isinstance(c, np.ndarray) and c.tolist() == np.concatenate([x, x]).tolist()
 
 
+def test_shape_questions_to_numpy_work_on_any_tensor():
+    for lib in LIBS:
+        w = lib.ones((2, 3), requires_grad=True)
+        assert np.shape(w) == (2, 3) and np.ndim(w) == 2
+
+
 def test_an_ndarray_on_the_left_of_an_operator_stays_in_the_graph():
     # chainrule goes further than torch here (torch raises TypeError): ndarray (op) Tensor is the Tensor op
     w = cr.tensor([1.0, 2.0], requires_grad=True)

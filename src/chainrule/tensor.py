@@ -282,7 +282,8 @@ class Tensor(TensorBase):
     def __array_function__(self, func, types, args, kwargs):
         """NumPy functions (``np.dot``, ``np.concatenate``...): refused on a tensor that requires grad
         (NumPy would drop the graph); on other tensors they run on the arrays."""
-        _refuse_grad(func, args, kwargs.values())
+        if func not in _SHAPE_ONLY:  # np.shape and friends read no values: nothing to refuse
+            _refuse_grad(func, args, kwargs.values())
         return func(*_arrays(args), **dict(zip(kwargs, _arrays(kwargs.values()))))
 
     def __bool__(self) -> bool:
@@ -614,6 +615,9 @@ _REFLECTED = {np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub_
               np.less: ("__lt__", "__gt__"), np.less_equal: ("__le__", "__ge__"),
               np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
               np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__")}
+
+
+_SHAPE_ONLY = {np.shape, np.ndim, np.size}
 
 
 def _refuse_grad(fn, *groups) -> None:
