@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule import tensorfile
 from chainrule.fileio import JSON_MAX_DEPTH, JSON_MAX_VALUES, json_structure, load_json, open_regular, write_atomic
+from chainrule.nn import Parameter
 from chainrule.tensor import Tensor
 
 _FORMAT = "chainrule"
@@ -71,7 +72,7 @@ class _Writer:
             return obj
         if isinstance(obj, Tensor):
             out = {"__tensor__": self._array(as_array(obj), path), "requires_grad": bool(obj.requires_grad)}
-            if type(obj).__name__ == "Parameter":
+            if isinstance(obj, Parameter):
                 out["parameter"] = True
             return out
         if isinstance(obj, np.ndarray):
@@ -165,7 +166,6 @@ class _Reader:
                 raise self.bad(f"a tensor of dtype {data.dtype} is marked requires_grad or as a Parameter, which "
                                f"only floating-point tensors can be")
             if node.get("parameter"):
-                from chainrule.nn import Parameter  # the data layer reaches up only to rebuild a Parameter
                 return Parameter(data, requires_grad=grad)
             return Tensor(data, dtype=data.dtype, requires_grad=grad)
         if keys == {"__ndarray__"}:
