@@ -107,20 +107,20 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint(tmp_path, monkeypa
     state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
     save_checkpoint(tmp_path, "last", state, None, {"epoch": 1})
     calls = {"n": 0}
-    real = ckpt._write
+    real = ckpt.write_atomic
 
     def dies_on_second_file(path, data):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt("killed")  # as if the process died here
-        real(path, data)
+        return real(path, data)
 
-    monkeypatch.setattr(ckpt, "_write", dies_on_second_file)
+    monkeypatch.setattr(ckpt, "write_atomic", dies_on_second_file)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path, "last", {"w": np.zeros((2, 3), np.float32)}, None, {"epoch": 2})
     model, _, info = load_checkpoint(tmp_path, "last")
     assert info["epoch"] == 1 and model["w"][1, 2] == 5
-    monkeypatch.setattr(ckpt, "_write", real)
+    monkeypatch.setattr(ckpt, "write_atomic", real)
     save_checkpoint(tmp_path, "last", {"w": np.zeros((2, 3), np.float32)}, None, {"epoch": 3})
     assert load_checkpoint(tmp_path, "last")[2]["epoch"] == 3
     assert len(list(tmp_path.glob(".last-*"))) == 1  # the half-written folder was cleaned up

@@ -21,7 +21,7 @@ from chainrule import dtypes, nn, optim
 from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
-from chainrule.fileio import open_regular, read_regular
+from chainrule.fileio import load_json, open_regular, read_regular, write_atomic
 from chainrule.nn import functional as F
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
@@ -232,12 +232,6 @@ def build_optimizer(cfg: RunConfig, model):
     return opt, sched
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class RunFiles:
     """Trainer callback: rewrites metrics.jsonl after every epoch, draws training.png at the end."""
 
@@ -253,7 +247,7 @@ class RunFiles:
             if h.val_acc:
                 row.update(val_loss=h.val_loss[i], val_acc=h.val_acc[i])
             lines.append(json.dumps(row))
-        _write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
+        write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
     def on_fit_end(self, trainer):
         h = trainer.history
@@ -352,7 +346,7 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
                 p.unlink()
         clean_run_folder(run_dir)  # the folder of the removed "best" link
         trainer, data = make_trainer(cfg, run_dir, progress, data)
-        _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
+        write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     except BaseException:
         lock.release()
         if made:
@@ -368,10 +362,7 @@ def load_config(path) -> RunConfig:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such config file")
-    try:
-        d = json.loads(read_regular(path, 1 << 20, ValueError))  # not a FIFO or /dev/zero; at most 1 MiB
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON config ({e})") from None
+    d = load_json(read_regular(path, 1 << 20, ValueError), path)  # not a FIFO or /dev/zero; at most 1 MiB
     if isinstance(d, dict) and isinstance(d.get("run"), dict):
         d = d["run"]
     if not isinstance(d, dict):

@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from chainrule.fileio import write_atomic
 from chainrule.train import run as run_mod
 from chainrule.train.run import RunConfig
 
@@ -263,7 +264,7 @@ class Spec:
     def save(self) -> None:
         d = asdict(self)
         d["storage"] = redact(self.storage)
-        run_mod._write_atomic(Path(self.out) / "sweep.json", json.dumps(d, indent=1))
+        write_atomic(Path(self.out) / "sweep.json", json.dumps(d, indent=1))
 
     @classmethod
     def load(cls, out) -> "Spec":
@@ -815,7 +816,7 @@ def report(out, study=None, top: int = 10, plots: bool = True, storage: str | No
         space = spec.params()
         cfg = replace(spec.config(), **{n: space[n].to_config(b[n]) for n in spec.space if b[n] is not None})
         best = json.loads(json.dumps(asdict(cfg)))
-        run_mod._write_atomic(out / "best.json", json.dumps(best, indent=1) + "\n")
+        write_atomic(out / "best.json", json.dumps(best, indent=1) + "\n")
         files.append(str(out / "best.json"))
         command = f"chainrule train --config {out / 'best.json'} --out {out / 'best-run'}"
     if plots:
