@@ -58,7 +58,7 @@ def check_collectives(rank, k):
     dist.barrier()
     cr.manual_seed(rank)                                 # different weights on every rank ...
     ddp = DistributedDataParallel(cr.nn.MLP([2, 4, 3]))
-    w = ddp.module.state_dict()["0.weight"].copy()
+    w = np.array(ddp.module.state_dict()["0.weight"])
     dist.broadcast(w, src=0)                             # ... until the wrapper broadcast rank 0's
     assert np.array_equal(w, ddp.module.state_dict()["0.weight"])
     assert list(ddp.state_dict())[0] == "module.0.weight"

@@ -7,6 +7,7 @@ import numpy as np
 
 from chainrule import dtypes
 from chainrule.tensor import Tensor
+from chainrule.utils._arrays import as_array as _as_array
 
 
 class Parameter(Tensor):
@@ -280,19 +281,25 @@ class Module:
         return self.to(dtypes.float16)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
-        """Name -> ndarray copy for every parameter and persistent buffer (PyTorch's keys and order);
-        with ``keep_vars`` the Parameters and buffers themselves."""
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Name -> Tensor for every parameter and persistent buffer (PyTorch's keys and order).
+
+        As in PyTorch the Tensors are detached views that share memory with the module (training
+        changes them: ``copy.deepcopy`` the dict to keep a snapshot); with ``keep_vars`` the
+        Parameters and buffers themselves.
+        """
+        if args:   # PyTorch's deprecated positional form state_dict(destination, prefix, keep_vars)
+            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args):])[:3]
         out = OrderedDict() if destination is None else destination
         for n, kind, m, name in self._state_items():
             v = m._parameters[name] if kind == "param" else m._buffers[name]
             if not keep_vars:
-                v = v.data.copy() if kind == "param" else np.array(v, copy=True)
+                v = v.detach() if isinstance(v, Tensor) else Tensor._make(np.asarray(v), False, None)
             out[prefix + n] = v
         return out
 
     def load_state_dict(self, state, strict: bool = True):
-        """Copy arrays (or Tensors, or torch tensors) into the parameters and buffers by name.
+        """Copy Tensors (chainrule's or torch's) or NumPy arrays into the parameters and buffers by name.
 
         With ``strict`` an error lists every missing, unexpected and wrongly-shaped key.
         Returns (missing_keys, unexpected_keys), a named tuple.
@@ -306,7 +313,7 @@ class Module:
             if k not in state:
                 continue
             v = state[k]
-            v = v.data if isinstance(v, Tensor) else np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
+            v = _as_array(v)
             have = target.data.shape if kind == "param" else np.shape(target[0]._buffers[target[1]])
             if v.shape != have:
                 wrong.append(f"{k}: expected shape {have}, got {v.shape}")

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from chainrule.fileio import read_regular
+from chainrule.tensor import Tensor
+from chainrule.utils._arrays import as_array
 
 MANIFEST = "manifest.json"
 SLOTS = ("last", "best")
@@ -63,10 +65,11 @@ def _split_optimizer(state: dict):
     arrays, scalars = {}, {}
     for i, buffers in state["state"].items():
         for name, v in buffers.items():
-            if isinstance(v, np.ndarray):
+            v = as_array(v) if isinstance(v, (Tensor, np.ndarray)) else v
+            if isinstance(v, np.ndarray) and v.ndim:
                 arrays[f"state.{i}.{name}"] = np.ascontiguousarray(v)
-            else:
-                scalars.setdefault(str(i), {})[name] = v
+            else:  # a number, or a 0-d Tensor such as Adam's step: kept in state.json as before
+                scalars.setdefault(str(i), {})[name] = v.item() if isinstance(v, np.ndarray) else v
     return arrays, {"scalars": scalars, "param_groups": state["param_groups"]}
 
 
@@ -119,7 +122,7 @@ def save_checkpoint(run_dir, slot: str, model_state: dict, optimizer_state: dict
     try:
         folder.mkdir()
         files = {"model.safetensors": _write(folder / "model.safetensors", st_save(
-            {k: np.ascontiguousarray(v) for k, v in model_state.items()}, metadata={"format": "pt"}))}
+            {k: np.ascontiguousarray(as_array(v)) for k, v in model_state.items()}, metadata={"format": "pt"}))}
         info = dict(info)
         if optimizer_state is not None:
             arrays, meta = _split_optimizer(optimizer_state)
@@ -292,7 +295,7 @@ def load_checkpoint(run_dir, slot: str = "last"):
 
 def check_model_state(state: dict, model, path) -> None:
     """Every tensor of ``state`` named, shaped and typed as ``model.state_dict()`` has it."""
-    own = model.state_dict()
+    own = {k: as_array(v) for k, v in model.state_dict().items()}
     problems = [f"missing {k}" for k in own if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in own]
     for k, v in own.items():
@@ -342,7 +345,7 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
     for i, bufs in state["state"].items():
         if not 0 <= i < len(params):
             raise CheckpointError(f"{path}: buffers for parameter {i}, but the model has {len(params)}")
-        p = params[i].data
+        p = as_array(params[i])
         for n, v in bufs.items():
             if isinstance(v, np.ndarray):
                 if v.shape != p.shape or v.dtype != p.dtype:

@@ -1,0 +1,1 @@
+"""PyTorch's torch.utils: data (datasets, samplers, the DataLoader) and tensorboard (SummaryWriter)."""
