@@ -365,11 +365,12 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
 def check_scheduler_state(state: dict, scheduler, path) -> None:
     """The saved schedule has exactly this scheduler's entries, each of the same kind."""
     now = scheduler.state_dict()
-    if set(state) != set(now):
+    # a checkpoint from before the schedulers kept PyTorch's private entries (_last_lr...) lacks only those
+    if set(state) - set(now) or {k for k in set(now) - set(state) if not k.startswith("_")}:
         raise CheckpointError(f"{path}: the saved learning-rate schedule has entries {sorted(state)}, "
                               f"this {type(scheduler).__name__} {sorted(now)}")
     for k, v in now.items():
-        if not _same_kind(state[k], v):
+        if k in state and not _same_kind(state[k], v):
             raise CheckpointError(f"{path}: schedule entry {k!r} is {state[k]!r}, not a value like {v!r}")
 
 
