@@ -179,3 +179,15 @@ def test_checkpoint_round_trip_of_adam_state_and_an_old_file_with_an_integer_ste
     opt2.load_state_dict(opt_state)
     assert opt2.state[next(net2.parameters())]["step"].dtype == np.float32
     assert train(cr, net2, opt2, data[2:]) == train(cr, net, opt, data[2:])
+
+
+def test_named_parameters_give_param_names_as_torch():
+    net, tnet = pair()
+    opt, topt = cr.optim.Adam(net.named_parameters(), lr=0.1), torch.optim.Adam(tnet.named_parameters(), lr=0.1)
+    assert list(opt.param_groups[0]) == list(topt.param_groups[0])
+    assert opt.param_groups[0]["param_names"] == topt.param_groups[0]["param_names"] == ["0.weight", "0.bias",
+                                                                                         "2.weight", "2.bias"]
+    assert opt.state_dict()["param_groups"] == topt.state_dict()["param_groups"]
+    for lib, m in ((cr, net), (torch, tnet)):
+        with pytest.raises(ValueError, match="Some param names are missing"):
+            lib.optim.SGD([("w", m[0].weight), m[0].bias], lr=0.1)

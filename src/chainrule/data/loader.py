@@ -2,9 +2,7 @@
 :mod:`chainrule.utils.data`), imported here under the names chainrule has always used."""
 from __future__ import annotations
 
-
-from chainrule.tensor import Tensor
-from chainrule.utils._arrays import as_array
+from chainrule.utils._arrays import as_array, wrap
 from chainrule.utils.data import DataLoader, Dataset, TensorDataset  # noqa: F401
 
 
@@ -33,7 +31,7 @@ class ArrayDataset(TensorDataset):
 
     @property
     def tensors(self) -> tuple:
-        return Tensor._make(self.X, False, None), Tensor._make(self.y, False, None)
+        return wrap(self.X), wrap(self.y)
 
     def __len__(self):
         return len(self.X)

@@ -7,7 +7,7 @@ import numpy as np
 
 from chainrule import dtypes
 from chainrule.tensor import Tensor
-from chainrule.utils._arrays import as_array as _as_array
+from chainrule.utils._arrays import as_array as _as_array, wrap
 
 
 class Parameter(Tensor):
@@ -294,7 +294,7 @@ class Module:
         for n, kind, m, name in self._state_items():
             v = m._parameters[name] if kind == "param" else m._buffers[name]
             if not keep_vars:
-                v = v.detach() if isinstance(v, Tensor) else Tensor._make(np.asarray(v), False, None)
+                v = v.detach() if isinstance(v, Tensor) else wrap(np.asarray(v))
             out[prefix + n] = v
         return out
 

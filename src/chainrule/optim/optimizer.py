@@ -13,11 +13,7 @@ import numpy as np
 
 from chainrule.autograd import enable_grad
 from chainrule.tensor import Tensor
-from chainrule.utils._arrays import array_of as _arr, as_array as _as_array
-
-
-def _tensor(a: np.ndarray) -> Tensor:
-    return Tensor._make(a, False, None)
+from chainrule.utils._arrays import array_of as _arr, as_array as _as_array, wrap as _tensor
 
 
 class _Required:
@@ -78,7 +74,13 @@ class Optimizer:
         if isinstance(ps, set):
             raise TypeError("optimizer parameters need to be organized in ordered collections, but the "
                             "ordering of tensors in sets will change between runs; please use a list instead")
-        group["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        named = [p for p in ps if isinstance(p, tuple)]       # model.named_parameters(), as PyTorch 2.x takes
+        group["params"] = [p[1] if isinstance(p, tuple) else p for p in ps]
+        if named:
+            if len(named) != len(ps):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            group["param_names"] = [n for n, _ in named]
         for p in group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: optimizer can only optimize Tensors, but one of the "

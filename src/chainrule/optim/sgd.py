@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.optim.optimizer import Optimizer, _arr
-from chainrule.tensor import Tensor
+from chainrule.utils._arrays import wrap
 
 
 class SGD(Optimizer):
@@ -141,7 +141,7 @@ class Adagrad(Optimizer):
 
     def _init_state(self, state, w, group):
         if "sum" not in state:
-            state["step"] = Tensor._make(np.zeros((), np.float32), False, None)
+            state["step"] = wrap(np.zeros((), np.float32))
             self._buffer(state, "sum", w, group["initial_accumulator_value"])
 
     def _update(self, w, g, state, group):

@@ -11,6 +11,11 @@ def array_of(t: Tensor) -> np.ndarray:
     return t.data
 
 
+def wrap(a: np.ndarray) -> Tensor:
+    """A Tensor around ``a`` (shared, not copied), outside any graph."""
+    return Tensor._make(a, False, None)
+
+
 def as_array(v) -> np.ndarray:
     """A chainrule Tensor, a torch tensor, a NumPy array, a list or a number as an ndarray."""
     if isinstance(v, Tensor):

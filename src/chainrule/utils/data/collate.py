@@ -13,13 +13,9 @@ import numpy as np
 
 from chainrule.ops import stack
 from chainrule.tensor import Tensor
-from chainrule.utils._arrays import array_of
+from chainrule.utils._arrays import array_of, wrap as _tensor
 
 _ERR = ("default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}")
-
-
-def _tensor(a: np.ndarray) -> Tensor:
-    return Tensor._make(a, False, None)
 
 
 def _stack(tensors) -> Tensor:

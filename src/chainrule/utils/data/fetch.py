@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.tensor import Tensor
-from chainrule.utils._arrays import array_of
+from chainrule.utils._arrays import array_of, wrap
 from chainrule.utils.data.collate import default_collate
 from chainrule.utils.data.dataset import TensorDataset
 
@@ -33,7 +33,7 @@ def fetch(dataset, indices, auto_collation: bool, collate_fn):
         arrays = _fast_arrays(dataset)
         if arrays is not None:
             sel = np.asarray(indices, dtype=np.int64)
-            return [Tensor._make(np.ascontiguousarray(a[sel]), False, None) for a in arrays]
+            return [wrap(np.ascontiguousarray(a[sel])) for a in arrays]
     if not len(indices):       # a rank's empty share of a small last batch: a batch of 0 like sample 0's
         return _empty_like(collate_fn([dataset[0]]))
     getitems = getattr(dataset, "__getitems__", None)
@@ -43,7 +43,7 @@ def fetch(dataset, indices, auto_collation: bool, collate_fn):
 
 def _empty_like(batch):
     if isinstance(batch, Tensor):
-        return Tensor._make(array_of(batch)[:0], False, None)
+        return wrap(array_of(batch)[:0])
     if isinstance(batch, dict):
         return {k: _empty_like(v) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):

@@ -67,10 +67,13 @@ class RandomSampler(Sampler):
 
     def __iter__(self):
         n, k, rng = len(self.data_source), self.num_samples, self._rng()
+        # drawn lazily, a chunk at a time: num_samples may be huge (an "infinite" sampler)
         if self.replacement:
-            return iter(rng.integers(0, n, size=k).tolist())
-        perms = [rng.permutation(n) for _ in range(-(-k // n))] if n else []
-        return iter(np.concatenate(perms)[:k].tolist() if perms else [])
+            for start in range(0, k, 32):
+                yield from rng.integers(0, n, size=min(32, k - start)).tolist()
+            return
+        for start in range(0, k, max(n, 1)):
+            yield from rng.permutation(n)[:k - start].tolist()
 
     def __len__(self):
         return self.num_samples
