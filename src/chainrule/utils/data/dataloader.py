@@ -165,11 +165,18 @@ class DataLoader:
         return self._multi(start)
 
     def _requests(self, start: int):
-        """The index lists (or single indices) of the batches, from batch ``start`` on, sharded."""
-        it = itertools.islice(iter(self._index_sampler), start, None)
+        """The index lists (or arrays) of the batches, from batch ``start`` on, sharded."""
+        bs = self.batch_sampler
+        order = bs.sampler.order() if type(bs) is BatchSampler and callable(getattr(bs.sampler, "order", None)) \
+            else None
+        if order is not None:       # the usual case: slices of one array, no Python list per batch
+            size = bs.batch_size
+            it = (order[b * size:(b + 1) * size] for b in range(start, len(bs)))
+        else:
+            it = itertools.islice(iter(self._index_sampler), start, None)
         if self.sharder is None:
             return it
-        return (self.sharder.shard(np.asarray(list(b), dtype=np.int64)).tolist() for b in it)
+        return (self.sharder.shard(np.asarray(b, dtype=np.int64)) for b in it)
 
     def _single(self, start: int):
         if self._is_iterable:

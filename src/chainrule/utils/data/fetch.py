@@ -37,7 +37,8 @@ def fetch(dataset, indices, auto_collation: bool, collate_fn):
     if not len(indices):       # a rank's empty share of a small last batch: a batch of 0 like sample 0's
         return _empty_like(collate_fn([dataset[0]]))
     getitems = getattr(dataset, "__getitems__", None)
-    samples = getitems(list(indices)) if callable(getitems) else [dataset[int(i)] for i in indices]
+    indices = indices.tolist() if isinstance(indices, np.ndarray) else indices
+    samples = getitems(list(indices)) if callable(getitems) else [dataset[i] for i in indices]
     return collate_fn(samples)
 
 

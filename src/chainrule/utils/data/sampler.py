@@ -25,6 +25,10 @@ class SequentialSampler(Sampler):
     def __iter__(self):
         return iter(range(len(self.data_source)))
 
+    def order(self) -> np.ndarray:
+        """The whole order as one array (what iterating gives), for the DataLoader's fast path."""
+        return np.arange(len(self.data_source))
+
     def __len__(self):
         return len(self.data_source)
 
@@ -74,6 +78,13 @@ class RandomSampler(Sampler):
             return
         for start in range(0, k, max(n, 1)):
             yield from rng.permutation(n)[:k - start].tolist()
+
+    def order(self):
+        """The next iteration's order as one array (the same draws as iterating), or None where it is
+        drawn lazily (with replacement, or num_samples other than the dataset's length)."""
+        if self.replacement or self.num_samples != len(self.data_source):
+            return None
+        return self._rng().permutation(len(self.data_source))
 
     def __len__(self):
         return self.num_samples
