@@ -26,6 +26,8 @@ MAKES = {
     "SequentialLR": lambda lib, o: L(lib).SequentialLR(
         o, [L(lib).LinearLR(o, 0.1, total_iters=5), L(lib).CosineAnnealingLR(o, 30), L(lib).ExponentialLR(o, 0.9)],
         [5, 30]),
+    "PolynomialLR": lambda lib, o: L(lib).PolynomialLR(o, total_iters=40, power=2.0),
+    "CosineAnnealingWarmRestarts": lambda lib, o: L(lib).CosineAnnealingWarmRestarts(o, T_0=5, T_mult=2, eta_min=0.01),
     "ChainedScheduler": lambda lib, o: L(lib).ChainedScheduler([L(lib).ExponentialLR(o, 0.9), L(lib).StepLR(o, 4)]),
 }
 
@@ -94,3 +96,17 @@ def test_scheduler_errors_match_torch(make, err, match):
     for lib in (cr, torch):
         with pytest.raises(err, match=match):
             setup(lib, make)
+
+
+def test_warm_restarts_with_fractional_epochs_match_torch():
+    out = []
+    for lib in (cr, torch):
+        opt, s = setup(lib, lambda lib, o: L(lib).CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2))
+        lrs = []
+        for epoch in range(12):
+            for i in range(4):
+                opt.step()
+                s.step(epoch + i / 4)
+                lrs.append(s.get_last_lr())
+        out.append(lrs)
+    assert np.array_equal(out[0], out[1])

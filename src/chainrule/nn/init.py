@@ -173,3 +173,8 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None, *, rng=None):
 uniform, normal, constant = uniform_, normal_, constant_
 xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal, orthogonal = (
     xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_, orthogonal_)
+
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule.nn.init", "torch.nn.init", globals())

@@ -99,3 +99,8 @@ def vector_to_parameters(vec, parameters) -> None:
         dst = array_of(p)
         dst[...] = src[i:i + n].reshape(dst.shape)
         i += n
+
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule.nn.utils", "torch.nn.utils", globals())

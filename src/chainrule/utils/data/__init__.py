@@ -16,3 +16,8 @@ from chainrule.utils.data.dataset import (ChainDataset, ConcatDataset, Dataset, 
 from chainrule.utils.data.sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,  # noqa: F401
                                           SubsetRandomSampler, WeightedRandomSampler)
 from chainrule.utils.data.worker import WorkerInfo, get_worker_info  # noqa: F401
+
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule.utils.data", "torch.utils.data", globals())
