@@ -275,3 +275,23 @@ def test_spawned_workers_receive_the_dataset_and_send_back_tensors():
     ds = cud.TensorDataset(cr.arange(12.0).reshape(6, 2), cr.arange(6))
     got = [y.tolist() for _, y in cud.DataLoader(ds, batch_size=4, num_workers=1, multiprocessing_context="spawn")]
     assert got == [[0, 1, 2, 3], [4, 5]]
+
+
+def test_ctrl_c_stops_the_loader_with_one_keyboard_interrupt_and_no_worker_tracebacks(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    script = tmp_path / "loop.py"
+    script.write_text("import time\nimport chainrule.utils.data as d\n"
+                      "class Slow(d.Dataset):\n    def __len__(self): return 1000\n"
+                      "    def __getitem__(self, i): time.sleep(0.05); return i\n"
+                      "print('start', flush=True)\n"
+                      "for b in d.DataLoader(Slow(), batch_size=2, num_workers=2): pass\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    assert p.stdout.readline().strip() == "start"
+    time.sleep(1.0)
+    os.killpg(p.pid, signal.SIGINT)                  # as a terminal's Ctrl-C: the whole process group
+    _, err = p.communicate(timeout=30)
+    assert p.returncode != 0 and err.count("KeyboardInterrupt") == 1, err
+    assert "chainrule-dataloader" not in err

@@ -106,6 +106,15 @@ def worker_loop(dataset, is_iterable: bool, auto_collation: bool, batch_size, dr
             init_fn(worker_id)
         except Exception:
             failed = WorkerFailure(worker_id, " (in worker_init_fn)")
+    try:
+        _serve(dataset, is_iterable, auto_collation, batch_size, drop_last, collate_fn, index_queue, result_queue,
+               worker_id, failed)
+    except KeyboardInterrupt:    # Ctrl-C reaches every process of the group: the main process reports it
+        pass
+
+
+def _serve(dataset, is_iterable, auto_collation, batch_size, drop_last, collate_fn, index_queue, result_queue,
+           worker_id, failed) -> None:
     it = None
     while True:
         msg = index_queue.get()
