@@ -110,3 +110,19 @@ def test_warm_restarts_with_fractional_epochs_match_torch():
                 lrs.append(s.get_last_lr())
         out.append(lrs)
     assert np.array_equal(out[0], out[1])
+
+
+def test_a_schedule_saved_before_the_private_entries_existed_still_resumes(tmp_path):
+    from chainrule.train.checkpoint import CheckpointError, check_scheduler_state
+    opt, s = setup(cr, MAKES["StepLR"])
+    old = {"step_size": 7, "gamma": 0.5, "base_lrs": [0.5, 0.2], "last_epoch": 9}   # what chainrule saved before
+    check_scheduler_state(old, s, tmp_path / "state.json")
+    for g, lr in zip(opt.param_groups, (0.25, 0.1)):
+        g["lr"] = lr                                  # the optimizer's state_dict restores the rates
+    s.load_state_dict(old)
+    assert s.get_last_lr() == [0.25, 0.1]
+    for _ in range(5):
+        s.step()
+    assert s.last_epoch == 14 and s.get_last_lr() == [0.125, 0.05]
+    with pytest.raises(CheckpointError, match="has entries"):
+        check_scheduler_state({"gamma": 0.5}, s, tmp_path / "state.json")
