@@ -146,7 +146,7 @@ def _train_here(args) -> int:
         warnings.simplefilter("always", RuntimeWarning)
         warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
     if args.tensorboard:
-        from chainrule.train.tensorboard import TensorBoardLogger   # tensorboardX, an optional library
+        from chainrule.train.tensorboard import TensorBoardLogger   # lazily, as the other commands here (tensorboardX)
         trainer.callbacks.append(TensorBoardLogger(run_dir / "tensorboard" if args.tensorboard is True
                                                    else args.tensorboard))
     try:
