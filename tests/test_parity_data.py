@@ -224,7 +224,8 @@ class Fails:
 
 
 def test_a_worker_error_is_raised_in_the_main_process_with_its_type_and_worker():
-    with pytest.raises(KeyError, match=r"^Caught KeyError in DataLoader worker process \d: 'bad item 2'\nOriginal Traceback"):
+    first = r"^Caught KeyError in DataLoader worker process \d: 'bad item 2'\nOriginal Traceback"
+    with pytest.raises(KeyError, match=first):
         list(cud.DataLoader(Fails(), batch_size=1, num_workers=2))
     with pytest.raises(KeyError, match="bad item 2"):
         list(cud.DataLoader(Fails(), batch_size=1))

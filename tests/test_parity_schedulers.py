@@ -28,6 +28,8 @@ MAKES = {
         [5, 30]),
     "PolynomialLR": lambda lib, o: L(lib).PolynomialLR(o, total_iters=40, power=2.0),
     "CosineAnnealingWarmRestarts": lambda lib, o: L(lib).CosineAnnealingWarmRestarts(o, T_0=5, T_mult=2, eta_min=0.01),
+    "CyclicLR": lambda lib, o: L(lib).CyclicLR(o, 0.01, 0.5, step_size_up=7, step_size_down=4, mode="triangular2"),
+    "CyclicLRexp": lambda lib, o: L(lib).CyclicLR(o, [0.01, 0.02], 0.5, step_size_up=5, mode="exp_range", gamma=0.97),
     "ChainedScheduler": lambda lib, o: L(lib).ChainedScheduler([L(lib).ExponentialLR(o, 0.9), L(lib).StepLR(o, 4)]),
 }
 
@@ -51,7 +53,7 @@ def run(opt, sched, n, metrics=None):
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("name", MAKES)
 def test_lr_sequence_get_last_lr_and_state_dict_match_torch(name):
-    adam = name == "OneCycleLR3"       # cycles Adam's beta1 instead of momentum
+    adam = name in ("OneCycleLR3", "CyclicLRexp")       # cycles Adam's beta1 instead of momentum
     (opt, s), (topt, ts) = setup(cr, MAKES[name], adam), setup(torch, MAKES[name], adam)
     assert s.get_last_lr() == ts.get_last_lr()
     assert np.array_equal(run(opt, s, 60), run(topt, ts, 60))

@@ -121,7 +121,8 @@ def test_add_param_group_defaults_errors_and_extra_keys_as_torch():
             opt.add_param_group({"params": [1.0]})
         with pytest.raises(ValueError, match="empty parameter list"):
             lib.optim.Adam([])
-        for bad, match in ((dict(lr=-1), "Invalid learning rate: -1"), (dict(momentum=-0.5), "Invalid momentum value: -0.5"),
+        for bad, match in ((dict(lr=-1), "Invalid learning rate: -1"),
+                           (dict(momentum=-0.5), "Invalid momentum value: -0.5"),
                            (dict(nesterov=True), "Nesterov momentum requires")):
             with pytest.raises(ValueError, match=match):
                 lib.optim.SGD([a], **({"lr": 0.1} | bad))

@@ -84,7 +84,8 @@ def parameters_to_vector(parameters) -> Tensor:
 def vector_to_parameters(vec, parameters) -> None:
     """Copy consecutive slices of ``vec`` into the parameters (their shapes in order), outside the graph."""
     if not isinstance(vec, Tensor):
-        kind = type(vec).__name__ if type(vec).__module__ == "builtins" else f"{type(vec).__module__}.{type(vec).__name__}"
+        t = type(vec)
+        kind = t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
         raise TypeError(f"expected chainrule.Tensor, but got: {kind}")
     src = array_of(vec)
     if src.ndim != 1:

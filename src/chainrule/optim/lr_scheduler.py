@@ -518,6 +518,75 @@ class ReduceLROnPlateau(LRScheduler):
         self._set_mode(self.mode, self.threshold, self.threshold_mode)
 
 
+class CyclicLR(LRScheduler):
+    """The lr cycles between base_lr and max_lr (step_size_up steps up, step_size_down down), stepped
+    once per batch; ``mode`` "triangular", "triangular2" (the height halves every cycle) or "exp_range"
+    (times gamma ** step), or your ``scale_fn``; momentum (or Adam's beta1) moves the opposite way."""
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up: int = 2000, step_size_down=None,
+                 mode: str = "triangular", gamma: float = 1.0, scale_fn=None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, g in zip(base_lrs, optimizer.param_groups):
+                g["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size, self.step_ratio = up + down, up / (up + down)
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode, self.gamma, self._scale_fn_custom, self.scale_mode = mode, gamma, scale_fn, scale_mode
+        if scale_fn is None:       # the modes fix what the scale counts: cycles, or steps for exp_range
+            self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for hi, lo, g in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                    _set_momentum(g, hi, self.use_beta1)
+                    g["max_momentum"], g["base_momentum"] = hi, lo
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x: float) -> float:
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x if self.mode == "exp_range" else 1.0
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle          # where in the cycle, 0..1
+        height = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base + (top - base) * height * scale for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for lo, hi, g in zip(self.base_momentums, self.max_momentums, self.optimizer.param_groups):
+                _set_momentum(g, hi - (hi - lo) * height * scale, self.use_beta1)
+        return lrs
+
+    def state_dict(self):
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+        return state
+
+    def load_state_dict(self, state_dict):
+        saved = state_dict.get("_scale_fn_custom")
+        self.__dict__.update({k: v for k, v in state_dict.items() if k != "_scale_fn_custom"})
+        if saved is not None:
+            self._scale_fn_custom.__dict__.update(saved)
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy, stepped once per batch: the lr rises from max_lr/div_factor to max_lr over
     pct_start of the steps, then anneals to max_lr/(div_factor*final_div_factor); momentum (or Adam's
@@ -572,15 +641,9 @@ class OneCycleLR(LRScheduler):
             if last_epoch == -1:
                 for hi, lo, g in zip(_per_group("max_momentum", optimizer, max_momentum),
                                      _per_group("base_momentum", optimizer, base_momentum), optimizer.param_groups):
-                    self._set_momentum(g, hi)
+                    _set_momentum(g, hi, self.use_beta1)
                     g["max_momentum"], g["base_momentum"] = hi, lo
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group, m) -> None:
-        if self.use_beta1:
-            group["betas"] = (m, *group["betas"][1:])
-        else:
-            group["momentum"] = m
 
     def _anneal(self, start, end, pct):
         if self._anneal_func_type == "cos":
@@ -600,10 +663,19 @@ class OneCycleLR(LRScheduler):
                     pct = (step - start) / (end - start)
                     lrs.append(self._anneal(g[ph["start_lr"]], g[ph["end_lr"]], pct))
                     if self.cycle_momentum:
-                        self._set_momentum(g, self._anneal(g[ph["start_momentum"]], g[ph["end_momentum"]], pct))
+                        m = self._anneal(g[ph["start_momentum"]], g[ph["end_momentum"]], pct)
+                        _set_momentum(g, m, self.use_beta1)
                     break
                 start = end
         return lrs
+
+
+def _set_momentum(group: dict, m: float, use_beta1: bool) -> None:
+    """Set a group's momentum, or Adam's beta1 (CyclicLR and OneCycleLR cycle it against the lr)."""
+    if use_beta1:
+        group["betas"] = (m, *group["betas"][1:])
+    else:
+        group["momentum"] = m
 
 
 def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum) -> dict:
