@@ -347,6 +347,8 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
             raise CheckpointError(f"{path}: buffers for parameter {i}, but the model has {len(params)}")
         p = as_array(params[i])
         for n, v in bufs.items():
+            if isinstance(v, np.ndarray) and v.ndim == 0:   # a 0-d buffer (Adam's step) is a number
+                v = v.item()
             if isinstance(v, np.ndarray):
                 if v.shape != p.shape or v.dtype != p.dtype:
                     raise CheckpointError(f"{path}: buffer {n} of parameter {i} is {v.dtype} {v.shape}, "
