@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import chainrule as cr
-from chainrule.train.checkpoint import load_checkpoint, save_checkpoint
+from chainrule.train.checkpoint import check_optimizer_state, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = [("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
               ("Adam", dict(lr=0.01)), ("Adam", dict(lr=0.01, amsgrad=True, maximize=True)),
@@ -176,7 +176,9 @@ def test_checkpoint_round_trip_of_adam_state_and_an_old_file_with_an_integer_ste
     net2, _ = pair()
     net2.load_state_dict(model_state)
     opt2 = cr.optim.Adam(net2.parameters(), lr=0.01)
-    opt_state["state"][0]["step"] = 2                    # an old checkpoint wrote an int
+    for step in (np.array(2.0, np.float32), 2):          # a 0-d array, or the int an old checkpoint wrote
+        opt_state["state"][0]["step"] = step
+        check_optimizer_state(opt_state, cr.optim.Adam(net.parameters(), lr=0.01), tmp_path / "optimizer.safetensors")
     opt2.load_state_dict(opt_state)
     assert opt2.state[next(net2.parameters())]["step"].dtype == np.float32
     assert train(cr, net2, opt2, data[2:]) == train(cr, net, opt, data[2:])
