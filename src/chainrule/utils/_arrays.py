@@ -8,7 +8,7 @@ from chainrule.tensor import Tensor
 
 def array_of(t: Tensor) -> np.ndarray:
     """The array a Tensor holds (shared, not copied: optimizers and load_state_dict write into it)."""
-    return t.data
+    return t._data
 
 
 def wrap(a: np.ndarray) -> Tensor:
