@@ -32,7 +32,7 @@ def same_history(a, b):
 
 
 def weights(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
+    return {k: np.array(v) for k, v in model.state_dict().items()}
 
 
 def test_fit_records_history_and_learns(tmp_path):

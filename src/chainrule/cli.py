@@ -145,6 +145,10 @@ def _train_here(args) -> int:
         trainer.callbacks.append(diag)
         warnings.simplefilter("always", RuntimeWarning)
         warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
+    if args.tensorboard:
+        from chainrule.train.tensorboard import TensorBoardLogger   # lazily, as the other commands here (tensorboardX)
+        trainer.callbacks.append(TensorBoardLogger(run_dir / "tensorboard" if args.tensorboard is True
+                                                   else args.tensorboard))
     try:
         h = trainer.fit()
     except NonFiniteLoss as e:
@@ -371,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "config.json); flags given here override it")
     t.add_argument("--nproc", type=int, metavar="K",
                    help="train data-parallel on K processes (starts mpiexec; needs chainrule[distributed])")
+    t.add_argument("--tensorboard", nargs="?", const=True, metavar="DIR",
+                   help="log the curves for TensorBoard (default DIR: RUN_DIR/tensorboard; needs tensorboardX)")
     t.add_argument("--diagnostics", action="store_true",
                    help="record per-layer gradient norms and dead/saturated units (diagnostics.jsonl) and warn")
     t.set_defaults(func=_train)

@@ -44,7 +44,7 @@ class DistributedRun:
         check_same_everywhere(trainer.config)
         self.ddp = DistributedDataParallel(trainer.model)
         for loader in (trainer.train_loader, trainer.val_loader):
-            if loader is not None and getattr(loader, "sampler", None) is None:
+            if loader is not None and getattr(loader, "sharder", None) is None:
                 loader.sampler = DistributedSampler(self.world_size, self.rank)
 
     @property
