@@ -4,7 +4,8 @@
   the same run configuration (a mismatch: one clear line, raised on every rank), wrap the model
   in DistributedDataParallel (rank 0's parameters are broadcast), and shard the train and
   validation loaders' batches (DistributedSampler): the global batch stays B.
-- Each step: forward and backward on this rank's share; the gradients, the loss sum, the count
+- Each step (:meth:`Trainer.step`, the same code as a one-process run): forward and backward on
+  this rank's share; the gradients, the loss sum, the count
   of correct predictions, the sample count and a "stop" flag (Ctrl-C) travel in ONE Allreduce,
   so every rank sees the global batch's loss and takes the same optimizer step.
 - Validation: each rank evaluates its share of every batch; the sums are all-reduced.
@@ -51,22 +52,14 @@ class DistributedRun:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def step(self, trainer, X, y, stop: bool):
-        """Forward and backward on this rank's share; returns the global (loss, correct, seen, stop)."""
-        from chainrule.nn.functional import l2_penalty
+    def send_with_gradients(self, sums) -> None:
+        """Have ``sums`` (loss sum, correct, samples, stop flag) travel in the next gradient Allreduce."""
+        self.ddp.all_reduce_with_grads(sums)
 
-        n = len(y.data)
-        if n:
-            scores = self.ddp(X)
-            loss = trainer.loss_fn(scores, y)
-            if trainer.reg:
-                loss = loss + trainer.reg * l2_penalty(trainer.model)
-            value = loss.item()
-            correct = int((scores.data.argmax(axis=1) == y.data).sum())
-            self.ddp.all_reduce_with_grads([value * n, correct, n, float(stop)])
-            loss.backward()                              # ... and the Allreduce, at its end
-        else:                                            # a last batch smaller than K: no share here
-            self.ddp.all_reduce_with_grads([0.0, 0, 0, float(stop)])
+    def received(self, has_samples: bool):
+        """After the backward pass: the global (mean loss, correct, samples, stop). A rank without a
+        share of this batch (a last batch smaller than K) had no backward: it joins the Allreduce here."""
+        if not has_samples:
             self.ddp.reduce_gradients(samples=0)
         loss_sum, correct, seen, stops = self.ddp.reduced
         return loss_sum / seen, int(round(correct)), int(round(seen)), stops > 0
