@@ -81,7 +81,7 @@ class Progress:
                 f"train acc {h.train_acc[-1]:.4f}")
         if h.val_acc:
             line += f"  val loss {h.val_loss[-1]:.4f}  val acc {h.val_acc[-1]:.4f}"
-        line += f"  lr {h.lr[-1]:.3g}  {h.seconds[-1]:.1f} s"
+        line += f"  lr {h.lr[-1]:.3g}  {h.seconds[-1]:.2f} s"
         if trainer.best_epoch == h.epoch[-1]:
             line += "  (best)"
         return line

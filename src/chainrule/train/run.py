@@ -8,7 +8,6 @@ A run folder holds ``config.json``, ``metrics.jsonl`` (one line per epoch),
 from __future__ import annotations
 
 import json
-import math
 import os
 import struct
 import time
@@ -21,13 +20,14 @@ from chainrule import dtypes, nn, optim
 from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
-from chainrule.fileio import open_regular, read_regular
-from chainrule.nn import functional as F
+from chainrule.errors import first_line
+from chainrule.fileio import open_regular
 from chainrule.train.config import (DATASET_DEFAULTS, DATASET_SIZES, DATASETS, LOSSES, OPTIMIZERS,  # noqa: F401
                                     PREPROCESS, RunConfig, given_settings, human_bytes, load_config,
                                     memory_available, memory_needed, resolve_config)
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
+from chainrule.train.lock import RunLock
 from chainrule.train.trainer import Trainer, evaluate, predict
 
 @dataclass
@@ -95,10 +95,11 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class RunFiles:
-    """Trainer callback: rewrites metrics.jsonl after every epoch, draws training.png at the end."""
+    """Trainer callback: rewrites metrics.jsonl after every epoch (the plots are the caller's: the
+    CLI draws training.png from the history with chainrule.viz)."""
 
-    def __init__(self, run_dir: Path, plot: bool = True):
-        self.run_dir, self.plot = run_dir, plot
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
 
     def on_epoch_end(self, trainer):
         h = trainer.history
@@ -111,18 +112,13 @@ class RunFiles:
             lines.append(json.dumps(row))
         _write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
-    def on_fit_end(self, trainer):
-        h = trainer.history
-        if self.plot and h.epoch:
-            try:
-                from chainrule.viz.plots import plot_history
-                plot_history(h, self.run_dir / "training.png")
-            except ImportError:
-                self.plot = False
 
+def make_trainer(cfg: RunConfig, run_dir, progress=True, data: Data | None = None, callbacks=(),
+                 distributed: bool | None = None):
+    """Everything wired up for ``cfg``: data, model, optimizer, schedule, and a Trainer.
 
-def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | None = None):
-    """Everything wired up for ``cfg``: data, model, optimizer, schedule, and a Trainer."""
+    ``progress``: True, False or a Progress (see Trainer); ``callbacks``: more Trainer callbacks;
+    ``distributed``: as Trainer's (None: when launched under MPI)."""
     cfg.validate()
     data = data or load_data(cfg)
     model = build_model(cfg, data.train.X.shape[1], len(data.classes))
@@ -134,7 +130,7 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
                       DataLoader(data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
                       DataLoader(data.val, 1024) if data.val is not None else None,
                       scheduler=sched, epochs=cfg.epochs, reg=cfg.reg, run_dir=run_dir, config=meta,
-                      progress=progress, callbacks=[RunFiles(run_dir)])
+                      progress=progress, callbacks=[RunFiles(run_dir), *callbacks], distributed=distributed)
     return trainer, data
 
 
@@ -179,12 +175,14 @@ def _lock(run_dir: Path):
     return lock
 
 
-def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | None = None):
+def start_run(cfg: RunConfig, run_dir=None, progress=True, data: Data | None = None, callbacks=(),
+              distributed: bool | None = None):
     """A new run in ``run_dir`` (which must not hold a checkpoint yet; None: a new folder under runs/).
 
     The run folder is locked for the life of the returned trainer (a second process is refused),
     and the data folder is stored as an absolute path so the run resumes from any directory.
-    ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials).
+    ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials); ``progress``,
+    ``callbacks`` and ``distributed`` go to :func:`make_trainer`.
     """
     cfg.validate()
     if cfg.data_dir:
@@ -196,7 +194,9 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
             raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
                                   f"or choose another --out")
-        return make_trainer(cfg, run_dir, progress, data)
+        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed)
+        trainer.run_lock = RunLock(run_dir)   # unacquired: release() does nothing
+        return trainer, data
     lock = _lock(run_dir)  # first: a run folder in use is refused naming its holder
     try:
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
@@ -207,7 +207,7 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
             if p.is_symlink() or p.is_file():
                 p.unlink()
         clean_run_folder(run_dir)  # the folder of the removed "best" link
-        trainer, data = make_trainer(cfg, run_dir, progress, data)
+        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed)
         _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     except BaseException:
         lock.release()
@@ -223,8 +223,9 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
 RESUMABLE = ("epochs", "data_dir")
 
 
-def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overrides: dict | None = None,
-               reset_optimizer: bool = False, reset_scheduler: bool = False):
+def resume_run(run_dir, progress=True, epochs: int | None = None, overrides: dict | None = None,
+               reset_optimizer: bool = False, reset_scheduler: bool = False, callbacks=(),
+               distributed: bool | None = None):
     """Rebuild a run from its folder and continue it from the last checkpoint.
 
     ``overrides`` maps RunConfig fields to values given again: ``epochs`` (the new total) and
@@ -258,7 +259,7 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
                 raise ValueError(f"{flag} {value}: the run in {run_dir} was started with {getattr(cfg, name)} and a "
                                  f"resumed run keeps its settings (only --epochs and --data-dir may change); "
                                  f"start a new run with --out to change it")
-        trainer, data = make_trainer(cfg, run_dir, progress)
+        trainer, data = make_trainer(cfg, run_dir, progress, callbacks=callbacks, distributed=distributed)
         trainer.resume(run_dir, reset_optimizer=reset_optimizer, reset_scheduler=reset_scheduler)
     except BaseException:
         lock.release()
@@ -270,11 +271,23 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
     return trainer, data
 
 
-def load_run(run_dir, slot: str = "best"):
-    """(model in eval mode, meta) from a run folder; falls back to "last" if there is no "best"."""
+CHECKPOINTS = ("best", "last")
+
+
+def result_slot(run_dir) -> str:
+    """Which checkpoint is a run's result: ``best`` (the epoch with the best validation accuracy),
+    or ``last`` while a run has no ``best`` yet (stopped during its first epoch)."""
     run_dir = Path(run_dir)
-    if not (run_dir / slot).exists():
-        slot = "last"
+    return "best" if (run_dir / "best").exists() else "last"
+
+
+def open_checkpoint(run_dir, checkpoint: str | None = None):
+    """(model in eval mode, meta, slot, epoch) of a run's checkpoint ``best`` or ``last``
+    (None: the run's result, :func:`result_slot`). ``epoch``: how many epochs its weights trained."""
+    run_dir = Path(run_dir)
+    if checkpoint is not None and checkpoint not in CHECKPOINTS:
+        raise ValueError(f"--checkpoint must be best or last, got {checkpoint!r}")
+    slot = checkpoint or result_slot(run_dir)
     state, _, info = load_checkpoint(run_dir, slot)
     meta = info.get("config")
     check_run_meta(meta, run_dir / slot / "state.json")
@@ -290,12 +303,26 @@ def load_run(run_dir, slot: str = "best"):
                               f"({e})") from None
     check_model_state(state, model, run_dir / slot / "model.safetensors")
     model.load_state_dict(state)
-    return model.eval(), meta
+    return model.eval(), meta, slot, info["epoch"]
 
 
-def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None) -> dict:
-    """Loss, accuracy, per-class accuracy and confusion matrix of a run's best model on a test set."""
-    model, meta = load_run(run_dir)
+def load_run(run_dir, slot: str | None = None):
+    """(model in eval mode, meta) of a run's checkpoint ``slot`` (None: the run's result)."""
+    model, meta, _, _ = open_checkpoint(run_dir, slot)
+    return model, meta
+
+
+def confusion(labels, predictions, k: int) -> np.ndarray:
+    """(k, k) counts: row = true class, column = predicted class."""
+    labels, predictions = np.asarray(labels, np.int64), np.asarray(predictions, np.int64)
+    return np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k)
+
+
+def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None,
+                 checkpoint: str | None = None) -> dict:
+    """Loss, accuracy, per-class accuracy and confusion matrix of a run's checkpoint on a test set
+    (``checkpoint`` best or last; None: the run's result); the dict names the checkpoint used."""
+    model, meta, slot, epoch = open_checkpoint(run_dir, checkpoint)
     cfg = RunConfig.from_dict(meta["run"])
     if dataset:
         cfg.dataset = dataset
@@ -307,12 +334,12 @@ def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = Non
     if data.test.X.shape[1] != meta["n_in"]:
         raise ValueError(f"the model takes {meta['n_in']} inputs but {cfg.dataset} has {data.test.X.shape[1]}")
     r = evaluate(model, DataLoader(data.test, 1024), LOSSES[cfg.loss])
-    from chainrule.viz.plots import confusion_matrix
     k = len(meta["classes"])
-    m = confusion_matrix(r["labels"], r["predictions"], k)
+    m = confusion(r["labels"], r["predictions"], k)
     per_class = (np.diag(m) / np.maximum(m.sum(axis=1), 1)).tolist()
     return {"dataset": cfg.dataset, "n": int(m.sum()), "loss": r["loss"], "accuracy": r["accuracy"],
-            "classes": meta["classes"], "per_class": per_class, "confusion": m}
+            "classes": meta["classes"], "per_class": per_class, "confusion": m, "checkpoint": slot,
+            "epoch": epoch, "epochs": meta["run"]["epochs"]}
 
 
 MAX_IMAGE_PIXELS = 64_000_000      # images are decoded only up to this size (8000 x 8000)
@@ -326,7 +353,7 @@ def _npy_samples(path: Path, meta) -> np.ndarray:
     try:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else e})") from None
+        raise ValueError(f"{path}: not a readable .npy array ({first_line(e)})") from None
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected an array of numbers, found {getattr(a, 'dtype', type(a).__name__)}")
     if a.nbytes > MAX_NPY_BYTES:
@@ -379,7 +406,7 @@ def _image_sample(path: Path, shape) -> np.ndarray:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise ValueError(f"{path}: image too large to decode safely ({e})") from None
         except (OSError, SyntaxError, struct.error, EOFError, IndexError, TypeError) as e:
-            raise ValueError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
+            raise ValueError(f"{path}: not a readable image ({first_line(e)})") \
                 from None
     a = np.asarray(img, dtype=np.uint8)
     a = a.transpose(2, 0, 1) if a.ndim == 3 else a[None]
@@ -411,9 +438,10 @@ def read_inputs(files, meta):
     return np.concatenate(out), names
 
 
-def predict_files(run_dir, files, top_k: int = 3):
-    """For each sample: (name, the top-k (class name, probability) pairs)."""
-    model, meta = load_run(run_dir)
+def predict_files(run_dir, files, top_k: int = 3, checkpoint: str | None = None):
+    """(slot, epoch, rows): the checkpoint used (best or last; None: the run's result) and, for each
+    sample, (name, the top-k (class name, probability) pairs)."""
+    model, meta, slot, epoch = open_checkpoint(run_dir, checkpoint)
     k = len(meta["classes"])
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= k:
         raise ValueError(f"--top-k must be between 1 and {k} (the model's classes), got {top_k}")
@@ -425,4 +453,5 @@ def predict_files(run_dir, files, top_k: int = 3):
     probs = predict(model, Xp)
     classes = meta["classes"]
     top = np.argsort(-probs, axis=1)[:, :top_k]
-    return [(n, [(classes[j], float(probs[i, j])) for j in row]) for n, (i, row) in zip(names, enumerate(top))]
+    return slot, epoch, [(n, [(classes[j], float(probs[i, j])) for j in row])
+                         for n, (i, row) in zip(names, enumerate(top))]
