@@ -60,12 +60,11 @@ def _train(args) -> int:
         return diag
 
     try:
-        out = app.train_command(args, say=_say, callbacks=callbacks)
+        out = app.train_command(args, say=_say, callbacks=callbacks, plot=plot_history)
     except NonFiniteLoss as e:
         print(f"chainrule train: stopped: {one_line(e)}", file=sys.stderr)
         return 1
     if out.main and out.history is not None and out.history.epoch:
-        _plot_history(out.history, out.run_dir / "training.png")
         if diag:
             import json
             (out.run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in diag[0].records))
@@ -76,12 +75,13 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _plot_history(history, path) -> None:
+def plot_history(history, path) -> None:
+    """training.png of a run, drawn by chainrule.viz (nothing without matplotlib, an optional extra)."""
     try:
-        from chainrule.viz.plots import plot_history
-    except ImportError:      # matplotlib is optional: no picture then
+        from chainrule.viz.plots import plot_history as draw
+    except ImportError:
         return
-    plot_history(history, path)
+    draw(history, path)
 
 
 def _checkpoint_note(slot: str, epoch: int) -> str:
@@ -394,6 +394,11 @@ def _protect_expressions(parser, argv: list) -> list:
     return out
 
 
+def _rank() -> int:
+    from chainrule.train.distributed import rank
+    return rank()
+
+
 def _fail(line: str, code: int, debug: bool) -> int:
     """Print the one line of an error (after the traceback, with --debug) and give its exit code."""
     if debug:
@@ -427,7 +432,8 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         return code
     except UsageError as e:
-        print(e, file=sys.stderr)
+        if _rank() == 0:    # under mpiexec every rank parsed the same command line: one of them says so
+            print(e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return _fail(f"\n{prog}: interrupted", 130, debug)

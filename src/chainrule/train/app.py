@@ -4,7 +4,7 @@
 mpiexec; or one of those ranks), merges the flags with a config file and the dataset's defaults,
 runs the Trainer with a Progress display, and returns a :class:`TrainOutcome` that says which
 checkpoint is the run's result. It reports through ``say`` (a function taking one line; the CLI
-passes ``print``) and never draws: the caller plots the returned history.
+passes ``print``) and never draws: the caller's ``plot(history, path)`` draws training.png.
 """
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ def check_options(options) -> RunConfig | None:
     nproc = getattr(options, "nproc", None)
     if nproc is not None and nproc < 1:
         raise ValueError(f"--nproc must be >= 1, got {nproc}")
+    every = getattr(options, "log_every", None)
+    if every is not None and every < 1:
+        raise ValueError(f"--log-every must be a positive integer (epochs), got {every}")
     if options.resume:
         if options.out:
             raise ValueError(f"--out cannot be combined with --resume (the run folder is {options.resume})")
@@ -73,16 +76,18 @@ def check_options(options) -> RunConfig | None:
     return cfg
 
 
-def train_command(options, say=_quiet, callbacks=None) -> TrainOutcome:
+def train_command(options, say=_quiet, callbacks=None, plot=None) -> TrainOutcome:
     """Run ``chainrule train`` with parsed ``options`` (argparse's Namespace: RunConfig's fields,
     ``config``, ``out``, ``resume``, ``reset_optimizer``, ``reset_scheduler``, ``nproc``, ``quiet``,
     ``log_every``, ``argv``). ``callbacks(trainer, data)``: more Trainer callbacks (the CLI's
-    diagnostics)."""
+    diagnostics); ``plot(history, path)``: draws training.png when the run ends."""
+    if options.resume:        # a new run's options are checked in full when it starts
+        check_options(options)
     if (options.nproc or 1) > 1 and not wanted():
         return TrainOutcome(launch_ranks(options, say))
     if wanted():
-        return _rank(options, say, callbacks)
-    return _one_process(options, say, callbacks)
+        return _rank(options, say, callbacks, plot)
+    return _one_process(options, say, callbacks, plot)
 
 
 # ---------------------------------------------------------------------- the launcher
@@ -119,7 +124,7 @@ def launch_ranks(options, say=_quiet) -> int:
 
 
 # ---------------------------------------------------------------------- one rank of K
-def _rank(options, say, callbacks) -> TrainOutcome:
+def _rank(options, say, callbacks, plot) -> TrainOutcome:
     """One rank of an MPI job. Every rank sets up on its own (config, data, model), then the ranks
     compare: an error every rank met is printed once (by rank 0), an error of some ranks by each of
     them, and all stop without MPI_Abort. Once training runs, rank 0 alone prints and writes, and
@@ -130,7 +135,7 @@ def _rank(options, say, callbacks) -> TrainOutcome:
     r = rank()
     main = r == 0
     if not main:
-        say, callbacks = _quiet, None
+        say, callbacks, plot = _quiet, None, None
     trainer = error = None
     try:
         made = None
@@ -146,7 +151,7 @@ def _rank(options, say, callbacks) -> TrainOutcome:
         options.out = box[0][0]
     if error is None:
         try:
-            trainer, data = _setup(options, say, callbacks, distributed=False)
+            trainer, data = _setup(options, say, callbacks, plot, distributed=False)
         except Exception as e:
             error = e
     errors = [None] * dist.get_world_size()
@@ -189,28 +194,30 @@ def _rank_failed(error, r: int, errors: list) -> TrainOutcome:
 
 
 # ---------------------------------------------------------------------- one process
-def _one_process(options, say, callbacks) -> TrainOutcome:
-    trainer, data = _setup(options, say, callbacks)
+def _one_process(options, say, callbacks, plot) -> TrainOutcome:
+    trainer, data = _setup(options, say, callbacks, plot)
     return _fit(trainer, data, options, say)
 
 
-def _setup(options, say, callbacks, distributed=None):
+def _setup(options, say, callbacks, plot, distributed=None):
     """The Trainer of a new or resumed run, with its progress display and the caller's callbacks."""
     # a rank's stdout is Open MPI's pseudo-terminal, whatever the user looks at: the launcher says
     live = os.environ.get(PROGRESS_VAR) == "live" if wanted() else None
-    progress = False if options.quiet else Progress(every=options.log_every or 1, live=live)
+    every = 1 if options.log_every is None else options.log_every
+    progress = False if options.quiet else Progress(every=every, live=live)
     extra = []
     if options.resume:
         trainer, data = run.resume_run(options.resume, progress=progress, overrides=given_settings(options),
                                        reset_optimizer=options.reset_optimizer,
-                                       reset_scheduler=options.reset_scheduler, distributed=distributed)
+                                       reset_scheduler=options.reset_scheduler, distributed=distributed,
+                                       plot=plot)
         n = len(trainer.train_loader)
         say(f"resuming {options.resume} at epoch {trainer.epoch + 1}/{trainer.epochs}, after batch "
             f"{trainer.batch} of {n}" if trainer.batch else
             f"resuming {options.resume} at epoch {trainer.epoch + 1}/{trainer.epochs}")
     else:
         cfg = check_options(options)
-        trainer, data = run.start_run(cfg, options.out, progress=progress, distributed=distributed)
+        trainer, data = run.start_run(cfg, options.out, progress=progress, distributed=distributed, plot=plot)
         sizes = trainer.model.config()["sizes"]
         say(f"training MLP {sizes} on {cfg.dataset}: {len(data.train)} train, "
             f"{len(data.val) if data.val else 0} validation, {len(data.test)} test samples -> {trainer.run_dir}")

@@ -95,11 +95,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class RunFiles:
-    """Trainer callback: rewrites metrics.jsonl after every epoch (the plots are the caller's: the
-    CLI draws training.png from the history with chainrule.viz)."""
+    """Trainer callback: rewrites metrics.jsonl after every epoch; at the end, draws training.png
+    with ``plot(history, path)`` if the caller gives one (train does not draw: the application
+    passes chainrule.viz.plot_history, so that the plots receive data and train imports no viz)."""
 
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
+    def __init__(self, run_dir: Path, plot=None):
+        self.run_dir, self.plot = run_dir, plot
 
     def on_epoch_end(self, trainer):
         h = trainer.history
@@ -112,13 +113,18 @@ class RunFiles:
             lines.append(json.dumps(row))
         _write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
+    def on_fit_end(self, trainer):
+        if self.plot is not None and trainer.history.epoch:
+            self.plot(trainer.history, self.run_dir / "training.png")
+
 
 def make_trainer(cfg: RunConfig, run_dir, progress=True, data: Data | None = None, callbacks=(),
-                 distributed: bool | None = None):
+                 distributed: bool | None = None, plot=None):
     """Everything wired up for ``cfg``: data, model, optimizer, schedule, and a Trainer.
 
     ``progress``: True, False or a Progress (see Trainer); ``callbacks``: more Trainer callbacks;
-    ``distributed``: as Trainer's (None: when launched under MPI)."""
+    ``distributed``: as Trainer's (None: when launched under MPI); ``plot(history, path)``: draws
+    training.png when fit ends (None: no picture)."""
     cfg.validate()
     data = data or load_data(cfg)
     model = build_model(cfg, data.train.X.shape[1], len(data.classes))
@@ -130,7 +136,7 @@ def make_trainer(cfg: RunConfig, run_dir, progress=True, data: Data | None = Non
                       DataLoader(data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
                       DataLoader(data.val, 1024) if data.val is not None else None,
                       scheduler=sched, epochs=cfg.epochs, reg=cfg.reg, run_dir=run_dir, config=meta,
-                      progress=progress, callbacks=[RunFiles(run_dir), *callbacks], distributed=distributed)
+                      progress=progress, callbacks=[RunFiles(run_dir, plot), *callbacks], distributed=distributed)
     return trainer, data
 
 
@@ -176,13 +182,13 @@ def _lock(run_dir: Path):
 
 
 def start_run(cfg: RunConfig, run_dir=None, progress=True, data: Data | None = None, callbacks=(),
-              distributed: bool | None = None):
+              distributed: bool | None = None, plot=None):
     """A new run in ``run_dir`` (which must not hold a checkpoint yet; None: a new folder under runs/).
 
     The run folder is locked for the life of the returned trainer (a second process is refused),
     and the data folder is stored as an absolute path so the run resumes from any directory.
     ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials); ``progress``,
-    ``callbacks`` and ``distributed`` go to :func:`make_trainer`.
+    ``callbacks``, ``distributed`` and ``plot`` go to :func:`make_trainer`.
     """
     cfg.validate()
     if cfg.data_dir:
@@ -194,7 +200,7 @@ def start_run(cfg: RunConfig, run_dir=None, progress=True, data: Data | None = N
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
             raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
                                   f"or choose another --out")
-        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed)
+        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed, plot)
         trainer.run_lock = RunLock(run_dir)   # unacquired: release() does nothing
         return trainer, data
     lock = _lock(run_dir)  # first: a run folder in use is refused naming its holder
@@ -207,7 +213,7 @@ def start_run(cfg: RunConfig, run_dir=None, progress=True, data: Data | None = N
             if p.is_symlink() or p.is_file():
                 p.unlink()
         clean_run_folder(run_dir)  # the folder of the removed "best" link
-        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed)
+        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed, plot)
         _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     except BaseException:
         lock.release()
@@ -225,7 +231,7 @@ RESUMABLE = ("epochs", "data_dir")
 
 def resume_run(run_dir, progress=True, epochs: int | None = None, overrides: dict | None = None,
                reset_optimizer: bool = False, reset_scheduler: bool = False, callbacks=(),
-               distributed: bool | None = None):
+               distributed: bool | None = None, plot=None):
     """Rebuild a run from its folder and continue it from the last checkpoint.
 
     ``overrides`` maps RunConfig fields to values given again: ``epochs`` (the new total) and
@@ -259,7 +265,7 @@ def resume_run(run_dir, progress=True, epochs: int | None = None, overrides: dic
                 raise ValueError(f"{flag} {value}: the run in {run_dir} was started with {getattr(cfg, name)} and a "
                                  f"resumed run keeps its settings (only --epochs and --data-dir may change); "
                                  f"start a new run with --out to change it")
-        trainer, data = make_trainer(cfg, run_dir, progress, callbacks=callbacks, distributed=distributed)
+        trainer, data = make_trainer(cfg, run_dir, progress, callbacks=callbacks, distributed=distributed, plot=plot)
         trainer.resume(run_dir, reset_optimizer=reset_optimizer, reset_scheduler=reset_scheduler)
     except BaseException:
         lock.release()
