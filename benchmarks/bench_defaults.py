@@ -4,8 +4,8 @@
 
 Every setting trains README's network (MLP [3072, 100, 100, 10], SGD with momentum 0.9, batch 64,
 seed 0) on the CIFAR-10 subset in ``../shared/data`` (5170 training images, 20% of them held out
-for validation, 1017 test images) and reports the best validation accuracy, the test accuracy of
-that best checkpoint and of the last one. The default is the setting with the best validation
+for validation, 1017 test images) and reports the best validation accuracy (its epoch is the one
+``best/`` holds), the test accuracy of that best checkpoint and of the last one. The default is the setting with the best validation
 accuracy; the test column is only read afterwards.
 """
 import sys
@@ -41,7 +41,7 @@ def main(data_dir=DEFAULT_DIR, epochs=10):
             for slot in ("best", "last"):
                 model, _ = load_run(trainer.run_dir, slot)
                 test[slot] = evaluate(model, DataLoader(data.test, 1024), LOSSES[cfg.loss])["accuracy"]
-            best_epoch = max(range(len(h.val_acc)), key=lambda k: h.val_acc[k])
+            best_epoch = h.epoch.index(trainer.best_epoch)
             rows.append([f"{lr:g}", f"{reg:g}", str(step), f"{h.train_loss[0]:.3f} -> {h.train_loss[-1]:.3f}",
                          f"{h.val_acc[best_epoch]:.3f} (epoch {best_epoch + 1})", f"{test['best']:.3f}",
                          f"{test['last']:.3f}"])

@@ -266,6 +266,7 @@ def test_kill_9_of_the_launcher_ends_mpiexec_and_the_ranks_and_frees_the_run_fol
     proc = subprocess.Popen([sys.executable, "-m", "chainrule", "train", "--nproc", "2", "--epochs", "100000",
                              "--out", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=mpi_env())
+    mpiexec = []
     try:
         _wait_for_epochs(run_dir, 2)
         ranks = _rank_pids(str(run_dir))
@@ -277,8 +278,8 @@ def test_kill_9_of_the_launcher_ends_mpiexec_and_the_ranks_and_frees_the_run_fol
         while time.time() - t0 < 30 and any(_alive(p) for p in [*ranks.values(), *mpiexec]):
             time.sleep(0.1)
         left = [p for p in [*ranks.values(), *mpiexec] if _alive(p)]
-    finally:
-        for p in _rank_pids(str(run_dir)).values():   # never leave a rank behind, even when the test fails
+    finally:   # never leave a rank or mpiexec behind, even when the test fails
+        for p in [*_rank_pids(str(run_dir)).values(), *(m for m in mpiexec if _alive(m))]:
             os.kill(p, signal.SIGKILL)
     assert not left, f"still running after the launcher was killed: {left}"
     assert time.time() - t0 < 10

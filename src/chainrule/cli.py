@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import traceback
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from chainrule.errors import one_line
@@ -162,7 +162,7 @@ def _lecture(args) -> int:
 
 
 def _sweep(args) -> int:
-    from chainrule.train.run import RunConfig
+    from chainrule.train.config import given_settings, resolve_config
     from chainrule.train.sweep import report, sweep
 
     if args.report:
@@ -170,11 +170,9 @@ def _sweep(args) -> int:
     import optuna
     from tqdm.auto import tqdm
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    fixed = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    fixed = given_settings(args)     # the rest: the dataset's defaults (RunConfig.from_dict)
     if args.config:
-        from chainrule.train.run import load_config
-        from dataclasses import asdict
-        fixed = {**asdict(load_config(args.config)), **fixed}
+        fixed = asdict(resolve_config(fixed, args.config))
     metric = args.metric
 
     def line(t):

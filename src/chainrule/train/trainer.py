@@ -126,11 +126,14 @@ class Trainer:
     # ------------------------------------------------------------------ state
     @property
     def best_epoch(self) -> int | None:
-        """The epoch (1-based) whose weights ``best/`` holds: the first with the highest validation
-        accuracy (training accuracy without a validation split); None before the first epoch."""
+        """The epoch (1-based) whose weights ``best/`` holds: the highest validation accuracy, ties
+        going to the lower validation loss, then to the earlier epoch (training accuracy and loss
+        without a validation split); None before the first epoch. The history is its one source."""
         h = self.history
-        accs = h.val_acc if h.val_acc else h.train_acc
-        return h.epoch[int(np.argmax(accs))] if accs else None
+        accs, losses = (h.val_acc, h.val_loss) if h.val_acc else (h.train_acc, h.train_loss)
+        if not accs:
+            return None
+        return h.epoch[max(range(len(accs)), key=lambda i: (accs[i], -losses[i], -i))]
 
     def _info(self) -> dict:
         return {"config": self.config, "epoch": self.epoch, "batch": self.batch, "partial": self._partial,
@@ -290,9 +293,8 @@ class Trainer:
         self.epoch += 1
         self.batch = 0
         self._partial = [0.0, 0, 0]
-        acc = h.val_acc[-1] if h.val_acc else train_acc
-        if acc > self.best_val_acc:
-            self.best_val_acc = acc
+        if self.best_epoch == self.epoch:    # this epoch is the best so far
+            self.best_val_acc = h.val_acc[-1] if h.val_acc else train_acc
             self.save("best")
         self.save("last")
         self._call("on_epoch_end")
