@@ -252,6 +252,7 @@ def _add_sweep(sub, train_parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from chainrule.nn.layers import ACTIVATIONS
     from chainrule.train.config import DATASET_DEFAULTS, DATASETS, OPTIMIZERS, RunConfig
 
     d = RunConfig()
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", dest="data_dir", help="folder with cifar-10-batches-py files or MNIST IDX files")
     t.add_argument("--hidden", type=_hidden, help="hidden widths, comma-separated (default 100: the 2-layer net; "
                    + default("hidden", lambda v: ",".join(map(str, v))).split("; ", 1)[-1] + ")")
-    t.add_argument("--activation", choices=["relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "softplus"],
+    t.add_argument("--activation", choices=list(ACTIVATIONS),
                    help=f"hidden activation (default {d.activation})")
     t.add_argument("--loss", choices=["softmax", "svm"], help="softmax cross-entropy or multiclass SVM (default softmax)")
     t.add_argument("--reg", type=float, help=f"lambda of the L2 penalty on weight matrices ({default('reg')})")

@@ -26,11 +26,11 @@ class Progress:
         stream (file, sys.stdout): where to write.
         live (bool, None): redraw one line in place (None: when ``stream`` is a terminal).
         every (int, 1): a summary line every ``every`` epochs (and the first and the last).
-        seconds (float, 30): without a live line, a progress line this often during a long epoch.
+        seconds (float, 10): without a live line, a progress line this often during a long epoch.
         refresh (float, 10): live-line redraws per second, at most.
     """
 
-    def __init__(self, stream=None, live: bool | None = None, every: int = 1, seconds: float = 30.0,
+    def __init__(self, stream=None, live: bool | None = None, every: int = 1, seconds: float = 10.0,
                  refresh: float = 10.0):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"--log-every must be a positive integer (epochs), got {every!r}")
