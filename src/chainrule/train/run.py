@@ -114,7 +114,7 @@ class RunFiles:
         _write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
     def on_fit_end(self, trainer):
-        if self.plot is not None and trainer.history.epoch:
+        if self.plot is not None and trainer.history.epoch and trainer.status in ("finished", "interrupted"):
             self.plot(trainer.history, self.run_dir / "training.png")
 
 

@@ -212,9 +212,16 @@ class Trainer:
                     note = f" NumPy reported: {numeric.summary()}." if numeric.caught else ""
                     raise NonFiniteLoss(f"{e}{note}") from None
             numeric.replay()
+        except BaseException:
+            try:
+                self._call("on_fit_end")
+            except Exception:   # the error that stopped the run is the one to report
+                pass
+            raise
+        else:
+            self._call("on_fit_end")
             return self.history
         finally:
-            self._call("on_fit_end")
             if prev is not None:
                 signal.signal(signal.SIGINT, prev)
 
