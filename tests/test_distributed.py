@@ -83,6 +83,23 @@ def test_train_nproc_below_one_is_one_clear_line():
     assert p.returncode == 1 and p.stderr.strip() == "chainrule train: error: --nproc must be >= 1, got 0"
 
 
+def test_the_launcher_passes_rank_output_and_leaves_out_open_mpis_notices():
+    import io
+    from chainrule.distributed.launch import _relay
+    dash = "-" * 74
+    text = "\n".join([
+        "warning: a rank's own line", dash, "MPI_ABORT was invoked on rank 1 in communicator MPI_COMM_WORLD",
+        "  Errorcode: 1", "", "NOTE: invoking MPI_ABORT causes Open MPI to kill all MPI processes.", dash,
+        "chainrule train: error: rank 1: broken; stopping every rank",
+        "[vm:20613] PMIX ERROR: PMIX_ERR_UNREACH in file pmix_server.c at line 3146", dash,
+        "prterun detected that one or more processes exited with non-zero status,", dash, ""])
+    out, told = io.StringIO(), []
+    _relay(io.StringIO(text), out, told)
+    assert out.getvalue().splitlines() == ["warning: a rank's own line",
+                                           "chainrule train: error: rank 1: broken; stopping every rank"]
+    assert told
+
+
 def test_chainrule_imports_without_mpi4py_and_says_how_to_install_it():
     code = ("import sys; sys.modules['mpi4py'] = None\n"
             "import chainrule, chainrule.distributed as d\n"

@@ -34,6 +34,8 @@ LOCAL_MCA = ["--mca", "pml", "ob1", "--mca", "btl", "self,sm"]
 LAUNCHER_VAR = "CHAINRULE_LAUNCHER"     # "PID:START" of the launcher, in every rank's environment
 PASSED_VARS = (*BLAS_VARS, "CHAINRULE_NUM_THREADS", "CHAINRULE_PROGRESS", LAUNCHER_VAR)
 _BANNER = re.compile(r"^-{20,}\s*$")     # Open MPI frames its notices (MPI_ABORT, exit status) in dashes
+# after a rank has reported an error, the job's teardown may add PMIx's complaint about the ranks it lost
+_TEARDOWN = re.compile(r"^\[[^\]]*\] PMIX ERROR: PMIX_ERR_UNREACH ")
 
 
 def find_mpiexec() -> str:
@@ -101,7 +103,7 @@ def _relay(src, dst, told: list) -> None:
         if _BANNER.match(line):
             in_banner = not in_banner
             continue
-        if in_banner:
+        if in_banner or (told and _TEARDOWN.match(line)):
             continue
         if ": error: " in line:
             told.append(line)
