@@ -109,9 +109,9 @@ def launch_ranks(options, say=_quiet) -> int:
     env = dict(os.environ)
     if not options.quiet and sys.stdout.isatty():
         env[PROGRESS_VAR] = "live"
-    others = "rank 1 prints" if options.nproc == 2 else f"ranks 1-{options.nproc - 1} print"
+    others = "rank 1 prints only its" if options.nproc == 2 else f"ranks 1-{options.nproc - 1} print only their"
     say(f"starting {options.nproc} ranks with mpiexec on this machine: rank 0 prints the progress here, "
-        f"{others} only their errors (to stderr); the run folder is {run_dir}")
+        f"{others} errors (to stderr); the run folder is {run_dir}")
     again = f"chainrule train --resume {run_dir} --nproc {options.nproc}"
     try:
         code, told = launch.run(options.nproc, [sys.executable, "-m", "chainrule", *argv], env)
