@@ -14,7 +14,7 @@ import traceback
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from chainrule.errors import one_line
+from chainrule.messages import one_line
 from chainrule.train import threads
 
 

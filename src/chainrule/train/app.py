@@ -17,7 +17,7 @@ from pathlib import Path
 from chainrule import distributed as dist
 from chainrule.data import DataLoader
 from chainrule.distributed import launch
-from chainrule.errors import first_line
+from chainrule.messages import first_line
 from chainrule.train import run
 from chainrule.train.config import RunConfig, given_settings, resolve_config
 from chainrule.train.distributed import DistributedRun, MismatchError, rank, wanted

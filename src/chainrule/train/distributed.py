@@ -17,6 +17,8 @@ rank and for every K, so ``--resume`` works with any number of ranks.
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import numpy as np
 
@@ -68,7 +70,7 @@ class DistributedRun:
         """Validation split across ranks: every rank evaluates its share, the sums are all-reduced."""
         from chainrule.train.trainer import evaluate
         # a batch smaller than K leaves some ranks without a share: they skip it (a mean over nothing is NaN)
-        r = evaluate(model, (b for b in loader if len(b[1].data)), loss_fn)
+        r = evaluate(model, (b for b in loader if len(b[1]._data)), loss_fn)
         total = len(r["labels"])
         sums = np.array([int((r["predictions"] == r["labels"]).sum()), r.get("loss", 0.0) * total, total],
                         dtype=np.float64)
@@ -86,8 +88,9 @@ class DistributedRun:
 def check_same_everywhere(config: dict) -> None:
     """Every rank must run the same chainrule version with the same configuration; a mismatch is one
     clear line, raised on every rank (all of them see every rank's values)."""
-    import chainrule
-    mine = {"version": chainrule.__version__, "config": json.loads(json.dumps(config, sort_keys=True, default=str))}
+    version = sys.modules["chainrule"].__version__   # the package that holds this module (no import of it: its
+    mine = {"version": version,                      # __init__ pulls in viz, which train does not import)
+            "config": json.loads(json.dumps(config, sort_keys=True, default=str))}
     everyone = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, mine)
     ref = everyone[0]
@@ -132,7 +135,6 @@ def rank() -> int:
     """This process's rank in the MPI job (0 outside one), without initializing anything."""
     if dist.is_initialized():
         return dist.get_rank()
-    import os
     for v in dist._RANK_VARS:
         if v in os.environ:
             try:
@@ -145,7 +147,6 @@ def rank() -> int:
 def abort_on_uncaught_exceptions() -> None:
     """An exception nobody catches on one rank ends the whole job (MPI_Abort) after printing its
     traceback, instead of leaving the other ranks waiting in a collective forever."""
-    import sys
     previous = sys.excepthook
     if getattr(previous, "_chainrule_abort", False):
         return

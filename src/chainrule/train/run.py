@@ -20,7 +20,7 @@ from chainrule import dtypes, nn, optim
 from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
-from chainrule.errors import first_line
+from chainrule.messages import first_line
 from chainrule.fileio import open_regular
 from chainrule.train.config import (DATASET_DEFAULTS, DATASET_SIZES, DATASETS, LOSSES, OPTIMIZERS,  # noqa: F401
                                     PREPROCESS, RunConfig, given_settings, human_bytes, load_config,

@@ -56,10 +56,10 @@ def evaluate(model, loader, loss_fn=None) -> dict:
     with no_grad():
         for X, y in loader:
             s = model(X)
-            p = s.data.argmax(axis=1)
+            p = s._data.argmax(axis=1)
             preds.append(p)
-            labels.append(y.data)
-            correct += int((p == y.data).sum())
+            labels.append(y._data)
+            correct += int((p == y._data).sum())
             total += len(p)
             if loss_fn is not None:
                 loss_sum += float(loss_fn(s, y).item()) * len(p)
@@ -80,7 +80,7 @@ def predict(model, X, batch_size: int = 256) -> np.ndarray:
     with no_grad():
         for i in range(0, len(X), batch_size):
             xb = X[i:i + batch_size]
-            out.append(softmax(model(xb if isinstance(xb, Tensor) else Tensor(xb))).data)
+            out.append(softmax(model(xb if isinstance(xb, Tensor) else Tensor(xb)))._data)
     model.train(was)
     return np.concatenate(out)
 
@@ -234,14 +234,14 @@ class Trainer:
         batch. Returns the batch's (mean loss, correct predictions, samples); a NaN or infinite loss
         raises NonFiniteLoss before the weights change."""
         self.optimizer.zero_grad()
-        n, loss, value, correct = len(y.data), None, 0.0, 0
+        n, loss, value, correct = len(y._data), None, 0.0, 0
         if n:
             scores = (self.dist.ddp if self.dist is not None else self.model)(X)
             loss = self.loss_fn(scores, y)
             if self.reg:
                 loss = loss + self.reg * l2_penalty(self.model)
             value = loss.item()
-            correct = int((scores.data.argmax(axis=1) == y.data).sum())
+            correct = int((scores._data.argmax(axis=1) == y._data).sum())
         if self.dist is not None:
             self.dist.send_with_gradients([value * n, correct, n, float(self._stop)])
         if loss is not None:
