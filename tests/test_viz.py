@@ -1,9 +1,11 @@
 """Seeing it: the drawings' and narrations' content, the expression parser's safety, the plots'
 data, the diagnostics, and the `graph` and `lecture` commands."""
+import math
 import re
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 import chainrule as cr
 from chainrule.viz import activation_curves, draw_graph, explain, history_curves, render, templates
 from chainrule.viz.diagnostics import Diagnostics
-from chainrule.viz.expression import ExpressionError, evaluate
+from chainrule.viz.expression import ExpressionError, evaluate, parse
 from chainrule.viz.wires import GREEN, GREY, RED, wire_number
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None and not __import__("os").environ.get("CI"),
@@ -503,3 +505,114 @@ def test_a_freed_graph_shows_each_forks_total_and_no_guessed_shares():
     f2.backward(retain_graph=True)  # kept: each wire's share, and the sum
     src = draw_graph(f2, style="lecture").source
     assert ">3.00 + 3.00 + 1.00 = 7.00<" in src and x.grad.item() == 14  # this pass, not .grad's 7 + 7
+
+
+# ----------------------------------------------------------------------------- the parser under fuzz
+PY_FUNCTIONS = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "abs": abs,
+                "sigmoid": lambda v: 1 / (1 + math.exp(-v)), "relu": lambda v: max(v, 0.0), "max": max, "min": min}
+
+
+def expressions():
+    """Expressions of the grammar, with spacing and parentheses varied, floats only."""
+    from hypothesis import strategies as st
+    atoms = st.one_of(st.sampled_from(["x", "y", "z"]),
+                      st.floats(0.01, 9.0).map(lambda v: f"{v:.3g}" if "." in f"{v:.3g}" or "e" in f"{v:.3g}"
+                                               else f"{v:.3g}.0"))
+
+    def grow(inner):
+        sp = st.sampled_from(["", " "])
+        return st.one_of(
+            st.tuples(inner, sp, st.sampled_from(["+", "-", "*", "/", "**", "^"]), sp, inner).map("".join),
+            st.tuples(st.sampled_from(["-", "+", "- "]), inner).map("".join),
+            inner.map(lambda e: f"({e})"),
+            st.tuples(st.sampled_from(["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs"]), inner)
+              .map(lambda p: f"{p[0]}({p[1]})"),
+            st.tuples(st.sampled_from(["max", "min"]), inner, inner).map(lambda p: f"{p[0]}({p[1]}, {p[2]})"))
+    return st.recursive(atoms, grow, max_leaves=12)
+
+
+def test_fuzzed_expressions_give_pythons_value_or_one_clear_error():
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(expressions())
+    def check(text):
+        values = {v: w for v, w in (("x", 0.7), ("y", -1.3), ("z", 2.1)) if re.search(rf"\b{v}\b", text)}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expected = eval(text.replace("^", "**"), {"__builtins__": {}}, {**PY_FUNCTIONS, **values})
+        except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+            expected = None
+        if isinstance(expected, complex) or (expected is not None and not math.isfinite(expected)):
+            expected = None
+        try:
+            f, _ = evaluate(text, values)
+        except ExpressionError as e:  # a domain error, an overflow, or no variable at all
+            assert "\n" not in str(e)
+            assert expected is None or not values or "is inf" in str(e) or "is nan" in str(e) or \
+                "division by zero" in str(e) or "log of" in str(e) or "sqrt of" in str(e), (text, str(e))
+            return
+        assert expected is not None, text
+        assert f.item() == pytest.approx(expected, rel=1e-9, abs=1e-12), text
+
+    check()
+
+
+def test_fuzzed_text_is_refused_in_one_line_or_read():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(st.text(alphabet="xy09.,()+-*/^ e_aé<>'\"\\[]{}:;=!@#$%&|~`\n\t\x00", max_size=40))
+    def check(text):
+        names = set(re.findall(r"[^\W\d]\w*", text)) - {"e", "exp"}
+        values = {n: 1.0 for n in names if not n.startswith("_")}
+        try:
+            evaluate(text, values)
+        except ExpressionError as e:
+            assert "\n" not in str(e) and len(str(e)) < 400
+
+    check()
+
+
+def test_hostile_sizes_are_read_in_linear_time_or_refused_in_one_line(tmp_path):
+    cases = [("9" * 1999, 1, "the number at column 1 (1999 characters) is too large for a float"),
+             ("-" * 500 + "x", 0, "df/dx = 1"),
+             ("tanh(" * 330 + "x" + ")" * 330, 0, "df/dx = "),
+             ("+".join(["x"] * 999), 0, "df/dx = 999"),
+             ("*".join(["x"] * 400), 0, "df/dx = "),
+             ("(" * 1000 + "x", 1, "this '(' is never closed"),
+             ("x" * 2001, 1, "too long")]
+    for text, code, message in cases:
+        args = ["graph", text] + (["x=1.0001"] if "x" in text and "too long" not in message else [])
+        t = time.perf_counter()
+        p = cli(*args, timeout=60)
+        took = time.perf_counter() - t
+        assert p.returncode == code, (text[:20], p.stderr)
+        assert message in (p.stdout + p.stderr) and "Traceback" not in p.stderr, (text[:20], p.stderr[-300:])
+        assert code == 0 or len(p.stderr.strip().splitlines()) == 1
+        assert took < 20, (text[:20], took)
+    # the parse itself is linear: 4x the terms, about 4x the time (not 16x)
+    def parse_time(n):
+        best = 1e9
+        for _ in range(3):
+            t = time.perf_counter()
+            parse("+".join(["x"] * n))
+            best = min(best, time.perf_counter() - t)
+        return best
+    assert parse_time(4 * 240) < 8 * parse_time(240) + 1e-3
+
+
+@pytest.mark.parametrize("name", ["<b>x</b>", "<<x>>", 'a"b', "a\\b", "{x}", "é&amp;", "x\ny", "__SVG__", "<"])
+def test_names_that_look_like_markup_stay_text_in_the_dot_source(name):
+    x = cr.tensor(2.0, requires_grad=True, name=name)
+    f = x * x
+    f.backward(retain_graph=True)
+    for style in ("boxes", "lecture"):
+        src = draw_graph(f, style=style, title=name).source
+        unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', src)  # what Graphviz reads as markup or ids
+        assert len(name) == 1 or not set(name) & set("<>&") or name not in unquoted, style
+        if shutil.which("dot"):
+            svg = draw_graph(f, style=style, title=name).pipe(format="svg").decode()
+            assert "<b>" not in svg and "javascript:" not in svg
