@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -338,6 +339,91 @@ def test_train_with_diagnostics_writes_them(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = (tmp_path / "r" / "diagnostics.jsonl").read_text().splitlines()
     assert len(rows) == 2 and '"1.dead"' in rows[0]
+    import json
+    data = json.loads((tmp_path / "r" / "diagnostics.json").read_text())
+    n_steps = len(data["steps"])
+    assert n_steps >= 2 and data["snapshot_steps"][0] == 1 and set(data["layers"]) == {"1"}
+    assert len(data["layers"]["1"]["dead"]) == n_steps and len(data["ratio"]["0.weight"]) == n_steps
+    for name in ("activations", "gradients", "units", "update_ratio"):
+        assert (tmp_path / "r" / f"diagnostics_{name}.png").stat().st_size > 10_000, name
+    assert "diagnostics: " in p.stdout
+
+
+def probed_training(activation, steps=12, lr=0.5, seed=0):
+    """A 3-layer net trained a few steps by hand with Probes watching; also the batches used."""
+    from chainrule.nn.probes import Probes
+    cr.manual_seed(seed)
+    act = {"tanh": cr.nn.Tanh, "relu": cr.nn.ReLU, "sigmoid": cr.nn.Sigmoid}[activation]
+    net = cr.nn.Sequential(cr.nn.Linear(5, 16), act(), cr.nn.Linear(16, 16), act(), cr.nn.Linear(16, 3))
+    probes = Probes(net, steps=(1, steps), sample=100)
+    opt = cr.optim.SGD(net.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(steps):
+        x, y = rng.standard_normal((32, 5)) * 3, rng.integers(0, 3, 32)
+        batches.append(x)
+        opt.zero_grad()
+        loss = cr.nn.functional.cross_entropy(net(cr.tensor(x, dtype="float32")), y)
+        loss.backward()
+        grads = {n: p.grad.data.copy() for n, p in net.named_parameters()}
+        weights = {n: p.data.copy() for n, p in net.named_parameters()}
+        opt.step()
+        probes.end_step(lr)
+        with cr.no_grad():  # evaluation passes are not training steps: nothing recorded
+            net(cr.tensor(x, dtype="float32"))
+    return net, probes, batches, grads, weights
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_probes_record_what_the_layers_did(activation):
+    from chainrule.nn.probes import SATURATED
+    net, probes, batches, grads, weights = probed_training(activation)
+    data = probes.data
+    assert data["steps"] == list(range(1, 13)) and data["snapshot_steps"] == [1, 12]
+    for n, g in grads.items():
+        if g.ndim == 2:  # lr x |grad| / |w| (w after the step)
+            w_after = dict(net.named_parameters())[n].data
+            assert data["ratio"][n][-1] == pytest.approx(0.5 * np.linalg.norm(g) / np.linalg.norm(w_after), rel=1e-5)
+    # the last step's numbers, recomputed from the same batch and the weights it ran with
+    with cr.no_grad():
+        h = cr.tensor(batches[-1], dtype="float32")
+        for k, m in enumerate(net):
+            for n, w in weights.items():
+                if n.startswith(f"{k}."):
+                    getattr(m, n.split(".")[1]).data[...] = w
+            h = m(h)
+            if str(k) in data["layers"]:
+                layer, a = data["layers"][str(k)], h.data.astype(np.float64)
+                assert layer["act_std"][-1] == pytest.approx(a.std(), rel=1e-5)
+                if activation == "relu":
+                    assert layer["dead"][-1] == pytest.approx((a <= 0).all(axis=0).mean())
+                elif activation == "tanh":
+                    assert layer["saturated"][-1] == pytest.approx((np.abs(a) > SATURATED).mean())
+                else:
+                    assert layer["saturated"][-1] == pytest.approx(((a < 0.03) | (a > 0.97)).mean())
+                snap = layer["snapshots"][-1]
+                assert snap["step"] == 12 and len(snap["act"]) == 100 and len(snap["grad"]) == 100
+                assert set(np.round(snap["act"], 5)) <= set(np.round(a.ravel(), 5))
+    probes.remove()
+    net(cr.ones(2, 5)).sum().backward()
+    assert probes.pending == {}  # the hooks are gone
+
+
+def test_health_figures_have_one_labelled_panel_per_layer_and_the_healthy_band(tmp_path):
+    from chainrule.viz.health import FIGURES, plot_diagnostics
+    _, probes, _, _, _ = probed_training("tanh")
+    data = probes.data
+    for name, fn in FIGURES.items():
+        fig = fn(data)
+        panels = [ax for ax in fig.axes if ax.has_data()]
+        want = len(data["ratio"]) if name == "update_ratio" else len(data["layers"])
+        assert len(panels) == want, name
+        for ax in panels:
+            assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title(), name
+            labels = [h.get_label() for h in ax.get_legend().legend_handles] if ax.get_legend() else []
+            assert any(lab.startswith(("healthy", "all layers")) for lab in labels), (name, labels)
+    files = plot_diagnostics(data, tmp_path)
+    assert len(files) == 4 and all(Path(f).stat().st_size > 10_000 for f in files)
 
 
 SVG = "{http://www.w3.org/2000/svg}"

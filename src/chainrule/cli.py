@@ -141,8 +141,10 @@ def _train_here(args) -> int:
     if args.diagnostics:
         import warnings
         from chainrule.viz.diagnostics import Diagnostics
+        from chainrule.nn.probes import Probes
         diag = Diagnostics(data.train.X[:256])
-        trainer.callbacks.append(diag)
+        probes = Probes(trainer.model)  # per-layer histograms, dead/saturated units, update ratios
+        trainer.callbacks += [diag, probes]
         warnings.simplefilter("always", RuntimeWarning)
         warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
     try:
@@ -153,6 +155,12 @@ def _train_here(args) -> int:
     if diag is not None:
         import json
         (run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in diag.records))
+        (run_dir / "diagnostics.json").write_text(json.dumps(probes.data))
+        try:
+            from chainrule.viz.health import plot_diagnostics
+            print("diagnostics: " + ", ".join(plot_diagnostics(probes.data, run_dir)))
+        except ImportError as e:
+            print(f"(no diagnostics figures: {e})")
     if trainer.status == "interrupted":
         print(f"\ninterrupted at epoch {trainer.epoch + 1}, batch {trainer.batch}; checkpoint saved. "
               f"Resume with: chainrule train --resume {run_dir}")
