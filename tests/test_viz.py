@@ -702,3 +702,38 @@ def test_names_that_look_like_markup_stay_text_in_the_dot_source(name):
         if shutil.which("dot"):
             svg = draw_graph(f, style=style, title=name).pipe(format="svg").decode()
             assert "<b>" not in svg and "javascript:" not in svg
+
+
+def test_templates_figure_shows_both_nets_with_what_they_were_trained_on(tmp_path):
+    from files import write_cifar10
+    from chainrule import lecture
+    from chainrule.viz.plots import plot_template_comparison
+    write_cifar10(tmp_path / "c", n_train=(40, 40, 40, 40, 40), n_test=30)
+    files = lecture.templates(tmp_path, tmp_path / "c", settings={"epochs": 2, "hidden": 20})
+    assert files == [str(tmp_path / "templates.png")] and (tmp_path / "templates.png").stat().st_size > 20_000
+    rng = np.random.default_rng(0)
+    fig = plot_template_comparison(rng.standard_normal((10, 3072)), rng.standard_normal((100, 3072)),
+                                   [f"class{i}" for i in range(10)], "trained on 5170 images; test accuracy 38%")
+    images = [ax for ax in fig.axes if ax.get_images()]
+    assert len(images) == 10 + 50
+    texts = [t.get_text() for sf in fig.subfigs for t in sf.texts] + \
+        [sf._suptitle.get_text() for sf in fig.subfigs if sf._suptitle] + [ax.get_title() for ax in fig.axes]
+    assert "trained on 5170 images; test accuracy 38%" in texts
+    assert "Linear classifier: one template per class" in texts and "class3" in texts
+    assert any(t.startswith("2-layer network: the first-layer weights of 50 of its 100 hidden units") for t in texts)
+
+
+def test_lecture_templates_caption_names_the_data_and_the_accuracy(tmp_path, monkeypatch):
+    from files import write_cifar10
+    from chainrule import lecture
+    from chainrule.viz import plots
+    write_cifar10(tmp_path / "c", n_train=(30, 30, 30, 30, 30), n_test=20)
+    seen = {}
+    monkeypatch.setattr(plots, "plot_template_comparison",
+                        lambda lin, mlp, classes, caption, path=None: seen.update(caption=caption, shapes=(
+                            lin.shape, mlp.shape)) or Path(path).write_bytes(b"png"))
+    lecture.templates(tmp_path, tmp_path / "c", settings={"epochs": 1, "hidden": 12})
+    assert seen["shapes"] == ((10, 3072), (12, 3072))
+    assert re.fullmatch(r"trained on 150 CIFAR-10 training images \(mean image subtracted\), 1 epochs of SGD "
+                        r"\(momentum 0\.9, lr 0\.007, L2 0\.03\); test accuracy on 20 images: linear \d+\.\d%, "
+                        r"2-layer \d+\.\d%", seen["caption"]), seen["caption"]

@@ -227,7 +227,7 @@ def _graph(args) -> int:
 
 
 def _lecture(args) -> int:
-    from chainrule.viz import lecture
+    from chainrule import lecture
     if args.list or not args.name:
         for name, fn in lecture.FIGURES.items():
             print(f"{name:18s} {fn.__doc__.strip().splitlines()[0]}")
