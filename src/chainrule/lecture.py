@@ -138,19 +138,21 @@ def _fit(net, X, y, seed: int, epochs: int, lr: float, reg: float, batch: int):
     return net
 
 
-def templates(out: Path, data_dir=None, settings: dict | None = None) -> list:
-    """Templates: a linear classifier's 10 class templates beside a 2-layer net's first-layer weights (CIFAR-10)."""
+def train_templates(data_dir, settings: dict | None = None, limit: int | None = None) -> dict:
+    """Train a linear classifier and a 2-layer net on CIFAR-10 (the first ``limit`` training images,
+    all by default) as the templates figure does (``TEMPLATES``, overridden by ``settings``).
+
+    Returns {"linear": weight, "mlp": first-layer weight, "classes", "n_train", "n_test",
+    "accuracy": {"linear", "mlp"}, "caption"}: what :func:`chainrule.viz.plots.plot_template_comparison` draws."""
     import chainrule as cr
     from chainrule.data import Preprocess, load_cifar10
     from chainrule.train.trainer import predict
-    from chainrule.viz.plots import plot_template_comparison
-    if not data_dir:
-        raise FileNotFoundError("templates: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
     k = {**TEMPLATES, **(settings or {})}
     Xtr, ytr, Xte, yte, classes = load_cifar10(data_dir)
+    Xtr, ytr = Xtr[:limit], ytr[:limit]
     pre = Preprocess.fit(Xtr, "mean_image")
     X, Xt = pre(Xtr).reshape(len(Xtr), -1), pre(Xte).reshape(len(Xte), -1)
-    nets = {}
+    nets, acc = {}, {}
     for name, make in (("linear", lambda: cr.nn.Linear(3072, len(classes))),
                        ("mlp", lambda: cr.nn.MLP([3072, k["hidden"], len(classes)]))):
         cr.manual_seed(0)
@@ -158,13 +160,22 @@ def templates(out: Path, data_dir=None, settings: dict | None = None) -> list:
         for layer in net.modules():  # small initial weights: what the templates show was learned
             if isinstance(layer, cr.nn.Linear):
                 cr.nn.init.normal_(layer.weight, std=k["init_std"])
-        _fit(net, X, ytr, 0, k["epochs"], k["lr"], k["reg"], k["batch"])
-        nets[name] = (net, float((predict(net, Xt).argmax(axis=1) == yte).mean()))
+        nets[name] = _fit(net, X, ytr, 0, k["epochs"], k["lr"], k["reg"], k["batch"])
+        acc[name] = float((predict(net, Xt).argmax(axis=1) == yte).mean())
     caption = (f"trained on {len(Xtr)} CIFAR-10 training images (mean image subtracted), {k['epochs']} epochs of SGD "
                f"(momentum 0.9, lr {k['lr']:g}, L2 {k['reg']:g}); test accuracy on {len(Xte)} images: "
-               f"linear {nets['linear'][1]:.1%}, 2-layer {nets['mlp'][1]:.1%}")
-    plot_template_comparison(nets["linear"][0].weight, nets["mlp"][0][0].weight, classes, caption,
-                             path=out / "templates.png")
+               f"linear {acc['linear']:.1%}, 2-layer {acc['mlp']:.1%}")
+    return {"linear": nets["linear"].weight, "mlp": nets["mlp"][0].weight, "classes": classes,
+            "n_train": len(Xtr), "n_test": len(Xte), "accuracy": acc, "caption": caption}
+
+
+def templates(out: Path, data_dir=None, settings: dict | None = None) -> list:
+    """Templates: a linear classifier's 10 class templates beside a 2-layer net's first-layer weights (CIFAR-10)."""
+    from chainrule.viz.plots import plot_template_comparison
+    if not data_dir:
+        raise FileNotFoundError("templates: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
+    t = train_templates(data_dir, settings)
+    plot_template_comparison(t["linear"], t["mlp"], t["classes"], t["caption"], path=out / "templates.png")
     return [str(out / "templates.png")]
 
 
