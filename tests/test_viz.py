@@ -576,6 +576,21 @@ def test_on_random_graphs_each_wire_carries_its_own_share_and_forks_add_up(seed)
             terms += ["1.00"] if t is out else []
             assert found[ids.stem_id(t)]["red"] == [" + ".join(terms) + f" = {wire_number(t.grad.data)}"]
             assert found[ids.stem_id(t)]["green"] == [wire_number(t.data)]
+    # the stepper's page: its drawing carries the same labels, its steps the same numbers
+    from chainrule.viz import stepper
+    from chainrule.viz.explain import num
+    s = stepper(out)
+    page_labels = svg_labels(s.svg().replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1))
+    drawn = {k: v["red"] for k, v in found.items()}
+    assert {k: v["red"] for k, v in page_labels.items() if k != "wout"} == {k: v for k, v in drawn.items() if k != "wout"}
+    p_ids = s.ids
+    for st in s.steps:
+        if st["kind"] == "backward" and re.fullmatch(r"w\d+_\d+_\d+", st["wire"]):
+            k, j, i = map(int, st["wire"][1:].split("_"))
+            assert st["downstream"] == num(flows[edge_key(p_ids.order[k], p_ids.order[j], i)].item())
+        elif st.get("gate") == "fork":
+            t = p_ids.order[int(st["wire"][1:])]
+            assert st["downstream"] == num(sum(g for (p, _, _), g in flows.items() if p == id(t)).item())
 
 
 def test_a_freed_graph_shows_each_forks_total_and_no_guessed_shares():
