@@ -752,3 +752,25 @@ def test_lecture_templates_caption_names_the_data_and_the_accuracy(tmp_path, mon
     assert re.fullmatch(r"trained on 150 CIFAR-10 training images \(mean image subtracted\), 1 epochs of SGD "
                         r"\(momentum 0\.9, lr 0\.007, L2 0\.03\); test accuracy on 20 images: linear \d+\.\d%, "
                         r"2-layer \d+\.\d%", seen["caption"]), seen["caption"]
+
+
+@needs_dot
+def test_fuzzed_names_and_titles_render_as_text():
+    import xml.etree.ElementTree as ET
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(st.text(min_size=1, max_size=12), st.text(max_size=12))
+    def check(name, title):
+        x = cr.tensor(2.0, requires_grad=True, name=name)
+        f = x * x + x
+        f.backward(retain_graph=True)
+        for style in ("boxes", "lecture"):
+            svg = draw_graph(f, style=style, title=title).pipe(format="svg").decode()
+            root = ET.fromstring(svg)  # well-formed, whatever the name held
+            tags = {el.tag.split("}")[1] for el in root.iter()}
+            assert tags <= {"svg", "g", "title", "text", "path", "polygon", "ellipse", "a", "polyline"}, tags
+            assert not any(v.lower().lstrip().startswith("javascript:") for el in root.iter() for v in el.attrib.values())
+
+    check()

@@ -18,6 +18,7 @@ can reveal values and highlight wires one step at a time.
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 
@@ -32,10 +33,19 @@ GATE_SYMBOLS = {"Add": "+", "Sub": "−", "Mul": "×", "Div": "÷", "Neg": "neg"
                 "MulticlassSVM": "svm\nloss", "Sum": "sum", "Mean": "mean", "Amax": "max", "Amin": "min"}
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text) -> str:
+    """``text`` without control characters (Graphviz's parser stops at a NUL), each shown as ``?``."""
+    return CONTROL.sub("?", str(text))
+
+
 def plain(text) -> str:
-    """A text for Graphviz that stays text: never an HTML-like label, whatever it holds."""
+    """A text for Graphviz that stays text: never an HTML-like label, and its backslashes plain
+    characters (not Graphviz's escapes such as \\N or a quote's), whatever it holds."""
     import graphviz
-    return graphviz.nohtml(str(text))
+    return graphviz.escape(printable(text))
 
 
 def wire_number(v: float) -> str:
@@ -120,7 +130,7 @@ class WireGraph:
 
 def _cells(rows) -> str:
     """An HTML-like label of stacked text rows [(text, colour, size)], every text escaped."""
-    cells = "".join(f'<tr><td><font color="{c}" point-size="{s:g}">{html.escape(t, quote=True)}</font></td></tr>'
+    cells = "".join(f'<tr><td><font color="{c}" point-size="{s:g}">{html.escape(printable(t), quote=True)}</font></td></tr>'
                     for t, c, s in rows)
     return f'<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">{cells}</table>>'
 
