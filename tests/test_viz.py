@@ -772,5 +772,7 @@ def test_fuzzed_names_and_titles_render_as_text():
             tags = {el.tag.split("}")[1] for el in root.iter()}
             assert tags <= {"svg", "g", "title", "text", "path", "polygon", "ellipse", "a", "polyline"}, tags
             assert not any(v.lower().lstrip().startswith("javascript:") for el in root.iter() for v in el.attrib.values())
+        page = cr.viz.stepper(f, title=title).html  # and the stepper's page holds one drawing and its steps
+        assert page.count("<svg") == 1 and page.count("<script") == 2
 
     check()
