@@ -80,6 +80,7 @@ class Trace:
     tensors: list
     name: object  # tensor -> its display name, in parentheses if it has spaces: d f/d(x + y)
     raw: object   # tensor -> its display name as it is
+    into: dict = field(default_factory=dict)  # id(parent) -> the edges into it, in the order they ran
 
     def gradient_of(self, t: Tensor):
         return None if t._grad is None else np.asarray(t._grad)
@@ -91,8 +92,6 @@ class Trace:
         if len(into) < 2 or max(into, key=lambda x: x.order) is not e:
             return None
         return sorted(into, key=lambda x: (x.out._ctx.seq, x.index))
-
-    into: dict = field(default_factory=dict)  # id(parent) -> the edges into it
 
 
 def times(n: int) -> str:
