@@ -635,7 +635,7 @@ def expressions():
 def test_fuzzed_expressions_give_pythons_value_or_one_clear_error():
     from hypothesis import HealthCheck, given, settings
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(expressions())
     def check(text):
         values = {v: w for v, w in (("x", 0.7), ("y", -1.3), ("z", 2.1)) if re.search(rf"\b{v}\b", text)}
@@ -664,7 +664,7 @@ def test_fuzzed_text_is_refused_in_one_line_or_read():
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(st.text(alphabet="xy09.,()+-*/^ e_aé<>'\"\\[]{}:;=!@#$%&|~`\n\t\x00", max_size=40))
     def check(text):
         names = set(re.findall(r"[^\W\d]\w*", text)) - {"e", "exp"}
@@ -760,7 +760,7 @@ def test_fuzzed_names_and_titles_render_as_text():
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(st.text(min_size=1, max_size=12), st.text(max_size=12))
     def check(name, title):
         x = cr.tensor(2.0, requires_grad=True, name=name)
