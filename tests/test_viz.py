@@ -776,3 +776,15 @@ def test_fuzzed_names_and_titles_render_as_text():
         assert page.count("<svg") == 1 and page.count("<script") == 2
 
     check()
+
+
+@needs_dot
+def test_the_neuron_in_boxes_is_drawn_with_short_names_at_a_readable_width(tmp_path):
+    from PIL import Image
+    f, _ = evaluate("1/(1+exp(-(w0*x0+w1*x1+w2)))", dict(w0=2, x0=-1, w1=-3, x1=-2, w2=-3))
+    f.backward(retain_graph=True)
+    dot = draw_graph(f)
+    assert not re.search(r'label="[^"]* \* [^"]*"', dot.source)  # no box repeats its sub-expression ...
+    assert re.search(r'label="t4\n1\ngrad 0\.1966" .*tooltip="t4 = w0 \* x0 \+ w1 \* x1 \+ w2"', dot.source)  # ... on hover
+    w, h = Image.open(render(dot, tmp_path / "n.png")).size
+    assert w < 1600 and h < 600, (w, h)  # it was 3535 px wide when boxes held whole sub-expressions
