@@ -157,7 +157,9 @@ class Stepper:
         total = np.asarray(parent._grad)
         n = len(edges)
         terms = " + ".join(f"{_value_text(e.downstream)} (via {e.via})" for e in edges)
+        branches = [ids.wire_id(parent, e.out, e.index) for e in edges]
         return {"kind": "backward", "node": ids.node_id(parent), "wire": ids.stem_id(parent), "gate": "fork",
+                "highlight": [ids.stem_id(parent)] + branches,
                 "rule": f"gradients add at a fork: {tr.raw(parent)} is used {times(n)}, so its gradient is the sum "
                         f"of the gradients flowing back along its {n} wires",
                 "text": fork_text(tr, parent, edges), "down_name": edges[0].down_name, "sum": terms,
@@ -336,7 +338,8 @@ JS = r"""
     const s = steps[at];
     if (s) {
       const n = byId(s.node); if (n) n.classList.add('current');
-      (s.kind === 'forward' ? s.wires : [s.wire]).forEach(w => wireParts(w).forEach(e => e.classList.add('current')));
+      (s.kind === 'forward' ? s.wires : s.highlight || [s.wire])
+        .forEach(w => wireParts(w).forEach(e => e.classList.add('current')));
       log.lastChild.scrollIntoView({block: 'nearest'});
     }
     detail(s);
