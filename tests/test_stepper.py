@@ -301,6 +301,8 @@ def test_browser_shows_each_wires_share_and_a_step_where_gradients_add(browser, 
     assert labels[ids.stem_id(x)] == ["3.00", "2.00 + -0.007 = 1.99"]
     shot = tmp_path / "fork.png"
     browser.execute_script("window.stepper.show(arguments[0])", at)
+    lit = set(browser.execute_script("return Array.from(document.querySelectorAll('#graph .current')).map(e => e.id)"))
+    assert {f"{into_max}_b", f"{into_mul}_b", f"{ids.stem_id(x)}_a"} <= lit  # the wires whose shares add up
     browser.save_screenshot(str(shot))
     if os.environ.get("CHAINRULE_SCREENSHOTS"):
         shutil.copy(shot, Path(os.environ["CHAINRULE_SCREENSHOTS"]) / "stepper_fork.png")
