@@ -563,6 +563,8 @@ def test_on_random_graphs_each_wire_carries_its_own_share_and_forks_add_up(seed)
     # the drawing's labels are those numbers: a wire its share, a fork its sum written out
     if shutil.which("dot") is None:
         return
+    for style in ("boxes", "lecture"):  # no number floats beside a wire: each sits in a node the wire runs through
+        assert not re.search(r"->[^\n]*\b(label|xlabel|headlabel|taillabel)=", draw_graph(out, style=style).source)
     svg = draw_graph(out, style="lecture").pipe(format="svg").decode()
     ids, found = drawing_parts(out), svg_labels(svg)
     for t in ids.order:
