@@ -1,8 +1,10 @@
 """Drawing the computational graph with Graphviz: tensors as boxes, ops as circles, left to right.
 
-Each tensor box shows its name, its forward value (scalars and small tensors) or shape and
-dtype (large ones), and, after backward, its gradient: the lecture's figure of a graph with
-values above the edges and gradients below, from the engine's own numbers.
+Each tensor box shows its name (t1, t2, ... for intermediates; the sub-expression on hover), its
+forward value (scalars and small tensors) or shape and dtype (large ones), and, after backward,
+its gradient, from the engine's own numbers. Where a tensor feeds several ops, each of those edges
+runs through a small red label, the gradient flowing back along it, and the box writes the sum out
+(``grad 2 + -0.006976 = 1.993``). The lecture-style drawing is in :mod:`chainrule.viz.wires`.
 """
 from __future__ import annotations
 
@@ -12,9 +14,8 @@ import numpy as np
 
 from chainrule.tensor import Tensor
 from chainrule.viz.flow import edge_flows
-from chainrule.viz.names import formulas, label_of, names_for, node_names  # noqa: F401 (shared names)
+from chainrule.viz.names import formulas, names_for, node_names
 from chainrule.viz.summary import summarize
-from chainrule.viz.walk import collect  # noqa: F401 (the walk every drawing shares)
 from chainrule.viz.wires import RED, WireGraph, draw_lecture, plain, sum_text
 
 OP_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Neg": "-", "Pow": "**", "Matmul": "@",
