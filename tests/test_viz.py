@@ -365,8 +365,8 @@ def probed_training(activation, steps=12, lr=0.5, seed=0):
         opt.zero_grad()
         loss = cr.nn.functional.cross_entropy(net(cr.tensor(x, dtype="float32")), y)
         loss.backward()
-        grads = {n: p.grad.data.copy() for n, p in net.named_parameters()}
-        weights = {n: p.data.copy() for n, p in net.named_parameters()}
+        grads = {n: p.grad.detach().numpy().copy() for n, p in net.named_parameters()}
+        weights = {n: p.detach().numpy().copy() for n, p in net.named_parameters()}
         opt.step()
         probes.end_step(lr)
         with cr.no_grad():  # evaluation passes are not training steps: nothing recorded
@@ -382,7 +382,7 @@ def test_probes_record_what_the_layers_did(activation):
     assert data["steps"] == list(range(1, 13)) and data["snapshot_steps"] == [1, 12]
     for n, g in grads.items():
         if g.ndim == 2:  # lr x |grad| / |w| (w after the step)
-            w_after = dict(net.named_parameters())[n].data
+            w_after = dict(net.named_parameters())[n].detach().numpy()
             assert data["ratio"][n][-1] == pytest.approx(0.5 * np.linalg.norm(g) / np.linalg.norm(w_after), rel=1e-5)
     # the last step's numbers, recomputed from the same batch and the weights it ran with
     with cr.no_grad():
@@ -393,7 +393,7 @@ def test_probes_record_what_the_layers_did(activation):
                     getattr(m, n.split(".")[1]).data[...] = w
             h = m(h)
             if str(k) in data["layers"]:
-                layer, a = data["layers"][str(k)], h.data.astype(np.float64)
+                layer, a = data["layers"][str(k)], h.numpy().astype(np.float64)
                 assert layer["act_std"][-1] == pytest.approx(a.std(), rel=1e-5)
                 if activation == "relu":
                     assert layer["dead"][-1] == pytest.approx((a <= 0).all(axis=0).mean())
@@ -481,8 +481,8 @@ def test_lecture_style_svg_puts_each_value_above_its_gradient_on_its_own_wire():
     for t in ids.order:
         for o, i in ids.uses.get(id(t), ()):
             if t._ctx is not None or ids.is_input(t):
-                expected[ids.wire_id(t, o, i)] = (wire_number(t.data), wire_number(t.grad.data))
-    expected["wout"] = (wire_number(f.data), "1.00")
+                expected[ids.wire_id(t, o, i)] = (wire_number(t.item()), wire_number(t.grad.item()))
+    expected["wout"] = (wire_number(f.item()), "1.00")
     assert set(found) == set(expected)
     for wid, (value, grad) in expected.items():
         row = found[wid]
@@ -576,8 +576,8 @@ def test_on_random_graphs_each_wire_carries_its_own_share_and_forks_add_up(seed)
         if ids.forks(t):
             terms = [wire_number(flows[edge_key(t, o, i)]) for o, i in wires]
             terms += ["1.00"] if t is out else []
-            assert found[ids.stem_id(t)]["red"] == [" + ".join(terms) + f" = {wire_number(t.grad.data)}"]
-            assert found[ids.stem_id(t)]["green"] == [wire_number(t.data)]
+            assert found[ids.stem_id(t)]["red"] == [" + ".join(terms) + f" = {wire_number(t.grad.item())}"]
+            assert found[ids.stem_id(t)]["green"] == [wire_number(t.item())]
     # the stepper's page: its drawing carries the same labels, its steps the same numbers
     from chainrule.viz import stepper
     from chainrule.viz.explain import num

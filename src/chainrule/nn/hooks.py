@@ -103,7 +103,7 @@ class _BackwardCall:
                                    f"tensor inputs that need gradients cannot replace grad_input in chainrule "
                                    f"(see docs/pytorch.md)")
             g = replaced[index]
-            return None if g is None else (g.data if isinstance(g, Tensor) else g)
+            return None if g is None else (g._data if isinstance(g, Tensor) else g)
         return grad
 
     def _call(self):

@@ -97,7 +97,7 @@ class Probes:
         def hook(m, args, out):
             if not self._recording(m):
                 return None
-            a = np.asarray(out.data, dtype=np.float64)
+            a = np.asarray(out._data, dtype=np.float64)
             rec = {"act_mean": float(a.mean()), "act_std": float(a.std())}
             if kind == "relu":
                 rec["dead"] = dead_fraction(a)
@@ -114,7 +114,7 @@ class Probes:
             rec = self.pending.get(name)
             if rec is None or grad_output[0] is None:
                 return None
-            g = np.asarray(grad_output[0].data, dtype=np.float64)
+            g = np.asarray(grad_output[0]._data, dtype=np.float64)
             rec["grad_std"] = float(g.std())
             if self.step in self.keep:
                 rec["grad_sample"] = self._sample(g)
@@ -144,7 +144,7 @@ class Probes:
                                            "grad": rec.get("grad_sample", [])})
         for n, p in self.weights:
             g = p._grad
-            w = float(np.linalg.norm(p.data))
+            w = float(np.linalg.norm(p._data))
             self.data["ratio"][n].append(float(lr * np.linalg.norm(g) / w) if g is not None and w > 0 else float("nan"))
         self.step += 1
 

@@ -67,7 +67,7 @@ class Edge:
 
     @property
     def scalar(self) -> bool:
-        return self.upstream.size == 1 and self.downstream.size == 1 and self.parent.data.size == 1
+        return self.upstream.size == 1 and self.downstream.size == 1 and self.parent._data.size == 1
 
 
 @dataclass
@@ -130,7 +130,7 @@ def trace(output: Tensor, names=None, model=None, short: int | None = None) -> T
     out_name = auto[id(output)]
 
     def raw(t):
-        return auto.get(id(t)) or label_of(t, lookup, describe(t.data, 1) if t.data.size == 1 else f"const{t.shape}")
+        return auto.get(id(t)) or label_of(t, lookup, describe(t._data, 1) if t._data.size == 1 else f"const{t.shape}")
 
     def name(t):
         n = raw(t)
@@ -154,7 +154,7 @@ def trace(output: Tensor, names=None, model=None, short: int | None = None) -> T
         e.order = len(edges)
         edges.append(e)
 
-    autograd.backward(output, None if output.data.size == 1 else np.ones_like(output.data), retain_graph=True,
+    autograd.backward(output, None if output._data.size == 1 else np.ones_like(output._data), retain_graph=True,
                       on_edge=on_edge)
     into: dict = {}
     for e in edges:

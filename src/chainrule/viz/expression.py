@@ -114,8 +114,8 @@ def _run(program: list, source: str, leaves: dict, dtype):
     stack: list = []
 
     def push(out, start, end):
-        if isinstance(out, Tensor) and not math.isfinite(float(out.data)):
-            raise ExpressionError(f"{_short(source[start:end])} is {float(out.data)} (overflow or an undefined power)")
+        if isinstance(out, Tensor) and not math.isfinite(float(out._data)):
+            raise ExpressionError(f"{_short(source[start:end])} is {float(out._data)} (overflow or an undefined power)")
         stack.append(out)
 
     for kind, arg, start, end in program:
@@ -128,7 +128,7 @@ def _run(program: list, source: str, leaves: dict, dtype):
             push(ops.neg(v) if isinstance(v, Tensor) else -v, start, end)
         elif kind == "bin":
             b, a = stack.pop(), stack.pop()
-            if arg == "/" and float(np.asarray(b.data if isinstance(b, Tensor) else b)) == 0:
+            if arg == "/" and float(np.asarray(b._data if isinstance(b, Tensor) else b)) == 0:
                 raise ExpressionError(f"division by zero in {_short(source[start:end])}")
             if not isinstance(a, Tensor) and not isinstance(b, Tensor):
                 a = tensor(a, dtype=dtype)
@@ -137,7 +137,7 @@ def _run(program: list, source: str, leaves: dict, dtype):
             fname, n = arg
             xs = [a if isinstance(a, Tensor) else tensor(a, dtype=dtype) for a in stack[len(stack) - n:]]
             del stack[len(stack) - n:]
-            v = float(xs[0].data)
+            v = float(xs[0]._data)
             if fname == "log" and v <= 0:
                 raise ExpressionError(f"log of {v:g} in {_short(source[start:end])}: log needs a positive argument")
             if fname == "sqrt" and v < 0:

@@ -97,8 +97,8 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
     def tensor_label(t: Tensor) -> str:
         name = labels.get(id(t), "")
         lines = [name] if name else []
-        shown = t.data.size <= small or t.data.size == 1 or not name
-        lines.append(describe(t.data, max(small, 1)) if shown else describe(t.data, 0))
+        shown = t._data.size <= small or t._data.size == 1 or not name
+        lines.append(describe(t._data, max(small, 1)) if shown else describe(t._data, 0))
         if show_grad and t._grad is not None:
             grad = describe(t._grad, max(small, 1))
             shares = wires.shares(t)
@@ -126,7 +126,7 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
             if id(p) not in labels and id(p) not in hidden.ids:
                 # a constant: drawn once per use so that shared constants do not tangle the drawing
                 c = f"c{id(p)}_{id(fn)}_{i}"
-                dot.node(c, plain(describe(p.data, small)), shape="plaintext")
+                dot.node(c, plain(describe(p._data, small)), shape="plaintext")
                 dot.edge(c, op)
             elif id(p) in drawn and show_grad and wires.forks(p):
                 # one wire of several: what flows back along it, on the wire itself

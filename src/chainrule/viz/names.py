@@ -38,7 +38,7 @@ def node_names(output: Tensor, tensors, lookup: dict) -> dict:
     for t in tensors:
         if t._ctx is None and (t.name or id(t) in lookup or t.requires_grad):
             labels[id(t)] = label_of(t, lookup, "leaf")
-    labels[id(output)] = label_of(output, lookup, "f" if output.data.size == 1 else "out")
+    labels[id(output)] = label_of(output, lookup, "f" if output._data.size == 1 else "out")
     given = {label_of(t, lookup, "") for t in tensors}
     k = 0
     for t in sorted((t for t in tensors if t._ctx is not None and t is not output), key=lambda t: t._ctx.seq):
@@ -53,7 +53,7 @@ def node_names(output: Tensor, tensors, lookup: dict) -> dict:
 
 
 def constant_text(t: Tensor) -> str:
-    a = np.asarray(t.data)
+    a = np.asarray(t._data)
     return f"{a.item():.4g}" if a.size == 1 else f"const{tuple(a.shape)}"
 
 

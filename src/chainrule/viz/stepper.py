@@ -98,7 +98,7 @@ class Stepper:
     def _forward_steps(self, ids) -> list:
         tr, steps = self.trace, []
         for t in ids.order:
-            value = _value_text(t.data)
+            value = _value_text(t._data)
             if t._ctx is None:
                 if ids.is_input(t):
                     lhs, rule = f"input {tr.raw(t)}", "an input: a leaf of the graph"
@@ -117,7 +117,7 @@ class Stepper:
                     rule = f"{tr.raw(t)} is {t.name}; {rule}"
             steps.append({"kind": "forward", "node": ids.node_id(t), "wires": self._wires_of(ids, t),
                           "expr": lhs, "text": f"{lhs} = {value}", "rule": rule, "value": value,
-                          "hover": hover_text(t.data)})
+                          "hover": hover_text(t._data)})
         return steps
 
     def _backward_steps(self, ids) -> list:

@@ -154,7 +154,7 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
                            edge_attr={"fontname": "Helvetica", "arrowsize": "0.7", "penwidth": f"{1.4 * scale:g}"})
 
     def name_of(t) -> str:
-        return labels.get(id(t)) or wire_text(t.data)
+        return labels.get(id(t)) or wire_text(t._data)
 
     def about(t) -> str:
         """What a tensor is, for tooltips: ``t4 = x * y``, with the whole sub-expression if longer."""
@@ -165,7 +165,7 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
         return f"{name_of(t)} = {one}" + (f" = {whole}" if whole != one else "")
 
     def tip(t, grad, extra="") -> str:
-        text = about(t) + extra + f"\nvalue {hover_text(t.data)}"
+        text = about(t) + extra + f"\nvalue {hover_text(t._data)}"
         return text + (f"\ngradient {hover_text(grad)}" if grad is not None else "")
 
     def label_node(nid, rows, tooltip):
@@ -189,9 +189,9 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
             if g.is_input(t):
                 dot.node(nid, plain(labels[id(t)]), id=nid, shape="plaintext", tooltip=plain(labels[id(t)]))
             else:
-                dot.node(nid, plain(wire_text(t.data)), id=nid, shape="circle", style="filled", fillcolor="#e6e6e6",
+                dot.node(nid, plain(wire_text(t._data)), id=nid, shape="circle", style="filled", fillcolor="#e6e6e6",
                          color="#999999", fontsize=f"{fs * 0.7:g}", width=f"{0.3 * scale:g}", margin="0.02",
-                         tooltip=plain(f"constant {hover_text(t.data)}"))
+                         tooltip=plain(f"constant {hover_text(t._data)}"))
             continue
         sym = GATE_SYMBOLS.get(t._ctx.name, t._ctx.name.lower())
         dot.node(nid, plain(sym), id=nid, shape="circle", style="filled", fillcolor="#fff2cc", color="#b58900",
@@ -209,7 +209,7 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
             wires.append((None, 0, "out", "wout"))
         if not wires:
             continue
-        value = (wire_text(t.data), GREEN, fs * 0.85)
+        value = (wire_text(t._data), GREEN, fs * 0.85)
         grads = g.shares(t) if show_grad else [None] * len(wires)
         if t._ctx is None and not g.is_input(t):  # a constant: its value is its node; no gradient
             for o, i, head, wid in wires:
