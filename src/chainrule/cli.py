@@ -58,8 +58,10 @@ def _train(args) -> int:
         if args.diagnostics:
             import warnings
             from chainrule.viz.diagnostics import Diagnostics
+            from chainrule.nn.probes import Probes
             diag.append(Diagnostics(data.train.X[:256]))
-            cbs.append(diag[-1])
+            diag.append(Probes(trainer.model))  # per-layer histograms, dead/saturated units, update ratios
+            cbs += diag
             warnings.simplefilter("always", RuntimeWarning)
             warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
         return cbs
@@ -72,7 +74,14 @@ def _train(args) -> int:
     if out.main and out.history is not None and out.history.epoch:
         if diag:
             import json
-            (out.run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in diag[0].records))
+            run_dir, (records, probes) = out.run_dir, diag
+            (run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records.records))
+            (run_dir / "diagnostics.json").write_text(json.dumps(probes.data))
+            try:
+                from chainrule.viz.health import plot_diagnostics
+                print("diagnostics: " + ", ".join(plot_diagnostics(probes.data, run_dir)))
+            except ImportError as e:
+                print(f"(no diagnostics figures: {e})")
     return out.code
 
 
@@ -148,7 +157,7 @@ def _graph(args) -> int:
 
 
 def _lecture(args) -> int:
-    from chainrule.viz import lecture
+    from chainrule import lecture
     if args.list or not args.name:
         for name, fn in lecture.FIGURES.items():
             print(f"{name:18s} {fn.__doc__.strip().splitlines()[0]}")
