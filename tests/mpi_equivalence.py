@@ -35,7 +35,7 @@ def train(cfg, distributed):
                  config={"run": cfg.__dict__ | {"hidden": list(cfg.hidden)}}, distributed=distributed)
     tr.fit()
     calls = tr.dist.ddp.allreduce_calls if tr.dist else 0
-    return model.state_dict(), tr.history, calls
+    return {k: np.array(v) for k, v in model.state_dict().items()}, tr.history, calls
 
 
 def rel(a, b):
@@ -58,7 +58,7 @@ def check_collectives(rank, k):
     dist.barrier()
     cr.manual_seed(rank)                                 # different weights on every rank ...
     ddp = DistributedDataParallel(cr.nn.MLP([2, 4, 3]))
-    w = ddp.module.state_dict()["0.weight"].copy()
+    w = np.ascontiguousarray(ddp.module.state_dict()["0.weight"])
     dist.broadcast(w, src=0)                             # ... until the wrapper broadcast rank 0's
     assert np.array_equal(w, ddp.module.state_dict()["0.weight"])
     assert list(ddp.state_dict())[0] == "module.0.weight"
@@ -71,7 +71,7 @@ def check_collectives(rank, k):
         m.load_state_dict(ddp.module.state_dict())
         d = DistributedDataParallel(m, bucket_cap_mb=cap)
         cr.nn.functional.cross_entropy(d(cr.tensor(X)), y).backward()
-        grads.append(np.concatenate([p.grad.data.ravel() for p in m.parameters()]))
+        grads.append(np.concatenate([p.grad.detach().numpy().ravel() for p in m.parameters()]))
         assert d.allreduce_calls == (1 if cap is None else 3), d.allreduce_calls
     assert np.allclose(grads[0], grads[1], rtol=1e-14, atol=0)
 
@@ -99,7 +99,7 @@ def empty_shares():
         tr = Trainer(model, cr.nn.functional.cross_entropy, opt, DataLoader(ds, 4, shuffle=True, seed=1),
                      DataLoader(ds, 1), epochs=5, reg=1e-3, progress=False, distributed=distributed)
         tr.fit()
-        out.append((model.state_dict(), tr.history))
+        out.append(({k: np.array(v) for k, v in model.state_dict().items()}, tr.history))
     (a, ha), (b, hb) = out
     return max([rel(a[n], b[n]) for n in b] + [rel(np.array(ha.val_loss), np.array(hb.val_loss)),
                                               rel(np.array(ha.iter_loss), np.array(hb.iter_loss))])

@@ -160,8 +160,8 @@ def test_batch_norm_function_matches_pytorch_with_running_buffers(shape):
     check_op(lambda x, w, b: F.batch_norm(x, crm, crv, w, b, training=True, momentum=0.3),
              lambda x, w, b: TF.batch_norm(x, trm, trv, w, b, training=True, momentum=0.3), [x, w, b],
              gradcheck=False)
-    np.testing.assert_allclose(crm, trm.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(crv, trv.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(crm, trm.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(crv, trv.detach().numpy(), rtol=1e-12)
     check_op(lambda x, w, b: F.batch_norm(x, crm, crv, w, b), lambda x, w, b: TF.batch_norm(x, trm, trv, w, b),
              [x, w, b], gradcheck=False)
 
@@ -199,17 +199,17 @@ def test_embedding_function_matches_pytorch_and_fancy_indexing_agrees():
     g = rng.standard_normal((4, 3, 5))
     F.embedding(cr.tensor(idx), a).backward(g)
     b[cr.tensor(idx)].backward(g)  # C[X], the course's spelling
-    np.testing.assert_allclose(a.grad.data, b.grad.data)
+    np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.detach().numpy())
 
 
 def test_dropout_functions_scale_and_zero_whole_channels():
     x = cr.ones(4, 6, 3, 3)
-    y = F.dropout2d(x, 0.5, rng=np.random.default_rng(16)).data
+    y = F.dropout2d(x, 0.5, rng=np.random.default_rng(16)).detach().numpy()
     per_channel = y.reshape(4, 6, -1)
     assert set(np.unique(per_channel)) <= {0.0, 2.0}
     assert (per_channel.min(-1) == per_channel.max(-1)).all()  # a channel is kept or dropped whole
     assert 0 < (per_channel[..., 0] == 0).mean() < 1
-    z = F.dropout(cr.ones(10000), 0.3, rng=np.random.default_rng(17)).data
+    z = F.dropout(cr.ones(10000), 0.3, rng=np.random.default_rng(17)).detach().numpy()
     assert abs((z == 0).mean() - 0.3) < 0.02 and np.isclose(z.max(), 1 / 0.7)
     assert F.dropout(x, 0.5, training=False) is x and F.dropout2d(x, 0.5, training=False) is x
 
@@ -217,7 +217,7 @@ def test_dropout_functions_scale_and_zero_whole_channels():
 # ----------------------------------------------------------------------------- layers against torch
 def to_torch(module, torch_module):
     """chainrule -> torch through state_dict (names and shapes must be PyTorch's)."""
-    torch_module.load_state_dict({k: torch.tensor(v) for k, v in module.state_dict().items()})
+    torch_module.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in module.state_dict().items()})
     return torch_module.double()
 
 
@@ -241,17 +241,17 @@ def compare(module, torch_module, x, *, train=True, direction="to_torch", steps=
         xc, xt = _t(x), torch.tensor(x, requires_grad=True)
         y, yt = module(xc), torch_module(xt)
         y, yt = (y[0], yt[0]) if isinstance(y, tuple) else (y, yt)
-        np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-7, atol=1e-10)
     g = np.random.default_rng(1).standard_normal(y.shape)
     y.backward(g)
     yt.backward(torch.tensor(g))
-    np.testing.assert_allclose(xc.grad.data, xt.grad.numpy(), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(xc.grad.detach().numpy(), xt.grad.detach().numpy(), rtol=1e-7, atol=1e-10)
     tparams = dict(torch_module.named_parameters())
     for name, p in module.named_parameters():
-        np.testing.assert_allclose(p.grad.data, tparams[name].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(p.grad.detach().numpy(), tparams[name].grad.detach().numpy(), rtol=1e-7, atol=1e-10, err_msg=name)
     tsd = torch_module.state_dict()
     for k, v in module.state_dict().items():
-        np.testing.assert_allclose(v, tsd[k].numpy(), rtol=1e-7, atol=1e-12, err_msg=k)
+        np.testing.assert_allclose(v, tsd[k].detach().numpy(), rtol=1e-7, atol=1e-12, err_msg=k)
 
 
 LAYERS = {
@@ -299,27 +299,27 @@ def test_batch_norm_eval_uses_running_statistics_after_training():
         t(torch.tensor(x, dtype=torch.float32))
     assert int(m.num_batches_tracked) == 4
     for k, v in m.state_dict().items():
-        np.testing.assert_allclose(v, t.state_dict()[k].numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(v, t.state_dict()[k].detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
     m.eval()
     t.eval()
     x = rng.standard_normal((1, 3, 2, 2))  # batch 1 works in eval mode
-    np.testing.assert_allclose(m(cr.tensor(x, dtype="float32")).data,
+    np.testing.assert_allclose(m(cr.tensor(x, dtype="float32")).detach().numpy(),
                                t(torch.tensor(x, dtype=torch.float32)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_embedding_layer_padding_and_from_pretrained():
     cr.manual_seed(0)
     emb = nn.Embedding(7, 3, padding_idx=-1)
-    assert emb.padding_idx == 6 and (emb.weight.data[6] == 0).all()
+    assert emb.padding_idx == 6 and (emb.weight.detach().numpy()[6] == 0).all()
     temb = torch.nn.Embedding(7, 3, padding_idx=6)
     idx = np.array([[0, 6, 2], [6, 6, 1]])
-    compare_idx = lambda m, t: np.testing.assert_allclose(m(cr.tensor(idx)).data, t(torch.tensor(idx)).detach().numpy())
+    compare_idx = lambda m, t: np.testing.assert_allclose(m(cr.tensor(idx)).detach().numpy(), t(torch.tensor(idx)).detach().numpy())
     to_torch(emb, temb)
     emb.double()
     compare_idx(emb, temb)
     emb(cr.tensor(idx)).sum().backward()
     temb(torch.tensor(idx)).sum().backward()
-    np.testing.assert_allclose(emb.weight.grad.data, temb.weight.grad.numpy())
+    np.testing.assert_allclose(emb.weight.grad.detach().numpy(), temb.weight.grad.detach().numpy())
     table = np.arange(12.0).reshape(4, 3)
     pre = nn.Embedding.from_pretrained(cr.tensor(table))
     assert not pre.weight.requires_grad and pre(cr.tensor([3])).tolist() == [[9.0, 10.0, 11.0]]
@@ -365,17 +365,17 @@ def test_recurrent_layer_matches_pytorch(name, direction):
     rng2 = np.random.default_rng(20)
     for a, b in zip(parts, tparts):
         assert a.shape == tuple(b.shape)
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-7, atol=1e-10)
     gs = [rng2.standard_normal(a.shape) for a in parts]
     sum((a * cr.tensor(g)).sum() for a, g in zip(parts, gs)).backward()
     sum((b * torch.tensor(g)).sum() for b, g in zip(tparts, gs)).backward()
     for a, b in ((xc, xt), (h0c, h0t)) + (((c0c, c0t),) if lstm else ()):
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.detach().numpy(), rtol=1e-7, atol=1e-10)
     tparams = dict(t.named_parameters())
     for k, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.data, tparams[k].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=k)
+        np.testing.assert_allclose(p.grad.detach().numpy(), tparams[k].grad.detach().numpy(), rtol=1e-7, atol=1e-10, err_msg=k)
     out2 = m(xc)[0]  # default zero initial state
-    np.testing.assert_allclose(out2.data, t(xt)[0].detach().numpy(), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(out2.detach().numpy(), t(xt)[0].detach().numpy(), rtol=1e-7, atol=1e-10)
 
 
 @pytest.mark.parametrize("cell", ["RNNCell", "LSTMCell", "GRUCell"])
@@ -390,14 +390,14 @@ def test_cells_match_pytorch(cell):
         (hc, cc), (ht, ct) = m(xc, (_t(h), _t(c))), t(xt, (torch.tensor(h), torch.tensor(c)))
         (hc.sum() + 2 * cc.sum()).backward()
         (ht.sum() + 2 * ct.sum()).backward()
-        np.testing.assert_allclose(cc.data, ct.detach().numpy(), rtol=1e-7)
+        np.testing.assert_allclose(cc.detach().numpy(), ct.detach().numpy(), rtol=1e-7)
     else:
         hc, ht = m(xc, _t(h)), t(xt, torch.tensor(h))
         hc.sum().backward()
         ht.sum().backward()
-    np.testing.assert_allclose(hc.data, ht.detach().numpy(), rtol=1e-7)
-    np.testing.assert_allclose(xc.grad.data, xt.grad.numpy(), rtol=1e-7, atol=1e-12)
-    np.testing.assert_allclose(m.weight_hh.grad.data, t.weight_hh.grad.numpy(), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(hc.detach().numpy(), ht.detach().numpy(), rtol=1e-7)
+    np.testing.assert_allclose(xc.grad.detach().numpy(), xt.grad.detach().numpy(), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(m.weight_hh.grad.detach().numpy(), t.weight_hh.grad.detach().numpy(), rtol=1e-7, atol=1e-12)
     unbatched = m(_t(x[0]))
     assert (unbatched[0] if cell == "LSTMCell" else unbatched).shape == (4,)
 
@@ -407,9 +407,9 @@ def test_recurrent_dropout_acts_between_layers_in_training_only():
     m = nn.LSTM(3, 4, num_layers=2, dropout=0.5).double()
     t = to_torch(m, torch.nn.LSTM(3, 4, num_layers=2, dropout=0.5)).eval()
     x = np.random.default_rng(22).standard_normal((5, 2, 3))
-    a, b = m(_t(x))[0].data, m(_t(x))[0].data
+    a, b = m(_t(x))[0].detach().numpy(), m(_t(x))[0].detach().numpy()
     assert not np.allclose(a, b)  # fresh masks each call
-    np.testing.assert_allclose(m.eval()(_t(x))[0].data, t(torch.tensor(x))[0].detach().numpy(), rtol=1e-7)
+    np.testing.assert_allclose(m.eval()(_t(x))[0].detach().numpy(), t(torch.tensor(x))[0].detach().numpy(), rtol=1e-7)
 
 
 def test_state_dict_keys_and_shapes_are_pytorchs():

@@ -48,7 +48,7 @@ class _ConvNd(Module):
         bias from the same range; fan_in = in_channels / groups * prod(kernel_size)."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            fan_in = self.weight.data[0].size
+            fan_in = self.weight._data[0].size
             bound = 1 / math.sqrt(fan_in) if fan_in else 0
             init.uniform_(self.bias, -bound, bound)
 

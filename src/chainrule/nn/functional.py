@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes, ops
-from chainrule.ops.convert import as_tensor, promote
-from chainrule.ops.activation import BinaryCrossEntropy, Hardtanh, LogSigmoid
-from chainrule.ops.nn import BCEWithLogits, CrossEntropy, Linear, MulticlassSVM
+from chainrule.core import make
+from chainrule.ops.convert import as_tensor, float_input, floats, promote
+from chainrule.rules.elementwise import Hardtanh, LogSigmoid
+from chainrule.rules.linalg import Linear
+from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
 from chainrule.random import resolve
 from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding
 from chainrule.rules import norm as _norm, pool as _pool
@@ -81,15 +83,15 @@ def _legacy(size_average, reduce, reduction: str, op: str) -> str:
 def linear(x, weight, bias=None) -> Tensor:
     """y = x W^T + b, one fused node. Shape: (N, in) with W (out, in) -> (N, out); extra leading
     axes of x are kept."""
-    if isinstance(x, Tensor) and x.data.ndim == 2 and x.data.shape[1] == weight.data.shape[1] and \
-            x.data.dtype is weight.data.dtype:  # the common case, checked in one go
+    if isinstance(x, Tensor) and x._data.ndim == 2 and x._data.shape[1] == weight._data.shape[1] and \
+            x._data.dtype is weight._data.dtype:  # the common case, checked in one go
         return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     x = as_tensor(x)
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected the last axis to be {weight.shape[1]})")
-    if x.data.dtype != weight.data.dtype:
-        x = as_tensor(x, weight.data.dtype)
+    if x._data.dtype != weight._data.dtype:
+        x = as_tensor(x, weight._data.dtype)
     lead = x.shape[:-1]
     if x.ndim != 2:
         x = x.reshape(-1, x.shape[-1])
@@ -105,15 +107,23 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+def _labels(target, t: np.ndarray):
+    """The labels as an int64 tensor input of a loss rule: ``target`` itself when it already is one
+    (so that changing it in place before backward raises), else a new tensor."""
+    if isinstance(target, Tensor) and target._data.dtype == np.int64:
+        return target
+    return make(t.astype(np.int64))
+
+
 def _check_classification(scores, target, op: str, reduction: str):
     """Validate (N, C) scores and (N,) integer labels in [0, C); return them as tensor and array."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     scores = as_tensor(scores)
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if scores.ndim != 2:
         raise ValueError(f"{op}: expected scores of shape (N, C), got shape {scores.shape}")
-    if scores.data.dtype.kind != "f":
+    if scores._data.dtype.kind != "f":
         raise TypeError(f"{op}: scores must be float, got dtype {scores.dtype}")
     n, c = scores.shape
     if t.dtype.kind not in "iu":
@@ -152,28 +162,28 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     reduction = _legacy(size_average, reduce, reduction, "cross_entropy")
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if weight is None and isinstance(input, Tensor) and input.data.ndim == 2:  # the plain case, fused
-        t = target.data if isinstance(target, Tensor) else np.asarray(target)
-        if t.dtype.kind in "iu" and t.shape == input.data.shape[:1] and input.data.dtype.kind == "f":
-            n, c = input.data.shape
+    if weight is None and isinstance(input, Tensor) and input._data.ndim == 2:  # the plain case, fused
+        t = target._data if isinstance(target, Tensor) else np.asarray(target)
+        if t.dtype.kind in "iu" and t.shape == input._data.shape[:1] and input._data.dtype.kind == "f":
+            n, c = input._data.shape
             if not n or (t.min() >= 0 and t.max() < c and
                          (not 0 <= ignore_index < c or not (t == ignore_index).any())):
-                return _reduce(CrossEntropy.apply(input, target=t.astype(np.int64, copy=False),
+                return _reduce(CrossEntropy.apply(input, _labels(target, t),
                                                   label_smoothing=label_smoothing), reduction)
     x, t, out_shape = _as_rows(input, target, "cross_entropy")
-    w = _class_weight(weight, x.shape[1], x.data.dtype, "cross_entropy")
+    w = _class_weight(weight, x.shape[1], x._data.dtype, "cross_entropy")
     logp = ops.log_softmax(x, 1)
     c = x.shape[1]
     if t.dtype.kind == "f":  # class probabilities: -sum_c w_c q_c log p_c, the mean over rows
         q = t if not label_smoothing else t * (1 - label_smoothing) + label_smoothing / c
         wq = q if w is None else q * w
-        loss = -(logp * Tensor._make(wq.astype(x.data.dtype, copy=False), False, None)).sum(1)
-        return _weighted_reduce(loss, np.ones(len(t), x.data.dtype), reduction, out_shape)
-    keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x.data.dtype)
-    loss = -logp[np.arange(len(t)), rows] * Tensor._make(wi, False, None)
+        loss = -(logp * make(wq.astype(x._data.dtype, copy=False))).sum(1)
+        return _weighted_reduce(loss, np.ones(len(t), x._data.dtype), reduction, out_shape)
+    keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x._data.dtype)
+    loss = -logp[np.arange(len(t)), rows] * make(wi)
     if label_smoothing:
-        wc = logp if w is None else logp * Tensor._make(w, False, None)
-        smooth = -wc.sum(1) * Tensor._make(keep.astype(x.data.dtype), False, None)
+        wc = logp if w is None else logp * make(w)
+        smooth = -wc.sum(1) * make(keep.astype(x._data.dtype))
         loss = (1 - label_smoothing) * loss + smooth * (label_smoothing / c)
     return _weighted_reduce(loss, wi, reduction, out_shape)
 
@@ -182,9 +192,9 @@ def _as_rows(input, target, op: str):
     """Scores as (rows, C) and targets as (rows,) labels (or (rows, C) probabilities), and the shape
     of the per-sample losses: (N,) for (N, C), () for (C,), (N, d1, ...) for (N, C, d1, ...)."""
     x = as_tensor(input)
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise TypeError(f"{op}: input must be float, got dtype {x.dtype}")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if x.ndim == 0:
         raise ValueError(f"{op}: input must have a class axis, got a 0-d tensor")
     if t.dtype.kind == "f":  # probabilities, one per class
@@ -192,7 +202,7 @@ def _as_rows(input, target, op: str):
             raise ValueError(f"{op}: target must hold integer class labels (dtype int64), got dtype {t.dtype} "
                              f"of shape {t.shape}; a float target holds class probabilities and needs the "
                              f"input's shape {x.shape}")
-        t = t.astype(x.data.dtype, copy=False)
+        t = t.astype(x._data.dtype, copy=False)
     elif t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class labels (dtype int64) or float class "
                         f"probabilities, got dtype {t.dtype}")
@@ -213,7 +223,7 @@ def _as_rows(input, target, op: str):
 def _class_weight(weight, c: int, dtype, op: str):
     if weight is None:
         return None
-    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
     if w.shape != (c,):
         raise ValueError(f"{op}: weight must have one entry per class, shape ({c},), got shape {w.shape}")
     return w.astype(dtype, copy=False)
@@ -241,7 +251,7 @@ def _weighted_reduce(loss: Tensor, wi: np.ndarray, reduction: str, out_shape) ->
     if total == 0:
         with np.errstate(invalid="ignore", divide="ignore"):
             return loss.sum() * np.nan
-    return loss.sum() / total.astype(loss.data.dtype)
+    return loss.sum() / total.astype(loss._data.dtype)
 
 
 def svm_loss(scores, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
@@ -255,7 +265,7 @@ def svm_loss(scores, target, margin: float = 1.0, reduction: str = "mean") -> Te
         5.27
     """
     scores, t = _check_classification(scores, target, "svm_loss", reduction)
-    return _reduce(MulticlassSVM.apply(scores, target=t, margin=margin), reduction)
+    return _reduce(MulticlassSVM.apply(scores, _labels(target, t), margin=margin), reduction)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
@@ -266,10 +276,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     x, t, out_shape = _as_rows(input, target, "nll_loss")
     if t.dtype.kind == "f":
         raise TypeError(f"nll_loss: target must hold integer class labels (dtype int64), got dtype {t.dtype}")
-    w = _class_weight(weight, x.shape[1], x.data.dtype, "nll_loss")
-    _, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x.data.dtype)
+    w = _class_weight(weight, x.shape[1], x._data.dtype, "nll_loss")
+    _, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x._data.dtype)
     picked = x[np.arange(len(t)), rows]
-    loss = -picked if w is None and wi.all() else -picked * Tensor._make(wi, False, None)
+    loss = -picked if w is None and wi.all() else -picked * make(wi)
     return _weighted_reduce(loss, wi, reduction, out_shape)
 
 
@@ -278,9 +288,7 @@ def _pair(input, target, op: str):  # noqa: A002
     if a.shape != b.shape:
         raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ (PyTorch would "
                          f"broadcast them with a warning; chainrule refuses)")
-    if a.data.dtype.kind != "f":
-        a, b = as_tensor(a, dtypes.DEFAULT_FLOAT), as_tensor(b, dtypes.DEFAULT_FLOAT)
-    return a, b
+    return floats(a, b)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -309,7 +317,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     ad = ops.abs(d)
     if beta == 0:
         return _reduce(ad, reduction)
-    return _reduce(ops.where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
+    return _reduce(ops.where(ad._data < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:  # noqa: A002
@@ -320,9 +328,9 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     a, b = _pair(input, target, "huber_loss")
     d = a - b
     ad = ops.abs(d)
-    loss = ops.where(ad.data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    loss = ops.where(ad._data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
-        loss = loss * as_tensor(weight, loss.data.dtype)
+        loss = loss * as_tensor(weight, loss._data.dtype)
     return _reduce(loss, reduction)
 
 
@@ -332,12 +340,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     PyTorch does); ``weight`` scales each element. Prefer :func:`binary_cross_entropy_with_logits`."""
     reduction = _legacy(size_average, reduce, reduction, "binary_cross_entropy")
     p, y = _pair(input, target, "binary_cross_entropy")
-    if p.data.size and (p.data.min() < 0 or p.data.max() > 1 or np.isnan(p.data).any()):
+    if p._data.size and (p._data.min() < 0 or p._data.max() > 1 or np.isnan(p._data).any()):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 "
                          "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
     loss = BinaryCrossEntropy.apply(p, y)
     if weight is not None:
-        loss = loss * as_tensor(weight, loss.data.dtype)
+        loss = loss * as_tensor(weight, loss._data.dtype)
     return _reduce(loss, reduction)
 
 
@@ -350,7 +358,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
         >>> cr.nn.functional.one_hot(cr.tensor([0, 2]), 3).tolist()
         [[1, 0, 0], [0, 0, 1]]
     """
-    t = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    t = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot is only applicable to index tensors (int64), got dtype {t.dtype}")
     if num_classes == -1:
@@ -364,7 +372,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
                            f"got {t.max()}")
     out = np.zeros(t.shape + (num_classes,), np.int64)
     np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
-    return Tensor._make(out, False, None)
+    return make(out)
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -381,10 +389,7 @@ def relu6(input, inplace: bool = False) -> Tensor:  # noqa: A002
 
 def logsigmoid(input) -> Tensor:  # noqa: A002
     """log(sigmoid(x)), stable for large |x|; gradient sigmoid(-x)."""
-    x = as_tensor(input)
-    if x.data.dtype.kind != "f":
-        x = as_tensor(x, dtypes.DEFAULT_FLOAT)
-    return LogSigmoid.apply(x)
+    return LogSigmoid.apply(float_input(input))
 
 
 def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=None, reduce=None,
@@ -394,9 +399,9 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=N
     if weight is not None or pos_weight is not None:
         # -(pos_weight y log sigmoid(x) + (1 - y) log sigmoid(-x)), times weight; from primitives
         x, y = _pair(logits, target, "binary_cross_entropy_with_logits")
-        pos = y if pos_weight is None else y * as_tensor(pos_weight, x.data.dtype)
+        pos = y if pos_weight is None else y * as_tensor(pos_weight, x._data.dtype)
         loss = -(pos * logsigmoid(x) + (1 - y) * logsigmoid(-x))
-        return _reduce(loss if weight is None else loss * as_tensor(weight, x.data.dtype), reduction)
+        return _reduce(loss if weight is None else loss * as_tensor(weight, x._data.dtype), reduction)
     x, y = promote(logits, target)
     if x.shape != y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits shape {x.shape} and target shape "
@@ -469,8 +474,8 @@ def _conv_padding(padding, kernel, dilation, stride, op: str) -> tuple:
 
 def _conv2d(x: Tensor, weight, bias, stride, pads, dilation, groups: int, op: str) -> Tensor:
     w = as_tensor(weight)
-    if x.data.dtype != w.data.dtype:
-        x = as_tensor(x, w.data.dtype)
+    if x._data.dtype != w._data.dtype:
+        x = as_tensor(x, w._data.dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     if groups < 1 or c % groups or o % groups:
@@ -483,7 +488,7 @@ def _conv2d(x: Tensor, weight, bias, stride, pads, dilation, groups: int, op: st
     if oh < 1 or ow < 1:
         raise ValueError(f"{op}: the kernel ({kh}, {kw}) with dilation {dilation} is larger than the padded "
                          f"input of shape {x.shape} (padding {pads})")
-    args = (x, w) if bias is None else (x, w, as_tensor(bias, w.data.dtype))
+    args = (x, w) if bias is None else (x, w, as_tensor(bias, w._data.dtype))
     return _conv.Conv2d.apply(*args, stride=stride, padding=pads, dilation=dilation, groups=groups)
 
 
@@ -582,7 +587,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     """The mean of each window (zero padding counted unless ``count_include_pad=False``; a nonzero
     ``divisor_override`` replaces the divisor). Shapes and arguments as in :func:`max_pool2d`."""
     x, unbatched, k, s, p, _ = _pool_args(input, kernel_size, stride, padding, "avg_pool2d")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise TypeError(f"avg_pool2d: input must be float, got dtype {x.dtype}")
     oh, ow = (_pool.pool_out_size(n, ki, si, pi, 1, ceil_mode) for n, ki, si, pi in zip(x.shape[2:], k, s, p))
     if oh < 1 or ow < 1:
@@ -604,7 +609,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:  # noqa: A002
     size = tuple(x.shape[-2 + i] if v is None else int(v) for i, v in enumerate(size))
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two positive ints, got {output_size!r}")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise TypeError(f"adaptive_avg_pool2d: input must be float, got dtype {x.dtype}")
     return _pool.AdaptiveAvgPool2d.apply(x, output_size=size)
 
@@ -619,7 +624,7 @@ def _channel_param(v, c: int, fill: float, dtype, name: str, op: str) -> Tensor:
 
 
 def _buffer_array(v):
-    return None if v is None else v.data if isinstance(v, Tensor) else v
+    return None if v is None else v._data if isinstance(v, Tensor) else v
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,  # noqa: A002
@@ -630,19 +635,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     x = as_tensor(input)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input of at least 2 dimensions (N, C, ...), got shape {x.shape}")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise TypeError(f"batch_norm: input must be float, got dtype {x.dtype}")
     c = x.shape[1]
     rm, rv = _buffer_array(running_mean), _buffer_array(running_var)
     for name, r in (("running_mean", rm), ("running_var", rv)):
         if r is not None and np.shape(r) != (c,):
             raise ValueError(f"batch_norm: {name} must have shape ({c},), got {np.shape(r)}")
-    if training and x.data.size // c < 2:
+    if training and x._data.size // c < 2:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                          f"shape {x.shape}")
     if not training and (rm is None or rv is None):
         raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-    dt = x.data.dtype
+    dt = x._data.dtype
     w = _channel_param(weight, c, 1.0, dt, "weight", "batch_norm")
     b = _channel_param(bias, c, 0.0, dt, "bias", "batch_norm")
     return _norm.BatchNorm.apply(x, w, b, training=bool(training), eps=eps, running_mean=rm,
@@ -657,9 +662,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} does not match the last axes of input shape "
                          f"{x.shape}")
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise TypeError(f"layer_norm: input must be float, got dtype {x.dtype}")
-    dt = x.data.dtype
+    dt = x._data.dtype
     w = Tensor._make(np.ones(shape, dt), False, None) if weight is None else as_tensor(weight, dt)
     b = Tensor._make(np.zeros(shape, dt), False, None) if bias is None else as_tensor(bias, dt)
     for name, t in (("weight", w), ("bias", b)):
@@ -670,7 +675,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 
 def _dropout_mask(x: Tensor, p: float, shape, op: str, rng) -> Tensor:
     keep = resolve(rng).random(shape) >= p
-    return Tensor._make(keep.astype(x.data.dtype) / x.data.dtype.type(1 - p), False, None)
+    return Tensor._make(keep.astype(x._data.dtype) / x._data.dtype.type(1 - p), False, None)
 
 
 def _check_p(p: float, op: str) -> None:
@@ -692,7 +697,7 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
     if not training or p == 0:
         return x
     if p == 1:
-        return _dropout.Dropout.apply(x, Tensor._make(np.zeros((), x.data.dtype), False, None))
+        return _dropout.Dropout.apply(x, Tensor._make(np.zeros((), x._data.dtype), False, None))
     return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape, "dropout", rng))
 
 
@@ -707,7 +712,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
         return x
     shape = x.shape[:-2] + (1, 1)
     if p == 1:
-        return _dropout.Dropout.apply(x, Tensor._make(np.zeros(shape, x.data.dtype), False, None))
+        return _dropout.Dropout.apply(x, Tensor._make(np.zeros(shape, x._data.dtype), False, None))
     return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, "dropout2d", rng))
 
 
@@ -724,7 +729,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported in "
                                   "chainrule (docs/pytorch.md)")
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
     w = as_tensor(weight)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers (int64), got dtype {idx.dtype}")
@@ -784,3 +789,8 @@ def silu(input, inplace: bool = False) -> Tensor:  # noqa: A002
     """x * sigmoid(x) (also called swish); from primitives, so its gradient needs no rule."""
     x = as_tensor(input)
     return x * ops.sigmoid(x)
+
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule.nn.functional", "torch.nn.functional", globals())

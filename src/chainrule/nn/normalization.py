@@ -55,9 +55,9 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         self.reset_running_stats()
         if self.affine:
-            self.weight.data[...] = 1
+            self.weight._data[...] = 1
             if self.bias is not None:
-                self.bias.data[...] = 0
+                self.bias._data[...] = 0
 
     def forward(self, x):
         name = type(self).__name__

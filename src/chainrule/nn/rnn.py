@@ -28,7 +28,7 @@ def _run(mode: str, x: Tensor, h0: Tensor, c0, w_ih, w_hh, b_ih, b_hh, reverse: 
     g = w_ih.shape[0]
     gx = F.linear(x.reshape(t_len * n, i), w_ih, b_ih).reshape(t_len, n, g)  # every step's input part at once
     if b_hh is None:
-        b_hh = _zeros(g, gx.data.dtype)
+        b_hh = _zeros(g, gx._data.dtype)
     last = 0 if reverse else t_len - 1
     if mode == "LSTM":
         y = _rnn.LSTM.apply(gx, h0, c0, w_hh, b_hh, reverse=reverse)  # (T + 1, N, H): every h_t, the last c
@@ -114,7 +114,7 @@ class RNNBase(Module):
         x = as_tensor(input)
         if x.ndim not in (2, 3):
             raise ValueError(f"{name}: expected a 2-d (unbatched) or 3-d input, got shape {x.shape}")
-        if x.data.dtype.kind != "f":
+        if x._data.dtype.kind != "f":
             raise TypeError(f"{name}: input must be float, got dtype {x.dtype}")
         unbatched = x.ndim == 2
         if unbatched:
@@ -123,8 +123,8 @@ class RNNBase(Module):
             x = x.transpose(0, 1)
         if x.shape[2] != self.input_size:
             raise ValueError(f"{name}: input has {x.shape[2]} features, expected input_size={self.input_size}")
-        dt = self.weight_ih_l0.data.dtype
-        if x.data.dtype != dt:
+        dt = self.weight_ih_l0._data.dtype
+        if x._data.dtype != dt:
             x = as_tensor(x, dt)
         n = x.shape[1]
         lstm = self.mode == "LSTM"
@@ -238,7 +238,7 @@ class RNNCellBase(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input (N, {self.input_size}) or ({self.input_size},), got "
                              f"shape {x.shape}")
-        dt = self.weight_ih.data.dtype
+        dt = self.weight_ih._data.dtype
         unbatched = x.ndim == 1
         x = as_tensor(x, dt).reshape(1, -1) if unbatched else as_tensor(x, dt)
         want = (x.shape[0], self.hidden_size)

@@ -50,7 +50,7 @@ class Embedding(Module):
                                     requires_grad=not _freeze)
             self.reset_parameters()
         else:
-            w = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            w = _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight)
             if w.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: _weight has shape {w.shape}, expected "
                                  f"({num_embeddings}, {embedding_dim})")
@@ -61,7 +61,7 @@ class Embedding(Module):
         """N(0, 1) draws, the padding row zeroed (PyTorch's default)."""
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     def forward(self, input):  # noqa: A002
         return F.embedding(input, self.weight, self.padding_idx)
@@ -70,7 +70,7 @@ class Embedding(Module):
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, max_norm=None,
                         norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False):
         """An Embedding holding ``embeddings`` (V, D) as its table, frozen unless ``freeze=False``."""
-        w = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        w = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-d, got shape {w.shape}")
         return cls(w.shape[0], w.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,

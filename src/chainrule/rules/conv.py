@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.autograd import Function
+from chainrule.core import Function
 
 _strided = np.lib.stride_tricks.as_strided
 

@@ -1,7 +1,7 @@
 """Dropout as a rule: the mask is an input, so the backward reads nothing the version checks miss."""
 from __future__ import annotations
 
-from chainrule.autograd import Function
+from chainrule.core import Function
 
 
 class Dropout(Function):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.autograd import Function
+from chainrule.core import Function
 
 
 def add_rows(grad: np.ndarray, idx: np.ndarray, rows: int) -> np.ndarray:

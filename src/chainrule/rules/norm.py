@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.autograd import Function
+from chainrule.core import Function
 
 
 class BatchNorm(Function):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.autograd import Function
+from chainrule.core import Function
 from chainrule.rules.conv import offset, pad_spatial
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.autograd import Function
+from chainrule.core import Function
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
