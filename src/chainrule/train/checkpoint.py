@@ -51,10 +51,10 @@ def _split_optimizer(state: dict):
     for i, buffers in state["state"].items():
         for name, v in buffers.items():
             a = as_array(v)
-            if a is not None:
-                arrays[f"state.{i}.{name}"] = a
-            else:
-                scalars.setdefault(str(i), {})[name] = v
+            if a is not None and a.ndim:
+                arrays[f"state.{i}.{name}"] = np.ascontiguousarray(a)
+            else:  # a number, or a 0-d Tensor such as Adam's step: kept in state.json as before
+                scalars.setdefault(str(i), {})[name] = v if a is None else a.item()
     return arrays, {"scalars": scalars, "param_groups": state["param_groups"]}
 
 
@@ -302,7 +302,7 @@ def load_checkpoint(run_dir, slot: str = "last"):
 
 def check_model_state(state: dict, model, path) -> None:
     """Every tensor of ``state`` named, shaped and typed as ``model.state_dict()`` has it."""
-    own = model.state_dict()
+    own = {k: as_array(v) for k, v in model.state_dict().items()}
     problems = [f"missing {k}" for k in own if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in own]
     for k, v in own.items():
@@ -354,6 +354,8 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
             raise CheckpointError(f"{path}: buffers for parameter {i}, but the model has {len(params)}")
         p = as_array(params[i])
         for n, v in bufs.items():
+            if isinstance(v, np.ndarray) and v.ndim == 0:   # a 0-d buffer (Adam's step) is a number
+                v = v.item()
             if isinstance(v, np.ndarray):
                 if v.shape != p.shape or v.dtype != p.dtype:
                     raise CheckpointError(f"{path}: buffer {n} of parameter {i} is {v.dtype} {v.shape}, "
@@ -372,11 +374,12 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
 def check_scheduler_state(state: dict, scheduler, path) -> None:
     """The saved schedule has exactly this scheduler's entries, each of the same kind."""
     now = scheduler.state_dict()
-    if set(state) != set(now):
+    # a checkpoint from before the schedulers kept PyTorch's private entries (_last_lr...) lacks only those
+    if set(state) - set(now) or {k for k in set(now) - set(state) if not k.startswith("_")}:
         raise CheckpointError(f"{path}: the saved learning-rate schedule has entries {sorted(state)}, "
                               f"this {type(scheduler).__name__} {sorted(now)}")
     for k, v in now.items():
-        if not _same_kind(state[k], v):
+        if k in state and not _same_kind(state[k], v):
             raise CheckpointError(f"{path}: schedule entry {k!r} is {state[k]!r}, not a value like {v!r}")
 
 

@@ -9,16 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
+from chainrule.tensor import Tensor
+from chainrule.utils._arrays import as_array
+
 
 def nonfinite(model, optimizer_state: dict, info: dict) -> str | None:
     """What is not finite in a checkpoint about to be written (weights, optimizer buffers, the
     losses it records), or None if everything is."""
     for name, v in model.state_dict().items():
-        if not np.isfinite(v).all():
+        if not np.isfinite(as_array(v)).all():
             return f"the weights ({name}) are not finite"
     for i, bufs in optimizer_state["state"].items():
         for name, v in bufs.items():
-            if isinstance(v, np.ndarray) and not np.isfinite(v).all():
+            if isinstance(v, (Tensor, np.ndarray)) and not np.isfinite(as_array(v)).all():
                 return f"the optimizer's {name} of parameter {i} is not finite"
     h = info.get("history", {})
     for key in ("train_loss", "val_loss", "iter_loss"):

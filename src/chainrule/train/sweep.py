@@ -461,6 +461,15 @@ class _Reporter:
             trainer.epochs = trainer.epoch   # the loop ends normally: checkpoints and plot are written
 
 
+def _plot_trial(history, path) -> None:
+    """training.png of a trial (run.start_run draws nothing itself; to move to the application layer)."""
+    try:
+        from chainrule.viz.plots import plot_history
+    except ImportError:
+        return
+    plot_history(history, path)
+
+
 def _data_key(cfg: RunConfig):
     return (cfg.dataset, cfg.data_dir, cfg.limit, cfg.val_fraction, cfg.seed, cfg.preprocess, cfg.dtype)
 
@@ -502,7 +511,7 @@ def work(spec: Spec, worker: int = 0, on_trial=None, deadline: float | None = No
             cache.clear()
             cfg.validate()
             cache[key] = run_mod.load_data(cfg)
-        trainer, _ = run_mod.start_run(cfg, run_dir, progress=False, data=cache[key])
+        trainer, _ = run_mod.start_run(cfg, run_dir, progress=False, data=cache[key], plot=_plot_trial)
         rep = _Reporter(trial, spec.metric, spec.prune is not None)
         trainer.callbacks.append(rep)
         t0 = time.perf_counter()
