@@ -39,6 +39,7 @@ from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401
 from chainrule import data, distributed, nn, optim, train, viz  # noqa: E402
+from chainrule.compiler import compile  # noqa: E402,A001
 
 # PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)
 float = float32  # noqa: A001
