@@ -19,6 +19,7 @@ from chainrule import autograd
 from chainrule.compiler.errors import CompileError, CompileWarning, Fallback, Unsupported
 from chainrule.compiler.program import Builder, flatten, rng_state, unflatten
 from chainrule.compiler.trace import Trace
+from chainrule.compiler.verify import Snapshot, close
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
@@ -113,6 +114,8 @@ class CompiledFunction:
         if entry is _EAGER:
             self.stats["eager"] += 1
             return self._fn(*args, **kwargs)
+        if not entry.verified:
+            return self._verify(key, entry, args, kwargs, flat)
         try:
             out = entry.run(flat)
         except Fallback as e:
@@ -137,6 +140,35 @@ class CompiledFunction:
         if key not in self._cache and len(self._cache) >= self._limit:
             del self._cache[next(iter(self._cache))]
         self._cache[key] = entry
+        return result
+
+    def _verify(self, key, entry, args, kwargs, flat):
+        """The first replay, checked against the eager step from the same state (verify.py)."""
+        snap = Snapshot(entry, flat)
+        before = snap.take()
+        try:
+            replayed = entry.run(flat)
+        except Fallback as e:
+            snap.restore(before)
+            self._warn(f"runs eagerly for this call: the replay met {e}")
+            self.stats["eager"] += 1
+            return self._fn(*args, **kwargs)
+        after = snap.take()
+        snap.restore(before)
+        result = self._fn(*args, **kwargs)
+        self.stats["replays"] += 1
+        eager: list = []
+        flatten(result, eager)
+        diff = Snapshot.same(after, snap.take()) or _differ(replayed, eager)
+        if diff:
+            if self._fullgraph:
+                raise CompileError(f"chainrule.compile(fullgraph=True): {self._name()}: the replay changed "
+                                   f"{diff} differently from the eager step")
+            self._warn(f"runs eagerly: its replay changed {diff} differently from the eager step (does it "
+                       f"compute on arrays, .data or .grad, directly?)")
+            self._cache[key] = _EAGER
+        else:
+            entry.verified = True
         return result
 
     def _name(self) -> str:
@@ -170,6 +202,20 @@ class CompiledModule:
 
     def __repr__(self):
         return f"CompiledModule({self._orig_mod!r})"
+
+
+def _differ(replayed, eager) -> str | None:
+    if len(replayed) != len(eager):
+        return "the returned values"
+    for a, b in zip(replayed, eager):
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            if not close(a.data, b.data):
+                return "a returned tensor"
+        elif not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            continue  # Python values: the replay returns the traced ones
+        else:
+            return "the returned values"
+    return None
 
 
 def _signature(flat) -> tuple:

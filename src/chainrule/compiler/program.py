@@ -56,6 +56,8 @@ class Program:
         self.outputs: list = []     # per returned leaf: ("slot", s) | ("grad", tensor) | ("value", v)
         self.out_spec = None
         self.modules: list = []     # (module, training flag)
+        self.optimizers: list = []  # the optimizers the step zeroes or steps
+        self.verified = False       # the first replay is checked against the eager step (verify.py)
 
     def guards_hold(self) -> bool:
         """The live leaves and module flags are as traced (else the caller retraces)."""
@@ -144,6 +146,7 @@ class Builder:
                 raise Unsupported("uses a custom autograd.Function (its forward and backward run Python "
                                   "that the capture cannot replay)")
         p.modules = [(m, m.training) for m in tr.modules.values()]
+        p.optimizers = list({id(ev[1]): ev[1] for ev in tr.events if ev[0] in ("zero_grad", "step")}.values())
         self.plan = kernels.plan(self, tr)
         self.folds = update.plan_folds(self, tr)
         first_op = True
