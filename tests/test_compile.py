@@ -42,8 +42,12 @@ def batches(n_steps, n, d, classes, dtype, seed=1):
             for _ in range(n_steps)]
 
 
-def tolerance(dtype):
-    return dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+def tolerance(dtype, loose=False):
+    # BLAS's fused update rounds differently from the eager product-then-update; over 50 float32 steps
+    # of the 3072-wide network the drift reaches about 1e-5 of the values
+    if dtype == np.float32:
+        return dict(rtol=1e-4, atol=1e-5) if loose else dict(rtol=1e-5, atol=1e-6)
+    return dict(rtol=1e-12, atol=1e-13)
 
 
 def run_parity(sizes, opt_name, dtype, steps, n=8):
@@ -54,10 +58,11 @@ def run_parity(sizes, opt_name, dtype, steps, n=8):
     for x, y in data:
         le, lc = eager(x, y), compiled(x, y)
         assert lc.dtype == le.dtype and lc.shape == le.shape
-        np.testing.assert_allclose(lc.item(), le.item(), **tolerance(dtype))
+        np.testing.assert_allclose(lc.item(), le.item(), **tolerance(dtype, sizes[0] > 100))
     for (name, pe), pc in zip(net_e.named_parameters(), net_c.parameters()):
-        np.testing.assert_allclose(pc.data, pe.data, **tolerance(dtype), err_msg=name)
-        np.testing.assert_allclose(pc.grad.numpy(), pe.grad.numpy(), **tolerance(dtype), err_msg=name)
+        np.testing.assert_allclose(pc.data, pe.data, **tolerance(dtype, sizes[0] > 100), err_msg=name)
+        np.testing.assert_allclose(pc.grad.numpy(), pe.grad.numpy(), **tolerance(dtype, sizes[0] > 100),
+                                   err_msg=name)
     assert compiled.stats == {"traces": 1, "replays": steps - 1, "eager": 0}
 
 
@@ -293,3 +298,22 @@ def test_work_on_arrays_the_trace_cannot_see_is_caught_by_the_first_replay():
             np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-12)
     np.testing.assert_allclose(w_c.data, w_e.data, rtol=1e-12)
     assert compiled.stats["eager"] == 2
+
+
+def test_train_command_with_compile_matches_eager(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def train(out, *flags):
+        p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--dataset", "blobs", "--epochs", "2",
+                            "--out", str(out), *flags], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert "Traceback" not in p.stderr and "CompileWarning" not in p.stderr
+        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+    eager, compiled = train(tmp_path / "e"), train(tmp_path / "c", "--compile")
+    for a, b in zip(eager, compiled):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["val_acc"] == a["val_acc"]
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["compile"] is True

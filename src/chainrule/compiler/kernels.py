@@ -261,11 +261,14 @@ class CrossEntropyKernel:
         self.logp, self.ts, self.n, self.c, self.xs = logp, ts, n, c, xs
         mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
         e = np.empty((n, c), dt)
+        label_dtype = np.asarray(rec.options["target"]).dtype
+        unsigned_of = label_dtype if label_dtype.kind == "i" else None
+        unsigned = np.dtype(f"u{label_dtype.itemsize}") if unsigned_of is not None else None
 
         def forward():
             x, t = env[xs], env[ts]
-            if n and (t.min() < 0 or t.max() >= c):
-                raise Fallback("labels outside [0, C)")
+            if n and (t.view(unsigned).max() >= c if t.dtype == unsigned_of else t.min() < 0 or t.max() >= c):
+                raise Fallback("labels outside [0, C)")  # (as unsigned, a negative label is huge)
             mx(x, axis=1, keepdims=True, out=m)
             sub(x, m, out=logp)                          # z = x - max
             exp(logp, out=e)

@@ -142,10 +142,14 @@ def step(b, opt):
     if type(opt) not in FOLDABLE or not any(id(p) in folded for g in opt.param_groups for p in g["params"]):
         return lambda: _EAGER_STEP(opt)
     buffers: dict = {}  # id(param) -> dW buffer (Adam)
+    sgd = type(opt) is SGD
 
     def run():
         state = opt.state
         for group in opt.param_groups:
+            if sgd and not group["momentum"] and not group["weight_decay"]:
+                _plain_sgd(group, state)
+                continue
             for p in group["params"]:
                 g = p._grad
                 if g is None:
@@ -155,6 +159,22 @@ def step(b, opt):
                     continue
                 opt._update(p.data, np.asarray(g), st, group)
     return run
+
+
+def _plain_sgd(group: dict, state: dict) -> None:
+    """w <- w - lr g for every parameter of the group: the folded gemm, or one axpy."""
+    lr = group["lr"]
+    for p in group["params"]:
+        g = p._grad
+        if g is None:
+            continue
+        state.setdefault(id(p), {})
+        w = p.data
+        if type(g) is PendingGrad:
+            if not gemm_into(w, -lr, g.x, g.d, 1.0):
+                w -= lr * np.asarray(g)
+        else:
+            axpy_into(w, -lr, g)
 
 
 def _fold(opt, w, g: PendingGrad, st: dict, group: dict, buffers: dict, key) -> bool:

@@ -54,6 +54,7 @@ class RunConfig:
     dtype: str = "float32"
     preprocess: str = "auto"         # none, scale, mean_image, channel; auto: mean_image for images
     limit: int = 0                   # use only the first N training images (0: all), for quick trials
+    compile: bool = False            # replay each step with chainrule.compile (eager is the reference)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -278,7 +279,7 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
                       DataLoader(data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
                       DataLoader(data.val, 1024) if data.val is not None else None,
                       scheduler=sched, epochs=cfg.epochs, reg=cfg.reg, run_dir=run_dir, config=meta,
-                      progress=progress, callbacks=[RunFiles(run_dir)])
+                      progress=progress, callbacks=[RunFiles(run_dir)], compile=cfg.compile)
     return trainer, data
 
 

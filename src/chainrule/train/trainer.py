@@ -18,6 +18,7 @@ import numpy as np
 
 from chainrule import random as cr_random
 from chainrule.autograd import no_grad
+from chainrule.compiler import compile as compile_fn
 from chainrule.nn.functional import l2_penalty
 from chainrule.tensor import Tensor
 from chainrule.train import guard
@@ -100,12 +101,14 @@ class Trainer:
             and ``on_fit_end(trainer)`` (called when fit returns, finished or interrupted).
         distributed (bool, None): data-parallel on the ranks of an MPI job (None: when launched under
             mpiexec or the process group is initialized); see :mod:`chainrule.train.distributed`.
+        compile (bool, False): run forward, loss and backward through :func:`chainrule.compile`.
     """
 
     def __init__(self, model, loss_fn, optimizer, train_loader, val_loader=None, scheduler=None, epochs: int = 10,
                  reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=(),
-                 distributed=None):
+                 distributed=None, compile: bool = False):  # noqa: A002
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.compiled = compile_fn(self._forward_backward) if compile else None
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
         self.progress, self.callbacks = progress, list(callbacks)
@@ -219,6 +222,9 @@ class Trainer:
                 opt.zero_grad()
                 if self.dist is not None:   # this rank's share; gradients and sums all-reduced
                     value, n_correct, n, self._stop = self.dist.step(self, X, y, self._stop)
+                elif self.compiled is not None:  # traced once per batch shape, then replayed
+                    loss, scores = self.compiled(X, y)
+                    value = loss.item()
                 else:
                     scores = model(X)
                     loss = self.loss_fn(scores, y)
@@ -233,7 +239,8 @@ class Trainer:
                         f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). "
                         f"{guard.kept(self.run_dir)}")
                 if self.dist is None:
-                    loss.backward()
+                    if self.compiled is None:
+                        loss.backward()
                     n, n_correct = len(y.data), int((scores.data.argmax(axis=1) == y.data).sum())
                 opt.step()
                 loss_sum += value * n
@@ -257,6 +264,15 @@ class Trainer:
                 bar.close()
         self._end_epoch(loss_sum / max(seen, 1), correct / max(seen, 1), time.perf_counter() - t0)
         return True
+
+    def _forward_backward(self, X, y):
+        """The step that ``compile`` replays: scores, loss (+ the L2 penalty), gradients."""
+        scores = self.model(X)
+        loss = self.loss_fn(scores, y)
+        if self.reg:
+            loss = loss + self.reg * l2_penalty(self.model)
+        loss.backward()
+        return loss, scores
 
     def _end_epoch(self, train_loss, train_acc, seconds):
         h = self.history
