@@ -317,3 +317,27 @@ def test_train_command_with_compile_matches_eager(tmp_path):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
         assert b["val_acc"] == a["val_acc"]
     assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["compile"] is True
+
+
+def test_a_compiled_function_called_inside_another_is_inlined_into_its_trace():
+    w = cr.tensor([0.5, -1.0], requires_grad=True)
+
+    def inner_fn(x):
+        return (w * x).tanh()
+
+    def make_outer(inner):
+        def outer(x):
+            w.grad = None
+            loss = inner(x).pow(2).sum()
+            loss.backward()
+            return loss, w.grad
+        return outer
+
+    inner = cr.compile(inner_fn)
+    f, eager = cr.compile(make_outer(inner)), make_outer(inner_fn)
+    for seed in range(3):
+        x = cr.tensor(np.random.default_rng(seed).standard_normal(2))
+        (lc, gc), (le, ge) = f(x), eager(x)
+        np.testing.assert_allclose(gc.numpy(), ge.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(lc.numpy(), le.numpy(), rtol=1e-6)
+    assert f.stats["replays"] == 2 and inner.stats["traces"] == 0

@@ -26,6 +26,7 @@ from chainrule.tensor import Tensor
 __all__ = ["compile", "CompiledFunction", "CompiledModule", "CompileError", "CompileWarning"]
 
 _EAGER = object()  # a cache entry: this signature runs eagerly
+_checking = False  # a first replay's eager twin is running (verify.py): nested compiled calls inline
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -98,6 +99,8 @@ class CompiledFunction:
         self.stats = {"traces": 0, "replays": 0, "eager": 0}
 
     def __call__(self, *args, **kwargs):
+        if autograd.tracer is not None or _checking:  # inside another trace or its check: inlined
+            return self._fn(*args, **kwargs)
         flat = list(args)
         plain = not kwargs
         for a in args:
@@ -155,7 +158,12 @@ class CompiledFunction:
             return self._fn(*args, **kwargs)
         after = snap.take()
         snap.restore(before)
-        result = self._fn(*args, **kwargs)
+        global _checking
+        _checking = True
+        try:
+            result = self._fn(*args, **kwargs)
+        finally:
+            _checking = False
         self.stats["replays"] += 1
         eager: list = []
         flatten(result, eager)
