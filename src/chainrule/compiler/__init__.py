@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from chainrule import autograd
+from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import CompileError, CompileWarning, Fallback, Unsupported
 from chainrule.compiler.program import Builder, flatten, rng_state, unflatten
 from chainrule.compiler.trace import Trace
@@ -217,7 +218,7 @@ def _differ(replayed, eager) -> str | None:
         return "the returned values"
     for a, b in zip(replayed, eager):
         if isinstance(a, Tensor) and isinstance(b, Tensor):
-            if not close(a.data, b.data):
+            if not close(array_of(a), array_of(b)):
                 return "a returned tensor"
         elif not isinstance(a, Tensor) and not isinstance(b, Tensor):
             continue  # Python values: the replay returns the traced ones
@@ -230,7 +231,7 @@ def _signature(flat) -> tuple:
     sig = []
     for a in flat:
         if isinstance(a, Tensor):
-            d = a.data
+            d = array_of(a)
             sig.append((d.shape, d.dtype.char, a.requires_grad))
         elif isinstance(a, np.ndarray):
             sig.append((a.shape, a.dtype.char))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.compiler.blas import weight_grad
+from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
 from chainrule.compiler.update import PendingGrad
 from chainrule.ops.elementwise import ReLU
@@ -78,7 +79,7 @@ def plan(b, tr) -> Plan:
             pl.kernels[ce.index] = CrossEntropyKernel()
             pl.kernels[rec.index] = CrossEntropyMeanKernel(ce)
     for rec in tr.ops:  # ReLU after the Linear kernels are known: it may work in place on their output
-        if rec.index not in pl.dead and rec.cls is ReLU and rec.inputs[0].data.dtype.kind == "f":
+        if rec.index not in pl.dead and rec.cls is ReLU and array_of(rec.inputs[0]).dtype.kind == "f":
             src = b.producer.get(id(rec.inputs[0]))
             inplace = src is not None and isinstance(pl.kernels.get(src.index), LinearKernel) and \
                 _only_use(pl, rec.inputs[0], rec)
@@ -123,10 +124,10 @@ def _only_use(pl, t, rec) -> bool:
 
 
 def _linear_ok(rec) -> bool:
-    x, w = rec.inputs[0].data, rec.inputs[1].data
+    x, w = array_of(rec.inputs[0]), array_of(rec.inputs[1])
     if rec.options or x.ndim != 2 or w.ndim != 2 or x.dtype.kind != "f" or x.dtype != w.dtype:
         return False
-    return len(rec.inputs) == 2 or (rec.inputs[2].data.ndim == 1 and rec.inputs[2].data.dtype == x.dtype)
+    return len(rec.inputs) == 2 or (array_of(rec.inputs[2]).ndim == 1 and array_of(rec.inputs[2]).dtype == x.dtype)
 
 
 def _ce_mean(b, pl, rec) -> bool:
@@ -135,9 +136,10 @@ def _ce_mean(b, pl, rec) -> bool:
     ce = b.producer.get(id(rec.inputs[0]))
     if ce is None or ce.cls is not CrossEntropy or not _only_use(pl, ce.out, rec):
         return False
-    logits = ce.inputs[0].data
-    return len(ce.inputs) == 1 and logits.ndim == 2 and logits.dtype.kind == "f" and \
-        not ce.options.get("label_smoothing") and isinstance(ce.options.get("target"), np.ndarray)
+    logits = array_of(ce.inputs[0])
+    target_ok = isinstance(ce.options.get("target"), np.ndarray) if len(ce.inputs) == 1 else \
+        len(ce.inputs) == 2 and array_of(ce.inputs[1]).dtype.kind in "iu"
+    return target_ok and logits.ndim == 2 and logits.dtype.kind == "f" and not ce.options.get("label_smoothing")
 
 
 def deliver(b, target):
@@ -161,7 +163,7 @@ class LinearKernel:
         env = b.p.env
         xs, ws = b.tensor_slot(rec.inputs[0]), b.tensor_slot(rec.inputs[1])
         bs = b.tensor_slot(rec.inputs[2]) if len(rec.inputs) == 3 else None
-        y = np.empty(rec.out.data.shape, rec.out.data.dtype)
+        y = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
         self.xs, self.ws, self.y = xs, ws, y
         out = b.new_slot(y)
         dot, add = np.dot, np.add
@@ -179,7 +181,7 @@ class LinearKernel:
         xs, ws = self.xs, self.ws
         tx, tw = deliver(b, targets[0]), deliver(b, targets[1])
         tb = deliver(b, targets[2]) if len(targets) == 3 else None
-        gx = np.empty(rec.inputs[0].data.shape, rec.out.data.dtype) if tx is not None else None
+        gx = np.empty(array_of(rec.inputs[0]).shape, array_of(rec.out).dtype) if tx is not None else None
         fold = b.folds.get(rec.index)
         dot = np.dot
 
@@ -217,7 +219,7 @@ class ReLUKernel:
             r = env[xs]
             out = xs
         else:
-            r = np.empty(rec.out.data.shape, rec.out.data.dtype)
+            r = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
             out = b.new_slot(r)
         self.r = r
         maximum = np.maximum
@@ -252,16 +254,20 @@ class CrossEntropyKernel:
     def forward(self, b, rec):
         env = b.p.env
         xs = b.tensor_slot(rec.inputs[0])
-        ts = b.array_slot(rec.options["target"], "the target array of cross_entropy")
-        n, c = rec.inputs[0].data.shape
-        dt = rec.inputs[0].data.dtype
+        if len(rec.inputs) == 2:  # the labels as an input tensor (so that version checks cover them)
+            ts, labels = b.tensor_slot(rec.inputs[1]), array_of(rec.inputs[1])
+        else:                     # the labels as an option
+            labels = rec.options["target"]
+            ts = b.array_slot(labels, "the target array of cross_entropy")
+        n, c = array_of(rec.inputs[0]).shape
+        dt = array_of(rec.inputs[0]).dtype
         m = np.empty((n, 1), dt)
         s = np.empty((n, 1), dt)
         logp = np.empty((n, c), dt)
         self.logp, self.ts, self.n, self.c, self.xs = logp, ts, n, c, xs
         mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
         e = np.empty((n, c), dt)
-        label_dtype = np.asarray(rec.options["target"]).dtype
+        label_dtype = np.asarray(labels).dtype
         unsigned_of = label_dtype if label_dtype.kind == "i" else None
         unsigned = np.dtype(f"u{label_dtype.itemsize}") if unsigned_of is not None else None
 

@@ -16,6 +16,7 @@ import numpy as np
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
 from chainrule.compiler import kernels, update
+from chainrule.compiler.engine import array_of, make
 from chainrule.compiler.errors import Unsupported
 from chainrule.tensor import Tensor
 
@@ -67,7 +68,7 @@ class Program:
         env = self.env
         for rec in self.live:
             t = rec[0]
-            a = t.data
+            a = array_of(t)
             if a is not rec[2]:
                 old = rec[2]
                 if a.shape != old.shape or a.dtype != old.dtype:
@@ -82,14 +83,14 @@ class Program:
         env = self.env
         for i, s, is_tensor in self.arg_slots:
             a = flat[i]
-            env[s] = a.data if is_tensor else a
+            env[s] = array_of(a) if is_tensor else a
         self.current_flat = flat
         for step in self.steps:
             step()
         out = []
         for kind, v in self.outputs:
             if kind == "slot":
-                out.append(Tensor._make(np.array(env[v]), False, None))
+                out.append(make(np.array(env[v])))
             elif kind == "grad":
                 out.append(v.grad)
             else:
@@ -129,12 +130,12 @@ class Builder:
         p, tr = self.p, self.trace
         for i, a in enumerate(self.flat):
             if isinstance(a, Tensor):
-                s = self.new_slot(a.data)
+                s = self.new_slot(array_of(a))
                 p.arg_slots.append((i, s, True))
                 self.slot_of[id(a)] = s
-                self.arr_slot[id(a.data)] = s
+                self.arr_slot[id(array_of(a))] = s
                 self.leaf_tensor[s] = ("arg", i, a)
-                self.arg_arrays.append((s, a.data))
+                self.arg_arrays.append((s, array_of(a)))
             elif isinstance(a, np.ndarray):
                 s = self.new_slot(a)
                 p.arg_slots.append((i, s, False))
@@ -177,15 +178,15 @@ class Builder:
         if id(t) in tr.grad_reads:
             raise Unsupported("computes with a .grad inside the step")
         if id(t) in tr.born:
-            s = self.array_slot(t.data, "a tensor")
+            s = self.array_slot(array_of(t), "a tensor")
         elif t._ctx is not None:
             raise Unsupported("uses a tensor whose graph was built outside the captured ops (before the "
                               "call, or by a custom autograd.Function)")
         else:  # a live leaf: a parameter, a buffer, a tensor made before the call
-            s = self.new_slot(t.data)
-            self.p.live.append([t, s, t.data, t.requires_grad])
+            s = self.new_slot(array_of(t))
+            self.p.live.append([t, s, array_of(t), t.requires_grad])
             self.leaf_tensor[s] = t
-            self.arr_slot.setdefault(id(t.data), s)
+            self.arr_slot.setdefault(id(array_of(t)), s)
         self.slot_of[id(t)] = s
         return s
 
@@ -257,7 +258,7 @@ class Builder:
             for k, s, _ in dynamic:
                 opts[k] = env[s]
             for k in wrap:
-                opts[k] = Tensor._make(opts[k], False, None)
+                opts[k] = make(opts[k])
             y = fn.forward(*[env[i] for i in ins], **opts)
             if needs is not None:
                 fn.needs_input_grad = needs
@@ -282,11 +283,11 @@ class Builder:
         for root, seed in zip(roots, seeds):
             rec = self.producer.get(id(root))
             if seed is None:
-                sv = self.const(np.ones(root.data.shape, root.data.dtype))
+                sv = self.const(np.ones(array_of(root).shape, array_of(root).dtype))
             elif isinstance(seed, Tensor):
                 sv = self.tensor_slot(seed)
             else:
-                sv = self.const(np.asarray(seed, dtype=root.data.dtype))
+                sv = self.const(np.asarray(seed, dtype=array_of(root).dtype))
             if rec is None or not rec.recorded:
                 if not root.requires_grad:
                     raise Unsupported("calls backward() on a tensor that does not require grad")
@@ -366,9 +367,9 @@ class Builder:
             if target is None:
                 plan.append(None)
             elif target[0] == "node":
-                plan.append((True, target[1], t.data.shape, t.data.dtype))
+                plan.append((True, target[1], array_of(t).shape, array_of(t).dtype))
             else:
-                plan.append((False, self.leaf_accumulator(target), t.data.shape, t.data.dtype))
+                plan.append((False, self.leaf_accumulator(target), array_of(t).shape, array_of(t).dtype))
         name, n = rec.cls.__name__, len(plan)
 
         def backward():

@@ -9,6 +9,7 @@ what the trace keeps is the list of events the replay will repeat.
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 from chainrule import autograd
@@ -138,15 +139,16 @@ class Trace:
             return mod_call(self, *a, **k)
 
         patches = [(Tensor, "__init__", init), (Tensor, "_make", classmethod(make)),
-                   (Tensor, "grad", property(get_grad, set_grad)), (autograd, "backward", backward_),
-                   (autograd, "grad", grad_), (Optimizer, "zero_grad", zero_grad_),
+                   (Tensor, "grad", property(get_grad, set_grad)), (Optimizer, "zero_grad", zero_grad_),
                    (Optimizer, "step", step_), (Module, "__call__", call)]
+        # functions are patched wherever a chainrule module holds them (``from ... import backward``)
+        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_)
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:
                 patches.append((Tensor, name, _reader(trace, name, orig)))
         for owner, name, new in patches:
-            self._saved.append((owner, name, owner.__dict__[name]))
+            self._saved.append((owner, name, vars(owner)[name]))
             setattr(owner, name, new)
         autograd.tracer = self
         self._seq0 = next(autograd._seq)  # the graph's clock: in-place changes after it are this step's
@@ -168,6 +170,17 @@ class Trace:
             if vc is not None and len(vc) > 1 and vc[-1] > self._seq0:
                 return True
         return False
+
+
+def _everywhere(fn, new) -> list:
+    """(module, name, new) for every chainrule module attribute that is ``fn``."""
+    out = []
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is not None and (mod_name == "chainrule" or mod_name.startswith("chainrule.")):
+            for name, value in list(vars(mod).items()):
+                if value is fn:
+                    out.append((mod, name, new))
+    return out
 
 
 def _reader(trace, name, orig):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.compiler.engine import array_of, opt_state
 from chainrule.compiler.blas import _blas, axpy_into, gemm_into, weight_grad
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.sgd import SGD, Adam, AdamW
@@ -103,7 +104,7 @@ def plan_folds(b, tr) -> dict:
         w = rec.inputs[1]
         if id(w) in b.producer or id(w) in tr.born or id(w) in b.slot_of or not w.requires_grad:
             continue  # not a parameter (an argument, a computed tensor, a constant)
-        if uses.get(id(w)) == 1 and id(w) in stepped and w.data.dtype.kind == "f":
+        if uses.get(id(w)) == 1 and id(w) in stepped and array_of(w).dtype.kind == "f":
             folds[index] = w
     return folds
 
@@ -145,31 +146,30 @@ def step(b, opt):
     sgd = type(opt) is SGD
 
     def run():
-        state = opt.state
         for group in opt.param_groups:
             if sgd and not group["momentum"] and not group["weight_decay"]:
-                _plain_sgd(group, state)
+                _plain_sgd(opt, group)
                 continue
             for p in group["params"]:
                 g = p._grad
                 if g is None:
                     continue
-                st = state.setdefault(id(p), {})
-                if type(g) is PendingGrad and _fold(opt, p.data, g, st, group, buffers, id(p)):
+                st = opt_state(opt, p)
+                if type(g) is PendingGrad and _fold(opt, array_of(p), g, st, group, buffers, id(p)):
                     continue
-                opt._update(p.data, np.asarray(g), st, group)
+                opt._update(array_of(p), np.asarray(g), st, group)
     return run
 
 
-def _plain_sgd(group: dict, state: dict) -> None:
+def _plain_sgd(opt, group: dict) -> None:
     """w <- w - lr g for every parameter of the group: the folded gemm, or one axpy."""
     lr = group["lr"]
     for p in group["params"]:
         g = p._grad
         if g is None:
             continue
-        state.setdefault(id(p), {})
-        w = p.data
+        opt_state(opt, p)
+        w = array_of(p)
         if type(g) is PendingGrad:
             if not gemm_into(w, -lr, g.x, g.d, 1.0):
                 w -= lr * np.asarray(g)

@@ -15,6 +15,7 @@ import copy
 
 import numpy as np
 
+from chainrule.compiler.engine import array_of, set_array
 from chainrule.tensor import Tensor
 
 
@@ -38,7 +39,7 @@ class Snapshot:
         self.optimizers = program.optimizers
 
     def take(self):
-        ts = [(t.data, np.array(t.data), None if t._grad is None else np.array(t._grad)) for t in self.tensors]
+        ts = [(array_of(t), np.array(array_of(t)), None if t._grad is None else np.array(t._grad)) for t in self.tensors]
         bufs = [dict(m._buffers) for m in self.modules]
         bufs = [{k: (v, np.array(v) if isinstance(v, np.ndarray) else copy.deepcopy(v)) for k, v in b.items()}
                 for b in bufs]
@@ -48,11 +49,11 @@ class Snapshot:
     def restore(self, snap) -> None:
         ts, bufs, opts = snap
         for t, (arr, values, grad) in zip(self.tensors, ts):
-            if t.data is arr:
+            if array_of(t) is arr:
                 if arr.flags.writeable:  # a read-only array (a constant) cannot have changed
                     arr[...] = values
             else:
-                t.data = values.copy()
+                set_array(t, values.copy())
             t._grad = None if grad is None else grad.copy()
         for m, b in zip(self.modules, bufs):
             m._buffers.clear()
