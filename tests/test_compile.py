@@ -367,3 +367,21 @@ def test_gradients_accumulate_across_calls_without_zero_grad_inside(opt_name):
             np.testing.assert_allclose(pc.grad.numpy(), pe.grad.numpy(), rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(pc.data, pe.data, rtol=1e-10, atol=1e-12)
     assert compiled.stats["eager"] == 0
+
+
+def test_the_weight_gradient_is_folded_into_the_update_where_scipy_is_installed():
+    pytest.importorskip("scipy", reason="the fold uses SciPy's BLAS; without it the update is NumPy's")
+    from chainrule.compiler.update import PendingGrad
+    net, _, step = make_step([6, 5, 3], "momentum", np.float32)
+    compiled = cr.compile(step)
+    for x, y in batches(3, 4, 6, 3, np.float32):
+        compiled(x, y)
+    assert type(net[0].weight._grad) is PendingGrad and type(net[2].weight._grad) is PendingGrad
+    assert type(net[0].bias._grad) is np.ndarray  # biases take the optimizer's own rule
+    assert net[0].weight.grad.shape == (5, 6)     # and .grad reads it as a tensor
+
+
+def test_without_scipy_the_update_is_numpys_and_the_numbers_the_same(monkeypatch):
+    import chainrule.compiler.update as update
+    monkeypatch.setattr(update, "_blas", None)   # as if SciPy were not installed
+    run_parity([7, 6, 3], "momentum", np.float64, steps=5)
