@@ -47,6 +47,10 @@ def gemm_into(c: np.ndarray, alpha: float, x: np.ndarray, d: np.ndarray, beta: f
 def axpy_into(y: np.ndarray, alpha: float, x: np.ndarray) -> None:
     """y <- y + alpha x in place (same shape and layout)."""
     axpy = _AXPY.get(y.dtype)
+    if y.ndim == 1 and axpy is not None and type(x) is np.ndarray and x.dtype == y.dtype and \
+            x.shape == y.shape and x.strides == y.strides == (y.itemsize,):  # a bias: the common case
+        axpy(x, y, a=alpha)
+        return
     if axpy is not None and type(x) is np.ndarray and x.dtype == y.dtype and x.shape == y.shape and (
             (y.flags.c_contiguous and x.flags.c_contiguous) or (y.flags.f_contiguous and x.flags.f_contiguous)):
         order = "C" if y.flags.c_contiguous else "F"
