@@ -385,3 +385,26 @@ def test_without_scipy_the_update_is_numpys_and_the_numbers_the_same(monkeypatch
     import chainrule.compiler.update as update
     monkeypatch.setattr(update, "_blas", None)   # as if SciPy were not installed
     run_parity([7, 6, 3], "momentum", np.float64, steps=5)
+
+
+def test_gradients_of_leaf_inputs_are_fresh_arrays_each_call():
+    # the logits and a layer input are leaves here: their .grad must not be a buffer that the next
+    # replay overwrites
+    w = cr.tensor(np.linspace(-1, 1, 12).reshape(3, 4).astype(np.float32), requires_grad=True)
+
+    def step(x, y):
+        x.grad = None
+        loss = F.cross_entropy(F.linear(x, w).relu() * 1.0, y) + F.cross_entropy(x[:, :3] * 1.0, y)
+        loss.backward()
+        return x.grad
+
+    f = cr.compile(step)
+    rng = np.random.default_rng(0)
+    xs = [cr.tensor(rng.standard_normal((2, 4)).astype(np.float32), requires_grad=True) for _ in range(4)]
+    y = cr.tensor([0, 2])
+    kept = [f(x, y) for x in xs]
+    for x, g in zip(xs, kept):
+        np.testing.assert_allclose(g.detach().numpy(), x.grad.detach().numpy())
+        np.testing.assert_allclose(g.detach().numpy(), step(x.detach().requires_grad_(), y).detach().numpy(),
+                                   rtol=1e-6)
+    assert f.stats["replays"] == 3

@@ -142,8 +142,11 @@ def _ce_mean(b, pl, rec) -> bool:
     return target_ok and logits.ndim == 2 and logits.dtype.kind == "f" and not ce.options.get("label_smoothing")
 
 
-def deliver(b, target):
-    """A function ``(gi, g)`` that hands gradient ``gi`` to ``target`` as the engine's walk does."""
+def deliver(b, target, buffer: bool = False):
+    """A function ``(gi, g)`` that hands gradient ``gi`` to ``target`` as the engine's walk does.
+
+    ``buffer``: gi is a kernel's buffer, overwritten by the next replay, so a leaf gets a copy (its
+    ``.grad`` must not change under the user's feet)."""
     if target is None:
         return None
     if target[0] == "node":
@@ -153,7 +156,10 @@ def deliver(b, target):
             prev = env[s]
             env[s] = gi if prev is None else prev + gi
         return to_node
-    return b.leaf_accumulator(target)
+    acc = b.leaf_accumulator(target)
+    if not buffer:
+        return acc
+    return lambda gi, g: acc(gi.copy(), g)
 
 
 class LinearKernel:
@@ -179,7 +185,7 @@ class LinearKernel:
     def backward(self, b, rec, gs, targets):
         env = b.p.env
         xs, ws = self.xs, self.ws
-        tx, tw = deliver(b, targets[0]), deliver(b, targets[1])
+        tx, tw = deliver(b, targets[0], buffer=True), deliver(b, targets[1])
         tb = deliver(b, targets[2]) if len(targets) == 3 else None
         gx = np.empty(array_of(rec.inputs[0]).shape, array_of(rec.out).dtype) if tx is not None else None
         fold = b.folds.get(rec.index)
@@ -228,7 +234,7 @@ class ReLUKernel:
 
     def backward(self, b, rec, gs, targets):
         env, r = b.p.env, self.r
-        tx = deliver(b, targets[0])
+        tx = deliver(b, targets[0], buffer=True)
         if tx is None:
             return True
         mask = np.empty(r.shape, bool)
@@ -327,7 +333,7 @@ class CrossEntropyMeanKernel:
         r = b.producer.get(id(t))
         target = ("node", b.grad_slot(r), r) if r is not None and r.recorded else \
             ("leaf", b.tensor_slot(t), t)
-        tx = deliver(b, target)
+        tx = deliver(b, target, buffer=True)
         nn = logp.dtype.type(n)
         d = np.empty_like(logp)
         rows = np.arange(n)

@@ -93,6 +93,8 @@ class Program:
                 out.append(make(np.array(env[v])))
             elif kind == "grad":
                 out.append(v.grad)
+            elif kind == "arg_grad":
+                out.append(flat[v].grad)
             else:
                 out.append(v)
         return out
@@ -120,6 +122,7 @@ class Builder:
         self.arg_arrays: list = []   # (slot, array) of the argument arrays
         self.keep: list = []
         self.gslots: dict = {}
+        self.arg_index: dict = {}   # id(argument tensor) -> its index in the flat arguments
 
     # ------------------------------------------------------------------ slots
     def new_slot(self, value=None) -> int:
@@ -130,6 +133,7 @@ class Builder:
         p, tr = self.p, self.trace
         for i, a in enumerate(self.flat):
             if isinstance(a, Tensor):
+                self.arg_index[id(a)] = i
                 s = self.new_slot(array_of(a))
                 p.arg_slots.append((i, s, True))
                 self.slot_of[id(a)] = s
@@ -163,7 +167,8 @@ class Builder:
             elif kind == "zero_grad":
                 p.steps.append(update.zero_grad_step(ev[1], ev[2]))
             elif kind == "clear_grad":
-                p.steps.append(update.clear_grad_step(ev[1]))
+                i = self.arg_index.get(id(ev[1]))
+                p.steps.append(update.clear_grad_step(ev[1]) if i is None else _clear_arg_grad(p, i))
             elif kind == "step":
                 p.steps.append(update.step(self, ev[1]))
         self.outputs()
@@ -404,7 +409,9 @@ class Builder:
         for v in leaves:
             if isinstance(v, Tensor):
                 if id(v) in self.trace.grad_reads:
-                    self.p.outputs.append(("grad", self.trace.grad_reads[id(v)]))
+                    owner = self.trace.grad_reads[id(v)]
+                    i = self.arg_index.get(id(owner))
+                    self.p.outputs.append(("grad", owner) if i is None else ("arg_grad", i))
                     continue
                 rec = self.producer.get(id(v))
                 if rec is not None and rec.recorded and not self.plan.backwarded.get(rec.index):
@@ -417,6 +424,12 @@ class Builder:
                 raise Unsupported("returns a NumPy array (return tensors instead)")
             else:
                 self.p.outputs.append(("value", v))
+
+
+def _clear_arg_grad(prog, i):
+    def clear():
+        prog.current_flat[i]._grad = None
+    return clear
 
 
 def _add_into(env, target, source):
