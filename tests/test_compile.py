@@ -408,3 +408,36 @@ def test_gradients_of_leaf_inputs_are_fresh_arrays_each_call():
         np.testing.assert_allclose(g.detach().numpy(), step(x.detach().requires_grad_(), y).detach().numpy(),
                                    rtol=1e-6)
     assert f.stats["replays"] == 3
+
+
+def test_a_compiled_model_in_training_returns_scores_whose_backward_is_replayed():
+    def make():
+        cr.manual_seed(0)
+        net = cr.nn.MLP([6, 5, 3])
+        return net, cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    (net_e, opt_e), (net_c, opt_c) = make(), make()
+    model = cr.compile(net_c)
+    for x, y in batches(6, 4, 6, 3, np.float32):
+        for net, opt, m in ((net_e, opt_e, net_e), (net_c, opt_c, model)):
+            opt.zero_grad()
+            out = m(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+        assert out.requires_grad
+    assert "CompiledFunction" in repr(out.grad_fn)
+    for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-6, atol=1e-7)
+    assert model._compiled.stats == {"traces": 1, "replays": 5, "eager": 0}
+
+
+def test_a_backward_after_the_next_call_is_refused():
+    net = cr.nn.Linear(3, 2)
+    model = cr.compile(net)
+    x = cr.randn(4, 3)
+    model(x), model(x)             # the trace, the checked first replay
+    first = model(x).sum()
+    model(x)                       # overwrites the buffers the first output's backward would read
+    with pytest.raises(RuntimeError, match="called again"):
+        first.backward()

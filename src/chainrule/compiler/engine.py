@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import operator
 
+from chainrule import autograd as _autograd
 from chainrule.tensor import Tensor
 
 _SLOTS = {s for k in Tensor.__mro__ for s in getattr(k, "__slots__", ())}
@@ -26,3 +27,8 @@ def make(a):
 def opt_state(opt, p) -> dict:
     """The optimizer's state dict for parameter ``p``, created empty as its ``step`` does."""
     return opt.state.setdefault(id(p), {})
+
+
+def clock() -> int:
+    """The graph's clock now (the creation stamps of nodes and of in-place changes)."""
+    return next(_autograd._seq)

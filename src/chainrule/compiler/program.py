@@ -16,8 +16,9 @@ import numpy as np
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
 from chainrule.compiler import kernels, update
-from chainrule.compiler.engine import array_of, make
+from chainrule.compiler.engine import array_of, clock, make
 from chainrule.compiler.errors import Unsupported
+from chainrule.compiler.node import ReplayedBackward
 from chainrule.tensor import Tensor
 
 
@@ -59,6 +60,11 @@ class Program:
         self.modules: list = []     # (module, training flag)
         self.optimizers: list = []  # the optimizers the step zeroes or steps
         self.verified = False       # the first replay is checked against the eager step (verify.py)
+        self.generation = 0         # replays so far (an output's node refuses a stale backward)
+        self.aot_seed = None        # an output needing its backward: seed slot, walk, gradient slots,
+        self.aot_steps: list = []   # and the leaves they belong to (node.py)
+        self.aot_grads: list = []
+        self.aot_leaves: list = []
 
     def guards_hold(self) -> bool:
         """The live leaves and module flags are as traced (else the caller retraces)."""
@@ -85,6 +91,7 @@ class Program:
             a = flat[i]
             env[s] = array_of(a) if is_tensor else a
         self.current_flat = flat
+        self.generation += 1
         for step in self.steps:
             step()
         out = []
@@ -95,9 +102,23 @@ class Program:
                 out.append(v.grad)
             elif kind == "arg_grad":
                 out.append(flat[v].grad)
+            elif kind == "graph":
+                out.append(self.output_node(env[v], flat))
             else:
                 out.append(v)
         return out
+
+
+    def output_node(self, a, flat):
+        """A copy of array ``a`` as a tensor whose node runs this replay's backward (node.py)."""
+        fn = object.__new__(ReplayedBackward)
+        fn.prog, fn.generation = self, self.generation
+        fn.parents = tuple(flat[leaf[1]] if isinstance(leaf, tuple) else leaf for leaf in self.aot_leaves)
+        fn.needs_input_grad = (True,) * len(fn.parents)
+        fn.seq, fn.freed = clock(), False
+        t = make(np.array(a))
+        t.requires_grad, t._ctx = True, fn
+        return t
 
 
 class Builder:
@@ -122,6 +143,7 @@ class Builder:
         self.arg_arrays: list = []   # (slot, array) of the argument arrays
         self.keep: list = []
         self.gslots: dict = {}
+        self.capture = None         # leaf slot -> gradient slot, while an output's backward is built
         self.arg_index: dict = {}   # id(argument tensor) -> its index in the flat arguments
 
     # ------------------------------------------------------------------ slots
@@ -287,7 +309,9 @@ class Builder:
         todo = {}
         for root, seed in zip(roots, seeds):
             rec = self.producer.get(id(root))
-            if seed is None:
+            if isinstance(seed, SeedSlot):
+                sv = seed.slot
+            elif seed is None:
                 sv = self.const(np.ones(array_of(root).shape, array_of(root).dtype))
             elif isinstance(seed, Tensor):
                 sv = self.tensor_slot(seed)
@@ -346,9 +370,22 @@ class Builder:
         return acc
 
     def leaf_accumulator(self, target):
-        """A function ``(gi, g)`` that accumulates gi into the leaf named by ``target`` as the walk does."""
+        """A function ``(gi, g)`` that accumulates gi into the leaf named by ``target`` as the walk does
+        (or, when the walk belongs to an output's node, sums it into a slot the node returns)."""
         _, s, t = target
         leaf = self.leaf_tensor.get(s)
+        if self.capture is not None:
+            if leaf is None:
+                raise Unsupported("backpropagates into a tensor the capture cannot name")
+            c = self.capture.get(s)
+            if c is None:
+                c = self.capture[s] = self.new_slot()
+            env = self.p.env
+
+            def into(gi, g):
+                prev = env[c]
+                env[c] = (gi.copy() if gi is g else gi) if prev is None else prev + gi
+            return into
         if isinstance(leaf, tuple):
             i, prog = leaf[1], self.p
 
@@ -403,6 +440,25 @@ class Builder:
 
         return backward
 
+    def output_node(self, v) -> int:
+        """The walk from output ``v``, built apart, for the node its replayed copy gets (node.py)."""
+        p = self.p
+        if any(ev[0] in ("backward", "step", "zero_grad", "clear_grad") for ev in self.trace.events) or \
+                p.aot_seed is not None:
+            raise Unsupported("returns a tensor that requires grad and also runs backward or an optimizer "
+                              "(compile the whole step, or return tensors that need no gradient)")
+        p.aot_seed = self.new_slot()
+        main, p.steps = p.steps, []
+        self.capture = {}
+        try:
+            self.backward((v,), (SeedSlot(p.aot_seed),), False)
+        finally:
+            p.aot_steps, p.steps = p.steps, main
+        p.aot_grads = list(self.capture.values())
+        p.aot_leaves = [self.leaf_tensor[s] for s in self.capture]
+        self.capture = None
+        return self.slot_of[id(v)]
+
     def outputs(self):
         leaves = []
         self.p.out_spec = flatten(self.result, leaves)
@@ -415,8 +471,8 @@ class Builder:
                     continue
                 rec = self.producer.get(id(v))
                 if rec is not None and rec.recorded and not self.plan.backwarded.get(rec.index):
-                    raise Unsupported("returns a tensor that requires grad without calling backward() "
-                                      "inside (compile the whole step, or run it under no_grad())")
+                    self.p.outputs.append(("graph", self.output_node(v)))
+                    continue
                 if rec is not None and rec.index in self.plan.dead:  # pragma: no cover - outputs are live
                     raise Unsupported("returns a value the capture dropped")
                 self.p.outputs.append(("slot", self.tensor_slot(v)))
@@ -424,6 +480,13 @@ class Builder:
                 raise Unsupported("returns a NumPy array (return tensors instead)")
             else:
                 self.p.outputs.append(("value", v))
+
+
+class SeedSlot:
+    """A backward seed that the replay writes into a slot (an output node's incoming gradient)."""
+
+    def __init__(self, slot: int):
+        self.slot = slot
 
 
 def _clear_arg_grad(prog, i):
