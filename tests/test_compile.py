@@ -441,3 +441,19 @@ def test_a_backward_after_the_next_call_is_refused():
     model(x)                       # overwrites the buffers the first output's backward would read
     with pytest.raises(RuntimeError, match="called again"):
         first.backward()
+
+
+def test_backward_from_a_leaf_and_with_a_given_gradient():
+    w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+    def step(g):
+        w.grad = None
+        w.backward(g)              # a leaf as the root: its gradient is the seed
+        (w * w).backward(g * 2)    # a seed that is an argument
+        return w.grad
+
+    f = cr.compile(step)
+    for k in range(3):
+        g = cr.tensor([1.0, -1.0, 0.5]) * (k + 1)
+        np.testing.assert_allclose(f(g).detach().numpy(), step(g).detach().numpy())
+    assert f.stats["replays"] == 2

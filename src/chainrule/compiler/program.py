@@ -303,7 +303,8 @@ class Builder:
 
     def backward(self, roots, seeds, retain):
         """The engine's walk, unrolled: nodes newest first, gradients summed per tensor, leaves
-        accumulated as ``Tensor._accumulate`` does."""
+        accumulated as ``Tensor._accumulate`` does (``retain`` changes nothing: a replay keeps no
+        graph to free)."""
         self.gslots = {}
         env, steps = self.p.env, self.p.steps
         todo = {}
@@ -320,8 +321,8 @@ class Builder:
             if rec is None or not rec.recorded:
                 if not root.requires_grad:
                     raise Unsupported("calls backward() on a tensor that does not require grad")
-                target = self.tensor_slot(root)
-                steps.append(self.accumulate_step(target, sv, None))
+                acc = self.leaf_accumulator(("leaf", self.tensor_slot(root), root))
+                steps.append(lambda acc=acc, sv=sv: acc(env[sv], None))  # a leaf: d(root)/d(root) = 1
                 continue
             gs = self.grad_slot(rec)
             steps.append(_add_into(env, gs, sv))
@@ -351,23 +352,6 @@ class Builder:
             if kernel is not None and kernel.backward(self, rec, self.grad_slot(rec), targets):
                 continue
             steps.append(self.generic_backward(rec, targets))
-
-    def accumulate_step(self, target_slot: int, value_slot: int, _unused):
-        env = self.p.env
-        leaf = self.leaf_tensor.get(target_slot)
-        if leaf is None:
-            raise Unsupported("accumulates a gradient into a tensor the capture cannot name")
-        if isinstance(leaf, tuple):  # an argument tensor: the one passed in this call
-            i = leaf[1]
-            flat_ref = self.p
-
-            def acc():
-                flat_ref.current_flat[i]._accumulate(env[value_slot])
-            return acc
-
-        def acc():
-            leaf._accumulate(env[value_slot])
-        return acc
 
     def leaf_accumulator(self, target):
         """A function ``(gi, g)`` that accumulates gi into the leaf named by ``target`` as the walk does
