@@ -150,7 +150,9 @@ def best_block(fn, seconds=0.4, block=0.002):
     """
     t = time.perf_counter()
     fn()
-    k = max(1, int(block / max(time.perf_counter() - t, 1e-7)))
+    once = max(time.perf_counter() - t, 1e-7)
+    k = max(1, int(block / once))
+    seconds = min(3.0, max(seconds, 40 * once))  # at least ~40 calls of a slow step
     best, end = float("inf"), time.perf_counter() + seconds
     while time.perf_counter() < end:
         t = time.perf_counter()
