@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from chainrule import autograd
-from chainrule.compiler.engine import array_of
+from chainrule.compiler.engine import array_of, tracer
 from chainrule.compiler.errors import CompileError, CompileWarning, Fallback, Unsupported
 from chainrule.compiler.program import Builder, flatten, rng_state, unflatten
 from chainrule.compiler.trace import Trace
@@ -100,7 +100,7 @@ class CompiledFunction:
         self.stats = {"traces": 0, "replays": 0, "eager": 0}
 
     def __call__(self, *args, **kwargs):
-        if autograd.tracer is not None or _checking:  # inside another trace or its check: inlined
+        if tracer() is not None or _checking:  # inside another trace or its check: inlined
             return self._fn(*args, **kwargs)
         flat = list(args)
         plain = not kwargs

@@ -1,18 +1,19 @@
 """What the compiler knows of the engine's internals, in one place.
 
-A tensor's ndarray attribute, how a plain tensor is made around an array, and where an optimizer
-keeps a parameter's state: the rest of the package goes through these names.
+Where the tracing hook lives, a tensor's ndarray attribute, how a plain tensor is made around an
+array, and where an optimizer keeps a parameter's state: the rest of the package goes through
+these names.
 """
 from __future__ import annotations
 
 import operator
 
-from chainrule import autograd as _autograd
-from chainrule.tensor import Tensor
+from chainrule.core import function as _function
+from chainrule.optim.optimizer import Optimizer  # noqa: F401  (the state layout below is its own)
 
-_SLOTS = {s for k in Tensor.__mro__ for s in getattr(k, "__slots__", ())}
-ARRAY = "_data" if "_data" in _SLOTS else "data"  # the attribute that holds a tensor's ndarray
+ARRAY = "_data"  # the attribute that holds a tensor's ndarray
 array_of = operator.attrgetter(ARRAY)
+make_tensor = _function.make  # a tensor around an ndarray, outside any graph
 
 
 def set_array(t, a) -> None:
@@ -21,14 +22,23 @@ def set_array(t, a) -> None:
 
 def make(a):
     """A tensor around the ndarray ``a`` (no copy), outside any graph."""
-    return Tensor._make(a, False, None)
+    return make_tensor(a)
+
+
+def tracer():
+    """The active trace, or None (the hook in ``Function.apply``)."""
+    return _function.tracer
+
+
+def set_tracer(t) -> None:
+    _function.tracer = t
+
+
+def clock() -> int:
+    """The graph's clock now (the creation stamps of nodes and of in-place changes)."""
+    return next(_function._seq)
 
 
 def opt_state(opt, p) -> dict:
     """The optimizer's state dict for parameter ``p``, created empty as its ``step`` does."""
     return opt.state.setdefault(id(p), {})
-
-
-def clock() -> int:
-    """The graph's clock now (the creation stamps of nodes and of in-place changes)."""
-    return next(_autograd._seq)

@@ -22,9 +22,10 @@ from chainrule.compiler.blas import weight_grad
 from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
 from chainrule.compiler.update import PendingGrad
-from chainrule.ops.elementwise import ReLU
-from chainrule.ops.nn import CrossEntropy, Linear
-from chainrule.ops.reduce import Mean
+from chainrule.rules.elementwise import ReLU
+from chainrule.rules.linalg import Linear
+from chainrule.rules.loss import CrossEntropy
+from chainrule.rules.reduce import Mean
 
 
 class Plan:

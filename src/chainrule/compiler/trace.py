@@ -1,6 +1,6 @@
 """The trace: one eager run of the step, watched.
 
-While a :class:`Trace` is active, the engine's hook (``autograd.tracer``) reports every op applied,
+While a :class:`Trace` is active, the engine's hook (``Function.apply``) reports every op applied,
 and a few entry points are wrapped for the duration of the run: ``backward()``, the optimizers'
 ``zero_grad`` and ``step``, the ``.grad`` property, the Tensor constructors (to know which tensors
 were born inside the step) and the methods that read a tensor's values into Python (``item``,
@@ -13,6 +13,7 @@ import sys
 import threading
 
 from chainrule import autograd
+from chainrule.compiler.engine import clock, make_tensor, set_tracer
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -65,7 +66,7 @@ class Trace:
     # ------------------------------------------------------------------ wrapped entry points
     def __enter__(self):
         trace = self
-        t_init, t_make = Tensor.__init__, Tensor.__dict__["_make"].__func__
+        t_init = Tensor.__init__
         grad_prop = Tensor.__dict__["grad"]
         backward, agrad = autograd.backward, autograd.grad
         zero_grad, step = Optimizer.zero_grad, Optimizer.step
@@ -79,8 +80,10 @@ class Trace:
             if mine():
                 trace.born[id(self)] = self
 
-        def make(cls, *a, **k):
-            t = t_make(cls, *a, **k)
+        orig_make = make_tensor
+
+        def make(*a, **k):
+            t = orig_make(*a, **k)
             if mine():
                 trace.born[id(t)] = t
             return t
@@ -138,11 +141,11 @@ class Trace:
                 trace.modules[id(self)] = self
             return mod_call(self, *a, **k)
 
-        patches = [(Tensor, "__init__", init), (Tensor, "_make", classmethod(make)),
+        patches = [(Tensor, "__init__", init),
                    (Tensor, "grad", property(get_grad, set_grad)), (Optimizer, "zero_grad", zero_grad_),
                    (Optimizer, "step", step_), (Module, "__call__", call)]
         # functions are patched wherever a chainrule module holds them (``from ... import backward``)
-        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_)
+        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make)
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:
@@ -150,12 +153,12 @@ class Trace:
         for owner, name, new in patches:
             self._saved.append((owner, name, vars(owner)[name]))
             setattr(owner, name, new)
-        autograd.tracer = self
-        self._seq0 = next(autograd._seq)  # the graph's clock: in-place changes after it are this step's
+        set_tracer(self)
+        self._seq0 = clock()  # the graph's clock: in-place changes after it are this step's
         return self
 
     def __exit__(self, *exc):
-        autograd.tracer = None
+        set_tracer(None)
         for owner, name, old in reversed(self._saved):
             setattr(owner, name, old)
         self._saved.clear()
@@ -176,7 +179,8 @@ def _everywhere(fn, new) -> list:
     """(module, name, new) for every chainrule module attribute that is ``fn``."""
     out = []
     for mod_name, mod in list(sys.modules.items()):
-        if mod is not None and (mod_name == "chainrule" or mod_name.startswith("chainrule.")):
+        if mod is not None and (mod_name == "chainrule" or mod_name.startswith("chainrule.")) and \
+                not mod_name.startswith("chainrule.compiler"):
             for name, value in list(vars(mod).items()):
                 if value is fn:
                     out.append((mod, name, new))
