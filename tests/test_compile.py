@@ -44,9 +44,10 @@ def batches(n_steps, n, d, classes, dtype, seed=1):
 
 def tolerance(dtype, loose=False):
     # BLAS's fused update rounds differently from the eager product-then-update; over 50 float32 steps
-    # of the 3072-wide network the drift reaches about 1e-5 of the values
+    # of the 3072-wide network with momentum at batch 1 the drift reaches about 1e-4 of a value (the
+    # float64 runs agree to 1e-12: the arithmetic is the same, only its rounding differs)
     if dtype == np.float32:
-        return dict(rtol=1e-4, atol=1e-5) if loose else dict(rtol=1e-5, atol=1e-6)
+        return dict(rtol=1e-3, atol=1e-4) if loose else dict(rtol=1e-5, atol=1e-6)
     return dict(rtol=1e-12, atol=1e-13)
 
 
