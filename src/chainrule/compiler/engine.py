@@ -40,5 +40,5 @@ def clock() -> int:
 
 
 def opt_state(opt, p) -> dict:
-    """The optimizer's state dict for parameter ``p``, created empty as its ``step`` does."""
-    return opt.state.setdefault(id(p), {})
+    """The optimizer's state dict for parameter ``p`` (``opt.state[p]``, created empty on first use)."""
+    return opt.state[p]

@@ -147,7 +147,8 @@ def step(b, opt):
 
     def run():
         for group in opt.param_groups:
-            if sgd and not group["momentum"] and not group["weight_decay"]:
+            maximize = group.get("maximize")
+            if sgd and not group["momentum"] and not group["weight_decay"] and not maximize:
                 _plain_sgd(opt, group)
                 continue
             for p in group["params"]:
@@ -155,9 +156,11 @@ def step(b, opt):
                 if g is None:
                     continue
                 st = opt_state(opt, p)
-                if type(g) is PendingGrad and _fold(opt, array_of(p), g, st, group, buffers, id(p)):
+                if type(g) is PendingGrad and not maximize and \
+                        _fold(opt, array_of(p), g, st, group, buffers, id(p)):
                     continue
-                opt._update(array_of(p), np.asarray(g), st, group)
+                g = np.asarray(g)
+                opt._update(array_of(p), -g if maximize else g, st, group)
     return run
 
 
@@ -185,14 +188,14 @@ def _fold(opt, w, g: PendingGrad, st: dict, group: dict, buffers: dict, key) -> 
             return gemm_into(w, -lr, g.x, g.d, 1.0 - lr * wd if wd else 1.0)
         if group["nesterov"] or wd:
             return False
-        buf = st.get("momentum_buffer")
-        if buf is None:  # the first step: buf = dW
-            buf = np.empty_like(w)
+        if st.get("momentum_buffer") is None:  # the first step: buf = dW
+            buf = opt._buffer(st, "momentum_buffer", w)  # the optimizer's own buffer, in w's layout
             if not gemm_into(buf, 1.0, g.x, g.d, 0.0):
+                buf[...] = np.asarray(g)
+        else:
+            buf = array_of(st["momentum_buffer"])
+            if buf.shape != w.shape or not gemm_into(buf, 1.0 - group["dampening"], g.x, g.d, mom):
                 return False
-            st["momentum_buffer"] = buf
-        elif buf.shape != w.shape or not gemm_into(buf, 1.0 - group["dampening"], g.x, g.d, mom):
-            return False
         axpy_into(w, -lr, buf)
         return True
     # Adam, AdamW: dW into a kept buffer, then the optimizer's own rule

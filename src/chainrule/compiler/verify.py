@@ -43,7 +43,8 @@ class Snapshot:
         bufs = [dict(m._buffers) for m in self.modules]
         bufs = [{k: (v, np.array(v) if isinstance(v, np.ndarray) else copy.deepcopy(v)) for k, v in b.items()}
                 for b in bufs]
-        opts = [copy.deepcopy(opt.state) for opt in self.optimizers]
+        # the keys are the parameters themselves: kept, not copied; the buffers are copied
+        opts = [[(k, copy.deepcopy(v)) for k, v in opt.state.items()] for opt in self.optimizers]
         return ts, bufs, opts
 
     def restore(self, snap) -> None:
@@ -63,7 +64,8 @@ class Snapshot:
                 m._buffers[k] = obj
         for opt, state in zip(self.optimizers, opts):
             opt.state.clear()
-            opt.state.update(copy.deepcopy(state))
+            for k, v in state:
+                opt.state[k] = copy.deepcopy(v)
 
     @staticmethod
     def same(a, b) -> str | None:
@@ -77,7 +79,7 @@ class Snapshot:
             if ba.keys() != bb.keys() or any(not close(ba[k][1], bb[k][1]) for k in ba):
                 return "a module buffer"
         for sa, sb in zip(a[2], b[2]):
-            if not same_tree(sa, sb):
+            if len(sa) != len(sb) or any(ka is not kb or not same_tree(va, vb) for (ka, va), (kb, vb) in zip(sa, sb)):
                 return "the optimizer's state"
         return None
 
@@ -93,6 +95,8 @@ def close(x, y) -> bool:
 
 
 def same_tree(a, b) -> bool:
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and close(array_of(a), array_of(b))
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same_tree(a[k], b[k]) for k in a)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
