@@ -7,12 +7,8 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import time  # noqa: E402
 
 
-def best_time(fn, repeat=25, min_time=0.04):
-    """Best per-call time of ``fn`` in seconds over ``repeat`` rounds of at least ``min_time / 4``.
-
-    Many short rounds rather than a few long ones: on a loaded machine the best of many short rounds
-    is the one that ran undisturbed, so the figure approaches an idle machine's.
-    """
+def best_time(fn, repeat=5, min_time=0.2):
+    """Best per-call time of ``fn`` in seconds over ``repeat`` rounds of at least ``min_time``."""
     fn()
     n = 1
     while True:
