@@ -6,6 +6,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from chainrule import devices, dtypes
+from chainrule.nn import hooks
 from chainrule.nn.moves import parse_to
 from chainrule.tensor import Tensor
 from chainrule.utils._arrays import as_array as _as_array, wrap
@@ -72,7 +73,45 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        if self.__dict__.get("_hooks"):
+            return hooks.call(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ hooks (see nn/hooks.py)
+    def _hook_table(self) -> hooks.Hooks:
+        if "_hooks" not in self.__dict__:
+            object.__setattr__(self, "_hooks", hooks.Hooks())
+        return self.__dict__["_hooks"]
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """Call ``hook(module, args)`` before each forward; it may return new args (a tuple, or one
+        value). With ``with_kwargs``: ``hook(module, args, kwargs)`` returning None or (args, kwargs).
+        Returns a handle whose ``remove()`` unregisters it."""
+        t = self._hook_table()
+        return t.add(t.forward_pre, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """Call ``hook(module, args, output)`` after each forward; it may return a new output.
+        With ``with_kwargs``: ``hook(module, args, kwargs, output)``. Returns a removable handle.
+
+        Example:
+            >>> import chainrule as cr
+            >>> seen = []
+            >>> relu = cr.nn.ReLU()
+            >>> h = relu.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+            >>> _ = relu(cr.ones(2, 3)); h.remove(); _ = relu(cr.ones(4))
+            >>> seen
+            [(2, 3)]
+        """
+        t = self._hook_table()
+        return t.add(t.forward, hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's tensor inputs have been computed (tuples of Tensors, None for an input that needs
+        none); it may return a new grad_input. Returns a removable handle."""
+        t = self._hook_table()
+        return t.add(t.backward, hook, prepend)
 
     # ------------------------------------------------------------------ registration
     def _check_init(self):

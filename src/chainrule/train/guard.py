@@ -42,9 +42,9 @@ def kept(run_dir) -> str:
         if p.exists():
             where = ""
             try:
-                import json
-                from chainrule.fileio import read_regular
-                info = json.loads(read_regular(p / "state.json", 64 << 20, ValueError, follow_symlinks=False))
+                from chainrule.fileio import load_json, read_regular
+                info = load_json(read_regular(p / "state.json", 64 << 20, ValueError, follow_symlinks=False),
+                                 p / "state.json")
                 where = f" (epoch {info['epoch']}" + (f", batch {info['batch']})" if info["batch"] else ")")
             except (OSError, ValueError, KeyError, TypeError):
                 pass

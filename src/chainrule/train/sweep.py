@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from chainrule.fileio import write_atomic
 from chainrule.train import run as run_mod
 from chainrule.train.run import RunConfig
 
@@ -263,7 +264,7 @@ class Spec:
     def save(self) -> None:
         d = asdict(self)
         d["storage"] = redact(self.storage)
-        run_mod._write_atomic(Path(self.out) / "sweep.json", json.dumps(d, indent=1))
+        write_atomic(Path(self.out) / "sweep.json", json.dumps(d, indent=1))
 
     @classmethod
     def load(cls, out) -> "Spec":
@@ -460,6 +461,15 @@ class _Reporter:
             trainer.epochs = trainer.epoch   # the loop ends normally: checkpoints and plot are written
 
 
+def _plot_trial(history, path) -> None:
+    """training.png of a trial (run.start_run draws nothing itself; to move to the application layer)."""
+    try:
+        from chainrule.viz.plots import plot_history
+    except ImportError:
+        return
+    plot_history(history, path)
+
+
 def _data_key(cfg: RunConfig):
     return (cfg.dataset, cfg.data_dir, cfg.limit, cfg.val_fraction, cfg.seed, cfg.preprocess, cfg.dtype)
 
@@ -501,7 +511,7 @@ def work(spec: Spec, worker: int = 0, on_trial=None, deadline: float | None = No
             cache.clear()
             cfg.validate()
             cache[key] = run_mod.load_data(cfg)
-        trainer, _ = run_mod.start_run(cfg, run_dir, progress=False, data=cache[key])
+        trainer, _ = run_mod.start_run(cfg, run_dir, progress=False, data=cache[key], plot=_plot_trial)
         rep = _Reporter(trial, spec.metric, spec.prune is not None)
         trainer.callbacks.append(rep)
         t0 = time.perf_counter()
@@ -815,7 +825,7 @@ def report(out, study=None, top: int = 10, plots: bool = True, storage: str | No
         space = spec.params()
         cfg = replace(spec.config(), **{n: space[n].to_config(b[n]) for n in spec.space if b[n] is not None})
         best = json.loads(json.dumps(asdict(cfg)))
-        run_mod._write_atomic(out / "best.json", json.dumps(best, indent=1) + "\n")
+        write_atomic(out / "best.json", json.dumps(best, indent=1) + "\n")
         files.append(str(out / "best.json"))
         command = f"chainrule train --config {out / 'best.json'} --out {out / 'best-run'}"
     if plots:
