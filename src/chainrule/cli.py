@@ -241,11 +241,15 @@ def _sweep(args) -> int:
     from chainrule.train.run import RunConfig
     from chainrule.train.sweep import report, sweep
 
-    if args.report:
-        return _show_report(report(args.report, storage=args.storage), out=Path(args.report))
+    import warnings
     import optuna
     from tqdm.auto import tqdm
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from chainrule.train.sweep import SweepWarning
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # a failed trial is one line below, not a traceback
+    warnings.simplefilter("always", SweepWarning)
+    warnings.showwarning = lambda msg, cat, *a, **k: tqdm.write(f"chainrule sweep: warning: {msg}", file=sys.stderr)
+    if args.report:
+        return _show_report(report(args.report, storage=args.storage), out=Path(args.report))
     fixed = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
     if args.config:
         from chainrule.train.run import load_config
@@ -282,15 +286,16 @@ def _show_report(r, out) -> int:
     m = r["metric"]
     print(f"{r['finished']} of {r['trials']} trials finished in {out}")
     if r["top"]:
-        cols = ["trial", m, *r["params"], "epochs"]
+        cols = ["trial", m, *r["params"], "epoch", "epochs"]
         cells = [[str(row["trial"]), f"{row[m]:.4f}",
                   *[f"{row[p]:.3g}" if isinstance(row[p], float) else str(row[p]) for p in r["params"]],
-                  str(row["epochs"])] for row in r["top"]]
+                  str(row["epoch"]), str(row["epochs"])] for row in r["top"]]
         widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
         print(f"best {len(cells)} trials:")
         print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
         for x in cells:
             print("  ".join(c.rjust(w) for c, w in zip(x, widths)))
+        print(f"score: {r['score']}")
     for n in r["notes"]:
         print(f"({n})")
     print("files: " + ", ".join(r["files"]))

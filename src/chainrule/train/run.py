@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import struct
 import time
 from dataclasses import asdict, dataclass, fields
@@ -30,6 +31,7 @@ from chainrule.train.trainer import Trainer, evaluate, predict
 DATASETS = ("spiral", "xor", "blobs", "cifar10", "mnist")
 LOSSES = {"softmax": F.cross_entropy, "svm": F.svm_loss}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+DTYPES = ("float32", "float64")
 
 
 @dataclass
@@ -94,10 +96,8 @@ class RunConfig:
         if not isinstance(self.hidden, (tuple, list)) or not all(
                 isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
             raise ValueError(f"--hidden needs positive integer widths, like 100,100; got {self.hidden!r}")
-        try:
-            dtypes.as_dtype(self.dtype)
-        except (TypeError, ValueError, KeyError):
-            raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64") from None
+        if self.dtype not in DTYPES:    # what `train --dtype` offers; float16 has no training path
+            raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64")
         need, have = memory_needed(self), memory_available()
         if have is not None and need > have:
             sizes = [DATASET_SIZES[self.dataset][0], *self.hidden, DATASET_SIZES[self.dataset][1]]
@@ -233,9 +233,18 @@ def build_optimizer(cfg: RunConfig, model):
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` whole or not at all: into a temporary file of this writer's own (a
+    unique name beside it, so two writers at once never share one), then renamed into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class RunFiles:
