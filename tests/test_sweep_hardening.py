@@ -114,6 +114,16 @@ def test_report_of_a_folder_given_from_elsewhere_reads_and_writes_only_that_fold
     assert rows and all(os.path.isabs(r.rsplit(",", 1)[1]) for r in rows)   # run folders: absolute
 
 
+def test_a_moved_sweep_folder_continues_its_own_study(made, tmp_path):
+    moved = tmp_path / "renamed"
+    shutil.copytree(made, moved)
+    p = cli("sweep", *ARGS, "--trials", 3, "--out", moved)
+    assert p.returncode == 0 and "3 of 3 trials finished" in p.stdout, p.stderr
+    assert (moved / "trials" / "0002" / "last").exists()
+    p = cli("sweep", *ARGS, "--trials", 3, "--study", "other", "--out", moved)
+    one_line(p, 1, "study.journal: holds no study 'other'; its studies: 'sw'")
+
+
 # --------------------------------------------------------------------------- damaged journals
 def _garbage(sw):
     ls = lines(sw)
@@ -250,3 +260,39 @@ def test_fuzzed_journals_read_whole_or_fail_in_one_line_naming_the_file(made, tm
                 assert g[0] == w[0] and (g == w or g[1] == "RUNNING"), (g, w)
         else:                           # a flip or a garbage line never reads as other numbers
             assert got == whole, (kind, got)
+
+
+# --------------------------------------------------------------------------- liveness from run locks
+def test_a_running_trial_is_alive_while_its_workers_lock_is_held_and_retried_once_it_is_free(tmp_path):
+    from chainrule.train.sweep import open_study
+    from chainrule.train.sweep.spec import make_spec
+    from chainrule.train.sweep.workers import HOST, OWNER, counts, recover
+    spec = make_spec({"epochs": 1}, ["lr=0.01:0.1"], trials=2, out=tmp_path / "l")
+    study = open_study(spec, create=True)
+    trial = study.ask()
+    trial.suggest_float("lr", 0.01, 0.1)
+    folder = tmp_path / "l" / "workers" / "elsewhere"
+    folder.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from chainrule.train.lock import RunLock; "
+                               "lock = RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)",
+                               str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        study._storage.set_trial_system_attr(trial._trial_id, OWNER, {"host": HOST, "lock": str(folder)})
+        assert recover(study) == [] and counts(study) == (0, 1)      # its worker holds the lock: alive
+    finally:
+        holder.kill()
+        holder.wait()
+    assert recover(study) == [trial.number] and counts(study) == (0, 0)   # the lock is free: the worker is gone
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["FAIL", "WAITING"] and study.get_trials()[1].params == trial.params   # enqueued again
+
+
+def test_a_huge_tail_of_zeros_is_an_unfinished_last_line_read_past_and_then_cut(sw):
+    size = (sw / "study.journal").stat().st_size
+    os.truncate(sw / "study.journal", size + (80 << 20))     # what a crash can leave: a sparse tail of zeros
+    p = cli("sweep", "--report", sw, timeout=60)
+    assert p.returncode == 0 and "2 of 2 trials finished" in p.stdout, p.stderr
+    p = cli("sweep", *ARGS, "--trials", 3, "--out", sw, timeout=90)
+    one_line(p, 0, "study.journal: its last line was cut off mid-write (83886080 bytes")
+    assert "3 of 3 trials finished" in p.stdout

@@ -98,6 +98,18 @@ def _damaged(path, n: int, why: str) -> JournalError:
     return JournalError(f"{path}: line {n} is damaged ({why}){keep}")
 
 
+def _has_newline(fd: int, start: int, end: int) -> bool:
+    """Whether bytes ``start:end`` of the file hold a newline (read 1 MiB at a time)."""
+    while start < end:
+        chunk = os.pread(fd, min(1 << 20, end - start), start)
+        if not chunk:
+            return False
+        if b"\n" in chunk:
+            return True
+        start += len(chunk)
+    return False
+
+
 class JournalFile:
     """An Optuna journal backend on one file (``read_logs``/``append_logs``), hardened as the module says."""
 
@@ -106,6 +118,7 @@ class JournalFile:
         self.lock = FileLock(str(self.path) + ".flock")
         self._offsets = {0: 0}        # line number -> byte offset of its start
         self._checksums = None        # True/False once the first line is read: every line must agree
+        self._unfinished = None       # (offset, file size) of a last line too long to be a record
         try:                          # create it, never open an existing FIFO for writing
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
         except FileExistsError:
@@ -118,11 +131,16 @@ class JournalFile:
             size = os.fstat(f.fileno()).st_size     # lines appended after this are read next time
             n = max(k for k in self._offsets if k <= log_number_from)
             pos = self._offsets[n]
+            if self._unfinished == (pos, size):
+                return          # the same huge unfinished last line as last time: not read again
             f.seek(pos)
             while pos < size:
                 line = f.readline(MAX_LINE + 1)
                 if len(line) > MAX_LINE:
-                    raise _damaged(self.path, n + 1, f"longer than {MAX_LINE} bytes")
+                    if _has_newline(f.fileno(), pos + len(line), size):
+                        raise _damaged(self.path, n + 1, f"longer than {MAX_LINE} bytes")
+                    self._unfinished = (pos, size)
+                    break       # a huge unfinished last line (zeros a crash left): the next writer cuts it
                 if not line.endswith(b"\n") or pos + len(line) > size:
                     break       # a line being written, or cut off by a crash: the next writer removes it
                 pos += len(line)

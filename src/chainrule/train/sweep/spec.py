@@ -114,6 +114,8 @@ def make_spec(config=None, search=(), trials: int = 20, out="sweeps/sweep", stor
     if timeout is not None and not timeout > 0:
         raise ValueError(f"--timeout must be > 0 seconds, got {timeout}")
     out = Path(os.path.abspath(out))
+    if study is None:        # the folder's own study, also after the folder was moved or renamed
+        study = Spec.load(out).study if (out / "sweep.json").exists() else (out.name or "sweep")
     return Spec(out=str(out), base=json.loads(json.dumps(asdict(base))), space=space_json(space), trials=trials,
-                study=study or out.name or "sweep", storage=storage, sampler=sampler, prune=prune, metric=metric,
+                study=study, storage=storage, sampler=sampler, prune=prune, metric=metric,
                 timeout=timeout, sampler_seed=sampler_seed)

@@ -142,15 +142,17 @@ def open_study(spec: Spec, create: bool = False, storage=None):
     import optuna
 
     storage = storage or open_storage(spec.storage, Path(spec.out), create=create)
-    exists = spec.study in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-    if exists:
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+    if spec.study in names:
         study = optuna.load_study(study_name=spec.study, storage=storage)
         _check_same(study, spec)
         return study
+    if spec.storage is None and names:
+        raise ValueError(f"{journal_path(spec.out)}: holds no study {spec.study!r}; its studies: "
+                         f"{', '.join(map(repr, names))} (continue one with --study NAME, or start another in a new --out)")
     if spec.storage is None and (_trial_runs(spec.out) or not create):
         path = journal_path(spec.out)
-        raise _lost(spec, "is empty" if path.is_file() and path.stat().st_size == 0 else
-                    f"holds no study {spec.study!r}")
+        raise _lost(spec, "is empty" if path.is_file() and path.stat().st_size == 0 else "holds no study")
     if not create:
         raise ValueError(f"no study {spec.study!r} in the storage")
     study = optuna.create_study(study_name=spec.study, storage=storage, direction=METRICS[spec.metric],
