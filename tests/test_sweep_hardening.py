@@ -9,9 +9,13 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
+
+from chainrule.train.sweep import JournalError, JournalFile, Spec, SweepWarning, make_spec, open_study
+from chainrule.train.sweep.workers import HOST, OWNER, counts, recover, trial_seed
 
 optuna = pytest.importorskip("optuna", reason="sweeps need optuna: pip install 'chainrule[sweep]'")
 
@@ -208,7 +212,6 @@ def test_jobs_beyond_the_cores_are_capped_with_one_line(tmp_path):
 
 
 def test_trial_seeds_differ_per_trial_and_are_stable():
-    from chainrule.train.sweep.workers import trial_seed
     seeds = [trial_seed(1, n) for n in range(50)]
     assert len(set(seeds)) == 50 and seeds == [trial_seed(1, n) for n in range(50)]
     assert trial_seed(2, 0) != trial_seed(1, 0)
@@ -217,7 +220,6 @@ def test_trial_seeds_differ_per_trial_and_are_stable():
 # --------------------------------------------------------------------------- fuzzing the journal
 def _read(out):
     """The trials as chainrule reads them: (number, state, value, params) each, or the JournalError text."""
-    from chainrule.train.sweep import JournalError, Spec, open_study
     try:
         study = open_study(Spec.load(out))
         return [(t.number, t.state.name, t.value, t.params) for t in study.get_trials()]
@@ -234,7 +236,7 @@ def test_fuzzed_journals_read_whole_or_fail_in_one_line_naming_the_file(made, tm
     whole = _read(out)
     assert isinstance(whole, list) and len(whole) == 2
     ends = [i + 1 for i, c in enumerate(data) if c == 10]
-    for case in range(150):
+    for case in range(300):
         kind = ("flip", "cut", "garbage")[case % 3]
         if kind == "flip":              # one bit anywhere but the last newline (a last line without its
             i = rng.randrange(len(data) - 1)      # newline is a write in progress, read as not yet there)
@@ -260,13 +262,19 @@ def test_fuzzed_journals_read_whole_or_fail_in_one_line_naming_the_file(made, tm
                 assert g[0] == w[0] and (g == w or g[1] == "RUNNING"), (g, w)
         else:                           # a flip or a garbage line never reads as other numbers
             assert got == whole, (kind, got)
+        if kind == "cut":               # and the next write goes after the last complete line, never onto a cut one
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                JournalFile(journal).append_logs([{"op_code": 5, "worker_id": "w", "trial_id": 0, "param": "x"}])
+            assert [str(w.message).startswith(f"{journal}: its last line was cut off") for w in seen] == \
+                [True] * (not bad.endswith(b"\n") and bool(bad)), seen
+            assert all(w.category is SweepWarning for w in seen)
+            records = list(JournalFile(journal).read_logs(0))
+            assert records[-1]["param"] == "x" and len(records) == bad.count(b"\n") + 1
 
 
 # --------------------------------------------------------------------------- liveness from run locks
 def test_a_running_trial_is_alive_while_its_workers_lock_is_held_and_retried_once_it_is_free(tmp_path):
-    from chainrule.train.sweep import open_study
-    from chainrule.train.sweep.spec import make_spec
-    from chainrule.train.sweep.workers import HOST, OWNER, counts, recover
     spec = make_spec({"epochs": 1}, ["lr=0.01:0.1"], trials=2, out=tmp_path / "l")
     study = open_study(spec, create=True)
     trial = study.ask()

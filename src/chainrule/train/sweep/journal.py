@@ -42,46 +42,57 @@ class SweepWarning(UserWarning):
 
 
 class FileLock:
-    """Optuna's journal lock interface (acquire/release) on ``fcntl.flock``, bounded in time."""
+    """Optuna's journal lock interface (acquire/release) on ``fcntl.flock``, bounded in time.
+
+    The lock file stays open for the life of the object (``release`` unlocks it, the kernel
+    unlocks it when the process dies); nothing is written into it."""
 
     def __init__(self, path):
         self.path = str(path)
         self.fd = None
 
+    def _open(self) -> int:
+        if self.fd is None:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+            except OSError as e:
+                raise JournalError(f"{self.path}: cannot be opened as the journal's lock ({e.strerror})") from None
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                raise JournalError(f"{self.path}: is {describe_kind(mode)}, not the journal's lock file")
+            self.fd = fd
+        return self.fd
+
     def acquire(self) -> bool:
         import fcntl
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
-        except OSError as e:
-            raise JournalError(f"{self.path}: cannot be opened as the journal's lock ({e.strerror})") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise JournalError(f"{self.path}: is {describe_kind(os.fstat(fd).st_mode)}, not the journal's lock file")
+        fd = self._open()
         deadline, pause = time.monotonic() + LOCK_WAIT, 0.001
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return True
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    os.close(fd)
                     raise
             if time.monotonic() > deadline:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                os.close(fd)
-                raise JournalError(f"{self.path}: held by process {holder} for over {LOCK_WAIT:g} s; is it "
-                                   f"stopped (kill -STOP)? end it, then run the sweep again")
+                raise JournalError(f"{self.path}: held by another process for over {LOCK_WAIT:g} s; is it stopped "
+                                   f"(kill -STOP)? end it, then run the sweep again")
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd = fd
-        return True
 
     def release(self) -> None:
+        import fcntl
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+    def __del__(self):
+        self.close()
 
     def __enter__(self):
         self.acquire()
