@@ -35,7 +35,8 @@ from chainrule.train.sweep.report import importances, report  # noqa: F401
 from chainrule.train.sweep.space import Param, check_data, parse_search  # noqa: F401
 from chainrule.train.sweep.spec import METRICS, PRUNERS, SAMPLERS, Spec, make_spec, redact  # noqa: F401
 from chainrule.train.sweep.storage import journal_path, open_storage, open_study, storage_url  # noqa: F401
-from chainrule.train.sweep.workers import counts, recover, remove_dead_workers, run_workers, usable_cores, work  # noqa: F401
+from chainrule.train.sweep.workers import (counts, recover, remove_dead_workers, run_workers,  # noqa: F401
+                                           usable_cores, work)
 
 
 @dataclass

@@ -41,6 +41,19 @@ class SweepWarning(UserWarning):
     """Something a sweep repaired or changed on its own (a cut-off journal line, a capped --jobs)."""
 
 
+def _open_regular_rw(path, flags: int, purpose: str) -> int:
+    """A read-write descriptor of the regular file ``path`` (never blocks on a FIFO); else a JournalError."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC | flags, 0o644)
+    except OSError as e:
+        raise JournalError(f"{path}: cannot be opened {purpose} ({e.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise JournalError(f"{path}: is {describe_kind(mode)}, not a regular file")
+    return fd
+
+
 class FileLock:
     """Optuna's journal lock interface (acquire/release) on ``fcntl.flock``, bounded in time.
 
@@ -53,15 +66,7 @@ class FileLock:
 
     def _open(self) -> int:
         if self.fd is None:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
-            except OSError as e:
-                raise JournalError(f"{self.path}: cannot be opened as the journal's lock ({e.strerror})") from None
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                os.close(fd)
-                raise JournalError(f"{self.path}: is {describe_kind(mode)}, not the journal's lock file")
-            self.fd = fd
+            self.fd = _open_regular_rw(self.path, os.O_CREAT | os.O_NOFOLLOW, "as the journal's lock")
         return self.fd
 
     def acquire(self) -> bool:
@@ -184,15 +189,7 @@ class JournalFile:
 
     # ------------------------------------------------------------------ writing
     def _open_for_append(self) -> int:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as e:
-            raise JournalError(f"{self.path}: cannot be opened for writing ({e.strerror})") from None
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            os.close(fd)
-            raise JournalError(f"{self.path}: is {describe_kind(mode)}, not a regular file")
-        return fd
+        return _open_regular_rw(self.path, os.O_APPEND, "for writing")
 
     def _cut_partial_line(self, fd: int) -> str | None:
         """Truncate a last line without its newline (hold the lock); the message saying so, or None."""
