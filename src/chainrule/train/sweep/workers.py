@@ -265,7 +265,7 @@ def work(spec: Spec, on_trial=None, deadline: float | None = None, parent: int |
 
     def objective(trial):
         trial.storage.set_trial_system_attr(trial._trial_id, OWNER, {"host": HOST, "lock": str(me.folder),
-                                                                      "trial": trial.number})
+                                                                      "pid": os.getpid(), "trial": trial.number})
         done, ahead = counts(study, before=trial.number)
         if done + ahead >= spec.trials:
             trial.set_user_attr("status", "skipped")
