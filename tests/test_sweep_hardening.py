@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from chainrule.train.sweep import JournalError, JournalFile, Spec, SweepWarning, make_spec, open_study
-from chainrule.train.sweep.workers import HOST, OWNER, counts, recover, trial_seed
+from chainrule.train.sweep.sampling import trial_seed
+from chainrule.train.sweep.workers import HOST, OWNER, counts, recover
 
 optuna = pytest.importorskip("optuna", reason="sweeps need optuna: pip install 'chainrule[sweep]'")
 

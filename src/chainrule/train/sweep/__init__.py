@@ -14,6 +14,7 @@ The modules, in the order a sweep uses them:
 - :mod:`.spec`: what a sweep is (SWEEP_DIR/sweep.json);
 - :mod:`.journal` and :mod:`.storage`: the study in a journal file that holds up to kills and
   damage, or in a database many machines share;
+- :mod:`.sampling`: Optuna's samplers (seeded per trial) and pruners, and a trial's score;
 - :mod:`.workers`: processes that take trials, exactly ``trials`` of them, and notice each
   other's deaths through run locks;
 - :mod:`.report`: results.csv, best.json, the retrain command and the plots.
