@@ -119,12 +119,15 @@ def test_report_of_a_folder_given_from_elsewhere_reads_and_writes_only_that_fold
     assert rows and all(os.path.isabs(r.rsplit(",", 1)[1]) for r in rows)   # run folders: absolute
 
 
-def test_a_moved_sweep_folder_continues_its_own_study(made, tmp_path):
+def test_a_moved_sweep_folder_continues_its_own_study(tmp_path):
+    assert cli("sweep", *ARGS, "--trials", 1, "--out", tmp_path / "sw").returncode == 0
     moved = tmp_path / "renamed"
-    shutil.copytree(made, moved)
-    p = cli("sweep", *ARGS, "--trials", 3, "--out", moved)
-    assert p.returncode == 0 and "3 of 3 trials finished" in p.stdout, p.stderr
-    assert (moved / "trials" / "0002" / "last").exists()
+    os.rename(tmp_path / "sw", moved)
+    p = cli("sweep", *ARGS, "--trials", 2, "--out", moved)
+    assert p.returncode == 0 and "2 of 2 trials finished" in p.stdout, p.stderr
+    assert (moved / "trials" / "0001" / "last").exists()
+    rows = (moved / "results.csv").read_text().splitlines()[1:]      # run folders where they are now
+    assert [r.rsplit(",", 1)[1] for r in rows] == [str(moved / "trials" / f"{i:04d}") for i in range(2)]
     p = cli("sweep", *ARGS, "--trials", 3, "--study", "other", "--out", moved)
     one_line(p, 1, "study.journal: holds no study 'other'; its studies: 'sw'")
 

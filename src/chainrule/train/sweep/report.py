@@ -20,9 +20,10 @@ from chainrule.train.sweep.storage import open_study
 
 
 def _run_dir(t, out: Path):
-    """The trial's run folder as an absolute path (older sweeps stored it relative to where they started)."""
+    """The trial's run folder as an absolute path: where it was recorded, or, if it is not there (older
+    sweeps recorded it relative to where they started; a moved sweep folder), the one in ``out``."""
     d = t.user_attrs.get("run_dir")
-    if d is None or os.path.isabs(d):
+    if d is None or (os.path.isabs(d) and os.path.isdir(d)):
         return d
     own = out / "trials" / f"{t.number:04d}"
     return str(own) if own.is_dir() else d
