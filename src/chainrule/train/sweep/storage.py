@@ -7,6 +7,7 @@ heartbeats, so a worker that dies on any machine is noticed.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import warnings
@@ -46,8 +47,6 @@ def journal_path(out) -> Path:
 
 def open_storage(url: str | None, out: Path, create: bool = True, timeout: int = 10):
     """Optuna storage: the journal file SWEEP_DIR/study.journal, or a database URL (bounded connect wait)."""
-    import inspect
-
     if url is None:
         path = journal_path(out)
         if not create and not (path.exists() or path.is_symlink()):

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from chainrule.train.lock import RunFolderBusy, RunLock
 from chainrule.train.sweep.sampling import Reporter, make_pruner, make_sampler, score
 from chainrule.train.sweep.spec import Spec
 from chainrule.train.sweep.storage import open_study, retry_callback
+from chainrule.train.trainer import NonFiniteLoss
 
 OWNER = "chainrule:owner"
 HOST = socket.gethostname()
@@ -51,8 +53,8 @@ class WorkerLock:
             try:
                 folder.mkdir(parents=True)
                 lock = RunLock(folder).acquire()
-            except FileNotFoundError:   # the last worker out removed workers/ just now
-                continue
+            except (FileNotFoundError, RunFolderBusy):   # the last worker out removed workers/ just now,
+                continue                                  # or a cleaner is looking at this new folder
             try:   # a cleaner may have removed the folder between mkdir and lock: then take another
                 if os.path.samestat(os.fstat(lock.fd), os.stat(folder / ".lock")):
                     self.folder, self.lock = folder, lock
@@ -109,8 +111,6 @@ def _gone(t, now: float) -> bool:
 
 def recover(study) -> list:
     """Mark RUNNING trials whose worker is gone as FAIL and enqueue their parameters again."""
-    import warnings
-
     import optuna
     from optuna.trial import TrialState
 
@@ -165,8 +165,6 @@ def work(spec: Spec, on_trial=None, deadline: float | None = None, parent: int |
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
-
-    from chainrule.train.trainer import NonFiniteLoss
 
     study = open_study(spec)
     me = WorkerLock(spec.out).acquire()
