@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chainrule.train.sweep import JournalError, JournalFile, Spec, SweepWarning, make_spec, open_study
+from chainrule.train.sweep import JournalError, JournalFile, Spec, SweepWarning, make_spec, open_study, report
 from chainrule.train.sweep.sampling import trial_seed
 from chainrule.train.sweep.workers import HOST, OWNER, counts, recover
 
@@ -308,3 +308,22 @@ def test_a_huge_tail_of_zeros_is_an_unfinished_last_line_read_past_and_then_cut(
     p = cli("sweep", *ARGS, "--trials", 3, "--out", sw, timeout=90)
     one_line(p, 0, "study.journal: its last line was cut off mid-write (83886080 bytes")
     assert "3 of 3 trials finished" in p.stdout
+
+
+def test_fuzzed_sweep_json_reports_or_fails_in_one_line_naming_it(made, tmp_path):
+    rng = random.Random(21)
+    out = tmp_path / "sw"
+    shutil.copytree(made, out)
+    data = (out / "sweep.json").read_bytes()
+    for case in range(120):
+        bad = bytearray(data)
+        for _ in range(rng.randrange(1, 4)):
+            i = rng.randrange(len(bad))
+            bad[i] ^= 1 << rng.randrange(8)
+        (out / "sweep.json").write_bytes(bytes(bad))
+        try:
+            r = report(out, plots=False)
+        except (ValueError, FileNotFoundError) as e:      # JournalError is a ValueError
+            assert "\n" not in str(e) and str(e).startswith(f"{out / 'sweep.json'}: "), str(e)
+        else:
+            assert r["finished"] <= 2

@@ -15,6 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from chainrule.train import run as run_mod
+from chainrule.train.sweep.journal import JournalError
 from chainrule.train.sweep.spec import METRICS, Spec
 from chainrule.train.sweep.storage import open_study
 
@@ -58,7 +59,12 @@ def report(out, study=None, top: int = 10, plots: bool = True, storage: str | No
     if storage is not None:
         spec.storage = storage
     if study is None:
-        study = open_study(spec)
+        try:
+            study = open_study(spec)
+        except JournalError:
+            raise
+        except ValueError as e:      # a study made for other settings than sweep.json says
+            raise ValueError(f"{Path(spec.out) / 'sweep.json'}: disagrees with its study: {e}") from None
     out = Path(spec.out)
     rows = _rows(study, spec)
     maximize = METRICS[spec.metric] == "maximize"

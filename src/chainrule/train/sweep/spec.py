@@ -66,11 +66,33 @@ class Spec:
         try:
             d = json.loads(read_regular(path, 1 << 20, ValueError))
             spec = cls(**d)
-        except (ValueError, TypeError) as e:
+            spec.check()
+        except (ValueError, TypeError, AttributeError, KeyError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ValueError(f"{path}: not a sweep.json written by chainrule sweep ({msg})") from None
         spec.out = os.path.abspath(out)     # the folder given, never a path stored relative to another
         return spec
+
+    def check(self) -> None:
+        """Every field of the kind it must be (a damaged or edited sweep.json is refused as a whole)."""
+        if not isinstance(self.base, dict) or set(self.base) != {f.name for f in fields(RunConfig)}:
+            raise ValueError("base: not the settings of a run")
+        self.config().validate()
+        space = self.params()
+        if not space or any(p.kind not in ("float", "int", "choice") for p in space.values()):
+            raise ValueError("no search space")
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
+            raise ValueError(f"trials={self.trials!r}")
+        for name, value, allowed in (("metric", self.metric, METRICS), ("sampler", self.sampler, SAMPLERS),
+                                     ("prune", self.prune, (None, *PRUNERS))):
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r}")
+        if not isinstance(self.study, str) or not (self.storage is None or isinstance(self.storage, str)):
+            raise ValueError("study and storage must be names")
+        for name in ("timeout", "sampler_seed"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ValueError(f"{name}={v!r}")
 
 
 def make_spec(config=None, search=(), trials: int = 20, out="sweeps/sweep", storage: str | None = None,
