@@ -75,8 +75,8 @@ class Spec:
 
     def check(self) -> None:
         """Every field of the kind it must be (a damaged or edited sweep.json is refused as a whole)."""
-        if not isinstance(self.base, dict) or set(self.base) != {f.name for f in fields(RunConfig)}:
-            raise ValueError("base: not the settings of a run")
+        if not isinstance(self.base, dict) or not set(self.base) <= {f.name for f in fields(RunConfig)}:
+            raise ValueError("base: not the settings of a run")     # (a setting added since may be missing)
         self.config().validate()
         space = self.params()
         if not space or any(p.kind not in ("float", "int", "choice") for p in space.values()):
