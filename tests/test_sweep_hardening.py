@@ -327,3 +327,14 @@ def test_fuzzed_sweep_json_reports_or_fails_in_one_line_naming_it(made, tmp_path
             assert "\n" not in str(e) and str(e).startswith(f"{out / 'sweep.json'}: "), str(e)
         else:
             assert r["finished"] <= 2
+
+
+def test_a_study_made_before_a_run_setting_existed_is_continued_when_the_setting_is_its_default(tmp_path):
+    spec = make_spec({"epochs": 1}, ["lr=0.01:0.1"], trials=1, out=tmp_path / "o")
+    study = open_study(spec, create=True)
+    older = {k: v for k, v in study.user_attrs["base"].items() if k != "limit"}   # as if limit came later
+    study.set_user_attr("base", older)
+    assert open_study(spec).study_name == spec.study
+    spec.base["limit"] = 5
+    with pytest.raises(ValueError, match=r"was created with limit=0 \(now 5\)"):
+        open_study(spec)

@@ -11,8 +11,10 @@ import inspect
 import json
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
+from chainrule.train.run import RunConfig
 from chainrule.train.sweep.journal import JournalError, journal_storage
 from chainrule.train.sweep.space import describe
 from chainrule.train.sweep.spec import METRICS, Spec, redact
@@ -20,6 +22,7 @@ from chainrule.train.sweep.spec import METRICS, Spec, redact
 # settings that may differ between machines sharing a study (not compared when joining it)
 LOCAL_SETTINGS = ("data_dir",)
 _ATTRS = ("space", "base", "metric")
+DEFAULTS = json.loads(json.dumps(asdict(RunConfig())))
 
 
 def retry_callback():
@@ -113,11 +116,13 @@ def _check_same(study, spec: Spec) -> None:
                          f"--out or --study")
     if have["metric"] != want["metric"]:
         raise ValueError(f"study {spec.study!r} optimizes {have['metric']}, not {want['metric']}")
-    diff = sorted(k for k in set(have["base"]) | set(want["base"]) if have["base"].get(k) != want["base"].get(k))
+    # a setting RunConfig gained since the study began counts as its default there
+    was, now = ({**DEFAULTS, **have["base"]}, {**DEFAULTS, **want["base"]})
+    diff = sorted(k for k in set(was) | set(now) if k not in LOCAL_SETTINGS and was.get(k) != now.get(k))
     if diff:
         k = diff[0]
-        raise ValueError(f"study {spec.study!r} was created with {k}={have['base'].get(k)} (now "
-                         f"{want['base'].get(k)}); use another --out or --study")
+        raise ValueError(f"study {spec.study!r} was created with {k}={was.get(k)} (now {now.get(k)}); use another "
+                         f"--out or --study")
 
 
 def _trial_runs(out) -> int:
