@@ -63,7 +63,7 @@ def cifar(root):
             loss.backward()
             opt.step()
         t_cr += time.perf_counter() - t
-        tb = [(torch.from_numpy(X.data), torch.from_numpy(y.data)) for X, y in batches]
+        tb = [(torch.from_numpy(X.numpy()), torch.from_numpy(y.numpy())) for X, y in batches]
         t = time.perf_counter()
         for X, y in tb:
             topt.zero_grad()

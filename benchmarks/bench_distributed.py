@@ -56,7 +56,7 @@ def worker(batch: int, steps: int) -> None:
         step()
     total = (time.perf_counter() - t0) / steps
     if rank == 0:
-        n_params = sum(p.data.size for p in model.parameters())
+        n_params = sum(p.numel() for p in model.parameters())
         print(json.dumps({"step": total, "comm": net.comm_seconds / steps if k > 1 else 0.0,
                           "bytes": net.bytes_reduced if k > 1 else 4 * n_params, "params": n_params}))
 

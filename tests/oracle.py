@@ -33,7 +33,7 @@ def check_op(cr_fn, torch_fn, arrays, *, gradcheck=True, seed=0, rtol=RTOL, atol
     tout.backward(torch.tensor(g))
     for i, (x, t) in enumerate(zip(xs, ts)):
         tg = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
-        got = np.zeros(x.shape) if x.grad is None else x.grad.data
+        got = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
         assert got.shape == x.shape and got.dtype == np.float64
         np.testing.assert_allclose(got, tg, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i} differs from PyTorch")

@@ -54,8 +54,8 @@ def test_a_node_used_twice_accumulates():
     W = cr.tensor(rng.standard_normal((3, 3)), requires_grad=True)
     v = cr.tensor(rng.standard_normal(3))
     ((v @ W) @ W).sum().backward()
-    tW = torch.tensor(W.data, requires_grad=True)
-    ((torch.tensor(v.data) @ tW) @ tW).sum().backward()
+    tW = torch.tensor(W.detach().numpy(), requires_grad=True)
+    ((torch.tensor(v.numpy()) @ tW) @ tW).sum().backward()
     np.testing.assert_allclose(W.grad.data, tW.grad.numpy(), rtol=1e-12)
 
 
@@ -184,7 +184,7 @@ def test_broadcast_error_names_op_and_shapes():
 def test_reshape_and_axis_errors():
     with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(3, 4\)"):
         cr.zeros(3, 4).reshape(5, 2)
-    with pytest.raises(ValueError, match="sum: axis 2 is out of range"):
+    with pytest.raises(IndexError, match="sum: dim 2 is out of range"):
         cr.zeros(3, 4).sum(axis=2)
 
 
@@ -229,14 +229,14 @@ def test_requires_grad_on_int_tensor_is_refused():
 def test_tensor_api_basics():
     t = cr.tensor([[1.0, 2.0], [3.0, 4.0]], name="t")
     assert t.shape == (2, 2) and t.ndim == 2 and t.numel() == 4 and t.size() == (2, 2)
-    assert np.asarray(t) is t.data and t.numpy() is t.data
+    assert np.asarray(t) is t.numpy() and t.data.numpy() is t.numpy()
     assert "tensor([[1., 2.]," in repr(t) and "name='t'" in repr(t)
     assert repr(cr.tensor(1.0, dtype="float64", requires_grad=True)) == \
         "tensor(1., dtype=float64, requires_grad=True)"
     assert (t > 2).dtype == np.bool_ and not (t > 2).requires_grad
-    assert cr.arange(3).tolist() == [0, 1, 2] and cr.eye(2).data.trace() == 2
-    assert cr.ones_like(t).shape == t.shape and cr.full((2, 3), 7.0).data.sum() == 42
-    assert cr.from_numpy(t.data).data is t.data
+    assert cr.arange(3).tolist() == [0, 1, 2] and cr.eye(2).detach().numpy().trace() == 2
+    assert cr.ones_like(t).shape == t.shape and cr.full((2, 3), 7.0).numpy().sum() == 42
+    assert cr.from_numpy(t.numpy()).numpy() is t.numpy()
 
 
 def test_user_function_with_gradcheck():

@@ -32,13 +32,13 @@ def test_dataloader_batches_shuffles_reproducibly_and_drops_last():
     assert [len(y) for _, y in batches] == [4, 4, 2] and isinstance(batches[0][0], cr.Tensor)
     assert [len(y) for _, y in DataLoader(ds, 4, drop_last=True)] == [4, 4]
     a = DataLoader(ds, 3, shuffle=True, seed=5)
-    order0 = np.concatenate([y.data for _, y in a])
+    order0 = np.concatenate([y.numpy() for _, y in a])
     assert sorted(order0) == list(range(10)) and list(order0) != list(range(10))
-    np.testing.assert_array_equal(order0, np.concatenate([y.data for _, y in DataLoader(ds, 3, shuffle=True, seed=5)]))
+    np.testing.assert_array_equal(order0, np.concatenate([y.numpy() for _, y in DataLoader(ds, 3, shuffle=True, seed=5)]))
     a.set_epoch(1)
-    assert not np.array_equal(order0, np.concatenate([y.data for _, y in a]))
+    assert not np.array_equal(order0, np.concatenate([y.numpy() for _, y in a]))
     a.set_epoch(0)
-    np.testing.assert_array_equal(order0[6:], np.concatenate([y.data for _, y in a.batches(2)]))
+    np.testing.assert_array_equal(order0[6:], np.concatenate([y.numpy() for _, y in a.batches(2)]))
 
 
 def test_preprocess_and_split():

@@ -53,9 +53,9 @@ def test_outside_a_group_one_process_and_clear_errors():
 
 def test_sampler_gives_each_rank_its_share_of_every_global_batch_in_the_loaders_order():
     ds = ArrayDataset(np.arange(50.0)[:, None], np.arange(50))
-    one = [y.data for _, y in DataLoader(ds, 16, shuffle=True, seed=3)]
+    one = [y.numpy() for _, y in DataLoader(ds, 16, shuffle=True, seed=3)]
     for k in (2, 3, 5):
-        shares = [[y.data for _, y in DataLoader(ds, 16, shuffle=True, seed=3, sampler=DistributedSampler(k, r))]
+        shares = [[y.numpy() for _, y in DataLoader(ds, 16, shuffle=True, seed=3, sampler=DistributedSampler(k, r))]
                   for r in range(k)]
         for b, batch in enumerate(one):        # 16, 16, 16, 2: the last batch leaves some ranks empty at k=3, 5
             parts = [shares[r][b] for r in range(k)]

@@ -87,7 +87,7 @@ def test_dropout_is_inverted_and_off_in_eval():
     cr.manual_seed(0)
     d = nn.Dropout(0.5)
     x = cr.ones(1000, 100)
-    y = d(x).data
+    y = d(x).detach().numpy()
     assert set(np.unique(y)) == {0.0, 2.0}
     assert abs((y == 0).mean() - 0.5) < 0.01
     assert d.eval()(x) is x
@@ -99,7 +99,7 @@ def test_dropout_is_inverted_and_off_in_eval():
 
 def test_linear_init_matches_pytorch_in_distribution():
     cr.manual_seed(0)
-    w = nn.Linear(400, 300).weight.data
+    w = nn.Linear(400, 300).weight.detach().numpy()
     tw = torch.nn.Linear(400, 300).weight.detach().numpy()
     bound = 1 / np.sqrt(400)
     assert np.abs(w).max() <= bound and abs(np.abs(w).max() - bound) < 1e-3
@@ -116,7 +116,7 @@ def test_linear_init_matches_pytorch_in_distribution():
 def test_init_functions(fn, args, expect_std):
     t = cr.nn.Parameter(np.empty((300, 400), np.float32))
     fn(t, **args, rng=0)
-    assert abs(t.data.std() - expect_std) / expect_std < 0.02
+    assert abs(t.detach().numpy().std() - expect_std) / expect_std < 0.02
     nn.init.zeros_(t)
     assert not t.data.any()
 
@@ -209,7 +209,7 @@ def test_bad_targets_give_clear_errors(loss, target, match):
 def test_l2_penalty_excludes_biases_and_lecture_full_loss():
     cr.manual_seed(0)
     net = nn.MLP([5, 4, 3]).double()
-    W1, b1, W2, b2 = (p.data for p in net.parameters())
+    W1, b1, W2, b2 = (p.detach().numpy() for p in net.parameters())
     assert F.l2_penalty(net).item() == pytest.approx((W1 ** 2).sum() + (W2 ** 2).sum())
     assert F.l2_penalty(net, weights_only=False).item() == pytest.approx(
         sum((p ** 2).sum() for p in (W1, b1, W2, b2)))
@@ -314,7 +314,7 @@ def test_xor_needs_a_hidden_layer():
             opt.zero_grad()
             F.cross_entropy(model(X), y).backward()
             opt.step()
-        return (model(X).data.argmax(1) == y).mean()
+        return (model(X).detach().numpy().argmax(1) == y).mean()
 
     cr.manual_seed(0)
     assert fit(nn.Linear(2, 2)) <= 0.75
@@ -324,12 +324,12 @@ def test_xor_needs_a_hidden_layer():
 
 def test_linear_weight_layout_is_internal_and_state_dict_is_plain():
     layer = nn.Linear(30, 20)
-    assert layer.weight.shape == (20, 30) and layer.weight.data.flags.f_contiguous
+    assert layer.weight.shape == (20, 30) and layer.weight.detach().numpy().flags.f_contiguous
     sd = layer.state_dict()
     assert sd["weight"].shape == (20, 30) and sd["weight"].flags.c_contiguous
     torch.nn.Linear(30, 20).load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
     layer.load_state_dict(sd)
-    assert layer.weight.data.flags.f_contiguous  # loading keeps the fast layout
+    assert layer.weight.detach().numpy().flags.f_contiguous  # loading keeps the fast layout
     opt = cr.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
     layer(cr.randn(4, 30)).sum().backward()
     opt.step()
@@ -338,5 +338,5 @@ def test_linear_weight_layout_is_internal_and_state_dict_is_plain():
 
 def test_gradcheck_perturbs_non_contiguous_data():
     x = cr.tensor(np.asfortranarray(np.random.default_rng(0).standard_normal((3, 4))), requires_grad=True)
-    assert x.data.flags.f_contiguous and not x.data.flags.c_contiguous
+    assert x.detach().numpy().flags.f_contiguous and not x.detach().numpy().flags.c_contiguous
     assert cr.gradcheck(lambda t: (t * t).sum(axis=0), x)

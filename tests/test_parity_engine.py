@@ -27,7 +27,7 @@ def run_both(snippet, **arrays):
 def np_(t):
     if isinstance(t, torch.Tensor):
         return t.detach().numpy()
-    return np.asarray(t.data if isinstance(t, cr.Tensor) else t)
+    return np.asarray(t.detach().numpy() if isinstance(t, cr.Tensor) else t)
 
 
 def same(a, b, rtol=1e-7, atol=1e-10):
@@ -54,21 +54,21 @@ def test_sgd_step_under_no_grad_updates_the_parameter_in_place():
     w0, x = rng.standard_normal(3), rng.standard_normal(3)
     for lib in (torch, cr):
         w = lib.tensor(w0, requires_grad=True)
-        arr = w.data if lib is cr else None
+        arr = w.detach().numpy() if lib is cr else None
         (w * lib.tensor(x)).sum().backward()
         with lib.no_grad():
             w -= 0.1 * w.grad
         assert w.is_leaf and w.requires_grad and w._version == 1
         np.testing.assert_allclose(np_(w), w0 - 0.1 * x)
         if lib is cr:
-            assert w.data is arr  # the same ndarray: optimizers and views see the update
+            assert w.detach().numpy() is arr  # the same ndarray: optimizers and views see the update
     net = cr.nn.Linear(3, 2)
-    before = net.weight.data
+    before = net.weight.detach().numpy()
     net(cr.tensor(rng.standard_normal((4, 3)))).sum().backward()
     with cr.no_grad():
         for p in net.parameters():
             p -= 0.1 * p.grad
-    assert net.weight.data is before and net.weight.is_leaf and net.weight.requires_grad
+    assert net.weight.detach().numpy() is before and net.weight.is_leaf and net.weight.requires_grad
 
 
 @pytest.mark.parametrize("op", ["+=", "-=", "*=", "/="])
@@ -89,9 +89,9 @@ def test_inplace_matmul_writes_into_the_array():
     # PyTorch rebinds x for @= (x = x @ y); chainrule writes into x's array (same values)
     a, b = np.eye(2) * 2, np.arange(4.0).reshape(2, 2)
     x = cr.tensor(a)
-    arr = x.data
+    arr = x.numpy()
     x @= cr.tensor(b)
-    assert x.data is arr and x._version == 1
+    assert x.numpy() is arr and x._version == 1
     np.testing.assert_allclose(x.data, a @ b)
     np.testing.assert_allclose(x.data, (torch.tensor(a) @ torch.tensor(b)).numpy())
 
@@ -385,9 +385,9 @@ def test_factories_take_requires_grad_device_and_the_seed():
     draws = []
     for _ in range(2):
         cr.manual_seed(7)
-        draws.append(np.concatenate([cr.rand(3).data, cr.randn(3).data, cr.randn_like(cr.zeros(2)).data,
-                                     cr.rand_like(cr.zeros(2)).data, cr.randint(0, 5, (4,)).data,
-                                     cr.randperm(5).data, cr.randint_like(cr.zeros(3), 10).data]))
+        draws.append(np.concatenate([cr.rand(3).numpy(), cr.randn(3).numpy(), cr.randn_like(cr.zeros(2)).numpy(),
+                                     cr.rand_like(cr.zeros(2)).numpy(), cr.randint(0, 5, (4,)).numpy(),
+                                     cr.randperm(5).numpy(), cr.randint_like(cr.zeros(3), 10).numpy()]))
     np.testing.assert_array_equal(draws[0], draws[1])
     assert cr.randint(3, 7, (100,)).min() >= 3 and cr.randint(10, size=(5,)).dtype == cr.long
     assert sorted(cr.randperm(6).tolist()) == list(range(6)) and cr.randperm(6).dtype == cr.int64

@@ -560,7 +560,7 @@ def test_legacy_reduction_flags():
     s, y = cr.tensor([[1.0, 2.0], [0.5, 0.0]]), cr.tensor([0, 1])
     assert F.cross_entropy(s, y, reduce=False).shape == (2,)
     assert F.mse_loss(s, s * 2, size_average=False).item() == pytest.approx(
-        TF.mse_loss(torch.tensor(s.data), torch.tensor(s.data) * 2, reduction="sum").item())
+        TF.mse_loss(torch.tensor(s.numpy()), torch.tensor(s.numpy()) * 2, reduction="sum").item())
 
 
 # ----------------------------------------------------------------------------- save and load

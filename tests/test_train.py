@@ -55,7 +55,7 @@ def test_checkpoint_loads_into_pytorch_sequential(tmp_path):
     tnet.load_state_dict(load_file(str(tmp_path / "last" / "model.safetensors")))
     x = spiral(40, 3).X[:7]
     with torch.no_grad():
-        ours = t.model.eval()(cr.tensor(x)).data
+        ours = t.model.eval()(cr.tensor(x)).detach().numpy()
         np.testing.assert_allclose(tnet(torch.tensor(x)).numpy(), ours, rtol=1e-5, atol=1e-6)
 
 

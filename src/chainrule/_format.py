@@ -108,7 +108,7 @@ def format_array(a: np.ndarray, indent: int) -> str:
 
 
 def tensor_repr(t) -> str:
-    data = t.data
+    data = t._data
     extra = []
     if data.size == 0 and data.ndim > 1 or data.size == 0 and data.shape != (0,):
         extra.append(f"size={tuple(data.shape)}")

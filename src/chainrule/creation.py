@@ -11,6 +11,7 @@ import numpy as np
 
 from chainrule import dtypes
 from chainrule.devices import check as _check_device
+from chainrule.random import resolve
 from chainrule.ops.shape import _shape_arg as _shape  # zeros(2, 3) and zeros((2, 3)) alike
 from chainrule.tensor import Tensor
 
@@ -33,9 +34,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, name: str
         (1, 2)
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     elif isinstance(data, (list, tuple)) and data and any(isinstance(v, Tensor) for v in data):
-        data = [v.data if isinstance(v, Tensor) else v for v in data]  # a list of 0-d tensors
+        data = [v._data if isinstance(v, Tensor) else v for v in data]  # a list of 0-d tensors
     d = dtypes.infer_dtype(data) if dtype is None else dtypes.as_dtype(dtype)
     t = _new(np.array(data, dtype=d, copy=True), requires_grad, device)
     t.name = name
@@ -46,7 +47,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """``data`` as a tensor, sharing memory with an ndarray or tensor where the dtype allows."""
     if isinstance(data, Tensor) and (dtype is None or dtypes.as_dtype(dtype) == data.dtype):
         return data
-    data = data.data if isinstance(data, Tensor) else data
+    data = data._data if isinstance(data, Tensor) else data
     d = dtypes.infer_dtype(data) if dtype is None else dtypes.as_dtype(dtype)
     return _new(np.asarray(data, dtype=d), False, device)
 
@@ -78,7 +79,7 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False, out=None)
 
 
 def _fill_dtype(fill_value):
-    v = fill_value.data if isinstance(fill_value, Tensor) else fill_value
+    v = fill_value._data if isinstance(fill_value, Tensor) else fill_value
     kind = np.asarray(v).dtype.kind
     return dtypes.bool_ if kind == "b" else dtypes.int64 if kind in "iu" else dtypes.DEFAULT_FLOAT
 
@@ -87,12 +88,12 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     """A tensor of ``size`` filled with ``fill_value`` (its dtype follows the value, as in PyTorch:
     int64 for an int, bool for a bool, the default float for a float)."""
     d = _fill_dtype(fill_value) if dtype is None else dtypes.as_dtype(dtype)
-    v = fill_value.data if isinstance(fill_value, Tensor) else fill_value
+    v = fill_value._data if isinstance(fill_value, Tensor) else fill_value
     return _new(np.full(_shape((size,)), v, d), requires_grad, device)
 
 
 def _like(t, dtype):
-    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    a = t._data if isinstance(t, Tensor) else np.asarray(t)
     return a, (a.dtype if dtype is None else dtypes.as_dtype(dtype))
 
 
@@ -112,12 +113,11 @@ def empty_like(input, *, dtype=None, device=None, requires_grad: bool = False) -
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
     a, d = _like(input, dtype)
-    v = fill_value.data if isinstance(fill_value, Tensor) else fill_value
+    v = fill_value._data if isinstance(fill_value, Tensor) else fill_value
     return _new(np.full(a.shape, v, d), requires_grad, device)
 
 
 def _rng(seed):
-    from chainrule.random import resolve
     return resolve(seed)
 
 
@@ -217,7 +217,7 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=N
              requires_grad: bool = False) -> Tensor:
     """``steps`` values from ``base ** start`` to ``base ** end``, evenly spaced in the exponent."""
     d = _float(dtype)
-    e = linspace(start, end, steps, dtype=np.float64).data
+    e = linspace(start, end, steps, dtype=np.float64)._data
     return _new(np.power(float(base), e).astype(d), requires_grad, device)
 
 

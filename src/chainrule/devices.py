@@ -20,8 +20,8 @@ class device:  # noqa: N801 - PyTorch's name
     __slots__ = ("type", "index")
 
     def __init__(self, type="cpu", index=None):  # noqa: A002 - PyTorch's keyword
-        if isinstance(type, device):
-            type, index = type.type, type.index
+        if not isinstance(type, str) and isinstance(getattr(type, "type", None), str):
+            type, index = type.type, getattr(type, "index", None)  # a device, or torch.device
         name = str(type)
         if ":" in name:
             name, _, idx = name.partition(":")
@@ -56,6 +56,14 @@ _KNOWN = ("cpu", "cuda", "mps", "xpu", "meta", "mtia", "hpu", "xla")
 def _gpu_message(name: str) -> str:
     return (f"device {name!r} is not available: chainrule runs on the CPU only (NumPy); "
             f"use device='cpu' (chainrule.cuda.is_available() is False)")
+
+
+def is_device(a) -> bool:
+    """True for a device (also a torch.device), or a string naming one ("cpu", "cuda:0", "hpu"), as
+    ``to()`` reads its arguments."""
+    if isinstance(a, str):
+        return a.split(":")[0] in _KNOWN
+    return isinstance(getattr(a, "type", None), str)  # a device, or a torch.device
 
 
 def check(dev) -> "device":

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.core import TensorBase
+from chainrule.core import torch_name  # noqa: F401 - PyTorch's type names live with the version error
+
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -103,8 +106,8 @@ def _join(a, b):
 def operand_class(x) -> tuple:
     """(class, dtype) of one operand: class 0 a tensor or array with dimensions, 1 a 0-d one,
     2 a number (Python or NumPy scalar, which counts by category only)."""
-    data = getattr(x, "data", None)
-    if isinstance(data, np.ndarray) and not isinstance(x, np.ndarray):  # a Tensor
+    if isinstance(x, TensorBase):
+        data = x._data
         return (0 if data.ndim else 1), data.dtype
     if isinstance(x, np.generic) or isinstance(x, (bool, int, float)):
         kind = np.asarray(x).dtype.kind
@@ -138,16 +141,8 @@ def get_default_dtype() -> np.dtype:
     return DEFAULT_FLOAT
 
 
-_TORCH_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-                "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor",
-                "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor"}
 _TORCH_TYPES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
                 "int32": "Int", "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte"}
-
-
-def torch_name(dtype) -> str:
-    """PyTorch's tensor type name for a dtype ('FloatTensor'), used in error messages."""
-    return _TORCH_NAMES.get(np.dtype(dtype).name, f"{np.dtype(dtype).name} tensor")
 
 
 def type_name(dtype) -> str:

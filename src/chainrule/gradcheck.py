@@ -66,10 +66,10 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
 
     def loss() -> float:
         with no_grad():
-            return float(np.sum(_call(fn, inputs).data * proj))
+            return float(np.sum(_call(fn, inputs)._data * proj))
 
     for (label, t), a in zip(checked, analytic):
-        data = t.data  # perturbed in place, element by element, whatever its memory layout
+        data = t._data  # perturbed in place, element by element, whatever its memory layout
         num = np.empty(t.shape)
         for i in np.ndindex(t.shape):
             orig = data[i]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import devices
+
 _rng = np.random.default_rng()
 
 
@@ -34,8 +36,7 @@ class Generator:
     NumPy Generator, so its streams differ from PyTorch's."""
 
     def __init__(self, device="cpu"):
-        from chainrule.devices import check
-        check(device)
+        devices.check(device)
         self.rng = np.random.default_rng()
         self._seed = None
 

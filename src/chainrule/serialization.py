@@ -40,7 +40,7 @@ class _Writer:
         if isinstance(obj, (int, float)) and not isinstance(obj, np.generic):
             return obj
         if isinstance(obj, Tensor):
-            out = {"__tensor__": self._array(obj.data), "requires_grad": bool(obj.requires_grad)}
+            out = {"__tensor__": self._array(obj._data), "requires_grad": bool(obj.requires_grad)}
             if type(obj).__name__ == "Parameter":
                 out["parameter"] = True
             return out

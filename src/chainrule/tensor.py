@@ -1,16 +1,29 @@
 """Tensor: an ndarray, its gradient, and the node of the graph it came from.
 
-A Tensor holds ``data`` (a NumPy ndarray; scalars are 0-d), ``requires_grad``,
-``grad`` (filled by ``backward()``, same shape and dtype as ``data``) and
-``_ctx``, the :class:`~chainrule.autograd.Function` that produced it (None for
-a leaf). Operators and methods call the ops in :mod:`chainrule.ops`; nothing
-here computes a gradient.
+A Tensor is the core's tensor record (:class:`chainrule.core.TensorBase`: the ndarray ``_data``,
+``requires_grad``, the gradient, ``_ctx``, the :class:`~chainrule.core.Function` that produced it,
+None for a leaf) with PyTorch's operators and methods, all defined here in the class. They call
+the front's functions in :mod:`chainrule.ops`; nothing here computes a gradient.
+
+As in PyTorch, ``t.data`` is a Tensor that shares the array and requires no grad, ``t.numpy()``
+(and ``np.asarray(t)``) is the array, refused on a tensor that requires grad.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from chainrule import dtypes
+from chainrule import devices, dtypes, ops
+from chainrule import random as _random
+from chainrule._format import tensor_repr
+from chainrule.core import ShapeError, TensorBase, backward, make, set_tensor_class
+from chainrule.ops import args as _args
+from chainrule.ops import inplace as _inplace
+from chainrule.ops.convert import array_of
+from chainrule.ops.elementwise import add2, mul2, sub2
+from chainrule.ops.shape import _shape_arg
+
+_ops = ops
+_device = devices
 
 
 class Size(tuple):
@@ -32,7 +45,7 @@ class Size(tuple):
         return tuple.__repr__(self).__format__(spec)
 
 
-class Tensor:
+class Tensor(TensorBase):
     """An n-dimensional array that records the ops applied to it.
 
     Args:
@@ -51,63 +64,65 @@ class Tensor:
         (-12.0, -4.0, -4.0, 3.0)
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "name", "_vc", "__weakref__")
+    __slots__ = ()
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
 
     def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None,
                  device=None):
-        if isinstance(data, Tensor):
-            data = data.data
         if device is not None:
             _device.check(device)
-        d = dtypes.infer_dtype(data) if dtype is None else dtypes.as_dtype(dtype)
-        arr = np.array(data, dtype=d, copy=None)
+        arr = array_of(data, dtype)
         if requires_grad and arr.dtype.kind != "f":
             raise RuntimeError(f"Only Tensors of floating point dtype can require gradients (got "
                                f"{arr.dtype}); pass dtype=chainrule.float32 or float64")
-        self.data = arr
+        self._data = arr
         self._grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
         self.name = name
         self._vc = None
 
-    @classmethod
-    def _make(cls, data: np.ndarray, requires_grad: bool, ctx) -> "Tensor":
-        """Fast internal constructor: ``data`` is already an ndarray of the right dtype."""
-        t = object.__new__(cls)
-        t.data = data
-        t._grad = None
-        t.requires_grad = requires_grad
-        t._ctx = ctx
-        t.name = None
-        t._vc = None
-        return t
-
     # ------------------------------------------------------------------ gradient
     @property
     def grad(self):
         """dL/d(this tensor) after backward(), as a Tensor of the same shape and dtype, or None."""
         g = self._grad
-        return None if g is None else Tensor._make(np.asarray(g), False, None)
+        return None if g is None else make(np.asarray(g))
 
     @grad.setter
     def grad(self, value):
         if value is None:
             self._grad = None
             return
-        g = value.data if isinstance(value, Tensor) else np.asarray(value)
-        if g.shape != self.data.shape:
-            raise ValueError(f"grad of shape {g.shape} assigned to a tensor of shape {self.shape}")
-        self._grad = g.astype(self.data.dtype, copy=False)
+        g = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if g.shape != self._data.shape:
+            raise ShapeError(f"grad of shape {g.shape} assigned to a tensor of shape {self.shape}")
+        self._grad = g.astype(self._data.dtype, copy=False)
 
-    def _accumulate(self, g) -> None:
-        # out of place: the same array may be handed to several inputs (add passes it on)
-        if self._grad is None:
-            # a 0-d result may be a NumPy scalar, a sum's a read-only broadcast view
-            self._grad = g.copy() if type(g) is not np.ndarray or not g.flags.writeable else g
-        else:
-            self._grad = np.asarray(self._grad + g)
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's ``.grad`` after backward (PyTorch's switch; chainrule keeps
+        every intermediate gradient anyway, for drawings: see docs/pytorch.md)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._ctx is not None:
+            self._retains = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor after ``retain_grad()`` (False for leaves, as in PyTorch)."""
+        return self._ctx is not None and getattr(self, "_retains", False)
+
+    # ------------------------------------------------------------------ the array
+    @property
+    def data(self) -> "Tensor":
+        """This tensor's values as a Tensor outside the graph: it shares the array, requires no grad
+        and has its own version (an in-place change through it is not seen by the graph, as in
+        PyTorch). Assigning a Tensor or an array replaces the array."""
+        return make(self._data)
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = value._data if isinstance(value, TensorBase) else np.asarray(value)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (sets ``.grad`` to None)."""
@@ -123,12 +138,12 @@ class Tensor:
         if create_graph or inputs is not None:
             raise NotImplementedError("backward: create_graph=True and inputs= are not supported; "
                                       "chainrule's backward rules compute on NumPy arrays")
-        _autograd.backward(self, gradient if grad is None else grad, bool(retain_graph))
+        backward(self, gradient if grad is None else grad, bool(retain_graph))
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (shares memory and version, requires no grad)."""
-        t = Tensor._make(self.data, False, None)
-        if getattr(self, "_vc", None) is None:
+        t = make(self._data)
+        if self._vc is None:
             self._vc = [0]
         t._vc = self._vc
         return t
@@ -140,7 +155,7 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Set ``requires_grad`` in place (only on leaves, and only float tensors can require grad)."""
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got "
                                f"{dtypes.type_name(self.dtype)}")
         if not requires_grad and self._ctx is not None:
@@ -153,7 +168,7 @@ class Tensor:
     @property
     def _version(self) -> int:
         """How many in-place ops changed this tensor's array (PyTorch's version counter)."""
-        vc = getattr(self, "_vc", None)
+        vc = self._vc
         return 0 if vc is None else vc[0]
 
     @property
@@ -169,15 +184,15 @@ class Tensor:
     @property
     def shape(self) -> tuple:
         """The shape, a plain tuple (``size()`` gives it as a Size, printed like PyTorch's)."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     def size(self, dim: int | None = None):
         """The shape as a tuple (PyTorch's ``x.size()``), or the length of axis ``dim`` as an int.
@@ -185,64 +200,97 @@ class Tensor:
         For the number of elements use :meth:`numel` (NumPy's ``.size``).
         """
         if dim is None:
-            return Size(self.data.shape)
-        nd = self.data.ndim
-        if not -max(nd, 1) <= dim < max(nd, 1) or nd == 0:
-            raise IndexError(f"Dimension out of range (expected to be in range of [{-max(nd, 1)}, "
-                             f"{max(nd, 1) - 1}], but got {dim})")
-        return self.data.shape[dim]
+            return Size(self._data.shape)
+        nd = self._data.ndim
+        if nd == 0:
+            raise _args.dim_error("size", dim, 0)
+        return self._data.shape[_args.dim(dim, nd, "size")]
 
     def numel(self) -> int:
         """The number of elements."""
-        return self.data.size
+        return self._data.size
 
     nelement = numel
 
     def dim(self) -> int:
         """The number of dimensions (``ndim``)."""
-        return self.data.ndim
+        return self._data.ndim
 
     ndimension = dim
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self):
         """Iterate over axis 0 (each item a tensor in the graph, as PyTorch's unbind)."""
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(len(self.data)))
+        return (self[i] for i in range(len(self._data)))
 
     def __format__(self, spec: str) -> str:
-        if self.data.ndim == 0:
-            return self.data.item().__format__(spec)
+        if self._data.ndim == 0:
+            return self._data.item().__format__(spec)
         return object.__format__(self, spec)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
-        return self.data.item()
+        if self._data.size != 1:
+            raise ShapeError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+        return self._data.item()
 
-    def numpy(self) -> np.ndarray:
-        """The underlying ndarray (shared, not copied)."""
-        return self.data
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The underlying ndarray (shared, not copied); refused, as in PyTorch, on a tensor that
+        requires grad (call ``.detach().numpy()``)."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        return self._data
 
     def tolist(self):
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is None:
-            return self.data
-        return self.data.astype(dtype)
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        a = self._data
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs: ``ndarray (op) Tensor`` runs the Tensor's operator (in the graph); another ufunc
+        on a tensor that requires grad raises (NumPy would drop the graph), on other tensors it computes
+        on the arrays and returns a Tensor, as PyTorch does."""
+        if method == "__call__" and not kwargs and len(inputs) == 2:
+            op = _REFLECTED.get(ufunc)
+            if op is not None:
+                a, b = inputs
+                return getattr(b, op[1])(a) if isinstance(b, Tensor) and not isinstance(a, Tensor) \
+                    else getattr(a, op[0])(b)
+        _refuse_grad(ufunc, inputs)
+        arrays = tuple(x._data if isinstance(x, Tensor) else x for x in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(x._data if isinstance(x, Tensor) else x for x in kwargs["out"])
+        out = getattr(ufunc, method)(*arrays, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(make(o) if isinstance(o, np.ndarray) else o for o in out)
+        return make(out) if isinstance(out, np.ndarray) else out
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions (``np.dot``, ``np.concatenate``...): refused on a tensor that requires grad
+        (NumPy would drop the graph); on other tensors they run on the arrays."""
+        if func not in _SHAPE_ONLY:  # np.shape and friends read no values: nothing to refuse
+            _refuse_grad(func, args, kwargs.values())
+        return func(*_arrays(args), **dict(zip(kwargs, _arrays(kwargs.values()))))
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
                                f"(shape {self.shape}); use .any() or .all()")
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self):
         return float(self.item())
@@ -251,14 +299,13 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iu":
+        if self._data.dtype.kind not in "iu":
             raise TypeError("only integer tensors can be used as an index")
         return int(self.item())
 
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        from chainrule._format import tensor_repr
         return tensor_repr(self)
 
     # ------------------------------------------------------------------ dtype and device
@@ -274,7 +321,7 @@ class Tensor:
     def bool(self) -> "Tensor": return self.to(dtypes.bool_)
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self._data.dtype.kind == "f"
 
     @property
     def device(self):
@@ -290,33 +337,45 @@ class Tensor:
         (``to("cpu")``; chainrule runs on the CPU only). Returns ``self`` when nothing changes."""
         for a in args:
             if isinstance(a, Tensor):
-                dtype = a.data.dtype
-            elif isinstance(a, (str, _device.device)):
+                dtype = a._data.dtype
+            elif _device.is_device(a) or isinstance(a, int) and not isinstance(a, bool):
                 device = a
             elif a is not None:
                 dtype = a
         if device is not None:
             _device.check(device)
-        if dtype is None or dtypes.as_dtype(dtype) == self.data.dtype:
-            return _ops.cast(self, self.data.dtype) if copy else self
+        if dtype is None or dtypes.as_dtype(dtype) == self._data.dtype:
+            return _ops.cast(self, self._data.dtype) if copy else self
         return _ops.cast(self, dtype)
 
     def cpu(self) -> "Tensor":
         return self
 
+    def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
+        """Always raises: chainrule runs on the CPU (the one device error, as ``to("cuda")``)."""
+        _device.check("cuda" if device is None else device)
+
     def type(self, dtype=None):
         """With no argument, PyTorch's type name ('chainrule.FloatTensor'); else ``to(dtype)``."""
         if dtype is None:
-            return "chainrule." + dtypes.torch_name(self.data.dtype)
+            return "chainrule." + dtypes.torch_name(self._data.dtype)
         return self.to(dtype)
 
     def type_as(self, other: "Tensor") -> "Tensor":
-        return self.to(other.data.dtype)
+        return self.to(other._data.dtype)
 
     def element_size(self) -> int:
-        return self.data.itemsize
+        return self._data.itemsize
 
     # ------------------------------------------------------------------ operators
+    # the hottest operators are the front's functions themselves (one Python call less per op)
+    __add__ = add2
+    __sub__ = sub2
+    __mul__ = mul2
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
     def __radd__(self, other):
         return _ops.elementwise.add2(other, self)
 
@@ -390,30 +449,30 @@ class Tensor:
     def copy_(self, src, non_blocking: bool = False):
         """Copy ``src`` (broadcast, cast to this tensor's dtype) into this tensor; the gradient flows to src."""
         src = src if isinstance(src, Tensor) else Tensor(src)
-        if src.data.dtype != self.data.dtype:
-            src = _ops.cast(src, self.data.dtype) if self.data.dtype.kind == "f" else \
-                Tensor._make(src.data.astype(self.data.dtype), False, None)
-        keep = np.zeros(self.data.shape, bool)
+        if src._data.dtype != self._data.dtype:
+            src = _ops.cast(src, self._data.dtype) if self._data.dtype.kind == "f" else \
+                make(src._data.astype(self._data.dtype))
+        keep = make(np.zeros(self._data.shape, bool))
         return _inplace.apply_(self, "copy_", lambda old, s: _ops.where(keep, old, s), src)
 
     def masked_fill_(self, mask, value):
         """Set the elements where ``mask`` is True to ``value`` (a number or a 0-d tensor)."""
-        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-        if m.dtype != np.bool_:
+        mask = mask if isinstance(mask, Tensor) else make(np.asarray(mask))
+        if mask._data.dtype != np.bool_:
             raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                               f"{dtypes.type_name(m.dtype)}")
-        return _inplace.apply_(self, "masked_fill_", lambda old, v: _ops.where(m, v, old), value)
+                               f"{dtypes.type_name(mask._data.dtype)}")
+        return _inplace.apply_(self, "masked_fill_", lambda old, v: _ops.where(mask, v, old), value)
 
     def zero_(self): return _inplace.fill_(self, "zero_", 0)
 
     def fill_(self, value):
-        return _inplace.fill_(self, "fill_", value.data if isinstance(value, Tensor) else value)
+        return _inplace.fill_(self, "fill_", value._data if isinstance(value, Tensor) else value)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None):
-        return _inplace.fill_(self, "uniform_", _random.resolve(generator).uniform(a, b, self.data.shape))
+        return _inplace.fill_(self, "uniform_", _random.resolve(generator).uniform(a, b, self._data.shape))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None):
-        return _inplace.fill_(self, "normal_", _random.resolve(generator).normal(mean, std, self.data.shape))
+        return _inplace.fill_(self, "normal_", _random.resolve(generator).normal(mean, std, self._data.shape))
 
     # comparisons: plain boolean tensors, outside the graph
     def __lt__(self, other):
@@ -489,10 +548,11 @@ class Tensor:
     def reshape_as(self, other): return _ops.reshape(self, other.shape)
     def expand_as(self, other): return _ops.expand(self, other.shape)
     def contiguous(self, memory_format=None): return self
-    def is_contiguous(self, memory_format=None) -> bool: return bool(self.data.flags.c_contiguous)
+    def is_contiguous(self, memory_format=None) -> bool: return bool(self._data.flags.c_contiguous)
     def transpose(self, *dims, **kw): return _ops.transpose(self, *dims, **kw)
     def permute(self, *dims, **kw): return _ops.permute(self, *dims, **kw)
     def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
+    def ravel(self): return _ops.reshape(self, -1)
     def squeeze(self, dim=None, **kw): return _ops.squeeze(self, dim, **kw)
     def unsqueeze(self, dim=None, **kw): return _ops.unsqueeze(self, dim, **kw)
     def expand(self, *shape): return _ops.expand(self, *shape)
@@ -501,7 +561,7 @@ class Tensor:
     def _like(self, data, dtype, requires_grad, device):
         if device is not None:
             _device.check(device)
-        d = self.data.dtype if dtype is None else dtypes.as_dtype(dtype)
+        d = self._data.dtype if dtype is None else dtypes.as_dtype(dtype)
         return Tensor(np.asarray(data, dtype=d), requires_grad=requires_grad)
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
@@ -517,7 +577,7 @@ class Tensor:
         return self._like(np.full(_shape_arg((size,)), fill_value), dtype, requires_grad, device)
 
     def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
-        data = data.data if isinstance(data, Tensor) else data
+        data = data._data if isinstance(data, Tensor) else data
         return self._like(np.array(data), dtype, requires_grad, device)
 
     @property
@@ -547,16 +607,41 @@ class Tensor:
     def outer(self, vec2): return _ops.outer(self, vec2)
 
 
-# the ops import Tensor, so they are bound here, after the class exists
-from chainrule import autograd as _autograd  # noqa: E402
-from chainrule import devices as _device  # noqa: E402
-from chainrule import ops as _ops  # noqa: E402
-from chainrule import random as _random  # noqa: E402
-from chainrule.ops import inplace as _inplace  # noqa: E402
-from chainrule.ops.shape import _shape_arg  # noqa: E402
 
-# the hottest operators call their op directly (one Python call less per op)
-Tensor.__add__ = _ops.elementwise.add2
-Tensor.__sub__ = _ops.elementwise.sub2
-Tensor.__mul__ = _ops.elementwise.mul2
-Tensor.__pow__ = _ops.pow
+
+_REFLECTED = {np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub__"),
+              np.multiply: ("__mul__", "__rmul__"), np.true_divide: ("__truediv__", "__rtruediv__"),
+              np.power: ("__pow__", "__rpow__"), np.matmul: ("__matmul__", "__rmatmul__"),
+              np.less: ("__lt__", "__gt__"), np.less_equal: ("__le__", "__ge__"),
+              np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
+              np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__")}
+
+
+_SHAPE_ONLY = {np.shape, np.ndim, np.size}
+
+
+def _refuse_grad(fn, *groups) -> None:
+    """One clear error when a NumPy function meets a tensor that requires grad."""
+    for group in groups:
+        for x in group:
+            items = x if isinstance(x, (list, tuple)) else (x,)
+            if any(isinstance(i, Tensor) and i.requires_grad for i in items):
+                name = getattr(fn, "__name__", str(fn))
+                raise RuntimeError(f"numpy.{name}() was given a Tensor that requires grad: NumPy cannot "
+                                   f"record the graph. Use chainrule's op (x.exp(), x @ w, cr.cat...) to "
+                                   f"keep the gradient, or call .detach() first to leave the graph")
+
+
+def _arrays(values) -> list:
+    """Tensors (also inside lists and tuples) replaced by their arrays."""
+    out = []
+    for x in values:
+        if isinstance(x, Tensor):
+            x = x._data
+        elif isinstance(x, (list, tuple)) and any(isinstance(i, Tensor) for i in x):
+            x = type(x)(i._data if isinstance(i, Tensor) else i for i in x)
+        out.append(x)
+    return out
+
+
+set_tensor_class(Tensor)

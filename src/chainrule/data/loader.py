@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.core import make
+from chainrule.random import get_rng
 from chainrule.tensor import Tensor
 
 
@@ -26,8 +28,8 @@ class ArrayDataset(Dataset):
     """
 
     def __init__(self, X, y, classes=None):
-        X = X.data if isinstance(X, Tensor) else np.asarray(X)
-        y = y.data if isinstance(y, Tensor) else np.asarray(y)
+        X = X._data if isinstance(X, Tensor) else np.asarray(X)
+        y = y._data if isinstance(y, Tensor) else np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"ArrayDataset: {len(X)} inputs but {len(y)} labels")
         self.X, self.y = X, y
@@ -77,7 +79,6 @@ class DataLoader:
         if not self.shuffle:
             return np.arange(n)
         if self.seed is None:
-            from chainrule.random import get_rng
             return get_rng().permutation(n)
         return np.random.default_rng([self.seed, self.epoch]).permutation(n)
 
@@ -101,7 +102,7 @@ class DataLoader:
             else:
                 items = [ds[int(i)] for i in sel]
                 X, y = np.stack([np.asarray(a) for a, _ in items]), np.asarray([b_ for _, b_ in items])
-            yield Tensor._make(np.ascontiguousarray(X), False, None), Tensor._make(np.asarray(y), False, None)
+            yield make(np.ascontiguousarray(X)), make(np.asarray(y))
 
     def __iter__(self):
         return self.batches()

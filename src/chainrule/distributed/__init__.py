@@ -129,7 +129,7 @@ def get_world_size(group=None) -> int:
 
 def _array(tensor, name: str):
     import numpy as np
-    a = tensor if isinstance(tensor, np.ndarray) else getattr(tensor, "data", None)
+    a = tensor if isinstance(tensor, np.ndarray) else getattr(tensor, "_data", None)
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name}: expected a Tensor or an ndarray, got {type(tensor).__name__}")
     if not a.flags.c_contiguous:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes, ops
-from chainrule.ops.convert import as_tensor, promote
-from chainrule.ops.activation import BinaryCrossEntropy, Hardtanh, LogSigmoid
-from chainrule.ops.nn import BCEWithLogits, CrossEntropy, Linear, MulticlassSVM
+from chainrule.core import make
+from chainrule.ops.convert import as_tensor, float_input, floats, promote
+from chainrule.rules.elementwise import Hardtanh, LogSigmoid
+from chainrule.rules.linalg import Linear
+from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
 from chainrule.random import resolve
 from chainrule.tensor import Tensor
 
@@ -79,15 +81,15 @@ def _legacy(size_average, reduce, reduction: str, op: str) -> str:
 def linear(x, weight, bias=None) -> Tensor:
     """y = x W^T + b, one fused node. Shape: (N, in) with W (out, in) -> (N, out); extra leading
     axes of x are kept."""
-    if isinstance(x, Tensor) and x.data.ndim == 2 and x.data.shape[1] == weight.data.shape[1] and \
-            x.data.dtype is weight.data.dtype:  # the common case, checked in one go
+    if isinstance(x, Tensor) and x._data.ndim == 2 and x._data.shape[1] == weight._data.shape[1] and \
+            x._data.dtype is weight._data.dtype:  # the common case, checked in one go
         return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     x = as_tensor(x)
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected the last axis to be {weight.shape[1]})")
-    if x.data.dtype != weight.data.dtype:
-        x = as_tensor(x, weight.data.dtype)
+    if x._data.dtype != weight._data.dtype:
+        x = as_tensor(x, weight._data.dtype)
     lead = x.shape[:-1]
     if x.ndim != 2:
         x = x.reshape(-1, x.shape[-1])
@@ -106,7 +108,7 @@ def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False, *, 
     if not training or p == 0:
         return x
     keep = (resolve(rng).random(x.shape) >= p).astype(x.dtype) / (1 - p)
-    return x * Tensor._make(keep, False, None)
+    return x * make(keep)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -117,15 +119,23 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+def _labels(target, t: np.ndarray):
+    """The labels as an int64 tensor input of a loss rule: ``target`` itself when it already is one
+    (so that changing it in place before backward raises), else a new tensor."""
+    if isinstance(target, Tensor) and target._data.dtype == np.int64:
+        return target
+    return make(t.astype(np.int64))
+
+
 def _check_classification(scores, target, op: str, reduction: str):
     """Validate (N, C) scores and (N,) integer labels in [0, C); return them as tensor and array."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     scores = as_tensor(scores)
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if scores.ndim != 2:
         raise ValueError(f"{op}: expected scores of shape (N, C), got shape {scores.shape}")
-    if scores.data.dtype.kind != "f":
+    if scores._data.dtype.kind != "f":
         raise TypeError(f"{op}: scores must be float, got dtype {scores.dtype}")
     n, c = scores.shape
     if t.dtype.kind not in "iu":
@@ -164,28 +174,28 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     reduction = _legacy(size_average, reduce, reduction, "cross_entropy")
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if weight is None and isinstance(input, Tensor) and input.data.ndim == 2:  # the plain case, fused
-        t = target.data if isinstance(target, Tensor) else np.asarray(target)
-        if t.dtype.kind in "iu" and t.shape == input.data.shape[:1] and input.data.dtype.kind == "f":
-            n, c = input.data.shape
+    if weight is None and isinstance(input, Tensor) and input._data.ndim == 2:  # the plain case, fused
+        t = target._data if isinstance(target, Tensor) else np.asarray(target)
+        if t.dtype.kind in "iu" and t.shape == input._data.shape[:1] and input._data.dtype.kind == "f":
+            n, c = input._data.shape
             if not n or (t.min() >= 0 and t.max() < c and
                          (not 0 <= ignore_index < c or not (t == ignore_index).any())):
-                return _reduce(CrossEntropy.apply(input, target=t.astype(np.int64, copy=False),
+                return _reduce(CrossEntropy.apply(input, _labels(target, t),
                                                   label_smoothing=label_smoothing), reduction)
     x, t, out_shape = _as_rows(input, target, "cross_entropy")
-    w = _class_weight(weight, x.shape[1], x.data.dtype, "cross_entropy")
+    w = _class_weight(weight, x.shape[1], x._data.dtype, "cross_entropy")
     logp = ops.log_softmax(x, 1)
     c = x.shape[1]
     if t.dtype.kind == "f":  # class probabilities: -sum_c w_c q_c log p_c, the mean over rows
         q = t if not label_smoothing else t * (1 - label_smoothing) + label_smoothing / c
         wq = q if w is None else q * w
-        loss = -(logp * Tensor._make(wq.astype(x.data.dtype, copy=False), False, None)).sum(1)
-        return _weighted_reduce(loss, np.ones(len(t), x.data.dtype), reduction, out_shape)
-    keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x.data.dtype)
-    loss = -logp[np.arange(len(t)), rows] * Tensor._make(wi, False, None)
+        loss = -(logp * make(wq.astype(x._data.dtype, copy=False))).sum(1)
+        return _weighted_reduce(loss, np.ones(len(t), x._data.dtype), reduction, out_shape)
+    keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x._data.dtype)
+    loss = -logp[np.arange(len(t)), rows] * make(wi)
     if label_smoothing:
-        wc = logp if w is None else logp * Tensor._make(w, False, None)
-        smooth = -wc.sum(1) * Tensor._make(keep.astype(x.data.dtype), False, None)
+        wc = logp if w is None else logp * make(w)
+        smooth = -wc.sum(1) * make(keep.astype(x._data.dtype))
         loss = (1 - label_smoothing) * loss + smooth * (label_smoothing / c)
     return _weighted_reduce(loss, wi, reduction, out_shape)
 
@@ -194,9 +204,9 @@ def _as_rows(input, target, op: str):
     """Scores as (rows, C) and targets as (rows,) labels (or (rows, C) probabilities), and the shape
     of the per-sample losses: (N,) for (N, C), () for (C,), (N, d1, ...) for (N, C, d1, ...)."""
     x = as_tensor(input)
-    if x.data.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise TypeError(f"{op}: input must be float, got dtype {x.dtype}")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if x.ndim == 0:
         raise ValueError(f"{op}: input must have a class axis, got a 0-d tensor")
     if t.dtype.kind == "f":  # probabilities, one per class
@@ -204,7 +214,7 @@ def _as_rows(input, target, op: str):
             raise ValueError(f"{op}: target must hold integer class labels (dtype int64), got dtype {t.dtype} "
                              f"of shape {t.shape}; a float target holds class probabilities and needs the "
                              f"input's shape {x.shape}")
-        t = t.astype(x.data.dtype, copy=False)
+        t = t.astype(x._data.dtype, copy=False)
     elif t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class labels (dtype int64) or float class "
                         f"probabilities, got dtype {t.dtype}")
@@ -225,7 +235,7 @@ def _as_rows(input, target, op: str):
 def _class_weight(weight, c: int, dtype, op: str):
     if weight is None:
         return None
-    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
     if w.shape != (c,):
         raise ValueError(f"{op}: weight must have one entry per class, shape ({c},), got shape {w.shape}")
     return w.astype(dtype, copy=False)
@@ -253,7 +263,7 @@ def _weighted_reduce(loss: Tensor, wi: np.ndarray, reduction: str, out_shape) ->
     if total == 0:
         with np.errstate(invalid="ignore", divide="ignore"):
             return loss.sum() * np.nan
-    return loss.sum() / total.astype(loss.data.dtype)
+    return loss.sum() / total.astype(loss._data.dtype)
 
 
 def svm_loss(scores, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
@@ -267,7 +277,7 @@ def svm_loss(scores, target, margin: float = 1.0, reduction: str = "mean") -> Te
         5.27
     """
     scores, t = _check_classification(scores, target, "svm_loss", reduction)
-    return _reduce(MulticlassSVM.apply(scores, target=t, margin=margin), reduction)
+    return _reduce(MulticlassSVM.apply(scores, _labels(target, t), margin=margin), reduction)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
@@ -278,10 +288,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     x, t, out_shape = _as_rows(input, target, "nll_loss")
     if t.dtype.kind == "f":
         raise TypeError(f"nll_loss: target must hold integer class labels (dtype int64), got dtype {t.dtype}")
-    w = _class_weight(weight, x.shape[1], x.data.dtype, "nll_loss")
-    _, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x.data.dtype)
+    w = _class_weight(weight, x.shape[1], x._data.dtype, "nll_loss")
+    _, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x._data.dtype)
     picked = x[np.arange(len(t)), rows]
-    loss = -picked if w is None and wi.all() else -picked * Tensor._make(wi, False, None)
+    loss = -picked if w is None and wi.all() else -picked * make(wi)
     return _weighted_reduce(loss, wi, reduction, out_shape)
 
 
@@ -290,9 +300,7 @@ def _pair(input, target, op: str):  # noqa: A002
     if a.shape != b.shape:
         raise ValueError(f"{op}: input shape {a.shape} and target shape {b.shape} differ (PyTorch would "
                          f"broadcast them with a warning; chainrule refuses)")
-    if a.data.dtype.kind != "f":
-        a, b = as_tensor(a, dtypes.DEFAULT_FLOAT), as_tensor(b, dtypes.DEFAULT_FLOAT)
-    return a, b
+    return floats(a, b)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -321,7 +329,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     ad = ops.abs(d)
     if beta == 0:
         return _reduce(ad, reduction)
-    return _reduce(ops.where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
+    return _reduce(ops.where(ad._data < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:  # noqa: A002
@@ -332,9 +340,9 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     a, b = _pair(input, target, "huber_loss")
     d = a - b
     ad = ops.abs(d)
-    loss = ops.where(ad.data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    loss = ops.where(ad._data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
-        loss = loss * as_tensor(weight, loss.data.dtype)
+        loss = loss * as_tensor(weight, loss._data.dtype)
     return _reduce(loss, reduction)
 
 
@@ -344,12 +352,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     PyTorch does); ``weight`` scales each element. Prefer :func:`binary_cross_entropy_with_logits`."""
     reduction = _legacy(size_average, reduce, reduction, "binary_cross_entropy")
     p, y = _pair(input, target, "binary_cross_entropy")
-    if p.data.size and (p.data.min() < 0 or p.data.max() > 1 or np.isnan(p.data).any()):
+    if p._data.size and (p._data.min() < 0 or p._data.max() > 1 or np.isnan(p._data).any()):
         raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1 "
                          "(apply sigmoid first, or use binary_cross_entropy_with_logits)")
     loss = BinaryCrossEntropy.apply(p, y)
     if weight is not None:
-        loss = loss * as_tensor(weight, loss.data.dtype)
+        loss = loss * as_tensor(weight, loss._data.dtype)
     return _reduce(loss, reduction)
 
 
@@ -362,7 +370,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
         >>> cr.nn.functional.one_hot(cr.tensor([0, 2]), 3).tolist()
         [[1, 0, 0], [0, 0, 1]]
     """
-    t = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    t = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot is only applicable to index tensors (int64), got dtype {t.dtype}")
     if num_classes == -1:
@@ -376,7 +384,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
                            f"got {t.max()}")
     out = np.zeros(t.shape + (num_classes,), np.int64)
     np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
-    return Tensor._make(out, False, None)
+    return make(out)
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -393,10 +401,7 @@ def relu6(input, inplace: bool = False) -> Tensor:  # noqa: A002
 
 def logsigmoid(input) -> Tensor:  # noqa: A002
     """log(sigmoid(x)), stable for large |x|; gradient sigmoid(-x)."""
-    x = as_tensor(input)
-    if x.data.dtype.kind != "f":
-        x = as_tensor(x, dtypes.DEFAULT_FLOAT)
-    return LogSigmoid.apply(x)
+    return LogSigmoid.apply(float_input(input))
 
 
 def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=None, reduce=None,
@@ -406,9 +411,9 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, size_average=N
     if weight is not None or pos_weight is not None:
         # -(pos_weight y log sigmoid(x) + (1 - y) log sigmoid(-x)), times weight; from primitives
         x, y = _pair(logits, target, "binary_cross_entropy_with_logits")
-        pos = y if pos_weight is None else y * as_tensor(pos_weight, x.data.dtype)
+        pos = y if pos_weight is None else y * as_tensor(pos_weight, x._data.dtype)
         loss = -(pos * logsigmoid(x) + (1 - y) * logsigmoid(-x))
-        return _reduce(loss if weight is None else loss * as_tensor(weight, x.data.dtype), reduction)
+        return _reduce(loss if weight is None else loss * as_tensor(weight, x._data.dtype), reduction)
     x, y = promote(logits, target)
     if x.shape != y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits shape {x.shape} and target shape "

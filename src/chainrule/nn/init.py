@@ -33,7 +33,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 def _fill(t, values):
-    t.data[...] = values.astype(t.data.dtype, copy=False)
+    t._data[...] = values.astype(t._data.dtype, copy=False)
     return t
 
 
@@ -46,17 +46,17 @@ def normal_(t, mean: float = 0.0, std: float = 1.0, rng=None):
 
 
 def zeros_(t):
-    t.data[...] = 0
+    t._data[...] = 0
     return t
 
 
 def ones_(t):
-    t.data[...] = 1
+    t._data[...] = 1
     return t
 
 
 def constant_(t, value: float):
-    t.data[...] = value
+    t._data[...] = value
     return t
 
 

@@ -118,8 +118,8 @@ class BatchNorm1d(Module):
             mean = x.mean(axis=axes, keepdims=True)
             var = ops.var(x, axis=axes, keepdims=True, correction=0)
             m = self.momentum
-            self.running_mean = ((1 - m) * self.running_mean + m * mean.data.reshape(-1)).astype(self.running_mean.dtype)
-            unbiased = var.data.reshape(-1) * n / (n - 1)
+            self.running_mean = ((1 - m) * self.running_mean + m * mean._data.reshape(-1)).astype(self.running_mean.dtype)
+            unbiased = var._data.reshape(-1) * n / (n - 1)
             self.running_var = ((1 - m) * self.running_var + m * unbiased).astype(self.running_var.dtype)
             self.num_batches_tracked = np.array(self.num_batches_tracked + 1, np.int64)
         else:

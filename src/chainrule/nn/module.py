@@ -5,7 +5,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from chainrule import dtypes
+from chainrule import devices, dtypes
+from chainrule.nn.moves import parse_to
 from chainrule.tensor import Tensor
 
 
@@ -21,8 +22,8 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad: bool = True):
         super().__init__(data, requires_grad=requires_grad)
-        if self.data.dtype.kind != "f":
-            raise TypeError(f"Parameter needs float data, got dtype {self.data.dtype}")
+        if self._data.dtype.kind != "f":
+            raise TypeError(f"Parameter needs float data, got dtype {self._data.dtype}")
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -230,7 +231,7 @@ class Module:
             if set_to_none or p._grad is None:
                 p.grad = None
             else:
-                p._grad = np.zeros_like(p.data)
+                p._grad = np.zeros_like(p._data)
 
     def requires_grad_(self, requires_grad: bool = True):
         """Switch gradient tracking of every parameter on or off (freezing layers); returns self."""
@@ -241,20 +242,19 @@ class Module:
     def to(self, *args, **kwargs):
         """Cast every float parameter and buffer to a dtype in place and return self, as PyTorch's
         ``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(tensor)`` and ``to(dtype=...)``."""
-        from chainrule.nn.moves import parse_to
         d = parse_to("Module.to", args, kwargs)
         if d is None:
             return self
         for p in self.parameters():
-            if p.data.dtype != d:
-                p.data = p.data.astype(d)
+            if p._data.dtype != d:
+                p._data = p._data.astype(d)
                 p.grad = None
         for m in self.modules():
             for name, b in m._buffers.items():
-                arr = b.data if isinstance(b, Tensor) else b
+                arr = b._data if isinstance(b, Tensor) else b
                 if isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and arr.dtype != d:
                     if isinstance(b, Tensor):
-                        b.data = arr.astype(d)
+                        b._data = arr.astype(d)
                     else:
                         m._buffers[name] = arr.astype(d)
         return self
@@ -264,8 +264,7 @@ class Module:
         return self
 
     def cuda(self, device=None):
-        from chainrule.nn.moves import no_cuda
-        no_cuda("Module.cuda()")
+        devices.check("cuda" if device is None else device)
 
     def type(self, dst_type):
         return self.to(dst_type)
@@ -287,7 +286,7 @@ class Module:
         for n, kind, m, name in self._state_items():
             v = m._parameters[name] if kind == "param" else m._buffers[name]
             if not keep_vars:
-                v = v.data.copy() if kind == "param" else np.array(v, copy=True)
+                v = v._data.copy() if kind == "param" else np.array(v, copy=True)
             out[prefix + n] = v
         return out
 
@@ -306,8 +305,8 @@ class Module:
             if k not in state:
                 continue
             v = state[k]
-            v = v.data if isinstance(v, Tensor) else np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
-            have = target.data.shape if kind == "param" else np.shape(target[0]._buffers[target[1]])
+            v = v._data if isinstance(v, Tensor) else np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
+            have = target._data.shape if kind == "param" else np.shape(target[0]._buffers[target[1]])
             if v.shape != have:
                 wrong.append(f"{k}: expected shape {have}, got {v.shape}")
             arrays[k] = v
@@ -322,12 +321,12 @@ class Module:
         for k, v in arrays.items():
             kind, target = own[k]
             if kind == "param":
-                target.data[...] = v.astype(target.data.dtype, copy=False)
+                target._data[...] = v.astype(target._data.dtype, copy=False)
             else:
                 m, name = target
                 old = m._buffers[name]
                 if isinstance(old, Tensor):
-                    old.data = np.array(v, dtype=old.data.dtype)
+                    old._data = np.array(v, dtype=old._data.dtype)
                 else:
                     m._buffers[name] = np.array(v, dtype=np.asarray(old).dtype)
         return IncompatibleKeys(missing, unexpected)

@@ -86,7 +86,7 @@ class DistributedDataParallel(Module):
     # ------------------------------------------------------------------ setup
     def _check_same_model(self) -> None:
         """Every rank must wrap the same architecture (names, shapes, dtypes); else one clear error on all."""
-        mine = [[n, list(p.shape), p.data.dtype.name] for n, p in self.module.named_parameters()]
+        mine = [[n, list(p.shape), p._data.dtype.name] for n, p in self.module.named_parameters()]
         everyone = [None] * self.world_size
         dist.all_gather_object(everyone, mine)
         for r, other in enumerate(everyone):
@@ -98,7 +98,7 @@ class DistributedDataParallel(Module):
 
     def broadcast_parameters(self, buffers: bool = True) -> None:
         """Make every rank's parameters (and float buffers) rank 0's, with one flat broadcast per dtype."""
-        arrays = [p.data for p in self.module.parameters()]
+        arrays = [p._data for p in self.module.parameters()]
         if buffers:
             arrays += [b for _, b in self.module.named_buffers() if isinstance(b, np.ndarray) and b.size]
         by_dtype: dict = {}
@@ -117,30 +117,30 @@ class DistributedDataParallel(Module):
         params = [p for p in self.module.parameters() if p.requires_grad]
         if not params:
             raise ValueError("DistributedDataParallel: the module has no parameters that require grad")
-        dtypes = {p.data.dtype for p in params}
+        dtypes = {p._data.dtype for p in params}
         if len(dtypes) > 1:
             raise TypeError(f"DistributedDataParallel: all parameters must share one dtype, got "
                             f"{sorted(d.name for d in dtypes)}; call module.to(dtype) first")
-        self._dtype = params[0].data.dtype
+        self._dtype = params[0]._data.dtype
         cap = None if self.bucket_cap_mb is None else max(1, int(self.bucket_cap_mb * 2 ** 20 / self._dtype.itemsize))
         buckets, cur, size = [], [], 0
         for p in params:
-            if cap is not None and cur and size + p.data.size > cap:
+            if cap is not None and cur and size + p._data.size > cap:
                 buckets.append(cur)
                 cur, size = [], 0
             cur.append(p)
-            size += p.data.size
+            size += p._data.size
         buckets.append(cur)
         self._params = params
-        self._sizes = [sum(p.data.size for p in group) for group in buckets]   # gradients per bucket
+        self._sizes = [sum(p._data.size for p in group) for group in buckets]   # gradients per bucket
         self._buckets = []          # [flat buffer, [(param, view)]]; the last one has room for extras
         for i, group in enumerate(buckets):
-            n = sum(p.data.size for p in group)
+            n = sum(p._data.size for p in group)
             flat = np.zeros(n, dtype=self._dtype)
             views, off = [], 0
             for p in group:
-                views.append((p, _view(flat[off:off + p.data.size], p.data)))
-                off += p.data.size
+                views.append((p, _view(flat[off:off + p._data.size], p._data)))
+                off += p._data.size
             self._buckets.append([flat, views])
 
     # ------------------------------------------------------------------ forward
@@ -175,8 +175,8 @@ class DistributedDataParallel(Module):
             grown = np.zeros(self._sizes[-1] + n_extra, dtype=self._dtype)
             off, views = 0, []
             for p, _ in last[1]:
-                views.append((p, _view(grown[off:off + p.data.size], p.data)))
-                off += p.data.size
+                views.append((p, _view(grown[off:off + p._data.size], p._data)))
+                off += p._data.size
             last[0], last[1] = grown, views
         scale = float(n) if self.weight_by_batch else 1.0
         total = None

@@ -1,17 +1,18 @@
-"""The op library: each op is a Function with forward and backward side by side.
+"""The front's functions: PyTorch's signatures, argument checks and dtype handling, calling the rules.
 
-Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`,
-:mod:`.shape`, :mod:`.nn` (fused softmax and friends). The functions here are
-the public forms; Tensor's operators and methods call them.
+Each function normalises its arguments (:mod:`.args`: dims and their NumPy aliases, ``out=``;
+:mod:`.convert`: operands to tensors of one dtype) and calls a rule of :mod:`chainrule.rules`.
+Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`, :mod:`.shape`,
+:mod:`.index`, :mod:`.softmax`, :mod:`.misc`, :mod:`.inplace`. Tensor's operators and methods call them.
 """
-from chainrule.ops import elementwise, linalg, nn, reduce, shape  # noqa: F401
+from chainrule.ops import elementwise, index, linalg, misc, reduce, shape, softmax  # noqa: F401
 from chainrule.ops.convert import as_tensor, cast, promote  # noqa: F401
 from chainrule.ops.elementwise import (  # noqa: F401
     abs, add, clip, compare, cos, div, elu, exp, gelu, leaky_relu, log, maximum, minimum, mul, neg,
     pow, relu, sigmoid, sin, softplus, sqrt, sub, tanh, where)
-from chainrule.ops.linalg import matmul  # noqa: F401
-from chainrule.ops.nn import log_softmax, softmax  # noqa: F401
-from chainrule.ops.reduce import amax, amin, logsumexp, max, mean, min, sum, var  # noqa: F401
+from chainrule.ops.linalg import bmm, matmul, mm, t  # noqa: F401
+from chainrule.ops.softmax import log_softmax, softmax  # noqa: F401
+from chainrule.ops.reduce import amax, amin, logsumexp, max, mean, min, std, sum, var  # noqa: F401
 from chainrule.ops.shape import (  # noqa: F401
     cat, concatenate, expand, flatten, getitem, pad, permute, reshape, squeeze, stack, transpose,
     unsqueeze)

@@ -11,9 +11,11 @@ from collections import namedtuple
 
 import numpy as np
 
-from chainrule.autograd import Function
+from chainrule.core import DtypeError, ShapeError, TensorBase, make
+from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.tensor import Tensor
+from chainrule.rules.index import IndexSelect, MaskedFill, ScatterAdd, TakeAlong
+from chainrule.rules.shape import Clone, Flip, Tile
 
 SortResult = namedtuple("sort", ["values", "indices"])
 SortResult.__doc__ = "(values, indices), as torch.sort returns them."
@@ -21,53 +23,42 @@ TopkResult = namedtuple("topk", ["values", "indices"])
 TopkResult.__doc__ = "(values, indices), as torch.topk returns them."
 
 
-def _dim(dim, axis, ndim: int, op: str) -> int | None:
-    """``dim`` (or its NumPy alias ``axis``) as a non-negative axis; a 0-d tensor has dim 0 / -1."""
-    if dim is None:
-        dim = axis
-    if dim is None:
-        return None
-    n = ndim or 1
-    if not isinstance(dim, (int, np.integer)) or not -n <= dim < n:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions "
-                         f"(expected an int in [{-n}, {n - 1}])")
-    return int(dim) % n
-
-
-def _int_index(index, op: str) -> np.ndarray:
-    a = index.data if isinstance(index, Tensor) else np.asarray(index)
+def _int_index(index, op: str):
+    """``index`` as an int64 tensor: the same tensor when it is one (so that the op's version check
+    sees in-place changes of it), else a new one."""
+    if isinstance(index, TensorBase):
+        if index._data.dtype == np.int64:
+            return index
+        a = index._data
+    else:
+        a = np.asarray(index)
     if a.dtype.kind not in "iu":
-        raise TypeError(f"{op}: index must be an integer tensor (int64), got dtype {a.dtype}")
-    return a.astype(np.int64, copy=False)
+        raise DtypeError(f"{op}: index must be an integer tensor (int64), got dtype {a.dtype}")
+    return make(a.astype(np.int64))
 
 
-def _along(index: np.ndarray, dim: int) -> tuple:
-    """The full index tuple that reads ``x[..., index[i, j, k], ...]`` (``index`` in place of axis ``dim``)."""
-    grids = list(np.indices(index.shape, sparse=True))
-    grids[dim] = index
-    return tuple(grids)
 
 
-def _nothing(x: np.ndarray) -> Tensor:
-    return Tensor._make(np.asarray(x), False, None)
+def _nothing(x: np.ndarray):
+    return make(np.asarray(x))
 
 
 # ----------------------------------------------------------------------------- arg-reductions
 def _arg(np_fn, x, dim, keepdim, op):
     x = as_tensor(x)
-    d = x.data
+    d = x._data
     if d.size == 0:
-        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     if dim is None:
         i = np.asarray(np_fn(d.reshape(-1)), np.int64)
         return _nothing(i.reshape((1,) * d.ndim) if keepdim else i)
-    a = _dim(dim, None, d.ndim, op)
+    a = args.dim(dim, d.ndim, op)
     if d.ndim == 0:
         return _nothing(np.zeros((), np.int64))
     return _nothing(np.asarray(np_fn(d, axis=a, keepdims=keepdim), np.int64))
 
 
-def argmax(input, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:  # noqa: A002
+def argmax(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A002
     """Position of the largest value (flattened when ``dim`` is None); the first one on ties, a NaN
     counting as largest. Integer result, outside the graph.
 
@@ -79,25 +70,12 @@ def argmax(input, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:  # n
     return _arg(np.argmax, input, axis if dim is None else dim, keepdim, "argmax")
 
 
-def argmin(input, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:  # noqa: A002
+def argmin(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A002
     """Position of the smallest value (flattened when ``dim`` is None); the first one on ties."""
     return _arg(np.argmin, input, axis if dim is None else dim, keepdim, "argmin")
 
 
 # ----------------------------------------------------------------------------- sort and topk
-class TakeAlong(Function):
-    """y = x picked at ``index`` along ``dim`` (gather, sort, topk); dL/dx adds dL/dy back at the
-    picked positions (np.add.at, so an element picked twice gets both gradients)."""
-
-    def forward(self, x, index, dim):
-        self.shape = x.shape
-        self.where = _along(index, dim)
-        return x[self.where]
-
-    def backward(self, grad):
-        g = np.zeros(self.shape, dtype=grad.dtype)
-        np.add.at(g, self.where, grad)
-        return g
 
 
 def _sort_indices(d: np.ndarray, dim: int, descending: bool) -> np.ndarray:
@@ -125,11 +103,11 @@ def sort(input, dim: int = -1, descending: bool = False, stable: bool = False, *
     """
     x = as_tensor(input)
     if x.ndim == 0:
-        return SortResult(TakeAlong.apply(x.reshape(1), index=np.zeros(1, np.int64), dim=0).reshape(()),
+        return SortResult(TakeAlong.apply(x.reshape(1), _nothing(np.zeros(1, np.int64)), dim=0).reshape(()),
                           _nothing(np.zeros((), np.int64)))
-    a = _dim(axis if axis is not None else dim, None, x.ndim, "sort")
-    idx = _sort_indices(x.data, a, descending)
-    return SortResult(TakeAlong.apply(x, index=idx, dim=a), _nothing(idx))
+    a = args.dim(axis if axis is not None else dim, x.ndim, "sort")
+    idx = _nothing(_sort_indices(x._data, a, descending))
+    return SortResult(TakeAlong.apply(x, idx, dim=a), idx)
 
 
 def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True, *,  # noqa: A002
@@ -144,21 +122,22 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
         [9.0, 7.0]
     """
     x = as_tensor(input)
-    d = x.data if x.ndim else x.data.reshape(1)
-    a = _dim(axis if axis is not None else dim, None, d.ndim, "topk")
+    d = x._data if x.ndim else x._data.reshape(1)
+    a = args.dim(axis if axis is not None else dim, d.ndim, "topk")
     n = d.shape[a]
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-        raise ValueError(f"topk: k ({k}) must be an int in [0, {n}] for dim {a} of shape {x.shape}")
+        raise ShapeError(f"topk: k ({k}) must be an int in [0, {n}] for dim {a} of shape {x.shape}")
     idx = np.take(_sort_indices(d, a, largest), np.arange(k), axis=a)
     xx = x if x.ndim else x.reshape(1)
-    values = TakeAlong.apply(xx, index=idx, dim=a)
+    indices = _nothing(idx)
+    values = TakeAlong.apply(xx, indices, dim=a)
     if x.ndim == 0:
         return TopkResult(values.reshape(()), _nothing(idx.reshape(())))
-    return TopkResult(values, _nothing(idx))
+    return TopkResult(values, indices)
 
 
 # ----------------------------------------------------------------------------- gather / scatter
-def gather(input, dim: int, index, *, sparse_grad: bool = False) -> Tensor:  # noqa: A002
+def gather(input, dim: int, index, *, sparse_grad: bool = False):  # noqa: A002
     """out[i][j][k] = input[index[i][j][k]][j][k] (for dim 0; likewise for other dims).
 
     Shape: ``index`` has as many dims as ``input``, no longer than it except along ``dim``; the
@@ -171,49 +150,31 @@ def gather(input, dim: int, index, *, sparse_grad: bool = False) -> Tensor:  # n
     """
     x = as_tensor(input)
     idx = _int_index(index, "gather")
-    a = _dim(dim, None, x.ndim, "gather")
-    _check_along(x, idx, a, "gather")
-    return TakeAlong.apply(x, index=idx, dim=a)
+    a = args.dim(dim, x.ndim, "gather")
+    _check_along(x, idx._data, a, "gather")
+    return TakeAlong.apply(x, idx, dim=a)
 
 
-def _check_along(x: Tensor, idx: np.ndarray, dim: int, op: str, src_shape=None) -> None:
+def _check_along(x, idx: np.ndarray, dim: int, op: str, src_shape=None) -> None:
     if idx.ndim != max(x.ndim, 1) and not (x.ndim == 0 and idx.ndim == 0):
-        raise ValueError(f"{op}: index has {idx.ndim} dimensions but input has {x.ndim}; they must match")
+        raise ShapeError(f"{op}: index has {idx.ndim} dimensions but input has {x.ndim}; they must match")
     shape = x.shape or (1,)
     ishape = idx.shape or (1,)
     for d, (ni, nx) in enumerate(zip(ishape, shape)):
         if d != dim and ni > nx:
-            raise ValueError(f"{op}: index of shape {idx.shape} is larger than input of shape {x.shape} "
+            raise ShapeError(f"{op}: index of shape {idx.shape} is larger than input of shape {x.shape} "
                              f"at dim {d}")
         if src_shape is not None and ni > src_shape[d]:
-            raise ValueError(f"{op}: index of shape {idx.shape} is larger than src of shape "
+            raise ShapeError(f"{op}: index of shape {idx.shape} is larger than src of shape "
                              f"{src_shape} at dim {d}")
     if idx.size and (idx.min() < -shape[dim] or idx.max() >= shape[dim]):
         bad = idx[(idx < -shape[dim]) | (idx >= shape[dim])].flat[0]
         raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} of size {shape[dim]}")
 
 
-class ScatterAdd(Function):
-    """out = input, then out[index[i][j]][j] += src[i][j] (dim 0); dL/dinput = g,
-    dL/dsrc = g gathered at index (zero where src was not used)."""
-
-    def forward(self, x, src, index, dim):
-        self.where = _along(index, dim)
-        self.used = tuple(slice(0, n) for n in index.shape)
-        self.src_shape = src.shape
-        out = x.copy()
-        np.add.at(out, self.where, src[self.used])
-        return out
-
-    def backward(self, grad):
-        gs = None
-        if self.needs_input_grad[1]:
-            gs = np.zeros(self.src_shape, dtype=grad.dtype)
-            gs[self.used] = grad[self.where]
-        return grad, gs
 
 
-def scatter_add(input, dim: int, index, src) -> Tensor:  # noqa: A002
+def scatter_add(input, dim: int, index, src):  # noqa: A002
     """A copy of ``input`` with ``src`` added at the positions ``index`` gives along ``dim``
     (repeated positions add up).
 
@@ -224,28 +185,16 @@ def scatter_add(input, dim: int, index, src) -> Tensor:  # noqa: A002
     """
     x, s = promote(input, src)
     idx = _int_index(index, "scatter_add")
-    a = _dim(dim, None, x.ndim, "scatter_add")
+    a = args.dim(dim, x.ndim, "scatter_add")
     if s.ndim != x.ndim:
-        raise ValueError(f"scatter_add: src has {s.ndim} dimensions but input has {x.ndim}; they must match")
-    _check_along(x, idx, a, "scatter_add", src_shape=s.shape)
-    return ScatterAdd.apply(x, s, index=idx, dim=a)
+        raise ShapeError(f"scatter_add: src has {s.ndim} dimensions but input has {x.ndim}; they must match")
+    _check_along(x, idx._data, a, "scatter_add", src_shape=s.shape)
+    return ScatterAdd.apply(x, s, idx, dim=a)
 
 
-class IndexSelect(Function):
-    """y = x's slices ``index`` along ``dim``; dL/dx adds each slice's gradient back (repeats add)."""
-
-    def forward(self, x, index, dim):
-        self.shape = x.shape
-        self.where = (slice(None),) * dim + (index,)
-        return x[self.where]
-
-    def backward(self, grad):
-        g = np.zeros(self.shape, dtype=grad.dtype)
-        np.add.at(g, self.where, grad)
-        return g
 
 
-def index_select(input, dim: int, index) -> Tensor:  # noqa: A002
+def index_select(input, dim: int, index):  # noqa: A002
     """The slices of ``input`` at positions ``index`` (1-D) along ``dim``.
 
     Example:
@@ -254,33 +203,27 @@ def index_select(input, dim: int, index) -> Tensor:  # noqa: A002
         [[3.0, 4.0], [3.0, 4.0]]
     """
     x = as_tensor(input)
-    idx = _int_index(index, "index_select")
+    index = _int_index(index, "index_select")
+    idx = index._data
     if idx.ndim > 1:
-        raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
-    idx = idx.reshape(-1)
-    a = _dim(dim, None, x.ndim, "index_select")
+        raise ShapeError(f"index_select: index must be 1-D, got shape {idx.shape}")
+    if idx.ndim == 0:
+        index = index.reshape(1)
+        idx = index._data
+    a = args.dim(dim, x.ndim, "index_select")
     n = x.shape[a] if x.ndim else 1
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"index_select: index {idx[(idx < -n) | (idx >= n)][0]} is out of bounds for "
                          f"dim {a} of size {n}")
     if x.ndim == 0:
-        return TakeAlong.apply(x.reshape(1), index=idx, dim=0).reshape(())
-    return IndexSelect.apply(x, index=idx, dim=a)
+        return TakeAlong.apply(x.reshape(1), index, dim=0).reshape(())
+    return IndexSelect.apply(x, index, dim=a)
 
 
 # ----------------------------------------------------------------------------- masks and copies
-class MaskedFill(Function):
-    """y = value where mask, x elsewhere; dL/dx = g where the mask is False, 0 where it is True."""
-
-    def forward(self, x, mask, value):
-        self.keep = ~mask
-        return np.where(mask, np.asarray(value, x.dtype), x)
-
-    def backward(self, grad):
-        return np.where(self.keep, grad, np.zeros((), grad.dtype))  # 0 even where grad is NaN, as torch
 
 
-def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
+def masked_fill(input, mask, value):  # noqa: A002
     """A copy of ``input`` with ``value`` where the boolean ``mask`` (broadcast to input) is True.
 
     Example:
@@ -290,35 +233,23 @@ def masked_fill(input, mask, value) -> Tensor:  # noqa: A002
         [1.0, 0.0, 0.0]
     """
     x = as_tensor(input)
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    mask = mask if isinstance(mask, TensorBase) else make(np.array(mask))
+    m = mask._data
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+        raise DtypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
     try:
         if np.broadcast_shapes(m.shape, x.shape) != x.shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to the input's "
+        raise ShapeError(f"masked_fill: mask of shape {m.shape} does not broadcast to the input's "
                          f"shape {x.shape}") from None
-    if isinstance(value, Tensor):
-        if value.data.ndim != 0:
-            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
-        value = value.data.item()
-    return MaskedFill.apply(x, mask=m, value=value)
+    if isinstance(value, TensorBase):
+        if value._data.ndim != 0:
+            raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+        value = value._data.item()
+    return MaskedFill.apply(x, mask, value=value)
 
 
-class Tile(Function):
-    """y = x repeated ``reps`` times along each axis; dL/dx sums the gradients of the copies."""
-
-    def forward(self, x, reps):
-        self.shape = x.shape
-        return np.tile(x, reps)
-
-    def backward(self, grad):
-        # (r0 * n0, r1 * n1, ...) -> (r0, n0, r1, n1, ...), summed over the r axes
-        split = []
-        for r, n in zip(grad.shape, self.shape):
-            split += [r // n, n]
-        return grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
 
 
 def _sizes(sizes) -> tuple:
@@ -326,11 +257,11 @@ def _sizes(sizes) -> tuple:
         sizes = sizes[0]
     out = tuple(int(s) for s in sizes)
     if any(s < 0 for s in out):
-        raise ValueError(f"repeat: repeats must be non-negative, got {out}")
+        raise ShapeError(f"repeat: repeats must be non-negative, got {out}")
     return out
 
 
-def repeat(input, *sizes) -> Tensor:  # noqa: A002
+def repeat(input, *sizes):  # noqa: A002
     """Tensor.repeat: the tensor repeated ``sizes[i]`` times along axis i; ``sizes`` may add leading axes.
 
     Example:
@@ -341,14 +272,14 @@ def repeat(input, *sizes) -> Tensor:  # noqa: A002
     x = as_tensor(input)
     reps = _sizes(sizes)
     if len(reps) < x.ndim:
-        raise ValueError(f"repeat: the number of repeats ({len(reps)}) cannot be smaller than the number "
+        raise ShapeError(f"repeat: the number of repeats ({len(reps)}) cannot be smaller than the number "
                          f"of dimensions of the tensor ({x.ndim})")
     if len(reps) > x.ndim:
         x = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
     return Tile.apply(x, reps=reps)
 
 
-def tile(input, dims) -> Tensor:  # noqa: A002
+def tile(input, dims):  # noqa: A002
     """torch.tile: like repeat, but fewer ``dims`` than axes are padded with leading 1s."""
     x = as_tensor(input)
     reps = _sizes((dims,) if not isinstance(dims, (int, np.integer)) else ((dims,),))
@@ -356,39 +287,22 @@ def tile(input, dims) -> Tensor:  # noqa: A002
     return repeat(x, reps)
 
 
-class Flip(Function):
-    """y = x reversed along ``dims``; dL/dx = dL/dy reversed the same way."""
-
-    def forward(self, x, dims):
-        self.dims = dims
-        return np.flip(x, dims).copy()
-
-    def backward(self, grad):
-        return np.flip(grad, self.dims)
 
 
-def flip(input, dims) -> Tensor:  # noqa: A002
+def flip(input, dims):  # noqa: A002
     """``input`` reversed along each axis in ``dims`` (an int, list or tuple)."""
     x = as_tensor(input)
     ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    axes = tuple(_dim(d, None, x.ndim, "flip") for d in ds)
+    axes = tuple(args.dim(d, x.ndim, "flip") for d in ds)
     if len(set(axes)) != len(axes):
-        raise ValueError(f"flip: dim appears more than once in {dims}")
+        raise ShapeError(f"flip: dim appears more than once in {dims}")
     if x.ndim == 0:
         return Clone.apply(x)
     return Flip.apply(x, dims=axes)
 
 
-class Clone(Function):
-    """y = a copy of x; dL/dx = dL/dy."""
-
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, grad):
-        return grad
 
 
-def clone(input, *, memory_format=None) -> Tensor:  # noqa: A002
+def clone(input, *, memory_format=None):  # noqa: A002
     """A copy of ``input`` that stays in the graph (the gradient passes through unchanged)."""
     return Clone.apply(as_tensor(input))

@@ -55,7 +55,7 @@ class Optimizer:
                 if set_to_none or p._grad is None:
                     p.grad = None
                 else:
-                    p._grad = np.zeros_like(p.data)
+                    p._grad = np.zeros_like(p._data)
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
@@ -64,7 +64,7 @@ class Optimizer:
                 if p._grad is None:
                     continue
                 st = self.state.setdefault(id(p), {})
-                self._update(p.data, np.asarray(p._grad), st, group)
+                self._update(p._data, np.asarray(p._grad), st, group)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -101,7 +101,7 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = params[int(i)]
-            self.state[id(p)] = {n: (_like(p.data, v) if isinstance(v, (np.ndarray, list)) else v)
+            self.state[id(p)] = {n: (_like(p._data, v) if isinstance(v, (np.ndarray, list)) else v)
                                  for n, v in s.items()}
 
 

@@ -342,7 +342,7 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
     for i, bufs in state["state"].items():
         if not 0 <= i < len(params):
             raise CheckpointError(f"{path}: buffers for parameter {i}, but the model has {len(params)}")
-        p = params[i].data
+        p = params[i]._data
         for n, v in bufs.items():
             if isinstance(v, np.ndarray):
                 if v.shape != p.shape or v.dtype != p.dtype:

@@ -55,14 +55,14 @@ class DistributedRun:
         """Forward and backward on this rank's share; returns the global (loss, correct, seen, stop)."""
         from chainrule.nn.functional import l2_penalty
 
-        n = len(y.data)
+        n = len(y._data)
         if n:
             scores = self.ddp(X)
             loss = trainer.loss_fn(scores, y)
             if trainer.reg:
                 loss = loss + trainer.reg * l2_penalty(trainer.model)
             value = loss.item()
-            correct = int((scores.data.argmax(axis=1) == y.data).sum())
+            correct = int((scores._data.argmax(axis=1) == y._data).sum())
             self.ddp.all_reduce_with_grads([value * n, correct, n, float(stop)])
             loss.backward()                              # ... and the Allreduce, at its end
         else:                                            # a last batch smaller than K: no share here
@@ -75,7 +75,7 @@ class DistributedRun:
         """Validation split across ranks: every rank evaluates its share, the sums are all-reduced."""
         from chainrule.train.trainer import evaluate
         # a batch smaller than K leaves some ranks without a share: they skip it (a mean over nothing is NaN)
-        r = evaluate(model, (b for b in loader if len(b[1].data)), loss_fn)
+        r = evaluate(model, (b for b in loader if len(b[1]._data)), loss_fn)
         total = len(r["labels"])
         sums = np.array([int((r["predictions"] == r["labels"]).sum()), r.get("loss", 0.0) * total, total],
                         dtype=np.float64)

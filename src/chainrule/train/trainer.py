@@ -54,10 +54,10 @@ def evaluate(model, loader, loss_fn=None) -> dict:
     with no_grad():
         for X, y in loader:
             s = model(X)
-            p = s.data.argmax(axis=1)
+            p = s._data.argmax(axis=1)
             preds.append(p)
-            labels.append(y.data)
-            correct += int((p == y.data).sum())
+            labels.append(y._data)
+            correct += int((p == y._data).sum())
             total += len(p)
             if loss_fn is not None:
                 loss_sum += float(loss_fn(s, y).item()) * len(p)
@@ -78,7 +78,7 @@ def predict(model, X, batch_size: int = 256) -> np.ndarray:
     with no_grad():
         for i in range(0, len(X), batch_size):
             xb = X[i:i + batch_size]
-            out.append(softmax(model(xb if isinstance(xb, Tensor) else Tensor(xb))).data)
+            out.append(softmax(model(xb if isinstance(xb, Tensor) else Tensor(xb)))._data)
     model.train(was)
     return np.concatenate(out)
 
@@ -234,7 +234,7 @@ class Trainer:
                         f"{guard.kept(self.run_dir)}")
                 if self.dist is None:
                     loss.backward()
-                    n, n_correct = len(y.data), int((scores.data.argmax(axis=1) == y.data).sum())
+                    n, n_correct = len(y._data), int((scores._data.argmax(axis=1) == y._data).sum())
                 opt.step()
                 loss_sum += value * n
                 correct += n_correct

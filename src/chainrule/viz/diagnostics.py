@@ -37,7 +37,7 @@ class Diagnostics:
             h = Tensor(x, dtype=next(model.parameters()).dtype)
             for name, m in model.named_children():
                 h = m(h)
-                a = h.data
+                a = h._data
                 if isinstance(m, (layers.ReLU, layers.LeakyReLU)):
                     frac = float((a <= 0).all(axis=0).mean())
                     rec[f"{name}.dead"] = frac

@@ -62,7 +62,7 @@ class Edge:
 
     @property
     def scalar(self) -> bool:
-        return self.upstream.size == 1 and self.downstream.size == 1 and self.parent.data.size == 1
+        return self.upstream.size == 1 and self.downstream.size == 1 and self.parent._data.size == 1
 
 
 @dataclass
@@ -103,7 +103,7 @@ def trace(output: Tensor, names=None, model=None, short: int | None = None) -> T
     out_name = auto[id(output)]
 
     def raw(t):
-        return auto.get(id(t)) or label_of(t, lookup, describe(t.data, 1) if t.data.size == 1 else f"const{t.shape}")
+        return auto.get(id(t)) or label_of(t, lookup, describe(t._data, 1) if t._data.size == 1 else f"const{t.shape}")
 
     def name(t):
         n = raw(t)
@@ -126,7 +126,7 @@ def trace(output: Tensor, names=None, model=None, short: int | None = None) -> T
             e.local = np.asarray(e.downstream.item() / e.upstream.item())
         edges.append(e)
 
-    autograd.backward(output, None if output.data.size == 1 else np.ones_like(output.data), retain_graph=True,
+    autograd.backward(output, None if output._data.size == 1 else np.ones_like(output._data), retain_graph=True,
                       on_edge=on_edge)
     return Trace(output, edges, auto, tensors, name, raw)
 

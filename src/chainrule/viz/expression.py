@@ -87,7 +87,7 @@ def evaluate(text: str, values: dict, dtype="float64") -> tuple:
             out = ops.neg(x) if isinstance(node.op, ast.USub) else x
         elif isinstance(node, ast.BinOp):
             a, b = walk(node.left), walk(node.right)
-            if isinstance(node.op, ast.Div) and float(np.asarray(b.data if isinstance(b, Tensor) else b)) == 0:
+            if isinstance(node.op, ast.Div) and float(np.asarray(b._data if isinstance(b, Tensor) else b)) == 0:
                 raise ExpressionError(f"division by zero in {ast.unparse(node)}")
             if not isinstance(a, Tensor) and not isinstance(b, Tensor):
                 a = tensor(a, dtype=dtype)
@@ -96,15 +96,15 @@ def evaluate(text: str, values: dict, dtype="float64") -> tuple:
             fname = node.func.id
             args = [walk(a) for a in node.args]
             args = [a if isinstance(a, Tensor) else tensor(a, dtype=dtype) for a in args]
-            v = args[0].data
+            v = args[0]._data
             if fname == "log" and v <= 0:
                 raise ExpressionError(f"log of {v:g} in {ast.unparse(node)}: log needs a positive argument")
             if fname == "sqrt" and v < 0:
                 raise ExpressionError(f"sqrt of {v:g} in {ast.unparse(node)}: sqrt needs a non-negative argument")
             out = FUNCTIONS[fname](*args)
         if isinstance(out, Tensor):
-            if not math.isfinite(float(out.data)):
-                raise ExpressionError(f"{ast.unparse(node)} is {float(out.data)} (overflow or an undefined power)")
+            if not math.isfinite(float(out._data)):
+                raise ExpressionError(f"{ast.unparse(node)} is {float(out._data)} (overflow or an undefined power)")
             if out.name is None and out._ctx is not None and node is not tree.body:
                 out.name = ast.unparse(node)  # the output stays unnamed: drawings call it f
         return out

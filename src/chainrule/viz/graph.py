@@ -86,7 +86,7 @@ def node_names(output: Tensor, tensors, lookup: dict) -> dict:
     labels, counter = {}, iter(range(1, 1 << 30))
     for t in sorted((t for t in tensors if t._ctx is not None and t is not output), key=lambda t: t._ctx.seq):
         labels[id(t)] = label_of(t, lookup, f"t{next(counter)}")
-    labels[id(output)] = label_of(output, lookup, "f" if output.data.size == 1 else "out")
+    labels[id(output)] = label_of(output, lookup, "f" if output._data.size == 1 else "out")
     for t in tensors:
         if t._ctx is None and (t.name or id(t) in lookup or t.requires_grad):
             labels[id(t)] = label_of(t, lookup, "leaf")
@@ -149,8 +149,8 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
     def tensor_label(t: Tensor) -> str:
         name = labels.get(id(t), "")
         lines = [name] if name else []
-        shown = t.data.size <= small or t.data.size == 1 or not name
-        lines.append(describe(t.data, max(small, 1)) if shown else describe(t.data, 0))
+        shown = t._data.size <= small or t._data.size == 1 or not name
+        lines.append(describe(t._data, max(small, 1)) if shown else describe(t._data, 0))
         if show_grad and t._grad is not None:
             lines.append("grad " + describe(t._grad, max(small, 1)))
         return "\n".join(lines)
@@ -171,7 +171,7 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
             if id(p) not in labels and id(p) not in hidden.ids:
                 # a constant: drawn once per use so that shared constants do not tangle the drawing
                 c = f"c{id(p)}_{id(fn)}"
-                dot.node(c, describe(p.data, small), shape="plaintext")
+                dot.node(c, describe(p._data, small), shape="plaintext")
                 dot.edge(c, op)
             elif id(p) in drawn:
                 dot.edge(f"t{id(p)}", op)

@@ -176,7 +176,7 @@ def plot_linear_vs_mlp(data, hidden: int = 100, epochs: int = 300, path=None, se
 
 def templates(weight, image_shape=(3, 32, 32)) -> np.ndarray:
     """First-layer weights (H, C*H*W) as H images (H, h, w, C) scaled to [0, 1] each."""
-    w = np.asarray(weight.data if hasattr(weight, "data") else weight, dtype=np.float64)
+    w = np.asarray(weight._data if hasattr(weight, "_data") else weight, dtype=np.float64)
     c, h, wd = image_shape
     if w.ndim != 2 or w.shape[1] != c * h * wd:
         raise ValueError(f"templates: weight of shape {w.shape} does not hold images of shape {image_shape}")
@@ -218,7 +218,7 @@ def activation_curves(names=ACTIVATION_FUNCTIONS, lo: float = -4, hi: float = 4,
         fn = ops.leaky_relu if name == "leaky_relu" else getattr(ops, name)
         y = fn(x, 0.1) if name == "leaky_relu" else fn(x)
         y.sum().backward()
-        out[name] = (x.data.copy(), y.data.copy(), x.grad.data.copy())
+        out[name] = (x._data.copy(), y._data.copy(), x.grad._data.copy())
     return out
 
 

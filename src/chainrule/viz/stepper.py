@@ -80,7 +80,7 @@ class Stepper:
                     consumers.setdefault(id(p), []).append(ids.wire_id(p, t))
         for t in ids.order:
             wires = consumers.get(id(t), []) + (["wout"] if t is self.output else [])
-            value = _value_text(t.data)
+            value = _value_text(t._data)
             if t._ctx is None:
                 what = f"input {tr.raw(t)}" if ids.is_input(t) else "constant"
                 text = f"{what} = {value}" if ids.is_input(t) else f"constant {value}"
@@ -91,7 +91,7 @@ class Stepper:
                 if t.name and t.name != tr.raw(t):
                     rule = f"{tr.raw(t)} is {t.name}; {rule}"
             steps.append({"kind": "forward", "node": ids.node_id(t), "wires": wires, "text": text, "rule": rule,
-                          "value": value, "hover": hover_text(t.data)})
+                          "value": value, "hover": hover_text(t._data)})
         return steps
 
     def _backward_steps(self, ids) -> list:

@@ -94,7 +94,7 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
         return t.name or labels.get(id(t)) or ""
 
     def wire(t, head, wid):
-        value = wire_text(t.data)
+        value = wire_text(t._data)
         rows = [f'<font color="{GREEN}">{html.escape(value)}</font>']
         grad = None
         if show_grad:
@@ -103,9 +103,9 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
             rows.append(f'<font color="{RED}">{html.escape(wire_text(grad))}</font>')
         else:
             rows.append(" ")
-        tip = f"value {hover_text(t.data)}" + (f"\ngradient {hover_text(grad)}" if grad is not None else "")
+        tip = f"value {hover_text(t._data)}" + (f"\ngradient {hover_text(grad)}" if grad is not None else "")
         name = labels.get(id(t))
-        if name and t.data.size > 1:
+        if name and t._data.size > 1:
             tip = f"{name}: {tip}"
         dot.edge(g.node_id(t), head, id=wid, label="<" + "<br/>".join(rows) + ">", labeltooltip=tip,
                  tooltip=tip, penwidth=f"{1.4 * scale:g}")
@@ -118,9 +118,9 @@ def draw_lecture(output: Tensor, tensors: list, labels: dict, show_grad: bool, s
             if g.is_input(t):
                 dot.node(nid, labels[id(t)], id=nid, shape="plaintext", tooltip=labels[id(t)])
             else:
-                dot.node(nid, wire_text(t.data), id=nid, shape="circle", style="filled", fillcolor="#e6e6e6",
+                dot.node(nid, wire_text(t._data), id=nid, shape="circle", style="filled", fillcolor="#e6e6e6",
                          color="#999999", fontsize=f"{fs * 0.7:g}", width=f"{0.3 * scale:g}",
-                         fixedsize="false", margin="0.02", tooltip=f"constant {hover_text(t.data)}")
+                         fixedsize="false", margin="0.02", tooltip=f"constant {hover_text(t._data)}")
             continue
         fn = t._ctx
         sym = GATE_SYMBOLS.get(fn.name, fn.name.lower())

@@ -1,0 +1,10 @@
+"""The core of the engine: the tensor record, Function, grad mode, the backward walk, versions.
+
+It imports nothing else of chainrule (checked by import-linter, see ARCHITECTURE.md).
+"""
+from chainrule.core.errors import DtypeError, ShapeError  # noqa: F401
+from chainrule.core.engine import backward, grad, queue_callback, toposort  # noqa: F401
+from chainrule.core.function import (  # noqa: F401
+    ALL, AccumulateGrad, Function, FunctionCtx, TensorBase, bump_version, check_versions, make,
+    set_tensor_class, torch_name, unbroadcast, version_error)
+from chainrule.core.mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401

@@ -1,0 +1,15 @@
+"""chainrule's error vocabulary: the exception types PyTorch raises, with chainrule's own messages.
+
+PyTorch reports a bad shape, dim combination or argument value of an op as ``RuntimeError``;
+chainrule raised ``ValueError`` (and ``TypeError`` for a wrong dtype) before it followed PyTorch.
+Its errors are both, so that PyTorch code (``except RuntimeError``) and older chainrule code
+(``except ValueError``) each catch them.
+"""
+
+
+class ShapeError(RuntimeError, ValueError):
+    """Shapes, dims or values that do not fit an op (PyTorch's RuntimeError; also a ValueError)."""
+
+
+class DtypeError(RuntimeError, TypeError):
+    """An operand of a dtype the op does not take (PyTorch's RuntimeError; also a TypeError)."""

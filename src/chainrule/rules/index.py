@@ -1,0 +1,110 @@
+"""Indexing rules: they pick and move elements by an index (an input of the op, so that an in-place
+change of the index after the op is caught), and their backward sends each gradient back to the
+element it came from (adding where one element was picked several times)."""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.core import Function
+from chainrule.rules.shape import fill_index
+
+
+def _along(index: np.ndarray, dim: int) -> tuple:
+    """The full index tuple that reads ``x[..., index[i, j, k], ...]`` (``index`` in place of axis ``dim``)."""
+    grids = list(np.indices(index.shape, sparse=True))
+    grids[dim] = index
+    return tuple(grids)
+
+
+class TakeAlong(Function):
+    """y = x picked at ``index`` along ``dim`` (gather, sort, topk); dL/dx adds dL/dy back at the
+    picked positions (np.add.at, so an element picked twice gets both gradients)."""
+
+    saved_inputs = (1,)
+
+    def forward(self, x, index, dim):
+        self.shape = x.shape
+        self.where = _along(index, dim)
+        return x[self.where]
+
+    def backward(self, grad):
+        g = np.zeros(self.shape, dtype=grad.dtype)
+        np.add.at(g, self.where, grad)
+        return g, None
+
+
+class ScatterAdd(Function):
+    """out = input, then out[index[i][j]][j] += src[i][j] (dim 0); dL/dinput = g,
+    dL/dsrc = g gathered at index (zero where src was not used)."""
+
+    saved_inputs = (2,)
+
+    def forward(self, x, src, index, dim):
+        self.where = _along(index, dim)
+        self.used = tuple(slice(0, n) for n in index.shape)
+        self.src_shape = src.shape
+        out = x.copy()
+        np.add.at(out, self.where, src[self.used])
+        return out
+
+    def backward(self, grad):
+        gs = None
+        if self.needs_input_grad[1]:
+            gs = np.zeros(self.src_shape, dtype=grad.dtype)
+            gs[self.used] = grad[self.where]
+        return grad, gs, None
+
+
+class IndexSelect(Function):
+    """y = x's slices ``index`` along ``dim``; dL/dx adds each slice's gradient back (repeats add)."""
+
+    saved_inputs = (1,)
+
+    def forward(self, x, index, dim):
+        self.shape = x.shape
+        self.where = (slice(None),) * dim + (index,)
+        return x[self.where]
+
+    def backward(self, grad):
+        g = np.zeros(self.shape, dtype=grad.dtype)
+        np.add.at(g, self.where, grad)
+        return g, None
+
+
+class MaskedFill(Function):
+    """y = value where mask, x elsewhere; dL/dx = g where the mask is False, 0 where it is True."""
+
+    saved_inputs = (1,)
+
+    def forward(self, x, mask, value):
+        self.mask = mask
+        return np.where(mask, np.asarray(value, x.dtype), x)
+
+    def backward(self, grad):
+        return np.where(self.mask, np.zeros((), grad.dtype), grad), None  # 0 even where grad is NaN, as torch
+
+
+class IndexPut(Function):
+    """y = x with y[index] = v; dL/dx = dL/dy with zeros at index, dL/dv = dL/dy[index].
+
+    The index arrays in ``index`` are inputs after x and v (see :func:`fill_index`).
+    """
+
+    saved_inputs = slice(2, None)
+
+    def forward(self, x, v, *arrays, index):
+        index = fill_index(index, arrays)
+        self.index, self.v_shape = index, v.shape
+        y = x.copy()
+        y[index] = v
+        return y
+
+    def backward(self, grad):
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = grad.copy()
+            gx[self.index] = 0
+        if self.needs_input_grad[1]:
+            gv = grad[self.index]
+        return (gx, gv) + (None,) * (len(self.needs_input_grad) - 2)
+

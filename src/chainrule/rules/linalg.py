@@ -1,0 +1,149 @@
+"""Products: for Y = X W, dL/dX = dL/dY W^T and dL/dW = X^T dL/dY (matmul, linear, outer, einsum)."""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.core import ALL, Function
+
+
+def _mm(a, b):
+    # np.dot is much faster than @ for 2-D operands with an inner dimension of 1
+    # (an outer product, e.g. the weight gradient at batch size 1)
+    return np.dot(a, b) if a.ndim == 2 and b.ndim == 2 else np.matmul(a, b)
+
+
+class Matmul(Function):
+    """a @ b (NumPy's matmul, batched and with 1-D operands); d/da = g b^T, d/db = a^T g."""
+
+    saved_inputs = (0, 1)
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return _mm(a, b)
+
+    def backward(self, grad):
+        a, b = self.a, self.b
+        na, nb = self.needs_input_grad
+        # view 1-D operands as a row (a) and a column (b), as matmul does
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1 and b.ndim == 1:
+            g = grad.reshape(1, 1)
+        elif a.ndim == 1:
+            g = np.expand_dims(grad, -2)
+        elif b.ndim == 1:
+            g = np.expand_dims(grad, -1)
+        else:
+            g = grad
+        ga = gb = None
+        if na:
+            ga = _mm(g, np.swapaxes(b2, -1, -2))  # (.., N, M) @ (.., M, K) -> (.., N, K)
+            if a.ndim == 1:
+                ga = ga[..., 0, :]
+        if nb:
+            gb = _mm(np.swapaxes(a2, -1, -2), g)  # (.., K, N) @ (.., N, M) -> (.., K, M)
+            if b.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+    def local(self, i):
+        return ("{g} @ {1}^T",) if i == 0 else ("{0}^T @ {g}",)
+
+
+class Linear(Function):
+    """y = x W^T + b (PyTorch's layout: W is (out, in)); dL/dx = g W, dL/dW = g^T x, dL/db = sum_n g.
+
+    In the lecture's notation Y = X W' with W' = W^T of shape (in, out):
+    dL/dX = dL/dY W'^T and dL/dW' = X^T dL/dY.
+    """
+
+    saved_inputs = (0, 1)
+
+    def forward(self, x, w, b=None):
+        self.x, self.w = x, w
+        y = np.dot(x, w.T)  # (N, in) @ (in, out) -> (N, out)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, grad):
+        nx, nw = self.needs_input_grad[:2]
+        gx = np.dot(grad, self.w) if nx else None     # (N, out) @ (out, in) -> (N, in)
+        gw = None
+        if nw:
+            if self.w.flags.f_contiguous:
+                # nn.Linear's layout: W^T is a C-contiguous (in, out) array, as the course code keeps
+                # W, so dW^T = X^T dY is computed in that layout (the fast one for OpenBLAS)
+                gw = np.dot(self.x.T, grad).T               # (in, N) @ (N, out) -> (in, out) -> (out, in)
+            elif grad.shape[0] == 1:
+                gw = grad.T * self.x  # an outer product; BLAS is ~8x slower at an inner dimension of 1
+            else:
+                gw = np.dot(grad.T, self.x)                 # (out, N) @ (N, in) -> (out, in)
+        if len(self.needs_input_grad) == 2:
+            return gx, gw
+        gb = grad.sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+    def local(self, i):
+        return ("{g} @ {1}", "{g}^T @ {0}", "{g} summed over the batch")[i:i + 1]
+
+
+class Outer(Function):
+    """y_ij = a_i b_j; dL/da_i = sum_j g_ij b_j, dL/db_j = sum_i g_ij a_i."""
+
+    saved_inputs = (0, 1)
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.outer(a, b)
+
+    def backward(self, grad):
+        na, nb = self.needs_input_grad
+        return (grad @ self.b if na else None), (self.a @ grad if nb else None)
+
+
+def _optimize(arrays) -> bool:
+    """Let NumPy plan the contraction (BLAS, pairwise order) unless it is small: the plan costs ~50 us."""
+    return len(arrays) > 2 or sum(a.size for a in arrays) > 4096
+
+
+class Einsum(Function):
+    """Einstein summation. The gradient of operand k is itself an einsum: the upstream gradient
+    (output subscripts) times the other operands, summed to operand k's subscripts; letters that
+    appear only in operand k are broadcast, and a repeated letter (a diagonal) is written back on
+    the diagonal."""
+
+    saved_inputs = ALL
+
+    def forward(self, *arrays, subs, out):
+        self.arrays, self.subs, self.res = arrays, subs, out
+        spec = ",".join(subs) + "->" + out
+        return np.einsum(spec, *arrays, optimize=_optimize(arrays))
+
+    def backward(self, grad):
+        sizes = {}
+        for s, a in zip(self.subs, self.arrays):
+            for c, n in zip(s, a.shape):
+                sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]
+        grads = []
+        for k, (s, a) in enumerate(zip(self.subs, self.arrays)):
+            if not self.needs_input_grad[k]:
+                grads.append(None)
+                continue
+            others = [(self.res, grad)] + [(t, b) for j, (t, b) in enumerate(zip(self.subs, self.arrays))
+                                           if j != k]
+            have = set("".join(t for t, _ in others))
+            target = "".join(dict.fromkeys(s))  # s with repeats dropped, order kept
+            present = "".join(c for c in target if c in have)
+            spec = ",".join(t for t, _ in others) + "->" + present
+            g = np.einsum(spec, *[b for _, b in others], optimize=_optimize([b for _, b in others]))
+            if present != target:  # letters only operand k has: the gradient is constant along them
+                g = g.reshape([sizes[c] if c in present else 1 for c in target])
+                g = np.broadcast_to(g, [sizes[c] if c in present else a.shape[s.index(c)] for c in target])
+            if target != s:  # a repeated letter: the gradient lives on the diagonal
+                full = np.zeros(a.shape, grad.dtype)
+                np.einsum(s + "->" + target, full)[...] = g
+                g = full
+            grads.append(g)
+        return tuple(grads)
+

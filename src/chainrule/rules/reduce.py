@@ -1,0 +1,182 @@
+"""Reduction rules: sum, mean, max/min, logsumexp, cumsum, norm.
+
+A reduction's backward spreads the upstream gradient back over the reduced
+axes: sum copies it, mean divides it by the count, max routes it to the
+largest element (split evenly among ties, as PyTorch's amax does).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.core import Function
+
+
+def _keepdims_grad(grad, shape, axes, keepdims):
+    """Reinsert the reduced axes into ``grad`` so that it broadcasts against the input."""
+    if keepdims:
+        return grad
+    if axes is None:
+        return grad.reshape((1,) * len(shape))
+    return np.expand_dims(grad, axes)
+
+
+class Sum(Function):
+    """sum of x over axes; d/dx_i = 1: the upstream gradient is copied to every element."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # x.sum() without its Python wrapper
+
+    def backward(self, grad):
+        g = _keepdims_grad(grad, self.shape, self.axis, self.keepdims)
+        return np.broadcast_to(g, self.shape)
+
+    def local(self, i):
+        return ("{g} copied to every element of {0}",)
+
+
+class Mean(Function):
+    """mean of x over axes; d/dx_i = 1/n for the n elements averaged."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        self.n = x.size if axis is None else int(np.prod([x.shape[a] for a in axis]))
+        # np.add.reduce, not x.mean(): the same sum in C without NumPy's Python-level wrapper
+        return np.add.reduce(x, axis=axis, keepdims=keepdims) / x.dtype.type(self.n)
+
+    def backward(self, grad):
+        g = np.empty(self.shape, dtype=grad.dtype)
+        g[...] = _keepdims_grad(grad, self.shape, self.axis, self.keepdims) / grad.dtype.type(self.n)
+        return g
+
+    def local(self, i):
+        return ("{g} / %d copied to every element of {0}" % self.n,)
+
+
+class Amax(Function):
+    """max of x over axes; the gradient goes to the maximal elements, split evenly among ties
+    (to the NaN entries where the result is NaN, as PyTorch)."""
+
+    saved_inputs, saves_output = (0,), True
+    reduce = staticmethod(np.amax)
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        self.out = self.reduce(x, axis=axis, keepdims=True)
+        return self.out if keepdims else (self.out.reshape(()) if axis is None else
+                                          np.squeeze(self.out, axis=axis))
+
+    def backward(self, grad):
+        g = _keepdims_grad(grad, self.x.shape, self.axis, self.keepdims)
+        mask = self.x == self.out
+        if np.isnan(self.out).any():
+            mask |= np.isnan(self.x) & np.isnan(self.out)
+        count = mask.sum(axis=self.axis, keepdims=True)
+        return mask * (g / count)
+
+
+class Amin(Amax):
+    """min of x over axes; the gradient goes to the minimal elements, split evenly among ties."""
+
+    reduce = staticmethod(np.amin)
+
+
+class LogSumExp(Function):
+    """log sum exp(x) over axes, computed stably; d/dx_i = softmax(x)_i."""
+
+    saved_inputs, saves_output = (0,), True
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        m = np.amax(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
+        m = np.where(np.isfinite(m), m, 0)
+        with np.errstate(divide="ignore"):  # an empty axis: log(0) = -inf, PyTorch's value
+            self.out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+        return self.out if keepdims else (self.out.reshape(()) if axis is None else
+                                          np.squeeze(self.out, axis=axis))
+
+    def backward(self, grad):
+        g = _keepdims_grad(grad, self.x.shape, self.axis, self.keepdims)
+        return g * np.exp(self.x - self.out)
+
+
+class MaxDim(Function):
+    """max (or min) of x along one axis, with the position; the gradient goes to that position only
+    (PyTorch's max(dim): one index per slice, the first one on ties, a NaN when there is one)."""
+
+    def forward(self, x, axis, keepdim, largest=True):
+        idx = np.argmax(x, axis=axis) if largest else np.argmin(x, axis=axis)
+        self.idx, self.shape, self.axis, self.keepdim = np.expand_dims(idx, axis), x.shape, axis, keepdim
+        values = np.take_along_axis(x, self.idx, axis)
+        return values if keepdim else np.squeeze(values, axis)
+
+    def backward(self, grad):
+        g = np.zeros(self.shape, grad.dtype)
+        np.put_along_axis(g, self.idx, grad if self.keepdim else np.expand_dims(grad, self.axis), self.axis)
+        return g
+
+
+class Cumsum(Function):
+    """Running sum along ``dim``: y_i = sum_{j <= i} x_j; dL/dx_j = sum_{i >= j} g_i (a reversed cumsum)."""
+
+    def forward(self, x, dim, dtype=None):
+        self.dim = dim
+        return np.cumsum(x, axis=dim, dtype=dtype)
+
+    def backward(self, grad):
+        d = self.dim
+        return np.flip(np.cumsum(np.flip(grad, d), axis=d), d)
+
+
+class Norm(Function):
+    """The p-norm (sum |x|^p)^(1/p) over axes (p = inf: max |x|, -inf: min |x|).
+
+    d/dx = sign(x) |x|^(p-1) / norm^(p-1) (x / norm for p = 2, sign(x) for p = 1), taken as 0 where
+    the norm is 0, as PyTorch does; for p = +-inf the gradient goes to the extreme |x|, split evenly
+    among ties.
+    """
+
+    saved_inputs, saves_output = (0,), True
+
+    def forward(self, x, p, axis=None, keepdims=False):
+        self.x, self.p, self.axis, self.keepdims = x, p, axis, keepdims
+        a = np.abs(x)
+        if p == 2:
+            out = np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+        elif p == 1:
+            out = np.sum(a, axis=axis, keepdims=True)
+        elif p == np.inf:
+            out = np.amax(a, axis=axis, keepdims=True)
+        elif p == -np.inf:
+            out = np.amin(a, axis=axis, keepdims=True)
+        elif p == 0:
+            out = np.sum(a != 0, axis=axis, keepdims=True).astype(x.dtype)
+        else:
+            with np.errstate(divide="ignore"):
+                out = np.sum(a ** p, axis=axis, keepdims=True) ** (1.0 / p)
+        self.out = out
+        if keepdims:
+            return out
+        return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+
+    def backward(self, grad):
+        x, p, out = self.x, self.p, self.out
+        g = grad
+        if not self.keepdims:
+            g = g.reshape((1,) * x.ndim) if self.axis is None else np.expand_dims(g, self.axis)
+        zero = np.zeros((), x.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 0:
+                return np.zeros(x.shape, x.dtype)
+            if p == 2:
+                return np.where(out == 0, zero, g / out) * x
+            if p == 1:
+                return np.sign(x) * g
+            if p in (np.inf, -np.inf):
+                hit = np.abs(x) == out
+                count = hit.sum(axis=self.axis, keepdims=True)
+                return np.sign(x) * hit * (g / count)
+            a = np.abs(x)
+            scaled = np.where(x == 0, zero, np.sign(x) * a ** (p - 1))
+            return scaled * np.where(out == 0, zero, g / out ** (p - 1))
+
