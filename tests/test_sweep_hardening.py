@@ -290,7 +290,8 @@ def test_a_running_trial_is_alive_while_its_workers_lock_is_held_and_retried_onc
                                str(folder)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        study._storage.set_trial_system_attr(trial._trial_id, OWNER, {"host": HOST, "lock": str(folder)})
+        study._storage.set_trial_system_attr(trial._trial_id, OWNER, {"host": HOST, "lock": str(folder),
+                                                                    "trial": trial.number})
         assert recover(study) == [] and counts(study) == (0, 1)      # its worker holds the lock: alive
     finally:
         holder.kill()
@@ -298,6 +299,8 @@ def test_a_running_trial_is_alive_while_its_workers_lock_is_held_and_retried_onc
     assert recover(study) == [trial.number] and counts(study) == (0, 0)   # the lock is free: the worker is gone
     states = [t.state.name for t in study.get_trials()]
     assert states == ["FAIL", "WAITING"] and study.get_trials()[1].params == trial.params   # enqueued again
+    retry = study.ask()       # Optuna's retry copies the dead owner; until the new worker records itself,
+    assert retry.number == 1 and recover(study) == [] and counts(study) == (0, 1)   # the trial is not judged
 
 
 def test_a_huge_tail_of_zeros_is_an_unfinished_last_line_read_past_and_then_cut(sw):

@@ -101,10 +101,12 @@ def _gone(t, now: float) -> bool:
     """Whether a RUNNING trial's worker is gone: its lock is free (a worker on this host), or it
     never recorded itself although it started over ``UNCLAIMED_GRACE`` seconds ago."""
     o = t.system_attrs.get(OWNER)
-    if not o:
+    if not isinstance(o, dict) or o.get("trial") != t.number:
+        # no owner yet, or the one a retry copied from the failed trial it repeats (Optuna's callback copies
+        # system attributes): the worker that just took it records itself within milliseconds
         start = t.datetime_start.timestamp() if t.datetime_start else now
         return now - start > UNCLAIMED_GRACE
-    if not isinstance(o, dict) or o.get("host") != HOST or not o.get("lock"):
+    if o.get("host") != HOST or not o.get("lock"):
         return False        # another machine's worker: Optuna's heartbeats judge it
     return _free(Path(o["lock"]))
 
