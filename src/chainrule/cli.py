@@ -319,10 +319,12 @@ def _add_sweep(sub, train_parser) -> None:
     s.add_argument("--search", action="append", default=[], metavar="NAME=LOW:HIGH[:log] | NAME=A,B,C",
                    help="a searched setting, e.g. lr=1e-4:1e-1:log, hidden=50,100,100x100 (repeatable)")
     s.add_argument("--trials", type=int, default=20, help="how many trials should finish (default 20)")
-    s.add_argument("--jobs", type=int, default=1, help="trials at once, as processes on this machine (default 1; at most its cores)")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="trials at once, as processes on this machine (default 1; at most its cores)")
     s.add_argument("--storage", metavar="URL", help="an Optuna storage shared by many machines, e.g. "
                    "postgresql://user@host/db (default: a journal file in SWEEP_DIR)")
-    s.add_argument("--study", help="the study name (default: the name of SWEEP_DIR)")
+    s.add_argument("--study", help="the study name (default: the one SWEEP_DIR/sweep.json names, else the name "
+                                   "of SWEEP_DIR)")
     s.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="(default tpe)")
     s.add_argument("--sampler-seed", dest="sampler_seed", type=int, help="seed of the sampler (default: fresh)")
     s.add_argument("--prune", nargs="?", const="median", choices=PRUNERS,
