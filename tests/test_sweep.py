@@ -3,6 +3,7 @@ import csv
 import glob
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -31,9 +32,14 @@ def chainrule(*args, check=True, timeout=240, **kw):
     return p
 
 
+def _memory_limit():
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))     # each process: far below what --jobs 64 took
+
+
 def start(*args):
+    """The command in the background, under a memory limit (sweeps started together, kills, Ctrl-C)."""
     return subprocess.Popen([sys.executable, "-m", "chainrule", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_memory_limit)
 
 
 def trials(out):
