@@ -35,7 +35,7 @@ def train(cfg, distributed):
                  config={"run": cfg.__dict__ | {"hidden": list(cfg.hidden)}}, distributed=distributed)
     tr.fit()
     calls = tr.dist.ddp.allreduce_calls if tr.dist else 0
-    return model.state_dict(), tr.history, calls
+    return {k: np.array(v) for k, v in model.state_dict().items()}, tr.history, calls
 
 
 def rel(a, b):
@@ -58,7 +58,7 @@ def check_collectives(rank, k):
     dist.barrier()
     cr.manual_seed(rank)                                 # different weights on every rank ...
     ddp = DistributedDataParallel(cr.nn.MLP([2, 4, 3]))
-    w = ddp.module.state_dict()["0.weight"].copy()
+    w = np.ascontiguousarray(ddp.module.state_dict()["0.weight"])
     dist.broadcast(w, src=0)                             # ... until the wrapper broadcast rank 0's
     assert np.array_equal(w, ddp.module.state_dict()["0.weight"])
     assert list(ddp.state_dict())[0] == "module.0.weight"
@@ -99,7 +99,7 @@ def empty_shares():
         tr = Trainer(model, cr.nn.functional.cross_entropy, opt, DataLoader(ds, 4, shuffle=True, seed=1),
                      DataLoader(ds, 1), epochs=5, reg=1e-3, progress=False, distributed=distributed)
         tr.fit()
-        out.append((model.state_dict(), tr.history))
+        out.append(({k: np.array(v) for k, v in model.state_dict().items()}, tr.history))
     (a, ha), (b, hb) = out
     return max([rel(a[n], b[n]) for n in b] + [rel(np.array(ha.val_loss), np.array(hb.val_loss)),
                                               rel(np.array(ha.iter_loss), np.array(hb.iter_loss))])

@@ -136,9 +136,164 @@ def test_sigint_saves_and_says_how_to_resume(tmp_path):
     assert proc.returncode == 130
     assert f"Resume with: chainrule train --resume {tmp_path / 'r'}" in out
     assert "Traceback" not in err
+    # the stop and the resume name the same place: "epoch E/N, after batch B of M"
+    stop = next(line for line in out.splitlines() if line.startswith("interrupted at epoch "))
+    where = stop.split("interrupted at ")[1].split(";")[0]
+    epoch = int(where.split()[1].split("/")[0])
+    p = run("train", "--resume", tmp_path / "r", "--epochs", epoch)
+    assert p.stdout.splitlines()[0] == f"resuming {tmp_path / 'r'} at {where.replace('/100000', f'/{epoch}')}"
 
 
 def test_chainrule_entry_point_and_demo():
     exe = os.path.join(os.path.dirname(sys.executable), "chainrule")  # the installed console script
     p = subprocess.run([exe, "demo"], capture_output=True, text=True, check=True)
     assert "f = q * z = -12" in p.stdout and "df/dx = df/dq * 1 = -4" in p.stdout
+
+
+# ------------------------------------------------------------------ progress, threads, defaults, checkpoints
+def on_a_terminal(*args, timeout=300):
+    """The command with its stdout on a pseudo-terminal (as a user sees it): (exit code, output)."""
+    import pty
+    import select
+    main, child = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "chainrule", *map(str, args)], stdout=child,
+                         stderr=subprocess.PIPE, close_fds=True)
+    os.close(child)
+    chunks, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(main, 65536)
+            except OSError:          # the terminal closed: the command is done
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif p.poll() is not None:
+            break
+    os.close(main)
+    p.wait(timeout=60)
+    return p.returncode, b"".join(chunks).decode()
+
+
+def test_on_a_terminal_one_live_line_and_a_line_per_epoch_that_stays(tmp_path):
+    code, out = on_a_terminal("train", "--epochs", "4", "--batch-size", "1", "--out", tmp_path / "r")
+    assert code == 0
+    out = out.replace("\r\n", "\n")     # the terminal's own line ends
+    live = [part for part in out.split("\r") if "steps/s" in part]
+    assert live, out                       # the live line was drawn (and redrawn in place)
+    assert all("ETA" in part and "train acc" in part and "/4  batch " in part for part in live)
+    assert all("\n" not in part.split("\x1b[K")[0] for part in live)    # in place: never a new line
+    screen = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in out.split("\n")]
+    epochs = [line for line in screen if line.startswith("epoch ") and "steps/s" not in line]
+    assert [line.split()[1] for line in epochs] == ["1/4", "2/4", "3/4", "4/4"], screen
+    assert all("val acc" in line and "train acc" in line for line in epochs)
+    assert "result: best/ = epoch" in out and "it/s" not in out      # no tqdm bars left over
+
+
+def test_without_a_terminal_plain_lines_log_every_and_quiet(tmp_path):
+    p = run("train", "--epochs", "12", "--out", tmp_path / "a")
+    assert "\r" not in p.stdout and "\x1b" not in p.stdout
+    epochs = [line for line in p.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == [f"{i}/12" for i in range(1, 13)]
+    p = run("train", "--epochs", "12", "--log-every", "5", "--out", tmp_path / "b")
+    assert [line.split()[1] for line in p.stdout.splitlines() if line.startswith("epoch ")] == \
+        ["1/12", "5/12", "10/12", "12/12"]
+    p = run("train", "--epochs", "3", "--quiet", "--out", tmp_path / "c")
+    assert not [line for line in p.stdout.splitlines() if line.startswith("epoch ")]
+    assert "result: best/" in p.stdout
+    p = run("train", "--epochs", "3", "--log-every", "0", "--out", tmp_path / "d", check=False)
+    assert p.returncode == 1 and p.stderr.strip() == "chainrule train: error: --log-every must be a positive " \
+                                                     "integer (epochs), got 0"
+
+
+def _blas_threads_after(*args, env=None):
+    code = ("import sys; from chainrule import cli; code = cli.main(sys.argv[1:]);"
+            "from threadpoolctl import threadpool_info;"
+            "print('BLAS', min(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'));"
+            "sys.exit(code)")
+    p = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})}, timeout=120)
+    return p, (int(p.stdout.split("BLAS ")[-1]) if "BLAS " in p.stdout else None)
+
+
+def test_one_place_sets_the_blas_threads_of_every_command():
+    env = {v: "2" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    assert _blas_threads_after("demo", env={**env, "CHAINRULE_NUM_THREADS": ""})[1] == 1         # the default
+    assert _blas_threads_after("demo", "--threads", "2")[1] == 2
+    assert _blas_threads_after("lecture", "--list", env={"CHAINRULE_NUM_THREADS": "2"})[1] == 2
+    assert _blas_threads_after("graph", "x*y", "x=1", "y=2", "--threads", "1", env=env)[1] == 1
+    p, _ = _blas_threads_after("demo", env={"CHAINRULE_NUM_THREADS": "many"})
+    assert p.returncode == 1 and p.stderr.strip() == ("chainrule demo: error: CHAINRULE_NUM_THREADS='many': must "
+                                                      "be a positive integer (the number of BLAS threads)")
+    p = run("demo", "--threads", "0", check=False)
+    assert p.returncode == 1 and p.stderr.strip() == "chainrule demo: error: --threads must be a positive integer, got 0"
+
+
+def _readme_cifar_command():
+    """README's CIFAR-10 command, as a list of arguments after `chainrule`."""
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    line = next(line for line in text.splitlines() if "chainrule train --dataset cifar10" in line)
+    return line.split("chainrule ", 1)[1].split()
+
+
+def _learnable_cifar10(root, n=2500, seed=0):
+    """CIFAR-10-format files whose classes differ (a class-coloured band plus noise): a net can learn them."""
+    import pickle
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+
+    def batch(m):
+        y = rng.integers(0, 10, m)
+        X = rng.integers(0, 100, (m, 3, 32, 32))
+        for i, c in enumerate(y):
+            X[i, c % 3, 3 * c:3 * c + 3, :] += 150
+        return {b"labels": [int(v) for v in y], b"data": X.reshape(m, -1).astype(np.uint8), b"batch_label": b"x"}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (root / name).write_bytes(pickle.dumps(batch(n // 5 if name != "test_batch" else 100), protocol=2))
+    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+    (root / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}, protocol=2))
+    return root
+
+
+def test_readmes_cifar10_command_learns(tmp_path):
+    """README's command with 3 epochs: on the shared CIFAR-10 subset when it is there (as in CI), else on
+    learnable CIFAR-format files made here; the training loss must fall clearly."""
+    from pathlib import Path
+    args = _readme_cifar_command()
+    assert args[:3] == ["train", "--dataset", "cifar10"] and "--lr" not in args     # the defaults do the work
+    subset = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar-10-subset-py"
+    data = subset if subset.is_dir() else _learnable_cifar10(tmp_path / "cifar")
+    args[args.index("--data-dir") + 1] = data
+    p = run(*args, "--epochs", "3", "--out", tmp_path / "r")
+    assert "training MLP [3072, 100, 100, 10] on cifar10" in p.stdout
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_loss"] < 0.85 * rows[0]["train_loss"], rows
+    assert rows[-1]["val_acc"] > 0.25, rows
+
+
+def test_summary_evaluate_and_predict_agree_on_which_weights(tmp_path):
+    out = tmp_path / "r"
+    p = run("train", "--epochs", "8", "--lr", "1.5", "--out", out)   # a high lr: the last epoch is not the best
+    result = next(line for line in p.stdout.splitlines() if line.startswith("result: best/ = epoch "))
+    last = next(line for line in p.stdout.splitlines() if line.startswith("last/ = epoch 8"))
+    best_epoch = int(result.split("epoch ")[1].split()[0])
+    best_test = result.split("test accuracy ")[1].split(";")[0]
+    last_test = last.split("test accuracy ")[1].split()[0]
+    e = run("evaluate", out)
+    assert f"accuracy {best_test}; checkpoint best/ (epoch {best_epoch}, the run's result" in e.stdout
+    e = run("evaluate", out, "--checkpoint", "last")
+    assert f"accuracy {last_test}; checkpoint last/ (epoch 8, the last epoch's weights)" in e.stdout
+    np.save(tmp_path / "x.npy", np.array([[0.5, -0.2]], np.float32))
+    pr = run("predict", out, tmp_path / "x.npy")
+    assert pr.stderr.strip() == f"using checkpoint best/ (epoch {best_epoch}, the run's result: its best epoch)"
+    pr = run("predict", out, tmp_path / "x.npy", "--checkpoint", "last")
+    assert "using checkpoint last/ (epoch 8" in pr.stderr
+    assert run("evaluate", out, "--checkpoint", "first", check=False).returncode == 2
+
+
+def test_a_model_too_big_is_refused_in_human_units(tmp_path):
+    p = run("train", "--hidden", "200000,200000", "--out", tmp_path / "r", check=False)
+    assert p.returncode == 1 and " GB for its weights" in p.stderr and "bytes" not in p.stderr, p.stderr

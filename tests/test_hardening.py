@@ -259,7 +259,7 @@ def test_real_cifar_subset_loads(tmp_path):
 # ------------------------------------------------------------------ flags
 @pytest.mark.parametrize("flags, needle", [
     (["--limit", "-5"], "--limit"), (["--momentum", "5"], "--momentum"), (["--lr", "nan"], "--lr"),
-    (["--val-fraction", "0.999"], "--val-fraction"), (["--hidden", "100000,100000"], "bytes"),
+    (["--val-fraction", "0.999"], "--val-fraction"), (["--hidden", "100000,100000"], " GB for its weights"),
     pytest.param(["--reg", "-1"], "--reg", marks=SLOW), pytest.param(["--lr-gamma", "0"], "--lr-gamma", marks=SLOW),
     pytest.param(["--batch-size", "0"], "--batch-size", marks=SLOW),
 ])

@@ -13,7 +13,7 @@ from oracle import check_op
 
 def torch_copy(module, torch_module):
     """Load chainrule's weights into the torch module (and check the key names agree)."""
-    sd = {k: torch.tensor(v) for k, v in module.state_dict().items()}
+    sd = {k: torch.tensor(np.asarray(v)) for k, v in module.state_dict().items()}
     torch_module.load_state_dict(sd)
     return torch_module.double()
 
@@ -254,7 +254,7 @@ def test_module_registration_state_dict_and_repr():
     tnet = torch.nn.Module()
     tnet.fc1 = torch.nn.Linear(4, 8)
     tnet.layers = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 3))
-    tnet.load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
+    tnet.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in sd.items()})
     # and chainrule loads torch's state_dict
     other.load_state_dict(tnet.state_dict())
 
@@ -326,14 +326,15 @@ def test_linear_weight_layout_is_internal_and_state_dict_is_plain():
     layer = nn.Linear(30, 20)
     assert layer.weight.shape == (20, 30) and layer.weight.detach().numpy().flags.f_contiguous
     sd = layer.state_dict()
-    assert sd["weight"].shape == (20, 30) and sd["weight"].flags.c_contiguous
-    torch.nn.Linear(30, 20).load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
+    assert sd["weight"].shape == (20, 30)       # a detached view of the weight, as torch's state_dict
+    assert np.shares_memory(np.asarray(sd["weight"]), np.asarray(layer.weight.detach()))
+    torch.nn.Linear(30, 20).load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in sd.items()})
     layer.load_state_dict(sd)
     assert layer.weight.detach().numpy().flags.f_contiguous  # loading keeps the fast layout
     opt = cr.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
     layer(cr.randn(4, 30)).sum().backward()
     opt.step()
-    assert opt.state[id(layer.weight)]["momentum_buffer"].flags.f_contiguous
+    assert np.asarray(opt.state[layer.weight]["momentum_buffer"]).flags.f_contiguous
 
 
 def test_gradcheck_perturbs_non_contiguous_data():

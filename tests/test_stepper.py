@@ -40,9 +40,13 @@ def test_steps_hold_the_engines_values_and_gradients():
     forward = [st for st in s.steps if st["kind"] == "forward"]
     backward = [st for st in s.steps if st["kind"] == "backward"]
     # forward: every input, constant and gate once, inputs first, the output last
-    assert re.fullmatch(r"f = 1 / t\d = 0.731", forward[-1]["text"]) and forward[-1]["value"] == "0.731"
-    # long sub-expressions go by short names, their full text beside them
-    assert any("t4 is w0 * x0 + w1 * x1 + w2" in st["rule"] for st in forward)
+    assert forward[-1]["text"] == "f = 1 / t7 = 0.731" and forward[-1]["value"] == "0.731"
+    assert forward[-1]["expr"] == "f = 1 / t7"  # the computation, its value apart: shown once
+    # intermediates go by short names, their whole sub-expression beside them; a forward step says
+    # what the gate computes, not its backward rule
+    t4 = next(st for st in forward if st["expr"] == "t4 = t3 + w2")
+    assert t4["rule"] == "add gate: adds its inputs; t4 = w0 * x0 + w1 * x1 + w2"
+    assert not any("gradient" in st["rule"] for st in forward)
     assert [st["text"] for st in forward[:5]] == ["input w0 = 2", "input x0 = -1", "input w1 = -3",
                                                     "input x1 = -2", "input w2 = -3"]
     # backward: the start, then one step per edge into something that needs a gradient (12 of them)
@@ -148,8 +152,8 @@ def press_through(driver, path):
     for _ in range(n):
         nxt.click()
         d = driver.find_element(By.ID, "detail")
-        row = {"kind": d.get_attribute("data-kind")}
-        for cls in ("name", "upstream", "local", "downstream", "value", "gate"):
+        row = {"kind": d.get_attribute("data-kind"), "text": d.text}
+        for cls in ("name", "upstream", "local", "downstream", "value", "gate", "expr", "sum"):
             found = d.find_elements(By.CLASS_NAME, cls)
             if found:
                 row[cls] = found[0].text
@@ -179,7 +183,7 @@ def test_browser_steps_through_the_sigmoid_neuron(browser, tmp_path):
     for name, leaf in leaves.items():
         assert total[f"df/d{name}"] == pytest.approx(leaf.grad.item(), rel=5e-3), name
     # the drawing now shows every value and gradient: the lecture's numbers, on the wires
-    shown_on_wires = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "g.edge text") if t.is_displayed()]
+    shown_on_wires = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#graph text") if t.is_displayed()]
     for label in ("2.00", "-1.00", "-3.00", "-2.00", "0.73", "-0.20", "0.39", "-0.39", "-0.59", "0.20", "-0.53"):
         assert label in [s.replace("\u2212", "-") for s in shown_on_wires], label
     log = browser.find_elements(By.CSS_SELECTOR, "#log li")
@@ -193,7 +197,8 @@ def test_browser_steps_through_the_sigmoid_neuron(browser, tmp_path):
     assert browser.execute_script("return window.stepper.at()") == len(shown) - 2
     browser.find_element(By.ID, "reset").click()
     assert browser.execute_script("return window.stepper.at()") == -1
-    assert not [t for t in browser.find_elements(By.CSS_SELECTOR, "g.edge text") if t.is_displayed() and t.text.strip()]
+    assert not [t for t in browser.find_elements(By.CSS_SELECTOR, "#graph text")
+                if t.is_displayed() and t.get_attribute("fill") in ("#1a7f37", "#cf222e")]
     for _ in range(19):  # to the middle of the backward pass, for the picture
         body.send_keys(Keys.ARROW_RIGHT)
     shot = tmp_path / "stepper.png"
@@ -254,3 +259,109 @@ def test_browser_runs_the_inline_view_a_notebook_shows(browser, tmp_path):
     finally:
         browser.switch_to.default_content()
     assert requests_that_left(browser) == []
+
+
+JS_LINK = re.compile(r"(?:href|src|action)\s*=\s*[\"']?\s*javascript:", re.I)
+FORK = "max(x, y) * relu(z) + tanh(x*y) / sqrt(abs(z))"
+
+
+@needs_dot
+def test_browser_shows_each_wires_share_and_a_step_where_gradients_add(browser, tmp_path):
+    """The issue's example: x feeds max and mul, z feeds relu and abs."""
+    from selenium.webdriver.common.by import By
+    f, leaves = evaluate(FORK, dict(x=3, y=-1, z=2))
+    s = stepper(f)
+    path = s.save(tmp_path / "fork.html")
+    shown = press_through(browser, path)
+    # forward steps: the computation once, with its value once, and what the gate computes
+    for r, st in zip(shown, s.steps):
+        if r["kind"] == "forward":
+            assert r["expr"] == st["expr"] + " =" and r["value"] == st["value"]
+            assert r["text"].count(st["value"]) == 1 + st["expr"].count(st["value"]), r["text"]
+            assert "gradient" not in r["text"]
+    # each fork is a step of its own, its sum the shares the wires got before it
+    forks = [r for r in shown if r.get("gate") == "gradients add at a fork"]
+    assert [r["name"] for r in forks] == ["df/dz =", "df/dx =", "df/dy ="]
+    x_fork = forks[1]
+    assert x_fork["sum"] == "2 (via max) + -0.00698 (via mul)" and x_fork["downstream"] == "1.99"
+    assert float(x_fork["downstream"]) == pytest.approx(leaves["x"].grad.item(), abs=5e-3)
+    assert "gradients add at a fork: x is used twice" in x_fork["text"]
+    at = shown.index(x_fork)
+    assert [r["name"] for r in shown[at - 1:at]] == ["df/dx (via max) ="]
+    # every number on the page's drawing is the engine's: each wire its own share
+    labels = {}
+    for g in browser.find_elements(By.CSS_SELECTOR, "#graph g.node"):
+        texts = [t.text for t in g.find_elements(By.TAG_NAME, "text")]
+        labels[g.get_attribute("id")] = texts
+    ids = s.ids
+    x = leaves["x"]
+    into_max = next(ids.wire_id(x, o, i) for o, i in ids.uses[id(x)] if o._ctx.name == "Maximum")
+    into_mul = next(ids.wire_id(x, o, i) for o, i in ids.uses[id(x)] if o._ctx.name == "Mul")
+    assert labels[into_max] == ["2.00"] and labels[into_mul] == ["-0.007"]
+    assert labels[ids.stem_id(x)] == ["3.00", "2.00 + -0.007 = 1.99"]
+    shot = tmp_path / "fork.png"
+    browser.execute_script("window.stepper.show(arguments[0])", at)
+    lit = set(browser.execute_script("return Array.from(document.querySelectorAll('#graph .current')).map(e => e.id)"))
+    assert {f"{into_max}_b", f"{into_mul}_b", f"{ids.stem_id(x)}_a"} <= lit  # the wires whose shares add up
+    browser.save_screenshot(str(shot))
+    if os.environ.get("CHAINRULE_SCREENSHOTS"):
+        shutil.copy(shot, Path(os.environ["CHAINRULE_SCREENSHOTS"]) / "stepper_fork.png")
+
+
+@needs_dot
+def test_browser_drawing_fills_the_window_and_scales_with_it(browser, tmp_path):
+    f, _ = evaluate(NEURON, LECTURE)
+    path = stepper(f).save(tmp_path / "n.html")
+    sizes = []
+    try:
+        for w, h in ((1500, 900), (1000, 700), (1900, 1100)):
+            browser.set_window_size(w, h)
+            browser.get(Path(path).resolve().as_uri())
+            pane = browser.execute_script("const r = document.getElementById('graph').getBoundingClientRect();"
+                                          "return [r.width, r.height, document.querySelector('main')"
+                                          ".getBoundingClientRect().bottom];")
+            box = browser.execute_script("const r = document.querySelector('#graph svg g').getBoundingClientRect();"
+                                         "return [r.width, r.height];")
+            inner = browser.execute_script("return [window.innerWidth, window.innerHeight]")
+            assert pane[2] >= inner[1] - 2  # the page reaches the bottom of the window
+            assert pane[0] >= 0.6 * inner[0] and pane[1] >= 0.5 * inner[1]  # the drawing has most of it
+            # the drawing fills the pane in its longer direction (its proportions kept)
+            assert box[0] >= 0.9 * (pane[0] - 16) or box[1] >= 0.9 * (pane[1] - 16), (pane, box)
+            sizes.append(box[0])
+    finally:
+        browser.set_window_size(1500, 900)
+    assert sizes[2] > sizes[0] > sizes[1]  # it scales with the window
+
+
+@needs_dot
+@pytest.mark.parametrize("name", ["<b>x</b>", '<table href="javascript:alert(1)"><tr><td>x</td></tr></table>',
+                                  "x__SVG__y", "__DATA__", "\"quote'", "</script><script>alert(1)</script>"])
+def test_hostile_names_stay_text_in_drawings_and_pages(name, tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    x = cr.tensor(2.0, requires_grad=True, name=name)
+    y = cr.tensor(3.0, requires_grad=True, name="y")
+    f = x * y + x
+    f.backward(retain_graph=True)
+    for style in ("boxes", "lecture"):
+        svg = cr.viz.draw_graph(f, style=style, title=name).pipe(format="svg").decode()
+        assert not JS_LINK.search(svg) and "<table" not in svg and "<b>" not in svg and "<script" not in svg
+    s = stepper(f, title=name)
+    page = Path(s.save(tmp_path / "p.html")).read_text()
+    assert page.count("<svg") == 1 and not JS_LINK.search(page) and page.count("<script") == 2
+    browser.get((tmp_path / "p.html").resolve().as_uri())
+    assert browser.title == name
+    n = browser.execute_script("return window.stepper.steps.length")
+    assert n == len(s.steps)
+    browser.execute_script("window.stepper.show(arguments[0])", n - 1)
+    assert browser.find_elements(By.CSS_SELECTOR, "#log li")[0].text == f"input {name} = 2"
+
+
+@needs_dot
+def test_graph_command_page_steps_with_a_placeholder_in_the_expression(tmp_path, browser):
+    p = subprocess.run([sys.executable, "-m", "chainrule", "graph", "a__SVG__ * 2 + a__SVG__", "a__SVG__=1",
+                        "--html", str(tmp_path / "p.html")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    page = (tmp_path / "p.html").read_text()
+    assert page.count("<svg") == 1
+    browser.get((tmp_path / "p.html").resolve().as_uri())
+    assert browser.execute_script("return window.stepper.steps.length") > 5

@@ -32,7 +32,7 @@ def same_history(a, b):
 
 
 def weights(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
+    return {k: np.array(v) for k, v in model.state_dict().items()}
 
 
 def test_fit_records_history_and_learns(tmp_path):
@@ -107,20 +107,20 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint(tmp_path, monkeypa
     state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
     save_checkpoint(tmp_path, "last", state, None, {"epoch": 1})
     calls = {"n": 0}
-    real = ckpt._write
+    real = ckpt.write_atomic
 
     def dies_on_second_file(path, data):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt("killed")  # as if the process died here
-        real(path, data)
+        return real(path, data)
 
-    monkeypatch.setattr(ckpt, "_write", dies_on_second_file)
+    monkeypatch.setattr(ckpt, "write_atomic", dies_on_second_file)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path, "last", {"w": np.zeros((2, 3), np.float32)}, None, {"epoch": 2})
     model, _, info = load_checkpoint(tmp_path, "last")
     assert info["epoch"] == 1 and model["w"][1, 2] == 5
-    monkeypatch.setattr(ckpt, "_write", real)
+    monkeypatch.setattr(ckpt, "write_atomic", real)
     save_checkpoint(tmp_path, "last", {"w": np.zeros((2, 3), np.float32)}, None, {"epoch": 3})
     assert load_checkpoint(tmp_path, "last")[2]["epoch"] == 3
     assert len(list(tmp_path.glob(".last-*"))) == 1  # the half-written folder was cleaned up
@@ -141,3 +141,45 @@ def test_checkpoint_files_hold_no_pickles(tmp_path):
     json.loads((tmp_path / "last" / "state.json").read_text())  # plain JSON
     for f in (tmp_path / "last").iterdir():
         assert not f.read_bytes().startswith(b"\x80")  # no pickle protocol header
+
+
+def test_progress_without_a_terminal_writes_plain_lines_during_a_long_epoch():
+    import io
+    from chainrule.train.progress import Progress
+    out = io.StringIO()
+    t = make(epochs=2)
+    t.callbacks.append(Progress(out, live=None, seconds=0.0))   # "a long epoch": a line at every step
+    t.fit()
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()   # a StringIO is not a terminal
+    steps = [line for line in lines if "steps/s" in line]
+    assert len(steps) == 16 and steps[0].startswith("epoch 1/2  batch 1/8  loss ") and "ETA " in steps[0]
+    assert "val acc" in steps[-1]              # known from epoch 1 on
+    epochs = [line for line in lines if "steps/s" not in line]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+
+
+def test_train_imports_no_viz():
+    """Plots receive data: the training package never imports chainrule.viz (the sweep's trial plots
+    come from the command too, by name in its worker processes)."""
+    import ast
+    from pathlib import Path
+    import chainrule.train
+    for path in Path(chainrule.train.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.startswith("chainrule.viz") for n in names), (path.name, names)
+
+
+def test_one_step_for_one_process_and_for_ranks():
+    """Trainer.step is the only place that computes a training step (the distributed run adds its
+    Allreduce through two hooks, it has no step of its own)."""
+    from chainrule.train.distributed import DistributedRun
+    t = make(epochs=1, dropout=0.0)
+    X, y = next(iter(t.train_loader))
+    before = weights(t.model)
+    value, correct, n = t.step(X, y)
+    assert n == 16 and 0 <= correct <= 16 and np.isfinite(value)
+    assert any(not np.array_equal(before[k], v) for k, v in weights(t.model).items())
+    assert not hasattr(DistributedRun, "step")

@@ -38,7 +38,8 @@ from chainrule.ops import (all, any, cumsum, einsum, expm1, log1p, logaddexp, no
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401
-from chainrule import data, distributed, nn, optim, train, viz  # noqa: E402
+from chainrule._settings import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: F401
+from chainrule import data, distributed, nn, optim, train, utils, viz  # noqa: E402
 
 # PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)
 float = float32  # noqa: A001
@@ -49,3 +50,7 @@ int = int32  # noqa: A001 - torch.int is int32
 bool = bool_  # noqa: A001
 
 __version__ = "0.1.0"
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule", "torch", globals())  # a PyTorch name chainrule lacks: one clear line

@@ -11,8 +11,11 @@ import os
 import re
 import sys
 import traceback
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
+
+from chainrule.messages import one_line
+from chainrule.train import threads
 
 
 def _hidden(text: str) -> tuple:
@@ -41,137 +44,70 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
-    """``train --nproc K`` starts K ranks under mpiexec; a rank of an MPI job trains its share."""
-    from chainrule.train.distributed import wanted
-    if args.nproc is not None and args.nproc < 1:
-        raise ValueError(f"--nproc must be >= 1, got {args.nproc}")
-    if (args.nproc or 1) > 1 and not wanted():
-        return _launch(args)
-    if wanted():
-        return _train_rank(args)
-    return _train_here(args)
-
-
-def _launch(args) -> int:
-    import subprocess
-    from chainrule.distributed.launch import mpi_env, mpiexec_command
-    argv = [a for i, a in enumerate(args.argv) if not (a == "--nproc" or a.startswith("--nproc=")
-                                                        or (i and args.argv[i - 1] == "--nproc"))]
-    from chainrule.train.run import RunConfig, new_run_dir
-    run_dir = args.resume or args.out
-    if not run_dir:   # made here, so that two launches in the same second never share a folder
-        run_dir = str(new_run_dir(args.dataset or RunConfig.dataset))
-        argv += ["--out", run_dir]
-    cmd = mpiexec_command(args.nproc, [sys.executable, "-m", "chainrule", *argv])
-    proc = subprocess.Popen(cmd, env=mpi_env())
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:              # Ctrl-C reached mpiexec too: let it end the ranks
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        code = 130
-        print(f"\ninterrupted; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}",
-              file=sys.stderr)
-        return code
-    if code not in (0, 130):
-        again = (f"; resume with: chainrule train --resume {run_dir} --nproc {args.nproc}"
-                 if (Path(run_dir) / "last").exists() else "")
-        print(f"chainrule train: error: the {args.nproc}-rank MPI job failed (exit code {code}){again}",
-              file=sys.stderr)
-        return 1
-    return code
-
-
-def _train_rank(args) -> int:
-    """One rank of an MPI job: rank 0 alone prints and writes; an error on one rank ends the job."""
-    import os
-    from chainrule import distributed as dist
-    from chainrule.train.distributed import MismatchError, rank, same_on_every_rank
-    if not dist.is_initialized():   # every rank joins first, so that any rank's failure ends the job
-        dist.init_process_group("mpi")
-    r = rank()
-    if r != 0:
-        sys.stdout = open(os.devnull, "w")
-        args.diagnostics = False
-    try:
-        if not args.resume and not args.out:   # one run folder for all ranks: the one rank 0 made
-            from chainrule.train.run import RunConfig, new_run_dir
-            made = str(new_run_dir(args.dataset or RunConfig.dataset)) if r == 0 else None
-            args.out = same_on_every_rank(made)
-        return _train_here(args)
-    except MismatchError as e:                 # every rank found it: each says so and exits
-        print(f"chainrule train: error: rank {r}: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:                     # this rank alone, maybe: end the job, never hang
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"chainrule train: error: rank {r}: {msg}; stopping every rank", file=sys.stderr)
-        dist.abort(1)
-        return 1
-
-
-def _train_here(args) -> int:
-    from chainrule.train import run
+    """``train``: the run itself is chainrule.train.app's; here its callbacks, plots and one-line errors."""
+    from chainrule.train import app
     from chainrule.train.trainer import NonFiniteLoss
+    diag = []
 
-    given = {f.name: getattr(args, f.name) for f in fields(run.RunConfig) if getattr(args, f.name, None) is not None}
-    if args.resume:
-        if args.out:
-            raise ValueError(f"--out cannot be combined with --resume (the run folder is {args.resume})")
-        if args.config:
-            raise ValueError("--config cannot be combined with --resume (a resumed run keeps its own config)")
-        trainer, data = run.resume_run(args.resume, overrides=given, reset_optimizer=args.reset_optimizer,
-                                       reset_scheduler=args.reset_scheduler)
-        run_dir = Path(args.resume)
-        print(f"resuming {run_dir} at epoch {trainer.epoch + 1}, batch {trainer.batch + 1}")
-    else:
-        for flag in ("reset_optimizer", "reset_scheduler"):
-            if getattr(args, flag):
-                raise ValueError(f"--{flag.replace('_', '-')} only applies with --resume")
-        cfg = run.load_config(args.config) if args.config else run.RunConfig()
-        for name, v in given.items():
-            setattr(cfg, name, v)
-        trainer, data = run.start_run(cfg, args.out)
-        run_dir = Path(trainer.run_dir)
-        sizes = trainer.model.config()["sizes"]
-        print(f"training MLP {sizes} on {cfg.dataset}: {len(data.train)} train, "
-              f"{len(data.val) if data.val else 0} validation, {len(data.test)} test samples -> {run_dir}")
-    diag = None
-    if args.diagnostics:
-        import warnings
-        from chainrule.viz.diagnostics import Diagnostics
-        diag = Diagnostics(data.train.X[:256])
-        trainer.callbacks.append(diag)
-        warnings.simplefilter("always", RuntimeWarning)
-        warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
+    def callbacks(trainer, data):     # --tensorboard curves; --diagnostics per-layer records, written after the run
+        cbs = []
+        if args.tensorboard:
+            from chainrule.train.tensorboard import TensorBoardLogger   # lazily: tensorboardX is optional
+            cbs.append(TensorBoardLogger(Path(trainer.run_dir) / "tensorboard" if args.tensorboard is True
+                                         else args.tensorboard))
+        if args.diagnostics:
+            import warnings
+            from chainrule.viz.diagnostics import Diagnostics
+            from chainrule.nn.probes import Probes
+            diag.append(Diagnostics(data.train.X[:256]))
+            diag.append(Probes(trainer.model))  # per-layer histograms, dead/saturated units, update ratios
+            cbs += diag
+            warnings.simplefilter("always", RuntimeWarning)
+            warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
+        return cbs
+
     try:
-        h = trainer.fit()
+        out = app.train_command(args, say=_say, callbacks=callbacks, plot=plot_history)
     except NonFiniteLoss as e:
-        print(f"chainrule: stopped: {e}", file=sys.stderr)
+        print(f"chainrule train: stopped: {one_line(e)}", file=sys.stderr)
         return 1
-    if diag is not None:
-        import json
-        (run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in diag.records))
-    if trainer.status == "interrupted":
-        print(f"\ninterrupted at epoch {trainer.epoch + 1}, batch {trainer.batch}; checkpoint saved. "
-              f"Resume with: chainrule train --resume {run_dir}")
-        return 130
-    from chainrule.train.trainer import evaluate
-    from chainrule.data import DataLoader
-    test = evaluate(trainer.model, DataLoader(data.test, 1024), trainer.loss_fn)
-    line = f"done: train accuracy {h.train_acc[-1]:.4f}"
-    if h.val_acc:
-        line += f", validation accuracy {h.val_acc[-1]:.4f}"
-    print(line + f", test accuracy {test['accuracy']:.4f} (last epoch's weights)")
-    print(f"run folder: {run_dir} (config.json, metrics.jsonl, training.png, last/, best/)")
-    return 0
+    if out.main and out.history is not None and out.history.epoch:
+        if diag:
+            import json
+            run_dir, (records, probes) = out.run_dir, diag
+            (run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records.records))
+            (run_dir / "diagnostics.json").write_text(json.dumps(probes.data))
+            try:
+                from chainrule.viz.health import plot_diagnostics
+                print("diagnostics: " + ", ".join(plot_diagnostics(probes.data, run_dir)))
+            except ImportError as e:
+                print(f"(no diagnostics figures: {e})")
+    return out.code
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def plot_history(history, path) -> None:
+    """training.png of a run, drawn by chainrule.viz (nothing without matplotlib, an optional extra)."""
+    try:
+        from chainrule.viz.plots import plot_history as draw
+    except ImportError:
+        return
+    draw(history, path)
+
+
+def _checkpoint_note(slot: str, epoch: int) -> str:
+    what = "the run's result: its best epoch" if slot == "best" else "the last epoch's weights"
+    return f"checkpoint {slot}/ (epoch {epoch}, {what})"
 
 
 def _evaluate(args) -> int:
     from chainrule.train import run
-    r = run.evaluate_run(args.run_dir, args.dataset, args.data_dir)
-    print(f"{r['dataset']} test set: {r['n']} samples, loss {r['loss']:.4f}, accuracy {r['accuracy']:.4f}")
+    r = run.evaluate_run(args.run_dir, args.dataset, args.data_dir, checkpoint=args.checkpoint)
+    print(f"{r['dataset']} test set: {r['n']} samples, loss {r['loss']:.4f}, accuracy {r['accuracy']:.4f}; "
+          f"{_checkpoint_note(r['checkpoint'], r['epoch'])}")
     w = max(len(c) for c in r["classes"])
     print(f"{'class'.ljust(w)}  accuracy  samples")
     for c, a, n in zip(r["classes"], r["per_class"], r["confusion"].sum(axis=1)):
@@ -188,7 +124,9 @@ def _evaluate(args) -> int:
 
 def _predict(args) -> int:
     from chainrule.train import run
-    for name, top in run.predict_files(args.run_dir, args.files, args.top_k):
+    slot, epoch, rows = run.predict_files(args.run_dir, args.files, args.top_k, checkpoint=args.checkpoint)
+    print(f"using {_checkpoint_note(slot, epoch)}", file=sys.stderr)
+    for name, top in rows:
         print(f"{name}: " + ", ".join(f"{c} {p:.3f}" for c, p in top))
     return 0
 
@@ -219,7 +157,7 @@ def _graph(args) -> int:
 
 
 def _lecture(args) -> int:
-    from chainrule.viz import lecture
+    from chainrule import lecture
     if args.list or not args.name:
         for name, fn in lecture.FIGURES.items():
             print(f"{name:18s} {fn.__doc__.strip().splitlines()[0]}")
@@ -238,7 +176,7 @@ def _lecture(args) -> int:
 
 
 def _sweep(args) -> int:
-    from chainrule.train.run import RunConfig
+    from chainrule.train.config import given_settings, resolve_config
     from chainrule.train.sweep import report, sweep
 
     import warnings
@@ -250,11 +188,9 @@ def _sweep(args) -> int:
     warnings.showwarning = lambda msg, cat, *a, **k: tqdm.write(f"chainrule sweep: warning: {msg}", file=sys.stderr)
     if args.report:
         return _show_report(report(args.report, storage=args.storage), out=Path(args.report))
-    fixed = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    fixed = given_settings(args)     # the rest: the dataset's defaults (RunConfig.from_dict)
     if args.config:
-        from chainrule.train.run import load_config
-        from dataclasses import asdict
-        fixed = {**asdict(load_config(args.config)), **fixed}
+        fixed = asdict(resolve_config(fixed, args.config))
     metric = args.metric
 
     def line(t):
@@ -270,7 +206,7 @@ def _sweep(args) -> int:
     out = args.out or f"sweeps/{fixed.get('dataset', 'spiral')}"
     res = sweep(fixed, args.search, trials=args.trials, out=out, jobs=args.jobs, storage=args.storage,
                 study=args.study, sampler=args.sampler, prune=args.prune, metric=metric, timeout=args.timeout,
-                sampler_seed=args.sampler_seed, on_trial=line)
+                sampler_seed=args.sampler_seed, on_trial=line, plot=plot_history)
     _show_report(res.report, out=Path(out))
     if res.status == "interrupted":
         print(f"interrupted: {res.report['finished']} of {res.report['trials']} trials finished; run the same "
@@ -337,9 +273,15 @@ def _add_sweep(sub, train_parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chainrule.train.run import DATASETS, OPTIMIZERS, RunConfig
+    from chainrule.nn.layers import ACTIVATIONS
+    from chainrule.train.config import DATASET_DEFAULTS, DATASETS, OPTIMIZERS, RunConfig
 
     d = RunConfig()
+
+    def default(name, show=lambda v: f"{v:g}" if isinstance(v, float) else str(v)):
+        """"(default X; cifar10 Y, mnist Y)": the spiral's default, then each dataset's own."""
+        own = [f"{ds} {show(v[name])}" for ds, v in DATASET_DEFAULTS.items() if name in v]
+        return f"default {show(getattr(d, name))}" + (f"; {', '.join(own)}" if own else "")
     p = _Parser(prog="chainrule", description="Neural networks and backpropagation on NumPy.",
                 epilog="Add --debug anywhere to see the traceback behind an error message.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -348,18 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train an MLP and write a run folder with checkpoints, metrics and plots.")
     t.add_argument("--dataset", choices=DATASETS, help=f"the data (default {d.dataset}; cifar10 and mnist need --data-dir)")
     t.add_argument("--data-dir", dest="data_dir", help="folder with cifar-10-batches-py files or MNIST IDX files")
-    t.add_argument("--hidden", type=_hidden, help="hidden widths, comma-separated (default 100: the 2-layer net)")
-    t.add_argument("--activation", choices=["relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "softplus"],
+    t.add_argument("--hidden", type=_hidden, help="hidden widths, comma-separated (default 100: the 2-layer net; "
+                   + default("hidden", lambda v: ",".join(map(str, v))).split("; ", 1)[-1] + ")")
+    t.add_argument("--activation", choices=list(ACTIVATIONS),
                    help=f"hidden activation (default {d.activation})")
     t.add_argument("--loss", choices=["softmax", "svm"], help="softmax cross-entropy or multiclass SVM (default softmax)")
-    t.add_argument("--reg", type=float, help=f"lambda of the L2 penalty on weight matrices (default {d.reg:g})")
+    t.add_argument("--reg", type=float, help=f"lambda of the L2 penalty on weight matrices ({default('reg')})")
     t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
-    t.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
+    t.add_argument("--lr", type=float, help=f"learning rate ({default('lr')})")
     t.add_argument("--momentum", type=float, help=f"SGD/RMSprop momentum (default {d.momentum:g})")
-    t.add_argument("--lr-step", dest="lr_step", type=int, help=f"multiply the lr by --lr-gamma every N epochs (default {d.lr_step}; 0: off)")
+    t.add_argument("--lr-step", dest="lr_step", type=int, help=f"multiply the lr by --lr-gamma every N epochs (0: off; {default('lr_step')})")
     t.add_argument("--lr-gamma", dest="lr_gamma", type=float, help=f"step decay factor (default {d.lr_gamma:g})")
-    t.add_argument("--epochs", type=int, help=f"(default {d.epochs}; with --resume: the new total)")
-    t.add_argument("--batch-size", dest="batch_size", type=int, help=f"(default {d.batch_size})")
+    t.add_argument("--epochs", type=int, help=f"({default('epochs')}; with --resume: the new total)")
+    t.add_argument("--batch-size", dest="batch_size", type=int, help=f"({default('batch_size')})")
     t.add_argument("--val-fraction", dest="val_fraction", type=float,
                    help=f"share of training data held out for validation (default {d.val_fraction:g})")
     t.add_argument("--seed", type=int, help="seed for weights, split, shuffling and dropout (default 0)")
@@ -378,20 +321,29 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "config.json); flags given here override it")
     t.add_argument("--nproc", type=int, metavar="K",
                    help="train data-parallel on K processes (starts mpiexec; needs chainrule[distributed])")
+    t.add_argument("--tensorboard", nargs="?", const=True, metavar="DIR",
+                   help="log the curves for TensorBoard (default DIR: RUN_DIR/tensorboard; needs tensorboardX)")
     t.add_argument("--diagnostics", action="store_true",
                    help="record per-layer gradient norms and dead/saturated units (diagnostics.jsonl) and warn")
+    t.add_argument("--quiet", action="store_true", help="show no progress, only the summary at the end")
+    t.add_argument("--log-every", dest="log_every", type=int, metavar="N",
+                   help="a summary line every N epochs (default 1; the first and last always show)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="loss, accuracy and per-class accuracy of a run on its test set")
     e.add_argument("run_dir", help="a run folder written by `chainrule train`")
     e.add_argument("--dataset", choices=DATASETS, help="evaluate on another dataset of the same input size")
     e.add_argument("--data-dir", dest="data_dir", help="where that dataset's files are")
+    e.add_argument("--checkpoint", choices=["best", "last"],
+                   help="which weights: best (the run's result, as train's summary says; the default) or last")
     e.set_defaults(func=_evaluate)
 
     r = sub.add_parser("predict", help="top-k classes for images (PNG/JPEG) or .npy arrays")
     r.add_argument("run_dir", help="a run folder written by `chainrule train`")
     r.add_argument("files", nargs="+", help="images, resized to the model's input, or .npy arrays")
     r.add_argument("--top-k", dest="top_k", type=int, default=3, help="how many classes to show (default 3)")
+    r.add_argument("--checkpoint", choices=["best", "last"],
+                   help="which weights: best (the run's result, as train's summary says; the default) or last")
     r.set_defaults(func=_predict)
 
     g = sub.add_parser("graph", help="value, gradients and drawing of an expression, e.g. \"(x + y) * z\" x=-2 y=5 z=-4",
@@ -421,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--z", type=float, default=-4.0, help="value of z (default -4)")
     dm.set_defaults(func=_demo)
     _add_sweep(sub, t)
+    for command in sub.choices.values():
+        command.add_argument("--threads", type=int, metavar="N",
+                             help=f"BLAS threads (default ${threads.ENV}, else {threads.DEFAULT}: "
+                                  f"the fastest on a busy machine, see README)")
     return p
 
 
@@ -460,9 +416,9 @@ def _protect_expressions(parser, argv: list) -> list:
     return out
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-    return text or type(e).__name__
+def _rank() -> int:
+    from chainrule.train.distributed import rank
+    return rank()
 
 
 def _fail(line: str, code: int, debug: bool) -> int:
@@ -491,13 +447,15 @@ def main(argv=None) -> int:
             parser.print_help()
             return 2
         prog = f"chainrule {args.command}"
+        threads.use(threads.choose(args.threads))
         if isinstance(getattr(args, "expression", None), str):
             args.expression = args.expression.strip()
         code = args.func(args)
         sys.stdout.flush()
         return code
     except UsageError as e:
-        print(e, file=sys.stderr)
+        if _rank() == 0:    # under mpiexec every rank parsed the same command line: one of them says so
+            print(e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return _fail(f"\n{prog}: interrupted", 130, debug)
@@ -513,9 +471,9 @@ def main(argv=None) -> int:
     except MemoryError:
         return _fail(f"{prog}: error: out of memory; try a smaller model, --batch-size or --limit", 1, debug)
     except EXPECTED as e:
-        return _fail(f"{prog}: error: {_one_line(e)}", 1, debug)
+        return _fail(f"{prog}: error: {one_line(e)}", 1, debug)
     except Exception as e:  # a bug: still one line, with the way to see more
-        return _fail(f"{prog}: internal error: {type(e).__name__}: {_one_line(e)} (run with --debug for the "
+        return _fail(f"{prog}: internal error: {type(e).__name__}: {one_line(e)} (run with --debug for the "
                      f"traceback)", 1, debug)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import reprlib
 import os
 import pickle
 import struct
@@ -27,6 +28,20 @@ class DataFileError(ValueError):
     """A data file is missing, truncated or not in the expected format; the message names it."""
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 4, 4, 4
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
+
+
+def _short(v) -> str:
+    """A repr of at most a few dozen characters, in bounded time: a value from a hostile file may be a
+    list holding itself, or 250 references to a list of 250 references to ..., whose full repr never ends."""
+    try:
+        return _SHORT.repr(v)
+    except (ValueError, RecursionError):  # an int too long to print in decimal
+        return f"<{type(v).__name__}>"
+
+
 def _reconstruct():
     try:
         from numpy._core.multiarray import _reconstruct as r
@@ -39,6 +54,8 @@ MAX_PICKLE_BYTES = 64 << 20     # an official batch is about 30 MB
 MAX_MEMO = 1 << 20              # memo entries (an official batch uses about 20,000)
 MAX_NESTING = 32                # MARK depth (an official batch uses 2)
 MAX_STACK = 1 << 20
+MAX_CLASSES = 1 << 16           # class names in batches.meta (CIFAR-10 has 10, CIFAR-100 100)
+MAX_NAME = 256                  # characters of one class name
 
 
 class SafeUnpickler(pickle._Unpickler):
@@ -72,18 +89,22 @@ class SafeUnpickler(pickle._Unpickler):
         return getattr(np, name)
 
     def _charge(self, shape, dtype) -> None:
+        if dtype is not None and not isinstance(dtype, (str, bytes, np.dtype)) or isinstance(dtype, (str, bytes)) \
+                and len(dtype) > 16:
+            raise pickle.UnpicklingError(f"an array whose dtype is {_short(dtype)}, not a dtype or its name")
         try:
             dims = [int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,))]
             item = np.dtype(dtype).itemsize if dtype is not None else 8
         except (TypeError, ValueError, OverflowError):
-            raise pickle.UnpicklingError(f"an array with shape {shape!r} and dtype {dtype!r} is not valid") from None
-        if any(d < 0 for d in dims):
-            raise pickle.UnpicklingError(f"an array with negative shape {tuple(dims)}")
+            raise pickle.UnpicklingError(f"an array with shape {_short(shape)} and dtype {_short(dtype)} is not "
+                                         f"valid") from None
+        if any(d < 0 for d in dims) or len(dims) > 64:
+            raise pickle.UnpicklingError(f"an array with shape {_short(tuple(dims))}")
         size = math.prod(dims) * item
         self.budget -= size
         if self.budget < 0:
-            raise pickle.UnpicklingError(f"an array of shape {tuple(dims)} ({size} bytes) is larger than a file of "
-                                         f"this size can describe")
+            raise pickle.UnpicklingError(f"an array of shape {_short(tuple(dims))} is larger than a file of this "
+                                         f"size can describe")
 
     def _check_call(self, func, args) -> None:
         if not isinstance(args, tuple):
@@ -93,11 +114,15 @@ class SafeUnpickler(pickle._Unpickler):
         elif func is _reconstruct():
             self._charge(args[1] if len(args) > 1 else (), args[2] if len(args) > 2 else None)
         elif func is np.dtype:
+            # a name such as 'u1', as the official files write it: a nested structured dtype built
+            # from shared lists could take exponential time to construct
+            if not args or not isinstance(args[0], (str, bytes)) or len(args[0]) > 16:
+                raise pickle.UnpicklingError(f"dtype{_short(args)} is not a dtype name")
             try:
-                if np.dtype(args[0] if args else None).itemsize > self.budget:
+                if np.dtype(args[0]).itemsize > self.budget:
                     raise pickle.UnpicklingError(f"a dtype of {np.dtype(args[0]).itemsize} bytes per item")
-            except (TypeError, ValueError, IndexError):
-                raise pickle.UnpicklingError(f"dtype{args!r} is not valid") from None
+            except (TypeError, ValueError):
+                raise pickle.UnpicklingError(f"dtype{_short(args)} is not valid") from None
         elif getattr(func, "__name__", None) == "encode":
             if len(args) != 2 or not isinstance(args[0], str) or args[1] != "latin1":
                 raise pickle.UnpicklingError(
@@ -116,12 +141,27 @@ class SafeUnpickler(pickle._Unpickler):
         pickle._Unpickler.dispatch[pickle.NEWOBJ[0]](self)
 
     def _refuse(self):
-        raise pickle.UnpicklingError("protocol-5 buffers and NEWOBJ_EX are not used by CIFAR-10 files")
+        raise pickle.UnpicklingError("sets, protocol-5 buffers and NEWOBJ_EX are not used by CIFAR-10 files")
 
     def _mark(self):
         if len(self.metastack) >= MAX_NESTING:
             raise pickle.UnpicklingError(f"nested more than {MAX_NESTING} levels deep")
         pickle._Unpickler.dispatch[pickle.MARK[0]](self)
+
+    def _keyed(op):
+        """SETITEM(S) with keys that hash in bounded time: a tuple key built from shared tuples would
+        hash for ever (tuples do not cache their hash), and the official files key by bytes only."""
+        original = pickle._Unpickler.dispatch[op[0]]
+
+        def run(self):
+            # SETITEM: [..., dict, key, value]; SETITEMS and DICT: the stack since the last MARK is key, value, ...
+            keys = self.stack[-2:-1] if op is pickle.SETITEM else self.stack[0::2]
+            bad = next((k for k in keys if not isinstance(k, (bytes, str, int, float, type(None)))), None)
+            if bad is not None:
+                raise pickle.UnpicklingError(f"a dict key of type {type(bad).__name__}; CIFAR-10 files key "
+                                             f"their dicts by names")
+            original(self)
+        return run
 
     def _bounded(op):
         original = pickle._Unpickler.dispatch[op[0]]
@@ -137,13 +177,16 @@ class SafeUnpickler(pickle._Unpickler):
     dispatch[pickle.REDUCE[0]] = _reduce
     dispatch[pickle.NEWOBJ[0]] = _newobj
     dispatch[pickle.MARK[0]] = _mark
-    for _op in (pickle.NEWOBJ_EX, pickle.BYTEARRAY8, pickle.NEXT_BUFFER, pickle.READONLY_BUFFER):
+    for _op in (pickle.NEWOBJ_EX, pickle.BYTEARRAY8, pickle.NEXT_BUFFER, pickle.READONLY_BUFFER,
+                pickle.EMPTY_SET, pickle.ADDITEMS, pickle.FROZENSET):
         dispatch[_op[0]] = _refuse
+    for _op in (pickle.SETITEM, pickle.SETITEMS, pickle.DICT):
+        dispatch[_op[0]] = _keyed(_op)
     for _op in (pickle.PUT, pickle.BINPUT, pickle.LONG_BINPUT, pickle.MEMOIZE, pickle.APPEND, pickle.APPENDS,
-                pickle.SETITEM, pickle.SETITEMS, pickle.EMPTY_LIST, pickle.EMPTY_DICT, pickle.EMPTY_TUPLE,
+                pickle.EMPTY_LIST, pickle.EMPTY_DICT, pickle.EMPTY_TUPLE,
                 pickle.DUP, pickle.GET, pickle.BINGET, pickle.LONG_BINGET):
         dispatch[_op[0]] = _bounded(_op)
-    del _op, _bounded
+    del _op, _bounded, _keyed
 
 
 def safe_unpickle(path: Path) -> dict:
@@ -177,7 +220,7 @@ def _labels(values, path, n_classes: int, what="labels") -> np.ndarray:
             raise DataFileError(f"{path}: {what} must be a list of integers, found {type(values).__name__}")
         bad = next((v for v in values if type(v) is not int), None)
         if bad is not None or any(type(v) is not int for v in values):
-            raise DataFileError(f"{path}: {what} must be integers, found {bad!r} ({type(bad).__name__})")
+            raise DataFileError(f"{path}: {what} must be integers, found {_short(bad)} ({type(bad).__name__})")
         try:
             y = np.array(values, dtype=np.int64)
         except OverflowError:
@@ -192,7 +235,8 @@ def _cifar_batch(path: Path, n_classes: int = 10):
     d = safe_unpickle(path)
     for key in ("data", "labels"):
         if key not in d:
-            raise DataFileError(f"{path}: no '{key}' entry (found {sorted(map(str, d))}); not a CIFAR-10 batch")
+            found = ", ".join(_short(k) for k in list(d)[:8]) + (", ..." if len(d) > 8 else "")
+            raise DataFileError(f"{path}: no '{key}' entry (found {found}); not a CIFAR-10 batch")
     X = d["data"]
     if not isinstance(X, np.ndarray) or X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != 3072:
         desc = f"{X.dtype} {X.shape}" if isinstance(X, np.ndarray) else type(X).__name__
@@ -220,6 +264,10 @@ def load_cifar10(root, flatten: bool = False):
         if names:
             if not isinstance(names, (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in names):
                 raise DataFileError(f"{root / 'batches.meta'}: 'label_names' must be a list of names")
+            # many references to one long name would be decoded into as many copies
+            if len(names) > MAX_CLASSES or any(len(n) > MAX_NAME for n in names):
+                raise DataFileError(f"{root / 'batches.meta'}: 'label_names' must be at most {MAX_CLASSES} names "
+                                    f"of at most {MAX_NAME} characters")
             classes = [n.decode(errors="replace") if isinstance(n, bytes) else n for n in names]
     # the class names must cover every label: a label without a name is refused
     parts = [_cifar_batch(root / f"data_batch_{i}", len(classes)) for i in range(1, 6)]

@@ -9,3 +9,8 @@ from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Sof
 from chainrule.nn.containers import ModuleDict, ModuleList  # noqa: F401
 from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
 from chainrule.nn import parallel  # noqa: F401,E402
+
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule.nn", "torch.nn", globals())

@@ -444,3 +444,8 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
         raise NotImplementedError("normalize: out= is not supported in chainrule; use the returned tensor")
     x = as_tensor(input)
     return x / ops.clip(ops.norm(x, p, dim, keepdim=True), min=eps)
+
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule.nn.functional", "torch.nn.functional", globals())

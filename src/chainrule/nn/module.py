@@ -6,8 +6,10 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from chainrule import devices, dtypes
+from chainrule.nn import hooks
 from chainrule.nn.moves import parse_to
 from chainrule.tensor import Tensor
+from chainrule.utils._arrays import as_array as _as_array, wrap
 
 
 class Parameter(Tensor):
@@ -71,7 +73,45 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        if self.__dict__.get("_hooks"):
+            return hooks.call(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ hooks (see nn/hooks.py)
+    def _hook_table(self) -> hooks.Hooks:
+        if "_hooks" not in self.__dict__:
+            object.__setattr__(self, "_hooks", hooks.Hooks())
+        return self.__dict__["_hooks"]
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """Call ``hook(module, args)`` before each forward; it may return new args (a tuple, or one
+        value). With ``with_kwargs``: ``hook(module, args, kwargs)`` returning None or (args, kwargs).
+        Returns a handle whose ``remove()`` unregisters it."""
+        t = self._hook_table()
+        return t.add(t.forward_pre, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
+        """Call ``hook(module, args, output)`` after each forward; it may return a new output.
+        With ``with_kwargs``: ``hook(module, args, kwargs, output)``. Returns a removable handle.
+
+        Example:
+            >>> import chainrule as cr
+            >>> seen = []
+            >>> relu = cr.nn.ReLU()
+            >>> h = relu.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+            >>> _ = relu(cr.ones(2, 3)); h.remove(); _ = relu(cr.ones(4))
+            >>> seen
+            [(2, 3)]
+        """
+        t = self._hook_table()
+        return t.add(t.forward, hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's tensor inputs have been computed (tuples of Tensors, None for an input that needs
+        none); it may return a new grad_input. Returns a removable handle."""
+        t = self._hook_table()
+        return t.add(t.backward, hook, prepend)
 
     # ------------------------------------------------------------------ registration
     def _check_init(self):
@@ -279,19 +319,25 @@ class Module:
         return self.to(dtypes.float16)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
-        """Name -> ndarray copy for every parameter and persistent buffer (PyTorch's keys and order);
-        with ``keep_vars`` the Parameters and buffers themselves."""
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Name -> Tensor for every parameter and persistent buffer (PyTorch's keys and order).
+
+        As in PyTorch the Tensors are detached views that share memory with the module (training
+        changes them: ``copy.deepcopy`` the dict to keep a snapshot); with ``keep_vars`` the
+        Parameters and buffers themselves.
+        """
+        if args:   # PyTorch's deprecated positional form state_dict(destination, prefix, keep_vars)
+            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args):])[:3]
         out = OrderedDict() if destination is None else destination
         for n, kind, m, name in self._state_items():
             v = m._parameters[name] if kind == "param" else m._buffers[name]
             if not keep_vars:
-                v = v._data.copy() if kind == "param" else np.array(v, copy=True)
+                v = v.detach() if isinstance(v, Tensor) else wrap(np.asarray(v))
             out[prefix + n] = v
         return out
 
     def load_state_dict(self, state, strict: bool = True):
-        """Copy arrays (or Tensors, or torch tensors) into the parameters and buffers by name.
+        """Copy Tensors (chainrule's or torch's) or NumPy arrays into the parameters and buffers by name.
 
         With ``strict`` an error lists every missing, unexpected and wrongly-shaped key.
         Returns (missing_keys, unexpected_keys), a named tuple.
@@ -305,7 +351,7 @@ class Module:
             if k not in state:
                 continue
             v = state[k]
-            v = v._data if isinstance(v, Tensor) else np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
+            v = _as_array(v)
             have = target._data.shape if kind == "param" else np.shape(target[0]._buffers[target[1]])
             if v.shape != have:
                 wrong.append(f"{k}: expected shape {have}, got {v.shape}")
@@ -368,19 +414,80 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[i]))
-        return list(self._modules.values())[i]
+    def _key(self, idx: int) -> str:
+        n = len(self._modules)
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            raise TypeError(f"Sequential indices must be integers or slices, not {type(idx).__name__}")
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        return list(self._modules)[idx % n]
 
-    def append(self, module):
+    def _renumber(self, modules) -> None:
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self._modules[str(i)] = m
+
+    def __getitem__(self, idx):
+        """``net[0]``, ``net[-1]``; a slice is a Sequential of those layers, under their names."""
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return self._modules[self._key(idx)]
+
+    def __setitem__(self, idx, module):
         if not isinstance(module, Module):
-            raise TypeError(f"Sequential.append: {type(module).__name__} is not a Module")
-        self._modules[str(len(self._modules))] = module
-        return self
+            raise TypeError(f"Sequential: {type(module).__name__} is not a Module")
+        self._modules[self._key(idx)] = module
+
+    def __delitem__(self, idx):
+        """Remove layers (an index or a slice); the rest are numbered 0, 1, ... again, as in PyTorch."""
+        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._key(idx)]
+        for k in keys:
+            del self._modules[k]
+        self._renumber(list(self._modules.values()))
 
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def __add__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(other)
+
+    def append(self, module):
+        """Add a layer at the end (named by its position); returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append: {type(module).__name__} is not a Module")
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, sequential):
+        """Append every layer of an iterable of modules; returns self."""
+        for m in sequential:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module):
+        """Put a layer before position ``index`` (negative counts from the end); returns self."""
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        items = list(self._modules.values())
+        items.insert(index if index >= 0 else index + n, module)
+        self._renumber(items)
+        return self
+
+    def pop(self, key):
+        """Remove the layer at index ``key`` and return it."""
+        m = self[key]
+        del self[key]
+        return m

@@ -2,3 +2,8 @@
 from chainrule.optim import lr_scheduler  # noqa: F401
 from chainrule.optim.optimizer import Optimizer  # noqa: F401
 from chainrule.optim.sgd import SGD, Adagrad, Adam, AdamW, RMSprop  # noqa: F401
+
+
+from chainrule._missing import missing_names as _missing_names  # noqa: E402
+
+__getattr__ = _missing_names("chainrule.optim", "torch.optim", globals())

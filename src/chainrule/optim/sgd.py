@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.optimizer import Optimizer, _arr
+from chainrule.utils._arrays import wrap
 
 
 class SGD(Optimizer):
@@ -13,22 +14,25 @@ class SGD(Optimizer):
     first step), g <- g + momentum b if nesterov else b; then w <- w - lr g.
     """
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False, foreach=None,
+                 differentiable: bool = False, fused=None):
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                                      weight_decay=weight_decay))
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     def _update(self, w, g, state, group):
         wd, mom = group["weight_decay"], group["momentum"]
         if wd:
             g = g + wd * w
         if mom:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, order="K")  # the parameter's layout
+            if state.get("momentum_buffer") is None:
+                buf = self._buffer(state, "momentum_buffer", w)   # the parameter's layout
+                buf[...] = g
             else:
+                buf = _arr(state["momentum_buffer"])
                 buf *= mom
                 buf += (1 - group["dampening"]) * g
             g = g + mom * buf if group["nesterov"] else buf
@@ -42,33 +46,31 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False):
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach=None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False, fused=None,
+                 decoupled_weight_decay: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
+                                      amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay or self.decoupled))
 
     def _update(self, w, g, state, group):
         lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
         if wd:
-            if self.decoupled:
+            if group.get("decoupled_weight_decay", self.decoupled):
                 w *= 1 - lr * wd
             else:
                 g = g + wd * w
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(w)
-            state["exp_avg_sq"] = np.zeros_like(w)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(w)
-        state["step"] += 1
-        t = state["step"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        t = self._step(state)
+        m, v = self._buffer(state, "exp_avg", w), self._buffer(state, "exp_avg_sq", w)
         m *= b1
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * g * g
         if group["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-            v = state["max_exp_avg_sq"]
+            vmax = self._buffer(state, "max_exp_avg_sq", w)
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
         denom = np.sqrt(v) / np.sqrt(1 - b2 ** t) + group["eps"]
         w -= (lr / (1 - b1 ** t)) * m / denom
 
@@ -79,8 +81,10 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False, foreach=None,
+                 capturable: bool = False, differentiable: bool = False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+                         capturable=capturable, differentiable=differentiable, fused=fused)
 
 
 class RMSprop(Optimizer):
@@ -88,34 +92,33 @@ class RMSprop(Optimizer):
     (centered: s - mean(g)^2 under the root; momentum: a buffer of g / (...))."""
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered))
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, capturable: bool = False,
+                 foreach=None, maximize: bool = False, differentiable: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                                      weight_decay=weight_decay, capturable=capturable, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable))
 
     def _update(self, w, g, state, group):
         alpha, wd, mom = group["alpha"], group["weight_decay"], group["momentum"]
         if wd:
             g = g + wd * w
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = np.zeros_like(w)
-            if mom:
-                state["momentum_buffer"] = np.zeros_like(w)
-            if group["centered"]:
-                state["grad_avg"] = np.zeros_like(w)
-        state["step"] += 1
-        s = state["square_avg"]
+        self._step(state)
+        s = self._buffer(state, "square_avg", w)
+        if mom:
+            self._buffer(state, "momentum_buffer", w)
+        if group["centered"]:
+            self._buffer(state, "grad_avg", w)
         s *= alpha
         s += (1 - alpha) * g * g
         if group["centered"]:
-            ga = state["grad_avg"]
+            ga = _arr(state["grad_avg"])
             ga *= alpha
             ga += (1 - alpha) * g
             avg = np.sqrt(s - ga * ga) + group["eps"]
         else:
             avg = np.sqrt(s) + group["eps"]
         if mom:
-            buf = state["momentum_buffer"]
+            buf = _arr(state["momentum_buffer"])
             buf *= mom
             buf += g / avg
             w -= group["lr"] * buf
@@ -126,18 +129,27 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad: s <- s + g^2, w <- w - lr_t g / (sqrt(s) + eps), lr_t = lr / (1 + (t - 1) lr_decay)."""
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach=None, *, maximize: bool = False,
+                 differentiable: bool = False, fused=None):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                                      maximize=maximize, differentiable=differentiable, fused=fused))
+        for group in self.param_groups:   # PyTorch creates Adagrad's state with the optimizer
+            for p in group["params"]:
+                self._init_state(self.state[p], _arr(p), group)
+
+    def _init_state(self, state, w, group):
+        if "sum" not in state:
+            state["step"] = wrap(np.zeros((), np.float32))
+            self._buffer(state, "sum", w, group["initial_accumulator_value"])
 
     def _update(self, w, g, state, group):
-        if not state:
-            state["step"] = 0
-            state["sum"] = np.full_like(w, group["initial_accumulator_value"])
-        state["step"] += 1
+        self._init_state(state, w, group)      # a group added later
+        step = self._step(state)
         if group["weight_decay"]:
             g = g + group["weight_decay"] * w
-        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] += g * g
-        w -= clr * g / (np.sqrt(state["sum"]) + group["eps"])
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        s = _arr(state["sum"])
+        s += g * g
+        w -= clr * g / (np.sqrt(s) + group["eps"])

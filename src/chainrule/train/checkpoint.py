@@ -25,13 +25,16 @@ import math
 import os
 import re
 import shutil
+import stat
 import time
 from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 
-from chainrule.fileio import read_regular
+from chainrule import tensorfile
+from chainrule.fileio import link_atomic, load_json, read_regular, write_atomic
+from chainrule.serialization import as_array
 
 MANIFEST = "manifest.json"
 SLOTS = ("last", "best")
@@ -42,31 +45,16 @@ class CheckpointError(ValueError):
     """A checkpoint is damaged, incomplete or does not fit the model; the message names the file."""
 
 
-def _write(path: Path, data: bytes) -> dict:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _split_optimizer(state: dict):
     """Optimizer state_dict -> (arrays for safetensors, JSON-able rest)."""
     arrays, scalars = {}, {}
     for i, buffers in state["state"].items():
         for name, v in buffers.items():
-            if isinstance(v, np.ndarray):
-                arrays[f"state.{i}.{name}"] = np.ascontiguousarray(v)
-            else:
-                scalars.setdefault(str(i), {})[name] = v
+            a = as_array(v)
+            if a is not None and a.ndim:
+                arrays[f"state.{i}.{name}"] = np.ascontiguousarray(a)
+            else:  # a number, or a 0-d Tensor such as Adam's step: kept in state.json as before
+                scalars.setdefault(str(i), {})[name] = v if a is None else a.item()
     return arrays, {"scalars": scalars, "param_groups": state["param_groups"]}
 
 
@@ -97,11 +85,11 @@ def clean_run_folder(run_dir) -> None:
         for p in run_dir.glob(f".{slot}-*"):
             if p.name != keep and re.fullmatch(rf"\.{slot}-\d+", p.name):
                 shutil.rmtree(p, ignore_errors=True)
-        tmp = run_dir / f".{slot}.link"
+        tmp = run_dir / f".{slot}.link"  # the fixed name older versions used
         if tmp.is_symlink():
             tmp.unlink()
-    for p in run_dir.glob("*.tmp"):
-        if p.is_file() and not p.is_symlink():
+    for p in run_dir.glob("*.tmp"):  # write_atomic's and link_atomic's temporary names (and older fixed ones)
+        if p.is_symlink() or p.is_file():
             p.unlink()
 
 
@@ -111,29 +99,26 @@ def save_checkpoint(run_dir, slot: str, model_state: dict, optimizer_state: dict
     If writing fails (a full disk, a file size limit), the half-written folder is removed, the
     previous checkpoint stays in place, and a :class:`CheckpointError` says so.
     """
-    from safetensors.numpy import save as st_save
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     folder = run_dir / f".{slot}-{time.time_ns()}"
+    model_arrays = {}
+    for k, v in model_state.items():
+        a = as_array(v)
+        model_arrays[k] = np.asarray(v) if a is None else a  # an ndarray, a chainrule Tensor or array-like
     try:
         folder.mkdir()
-        files = {"model.safetensors": _write(folder / "model.safetensors", st_save(
-            {k: np.ascontiguousarray(v) for k, v in model_state.items()}, metadata={"format": "pt"}))}
+        files = {"model.safetensors": write_atomic(folder / "model.safetensors", tensorfile.chunks(
+            *tensorfile.layout(model_arrays, {"format": "pt"})))}
         info = dict(info)
         if optimizer_state is not None:
             arrays, meta = _split_optimizer(optimizer_state)
-            files["optimizer.safetensors"] = _write(folder / "optimizer.safetensors", st_save(arrays))
+            files["optimizer.safetensors"] = write_atomic(folder / "optimizer.safetensors",
+                                                          tensorfile.chunks(*tensorfile.layout(arrays)))
             info["optimizer"] = meta
-        files["state.json"] = _write(folder / "state.json", json.dumps(info, indent=1).encode())
-        _write(folder / MANIFEST, json.dumps({"files": files}, indent=1).encode())
-        _fsync_dir(folder)
-        link, tmp = run_dir / slot, run_dir / f".{slot}.link"
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        os.symlink(folder.name, tmp)
-        os.replace(tmp, link)  # the atomic step
-        _fsync_dir(run_dir)
+        files["state.json"] = write_atomic(folder / "state.json", json.dumps(info, indent=1))
+        write_atomic(folder / MANIFEST, json.dumps({"files": files}, indent=1))
+        link_atomic(folder.name, run_dir / slot)  # the atomic step
     except OSError as e:
         shutil.rmtree(folder, ignore_errors=True)
         kept = "the previous checkpoint was kept" if (run_dir / slot).exists() else "no earlier checkpoint exists"
@@ -167,20 +152,46 @@ def slot_folder(run_dir, slot: str = "last") -> Path:
     return target
 
 
+def _target(link: Path) -> str | None:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return None
+
+
+def read_slot(run_dir, slot: str = "last", attempts: int = 5) -> dict:
+    """{file name: bytes} of the checkpoint ``run_dir/slot``, every file verified, all from one folder.
+
+    A trainer may replace the checkpoint while it is read (it writes a new folder, swaps the link,
+    then deletes the old folder). A reader that loses the old folder that way sees the link moved
+    and reads again from the new one; an error is reported only if the link stayed where it was,
+    so a reader always gets one whole checkpoint or a true error, never a mix or a "missing" file.
+    """
+    run_dir = Path(run_dir)
+    link = run_dir / slot
+    for attempt in range(attempts):
+        before = _target(link)
+        try:
+            return _read_verified(slot_folder(run_dir, slot), link)
+        except (CheckpointError, FileNotFoundError):
+            if before is None or _target(link) == before or attempt == attempts - 1:
+                raise
+
+
 def _read_verified(folder: Path, shown: Path) -> dict:
     """{file name: bytes} for every file the manifest lists, each of the recorded size and SHA-256."""
-    raw = read_regular(folder / MANIFEST, 1 << 20, CheckpointError, follow_symlinks=False) \
+    raw = read_regular(folder / MANIFEST, 1 << 20, CheckpointError, follow_symlinks=False, shown=shown / MANIFEST) \
         if (folder / MANIFEST).exists() or (folder / MANIFEST).is_symlink() else None
     if raw is None:
         raise CheckpointError(f"{shown / MANIFEST}: missing, so the checkpoint cannot be verified "
                               f"(it is incomplete, or was written by an older chainrule)")
     try:
-        files = json.loads(raw)["files"]
+        files = load_json(raw, shown / MANIFEST, CheckpointError)["files"]
         ok = isinstance(files, dict) and all(
             isinstance(v, dict) and isinstance(v.get("size"), int) and v["size"] >= 0
             and isinstance(v.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", v["sha256"])
             for v in files.values())
-    except (ValueError, TypeError, KeyError):
+    except (CheckpointError, TypeError, KeyError):
         ok = False
     if not ok:
         raise CheckpointError(f"{shown / MANIFEST}: damaged (not the JSON list of file sizes and SHA-256 sums "
@@ -195,9 +206,14 @@ def _read_verified(folder: Path, shown: Path) -> dict:
         p, s = folder / name, shown / name
         if not (p.exists() or p.is_symlink()):
             raise CheckpointError(f"{s}: missing (the manifest lists it); the checkpoint is incomplete")
-        data = read_regular(p, None, CheckpointError, follow_symlinks=False)
-        if len(data) != rec["size"]:
-            raise CheckpointError(f"{s}: {len(data)} bytes, but {rec['size']} were written; the file is "
+        # the size first: a file grown (to a 2 GB sparse one, say) is refused unread
+        st = p.lstat()
+        size = st.st_size if stat.S_ISREG(st.st_mode) else rec["size"]  # not a regular file: read_regular says so
+        if size == rec["size"]:
+            data = read_regular(p, rec["size"], CheckpointError, follow_symlinks=False, shown=s)
+            size = len(data)
+        if size != rec["size"]:
+            raise CheckpointError(f"{s}: {size} bytes, but {rec['size']} were written; the file is "
                                   f"truncated or was changed")
         if hashlib.sha256(data).hexdigest() != rec["sha256"]:
             raise CheckpointError(f"{s}: its SHA-256 differs from the one recorded when it was written; "
@@ -207,12 +223,10 @@ def _read_verified(folder: Path, shown: Path) -> dict:
 
 
 def _tensors(data: bytes, path) -> dict:
-    from safetensors.numpy import load as st_load
     try:
-        return st_load(data)
-    except Exception as e:  # safetensors raises its own error types for every malformed file
-        raise CheckpointError(f"{path}: not a valid safetensors file ({str(e).splitlines()[0] if str(e) else e})") \
-            from None
+        return tensorfile.read_bytes(data, path)
+    except tensorfile.TensorFileError as e:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({str(e)[len(str(path)) + 2:]})") from None
 
 
 def _is_num(v) -> bool:
@@ -273,13 +287,9 @@ def load_checkpoint(run_dir, slot: str = "last"):
     the file) if it is damaged, incomplete, or its link leads outside the run folder.
     """
     run_dir = Path(run_dir)
-    folder = slot_folder(run_dir, slot)
     shown = run_dir / slot
-    files = _read_verified(folder, shown)
-    try:
-        info = json.loads(files["state.json"])
-    except ValueError as e:
-        raise CheckpointError(f"{shown / 'state.json'}: not valid JSON ({e})") from None
+    files = read_slot(run_dir, slot)
+    info = load_json(files["state.json"], shown / "state.json", CheckpointError)
     if not isinstance(info, dict):
         raise CheckpointError(f"{shown / 'state.json'}: expected a JSON object, found {type(info).__name__}")
     model = _tensors(files["model.safetensors"], shown / "model.safetensors")
@@ -292,12 +302,12 @@ def load_checkpoint(run_dir, slot: str = "last"):
 
 def check_model_state(state: dict, model, path) -> None:
     """Every tensor of ``state`` named, shaped and typed as ``model.state_dict()`` has it."""
-    own = model.state_dict()
+    own = {k: as_array(v) for k, v in model.state_dict().items()}
     problems = [f"missing {k}" for k in own if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in own]
     for k, v in own.items():
         if k in state:
-            got = state[k]
+            got, v = state[k], as_array(v)
             if got.shape != v.shape:
                 problems.append(f"{k} has shape {got.shape}, the model {v.shape}")
             elif got.dtype != v.dtype:
@@ -342,8 +352,10 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
     for i, bufs in state["state"].items():
         if not 0 <= i < len(params):
             raise CheckpointError(f"{path}: buffers for parameter {i}, but the model has {len(params)}")
-        p = params[i]._data
+        p = as_array(params[i])
         for n, v in bufs.items():
+            if isinstance(v, np.ndarray) and v.ndim == 0:   # a 0-d buffer (Adam's step) is a number
+                v = v.item()
             if isinstance(v, np.ndarray):
                 if v.shape != p.shape or v.dtype != p.dtype:
                     raise CheckpointError(f"{path}: buffer {n} of parameter {i} is {v.dtype} {v.shape}, "
@@ -362,11 +374,12 @@ def check_optimizer_state(state: dict, optimizer, path) -> None:
 def check_scheduler_state(state: dict, scheduler, path) -> None:
     """The saved schedule has exactly this scheduler's entries, each of the same kind."""
     now = scheduler.state_dict()
-    if set(state) != set(now):
+    # a checkpoint from before the schedulers kept PyTorch's private entries (_last_lr...) lacks only those
+    if set(state) - set(now) or {k for k in set(now) - set(state) if not k.startswith("_")}:
         raise CheckpointError(f"{path}: the saved learning-rate schedule has entries {sorted(state)}, "
                               f"this {type(scheduler).__name__} {sorted(now)}")
     for k, v in now.items():
-        if not _same_kind(state[k], v):
+        if k in state and not _same_kind(state[k], v):
             raise CheckpointError(f"{path}: schedule entry {k!r} is {state[k]!r}, not a value like {v!r}")
 
 

@@ -4,7 +4,8 @@
   the same run configuration (a mismatch: one clear line, raised on every rank), wrap the model
   in DistributedDataParallel (rank 0's parameters are broadcast), and shard the train and
   validation loaders' batches (DistributedSampler): the global batch stays B.
-- Each step: forward and backward on this rank's share; the gradients, the loss sum, the count
+- Each step (:meth:`Trainer.step`, the same code as a one-process run): forward and backward on
+  this rank's share; the gradients, the loss sum, the count
   of correct predictions, the sample count and a "stop" flag (Ctrl-C) travel in ONE Allreduce,
   so every rank sees the global batch's loss and takes the same optimizer step.
 - Validation: each rank evaluates its share of every batch; the sums are all-reduced.
@@ -16,6 +17,8 @@ rank and for every K, so ``--resume`` works with any number of ranks.
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import numpy as np
 
@@ -44,29 +47,21 @@ class DistributedRun:
         check_same_everywhere(trainer.config)
         self.ddp = DistributedDataParallel(trainer.model)
         for loader in (trainer.train_loader, trainer.val_loader):
-            if loader is not None and getattr(loader, "sampler", None) is None:
+            if loader is not None and getattr(loader, "sharder", None) is None:
                 loader.sampler = DistributedSampler(self.world_size, self.rank)
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def step(self, trainer, X, y, stop: bool):
-        """Forward and backward on this rank's share; returns the global (loss, correct, seen, stop)."""
-        from chainrule.nn.functional import l2_penalty
+    def send_with_gradients(self, sums) -> None:
+        """Have ``sums`` (loss sum, correct, samples, stop flag) travel in the next gradient Allreduce."""
+        self.ddp.all_reduce_with_grads(sums)
 
-        n = len(y._data)
-        if n:
-            scores = self.ddp(X)
-            loss = trainer.loss_fn(scores, y)
-            if trainer.reg:
-                loss = loss + trainer.reg * l2_penalty(trainer.model)
-            value = loss.item()
-            correct = int((scores._data.argmax(axis=1) == y._data).sum())
-            self.ddp.all_reduce_with_grads([value * n, correct, n, float(stop)])
-            loss.backward()                              # ... and the Allreduce, at its end
-        else:                                            # a last batch smaller than K: no share here
-            self.ddp.all_reduce_with_grads([0.0, 0, 0, float(stop)])
+    def received(self, has_samples: bool):
+        """After the backward pass: the global (mean loss, correct, samples, stop). A rank without a
+        share of this batch (a last batch smaller than K) had no backward: it joins the Allreduce here."""
+        if not has_samples:
             self.ddp.reduce_gradients(samples=0)
         loss_sum, correct, seen, stops = self.ddp.reduced
         return loss_sum / seen, int(round(correct)), int(round(seen)), stops > 0
@@ -93,8 +88,9 @@ class DistributedRun:
 def check_same_everywhere(config: dict) -> None:
     """Every rank must run the same chainrule version with the same configuration; a mismatch is one
     clear line, raised on every rank (all of them see every rank's values)."""
-    import chainrule
-    mine = {"version": chainrule.__version__, "config": json.loads(json.dumps(config, sort_keys=True, default=str))}
+    version = sys.modules["chainrule"].__version__   # the package that holds this module (no import of it: its
+    mine = {"version": version,                      # __init__ pulls in viz, which train does not import)
+            "config": json.loads(json.dumps(config, sort_keys=True, default=str))}
     everyone = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, mine)
     ref = everyone[0]
@@ -139,7 +135,6 @@ def rank() -> int:
     """This process's rank in the MPI job (0 outside one), without initializing anything."""
     if dist.is_initialized():
         return dist.get_rank()
-    import os
     for v in dist._RANK_VARS:
         if v in os.environ:
             try:
@@ -152,7 +147,6 @@ def rank() -> int:
 def abort_on_uncaught_exceptions() -> None:
     """An exception nobody catches on one rank ends the whole job (MPI_Abort) after printing its
     traceback, instead of leaving the other ranks waiting in a collective forever."""
-    import sys
     previous = sys.excepthook
     if getattr(previous, "_chainrule_abort", False):
         return

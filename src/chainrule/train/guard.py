@@ -9,16 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
+from chainrule.tensor import Tensor
+from chainrule.utils._arrays import as_array
+
 
 def nonfinite(model, optimizer_state: dict, info: dict) -> str | None:
     """What is not finite in a checkpoint about to be written (weights, optimizer buffers, the
     losses it records), or None if everything is."""
     for name, v in model.state_dict().items():
-        if not np.isfinite(v).all():
+        if not np.isfinite(as_array(v)).all():
             return f"the weights ({name}) are not finite"
     for i, bufs in optimizer_state["state"].items():
         for name, v in bufs.items():
-            if isinstance(v, np.ndarray) and not np.isfinite(v).all():
+            if isinstance(v, (Tensor, np.ndarray)) and not np.isfinite(as_array(v)).all():
                 return f"the optimizer's {name} of parameter {i} is not finite"
     h = info.get("history", {})
     for key in ("train_loss", "val_loss", "iter_loss"):
@@ -39,9 +42,9 @@ def kept(run_dir) -> str:
         if p.exists():
             where = ""
             try:
-                import json
-                from chainrule.fileio import read_regular
-                info = json.loads(read_regular(p / "state.json", 64 << 20, ValueError, follow_symlinks=False))
+                from chainrule.fileio import load_json, read_regular
+                info = load_json(read_regular(p / "state.json", 64 << 20, ValueError, follow_symlinks=False),
+                                 p / "state.json")
                 where = f" (epoch {info['epoch']}" + (f", batch {info['batch']})" if info["batch"] else ")")
             except (OSError, ValueError, KeyError, TypeError):
                 pass

@@ -8,9 +8,7 @@ A run folder holds ``config.json``, ``metrics.jsonl`` (one line per epoch),
 from __future__ import annotations
 
 import json
-import math
 import os
-import secrets
 import struct
 import time
 from dataclasses import asdict, dataclass, fields
@@ -22,147 +20,15 @@ from chainrule import dtypes, nn, optim
 from chainrule import random as cr_random
 from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mnist, spiral, train_val_split, xor
 from chainrule.data.loader import ArrayDataset
-from chainrule.fileio import open_regular, read_regular
-from chainrule.nn import functional as F
+from chainrule.messages import first_line
+from chainrule.fileio import open_regular, write_atomic
+from chainrule.train.config import (DATASET_DEFAULTS, DATASET_SIZES, DATASETS, LOSSES, OPTIMIZERS,  # noqa: F401
+                                    PREPROCESS, RunConfig, given_settings, human_bytes, load_config,
+                                    memory_available, memory_needed, resolve_config)
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
+from chainrule.train.lock import RunLock
 from chainrule.train.trainer import Trainer, evaluate, predict
-
-DATASETS = ("spiral", "xor", "blobs", "cifar10", "mnist")
-LOSSES = {"softmax": F.cross_entropy, "svm": F.svm_loss}
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-DTYPES = ("float32", "float64")
-
-
-@dataclass
-class RunConfig:
-    """Everything a run depends on; saved in config.json and in every checkpoint."""
-
-    dataset: str = "spiral"          # spiral, xor, blobs (built in), cifar10, mnist (files in data_dir)
-    data_dir: str | None = None      # folder of the CIFAR-10 / MNIST files
-    hidden: tuple = (100,)           # hidden layer widths: (100,) is the lecture's 2-layer net
-    activation: str = "relu"         # relu, leaky_relu, sigmoid, tanh, elu, gelu, softplus
-    loss: str = "softmax"            # softmax (cross-entropy) or svm (multiclass hinge)
-    reg: float = 1e-5                # lambda of the L2 penalty on weight matrices
-    optimizer: str = "sgd"           # sgd, adam, adamw, rmsprop, adagrad
-    lr: float = 0.3                  # learning rate
-    momentum: float = 0.9            # SGD / RMSprop momentum
-    lr_step: int = 100               # StepLR: multiply the lr by lr_gamma every lr_step epochs (0: off)
-    lr_gamma: float = 0.3
-    epochs: int = 200
-    batch_size: int = 32
-    val_fraction: float = 0.2        # share of the training data held out for validation
-    seed: int = 0                    # weights, split, shuffling and dropout all follow it
-    dtype: str = "float32"
-    preprocess: str = "auto"         # none, scale, mean_image, channel; auto: mean_image for images
-    limit: int = 0                   # use only the first N training images (0: all), for quick trials
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        names = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in d.items() if k in names})
-        if isinstance(cfg.hidden, list):
-            cfg.hidden = tuple(cfg.hidden)
-        return cfg
-
-    def validate(self) -> None:
-        """Every setting of the right type and in range, and a model that fits in memory; else a
-        ValueError naming the flag (``--lr`` for ``lr``). Called by every entry point before any
-        data is read or any weight allocated."""
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose softmax or svm")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if self.activation not in nn.layers.ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose from {', '.join(nn.layers.ACTIVATIONS)}")
-        if self.preprocess not in PREPROCESS:
-            raise ValueError(f"--preprocess: unknown {self.preprocess!r}; choose from {', '.join(PREPROCESS)}")
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise ValueError(f"--data-dir must be a folder name, got {self.data_dir!r}")
-        if self.dataset in ("cifar10", "mnist") and not self.data_dir:
-            raise ValueError(f"--dataset {self.dataset} needs --data-dir (the folder with its files)")
-        _check_range("epochs", self.epochs, 1, None, integer=True)
-        _check_range("batch_size", self.batch_size, 1, None, integer=True)
-        _check_range("limit", self.limit, 0, None, integer=True, note="(0: all)")
-        _check_range("lr_step", self.lr_step, 0, None, integer=True, note="(0: off)")
-        _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
-        _check_range("lr", self.lr, 0, None, low_open=True)
-        _check_range("reg", self.reg, 0, None)
-        _check_range("momentum", self.momentum, 0, 1, high_open=True)
-        _check_range("lr_gamma", self.lr_gamma, 0, 1, low_open=True)
-        _check_range("val_fraction", self.val_fraction, 0, 1, high_open=True)
-        if not isinstance(self.hidden, (tuple, list)) or not all(
-                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
-            raise ValueError(f"--hidden needs positive integer widths, like 100,100; got {self.hidden!r}")
-        if self.dtype not in DTYPES:    # what `train --dtype` offers; float16 has no training path
-            raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64")
-        need, have = memory_needed(self), memory_available()
-        if have is not None and need > have:
-            sizes = [DATASET_SIZES[self.dataset][0], *self.hidden, DATASET_SIZES[self.dataset][1]]
-            raise ValueError(f"--hidden {','.join(map(str, self.hidden))}: the model {sizes} needs about {need} bytes "
-                             f"for its weights, gradients and optimizer state, more than the {have} bytes of "
-                             f"memory available; choose smaller widths")
-
-
-PREPROCESS = ("auto", "none", "scale", "mean_image", "channel")
-# inputs and classes of each dataset, known before any file is read
-DATASET_SIZES = {"spiral": (2, 3), "xor": (2, 2), "blobs": (2, 3), "cifar10": (3072, 10), "mnist": (784, 10)}
-OPTIMIZER_BUFFERS = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 3, "adagrad": 1}
-
-
-def _check_range(name, v, low, high, integer=False, low_open=False, high_open=False, note=""):
-    flag = "--" + name.replace("_", "-")
-    kind = "an integer" if integer else "a number"
-    if isinstance(v, bool) or not isinstance(v, (int,) if integer else (int, float)):
-        raise ValueError(f"{flag} must be {kind}, got {v!r}")
-    if not integer and not math.isfinite(v):
-        raise ValueError(f"{flag} must be a finite number, got {v}")
-    lo_ok = v > low if low_open else v >= low
-    hi_ok = high is None or (v < high if high_open else v <= high)
-    if not (lo_ok and hi_ok):
-        lo = f"{'>' if low_open else '>='} {low}"
-        want = lo if high is None else f"{lo} and {'<' if high_open else '<='} {high}"
-        raise ValueError(f"{flag} must be {want}{' ' + note if note else ''}, got {v}")
-
-
-def memory_needed(cfg: RunConfig) -> int:
-    """Bytes a training run of ``cfg`` needs for its model: weights, gradients, optimizer buffers
-    and one batch of activations (an estimate made before anything is allocated)."""
-    n_in, n_out = DATASET_SIZES[cfg.dataset]
-    sizes = [n_in, *cfg.hidden, n_out]
-    params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
-    item = np.dtype(cfg.dtype).itemsize
-    activations = cfg.batch_size * sum(sizes) * 4
-    return (2 + OPTIMIZER_BUFFERS.get(cfg.optimizer, 2)) * params * item + activations * item
-
-
-def memory_available() -> int | None:
-    """Bytes this process may still allocate: the smaller of the free memory the system reports
-    and what the address-space limit (ulimit -v) leaves; None if neither is known."""
-    have = []
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    have.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            used = 0
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith("VmSize:"):
-                        used = int(line.split()[1]) * 1024
-            have.append(max(soft - used, 0))
-    except (ImportError, OSError, ValueError, IndexError):
-        pass
-    return min(have) if have else None
-
 
 @dataclass
 class Data:
@@ -217,40 +83,17 @@ def build_model(cfg: RunConfig, n_in: int, n_classes: int):
 
 
 def build_optimizer(cfg: RunConfig, model):
-    p = model.parameters()
-    if cfg.optimizer == "sgd":
-        opt = optim.SGD(p, lr=cfg.lr, momentum=cfg.momentum)
-    elif cfg.optimizer == "adam":
-        opt = optim.Adam(p, lr=cfg.lr)
-    elif cfg.optimizer == "adamw":
-        opt = optim.AdamW(p, lr=cfg.lr)
-    elif cfg.optimizer == "rmsprop":
-        opt = optim.RMSprop(p, lr=cfg.lr, momentum=cfg.momentum)
-    else:
-        opt = optim.Adagrad(p, lr=cfg.lr)
+    opt = OPTIMIZERS[cfg.optimizer].build(model.parameters(), cfg.lr, cfg.momentum)
     sched = optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
     return opt, sched
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: into a temporary file of this writer's own (a
-    unique name beside it, so two writers at once never share one), then renamed into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class RunFiles:
-    """Trainer callback: rewrites metrics.jsonl after every epoch, draws training.png at the end."""
+    """Trainer callback: rewrites metrics.jsonl after every epoch; at the end, draws training.png
+    with ``plot(history, path)`` if the caller gives one (train does not draw: the application
+    passes chainrule.viz.plot_history, so that the plots receive data and train imports no viz)."""
 
-    def __init__(self, run_dir: Path, plot: bool = True):
+    def __init__(self, run_dir: Path, plot=None):
         self.run_dir, self.plot = run_dir, plot
 
     def on_epoch_end(self, trainer):
@@ -262,20 +105,20 @@ class RunFiles:
             if h.val_acc:
                 row.update(val_loss=h.val_loss[i], val_acc=h.val_acc[i])
             lines.append(json.dumps(row))
-        _write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
+        write_atomic(self.run_dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
     def on_fit_end(self, trainer):
-        h = trainer.history
-        if self.plot and h.epoch:
-            try:
-                from chainrule.viz.plots import plot_history
-                plot_history(h, self.run_dir / "training.png")
-            except ImportError:
-                self.plot = False
+        if self.plot is not None and trainer.history.epoch and trainer.status in ("finished", "interrupted"):
+            self.plot(trainer.history, self.run_dir / "training.png")
 
 
-def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | None = None):
-    """Everything wired up for ``cfg``: data, model, optimizer, schedule, and a Trainer."""
+def make_trainer(cfg: RunConfig, run_dir, progress=True, data: Data | None = None, callbacks=(),
+                 distributed: bool | None = None, plot=None):
+    """Everything wired up for ``cfg``: data, model, optimizer, schedule, and a Trainer.
+
+    ``progress``: True, False or a Progress (see Trainer); ``callbacks``: more Trainer callbacks;
+    ``distributed``: as Trainer's (None: when launched under MPI); ``plot(history, path)``: draws
+    training.png when fit ends (None: no picture)."""
     cfg.validate()
     data = data or load_data(cfg)
     model = build_model(cfg, data.train.X.shape[1], len(data.classes))
@@ -287,7 +130,7 @@ def make_trainer(cfg: RunConfig, run_dir, progress: bool = True, data: Data | No
                       DataLoader(data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
                       DataLoader(data.val, 1024) if data.val is not None else None,
                       scheduler=sched, epochs=cfg.epochs, reg=cfg.reg, run_dir=run_dir, config=meta,
-                      progress=progress, callbacks=[RunFiles(run_dir)])
+                      progress=progress, callbacks=[RunFiles(run_dir, plot), *callbacks], distributed=distributed)
     return trainer, data
 
 
@@ -332,12 +175,14 @@ def _lock(run_dir: Path):
     return lock
 
 
-def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | None = None):
+def start_run(cfg: RunConfig, run_dir=None, progress=True, data: Data | None = None, callbacks=(),
+              distributed: bool | None = None, plot=None):
     """A new run in ``run_dir`` (which must not hold a checkpoint yet; None: a new folder under runs/).
 
     The run folder is locked for the life of the returned trainer (a second process is refused),
     and the data folder is stored as an absolute path so the run resumes from any directory.
-    ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials).
+    ``data``: already loaded for ``cfg`` (a sweep worker reuses it across trials); ``progress``,
+    ``callbacks``, ``distributed`` and ``plot`` go to :func:`make_trainer`.
     """
     cfg.validate()
     if cfg.data_dir:
@@ -349,7 +194,9 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
             raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
                                   f"or choose another --out")
-        return make_trainer(cfg, run_dir, progress, data)
+        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed, plot)
+        trainer.run_lock = RunLock(run_dir)   # unacquired: release() does nothing
+        return trainer, data
     lock = _lock(run_dir)  # first: a run folder in use is refused naming its holder
     try:
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
@@ -360,8 +207,8 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
             if p.is_symlink() or p.is_file():
                 p.unlink()
         clean_run_folder(run_dir)  # the folder of the removed "best" link
-        trainer, data = make_trainer(cfg, run_dir, progress, data)
-        _write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
+        trainer, data = make_trainer(cfg, run_dir, progress, data, callbacks, distributed, plot)
+        write_atomic(run_dir / "config.json", json.dumps(trainer.config, indent=1))
     except BaseException:
         lock.release()
         if made:
@@ -372,31 +219,13 @@ def start_run(cfg: RunConfig, run_dir=None, progress: bool = True, data: Data | 
     return trainer, data
 
 
-def load_config(path) -> RunConfig:
-    """A RunConfig from a JSON file: a flat one (a sweep's best.json) or a run's config.json."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such config file")
-    try:
-        d = json.loads(read_regular(path, 1 << 20, ValueError))  # not a FIFO or /dev/zero; at most 1 MiB
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON config ({e})") from None
-    if isinstance(d, dict) and isinstance(d.get("run"), dict):
-        d = d["run"]
-    if not isinstance(d, dict):
-        raise ValueError(f"{path}: expected a JSON object of settings")
-    unknown = sorted(set(d) - {f.name for f in fields(RunConfig)})
-    if unknown:
-        raise ValueError(f"{path}: unknown setting {unknown[0]!r}")
-    return RunConfig.from_dict(d)
-
-
 # flags a resumed run accepts; any other flag must equal the run's own setting
 RESUMABLE = ("epochs", "data_dir")
 
 
-def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overrides: dict | None = None,
-               reset_optimizer: bool = False, reset_scheduler: bool = False):
+def resume_run(run_dir, progress=True, epochs: int | None = None, overrides: dict | None = None,
+               reset_optimizer: bool = False, reset_scheduler: bool = False, callbacks=(),
+               distributed: bool | None = None, plot=None):
     """Rebuild a run from its folder and continue it from the last checkpoint.
 
     ``overrides`` maps RunConfig fields to values given again: ``epochs`` (the new total) and
@@ -430,7 +259,7 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
                 raise ValueError(f"{flag} {value}: the run in {run_dir} was started with {getattr(cfg, name)} and a "
                                  f"resumed run keeps its settings (only --epochs and --data-dir may change); "
                                  f"start a new run with --out to change it")
-        trainer, data = make_trainer(cfg, run_dir, progress)
+        trainer, data = make_trainer(cfg, run_dir, progress, callbacks=callbacks, distributed=distributed, plot=plot)
         trainer.resume(run_dir, reset_optimizer=reset_optimizer, reset_scheduler=reset_scheduler)
     except BaseException:
         lock.release()
@@ -442,11 +271,23 @@ def resume_run(run_dir, progress: bool = True, epochs: int | None = None, overri
     return trainer, data
 
 
-def load_run(run_dir, slot: str = "best"):
-    """(model in eval mode, meta) from a run folder; falls back to "last" if there is no "best"."""
+CHECKPOINTS = ("best", "last")
+
+
+def result_slot(run_dir) -> str:
+    """Which checkpoint is a run's result: ``best`` (the epoch with the best validation accuracy),
+    or ``last`` while a run has no ``best`` yet (stopped during its first epoch)."""
     run_dir = Path(run_dir)
-    if not (run_dir / slot).exists():
-        slot = "last"
+    return "best" if (run_dir / "best").exists() else "last"
+
+
+def open_checkpoint(run_dir, checkpoint: str | None = None):
+    """(model in eval mode, meta, slot, epoch) of a run's checkpoint ``best`` or ``last``
+    (None: the run's result, :func:`result_slot`). ``epoch``: how many epochs its weights trained."""
+    run_dir = Path(run_dir)
+    if checkpoint is not None and checkpoint not in CHECKPOINTS:
+        raise ValueError(f"--checkpoint must be best or last, got {checkpoint!r}")
+    slot = checkpoint or result_slot(run_dir)
     state, _, info = load_checkpoint(run_dir, slot)
     meta = info.get("config")
     check_run_meta(meta, run_dir / slot / "state.json")
@@ -462,12 +303,26 @@ def load_run(run_dir, slot: str = "best"):
                               f"({e})") from None
     check_model_state(state, model, run_dir / slot / "model.safetensors")
     model.load_state_dict(state)
-    return model.eval(), meta
+    return model.eval(), meta, slot, info["epoch"]
 
 
-def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None) -> dict:
-    """Loss, accuracy, per-class accuracy and confusion matrix of a run's best model on a test set."""
-    model, meta = load_run(run_dir)
+def load_run(run_dir, slot: str | None = None):
+    """(model in eval mode, meta) of a run's checkpoint ``slot`` (None: the run's result)."""
+    model, meta, _, _ = open_checkpoint(run_dir, slot)
+    return model, meta
+
+
+def confusion(labels, predictions, k: int) -> np.ndarray:
+    """(k, k) counts: row = true class, column = predicted class."""
+    labels, predictions = np.asarray(labels, np.int64), np.asarray(predictions, np.int64)
+    return np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k)
+
+
+def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None,
+                 checkpoint: str | None = None) -> dict:
+    """Loss, accuracy, per-class accuracy and confusion matrix of a run's checkpoint on a test set
+    (``checkpoint`` best or last; None: the run's result); the dict names the checkpoint used."""
+    model, meta, slot, epoch = open_checkpoint(run_dir, checkpoint)
     cfg = RunConfig.from_dict(meta["run"])
     if dataset:
         cfg.dataset = dataset
@@ -479,12 +334,12 @@ def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = Non
     if data.test.X.shape[1] != meta["n_in"]:
         raise ValueError(f"the model takes {meta['n_in']} inputs but {cfg.dataset} has {data.test.X.shape[1]}")
     r = evaluate(model, DataLoader(data.test, 1024), LOSSES[cfg.loss])
-    from chainrule.viz.plots import confusion_matrix
     k = len(meta["classes"])
-    m = confusion_matrix(r["labels"], r["predictions"], k)
+    m = confusion(r["labels"], r["predictions"], k)
     per_class = (np.diag(m) / np.maximum(m.sum(axis=1), 1)).tolist()
     return {"dataset": cfg.dataset, "n": int(m.sum()), "loss": r["loss"], "accuracy": r["accuracy"],
-            "classes": meta["classes"], "per_class": per_class, "confusion": m}
+            "classes": meta["classes"], "per_class": per_class, "confusion": m, "checkpoint": slot,
+            "epoch": epoch, "epochs": meta["run"]["epochs"]}
 
 
 MAX_IMAGE_PIXELS = 64_000_000      # images are decoded only up to this size (8000 x 8000)
@@ -498,7 +353,7 @@ def _npy_samples(path: Path, meta) -> np.ndarray:
     try:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else e})") from None
+        raise ValueError(f"{path}: not a readable .npy array ({first_line(e)})") from None
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected an array of numbers, found {getattr(a, 'dtype', type(a).__name__)}")
     if a.nbytes > MAX_NPY_BYTES:
@@ -551,7 +406,7 @@ def _image_sample(path: Path, shape) -> np.ndarray:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise ValueError(f"{path}: image too large to decode safely ({e})") from None
         except (OSError, SyntaxError, struct.error, EOFError, IndexError, TypeError) as e:
-            raise ValueError(f"{path}: not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
+            raise ValueError(f"{path}: not a readable image ({first_line(e)})") \
                 from None
     a = np.asarray(img, dtype=np.uint8)
     a = a.transpose(2, 0, 1) if a.ndim == 3 else a[None]
@@ -583,9 +438,10 @@ def read_inputs(files, meta):
     return np.concatenate(out), names
 
 
-def predict_files(run_dir, files, top_k: int = 3):
-    """For each sample: (name, the top-k (class name, probability) pairs)."""
-    model, meta = load_run(run_dir)
+def predict_files(run_dir, files, top_k: int = 3, checkpoint: str | None = None):
+    """(slot, epoch, rows): the checkpoint used (best or last; None: the run's result) and, for each
+    sample, (name, the top-k (class name, probability) pairs)."""
+    model, meta, slot, epoch = open_checkpoint(run_dir, checkpoint)
     k = len(meta["classes"])
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= k:
         raise ValueError(f"--top-k must be between 1 and {k} (the model's classes), got {top_k}")
@@ -597,4 +453,5 @@ def predict_files(run_dir, files, top_k: int = 3):
     probs = predict(model, Xp)
     classes = meta["classes"]
     top = np.argsort(-probs, axis=1)[:, :top_k]
-    return [(n, [(classes[j], float(probs[i, j])) for j in row]) for n, (i, row) in zip(names, enumerate(top))]
+    return slot, epoch, [(n, [(classes[j], float(probs[i, j])) for j in row])
+                         for n, (i, row) in zip(names, enumerate(top))]

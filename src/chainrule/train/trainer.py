@@ -3,9 +3,10 @@
 ``Trainer.fit()`` owns the loop (like the course code's Solver): for each batch,
 forward, loss (+ reg * l2_penalty), backward, optimizer step; after each epoch,
 validation, the scheduler step, a history entry and a checkpoint ("last", and
-"best" by validation accuracy). It never prints: the progress bar (tqdm, quiet
-when not on a terminal) shows loss, accuracy and samples/s, and the caller
-reads ``Trainer.status`` to tell the user what happened.
+"best" by validation accuracy). It never prints: a :class:`~chainrule.train.progress.Progress`
+callback shows the run (a live line on a terminal, plain lines otherwise), and the caller
+reads ``Trainer.status`` to tell the user what happened. :meth:`Trainer.step` is the one
+training step, shared by a one-process and a K-rank (MPI) run.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from chainrule.nn.functional import l2_penalty
 from chainrule.tensor import Tensor
 from chainrule.train import guard
 from chainrule.train.checkpoint import CheckpointError, load_for_resume, save_checkpoint
+from chainrule.train.progress import Progress
 
 
 @dataclass
@@ -95,9 +97,10 @@ class Trainer:
         reg (float, 0.0): lambda of the L2 penalty on the weight matrices.
         run_dir (path, None): where checkpoints go ("last" every epoch and on Ctrl-C, "best").
         config (dict, None): saved into every checkpoint (how to rebuild the model and data).
-        progress (bool, True): show a progress bar (only on a terminal).
-        callbacks (list): objects with optional ``on_step(trainer, loss)``, ``on_epoch_end(trainer)``
-            and ``on_fit_end(trainer)`` (called when fit returns, finished or interrupted).
+        progress (bool or Progress, True): show progress on stdout (True), as given, or not (False).
+        callbacks (list): objects with optional ``on_fit_start(trainer)``, ``on_step(trainer, loss)``,
+            ``on_epoch_end(trainer)`` (after the epoch's checkpoints) and ``on_fit_end(trainer)``
+            (whenever fit ends: finished, interrupted or stopped by an error).
         distributed (bool, None): data-parallel on the ranks of an MPI job (None: when launched under
             mpiexec or the process group is initialized); see :mod:`chainrule.train.distributed`.
     """
@@ -108,7 +111,9 @@ class Trainer:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
-        self.progress, self.callbacks = progress, list(callbacks)
+        self.callbacks = list(callbacks)
+        if progress:
+            self.callbacks.append(progress if isinstance(progress, Progress) else Progress())
         self.history = History()
         self.epoch, self.batch = 0, 0          # the position: next batch to run
         self._partial = [0.0, 0, 0]            # loss sum, correct, seen in the unfinished epoch
@@ -119,6 +124,17 @@ class Trainer:
         self.dist = DistributedRun(self) if (wanted() if distributed is None else distributed) else None
 
     # ------------------------------------------------------------------ state
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch (1-based) whose weights ``best/`` holds: the highest validation accuracy, ties
+        going to the lower validation loss, then to the earlier epoch (training accuracy and loss
+        without a validation split); None before the first epoch. The history is its one source."""
+        h = self.history
+        accs, losses = (h.val_acc, h.val_loss) if h.val_acc else (h.train_acc, h.train_loss)
+        if not accs:
+            return None
+        return h.epoch[max(range(len(accs)), key=lambda i: (accs[i], -losses[i], -i))]
+
     def _info(self) -> dict:
         return {"config": self.config, "epoch": self.epoch, "batch": self.batch, "partial": self._partial,
                 "best_val_acc": self.best_val_acc, "history": self.history.to_dict(),
@@ -182,6 +198,7 @@ class Trainer:
         numeric = guard.NumericWarnings()
         try:
             self.status = "running"
+            self._call("on_fit_start")
             with numeric:
                 try:
                     while self.epoch < self.epochs:
@@ -195,68 +212,77 @@ class Trainer:
                     note = f" NumPy reported: {numeric.summary()}." if numeric.caught else ""
                     raise NonFiniteLoss(f"{e}{note}") from None
             numeric.replay()
-            for cb in self._callbacks():
-                if hasattr(cb, "on_fit_end"):
-                    cb.on_fit_end(self)
+        except BaseException:
+            try:
+                self._call("on_fit_end")
+            except Exception:   # the error that stopped the run is the one to report
+                pass
+            raise
+        else:
+            self._call("on_fit_end")
             return self.history
         finally:
             if prev is not None:
                 signal.signal(signal.SIGINT, prev)
 
+    def step(self, X, y) -> tuple:
+        """One training step, the same in a one-process and a K-rank run: forward on this process's
+        batch (its share, under MPI), loss + reg * l2_penalty, backward, and the optimizer step.
+
+        Under MPI the gradients, the loss sum, the correct count, the sample count and the Ctrl-C
+        flag travel in one Allreduce at the end of the backward pass, so every rank sees the global
+        batch. Returns the batch's (mean loss, correct predictions, samples); a NaN or infinite loss
+        raises NonFiniteLoss before the weights change."""
+        self.optimizer.zero_grad()
+        n, loss, value, correct = len(y._data), None, 0.0, 0
+        if n:
+            scores = (self.dist.ddp if self.dist is not None else self.model)(X)
+            loss = self.loss_fn(scores, y)
+            if self.reg:
+                loss = loss + self.reg * l2_penalty(self.model)
+            value = loss.item()
+            correct = int((scores._data.argmax(axis=1) == y._data).sum())
+        if self.dist is not None:
+            self.dist.send_with_gradients([value * n, correct, n, float(self._stop)])
+        if loss is not None:
+            loss.backward()
+        if self.dist is not None:
+            value, correct, n, self._stop = self.dist.received(has_samples=loss is not None)
+        if not math.isfinite(value):
+            step = len(self.history.iter_loss) + 1
+            self.status = f"diverged at step {step}"
+            raise NonFiniteLoss(
+                f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
+                f"try a lower learning rate (now {self.optimizer.param_groups[0]['lr']:g}). "
+                f"{guard.kept(self.run_dir)}")
+        self.optimizer.step()
+        return value, correct, n
+
     def _run_epoch(self) -> bool:
-        model, opt, loader = self.model, self.optimizer, self.train_loader
-        model.train()
-        loader.set_epoch(self.epoch)
+        self.model.train()
+        self.train_loader.set_epoch(self.epoch)
         t0 = time.perf_counter()
-        bar = None
-        if self.progress and (self.dist is None or self.dist.is_main):
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(loader), initial=self.batch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
-                       unit="batch", leave=True, disable=None, dynamic_ncols=True)
         loss_sum, correct, seen = self._partial
-        try:
-            for X, y in loader.batches(self.batch):
-                opt.zero_grad()
-                if self.dist is not None:   # this rank's share; gradients and sums all-reduced
-                    value, n_correct, n, self._stop = self.dist.step(self, X, y, self._stop)
-                else:
-                    scores = model(X)
-                    loss = self.loss_fn(scores, y)
-                    if self.reg:
-                        loss = loss + self.reg * l2_penalty(model)
-                    value = loss.item()
-                if not math.isfinite(value):
-                    step = len(self.history.iter_loss) + 1
-                    self.status = f"diverged at step {step}"
-                    raise NonFiniteLoss(
-                        f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
-                        f"try a lower learning rate (now {opt.param_groups[0]['lr']:g}). "
-                        f"{guard.kept(self.run_dir)}")
-                if self.dist is None:
-                    loss.backward()
-                    n, n_correct = len(y._data), int((scores._data.argmax(axis=1) == y._data).sum())
-                opt.step()
-                loss_sum += value * n
-                correct += n_correct
-                seen += n
-                self.history.iter_loss.append(value)
-                self.batch += 1
-                self._partial = [loss_sum, correct, seen]
-                for cb in self._callbacks():
-                    if hasattr(cb, "on_step"):
-                        cb.on_step(self, value)
-                if bar is not None:
-                    el = time.perf_counter() - t0
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
-                                    samples_s=f"{seen / el:.0f}" if el > 0 else "-", refresh=False)
-                    bar.update(1)
-                if self._stop:
-                    return False
-        finally:
-            if bar is not None:
-                bar.close()
+        for X, y in self.train_loader.batches(self.batch):
+            value, n_correct, n = self.step(X, y)
+            loss_sum += value * n
+            correct += n_correct
+            seen += n
+            self.history.iter_loss.append(value)
+            self.batch += 1
+            self._partial = [loss_sum, correct, seen]
+            self._call("on_step", value)
+            if self._stop:
+                return False
         self._end_epoch(loss_sum / max(seen, 1), correct / max(seen, 1), time.perf_counter() - t0)
         return True
+
+    def _call(self, hook: str, *args) -> None:
+        """Call ``hook`` on every callback that has it (rank 0 alone, under MPI)."""
+        for cb in self._callbacks():
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
 
     def _end_epoch(self, train_loss, train_acc, seconds):
         h = self.history
@@ -274,11 +300,8 @@ class Trainer:
         self.epoch += 1
         self.batch = 0
         self._partial = [0.0, 0, 0]
-        for cb in self._callbacks():
-            if hasattr(cb, "on_epoch_end"):
-                cb.on_epoch_end(self)
-        acc = h.val_acc[-1] if h.val_acc else train_acc
-        if acc > self.best_val_acc:
-            self.best_val_acc = acc
+        if self.best_epoch == self.epoch:    # this epoch is the best so far
+            self.best_val_acc = h.val_acc[-1] if h.val_acc else train_acc
             self.save("best")
         self.save("last")
+        self._call("on_epoch_end")

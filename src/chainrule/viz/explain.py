@@ -7,13 +7,16 @@ op's local gradient as the formula its own file states beside its backward rule 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from chainrule import autograd
 from chainrule.tensor import Tensor
-from chainrule.viz.graph import collect, describe, label_of, names_for, node_names
+from chainrule.viz.graph import describe
+from chainrule.viz.names import FUNCTION_NAMES, formulas, label_of, names_for, node_names, written
+from chainrule.viz.walk import collect
 
 GATES = {"Add": "add gate: distributes the gradient unchanged to both inputs",
          "Sub": "subtract gate: passes the gradient to a, and its negative to b",
@@ -25,7 +28,7 @@ GATES = {"Add": "add gate: distributes the gradient unchanged to both inputs",
          "Exp": "exp gate: the local gradient is its own output",
          "Sigmoid": "sigmoid gate: the local gradient is s(1 - s), from its output s",
          "ReLU": "relu gate: passes the gradient where the input was positive, blocks it elsewhere"}
-SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**", "Matmul": "@"}
+TIMES = {2: "twice", 3: "three times"}
 
 
 def num(v) -> str:
@@ -59,6 +62,8 @@ class Edge:
     parent_name: str = ""
     up_name: str = ""                 # d<output>/d<out>
     down_name: str = ""               # d<output>/d<parent>
+    order: int = 0                    # its place in the walk
+    via: str = ""                     # which wire, when the parent feeds several: "max", "mul into t4"
 
     @property
     def scalar(self) -> bool:
@@ -75,9 +80,31 @@ class Trace:
     tensors: list
     name: object  # tensor -> its display name, in parentheses if it has spaces: d f/d(x + y)
     raw: object   # tensor -> its display name as it is
+    into: dict = field(default_factory=dict)  # id(parent) -> the edges into it, in the order they ran
 
     def gradient_of(self, t: Tensor):
         return None if t._grad is None else np.asarray(t._grad)
+
+    def fork_after(self, e: Edge):
+        """The edges into ``e.parent`` in forward order, if ``e`` is the last of several to arrive
+        (then the parent's gradient is complete: their sum); else None."""
+        into = self.into.get(id(e.parent), ())
+        if len(into) < 2 or max(into, key=lambda x: x.order) is not e:
+            return None
+        return sorted(into, key=lambda x: (x.out._ctx.seq, x.index))
+
+
+def times(n: int) -> str:
+    return TIMES.get(n, f"{n} times")
+
+
+def fork_text(tr: Trace, parent: Tensor, edges: list) -> str:
+    """``x is used twice: df/dx = 2 (via max) + -0.00698 (via mul) = 1.99``."""
+    total = tr.gradient_of(parent)
+    terms = " + ".join(f"{num(e.downstream.item())} (via {e.via})" if e.scalar else f"{e.downstream.shape} (via {e.via})"
+                       for e in edges)
+    value = num(total.item()) if total is not None and total.size == 1 else str(np.shape(total))
+    return f"{tr.raw(parent)} is used {times(len(edges))}: {edges[0].down_name} = {terms} = {value}"
 
 
 def trace(output: Tensor, names=None, model=None, short: int | None = None) -> Trace:
@@ -124,19 +151,29 @@ def trace(output: Tensor, names=None, model=None, short: int | None = None) -> T
                 e.local = np.prod(np.broadcast_arrays(*e.factors), axis=0) if len(factors) > 1 else e.factors[0]
         elif e.scalar and e.upstream.item() != 0:  # an op that states no formula: the ratio the backward gave
             e.local = np.asarray(e.downstream.item() / e.upstream.item())
+        e.order = len(edges)
         edges.append(e)
 
     autograd.backward(output, None if output._data.size == 1 else np.ones_like(output._data), retain_graph=True,
                       on_edge=on_edge)
-    return Trace(output, edges, auto, tensors, name, raw)
+    into: dict = {}
+    for e in edges:
+        into.setdefault(id(e.parent), []).append(e)
+    for group in into.values():  # a parent fed by several wires: say which wire each share came along
+        if len(group) > 1:
+            words = [e.fn.name.lower() if e.fn.name not in FUNCTION_NAMES else FUNCTION_NAMES[e.fn.name] for e in group]
+            for e, w in zip(group, words):
+                if sum(x.out is e.out for x in group) > 1:  # Y * Y: two wires into one gate
+                    w += f", input {e.index + 1}"
+                elif words.count(w) > 1:
+                    w += f" into {raw(e.out)}"
+                e.via = w
+    return Trace(output, edges, auto, tensors, name, raw, into)
 
 
 def expr(fn, name, raw=None) -> str:
-    """The op as an expression of its inputs' names: ``q * z``, ``sigmoid(t1)``."""
-    sym = SYMBOLS.get(fn.name)
-    if sym and len(fn.parents) == 2:
-        return f" {sym} ".join(name(p) for p in fn.parents)
-    return f"{fn.name.lower()}({', '.join((raw or name)(p) for p in fn.parents)})"
+    """The op as an expression of its inputs' names: ``q * z``, ``sigmoid(t1)``, ``-t4``."""
+    return written(fn, raw or name)
 
 
 def local_text(e: Edge) -> str:
@@ -161,7 +198,9 @@ def local_text(e: Edge) -> str:
 
 
 def edge_text(e: Edge) -> str:
-    """One line of the narration for one edge."""
+    """One line of the narration for one edge (a share of a fork says which wire it came along)."""
+    if e.via:
+        e = dataclasses.replace(e, down_name=f"{e.down_name} (via {e.via})")
     if e.scalar and e.local is not None:
         u, d = e.upstream.item(), e.downstream.item()
         return f"{e.down_name}: {local_text(e)}; downstream = upstream x local = {num(u)} x {num(e.local)} = {num(d)}"
@@ -187,7 +226,7 @@ def explain(output: Tensor, names=None, model=None, small: int = 9, short: int |
         >>> import chainrule as cr
         >>> x, y, z = (cr.tensor(v, requires_grad=True, name=n) for v, n in ((-2., "x"), (5., "y"), (-4., "z")))
         >>> print(cr.viz.explain((x + y) * z))  # doctest: +NORMALIZE_WHITESPACE
-        backward pass of f = t1 * z, in the order it runs (downstream = upstream x local):
+        backward pass of f = t1 * z = (x + y) * z, in the order it runs (downstream = upstream x local):
         f = t1 * z   [mul gate: swaps the inputs and scales the gradient]
           df/dt1: local = z = -4; downstream = upstream x local = 1 x -4 = -4
           df/dz: local = t1 = 3; downstream = upstream x local = 1 x 3 = 3
@@ -199,8 +238,10 @@ def explain(output: Tensor, names=None, model=None, small: int = 9, short: int |
     tr = trace(output, names, model, short=short)
     name = tr.name
     out_name = tr.labels[id(output)]
-    lines = [f"backward pass of {out_name} = {expr(output._ctx, name, tr.raw)}, in the order it runs "
-             f"(downstream = upstream x local):"]
+    one = expr(output._ctx, name, tr.raw)
+    whole = formulas(tr.tensors, tr.labels).get(id(output), one)
+    lines = [f"backward pass of {out_name} = {one}" + (f" = {whole}" if whole != one else "") +
+             ", in the order it runs (downstream = upstream x local):"]
     current = None
     for e in tr.edges:
         if current is not e.out:
@@ -211,6 +252,9 @@ def explain(output: Tensor, names=None, model=None, small: int = 9, short: int |
             lhs = "" if rhs == tr.raw(e.out) else f"{tr.raw(e.out)} = "
             lines.append(f"{lhs}{rhs}   [{rule_words(e.fn)}]")
         lines.append("  " + edge_text(e))
+        fork = tr.fork_after(e)
+        if fork:
+            lines.append(f"  {fork_text(tr, e.parent, fork)}   [gradients add at a fork]")
     leaves = [t for t in tr.tensors if t._ctx is None and t._grad is not None and id(t) in tr.labels]
     leaves.sort(key=lambda t: tr.labels[id(t)])
     if leaves:

@@ -1,8 +1,10 @@
 """Drawing the computational graph with Graphviz: tensors as boxes, ops as circles, left to right.
 
-Each tensor box shows its name, its forward value (scalars and small tensors) or shape and
-dtype (large ones), and, after backward, its gradient: the lecture's figure of a graph with
-values above the edges and gradients below, from the engine's own numbers.
+Each tensor box shows its name (t1, t2, ... for intermediates; the sub-expression on hover), its
+forward value (scalars and small tensors) or shape and dtype (large ones), and, after backward,
+its gradient, from the engine's own numbers. Where a tensor feeds several ops, each of those edges
+runs through a small red label, the gradient flowing back along it, and the box writes the sum out
+(``grad 2 + -0.006976 = 1.993``). The lecture-style drawing is in :mod:`chainrule.viz.wires`.
 """
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ import shutil
 import numpy as np
 
 from chainrule.tensor import Tensor
+from chainrule.viz.flow import edge_flows
+from chainrule.viz.names import formulas, names_for, node_names
+from chainrule.viz.summary import summarize
+from chainrule.viz.wires import RED, WireGraph, draw_lecture, plain, sum_text
 
 OP_SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Neg": "-", "Pow": "**", "Matmul": "@",
               "Maximum": "max", "Minimum": "min", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Abs": "abs",
@@ -31,66 +37,6 @@ def describe(a, small: int = 9) -> str:
     """A value as the drawing shows it: the numbers if few, else shape and dtype."""
     a = np.asarray(a)
     return _fmt(a) if a.size <= small else f"{a.shape} {a.dtype}"
-
-
-def collect(output: Tensor, max_nodes: int = 300, hidden=None):
-    """The tensors and ops behind ``output``, newest first, at most ``max_nodes`` tensors.
-
-    Returns (tensors, truncated) where tensors is a list in breadth-first order from the output.
-    ``hidden`` (a :class:`chainrule.viz.summary.Hidden`): the tensors it collapsed are skipped, and
-    the walk crosses each collapsed run from the node above it to the node below it.
-    """
-    skip = hidden.ids if hidden is not None else ()
-    order, seen, queue, truncated = [], {id(output)}, [output], 0
-    head = 0
-    while head < len(queue):
-        t = queue[head]
-        head += 1
-        if len(order) < max_nodes:
-            order.append(t)
-        else:
-            truncated += 1  # keep walking, to say how many were left out
-        if t._ctx is not None:
-            nxt = t._ctx.parents
-            run = hidden.run_into(t._ctx) if hidden is not None else None
-            if run is not None:
-                nxt = (*nxt, run.below)
-            for p in nxt:
-                if id(p) not in seen and id(p) not in skip:
-                    seen.add(id(p))
-                    queue.append(p)
-    return order, truncated
-
-
-def names_for(output: Tensor, names=None, model=None) -> dict:
-    """id(tensor) -> label: the tensor's own ``name``, a name from ``names`` (e.g. ``locals()``),
-    or a module parameter's dotted name (``0.weight``)."""
-    out = {}
-    if model is not None:
-        for n, p in model.named_parameters():
-            out[id(p)] = n
-    for n, v in (names or {}).items():
-        if isinstance(v, Tensor) and not n.startswith("_"):
-            out.setdefault(id(v), n)
-    return out
-
-
-def label_of(t: Tensor, names: dict, fallback: str) -> str:
-    return t.name or names.get(id(t)) or fallback
-
-
-def node_names(output: Tensor, tensors, lookup: dict) -> dict:
-    """id(tensor) -> the label drawings and narrations share: a tensor's own or given name;
-    unnamed intermediates t1, t2, ... in the order they were computed; the output f (a scalar)
-    or out. Constants and unnamed leaves that need no gradient get none."""
-    labels, counter = {}, iter(range(1, 1 << 30))
-    for t in sorted((t for t in tensors if t._ctx is not None and t is not output), key=lambda t: t._ctx.seq):
-        labels[id(t)] = label_of(t, lookup, f"t{next(counter)}")
-    labels[id(output)] = label_of(output, lookup, "f" if output._data.size == 1 else "out")
-    for t in tensors:
-        if t._ctx is None and (t.name or id(t) in lookup or t.requires_grad):
-            labels[id(t)] = label_of(t, lookup, "leaf")
-    return labels
 
 
 def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, max_nodes: int = 300,
@@ -130,20 +76,22 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
         raise ValueError(f"draw_graph: style must be 'boxes' or 'lecture', got {style!r}")
     if not scale > 0:
         raise ValueError(f"draw_graph: scale must be positive, got {scale}")
-    from chainrule.viz.summary import summarize
     lookup = names_for(output, names, model)
     tensors, hidden, truncated = summarize(output, max_nodes)
     labels = node_names(output, tensors, lookup)
     show_grad = show_grad and output._grad is not None  # no gradients from an earlier backward
+    flows = edge_flows(output) if show_grad else None
     if style == "lecture":
-        from chainrule.viz.wires import draw_lecture
-        dot, ids = draw_lecture(output, tensors, labels, show_grad, scale, title)
+        dot, ids = draw_lecture(output, tensors, labels, show_grad, scale, title, flows)
         _add_summaries(dot, hidden, truncated, max_nodes, ids.node_id, ids.node_id)
         return dot
+    wires = WireGraph(output, tensors, labels, flows)
+    exprs = formulas(tensors, labels)
     # sizes in points, scaled (Graphviz's dpi setting would clip SVG output)
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{20 * scale:g}", "label": title or "",
-                                       "labelloc": "t", "fontname": "Helvetica"},
-                           node_attr={"fontname": "Helvetica", "fontsize": f"{20 * scale:g}"},
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontsize": f"{18 * scale:g}", "label": plain(title or ""),
+                                       "labelloc": "t", "fontname": "Helvetica", "ranksep": f"{0.18 * scale:g}",
+                                       "nodesep": f"{0.15 * scale:g}"},
+                           node_attr={"fontname": "Helvetica", "fontsize": f"{14 * scale:g}", "margin": "0.05,0.02"},
                            edge_attr={"arrowsize": f"{scale:g}", "penwidth": f"{scale:g}"})
 
     def tensor_label(t: Tensor) -> str:
@@ -152,27 +100,42 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
         shown = t._data.size <= small or t._data.size == 1 or not name
         lines.append(describe(t._data, max(small, 1)) if shown else describe(t._data, 0))
         if show_grad and t._grad is not None:
-            lines.append("grad " + describe(t._grad, max(small, 1)))
+            grad = describe(t._grad, max(small, 1))
+            shares = wires.shares(t)
+            if len(shares) > 1 and t._grad.size == 1 and all(x is not None for x in shares):
+                # gradients add at a fork (this pass's: a leaf's .grad may hold earlier ones too)
+                grad = sum_text(shares, sum(np.asarray(x) for x in shares), lambda a: describe(a, 1))
+            lines.append("grad " + grad)
         return "\n".join(lines)
 
     drawn = {id(t) for t in tensors}
     for t in tensors:
         if id(t) in labels:  # constants are drawn beside the op that uses them
             color = "#d8ecff" if t._ctx is None else "#ffffff"
-            dot.node(f"t{id(t)}", tensor_label(t), shape="box", style="rounded,filled", fillcolor=color)
+            tip = f"{labels[id(t)]} = {exprs[id(t)]}" if id(t) in exprs else labels[id(t)]
+            dot.node(f"t{id(t)}", plain(tensor_label(t)), shape="box", style="rounded,filled", fillcolor=color,
+                     tooltip=plain(tip))
         fn = t._ctx
         if fn is None:
             continue
         op = f"f{id(fn)}"
-        dot.node(op, OP_SYMBOLS.get(fn.name, fn.name.lower()), shape="circle", style="filled",
-                 fillcolor="#fff2cc", width="0.5")
+        dot.node(op, plain(OP_SYMBOLS.get(fn.name, fn.name.lower())), shape="circle", style="filled",
+                 fillcolor="#fff2cc", width=f"{0.4 * scale:g}", margin="0.02")
         dot.edge(op, f"t{id(t)}")
-        for p in fn.parents:
+        for i, p in enumerate(fn.parents):
             if id(p) not in labels and id(p) not in hidden.ids:
                 # a constant: drawn once per use so that shared constants do not tangle the drawing
-                c = f"c{id(p)}_{id(fn)}"
-                dot.node(c, describe(p._data, small), shape="plaintext")
+                c = f"c{id(p)}_{id(fn)}_{i}"
+                dot.node(c, plain(describe(p._data, small)), shape="plaintext")
                 dot.edge(c, op)
+            elif id(p) in drawn and show_grad and wires.forks(p):
+                # one wire of several: what flows back along it, on the wire itself
+                share = wires.flow(p, t, i)
+                w = f"e{id(p)}_{id(t)}_{i}"
+                dot.node(w, plain(describe(share, max(small, 1)) if share is not None else " "), shape="plaintext",
+                         fontcolor=RED, fontsize=f"{16 * scale:g}", margin="0", width="0", height="0")
+                dot.edge(f"t{id(p)}", w, arrowhead="none")
+                dot.edge(w, op)
             elif id(p) in drawn:
                 dot.edge(f"t{id(p)}", op)
     _add_summaries(dot, hidden, truncated, max_nodes, lambda t: f"t{id(t)}", lambda t: f"f{id(t._ctx)}")
@@ -182,11 +145,11 @@ def draw_graph(output: Tensor, show_grad: bool = True, names=None, model=None, m
 def _add_summaries(dot, hidden, truncated, max_nodes, node_of, op_of) -> None:
     """Draw each collapsed run as one dashed node between the tensors it joins, and the cap's note."""
     for k, run in enumerate(hidden):
-        dot.node(f"run{k}", run.text, id=f"run{k}", shape="box", style="dashed,rounded")
+        dot.node(f"run{k}", plain(run.text.replace(": ", ":\n", 1)), id=f"run{k}", shape="box", style="dashed,rounded")
         dot.edge(node_of(run.below), f"run{k}", style="dashed")
         dot.edge(f"run{k}", op_of(run.above), style="dashed")
     if truncated:
-        dot.node("more", f"... {truncated} more tensors not drawn (max_nodes={max_nodes})", shape="note")
+        dot.node("more", plain(f"... {truncated} more tensors not drawn (max_nodes={max_nodes})"), shape="note")
 
 
 DOT_TIMEOUT = 30.0        # seconds 'dot' may run before it is stopped

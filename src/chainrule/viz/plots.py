@@ -205,6 +205,40 @@ def plot_templates(weight, image_shape=(3, 32, 32), columns: int = 10, path=None
     return fig
 
 
+def plot_template_comparison(linear_weight, mlp_weight, classes, caption: str, image_shape=(3, 32, 32),
+                             mlp_shown: int = 50, path=None):
+    """The lecture's contrast: a linear classifier has one template per class (top row, named), a
+    2-layer network's first layer many templates shared by the classes (below); ``caption`` says
+    on what data and to what accuracy they were trained."""
+    plt = _plt()
+    lin, mlp = templates(linear_weight, image_shape), templates(mlp_weight, image_shape)[:mlp_shown]
+    cols = max(len(lin), 10)
+    rows = -(-len(mlp) // cols)
+    fig = plt.figure(figsize=(cols * 1.05, 2.0 + rows * 1.1 + 1.0))
+    top, bottom, foot = fig.subfigures(3, 1, height_ratios=[2.0, rows * 1.1 + 0.5, 0.5])
+    gray = image_shape[0] == 1
+    axes = top.subplots(1, cols)
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        ax.axis("off")
+        if i < len(lin):
+            ax.imshow(lin[i].squeeze(), cmap="gray" if gray else None, interpolation="nearest")
+            ax.set_title(str(classes[i]), fontsize=9)
+    top.suptitle("Linear classifier: one template per class", fontsize=12)
+    axes = bottom.subplots(rows, cols, squeeze=False).ravel()
+    for j, ax in enumerate(axes):
+        ax.axis("off")
+        if j < len(mlp):
+            ax.imshow(mlp[j].squeeze(), cmap="gray" if gray else None, interpolation="nearest")
+    n_hidden = np.asarray(mlp_weight._data if hasattr(mlp_weight, "_data") else mlp_weight).shape[0]
+    bottom.suptitle(f"2-layer network: the first-layer weights of {len(mlp)} of its {n_hidden} hidden units, "
+                    f"templates the classes share", fontsize=12)
+    foot.text(0.5, 0.5, caption, ha="center", va="center", fontsize=9, wrap=True)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig
+
+
 ACTIVATION_FUNCTIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "softplus")
 
 

@@ -19,11 +19,28 @@ from pathlib import Path
 import numpy as np
 
 from chainrule.tensor import Tensor
-from chainrule.viz.explain import expr, local_text, num, rule_words, trace
+from chainrule.viz.explain import expr, fork_text, local_text, num, rule_words, times, trace
+from chainrule.viz.flow import edge_key
 from chainrule.viz.graph import INSTALL_DOT
-from chainrule.viz.wires import GREEN, RED, WireGraph, draw_lecture, hover_text
+from chainrule.viz.names import formulas
+from chainrule.viz.wires import GREEN, RED, draw_lecture, hover_text
 
 MAX_TENSORS = 200
+
+
+FORWARD = {"Add": "adds its inputs", "Sub": "subtracts its second input from its first", "Mul": "multiplies its inputs",
+           "Div": "divides its first input by its second", "Neg": "flips the sign of its input",
+           "Maximum": "passes on the larger input", "Minimum": "passes on the smaller input",
+           "Exp": "raises e to its input", "Log": "takes the natural logarithm", "Sqrt": "takes the square root",
+           "Abs": "takes the absolute value", "Pow": "raises its first input to the power of its second",
+           "Tanh": "squashes its input into (-1, 1)", "Sigmoid": "squashes its input into (0, 1): 1/(1 + e^-x)",
+           "ReLU": "keeps its input where positive, 0 elsewhere", "Matmul": "multiplies matrices",
+           "Linear": "computes x W^T + b", "Sum": "sums its input", "Mean": "averages its input"}
+
+
+def forward_words(fn) -> str:
+    """What a gate computes, in words (the forward pass; the backward rule is the narration's)."""
+    return FORWARD.get(fn.name, f"computes {fn.name.lower()} of its input" + ("s" if len(fn.parents) > 1 else ""))
 
 
 def _value_text(a) -> str:
@@ -54,44 +71,53 @@ class Stepper:
     """
 
     def __init__(self, output: Tensor, names=None, model=None, title: str | None = None, scale: float = 1.0):
-        tr = trace(output, names, model, short=6)
+        tr = trace(output, names, model)
         if len(tr.tensors) > MAX_TENSORS:
             raise ValueError(f"stepper: the graph has {len(tr.tensors)} tensors; the stepper is for small graphs "
                              f"(at most {MAX_TENSORS}); draw larger ones with draw_graph")
         self.output, self.trace = output, tr
         out_name = tr.labels[id(output)]
-        self.title = title or f"{out_name} = {expr(output._ctx, tr.name, tr.raw)}"
-        # the wire ids and the gradient each wire carries (its own share where a tensor fans out)
-        ids = WireGraph(output, tr.tensors, tr.labels)
-        wire_grads = {"wout": np.asarray(output._grad)}
-        for e in tr.edges:
-            wire_grads[ids.wire_id(e.parent, e.out)] = e.downstream
-        self.dot, self.ids = draw_lecture(output, tr.tensors, tr.labels, True, scale, None, wire_grads)
-        self.steps = self._forward_steps(ids) + self._backward_steps(ids)
+        whole = formulas(tr.tensors, tr.labels).get(id(output), "")
+        self.title = title or f"{out_name} = {whole or expr(output._ctx, tr.name, tr.raw)}"
+        # the gradient each wire carries: the engine's own share for every edge of the walk
+        flows = {edge_key(e.parent, e.out, e.index): e.downstream for e in tr.edges}
+        self.dot, self.ids = draw_lecture(output, tr.tensors, tr.labels, True, scale, None, flows)
+        self.exprs = formulas(tr.tensors, tr.labels)
+        self.steps = self._forward_steps(self.ids) + self._backward_steps(self.ids)
         self._html = None
 
     # ------------------------------------------------------------------ the steps
+    def _wires_of(self, ids, t) -> list:
+        """The labels that show ``t``'s value: its fork label, or the label of its one wire."""
+        if ids.forks(t):
+            return [ids.stem_id(t)]
+        if t is self.output:
+            return ["wout"]
+        return [ids.wire_id(t, o, i) for o, i in ids.uses.get(id(t), ())]
+
     def _forward_steps(self, ids) -> list:
         tr, steps = self.trace, []
-        consumers: dict = {}
         for t in ids.order:
-            if t._ctx is not None:
-                for p in t._ctx.parents:
-                    consumers.setdefault(id(p), []).append(ids.wire_id(p, t))
-        for t in ids.order:
-            wires = consumers.get(id(t), []) + (["wout"] if t is self.output else [])
             value = _value_text(t._data)
             if t._ctx is None:
-                what = f"input {tr.raw(t)}" if ids.is_input(t) else "constant"
-                text = f"{what} = {value}" if ids.is_input(t) else f"constant {value}"
-                rule = "a leaf of the graph" + (" (needs no gradient)" if not t.requires_grad else "")
+                if ids.is_input(t):
+                    lhs, rule = f"input {tr.raw(t)}", "an input: a leaf of the graph"
+                else:
+                    lhs, rule = "constant", "a constant: a leaf of the graph"
+                if ids.is_input(t) and not t.requires_grad:
+                    rule += " (not trained)"
             else:
-                text = f"{tr.raw(t)} = {expr(t._ctx, tr.name, tr.raw)} = {value}"
-                rule = f"forward: {rule_words(t._ctx)}"
+                one = expr(t._ctx, tr.name, tr.raw)
+                lhs = f"{tr.raw(t)} = {one}"
+                rule = f"{t._ctx.name.lower()} gate: {forward_words(t._ctx)}"
+                whole = self.exprs.get(id(t), one)
+                if whole != one:
+                    rule += f"; {tr.raw(t)} = {whole}"
                 if t.name and t.name != tr.raw(t):
                     rule = f"{tr.raw(t)} is {t.name}; {rule}"
-            steps.append({"kind": "forward", "node": ids.node_id(t), "wires": wires, "text": text, "rule": rule,
-                          "value": value, "hover": hover_text(t._data)})
+            steps.append({"kind": "forward", "node": ids.node_id(t), "wires": self._wires_of(ids, t),
+                          "expr": lhs, "text": f"{lhs} = {value}", "rule": rule, "value": value,
+                          "hover": hover_text(t._data)})
         return steps
 
     def _backward_steps(self, ids) -> list:
@@ -104,22 +130,41 @@ class Stepper:
                   "downstream": _value_text(g), "hover": hover_text(g), "down_name": f"d{name}/d{name}"}]
         for e in tr.edges:
             scalar = e.scalar and e.local is not None
-            step = {"kind": "backward", "node": ids.node_id(e.out), "wire": ids.wire_id(e.parent, e.out),
+            down_name = e.down_name + (f" (via {e.via})" if e.via else "")
+            step = {"kind": "backward", "node": ids.node_id(e.out), "wire": ids.wire_id(e.parent, e.out, e.index),
                     "gate": f"{e.fn.name.lower()} gate", "rule": rule_words(e.fn), "local_text": local_text(e),
-                    "up_name": e.up_name, "down_name": e.down_name,
+                    "up_name": e.up_name, "down_name": down_name,
                     "upstream": _value_text(e.upstream), "downstream": _value_text(e.downstream),
                     "local": num(e.local.item()) if scalar else
                     (f"{e.up_name} * ({e.formula})" if e.local is not None else e.formula or "from the backward"),
                     "hover": hover_text(e.downstream), "up_hover": hover_text(e.upstream), "vector": not scalar}
             if scalar:
-                step["text"] = (f"{e.down_name} = upstream x local = {step['upstream']} x {step['local']} "
+                step["text"] = (f"{down_name} = upstream x local = {step['upstream']} x {step['local']} "
                                 f"= {step['downstream']}")
             elif e.local is not None:  # elementwise on a tensor
-                step["text"] = f"{e.down_name} {e.downstream.shape} = {e.up_name} * local, local = {e.formula}"
+                step["text"] = f"{down_name} {e.downstream.shape} = {e.up_name} * local, local = {e.formula}"
             else:
-                step["text"] = f"{e.down_name} {e.downstream.shape} = {e.formula or 'from the backward'}"
+                step["text"] = f"{down_name} {e.downstream.shape} = {e.formula or 'from the backward'}"
             steps.append(step)
+            fork = tr.fork_after(e)
+            if fork:
+                steps.append(self._fork_step(ids, e.parent, fork))
         return steps
+
+    def _fork_step(self, ids, parent, edges) -> dict:
+        """Gradients add at a fork: the parent's gradient is the sum of its wires'."""
+        tr = self.trace
+        total = np.asarray(parent._grad)
+        n = len(edges)
+        terms = " + ".join(f"{_value_text(e.downstream)} (via {e.via})" for e in edges)
+        branches = [ids.wire_id(parent, e.out, e.index) for e in edges]
+        return {"kind": "backward", "node": ids.node_id(parent), "wire": ids.stem_id(parent), "gate": "fork",
+                "highlight": [ids.stem_id(parent)] + branches,
+                "rule": f"gradients add at a fork: {tr.raw(parent)} is used {times(n)}, so its gradient is the sum "
+                        f"of the gradients flowing back along its {n} wires",
+                "text": fork_text(tr, parent, edges), "down_name": edges[0].down_name, "sum": terms,
+                "upstream": "", "local": "", "downstream": _value_text(total), "hover": hover_text(total),
+                "vector": total.size != 1}
 
     # ------------------------------------------------------------------ the page
     def svg(self) -> str:
@@ -131,14 +176,18 @@ class Stepper:
         svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)
         svg = re.sub(r'<a xlink:title="([^"]*)">', r"<a><title>\1</title>", svg)
         svg = re.sub(r'\s+xlink:href="[^"]*"', "", svg)
-        return svg
+        # no fixed size: the drawing scales to fill its pane (its viewBox keeps the proportions)
+        return re.sub(r'^<svg width="[^"]*" height="[^"]*"', '<svg preserveAspectRatio="xMidYMid meet"', svg)
 
     @property
     def html(self) -> str:
         if self._html is None:
-            data = json.dumps({"steps": self.steps, "green": GREEN, "red": RED}).replace("</", "<\\/")
-            page = PAGE.replace("__CSS__", CSS).replace("__JS__", JS).replace("__DATA__", data)
-            self._html = page.replace("__TITLE__", html.escape(self.title)).replace("__SVG__", self.svg())
+            # no "<" at all inside the script element: nothing in a name can end or re-open it
+            data = json.dumps({"steps": self.steps, "green": GREEN, "red": RED}).replace("<", "\\u003c")
+            parts = {"__CSS__": CSS, "__JS__": JS, "__DATA__": data, "__TITLE__": html.escape(self.title),
+                     "__SVG__": self.svg()}
+            # one pass over the page, so that a name holding "__SVG__" stays a name
+            self._html = re.sub("|".join(parts), lambda m: parts[m.group(0)], PAGE)
         return self._html
 
     def save(self, path) -> str:
@@ -162,32 +211,44 @@ def stepper(output: Tensor, names=None, model=None, title: str | None = None, sc
 
 
 CSS = """
-body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #222; }
-header { padding: 10px 16px; border-bottom: 1px solid #ddd; display: flex; gap: 12px; align-items: center;
-         flex-wrap: wrap; }
+html, body { height: 100%; }
+body { font-family: Helvetica, Arial, sans-serif; margin: 0; color: #222; display: flex; flex-direction: column;
+       height: 100vh; overflow: hidden; }
+header { padding: 8px 16px; border-bottom: 1px solid #ddd; display: flex; gap: 12px; align-items: center;
+         flex-wrap: wrap; flex: none; }
 header h1 { font-size: 18px; margin: 0 12px 0 0; font-weight: 600; }
 button { font-size: 15px; padding: 5px 14px; border: 1px solid #999; border-radius: 4px; background: #f6f6f6;
          cursor: pointer; }
 button:hover { background: #e8e8e8; }
 #counter { color: #555; font-size: 14px; }
-main { display: flex; gap: 0; align-items: stretch; }
-#graph { flex: 3; padding: 12px; overflow: auto; }
-#graph svg { width: 100%; height: auto; }
-aside { flex: 1; min-width: 320px; max-width: 460px; border-left: 1px solid #ddd; padding: 12px 16px;
-        font-size: 14px; }
-#detail { background: #fafafa; border: 1px solid #e2e2e2; border-radius: 6px; padding: 10px; min-height: 96px; }
+main { display: flex; flex: 1; min-height: 0; }
+#graph { flex: 1; min-width: 0; padding: 8px; display: flex; }
+#graph svg { width: 100%; height: 100%; display: block; }
+aside { flex: none; width: clamp(300px, 28vw, 460px); border-left: 1px solid #ddd; padding: 10px 14px;
+        font-size: 14px; display: flex; flex-direction: column; min-height: 0; }
+#detail { background: #fafafa; border: 1px solid #e2e2e2; border-radius: 6px; padding: 10px; min-height: 96px;
+          flex: none; }
 #detail .gate { font-weight: 600; font-size: 15px; }
 #detail .rule { color: #555; margin: 4px 0; }
-#detail .eq { font-family: Menlo, Consolas, monospace; font-size: 15px; margin-top: 6px; }
+#detail .eq { font-family: Menlo, Consolas, monospace; font-size: 15px; margin-top: 6px; overflow-wrap: anywhere; }
 .upstream, .downstream { color: #cf222e; } .local { color: #8250df; } .value { color: #1a7f37; }
-#log { padding-left: 34px; max-height: 55vh; overflow: auto; font-family: Menlo, Consolas, monospace;
+aside h3 { margin: 12px 0 4px; flex: none; }
+#log { padding-left: 34px; margin: 0; flex: 1; min-height: 0; overflow: auto; font-family: Menlo, Consolas, monospace;
        font-size: 12.5px; }
 #log li.current { background: #fff3b0; }
-#log li.backward { color: #a0111f; } #log li.forward { color: #116329; }
+#log li.backward { color: #a0111f; } #log li.forward { color: #116329; } #log li.fork { font-weight: 600; }
 .hide { visibility: hidden; }
 .edge.current path { stroke: #ff8c00; stroke-width: 4px; }
 .edge.current polygon { stroke: #ff8c00; fill: #ff8c00; }
 .node.current ellipse, .node.current polygon { stroke: #ff8c00; stroke-width: 3px; }
+.node.label.current text { font-weight: bold; }
+/* a drawing wider than the window's proportions: the whole width for it, the steps below */
+body.wide main { flex-direction: column; }
+body.wide aside { width: auto; height: 36vh; border-left: none; border-top: 1px solid #ddd; flex-direction: row;
+                  gap: 16px; }
+body.wide #detail { width: 42%; flex: none; overflow: auto; }
+body.wide .steps { flex: 1; display: flex; flex-direction: column; min-height: 0; }
+.steps { display: flex; flex-direction: column; flex: 1; min-height: 0; }
 """
 
 JS = r"""
@@ -196,14 +257,17 @@ JS = r"""
   const steps = D.steps;
   let at = -1, timer = null;
   const svg = document.querySelector('#graph svg');
-  const byId = (id) => svg.querySelector('[id="' + id + '"]');
+  const byId = (id) => svg.querySelector('[id="' + CSS.escape(id) + '"]');
+  const isNumber = (t) => [D.green, D.red].includes((t.getAttribute('fill') || '').toLowerCase());
   function texts(id, color) {
     const g = byId(id);
     if (!g) return [];
     return Array.from(g.querySelectorAll('text')).filter(t => (t.getAttribute('fill') || '').toLowerCase() === color);
   }
-  const allWireTexts = Array.from(svg.querySelectorAll('g.edge text'))
-    .filter(t => [D.green, D.red].includes((t.getAttribute('fill') || '').toLowerCase()));
+  // a wire label and the two pieces of wire through it
+  const wireParts = (id) => [byId(id), byId(id + '_a'), byId(id + '_b')].filter(Boolean);
+  const allWireTexts = Array.from(svg.querySelectorAll('g.node text, g.edge text')).filter(isNumber);
+  svg.querySelectorAll('g.node').forEach(g => { if (/^(w\d|wout|s\d)/.test(g.id)) g.classList.add('label'); });
   function el(tag, cls, text, title) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -216,21 +280,27 @@ JS = r"""
     d.innerHTML = '';
     if (!s) { d.appendChild(el('div', 'rule', 'Press Next (or the right arrow key) to run the forward pass.')); return; }
     d.dataset.kind = s.kind;
-    if (s.kind === 'forward') {
+    if (s.kind === 'forward') {  // the computation once, with its value
       d.appendChild(el('div', 'gate', 'forward'));
       d.appendChild(el('div', 'rule', s.rule));
       const eq = el('div', 'eq');
-      eq.appendChild(el('span', 'text', s.text));
-      eq.appendChild(document.createTextNode('  '));
+      eq.appendChild(el('span', 'expr', s.expr + ' = '));
       eq.appendChild(el('span', 'value', s.value, s.hover));
       d.appendChild(eq);
       return;
     }
-    d.appendChild(el('div', 'gate', s.gate));
+    d.appendChild(el('div', 'gate', s.gate === 'fork' ? 'gradients add at a fork' : s.gate));
     d.appendChild(el('div', 'rule', s.rule));
     if (s.local_text) d.appendChild(el('div', 'rule localtext', s.local_text));
     const eq = el('div', 'eq');
     eq.appendChild(el('span', 'name', (s.down_name || '') + ' = '));
+    if (s.gate === 'fork') {
+      eq.appendChild(el('span', 'sum', s.sum));
+      eq.appendChild(document.createTextNode(' = '));
+      eq.appendChild(el('span', 'downstream', s.downstream, s.hover));
+      d.appendChild(eq);
+      return;
+    }
     if (s.vector) {  // a tensor step: the vectorized rule, then the shapes (numbers on hover)
       eq.appendChild(el('span', 'local', s.local));
       d.appendChild(eq);
@@ -261,15 +331,15 @@ JS = r"""
       const s = steps[k];
       if (s.kind === 'forward') s.wires.forEach(w => texts(w, D.green).forEach(t => t.classList.remove('hide')));
       else texts(s.wire, D.red).forEach(t => t.classList.remove('hide'));
-      const li = el('li', s.kind + (k === at ? ' current' : ''), s.text, s.hover);
+      const li = el('li', s.kind + (s.gate === 'fork' ? ' fork' : '') + (k === at ? ' current' : ''), s.text, s.hover);
       li.dataset.step = k;
       log.appendChild(li);
     }
     const s = steps[at];
     if (s) {
       const n = byId(s.node); if (n) n.classList.add('current');
-      if (s.kind === 'forward') s.wires.forEach(w => { const e = byId(w); if (e) e.classList.add('current'); });
-      else { const e = byId(s.wire); if (e) e.classList.add('current'); }
+      (s.kind === 'forward' ? s.wires : s.highlight || [s.wire])
+        .forEach(w => wireParts(w).forEach(e => e.classList.add('current')));
       log.lastChild.scrollIntoView({block: 'nearest'});
     }
     detail(s);
@@ -295,6 +365,14 @@ JS = r"""
     else if (ev.key === 'Home') { stop(); show(-1); ev.preventDefault(); }
     else if (ev.key === ' ') { play(); ev.preventDefault(); }
   });
+  function layout() {  // steps beside a tall drawing, below a wide one: the drawing as large as it can be
+    const vb = svg.viewBox.baseVal;
+    const side = (window.innerWidth - 340) / Math.max(1, window.innerHeight - 60);
+    const below = window.innerWidth / Math.max(1, window.innerHeight * 0.6);
+    document.body.classList.toggle('wide', vb && vb.width / vb.height > Math.sqrt(side * below));
+  }
+  window.addEventListener('resize', layout);
+  layout();
   window.stepper = {steps: steps, show: show, at: () => at};
   show(-1);
 })();
@@ -304,6 +382,7 @@ PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>__TITLE__</title>
 <style>__CSS__</style>
 </head>
@@ -320,8 +399,10 @@ PAGE = """<!DOCTYPE html>
   <div id="graph">__SVG__</div>
   <aside>
     <div id="detail"></div>
-    <h3>Steps so far</h3>
-    <ol id="log"></ol>
+    <div class="steps">
+      <h3>Steps so far</h3>
+      <ol id="log"></ol>
+    </div>
   </aside>
 </main>
 <script type="application/json" id="steps">__DATA__</script>

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chainrule.tensor import Tensor
-from chainrule.viz.graph import collect
+from chainrule.viz.walk import collect
 
 
 @dataclass

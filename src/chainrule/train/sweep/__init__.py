@@ -70,7 +70,7 @@ def cap_jobs(jobs) -> int:
 def sweep(config=None, search=(), trials: int = 20, out="sweeps/sweep", jobs: int = 1, storage: str | None = None,
           study: str | None = None, sampler: str = "tpe", prune: str | None = None, metric: str = "val_acc",
           timeout: float | None = None, sampler_seed: int | None = None, progress: bool = True,
-          on_trial=None, plots: bool = True) -> SweepResult:
+          on_trial=None, plots: bool = True, plot=None) -> SweepResult:
     """Search hyperparameters: ``trials`` ordinary runs in ``out/trials/``, sampled by Optuna.
 
     Args:
@@ -79,7 +79,7 @@ def sweep(config=None, search=(), trials: int = 20, out="sweeps/sweep", jobs: in
         trials (int, 20): how many trials should have finished (COMPLETE or pruned) in the study;
             running the same sweep again after an interruption continues up to this number.
         out (path, "sweeps/sweep"): SWEEP_DIR: sweep.json, study.journal, trials/, the report.
-        jobs (int, 1): trials at once, as separate processes, BLAS threads = cores // jobs each;
+        jobs (int, 1): trials at once, as separate processes with this process's BLAS thread limit;
             at most the cores this process may use (a :class:`SweepWarning` says when it is capped).
         storage (str, None): an Optuna storage URL (postgresql://... for many machines);
             None: the journal file SWEEP_DIR/study.journal.
@@ -92,6 +92,8 @@ def sweep(config=None, search=(), trials: int = 20, out="sweeps/sweep", jobs: in
         progress (bool, True): a progress bar over trials (only on a terminal).
         on_trial (callable, None): called with each finished, pruned or failed FrozenTrial.
         plots (bool, True): draw the report's plots.
+        plot (callable, None): ``plot(history, path)`` draws each trial's training.png (the command passes
+            chainrule.viz's; train itself draws nothing); with ``jobs`` > 1 the workers import it by name.
 
     Returns:
         SweepResult: ``.study`` (optuna Study), ``.status``, ``.report`` (see :func:`report`), ``.best``.
@@ -126,9 +128,9 @@ def sweep(config=None, search=(), trials: int = 20, out="sweeps/sweep", jobs: in
     status = "finished"
     try:
         if jobs == 1:
-            status = work(spec, on_trial=seen, deadline=deadline)
+            status = work(spec, on_trial=seen, deadline=deadline, plot=plot)
         else:
-            status = run_workers(spec, study_, jobs, deadline, seen)
+            status = run_workers(spec, study_, jobs, deadline, seen, plot)
     except KeyboardInterrupt:
         status = "interrupted"
     finally:

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from chainrule.train import run as run_mod
+from chainrule.fileio import write_atomic
 from chainrule.train.sweep.journal import JournalError
 from chainrule.train.sweep.spec import METRICS, Spec
 from chainrule.train.sweep.storage import open_study
@@ -73,7 +73,7 @@ def report(out, study=None, top: int = 10, plots: bool = True, storage: str | No
     files, notes = [], []
     cols = ["trial", "state", "status", spec.metric, *spec.space, "epoch", "epochs", "seconds", "run_dir"]
     text = _csv(cols, rows)
-    run_mod._write_atomic(out / "results.csv", text)
+    write_atomic(out / "results.csv", text)
     files.append(str(out / "results.csv"))
     best, command = None, None
     if ranked:
@@ -83,7 +83,7 @@ def report(out, study=None, top: int = 10, plots: bool = True, storage: str | No
         if b["epoch"]:
             cfg.epochs = b["epoch"]     # the checkpoint that scored: the retrain ends there
         best = json.loads(json.dumps(asdict(cfg)))
-        run_mod._write_atomic(out / "best.json", json.dumps(best, indent=1) + "\n")
+        write_atomic(out / "best.json", json.dumps(best, indent=1) + "\n")
         files.append(str(out / "best.json"))
         command = f"chainrule train --config {out / 'best.json'} --out {out / 'best-run'}"
     if plots:

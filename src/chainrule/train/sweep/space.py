@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from chainrule.train import run as run_mod
-from chainrule.train.run import RunConfig
+from chainrule.train.config import RunConfig
 
 NOT_SEARCHABLE = ("data_dir",)
 # settings that change the loaded data: their searched values are tried on the data before any trial

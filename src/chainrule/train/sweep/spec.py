@@ -12,9 +12,8 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from chainrule.fileio import read_regular
-from chainrule.train import run as run_mod
-from chainrule.train.run import RunConfig
+from chainrule.fileio import read_regular, write_atomic
+from chainrule.train.config import RunConfig
 from chainrule.train.sweep.space import parse_search, space_from_json, space_json
 
 METRICS = {"val_acc": "maximize", "val_loss": "minimize", "train_acc": "maximize", "train_loss": "minimize"}
@@ -56,7 +55,7 @@ class Spec:
     def save(self) -> None:
         d = asdict(self)
         d["storage"] = redact(self.storage)
-        run_mod._write_atomic(Path(self.out) / "sweep.json", json.dumps(d, indent=1))
+        write_atomic(Path(self.out) / "sweep.json", json.dumps(d, indent=1))
 
     @classmethod
     def load(cls, out) -> "Spec":

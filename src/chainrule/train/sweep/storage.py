@@ -14,7 +14,7 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from chainrule.train.run import RunConfig
+from chainrule.train.config import RunConfig
 from chainrule.train.sweep.journal import JournalError, journal_storage
 from chainrule.train.sweep.space import describe
 from chainrule.train.sweep.spec import METRICS, Spec, redact
@@ -153,7 +153,8 @@ def open_study(spec: Spec, create: bool = False, storage=None):
         return study
     if spec.storage is None and names:
         raise ValueError(f"{journal_path(spec.out)}: holds no study {spec.study!r}; its studies: "
-                         f"{', '.join(map(repr, names))} (continue one with --study NAME, or start another in a new --out)")
+                         f"{', '.join(map(repr, names))} (continue one with --study NAME, or start another in a "
+                         f"new --out)")
     if spec.storage is None and (_trial_runs(spec.out) or not create):
         path = journal_path(spec.out)
         raise _lost(spec, "is empty" if path.is_file() and path.stat().st_size == 0 else "holds no study")

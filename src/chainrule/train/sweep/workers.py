@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 import shutil
@@ -34,8 +35,6 @@ from chainrule.train.trainer import NonFiniteLoss
 
 OWNER = "chainrule:owner"
 HOST = socket.gethostname()
-BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS")
 UNCLAIMED_GRACE = 60.0      # seconds a RUNNING trial may stay without an owner (a worker records itself at once)
 
 
@@ -159,10 +158,11 @@ def _data_key(cfg):
     return (cfg.dataset, cfg.data_dir, cfg.limit, cfg.val_fraction, cfg.seed, cfg.preprocess, cfg.dtype)
 
 
-def work(spec: Spec, on_trial=None, deadline: float | None = None, parent: int | None = None) -> str:
+def work(spec: Spec, on_trial=None, deadline: float | None = None, parent: int | None = None, plot=None) -> str:
     """Run trials of the study until ``spec.trials`` have finished (or the deadline); returns why it stopped.
 
-    ``on_trial(frozen_trial)`` is called after each trial this process ran.
+    ``on_trial(frozen_trial)`` is called after each trial this process ran; ``plot(history, path)`` draws
+    each trial's training.png (None: none).
     """
     import optuna
     from optuna.study import MaxTrialsCallback
@@ -191,7 +191,7 @@ def work(spec: Spec, on_trial=None, deadline: float | None = None, parent: int |
             cache.clear()
             cfg.validate()
             cache[key] = run_mod.load_data(cfg)
-        trainer, _ = run_mod.start_run(cfg, run_dir, progress=False, data=cache[key])
+        trainer, _ = run_mod.start_run(cfg, run_dir, progress=False, data=cache[key], plot=plot)
         rep = Reporter(trial, spec.metric, spec.prune is not None)
         trainer.callbacks.append(rep)
         t0 = time.perf_counter()
@@ -258,20 +258,30 @@ def wait_for_turn(study, spec: Spec, deadline, parent) -> bool:
         time.sleep(0.5)
 
 
-def worker_main(spec_path: str, deadline: str, parent: str) -> int:
-    """Entry of a worker process (started by :func:`run_workers` with ``--jobs`` > 1)."""
+def worker_main(spec_path: str, deadline: str, parent: str, plot: str = "none") -> int:
+    """Entry of a worker process (started by :func:`run_workers` with ``--jobs`` > 1); ``plot``: the
+    ``module:name`` of the caller's plot function, or none."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     spec = Spec.load(Path(spec_path).parent)
     spec.storage = os.environ.get("CHAINRULE_SWEEP_STORAGE") or spec.storage   # sweep.json has no password
     try:
-        work(spec, deadline=float(deadline) if deadline != "none" else None, parent=int(parent))
+        work(spec, deadline=float(deadline) if deadline != "none" else None, parent=int(parent),
+             plot=_by_name(plot))
     except KeyboardInterrupt:
         return 130
     return 0
 
 
 # --------------------------------------------------------------------------- many workers
+def _by_name(ref: str):
+    """The function ``module:name`` (the application's plot function, passed to a worker process by name)."""
+    if ref == "none":
+        return None
+    module, name = ref.split(":", 1)
+    return getattr(importlib.import_module(module), name)
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -279,14 +289,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_workers(spec: Spec, study, jobs: int, deadline, seen) -> str:
-    """Start ``jobs`` worker processes (one BLAS thread per core share each) and follow the study until
-    they exit; ``seen(frozen_trial)`` for each trial that finishes meanwhile."""
+def run_workers(spec: Spec, study, jobs: int, deadline, seen, plot=None) -> str:
+    """Start ``jobs`` worker processes (with this process's BLAS thread limit: train/threads.py) and follow
+    the study until they exit; ``seen(frozen_trial)`` for each trial that finishes meanwhile; ``plot`` as
+    for :func:`work` (a function the workers import by its name)."""
     from optuna.trial import TrialState
 
-    env = dict(os.environ)
-    n = str(max(1, usable_cores() // jobs))
-    env.update({k: n for k in BLAS_THREADS})
+    env = dict(os.environ)      # the BLAS limit the command chose (train/threads.py) goes to every worker
     if spec.storage:
         env["CHAINRULE_SWEEP_STORAGE"] = spec.storage
     logs = Path(spec.out) / "logs"
@@ -299,7 +308,8 @@ def run_workers(spec: Spec, study, jobs: int, deadline, seen) -> str:
         f = open(logs / f"worker-{i}.log", "a")
         files.append(f)
         procs.append(subprocess.Popen([sys.executable, "-c", code, str(Path(spec.out) / "sweep.json"),
-                                       "none" if deadline is None else repr(deadline), str(os.getpid())],
+                                       "none" if deadline is None else repr(deadline), str(os.getpid()),
+                                       "none" if plot is None else f"{plot.__module__}:{plot.__qualname__}"],
                                       env=env, stdout=f, stderr=subprocess.STDOUT))
 
     def poll():
