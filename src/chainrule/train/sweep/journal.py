@@ -26,7 +26,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-from chainrule.fileio import describe_kind, open_regular
+from chainrule.fileio import append_durably, describe_kind, open_regular
 
 MAX_LINE = 64 << 20               # bytes of one record; Optuna's lines are a few hundred
 LOCK_WAIT = 120.0                 # seconds to wait for a writer that holds the lock
@@ -236,10 +236,7 @@ class JournalFile:
                 cut = self._cut_partial_line(fd)
                 if cut:
                     warnings.warn(cut, SweepWarning, stacklevel=2)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                append_durably(fd, data)
             finally:
                 os.close(fd)
 
