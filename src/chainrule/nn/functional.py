@@ -260,9 +260,8 @@ def _weighted_reduce(loss: Tensor, wi: np.ndarray, reduction: str, out_shape) ->
     if reduction == "sum":
         return loss.sum()
     total = wi.sum()  # PyTorch's weighted mean: over the kept rows, by their class weights
-    if total == 0:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return loss.sum() * np.nan
+    if total == 0:  # nothing kept: NaN, and a zero gradient (the kept rows' weights), as PyTorch
+        return loss.sum() * 0.0 + make(np.array(np.nan, loss._data.dtype))
     return loss.sum() / total.astype(loss._data.dtype)
 
 
