@@ -99,3 +99,115 @@ def test_a_nan_in_a_slice_gives_torchs_gradients(fn, dim):
     tv.sum().backward()
     same(cv, tv)
     same(c, t, grad=True)
+
+
+# ----------------------------------------------------------------------------- math and shape names
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+POS = np.abs(_rng(1).standard_normal((3, 4))) + 0.5
+ANY = _rng(2).standard_normal((3, 4)) * 2
+WITH_ZEROS = np.array([[1.5, 0.0, 2.0, -1.0], [0.0, 0.0, 3.0, 2.0], [1.0, 2.0, -0.5, 0.7]])
+
+DIFFERENTIABLE = [  # (name, chainrule fn, torch fn, inputs)
+    ("log10", cr.log10, torch.log10, [POS]), ("log2", lambda x: x.log2(), lambda x: x.log2(), [POS]),
+    ("exp2", cr.exp2, torch.exp2, [ANY]), ("rsqrt", lambda x: x.rsqrt(), lambda x: x.rsqrt(), [POS]),
+    ("reciprocal", cr.reciprocal, torch.reciprocal, [POS]), ("frac", cr.frac, torch.frac, [ANY]),
+    ("lerp", lambda a, b, w: cr.lerp(a, b, w), torch.lerp, [ANY, POS, POS[0]]),
+    ("lerp-scalar", lambda a, b: a.lerp(b, 0.3), lambda a, b: a.lerp(b, 0.3), [ANY, POS]),
+    ("clamp_min", lambda x: x.clamp_min(0.1), lambda x: x.clamp_min(0.1), [ANY]),
+    ("clamp_max", lambda x: cr.clamp_max(x, 0.1), lambda x: torch.clamp_max(x, 0.1), [ANY]),
+    ("prod", lambda x: x.prod(), lambda x: x.prod(), [ANY]),
+    ("prod-dim", lambda x: cr.prod(x, 1, keepdim=True), lambda x: torch.prod(x, 1, keepdim=True), [ANY]),
+    ("prod-zeros", lambda x: x.prod(0), lambda x: x.prod(0), [WITH_ZEROS]),
+    ("cumprod", lambda x: x.cumprod(1), lambda x: x.cumprod(1), [ANY]),
+    ("cumprod-zeros", lambda x: cr.cumprod(x, 1), lambda x: torch.cumprod(x, 1), [WITH_ZEROS]),
+    ("tril", lambda x: x.tril(), lambda x: x.tril(), [ANY]), ("triu", lambda x: cr.triu(x, 1), lambda x: torch.triu(x, 1), [ANY]),
+    ("diagonal", lambda x: x.diagonal(-1), lambda x: x.diagonal(-1), [ANY]),
+    ("diagonal-3d", lambda x: cr.diagonal(x, 1, 2, 0), lambda x: torch.diagonal(x, 1, 2, 0), [_rng(3).standard_normal((3, 2, 4))]),
+    ("diag-1d", lambda x: cr.diag(x, 1), lambda x: torch.diag(x, 1), [ANY[0]]),
+    ("diag-2d", lambda x: x.diag(), lambda x: x.diag(), [ANY]), ("trace", cr.trace, torch.trace, [ANY]),
+    ("msort", cr.msort, torch.msort, [ANY]),
+    ("split", lambda x: cr.cat(x.split([1, 3], 1)[::-1], 1), lambda x: torch.cat(x.split([1, 3], 1)[::-1], 1), [ANY]),
+    ("chunk", lambda x: x.chunk(3, 1)[1], lambda x: x.chunk(3, 1)[1], [ANY]),
+    ("unbind", lambda x: cr.unbind(x, 1)[2] * 2, lambda x: torch.unbind(x, 1)[2] * 2, [ANY]),
+    ("narrow", lambda x: x.narrow(1, -3, 2), lambda x: x.narrow(1, -3, 2), [ANY]),
+    ("movedim", lambda x: cr.movedim(x, (0, 1), (2, 0)), lambda x: torch.movedim(x, (0, 1), (2, 0)),
+     [_rng(4).standard_normal((2, 3, 4))]),
+    ("swapaxes", lambda x: x.swapaxes(0, 1), lambda x: x.swapaxes(0, 1), [ANY]),
+]
+
+
+@pytest.mark.parametrize("name, cfn, tfn, inputs", DIFFERENTIABLE, ids=[c[0] for c in DIFFERENTIABLE])
+def test_new_differentiable_ops_match_torch_and_pass_gradcheck(name, cfn, tfn, inputs):
+    check_op(cfn, tfn, inputs)
+
+
+@pytest.mark.parametrize("fn", ["sign", "trunc"])
+def test_sign_and_trunc_have_zero_gradients(fn):
+    c, t = pair(ANY)
+    getattr(c, fn)().sum().backward()
+    getattr(t, fn)().sum().backward()
+    same(c, t, grad=True)
+    same(getattr(cr, fn)(cr.tensor([-2, 0, 3])), getattr(torch, fn)(torch.tensor([-2, 0, 3])))
+
+
+def test_integer_inputs_keep_torchs_dtypes():
+    ci, ti = cr.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 4]])
+    for f in ("prod", "trace"):
+        same(getattr(ci, f)(), getattr(ti, f)())
+    same(ci.cumprod(0), ti.cumprod(0))
+    same(cr.tril(ci), torch.tril(ti))
+    same(cr.reciprocal(ci), torch.reciprocal(ti))
+    same(cr.rsqrt(ci), torch.rsqrt(ti))
+
+
+NO_GRAD = [  # (name, fn taking the module (cr or torch) and a tensor)
+    ("eq", lambda m, x: m.eq(x, 1.0)), ("ne", lambda m, x: x.ne(x.flip(0))), ("lt", lambda m, x: m.lt(x, 0.5)),
+    ("le", lambda m, x: x.le(0.5)), ("gt", lambda m, x: m.gt(x, x.T.T * 0.5)), ("ge", lambda m, x: x.ge(0)),
+    ("isclose", lambda m, x: m.isclose(x, x + 1e-6)), ("isclose-nan", lambda m, x: (x / 0 * 0).isclose(x / 0 * 0, equal_nan=True)),
+    ("argsort", lambda m, x: m.argsort(x, 1, descending=True)), ("argsort-0", lambda m, x: x.argsort(0)),
+    ("unique", lambda m, x: m.unique(m.round(x), return_inverse=True, return_counts=True)),
+    ("unique-dim", lambda m, x: m.unique(m.cat([x, x]), dim=0)),
+    ("nonzero", lambda m, x: m.nonzero(x > 0)), ("nonzero-tuple", lambda m, x: (x > 0).nonzero(as_tuple=True)),
+    ("where1", lambda m, x: m.where(x > 0)), ("argwhere", lambda m, x: m.argwhere(x > 0)),
+    ("bincount", lambda m, x: m.bincount(m.tensor([0, 3, 3, 1]), minlength=6)),
+    ("bincount-w", lambda m, x: m.tensor([0, 3, 3, 1]).bincount(x[0])),
+    ("histc", lambda m, x: m.histc(x, bins=5)), ("histc-range", lambda m, x: x.histc(4, min=-1, max=1)),
+    ("histogram", lambda m, x: tuple(m.histogram(x, 5))), ("histogram-w", lambda m, x: tuple(x.histogram(3, range=(-1.0, 1.0), weight=x.abs(), density=True))),
+]
+
+
+@pytest.mark.parametrize("name, fn", NO_GRAD, ids=[c[0] for c in NO_GRAD])
+def test_counting_and_comparisons_match_torch(name, fn):
+    c, t = pair(ANY, grad=False)
+    r, tr = fn(cr, c), fn(torch, t)
+    if isinstance(tr, tuple):
+        assert isinstance(r, tuple) and len(r) == len(tr)
+        for a, b in zip(r, tr):
+            same(a, b)
+    else:
+        same(r, tr)
+
+
+def test_allclose_equal_and_shape_errors_match_torch():
+    c, t = pair(ANY, grad=False)
+    assert cr.allclose(c, c + 1e-9) is torch.allclose(t, t + 1e-9) is True
+    assert c.allclose(c + 1) is t.allclose(t + 1) is False
+    assert cr.equal(c, c.clone()) and not cr.equal(c, c[:2]) and not c.equal(c + 1)
+    for fn, err in [(lambda m: m.tril(m.ones(3)), RuntimeError), (lambda m: m.diagonal(m.ones(2, 2), 0, 1, 1), RuntimeError),
+                    (lambda m: m.ones(3, 4).narrow(1, 2, 3), (IndexError, RuntimeError)),
+                    (lambda m: m.ones(3, 4).split([1, 2], 1), RuntimeError), (lambda m: m.ones(3).chunk(0), RuntimeError),
+                    (lambda m: m.ones(3).unbind(1), IndexError), (lambda m: m.bincount(m.tensor([-1, 2])), RuntimeError)]:
+        with pytest.raises(err):
+            fn(torch)
+        with pytest.raises(err):
+            fn(cr)
+
+
+def test_chunk_and_split_give_torchs_pieces():
+    c, t = pair(np.arange(7.0), grad=False)
+    for args in [(3,), (4,), (7,), (8,)]:
+        assert [p.shape for p in c.chunk(*args)] == [tuple(p.shape) for p in t.chunk(*args)]
+        assert [p.shape for p in c.split(*args)] == [tuple(p.shape) for p in t.split(*args)]

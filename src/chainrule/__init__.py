@@ -35,6 +35,12 @@ from chainrule.ops import (argmax, argmin, clone, flip, gather, index_select, ma
                            scatter_add, sort, tile, topk)
 from chainrule.ops import (all, any, cumsum, einsum, expm1, log1p, logaddexp, norm, outer,  # noqa: F401
                            xlogy)
+from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_max, clamp_min,  # noqa: F401
+                           ceil, cumprod, diag, diag_embed, diagonal, eq, equal, exp2, fix, floor, frac, ge, greater,
+                           greater_equal, gt, histc, histogram, isclose, le, lerp, less, less_equal, log2,
+                           log10, lt, moveaxis, movedim, msort, narrow, ne, nonzero, not_equal, prod,
+                           reciprocal, round, rsqrt, sign, split, swapaxes, swapdims, trace, tril, triu, trunc,
+                           unbind, unique)
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

@@ -234,3 +234,54 @@ class Norm(Function):
             scaled = np.where(x == 0, zero, np.sign(x) * a ** (p - 1))
             return scaled * np.where(out == 0, zero, g / out ** (p - 1))
 
+
+
+def _others_product(x, axis):
+    """The product of every other element along ``axis``, without dividing (exact where x has zeros):
+    the exclusive running product from the left times the one from the right."""
+    ones = np.ones_like(np.take(x, [0], axis=axis))
+    left = np.cumprod(np.concatenate([ones, np.delete(x, -1, axis=axis)], axis=axis), axis=axis)
+    rev = np.flip(x, axis)
+    right = np.flip(np.cumprod(np.concatenate([ones, np.delete(rev, -1, axis=axis)], axis=axis), axis=axis), axis)
+    return left * right
+
+
+class Prod(Function):
+    """The product of x over one axis (or all); d/dx_i = the product of the others (exact with zeros)."""
+
+    saved_inputs = (0,)
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        return np.asarray(np.prod(x, axis=axis, keepdims=keepdims))
+
+    def backward(self, grad):
+        x = self.x
+        if self.axis is None:
+            return grad * _others_product(x.reshape(-1), 0).reshape(x.shape)
+        g = grad if self.keepdims else np.expand_dims(grad, self.axis)
+        return g * _others_product(x, self.axis)
+
+
+class Cumprod(Function):
+    """Running product along ``dim``: y_i = prod_{j <= i} x_j; dL/dx_j = sum_{i >= j} g_i y_i / x_j,
+    computed without dividing where x has zeros (the product with x_j left out)."""
+
+    saved_inputs, saves_output = (0,), True
+
+    def forward(self, x, dim):
+        self.x, self.dim = x, dim
+        self.out = np.cumprod(x, axis=dim)
+        return self.out
+
+    def backward(self, grad):
+        x, d, y = self.x, self.dim, self.out
+        if (x != 0).all():
+            return np.flip(np.cumsum(np.flip(grad * y, d), axis=d), d) / x
+        xm, gm = np.moveaxis(x, d, -1), np.moveaxis(grad, d, -1)
+        out = np.empty_like(xm)
+        for j in range(xm.shape[-1]):
+            left = np.prod(xm[..., :j], axis=-1, keepdims=True)
+            tail = np.cumprod(xm[..., j + 1:], axis=-1)   # products of x_{j+1..i}
+            out[..., j] = left[..., 0] * (gm[..., j] + np.sum(gm[..., j + 1:] * tail, axis=-1))
+        return np.moveaxis(out, -1, d)
