@@ -211,3 +211,54 @@ def test_chunk_and_split_give_torchs_pieces():
     for args in [(3,), (4,), (7,), (8,)]:
         assert [p.shape for p in c.chunk(*args)] == [tuple(p.shape) for p in t.chunk(*args)]
         assert [p.shape for p in c.split(*args)] == [tuple(p.shape) for p in t.split(*args)]
+
+
+# ----------------------------------------------------------------------------- functional
+Q = _rng(5).standard_normal((2, 3, 4))
+K = _rng(6).standard_normal((2, 5, 4))
+V = _rng(7).standard_normal((2, 5, 3))
+BOOL_MASK = _rng(8).random((3, 5)) > 0.3
+BOOL_MASK[:, 0] = True
+
+FUNCTIONAL = [
+    ("softplus", lambda x: F.softplus(x), lambda x: torch.nn.functional.softplus(x), [ANY]),
+    ("softplus-beta", lambda x: F.softplus(x * 10, beta=2, threshold=5), lambda x: torch.nn.functional.softplus(x * 10, beta=2, threshold=5), [ANY]),
+    ("mish", F.mish, torch.nn.functional.mish, [ANY]),
+    ("normalize", lambda x: F.normalize(x, dim=0), lambda x: torch.nn.functional.normalize(x, dim=0), [ANY]),
+    ("normalize-p1", lambda x: F.normalize(x, p=1), lambda x: torch.nn.functional.normalize(x, p=1), [ANY]),
+    ("cosine", F.cosine_similarity, torch.nn.functional.cosine_similarity, [ANY, POS]),
+    ("cosine-bcast", lambda a, b: F.cosine_similarity(a, b, dim=-1), lambda a, b: torch.nn.functional.cosine_similarity(a, b, dim=-1), [ANY, POS[:1]]),
+    ("sdpa", F.scaled_dot_product_attention, torch.nn.functional.scaled_dot_product_attention, [Q, K, V]),
+    ("sdpa-causal", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3),
+     lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3), [Q, K, V]),
+    ("sdpa-bool", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, cr.tensor(BOOL_MASK)),
+     lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, torch.tensor(BOOL_MASK)), [Q, K, V]),
+    ("sdpa-float", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m),
+     lambda q, k, v, m: torch.nn.functional.scaled_dot_product_attention(q, k, v, m), [Q, K, V, _rng(9).standard_normal((3, 5))]),
+]
+
+
+@pytest.mark.parametrize("name, cfn, tfn, inputs", FUNCTIONAL, ids=[c[0] for c in FUNCTIONAL])
+def test_functional_matches_torch_and_passes_gradcheck(name, cfn, tfn, inputs):
+    check_op(cfn, tfn, inputs)
+
+
+def test_sdpa_dropout_is_reproducible_per_generator_and_passes_gradcheck():
+    def attend(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=0.4, generator=cr.Generator().manual_seed(3))
+
+    qkv = [cr.tensor(a, requires_grad=True) for a in (Q, K, V)]
+    a, b = attend(*qkv), attend(*qkv)
+    assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+    plain = F.scaled_dot_product_attention(*qkv)
+    assert not np.allclose(a.detach().numpy(), plain.detach().numpy())
+    assert cr.gradcheck(attend, *qkv)
+
+
+def test_sdpa_errors_match_torch():
+    for m in (torch, cr):
+        q = m.ones(2, 3, 4)
+        with pytest.raises(RuntimeError):
+            m.nn.functional.scaled_dot_product_attention(q, q, q, m.ones(3, 3), is_causal=True)
+        with pytest.raises(RuntimeError):
+            m.nn.functional.scaled_dot_product_attention(q, m.ones(2, 3, 5), q)
