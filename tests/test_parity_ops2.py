@@ -262,3 +262,200 @@ def test_sdpa_errors_match_torch():
             m.nn.functional.scaled_dot_product_attention(q, q, q, m.ones(3, 3), is_causal=True)
         with pytest.raises(RuntimeError):
             m.nn.functional.scaled_dot_product_attention(q, m.ones(2, 3, 5), q)
+
+
+# ----------------------------------------------------------------------------- legacy constructors
+@pytest.mark.parametrize("name", ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor"])
+def test_legacy_constructors_and_type_strings_match_torch(name):
+    c, t = getattr(cr, name)([1, 0, 2]), getattr(torch, name)([1, 0, 2])
+    same(c, t)
+    assert c.type() == t.type().replace("torch.", "chainrule.")
+    assert getattr(cr, name)(2, 3).shape == tuple(getattr(torch, name)(2, 3).shape)
+    assert isinstance(c, getattr(cr, name)) and isinstance(t, getattr(torch, name))
+    assert not isinstance(c, cr.HalfTensor)
+    x, tx = cr.tensor([1.5, -2.0]), torch.tensor([1.5, -2.0])
+    same(x.type("torch." + name), tx.type("torch." + name))
+    same(x.type(getattr(cr, name)), tx.type(getattr(torch, name)))
+
+
+# ----------------------------------------------------------------------------- sampling and generators
+def test_a_generator_repeats_its_stream_and_restores_its_state():
+    g = cr.Generator().manual_seed(7)
+    assert g.initial_seed() == 7
+    draws = [lambda: cr.rand(3, generator=g), lambda: cr.randn(2, 2, generator=g),
+             lambda: cr.randint(0, 10, (4,), generator=g), lambda: cr.randperm(6, generator=g),
+             lambda: cr.multinomial(cr.tensor([0.2, 0.3, 0.5]), 2, generator=g),
+             lambda: cr.bernoulli(cr.full((5,), 0.5), generator=g), lambda: cr.normal(0.0, 1.0, (3,), generator=g),
+             lambda: cr.ones(4).uniform_(generator=g), lambda: cr.ones(4).normal_(generator=g),
+             lambda: cr.ones(4).bernoulli_(0.3, generator=g),
+             lambda: F.dropout(cr.ones(6), 0.5, generator=g)]
+    first = [d().tolist() for d in draws]
+    g.manual_seed(7)
+    assert [d().tolist() for d in draws] == first
+    state = g.get_state()
+    assert state.dtype == np.uint8
+    after = [d().tolist() for d in draws]
+    g.set_state(state)
+    assert [d().tolist() for d in draws] == after
+    other = cr.Generator().manual_seed(8)
+    assert cr.rand(5, generator=other).tolist() != cr.rand(5, generator=cr.Generator().manual_seed(7)).tolist()
+    s = cr.Generator().seed()
+    assert isinstance(s, int)
+    with pytest.raises(RuntimeError, match="get_state"):
+        g.set_state(cr.tensor([1, 2, 3], dtype=cr.int64).to(np.uint8))
+
+
+@pytest.mark.parametrize("replacement", [False, True])
+def test_multinomial_draws_torchs_shapes_and_frequencies(replacement):
+    w = [[0.1, 0.0, 0.6, 0.3], [1.0, 1.0, 1.0, 1.0]]
+    c, t = cr.tensor(w), torch.tensor(w)
+    g = cr.Generator().manual_seed(0)
+    k = 3 if not replacement else 6
+    r, tr = c.multinomial(k, replacement, generator=g), t.multinomial(k, replacement)
+    assert r.shape == tuple(tr.shape) and r.dtype == np.int64
+    if not replacement:
+        assert all(len(set(row)) == k for row in r.tolist()) and 1 not in r[0].tolist()
+    many = cr.multinomial(c[0], 20000, True, generator=g).numpy()
+    np.testing.assert_allclose(np.bincount(many, minlength=4) / 20000, [0.1, 0.0, 0.6, 0.3], atol=0.015)
+    assert cr.multinomial(c[0], 2, generator=g).shape == (2,)
+    assert sorted(cr.multinomial(cr.tensor([1.0, 0.0, 0.0]), 3, generator=g).tolist()) == [0, 1, 2]
+    assert cr.multinomial(cr.tensor([1.0, 0.0, 0.0]), 2, generator=g).tolist()[0] == 0
+
+
+@pytest.mark.parametrize("call", [lambda m: m.multinomial(m.tensor([0.5, 0.5]), 3),
+                                  lambda m: m.multinomial(m.tensor([-1.0, 2.0]), 1),
+                                  lambda m: m.multinomial(m.tensor([0.0, 0.0]), 1, True),
+                                  lambda m: m.bernoulli(m.tensor([1.5])),
+                                  lambda m: m.normal(m.zeros(2), -1.0)])
+def test_sampling_errors_match_torch(call):
+    with pytest.raises(RuntimeError) as te:
+        call(torch)
+    with pytest.raises(RuntimeError) as ce:
+        call(cr)
+    assert len(str(ce.value).splitlines()) == 1
+
+
+def test_bernoulli_and_normal_overloads_give_torchs_shapes_and_dtypes():
+    g = cr.Generator().manual_seed(1)
+    p, tp = cr.full((3, 4), 0.25, dtype=cr.float64), torch.full((3, 4), 0.25, dtype=torch.float64)
+    for r, tr in [(cr.bernoulli(p, generator=g), torch.bernoulli(tp)), (p.bernoulli(generator=g), tp.bernoulli()),
+                  (cr.bernoulli(p, 0.9, generator=g), torch.bernoulli(tp, 0.9)),
+                  (cr.normal(p, 2.0, generator=g), torch.normal(tp, 2.0)), (cr.normal(1.0, p, generator=g), torch.normal(1.0, tp)),
+                  (cr.normal(p, p, generator=g), torch.normal(tp, tp)), (cr.normal(2.0, 3.0, (5, 2), generator=g), torch.normal(2.0, 3.0, (5, 2)))]:
+        assert r.shape == tuple(tr.shape) and str(r.dtype) == str(tr.dtype).replace("torch.", "")
+        assert not r.requires_grad
+    big = cr.normal(cr.full((40000,), 2.0), 3.0, generator=g).numpy()
+    assert abs(big.mean() - 2.0) < 0.06 and abs(big.std() - 3.0) < 0.06
+    assert abs(cr.bernoulli(cr.full((40000,), 0.3), generator=g).numpy().mean() - 0.3) < 0.015
+
+
+# ----------------------------------------------------------------------------- autograd tools
+def test_register_hook_replaces_the_gradient_as_in_torch():
+    results = []
+    for m in (cr, torch):
+        x = m.tensor([1.0, 2.0, 3.0], dtype=m.float64, requires_grad=True)
+        seen = []
+        hx = x.register_hook(lambda g: seen.append(g.tolist()) or g * 2)  # a leaf used twice: one call
+        y = x * x
+        y.register_hook(lambda g: g + 1)
+        y.retain_grad()
+        (y.sum() + x.sum()).backward()
+        results.append((x.grad.tolist(), y.grad.tolist(), seen))
+        hx.remove()
+        x.grad = None
+        (x * 3).sum().backward()
+        results.append(x.grad.tolist())
+        z = m.tensor([1.0, 2.0], dtype=m.float64, requires_grad=True)
+        w = z * 1
+        w.register_hook(lambda g: None)
+        results.append(m.autograd.grad((w * w).sum(), z)[0].tolist())
+        with pytest.raises(RuntimeError):
+            m.tensor([1.0]).register_hook(lambda g: g)
+    assert results[:3] == results[3:]
+
+
+def test_grad_mode_managers_work_as_context_managers_and_decorators():
+    for m in (cr, torch):
+        x = m.tensor([1.0], requires_grad=True)
+        with m.inference_mode():
+            assert not (x * 2).requires_grad
+        with m.inference_mode(False):
+            assert (x * 2).requires_grad
+        with m.set_grad_enabled(False):
+            assert not (x * 2).requires_grad
+        assert (x * 2).requires_grad
+        m.set_grad_enabled(False)
+        assert not (x * 2).requires_grad
+        m.set_grad_enabled(True)
+
+        @m.no_grad()
+        def off():
+            return (x * 2).requires_grad
+
+        @m.inference_mode()
+        def off2():
+            return (x * 2).requires_grad
+
+        @m.set_grad_enabled(False)
+        def off3():
+            with m.enable_grad():
+                inner = (x * 2).requires_grad
+            return inner, (x * 2).requires_grad
+
+        assert (x * 2).requires_grad and not off() and not off2() and off3() == (True, False)
+        assert m.is_grad_enabled()
+
+
+def test_autograd_gradcheck_takes_torchs_signature():
+    xs = (cr.randn(3, dtype=cr.float64, requires_grad=True, generator=cr.Generator().manual_seed(0)),
+          cr.randn(3, dtype=cr.float64, requires_grad=True, generator=cr.Generator().manual_seed(1)))
+    assert cr.autograd.gradcheck(lambda a, b: (a * b, (a + b).exp()), xs, eps=1e-6, atol=1e-5, rtol=1e-3)
+    assert cr.autograd.gradcheck(lambda a: a.log1p().sum(), xs[0].abs().detach().requires_grad_())
+
+    class Wrong(cr.autograd.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, grad):
+            return grad * 3
+
+    assert cr.autograd.gradcheck(Wrong.apply, xs[:1], raise_exception=False) is False
+    with pytest.raises(RuntimeError, match="gradcheck failed"):
+        cr.autograd.gradcheck(Wrong.apply, xs[:1])
+    with pytest.raises(NotImplementedError) as e:
+        cr.autograd.gradgradcheck(lambda a: a * a, xs[:1])
+    assert len(str(e.value).splitlines()) == 1
+
+
+CLOSE = [([1.0, 2.0, 3.0], [1.0, 2.5, 3.0], "float32"), ([1.0, 2.0], [1.0, 2.0 + 1e-6], "float64"),
+         ([1, 2], [1, 3], "int64"), (1.0, 2.0, "float32"), ([[1.0, NAN]], [[1.0, NAN]], "float64")]
+
+
+@pytest.mark.parametrize("a, b, dtype", CLOSE)
+def test_assert_close_has_torchs_defaults_and_message(a, b, dtype):
+    def outcome(m):
+        try:
+            m.testing.assert_close(m.tensor(a, dtype=getattr(m, dtype)), m.tensor(b, dtype=getattr(m, dtype)))
+            return "ok"
+        except AssertionError as e:
+            return str(e)
+
+    assert outcome(cr) == outcome(torch)
+
+
+def test_assert_close_checks_dtype_shape_scalars_and_nesting():
+    def outcome(m, *args, **kw):
+        try:
+            m.testing.assert_close(*args, **kw)
+            return "ok"
+        except (AssertionError, ValueError) as e:
+            return type(e).__name__ + ": " + str(e).replace("torch.", "chainrule.")
+
+    cases = [lambda m: (m.tensor([1.0]), m.tensor([1.0], dtype=m.float64)), lambda m: (1.0, 1.0 + 1e-8),
+             lambda m: ([1.0, 2.0], [1.0, 2.1]), lambda m: (m.tensor([1.0]), m.tensor([1.5])),
+             lambda m: ({"a": m.tensor([1.0])}, {"a": m.tensor([1.0 + 1e-3])})]
+    for case in cases:
+        assert outcome(cr, *case(cr)) == outcome(torch, *case(torch))
+    assert outcome(cr, cr.tensor([1.0]), cr.tensor([1.5]), rtol=0.5, atol=0.0) == "ok"
+    assert outcome(cr, cr.ones(2), cr.ones(3)).startswith("AssertionError: The values for attribute 'shape'")
+    assert outcome(cr, cr.ones(2), cr.ones(2), rtol=1e-3).startswith("ValueError: Both 'rtol' and 'atol'")

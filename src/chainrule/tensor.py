@@ -16,6 +16,7 @@ from chainrule import devices, dtypes, ops
 from chainrule import random as _random
 from chainrule._format import tensor_repr
 from chainrule.core import ShapeError, TensorBase, backward, make, set_tensor_class
+from chainrule.core import register_hook as _register_hook
 from chainrule.ops import args as _args
 from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import array_of
@@ -106,6 +107,11 @@ class Tensor(TensorBase):
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._ctx is not None:
             self._retains = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time this tensor's gradient is computed; a returned tensor
+        replaces the gradient. Returns a handle whose ``remove()`` unregisters it (PyTorch's)."""
+        return _register_hook(self, hook)
 
     @property
     def retains_grad(self) -> bool:
@@ -473,6 +479,14 @@ class Tensor(TensorBase):
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None):
         return _inplace.fill_(self, "normal_", _random.resolve(generator).normal(mean, std, self._data.shape))
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return _inplace.fill_(self, "bernoulli_", _ops.sampling.bernoulli_(self, p, generator=generator))
+
+    def bernoulli(self, p=None, *, generator=None): return _ops.sampling.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _ops.sampling.multinomial(self, num_samples, replacement, generator=generator)
 
     # comparisons: plain boolean tensors, outside the graph
     def __lt__(self, other):

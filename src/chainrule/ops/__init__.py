@@ -7,7 +7,7 @@ Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`, :mod:
 :mod:`.inplace`. Tensor's operators and methods call them.
 """
 from chainrule.ops import (  # noqa: F401
-    counting, elementwise, index, linalg, math, matrix, misc, reduce, shape, softmax)
+    counting, elementwise, index, linalg, math, matrix, misc, reduce, sampling, shape, softmax)
 from chainrule.ops.convert import as_tensor, cast, promote  # noqa: F401
 from chainrule.ops.elementwise import (  # noqa: F401
     abs, add, clip, compare, cos, div, elu, exp, gelu, leaky_relu, log, maximum, minimum, mul, neg,
@@ -22,6 +22,7 @@ from chainrule.ops.math import (  # noqa: F401
     allclose, clamp_min, clamp_max, cumprod, eq, equal, ceil, exp2, fix, floor, frac, ge, greater, greater_equal, gt,
     isclose, le, lerp, less, less_equal, log2, log10, lt, ne, not_equal, prod, reciprocal, round, rsqrt, sign,
     trunc)
+from chainrule.ops.sampling import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops.matrix import diag, diag_embed, diagonal, trace, tril, triu  # noqa: F401
 from chainrule.ops.counting import (  # noqa: F401
     argsort, argwhere, bincount, histc, histogram, msort, nonzero, unique)
