@@ -41,10 +41,12 @@ _hook_ids = itertools.count()
 
 
 class RemovableHandle:
-    """What ``register_hook`` returns: ``remove()`` unregisters the hook (PyTorch's handle)."""
+    """What ``register_hook`` (and a Module's ``register_*_hook``) returns: ``remove()`` unregisters
+    the hook (twice is harmless); also a context manager that removes it on exit (PyTorch's handle)."""
 
-    def __init__(self, table: dict, key: int):
-        self._table, self.id = table, key  # the tensor's own table: the handle does not keep it alive
+    def __init__(self, table: dict, key: int | None = None):
+        self._table = table  # the hook table it was entered in (a tensor's own: not the tensor)
+        self.id = next(_hook_ids) if key is None else key
 
     def remove(self) -> None:
         self._table.pop(self.id, None)
@@ -67,9 +69,9 @@ def register_hook(t: TensorBase, hook) -> RemovableHandle:
     if table is None:
         table = _hooks[id(t)] = {}
         weakref.finalize(t, _hooks.pop, id(t), None)
-    key = next(_hook_ids)
-    table[key] = hook
-    return RemovableHandle(table, key)
+    handle = RemovableHandle(table)
+    table[handle.id] = hook
+    return handle
 
 
 def _run_hooks(t: TensorBase, g):
