@@ -520,6 +520,10 @@ def test_save_errors_name_the_target_and_leave_no_temporary(tmp_path):
     cr.save({"a": cr.ones(2)}, tmp_path / "y.pt")
     with open(tmp_path / "y.pt") as text, pytest.raises(RuntimeError, match=r"opened in text mode"):
         cr.load(text)
+    with open(tmp_path / "z.pt", "w") as text, pytest.raises(TypeError, match=r"z.pt is open in text mode"):
+        cr.save({"a": 1}, text)
+    with pytest.raises(RuntimeError, match=r"'bad\\x00name.pt': not a valid file name"):
+        cr.load("bad\0name.pt")
 
 
 def test_a_full_disk_during_save_keeps_the_old_file(tmp_path):

@@ -28,6 +28,20 @@ def _hidden(text: str) -> tuple:
     return sizes
 
 
+def _int_list(flag: str):
+    """An argparse type for positive integers separated by commas (--channels 16,32)."""
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(int(s) for s in text.split(",") if s.strip())
+        except ValueError:
+            values = ()
+        if not values or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"{flag} takes positive integers separated by commas, like 16,32; "
+                                             f"got {text!r}")
+        return values
+    return parse
+
+
 def _demo(args) -> int:
     import chainrule as cr
     x, y, z = (cr.tensor(v, requires_grad=True, name=n) for v, n in ((args.x, "x"), (args.y, "y"), (args.z, "z")))
@@ -285,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", dest="data_dir", help="folder with cifar-10-batches-py files or MNIST IDX files")
     t.add_argument("--hidden", type=_hidden, help="hidden widths, comma-separated (default 100: the 2-layer net; "
                    + default("hidden", lambda v: ",".join(map(str, v))).split("; ", 1)[-1] + ")")
+    t.add_argument("--model", choices=["mlp", "convnet"],
+                   help=f"mlp, or convnet for images: conv blocks, then --hidden layers (default {d.model})")
+    t.add_argument("--channels", type=_int_list("--channels"),
+                   help=f"convnet: output channels per conv block (default {','.join(map(str, d.channels))})")
+    t.add_argument("--kernels", type=_int_list("--kernels"),
+                   help=f"convnet: kernel size per block, or one for all (default {','.join(map(str, d.kernels))})")
+    t.add_argument("--pool", type=int, help=f"convnet: max-pool size after each block, 1 for none (default {d.pool})")
     t.add_argument("--activation", choices=list(ACTIVATIONS),
                    help=f"hidden activation (default {d.activation})")
     t.add_argument("--loss", choices=["softmax", "svm"], help="softmax cross-entropy or multiclass SVM (default softmax)")

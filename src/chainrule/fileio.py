@@ -44,6 +44,8 @@ def open_regular(path, error=ValueError, follow_symlinks: bool = True, shown=Non
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
+    except ValueError as e:  # a NUL byte in the name
+        raise error(f"{name!r}: not a valid file name ({e})") from None
     except FileNotFoundError:
         raise FileNotFoundError(f"{name}: no such file") from None
     except OSError as e:

@@ -179,9 +179,31 @@ def templates(out: Path, data_dir=None, settings: dict | None = None) -> list:
     return [str(out / "templates.png")]
 
 
+def filters(out: Path, data_dir=None) -> list:
+    """Filters: a small CIFAR-10 ConvNet's first-layer 5x5 filters beside a 2-layer net's 32x32 templates."""
+    import chainrule as cr
+    from chainrule.data import Preprocess, load_cifar10
+    from chainrule.train.models import ConvNet
+    from chainrule.viz.plots import plot_filters
+    if not data_dir:
+        raise FileNotFoundError("filters: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
+    Xtr, ytr, _, _, _ = load_cifar10(data_dir)
+    X = Preprocess.fit(Xtr, "mean_image")(Xtr).reshape(len(Xtr), -1)
+    cr.manual_seed(0)
+    conv = _fit(ConvNet((3, 32, 32), [16, 32], [5], 2, [100], 10), X, ytr, 0, 3, 1e-2, 1e-4, 64)
+    k = TEMPLATES
+    cr.manual_seed(0)
+    mlp = cr.nn.MLP([3072, k["hidden"], 10])
+    for layer in (mlp[0], mlp[2]):  # small initial weights: what the templates show was learned
+        cr.nn.init.normal_(layer.weight, std=k["init_std"])
+    _fit(mlp, X, ytr, 0, k["epochs"], k["lr"], k["reg"], k["batch"])
+    plot_filters(conv[1].weight, mlp[0].weight[:32], path=out / "filters.png")
+    return [str(out / "filters.png")]
+
+
 FIGURES = {"linear_vs_2layer": linear_vs_2layer, "activations": activations, "graph": graph, "neuron": neuron,
            "gates": gates, "vectorized_linear": vectorized_linear, "pipeline": pipeline, "loss_step_decay": loss_step_decay,
-           "templates": templates}
+           "templates": templates, "filters": filters}
 
 
 def make(name: str, out, data_dir=None) -> list:

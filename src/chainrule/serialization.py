@@ -11,6 +11,7 @@ says what to save instead.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections import OrderedDict
@@ -220,6 +221,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
     header["__metadata__"]["chainrule.sha256"] = _digest(header, tensorfile.data_digest(arrays))
     pieces = tensorfile.chunks(header, arrays)
     if hasattr(f, "write"):
+        if isinstance(f, io.TextIOBase):
+            raise TypeError(f"save: {getattr(f, 'name', 'the file')} is open in text mode; open it with 'wb'")
         for piece in pieces:
             f.write(piece)
         return

@@ -57,7 +57,7 @@ def layout(arrays: dict, metadata: dict | None = None) -> tuple[dict, list]:
         code = code_of(a)
         if code is None:
             raise TypeError(f"safetensors: cannot store tensor {name!r} of dtype {a.dtype}")
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        a = np.require(a, a.dtype.newbyteorder("<"), "C")  # (ascontiguousarray makes a 0-d array 1-d)
         header[name] = {"dtype": code, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
         order.append(a)

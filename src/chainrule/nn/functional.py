@@ -14,6 +14,8 @@ from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
 from chainrule.random import resolve
+from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding
+from chainrule.rules import norm as _norm, pool as _pool
 from chainrule.tensor import Tensor
 
 
@@ -157,23 +159,6 @@ def linear(x, weight, bias=None) -> Tensor:
         x = x.reshape(-1, x.shape[-1])
     y = Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     return y if len(lead) == 1 else y.reshape(*lead, weight.shape[0])
-
-
-def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,
-            generator=None) -> Tensor:
-    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)
-    (``inplace`` is accepted and computed out of place); the mask is drawn from ``generator`` (a
-    chainrule.Generator, or ``rng``) or chainrule's default stream."""
-    rng = rng if generator is None else generator
-    if not 0 <= p < 1:
-        if p == 1 and training:
-            return x * 0.0
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout: p must be in [0, 1], got {p}")
-    if not training or p == 0:
-        return x
-    keep = (resolve(rng).random(x.shape) >= p).astype(x.dtype) / (1 - p)
-    return x * make(keep)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -508,6 +493,367 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
         raise NotImplementedError("normalize: out= is not supported in chainrule; use the returned tensor")
     x = as_tensor(input)
     return x / ops.clip(ops.norm(x, p, dim, keepdim=True), min=eps)
+
+
+# ----------------------------------------------------------------------------- layers beyond the MLP
+# convolution, pooling, normalisation, dropout, embedding, padding: argument checks here, the
+# arithmetic and its gradient in chainrule.rules
+def _ntuple(v, n: int, name: str, op: str) -> tuple:
+    """An int or a sequence of n ints as a tuple of n ints (PyTorch's _pair)."""
+    t = (v,) * n if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != n or not all(isinstance(i, (int, np.integer)) for i in t):
+        raise ValueError(f"{op}: {name} must be an int or {n} ints, got {v!r}")
+    return tuple(int(i) for i in t)
+
+
+def _spatial_input(input, spatial: int, op: str):  # noqa: A002
+    """A float tensor with a batch axis ((N, C, *spatial), or unbatched (C, *spatial) made N = 1)."""
+    x = as_tensor(input)
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{op}: expected a {spatial + 1}-d (unbatched) or {spatial + 2}-d (batched) input, "
+                         f"got shape {x.shape}")
+    return (x.unsqueeze(0), True) if x.ndim == spatial + 1 else (x, False)
+
+
+def _conv_padding(padding, kernel, dilation, stride, op: str) -> tuple:
+    """((top, bottom), (left, right)) from an int, a pair, "valid" or "same" (the extra pad of an
+    even kernel goes after, as in PyTorch)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be 'valid', 'same' or ints, got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in total)
+    p = _ntuple(padding, 2, "padding", op)
+    if min(p) < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    return tuple((i, i) for i in p)
+
+
+def _conv2d(x: Tensor, weight, bias, stride, pads, dilation, groups: int, op: str) -> Tensor:
+    w = as_tensor(weight)
+    if x._data.dtype != w._data.dtype:
+        x = as_tensor(x, w._data.dtype)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if groups < 1 or c % groups or o % groups:
+        raise ValueError(f"{op}: groups={groups} must divide both in_channels ({c}) and out_channels ({o})")
+    if cg * groups != c:
+        raise ValueError(f"{op}: input of shape {x.shape} has {c} channels, but weight of shape {w.shape} "
+                         f"expects {cg * groups} (weight.shape[1] * groups)")
+    oh = _conv.out_size(h, kh, stride[0], *pads[0], dilation[0])
+    ow = _conv.out_size(wd, kw, stride[1], *pads[1], dilation[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: the kernel ({kh}, {kw}) with dilation {dilation} is larger than the padded "
+                         f"input of shape {x.shape} (padding {pads})")
+    args = (x, w) if bias is None else (x, w, as_tensor(bias, w._data.dtype))
+    return _conv.Conv2d.apply(*args, stride=stride, padding=pads, dilation=dilation, groups=groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:  # noqa: A002
+    """2-D convolution (cross-correlation, as in PyTorch) as one unfold and one matrix product.
+
+    Args:
+        input (Tensor): (N, C, H, W) or unbatched (C, H, W).
+        weight (Tensor): (O, C / groups, KH, KW).
+        bias (Tensor, None): (O,).
+        stride, padding, dilation (int or pair, 1 / 0 / 1): padding may be "valid" or "same".
+        groups (int, 1): split the channels into groups convolved separately.
+
+    Shape: OH = floor((H + 2 padding - dilation (KH - 1) - 1) / stride) + 1, likewise OW.
+
+    Example:
+        >>> import chainrule as cr
+        >>> F = cr.nn.functional
+        >>> F.conv2d(cr.ones(1, 1, 4, 4), cr.ones(2, 1, 3, 3), padding=1).shape
+        (1, 2, 4, 4)
+    """
+    x, unbatched = _spatial_input(input, 2, "conv2d")
+    w = as_tensor(weight)
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-d (out_channels, in_channels / groups, kH, kW), "
+                         f"got shape {w.shape}")
+    stride = _ntuple(stride, 2, "stride", "conv2d")
+    dilation = _ntuple(dilation, 2, "dilation", "conv2d")
+    pads = _conv_padding(padding, w.shape[2:], dilation, stride, "conv2d")
+    y = _conv2d(x, w, bias, stride, pads, dilation, groups, "conv2d")
+    return y.squeeze(0) if unbatched else y
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:  # noqa: A002
+    """1-D convolution over (N, C, L) (or unbatched (C, L)) with weight (O, C / groups, K): the 2-D rule
+    on a height of 1. Arguments as in :func:`conv2d`, each a single int."""
+    x, unbatched = _spatial_input(input, 1, "conv1d")
+    w = as_tensor(weight)
+    if w.ndim != 3:
+        raise ValueError(f"conv1d: weight must be 3-d (out_channels, in_channels / groups, k), got shape {w.shape}")
+    stride = (1, _ntuple(stride, 1, "stride", "conv1d")[0])
+    dilation = (1, _ntuple(dilation, 1, "dilation", "conv1d")[0])
+    if isinstance(padding, str):
+        pads = _conv_padding(padding, (1, w.shape[2]), dilation, stride, "conv1d")
+    else:
+        p = _ntuple(padding, 1, "padding", "conv1d")[0]
+        pads = ((0, 0), (p, p))
+    y = _conv2d(x.unsqueeze(2), w.unsqueeze(2), bias, stride, pads, dilation, groups, "conv1d").squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def _pool_args(input, kernel_size, stride, padding, op: str, dilation=1):  # noqa: A002
+    x, unbatched = _spatial_input(input, 2, op)
+    k = _ntuple(kernel_size, 2, "kernel_size", op)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _ntuple(stride, 2, "stride", op)
+    p = _ntuple(padding, 2, "padding", op)
+    d = _ntuple(dilation, 2, "dilation", op)
+    if min(k) < 1 or min(s) < 1 or min(d) < 1:
+        raise ValueError(f"{op}: kernel_size, stride and dilation must be positive, got {k}, {s}, {d}")
+    if any(pi < 0 or pi > ki // 2 for pi, ki in zip(p, k)):
+        raise ValueError(f"{op}: padding {p} must be non-negative and at most half the kernel size {k}")
+    return x, unbatched, k, s, p, d
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+               return_indices: bool = False) -> Tensor:
+    """The maximum of each window; the gradient goes to the first maximum of a window (PyTorch's
+    tie rule) and adds up where windows overlap.
+
+    Args:
+        input (Tensor): (N, C, H, W) or (C, H, W).
+        kernel_size (int or pair), stride (int or pair, kernel_size), padding (int or pair, 0;
+            at most half the kernel, padded with -inf), dilation (int or pair, 1).
+        ceil_mode (bool, False): round the output size up (the last window may hang over the edge).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
+        [[[[5.0, 7.0], [13.0, 15.0]]]]
+    """
+    if return_indices:
+        raise NotImplementedError("max_pool2d: return_indices=True is not supported in chainrule "
+                                  "(docs/pytorch.md)")
+    x, unbatched, k, s, p, d = _pool_args(input, kernel_size, stride, padding, "max_pool2d", dilation)
+    oh, ow = (_pool.pool_out_size(n, ki, si, pi, di, ceil_mode) for n, ki, si, pi, di in zip(x.shape[2:], k, s, p, d))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"max_pool2d: output size ({oh}, {ow}) is too small for input of shape {x.shape} "
+                         f"with kernel_size {k}")
+    y = _pool.MaxPool2d.apply(x, kernel=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode))
+    return y.squeeze(0) if unbatched else y
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    """The mean of each window (zero padding counted unless ``count_include_pad=False``; a nonzero
+    ``divisor_override`` replaces the divisor). Shapes and arguments as in :func:`max_pool2d`."""
+    x, unbatched, k, s, p, _ = _pool_args(input, kernel_size, stride, padding, "avg_pool2d")
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"avg_pool2d: input must be float, got dtype {x.dtype}")
+    oh, ow = (_pool.pool_out_size(n, ki, si, pi, 1, ceil_mode) for n, ki, si, pi in zip(x.shape[2:], k, s, p))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"avg_pool2d: output size ({oh}, {ow}) is too small for input of shape {x.shape} "
+                         f"with kernel_size {k}")
+    y = _pool.AvgPool2d.apply(x, kernel=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
+                              count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+    return y.squeeze(0) if unbatched else y
+
+
+def adaptive_avg_pool2d(input, output_size) -> Tensor:  # noqa: A002
+    """Average pooling to a fixed output size (OH, OW) (an int for both; None keeps that input size),
+    with PyTorch's windows: output i averages input[floor(i H / OH) : ceil((i + 1) H / OH)]."""
+    x = as_tensor(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d: expected a 3-d or 4-d input, got shape {x.shape}")
+    size = (output_size, output_size) if output_size is None or isinstance(output_size, (int, np.integer)) \
+        else tuple(output_size)
+    size = tuple(x.shape[-2 + i] if v is None else int(v) for i, v in enumerate(size))
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two positive ints, got {output_size!r}")
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"adaptive_avg_pool2d: input must be float, got dtype {x.dtype}")
+    return _pool.AdaptiveAvgPool2d.apply(x, output_size=size)
+
+
+def _channel_param(v, c: int, fill: float, dtype, name: str, op: str) -> Tensor:
+    if v is None:
+        return Tensor._make(np.full(c, fill, dtype), False, None)
+    t = as_tensor(v, dtype)
+    if t.shape != (c,):
+        raise ValueError(f"{op}: {name} must have shape ({c},), got {t.shape}")
+    return t
+
+
+def _buffer_array(v):
+    return None if v is None else v._data if isinstance(v, Tensor) else v
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,  # noqa: A002
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over axis 1 of (N, C, ...): in training with the batch's mean and biased
+    variance, updating ``running_mean``/``running_var`` in place when given (momentum, unbiased
+    variance); otherwise with the running statistics. One fused node (its own backward)."""
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of at least 2 dimensions (N, C, ...), got shape {x.shape}")
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"batch_norm: input must be float, got dtype {x.dtype}")
+    c = x.shape[1]
+    rm, rv = _buffer_array(running_mean), _buffer_array(running_var)
+    for name, r in (("running_mean", rm), ("running_var", rv)):
+        if r is not None and np.shape(r) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},), got {np.shape(r)}")
+    if training and x._data.size // c < 2:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                         f"shape {x.shape}")
+    if not training and (rm is None or rv is None):
+        raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+    dt = x._data.dtype
+    w = _channel_param(weight, c, 1.0, dt, "weight", "batch_norm")
+    b = _channel_param(bias, c, 0.0, dt, "bias", "batch_norm")
+    return _norm.BatchNorm.apply(x, w, b, training=bool(training), eps=eps, running_mean=rm,
+                                 running_var=rv, momentum=momentum)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:  # noqa: A002
+    """Normalise each sample over its last axes ``normalized_shape`` (mean 0, variance 1, biased), then
+    scale by ``weight`` and shift by ``bias`` (both of that shape). One fused node."""
+    x = as_tensor(input)
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the last axes of input shape "
+                         f"{x.shape}")
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"layer_norm: input must be float, got dtype {x.dtype}")
+    dt = x._data.dtype
+    w = Tensor._make(np.ones(shape, dt), False, None) if weight is None else as_tensor(weight, dt)
+    b = Tensor._make(np.zeros(shape, dt), False, None) if bias is None else as_tensor(bias, dt)
+    for name, t in (("weight", w), ("bias", b)):
+        if t.shape != shape:
+            raise ValueError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
+    return _norm.LayerNorm.apply(x, w, b, ndim=len(shape), eps=eps)
+
+
+def _dropout_mask(x: Tensor, p: float, shape, op: str, rng) -> Tensor:
+    keep = resolve(rng).random(shape) >= p
+    return Tensor._make(keep.astype(x._data.dtype) / x._data.dtype.type(1 - p), False, None)
+
+
+def _check_p(p: float, op: str) -> None:
+    if not 0 <= p <= 1:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
+            generator=None) -> Tensor:
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p), so
+    eval mode (``training=False``) is the identity (``inplace`` is accepted and computed out of place).
+    The mask is drawn from ``generator`` (a chainrule.Generator; ``rng`` is its older name) or
+    chainrule's default stream.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.dropout(cr.ones(3), 0.5, training=False).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    _check_p(p, "dropout")
+    x = as_tensor(input)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return _dropout.Dropout.apply(x, Tensor._make(np.zeros((), x._data.dtype), False, None))
+    return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape, "dropout", rng if generator is None else generator))
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
+              generator=None) -> Tensor:
+    """Channel dropout: zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p, scaling
+    the kept ones by 1/(1-p)."""
+    _check_p(p, "dropout2d")
+    x = as_tensor(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-d or 4-d input, got shape {x.shape}")
+    if not training or p == 0:
+        return x
+    shape = x.shape[:-2] + (1, 1)
+    if p == 1:
+        return _dropout.Dropout.apply(x, Tensor._make(np.zeros(shape, x._data.dtype), False, None))
+    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, "dropout2d", rng if generator is None else generator))
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,  # noqa: A002
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` (V, D) picked by the integer tensor ``input`` (any shape) -> input.shape + (D,);
+    the row at ``padding_idx`` gets no gradient.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.embedding(cr.tensor([[0, 2]]), cr.eye(3)).tolist()
+        [[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported in "
+                                  "chainrule (docs/pytorch.md)")
+    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
+    w = as_tensor(weight)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers (int64), got dtype {idx.dtype}")
+    if w.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-d (num_embeddings, embedding_dim), got shape {w.shape}")
+    v = w.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= v):
+        bad = idx[(idx < 0) | (idx >= v)].flat[0]
+        raise IndexError(f"embedding: index {bad} is out of range for a table of {v} rows")
+    if padding_idx is not None:
+        if not -v <= padding_idx < v:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({v})")
+        padding_idx %= v
+    return _embedding.Embedding.apply(w, Tensor._make(idx.astype(np.int64, copy=False), False, None),
+                                      padding_idx=padding_idx)
+
+
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
+    """PyTorch's pad: ``pad`` lists (before, after) pairs from the LAST axis backwards, e.g. (1, 1, 2, 0)
+    pads W by 1 and 1, H by 2 before. ``mode`` "constant" (with ``value``, default 0; negative pads
+    crop), "reflect", "replicate" or "circular" (those by an index gather, so gradients add up).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.pad(cr.tensor([[1.0, 2.0]]), (1, 0)).tolist()
+        [[0.0, 1.0, 2.0]]
+    """
+    x = as_tensor(input)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: padding length must be even and at most 2 * {x.ndim}, got {len(pad)}")
+    pairs = [(0, 0)] * (x.ndim - len(pad) // 2) + [(pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)][::-1]
+    if mode == "constant":
+        crop = tuple(slice(max(-a, 0), n - max(-b, 0)) for (a, b), n in zip(pairs, x.shape))
+        if any(a < 0 or b < 0 for a, b in pairs):
+            x = x[crop]
+        return ops.pad(x, [(max(a, 0), max(b, 0)) for a, b in pairs], 0.0 if value is None else value)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    if value:
+        raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
+    for axis, (a, b) in enumerate(pairs):
+        if a or b:
+            n = x.shape[axis]
+            if min(a, b) < 0 or (mode == "reflect" and max(a, b) >= n) or (mode == "circular" and max(a, b) > n):
+                raise ValueError(f"pad: {mode} padding ({a}, {b}) is too large (or negative) for an axis of "
+                                 f"length {n}")
+            idx = np.pad(np.arange(n), (a, b), mode=_PAD_MODES[mode])
+            x = ops.index_select(x, axis, Tensor._make(idx, False, None))
+    return x
+
+
+def silu(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x * sigmoid(x) (also called swish); from primitives, so its gradient needs no rule."""
+    x = as_tensor(input)
+    return x * ops.sigmoid(x)
 
 
 from chainrule._missing import missing_names as _missing_names  # noqa: E402

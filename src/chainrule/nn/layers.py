@@ -1,4 +1,4 @@
-"""Layers: Linear, Flatten, Dropout, BatchNorm1d, Identity, the activations, and MLP."""
+"""Layers: Linear, Flatten, Unflatten, Dropout, Identity, the activations, and MLP."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,6 @@ from chainrule import ops
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter, Sequential
-from chainrule.tensor import Tensor
 
 
 class Linear(Module):
@@ -71,6 +70,22 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
+class Unflatten(Module):
+    """Splits axis ``dim`` into ``unflattened_size``: Unflatten(1, (3, 32, 32)) turns (N, 3072) into
+    (N, 3, 32, 32) (the inverse of Flatten)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        d = self.dim % x.ndim
+        return x.reshape(x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
 class Dropout(Module):
     """Inverted dropout with drop probability p in training; the identity in eval mode."""
 
@@ -85,54 +100,6 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
-
-
-class BatchNorm1d(Module):
-    """Batch normalisation over the batch axis of (N, C) or (N, C, L) inputs.
-
-    In training it normalises with the batch's mean and (biased) variance and updates the
-    running estimates (unbiased variance, ``momentum`` 0.1); in eval mode it uses them.
-    Written from primitives, so its gradient needs no hand-written backward.
-    """
-
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
-        super().__init__()
-        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
-        if affine:
-            self.weight = Parameter(np.ones(num_features, np.float32))
-            self.bias = Parameter(np.zeros(num_features, np.float32))
-        self.register_buffer("running_mean", np.zeros(num_features, np.float32))
-        self.register_buffer("running_var", np.ones(num_features, np.float32))
-        self.register_buffer("num_batches_tracked", np.array(0, np.int64))
-
-    def forward(self, x):
-        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d({self.num_features}): expected input (N, {self.num_features}) "
-                             f"or (N, {self.num_features}, L), got shape {x.shape}")
-        axes = (0,) if x.ndim == 2 else (0, 2)
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
-        if self.training:
-            n = x.numel() // self.num_features
-            if n < 2:
-                raise ValueError(f"BatchNorm1d: need more than 1 value per channel in training, got shape {x.shape}")
-            mean = x.mean(axis=axes, keepdims=True)
-            var = ops.var(x, axis=axes, keepdims=True, correction=0)
-            m = self.momentum
-            self.running_mean = ((1 - m) * self.running_mean + m * mean._data.reshape(-1)).astype(self.running_mean.dtype)
-            unbiased = var._data.reshape(-1) * n / (n - 1)
-            self.running_var = ((1 - m) * self.running_var + m * unbiased).astype(self.running_var.dtype)
-            self.num_batches_tracked = np.array(self.num_batches_tracked + 1, np.int64)
-        else:
-            mean = Tensor(self.running_mean.reshape(shape), dtype=x.dtype)
-            var = Tensor(self.running_var.reshape(shape), dtype=x.dtype)
-        y = (x - mean) / ops.sqrt(var + self.eps)
-        if self.affine:
-            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
-        return y
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias=True, track_running_stats=True")
 
 
 # ----------------------------------------------------------------------------- activations
@@ -200,6 +167,20 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+class SiLU(Module):
+    """x * sigmoid(x) (swish)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return F.silu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
 class Softplus(Module):
     def forward(self, x):
         return ops.softplus(x)
@@ -209,7 +190,7 @@ class Softplus(Module):
 
 
 ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "elu": ELU,
-               "gelu": GELU, "softplus": Softplus}
+               "gelu": GELU, "softplus": Softplus, "silu": SiLU}
 
 
 class MLP(Sequential):

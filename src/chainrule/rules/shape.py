@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import Function
+from chainrule.rules.embedding import add_rows
 
 
 def _is_advanced(index) -> bool:
@@ -84,12 +85,15 @@ class Getitem(Function):
         return x[index]
 
     def backward(self, grad):
+        rest = (None,) * (len(self.needs_input_grad) - 1)
+        if type(self.index) is np.ndarray and self.index.dtype.kind in "iu" and grad.dtype.kind == "f":
+            return (add_rows(grad, self.index, self.shape[0]),) + rest  # C[X]: an embedding lookup's backward
         g = np.zeros(self.shape, dtype=grad.dtype)
         if _is_advanced(self.index):
             np.add.at(g, self.index, grad)  # repeated indices accumulate
         else:
             g[self.index] = grad
-        return (g,) + (None,) * (len(self.needs_input_grad) - 1)
+        return (g,) + rest
 
 
 class Concatenate(Function):

@@ -18,7 +18,7 @@ from chainrule import distributed as dist
 from chainrule.data import DataLoader
 from chainrule.distributed import launch
 from chainrule.messages import first_line
-from chainrule.train import run
+from chainrule.train import models, run
 from chainrule.train.config import RunConfig, given_settings, resolve_config
 from chainrule.train.distributed import DistributedRun, MismatchError, rank, wanted
 from chainrule.train.progress import Progress
@@ -219,8 +219,7 @@ def _setup(options, say, callbacks, plot, distributed=None):
     else:
         cfg = check_options(options)
         trainer, data = run.start_run(cfg, options.out, progress=progress, distributed=distributed, plot=plot)
-        sizes = trainer.model.config()["sizes"]
-        say(f"training MLP {sizes} on {cfg.dataset}: {len(data.train)} train, "
+        say(f"training {models.describe(trainer.model)} on {cfg.dataset}: {len(data.train)} train, "
             f"{len(data.val) if data.val else 0} validation, {len(data.test)} test samples -> {trainer.run_dir}")
     if callbacks is not None:
         extra = list(callbacks(trainer, data))

@@ -16,6 +16,7 @@ import numpy as np
 from chainrule import dtypes, nn, optim
 from chainrule.fileio import load_json, read_regular
 from chainrule.nn import functional as F
+from chainrule.train import models
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class RunConfig:
     dataset: str = "spiral"          # spiral, xor, blobs (built in), cifar10, mnist (files in data_dir)
     data_dir: str | None = None      # folder of the CIFAR-10 / MNIST files
     hidden: tuple = (100,)           # hidden layer widths: (100,) is the lecture's 2-layer net
+    model: str = "mlp"               # mlp, or convnet (image data): conv blocks, then the hidden layers
+    channels: tuple = (16, 32)       # convnet: output channels of each conv block (conv, activation, pool)
+    kernels: tuple = (5,)            # convnet: kernel size of each block (one value: all), padding "same"
+    pool: int = 2                    # convnet: max-pool window and stride after each block (1: none)
     activation: str = "relu"         # relu, leaky_relu, sigmoid, tanh, elu, gelu, softplus
     loss: str = "softmax"            # softmax (cross-entropy) or svm (multiclass hinge)
     reg: float = 1e-5                # lambda of the L2 penalty on weight matrices
@@ -78,8 +83,9 @@ class RunConfig:
         names = {f.name for f in fields(cls)}
         base = asdict(cls.defaults(d.get("dataset", cls.dataset)))
         cfg = cls(**{**base, **{k: v for k, v in d.items() if k in names}})
-        if isinstance(cfg.hidden, list):
-            cfg.hidden = tuple(cfg.hidden)
+        for name in TUPLE_SETTINGS:
+            if isinstance(getattr(cfg, name), list):
+                setattr(cfg, name, tuple(getattr(cfg, name)))
         return cfg
 
     def validate(self) -> None:
@@ -113,11 +119,27 @@ class RunConfig:
         if not isinstance(self.hidden, (tuple, list)) or not all(
                 isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
             raise ValueError(f"--hidden needs positive integer widths, like 100,100; got {self.hidden!r}")
+        if self.model not in models.MODELS:
+            raise ValueError(f"--model: unknown {self.model!r}; choose from {', '.join(models.MODELS)}")
+        for name in ("channels", "kernels"):
+            v = getattr(self, name)
+            if not isinstance(v, (tuple, list)) or not v or not all(
+                    isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in v):
+                raise ValueError(f"--{name} needs positive integers separated by commas, like 16,32; got {v!r}")
+        _check_range("pool", self.pool, 1, None, integer=True, note="(1: no pooling)")
+        if self.model == "convnet" and self.dataset not in IMAGE_SHAPES:
+            raise ValueError(f"--model convnet needs image data (--dataset {' or '.join(IMAGE_SHAPES)}), "
+                             f"not {self.dataset}")
         try:
             dtypes.as_dtype(self.dtype)
         except (TypeError, ValueError, KeyError):
             raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64") from None
         need, have = memory_needed(self), memory_available()
+        if have is not None and need > have and self.model == "convnet":
+            raise ValueError(f"--channels {','.join(map(str, self.channels))}: the convnet needs about "
+                             f"{human_bytes(need)} for its weights, gradients, optimizer state and one batch, "
+                             f"more than the {human_bytes(have)} available; choose fewer channels or a smaller "
+                             f"--batch-size")
         if have is not None and need > have:
             sizes = [DATASET_SIZES[self.dataset][0], *self.hidden, DATASET_SIZES[self.dataset][1]]
             raise ValueError(f"--hidden {','.join(map(str, self.hidden))}: the model {sizes} needs about "
@@ -136,6 +158,8 @@ DATASET_DEFAULTS = {
 PREPROCESS = ("auto", "none", "scale", "mean_image", "channel")
 # inputs and classes of each dataset, known before any file is read
 DATASET_SIZES = {"spiral": (2, 3), "xor": (2, 2), "blobs": (2, 3), "cifar10": (3072, 10), "mnist": (784, 10)}
+IMAGE_SHAPES = {"cifar10": (3, 32, 32), "mnist": (1, 28, 28)}
+TUPLE_SETTINGS = ("hidden", "channels", "kernels")  # lists in JSON, tuples in a RunConfig
 
 
 def _check_range(name, v, low, high, integer=False, low_open=False, high_open=False, note=""):
@@ -165,11 +189,31 @@ def memory_needed(cfg: RunConfig) -> int:
     """Bytes a training run of ``cfg`` needs for its model: weights, gradients, optimizer buffers
     and one batch of activations (an estimate made before anything is allocated)."""
     n_in, n_out = DATASET_SIZES[cfg.dataset]
+    copies = 2 + (OPTIMIZERS[cfg.optimizer].buffers if cfg.optimizer in OPTIMIZERS else 2)
+    item = np.dtype(cfg.dtype).itemsize
+    if cfg.model == "convnet" and cfg.dataset in IMAGE_SHAPES:
+        return _convnet_memory(cfg, IMAGE_SHAPES[cfg.dataset], n_out, copies, item)
     sizes = [n_in, *cfg.hidden, n_out]
     params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
-    item = np.dtype(cfg.dtype).itemsize
     activations = cfg.batch_size * sum(sizes) * 4
-    return (2 + (OPTIMIZERS[cfg.optimizer].buffers if cfg.optimizer in OPTIMIZERS else 2)) * params * item + activations * item
+    return copies * params * item + activations * item
+
+
+def _convnet_memory(cfg: RunConfig, shape, n_out: int, copies: int, item: int) -> int:
+    """memory_needed for a convnet: its parameters times the optimizer's copies, plus one batch of
+    activations and unfolded columns (kernel^2 per input value, 16 MB at a time at most) per block."""
+    c, h, w = shape
+    kernels = list(cfg.kernels) * (len(cfg.channels) if len(cfg.kernels) == 1 else 1)
+    params, acts = 0, 0
+    for out, k in zip(cfg.channels, kernels):
+        params += out * (c * k * k + 1)
+        acts += 4 * out * h * w
+        if cfg.pool > 1:
+            h, w = h // cfg.pool, w // cfg.pool
+        c = out
+    sizes = [c * h * w, *cfg.hidden, n_out]
+    params += sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    return copies * params * item + cfg.batch_size * (acts + sum(sizes)) * item + (16 << 20)
 
 
 def memory_available() -> int | None:
@@ -234,5 +278,5 @@ def resolve_config(given: dict, config_file=None) -> RunConfig:
     else:
         cfg = RunConfig.defaults(given.get("dataset", RunConfig.dataset))
     for name, value in given.items():
-        setattr(cfg, name, tuple(value) if name == "hidden" else value)
+        setattr(cfg, name, tuple(value) if name in TUPLE_SETTINGS else value)
     return cfg

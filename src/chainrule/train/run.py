@@ -22,8 +22,9 @@ from chainrule.data import DataLoader, Preprocess, blobs, load_cifar10, load_mni
 from chainrule.data.loader import ArrayDataset
 from chainrule.messages import first_line
 from chainrule.fileio import open_regular, write_atomic
-from chainrule.train.config import (DATASET_DEFAULTS, DATASET_SIZES, DATASETS, LOSSES, OPTIMIZERS,  # noqa: F401
-                                    PREPROCESS, RunConfig, given_settings, human_bytes, load_config,
+from chainrule.train import models
+from chainrule.train.config import (DATASET_DEFAULTS, DATASET_SIZES, DATASETS, IMAGE_SHAPES, LOSSES,  # noqa: F401
+                                    OPTIMIZERS, PREPROCESS, RunConfig, given_settings, human_bytes, load_config,
                                     memory_available, memory_needed, resolve_config)
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
@@ -76,9 +77,9 @@ def load_data(cfg: RunConfig, preprocess: Preprocess | None = None) -> Data:
                 ds(Xte, yte), classes, pre, shape)
 
 
-def build_model(cfg: RunConfig, n_in: int, n_classes: int):
+def build_model(cfg: RunConfig, n_in: int, n_classes: int, image_shape=None):
     cr_random.manual_seed(cfg.seed)
-    model = nn.MLP([n_in, *cfg.hidden, n_classes], activation=cfg.activation)
+    model = models.build(cfg, n_in, n_classes, image_shape or IMAGE_SHAPES.get(cfg.dataset))
     return model.to(cfg.dtype)
 
 
@@ -121,7 +122,7 @@ def make_trainer(cfg: RunConfig, run_dir, progress=True, data: Data | None = Non
     training.png when fit ends (None: no picture)."""
     cfg.validate()
     data = data or load_data(cfg)
-    model = build_model(cfg, data.train.X.shape[1], len(data.classes))
+    model = build_model(cfg, data.train.X.shape[1], len(data.classes), data.image_shape)
     opt, sched = build_optimizer(cfg, model)
     run_dir = Path(run_dir)
     meta = {"run": asdict(cfg), "classes": data.classes, "image_shape": data.image_shape,
@@ -293,11 +294,13 @@ def open_checkpoint(run_dir, checkpoint: str | None = None):
     check_run_meta(meta, run_dir / slot / "state.json")
     cfg = _recorded_config(meta, run_dir / slot / "state.json")
     sizes = [meta["n_in"], *cfg.hidden, len(meta["classes"])]
-    if not isinstance(meta["model"], dict) or meta["model"].get("sizes") != sizes:
+    recorded = meta["model"]
+    if not isinstance(recorded, dict) or (cfg.model == "mlp" and recorded.get("sizes") != sizes) or \
+            (cfg.model == "convnet" and list(recorded.get("hidden", ())) != list(cfg.hidden)):
         raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not match the run's "
                               f"settings (layer sizes {sizes})")
     try:
-        model = nn.MLP(**meta["model"]).to(cfg.dtype)
+        model = models.from_config(recorded).to(cfg.dtype)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{run_dir / slot / 'state.json'}: entry config.model does not describe a network "
                               f"({e})") from None

@@ -9,3 +9,4 @@ from chainrule.viz.stepper import Stepper, stepper  # noqa: F401
 from chainrule.viz.plots import (activation_curves, confusion_matrix, decision_grid, history_curves,  # noqa: F401
                                  plot_activations, plot_confusion, plot_decision_boundary, plot_history,
                                  plot_linear_vs_mlp, plot_template_comparison, plot_templates, templates)
+from chainrule.viz.plots import filters, plot_filters  # noqa: F401

@@ -205,6 +205,40 @@ def plot_templates(weight, image_shape=(3, 32, 32), columns: int = 10, path=None
     return fig
 
 
+def filters(weight) -> np.ndarray:
+    """First convolution weights (O, C, KH, KW) as O images (O, KH, KW, C) scaled to [0, 1] each."""
+    w = np.asarray(weight._data if hasattr(weight, "_data") else weight, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"filters: expected convolution weights (out, in, kH, kW), got shape {w.shape}")
+    imgs = w.transpose(0, 2, 3, 1)
+    lo = imgs.min(axis=(1, 2, 3), keepdims=True)
+    hi = imgs.max(axis=(1, 2, 3), keepdims=True)
+    return (imgs - lo) / np.maximum(hi - lo, 1e-12)
+
+
+def plot_filters(conv_weight, mlp_weight=None, image_shape=(3, 32, 32), columns: int = 8, path=None):
+    """The first convolution layer's filters as small images, beside the MLP's first-layer templates
+    (``mlp_weight`` (H, C*H*W), optional): local detectors that slide against whole-image templates."""
+    plt = _plt()
+    panels = [("first convolution layer: filters", filters(conv_weight))]
+    if mlp_weight is not None:
+        panels.append(("MLP first layer: templates", templates(mlp_weight, image_shape)))
+    rows = [-(-len(imgs) // columns) for _, imgs in panels]
+    fig = plt.figure(figsize=(columns * 0.9 * len(panels), max(rows) * 0.9 + 0.6))
+    for k, (sub, (title, imgs)) in enumerate(zip(fig.subfigures(1, len(panels)) if len(panels) > 1 else [fig],
+                                                 panels)):
+        axes = sub.subplots(rows[k], columns)
+        for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+            ax.axis("off")
+            if i < len(imgs):
+                ax.imshow(imgs[i].squeeze(), cmap="gray" if imgs.shape[-1] == 1 else None, interpolation="nearest")
+        sub.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig
+
+
 def plot_template_comparison(linear_weight, mlp_weight, classes, caption: str, image_shape=(3, 32, 32),
                              mlp_shown: int = 50, path=None):
     """The lecture's contrast: a linear classifier has one template per class (top row, named), a

@@ -1,0 +1,114 @@
+"""Convolution layers: Conv1d and Conv2d (PyTorch's arguments, parameter names and initialisation)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module, Parameter
+
+
+class _ConvNd(Module):
+    """The shared part of Conv1d and Conv2d: arguments, parameters and their printed form."""
+
+    _dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__()
+        name, n = type(self).__name__, self._dims
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) and "
+                             f"out_channels ({out_channels})")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = F._ntuple(kernel_size, n, "kernel_size", name)
+        self.stride = F._ntuple(stride, n, "stride", name)
+        self.dilation = F._ntuple(dilation, n, "dilation", name)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding must be 'same', 'valid' or ints, got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = F._ntuple(padding, n, "padding", name)
+        self.padding_mode = padding_mode
+        dt = dtype or np.float32
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dt))
+        self.bias = Parameter(np.empty(out_channels, dt)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the
+        bias from the same range; fan_in = in_channels / groups * prod(kernel_size)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight._data[0].size
+            bound = 1 / math.sqrt(fan_in) if fan_in else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def _padded(self, x):
+        """The input and the padding to pass on: a non-zeros padding_mode pads here, with F.pad."""
+        if self.padding_mode == "zeros" or self.padding == "valid":
+            return x, self.padding
+        if self.padding == "same":
+            total = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            pairs = [(t // 2, t - t // 2) for t in total]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        flat = [v for a, b in reversed(pairs) for v in (a, b)]
+        return F.pad(x, flat, mode=self.padding_mode), 0
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._dims:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """A 2-D convolution layer: ``out_channels`` filters of shape (in_channels / groups, KH, KW).
+
+    Args:
+        in_channels (int), out_channels (int), kernel_size (int or pair).
+        stride (int or pair, 1), padding (int, pair, "valid" or "same"; 0), dilation (int or pair, 1).
+        groups (int, 1), bias (bool, True), padding_mode (str, "zeros"; also reflect, replicate, circular).
+
+    Shape: (N, C_in, H, W) -> (N, C_out, OH, OW) with
+    OH = floor((H + 2 padding - dilation (KH - 1) - 1) / stride) + 1. Parameters ``weight``
+    (C_out, C_in / groups, KH, KW) and ``bias`` (C_out,), as in PyTorch.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.Conv2d(3, 32, 7, padding=3)(cr.zeros(2, 3, 32, 32)).shape
+        (2, 32, 32, 32)
+    """
+
+    def forward(self, x):
+        x, padding = self._padded(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """A 1-D convolution layer over (N, C_in, L) -> (N, C_out, L_out); arguments as :class:`Conv2d`,
+    each a single int. ``weight`` is (C_out, C_in / groups, K)."""
+
+    _dims = 1
+
+    def forward(self, x):
+        x, padding = self._padded(x)
+        p = padding if isinstance(padding, (str, int)) else padding[0]
+        return F.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)

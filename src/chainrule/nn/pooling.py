@@ -1,0 +1,70 @@
+"""Pooling layers: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d (PyTorch's arguments)."""
+from __future__ import annotations
+
+from chainrule.nn import functional as F
+from chainrule.nn.module import Module
+
+
+class MaxPool2d(Module):
+    """The maximum over each kernel_size window, moved by ``stride`` (default: the kernel size).
+
+    Args:
+        kernel_size (int or pair), stride (int or pair, kernel_size), padding (int or pair, 0),
+        dilation (int or pair, 1), return_indices (bool, False; not supported), ceil_mode (bool, False).
+
+    Shape: (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 padding - dilation (k - 1) - 1) / stride) + 1
+    (ceil with ``ceil_mode``).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.MaxPool2d(2)(cr.zeros(1, 3, 32, 32)).shape
+        (1, 3, 16, 16)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """The mean over each kernel_size window (arguments as F.avg_pool2d)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size (int or pair; None keeps that input size), whatever the
+    input's size. ``AdaptiveAvgPool2d(1)`` is global average pooling."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

@@ -1,0 +1,153 @@
+"""Pooling over 2-D windows: max, average and adaptive average, forward and backward side by side.
+
+Each reads its windows as strided slices of the padded input, one per kernel offset (no loop over
+pixels).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.core import Function
+from chainrule.rules.conv import offset, pad_spatial
+
+
+def pool_out_size(n: int, k: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output length: floor (or ceil) of (n + 2 pad - dilation (k - 1) - 1) / stride,
+    plus 1; in ceil mode the last window must start inside the input or its left padding."""
+    span = n + 2 * pad - dilation * (k - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= n + pad:
+        out -= 1
+    return out
+
+
+def _geometry(shape, kernel, stride, padding, dilation, ceil_mode):
+    """Output size and the ((top, bottom), (left, right)) pads that make every window fit."""
+    outs, pads = [], []
+    for n, k, s, p, d in zip(shape[2:], kernel, stride, padding, dilation):
+        o = pool_out_size(n, k, s, p, d, ceil_mode)
+        outs.append(o)
+        pads.append((p, (o - 1) * s + d * (k - 1) + 1 - n - p))  # after-pad: may exceed p (ceil) or be < p
+    return tuple(outs), tuple(pads)
+
+
+class MaxPool2d(Function):
+    """y = max over each window; dL/dx routes each window's gradient to its maximum, the first one in
+    row-major window order on ties (PyTorch's rule; a NaN counts as the maximum, the last NaN wins),
+    adding up where windows overlap.
+
+    Options kernel, stride, padding, dilation (pairs) and ceil_mode. Both directions loop over the
+    KH*KW kernel offsets, each one strided elementwise pass over all windows.
+    """
+
+    saved_inputs = (0,)
+
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
+        out_hw, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        xp = pad_spatial(x, pads, low)
+        self.xp, self.geom = xp, (x.shape, pads, kernel, stride, dilation, out_hw)
+        out = None
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                v = offset(xp, i, j, stride, dilation, out_hw)
+                out = v.copy() if out is None else np.maximum(out, v, out=out)  # NaN propagates
+        self.out = out
+        return out
+
+    def backward(self, grad):
+        xshape, pads, kernel, stride, dilation, out_hw = self.geom
+        xp, out = self.xp, self.out
+        gxp = np.zeros(xp.shape, grad.dtype)
+        overlap = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+        nan = out != out
+        free = ~nan  # windows whose gradient is not yet routed (a NaN window routes to its LAST NaN)
+        first = np.empty(out.shape, bool)
+        offsets = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
+        for k, (i, j) in enumerate(offsets):
+            v = offset(xp, i, j, stride, dilation, out_hw)
+            np.equal(v, out, out=first)
+            first &= free  # the first maximum of each window
+            if k < len(offsets) - 1:
+                free ^= first
+            target = offset(gxp, i, j, stride, dilation, out_hw)
+            if overlap:
+                target += grad * first
+            else:  # every input element is in at most one window: write, do not add
+                np.multiply(grad, first, out=target)
+        if nan.any():
+            taken = ~nan
+            for i, j in reversed(offsets):
+                v = offset(xp, i, j, stride, dilation, out_hw)
+                last = (v != v) & ~taken
+                taken |= last
+                offset(gxp, i, j, stride, dilation, out_hw)[...] += grad * last
+        (pt, _), (pl, _) = pads
+        return gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
+
+
+def _avg_counts(n: int, k: int, s: int, p: int, out: int, include_pad: bool) -> np.ndarray:
+    """How many elements each window along one axis averages (PyTorch's divisor, per axis)."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, n + p)
+    if include_pad:
+        return end - start
+    return np.minimum(end, n) - np.maximum(start, 0)
+
+
+class AvgPool2d(Function):
+    """y = the mean of each window (zero padding counted or not, PyTorch's divisors in ceil mode);
+    dL/dx spreads each window's gradient evenly, g / divisor, over the window.
+
+    Options kernel, stride, padding (pairs), ceil_mode, count_include_pad, divisor_override.
+    """
+
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False,
+                count_include_pad=True, divisor_override=None):
+        (oh, ow), pads = _geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+        xp = pad_spatial(x, pads)
+        sums = None
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                v = offset(xp, i, j, stride, (1, 1), (oh, ow))
+                sums = v.copy() if sums is None else np.add(sums, v, out=sums)
+        if divisor_override:
+            div = np.asarray(divisor_override, x.dtype)
+        else:
+            ch = _avg_counts(x.shape[2], kernel[0], stride[0], padding[0], oh, count_include_pad)
+            cw = _avg_counts(x.shape[3], kernel[1], stride[1], padding[1], ow, count_include_pad)
+            div = np.outer(ch, cw).astype(x.dtype)
+        self.div, self.geom = div, (x.shape, xp.shape, pads, kernel, stride, (oh, ow))
+        return sums / div
+
+    def backward(self, grad):
+        xshape, pshape, pads, kernel, stride, out_hw = self.geom
+        g = grad / self.div
+        gxp = np.zeros(pshape, grad.dtype)
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                offset(gxp, i, j, stride, (1, 1), out_hw)[...] += g
+        (pt, _), (pl, _) = pads
+        return gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
+
+
+def adaptive_matrix(n: int, out: int, dtype) -> np.ndarray:
+    """(out, n) averaging matrix: row i averages x[floor(i n / out) : ceil((i + 1) n / out)]."""
+    i = np.arange(out)
+    start, end = (i * n) // out, -((-(i + 1) * n) // out)
+    cols = np.arange(n)
+    m = ((cols >= start[:, None]) & (cols < end[:, None])).astype(dtype)
+    return m / (end - start)[:, None].astype(dtype)
+
+
+class AdaptiveAvgPool2d(Function):
+    """y = A_h x A_w^T per channel, with A the (out, in) averaging matrices of PyTorch's adaptive
+    windows; a linear map, so dL/dx = A_h^T g A_w."""
+
+    def forward(self, x, output_size=(1, 1)):
+        self.ah = adaptive_matrix(x.shape[-2], output_size[0], x.dtype)
+        self.aw = adaptive_matrix(x.shape[-1], output_size[1], x.dtype)
+        return self.ah @ (x @ self.aw.T)  # (OH, H) @ (..., H, W) @ (W, OW) -> (..., OH, OW)
+
+    def backward(self, grad):
+        return self.ah.T @ (grad @ self.aw)

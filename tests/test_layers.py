@@ -1,0 +1,451 @@
+"""Layers beyond the MLP (convolution, pooling, normalisation, dropout, embedding, recurrent): each
+fused rule's float64 gradcheck, each function and layer against PyTorch (values, gradients, running
+buffers; several shapes, strides and paddings, odd sizes, batch 1, eval mode), and state_dicts moved
+both ways between chainrule and PyTorch."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.nn import functional as F
+from chainrule.rules import conv as rconv, norm as rnorm, pool as rpool, rnn as rrnn
+from chainrule.rules import dropout as rdropout, embedding as rembedding
+from oracle import check_op
+
+
+def _t(a, grad=True):
+    return cr.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+# ----------------------------------------------------------------------------- fused rules: gradcheck
+def test_conv_rule_gradchecks_with_stride_padding_dilation_groups():
+    rng = np.random.default_rng(0)
+    x, w, b = _t(rng.standard_normal((2, 4, 5, 6))), _t(rng.standard_normal((4, 2, 2, 3))), _t(rng.standard_normal(4))
+    assert cr.gradcheck(lambda x, w, b: rconv.Conv2d.apply(x, w, b, stride=(2, 1), padding=((1, 2), (0, 1)),
+                                                            dilation=(1, 2), groups=2), x, w, b)
+
+
+def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch):
+    rng = np.random.default_rng(23)
+    arrays = [rng.standard_normal((5, 4, 6, 7)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
+    monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # one sample at a time
+    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
+             lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1, groups=2), arrays, gradcheck=False)
+
+
+def test_pool_rules_gradcheck():
+    rng = np.random.default_rng(1)
+    x = _t(rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 10.0)  # distinct values: max is smooth
+    assert cr.gradcheck(lambda x: rpool.MaxPool2d.apply(x, kernel=(3, 2), stride=(2, 1), padding=(1, 1),
+                                                       dilation=(1, 1), ceil_mode=True), x)
+    assert cr.gradcheck(lambda x: rpool.AvgPool2d.apply(x, kernel=(3, 3), stride=(2, 2), padding=(1, 1),
+                                                       ceil_mode=True, count_include_pad=False), x)
+    assert cr.gradcheck(lambda x: rpool.AdaptiveAvgPool2d.apply(x, output_size=(3, 4)), x)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_rule_gradchecks(training):
+    rng = np.random.default_rng(2)
+    x, w, b = _t(rng.standard_normal((4, 3, 2, 2))), _t(rng.standard_normal(3)), _t(rng.standard_normal(3))
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    assert cr.gradcheck(lambda x, w, b: rnorm.BatchNorm.apply(x, w, b, training=training, running_mean=rm.copy(),
+                                                               running_var=rv.copy()), x, w, b)
+
+
+def test_layer_norm_dropout_embedding_rules_gradcheck():
+    rng = np.random.default_rng(3)
+    x, w, b = _t(rng.standard_normal((3, 2, 4))), _t(rng.standard_normal((2, 4))), _t(rng.standard_normal((2, 4)))
+    assert cr.gradcheck(lambda x, w, b: rnorm.LayerNorm.apply(x, w, b, ndim=2), x, w, b)
+    mask = cr.tensor((rng.random((3, 2, 4)) > 0.5) * 2.0)
+    assert cr.gradcheck(lambda x: rdropout.Dropout.apply(x, mask), x)
+    idx = cr.tensor(np.array([[1, 4, 1], [0, 4, 4]]))
+    table = _t(rng.standard_normal((5, 3)))
+    assert cr.gradcheck(lambda t: rembedding.Embedding.apply(t, idx, padding_idx=None), table)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("rule", ["RNN", "LSTM", "GRU"])
+def test_recurrent_rules_gradcheck(rule, reverse):
+    rng = np.random.default_rng(4)
+    t, n, h = 3, 2, 3
+    g = {"RNN": 1, "LSTM": 4, "GRU": 3}[rule]
+    gx, h0 = _t(rng.standard_normal((t, n, g * h))), _t(rng.standard_normal((n, h)))
+    w, b = _t(rng.standard_normal((g * h, h)) * 0.5), _t(rng.standard_normal(g * h))
+    if rule == "LSTM":
+        c0 = _t(rng.standard_normal((n, h)))
+        assert cr.gradcheck(lambda gx, h0, c0, w, b: rrnn.LSTM.apply(gx, h0, c0, w, b, reverse=reverse),
+                            gx, h0, c0, w, b)
+    else:
+        cls = getattr(rrnn, rule)
+        assert cr.gradcheck(lambda gx, h0, w, b: cls.apply(gx, h0, w, b, reverse=reverse), gx, h0, w, b)
+
+
+def test_rule_backward_checks_the_version_of_saved_inputs():
+    x = _t(np.random.default_rng(5).standard_normal((1, 1, 4, 4)))
+    w = _t(np.ones((1, 1, 2, 2)))
+    y = F.conv2d(x, w)
+    with cr.no_grad():
+        w.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+# ----------------------------------------------------------------------------- functions against torch
+CONV2D = [
+    ((2, 3, 7, 6), (4, 3, 3, 3), dict()),
+    ((1, 2, 5, 5), (3, 2, 2, 3), dict(stride=2, padding=1)),
+    ((2, 4, 6, 7), (6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2)),
+    ((1, 3, 6, 5), (2, 3, 4, 3), dict(padding="same", dilation=(1, 2))),
+    ((2, 1, 5, 4), (2, 1, 3, 3), dict(padding="valid", stride=3)),
+    ((3, 6, 5), (4, 3, 3, 3), dict(padding=1)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV2D, ids=[str(c[2]) for c in CONV2D])
+def test_conv2d_matches_pytorch(xs, ws, kw):
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
+    check_op(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw), arrays,
+             gradcheck=False)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=2, dilation=2), dict(padding="same", groups=2)])
+def test_conv1d_matches_pytorch(kw):
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal((2, 4, 9)), rng.standard_normal((6, 4 // kw.get("groups", 1), 4))]
+    check_op(lambda x, w: F.conv1d(x, w, **kw), lambda x, w: TF.conv1d(x, w, **kw), arrays, gradcheck=False)
+
+
+POOLS = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=(3, 2), stride=(1, 2), dilation=(2, 1)),
+    dict(kernel_size=2, stride=1),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+]
+
+
+@pytest.mark.parametrize("kw", POOLS, ids=str)
+def test_max_pool2d_matches_pytorch_including_ties(kw):
+    x = np.round(np.random.default_rng(8).standard_normal((2, 3, 7, 8)))  # many equal values in a window
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x], gradcheck=False)
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [np.zeros((1, 2, 5, 5))],
+             gradcheck=False)  # every element tied
+
+
+@pytest.mark.parametrize("kw", POOLS[:2] + [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                                  count_include_pad=False), dict(kernel_size=2, divisor_override=3)],
+                         ids=str)
+def test_avg_pool2d_matches_pytorch(kw):
+    x = np.random.default_rng(9).standard_normal((2, 3, 7, 8))
+    check_op(lambda x: F.avg_pool2d(x, **kw), lambda x: TF.avg_pool2d(x, **kw), [x], gradcheck=False)
+
+
+@pytest.mark.parametrize("size", [1, (3, 5), (4, None), (7, 8)])
+def test_adaptive_avg_pool2d_matches_pytorch(size):
+    x = np.random.default_rng(10).standard_normal((2, 3, 7, 8))
+    check_op(lambda x: F.adaptive_avg_pool2d(x, size), lambda x: TF.adaptive_avg_pool2d(x, size), [x],
+             gradcheck=False)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (2, 3, 4, 5)])
+def test_batch_norm_function_matches_pytorch_with_running_buffers(shape):
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal(3), rng.standard_normal(3)
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    trm, trv = torch.tensor(rm), torch.tensor(rv)
+    crm, crv = rm.copy(), rv.copy()
+    check_op(lambda x, w, b: F.batch_norm(x, crm, crv, w, b, training=True, momentum=0.3),
+             lambda x, w, b: TF.batch_norm(x, trm, trv, w, b, training=True, momentum=0.3), [x, w, b],
+             gradcheck=False)
+    np.testing.assert_allclose(crm, trm.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(crv, trv.detach().numpy(), rtol=1e-12)
+    check_op(lambda x, w, b: F.batch_norm(x, crm, crv, w, b), lambda x, w, b: TF.batch_norm(x, trm, trv, w, b),
+             [x, w, b], gradcheck=False)
+
+
+def test_layer_norm_function_matches_pytorch():
+    rng = np.random.default_rng(12)
+    x, w, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    check_op(lambda x, w, b: F.layer_norm(x, (4, 5), w, b), lambda x, w, b: TF.layer_norm(x, (4, 5), w, b),
+             [x, w, b], gradcheck=False)
+    check_op(lambda x: F.layer_norm(x, 5), lambda x: TF.layer_norm(x, (5,)), [x], gradcheck=False)
+
+
+@pytest.mark.parametrize("pad,mode", [((1, 2), "constant"), ((1, 0, 2, 1), "constant"), ((-1, 2, 0, -1), "constant"),
+                                      ((2, 1, 1, 2), "reflect"), ((2, 1, 1, 3), "replicate"),
+                                      ((1, 2, 3, 0), "circular")])
+def test_pad_matches_pytorch(pad, mode):
+    x = np.random.default_rng(13).standard_normal((2, 3, 4, 5))
+    check_op(lambda x: F.pad(x, pad, mode), lambda x: TF.pad(x, pad, mode), [x], gradcheck=False)
+
+
+def test_silu_and_gelu_match_pytorch():
+    x = np.random.default_rng(14).standard_normal((3, 4))
+    check_op(F.silu, TF.silu, [x])
+    for approximate in ("none", "tanh"):
+        check_op(lambda x: nn.GELU(approximate)(x), lambda x: torch.nn.GELU(approximate)(x), [x])
+
+
+def test_embedding_function_matches_pytorch_and_fancy_indexing_agrees():
+    rng = np.random.default_rng(15)
+    idx = rng.integers(0, 6, (4, 3))
+    table = rng.standard_normal((6, 5))
+    check_op(lambda w: F.embedding(cr.tensor(idx), w, padding_idx=2),
+             lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=2), [table], gradcheck=False)
+    a, b = _t(table), _t(table)
+    g = rng.standard_normal((4, 3, 5))
+    F.embedding(cr.tensor(idx), a).backward(g)
+    b[cr.tensor(idx)].backward(g)  # C[X], the course's spelling
+    np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.detach().numpy())
+
+
+def test_dropout_functions_scale_and_zero_whole_channels():
+    x = cr.ones(4, 6, 3, 3)
+    y = F.dropout2d(x, 0.5, rng=np.random.default_rng(16)).detach().numpy()
+    per_channel = y.reshape(4, 6, -1)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert (per_channel.min(-1) == per_channel.max(-1)).all()  # a channel is kept or dropped whole
+    assert 0 < (per_channel[..., 0] == 0).mean() < 1
+    z = F.dropout(cr.ones(10000), 0.3, rng=np.random.default_rng(17)).detach().numpy()
+    assert abs((z == 0).mean() - 0.3) < 0.02 and np.isclose(z.max(), 1 / 0.7)
+    assert F.dropout(x, 0.5, training=False) is x and F.dropout2d(x, 0.5, training=False) is x
+
+
+# ----------------------------------------------------------------------------- layers against torch
+def to_torch(module, torch_module):
+    """chainrule -> torch through state_dict (names and shapes must be PyTorch's)."""
+    torch_module.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in module.state_dict().items()})
+    return torch_module.double()
+
+
+def from_torch(module, torch_module):
+    """torch -> chainrule through state_dict."""
+    module.load_state_dict(torch_module.double().state_dict())
+    return module.double()
+
+
+def compare(module, torch_module, x, *, train=True, direction="to_torch", steps=1):
+    """Same outputs, input gradients and parameter gradients (and buffers after ``steps`` forwards)."""
+    module.double()
+    if direction == "to_torch":
+        to_torch(module, torch_module)
+    else:
+        from_torch(module, torch_module)
+    assert list(module.state_dict()) == list(torch_module.state_dict())
+    module.train(train)
+    torch_module.train(train)
+    for _ in range(steps):
+        xc, xt = _t(x), torch.tensor(x, requires_grad=True)
+        y, yt = module(xc), torch_module(xt)
+        y, yt = (y[0], yt[0]) if isinstance(y, tuple) else (y, yt)
+        np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-7, atol=1e-10)
+    g = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(g)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(xc.grad.detach().numpy(), xt.grad.detach().numpy(), rtol=1e-7, atol=1e-10)
+    tparams = dict(torch_module.named_parameters())
+    for name, p in module.named_parameters():
+        np.testing.assert_allclose(p.grad.detach().numpy(), tparams[name].grad.detach().numpy(), rtol=1e-7, atol=1e-10, err_msg=name)
+    tsd = torch_module.state_dict()
+    for k, v in module.state_dict().items():
+        np.testing.assert_allclose(v, tsd[k].detach().numpy(), rtol=1e-7, atol=1e-12, err_msg=k)
+
+
+LAYERS = {
+    "Conv2d": (lambda M: M.Conv2d(3, 4, 3), (2, 3, 6, 7)),
+    "Conv2d_strided": (lambda M: M.Conv2d(4, 6, (3, 2), stride=2, padding=(1, 2), groups=2, bias=False), (1, 4, 7, 5)),
+    "Conv2d_same": (lambda M: M.Conv2d(2, 3, 4, padding="same", dilation=2), (2, 2, 5, 6)),
+    "Conv2d_reflect": (lambda M: M.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), (2, 2, 5, 4)),
+    "Conv1d": (lambda M: M.Conv1d(3, 5, 3, stride=2, padding=1), (2, 3, 9)),
+    "MaxPool2d": (lambda M: M.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 7, 6)),
+    "AvgPool2d": (lambda M: M.AvgPool2d(2), (1, 3, 5, 6)),
+    "AdaptiveAvgPool2d": (lambda M: M.AdaptiveAvgPool2d((2, 3)), (2, 3, 5, 7)),
+    "Unflatten": (lambda M: M.Unflatten(1, (2, 3)), (4, 6)),
+    "SiLU": (lambda M: M.SiLU(), (3, 4)),
+    "LayerNorm": (lambda M: M.LayerNorm((3, 4)), (2, 5, 3, 4)),
+    "LayerNorm_nobias": (lambda M: M.LayerNorm(4, bias=False), (3, 4)),
+    "BatchNorm1d": (lambda M: M.BatchNorm1d(3), (5, 3)),
+    "BatchNorm1d_3d": (lambda M: M.BatchNorm1d(3, momentum=None), (4, 3, 5)),
+    "BatchNorm2d": (lambda M: M.BatchNorm2d(3, momentum=0.2), (2, 3, 4, 5)),
+    "BatchNorm2d_noaffine": (lambda M: M.BatchNorm2d(3, affine=False), (2, 3, 3, 3)),
+    "BatchNorm2d_untracked": (lambda M: M.BatchNorm2d(3, track_running_stats=False), (2, 3, 3, 3)),
+    "ConvNet": (lambda M: M.Sequential(M.Conv2d(3, 8, 7, padding=3), M.BatchNorm2d(8), M.ReLU(), M.MaxPool2d(2),
+                                      M.Flatten(), M.Linear(8 * 4 * 4, 10)), (2, 3, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("direction", ["to_torch", "from_torch"])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layer_matches_pytorch_both_ways(name, direction):
+    make, shape = LAYERS[name]
+    cr.manual_seed(0)
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal(shape)
+    compare(make(nn), make(torch.nn), x, direction=direction, steps=3)
+    cr.manual_seed(1)
+    compare(make(nn), make(torch.nn), x[:1] if "BatchNorm1d" != name else x[:2], train=False, direction=direction)
+
+
+def test_batch_norm_eval_uses_running_statistics_after_training():
+    cr.manual_seed(0)
+    m, t = nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    rng = np.random.default_rng(18)
+    for _ in range(4):
+        x = rng.standard_normal((4, 3, 2, 2)) * 3 + 1
+        m(cr.tensor(x, dtype="float32"))
+        t(torch.tensor(x, dtype=torch.float32))
+    assert int(m.num_batches_tracked) == 4
+    for k, v in m.state_dict().items():
+        np.testing.assert_allclose(v, t.state_dict()[k].detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+    m.eval()
+    t.eval()
+    x = rng.standard_normal((1, 3, 2, 2))  # batch 1 works in eval mode
+    np.testing.assert_allclose(m(cr.tensor(x, dtype="float32")).detach().numpy(),
+                               t(torch.tensor(x, dtype=torch.float32)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_embedding_layer_padding_and_from_pretrained():
+    cr.manual_seed(0)
+    emb = nn.Embedding(7, 3, padding_idx=-1)
+    assert emb.padding_idx == 6 and (emb.weight.detach().numpy()[6] == 0).all()
+    temb = torch.nn.Embedding(7, 3, padding_idx=6)
+    idx = np.array([[0, 6, 2], [6, 6, 1]])
+    compare_idx = lambda m, t: np.testing.assert_allclose(m(cr.tensor(idx)).detach().numpy(), t(torch.tensor(idx)).detach().numpy())
+    to_torch(emb, temb)
+    emb.double()
+    compare_idx(emb, temb)
+    emb(cr.tensor(idx)).sum().backward()
+    temb(torch.tensor(idx)).sum().backward()
+    np.testing.assert_allclose(emb.weight.grad.detach().numpy(), temb.weight.grad.detach().numpy())
+    table = np.arange(12.0).reshape(4, 3)
+    pre = nn.Embedding.from_pretrained(cr.tensor(table))
+    assert not pre.weight.requires_grad and pre(cr.tensor([3])).tolist() == [[9.0, 10.0, 11.0]]
+    assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+
+
+RECURRENT = {
+    "RNN": (lambda M: M.RNN(4, 5), (6, 2, 4)),
+    "RNN_relu_2layer_bi": (lambda M: M.RNN(4, 3, num_layers=2, nonlinearity="relu", bidirectional=True), (5, 3, 4)),
+    "LSTM": (lambda M: M.LSTM(4, 5), (6, 2, 4)),
+    "LSTM_2layer_bi_batch_first": (lambda M: M.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+                                   (2, 5, 3)),
+    "LSTM_nobias": (lambda M: M.LSTM(3, 4, bias=False), (5, 1, 3)),
+    "GRU": (lambda M: M.GRU(4, 5), (6, 2, 4)),
+    "GRU_2layer_bi": (lambda M: M.GRU(3, 4, num_layers=2, bidirectional=True), (4, 2, 3)),
+    "GRU_unbatched": (lambda M: M.GRU(3, 4, num_layers=2), (5, 3)),
+}
+
+
+@pytest.mark.parametrize("direction", ["to_torch", "from_torch"])
+@pytest.mark.parametrize("name", list(RECURRENT))
+def test_recurrent_layer_matches_pytorch(name, direction):
+    make, shape = RECURRENT[name]
+    cr.manual_seed(0)
+    torch.manual_seed(0)
+    m, t = make(nn).double(), make(torch.nn).double()
+    (to_torch if direction == "to_torch" else from_torch)(m, t)
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal(shape)
+    lstm = isinstance(m, nn.LSTM)
+    dirs = 2 if m.bidirectional else 1
+    batch = () if len(shape) == 2 else (shape[0] if m.batch_first else shape[1],)
+    hshape = (m.num_layers * dirs,) + batch + (m.hidden_size,)
+    h0 = rng.standard_normal(hshape)
+    c0 = rng.standard_normal(hshape)
+    xc, xt = _t(x), torch.tensor(x, requires_grad=True)
+    h0c, h0t = _t(h0), torch.tensor(h0, requires_grad=True)
+    c0c, c0t = _t(c0), torch.tensor(c0, requires_grad=True)
+    out, hn = m(xc, (h0c, c0c) if lstm else h0c)
+    tout, thn = t(xt, (h0t, c0t) if lstm else h0t)
+    parts = [out] + (list(hn) if lstm else [hn])
+    tparts = [tout] + (list(thn) if lstm else [thn])
+    rng2 = np.random.default_rng(20)
+    for a, b in zip(parts, tparts):
+        assert a.shape == tuple(b.shape)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-7, atol=1e-10)
+    gs = [rng2.standard_normal(a.shape) for a in parts]
+    sum((a * cr.tensor(g)).sum() for a, g in zip(parts, gs)).backward()
+    sum((b * torch.tensor(g)).sum() for b, g in zip(tparts, gs)).backward()
+    for a, b in ((xc, xt), (h0c, h0t)) + (((c0c, c0t),) if lstm else ()):
+        np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.detach().numpy(), rtol=1e-7, atol=1e-10)
+    tparams = dict(t.named_parameters())
+    for k, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.detach().numpy(), tparams[k].grad.detach().numpy(), rtol=1e-7, atol=1e-10, err_msg=k)
+    out2 = m(xc)[0]  # default zero initial state
+    np.testing.assert_allclose(out2.detach().numpy(), t(xt)[0].detach().numpy(), rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("cell", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_cells_match_pytorch(cell):
+    cr.manual_seed(0)
+    m, t = getattr(nn, cell)(3, 4).double(), getattr(torch.nn, cell)(3, 4).double()
+    to_torch(m, t)
+    rng = np.random.default_rng(21)
+    x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    xc, xt = _t(x), torch.tensor(x, requires_grad=True)
+    if cell == "LSTMCell":
+        (hc, cc), (ht, ct) = m(xc, (_t(h), _t(c))), t(xt, (torch.tensor(h), torch.tensor(c)))
+        (hc.sum() + 2 * cc.sum()).backward()
+        (ht.sum() + 2 * ct.sum()).backward()
+        np.testing.assert_allclose(cc.detach().numpy(), ct.detach().numpy(), rtol=1e-7)
+    else:
+        hc, ht = m(xc, _t(h)), t(xt, torch.tensor(h))
+        hc.sum().backward()
+        ht.sum().backward()
+    np.testing.assert_allclose(hc.detach().numpy(), ht.detach().numpy(), rtol=1e-7)
+    np.testing.assert_allclose(xc.grad.detach().numpy(), xt.grad.detach().numpy(), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(m.weight_hh.grad.detach().numpy(), t.weight_hh.grad.detach().numpy(), rtol=1e-7, atol=1e-12)
+    unbatched = m(_t(x[0]))
+    assert (unbatched[0] if cell == "LSTMCell" else unbatched).shape == (4,)
+
+
+def test_recurrent_dropout_acts_between_layers_in_training_only():
+    cr.manual_seed(0)
+    m = nn.LSTM(3, 4, num_layers=2, dropout=0.5).double()
+    t = to_torch(m, torch.nn.LSTM(3, 4, num_layers=2, dropout=0.5)).eval()
+    x = np.random.default_rng(22).standard_normal((5, 2, 3))
+    a, b = m(_t(x))[0].detach().numpy(), m(_t(x))[0].detach().numpy()
+    assert not np.allclose(a, b)  # fresh masks each call
+    np.testing.assert_allclose(m.eval()(_t(x))[0].detach().numpy(), t(torch.tensor(x))[0].detach().numpy(), rtol=1e-7)
+
+
+def test_state_dict_keys_and_shapes_are_pytorchs():
+    for make in (lambda M: M.LSTM(3, 4, num_layers=2, bidirectional=True), lambda M: M.GRU(3, 4, bias=False),
+                 lambda M: M.Conv2d(6, 4, 3, groups=2), lambda M: M.BatchNorm1d(5), lambda M: M.Embedding(5, 2),
+                 lambda M: M.LayerNorm([2, 3]), lambda M: M.LSTMCell(3, 2), lambda M: M.Conv1d(2, 3, 4)):
+        ours = {k: np.shape(v) for k, v in make(nn).state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in make(torch.nn).state_dict().items()}
+        assert list(ours.items()) == list(theirs.items())
+
+
+def test_printed_forms_match_pytorch():
+    for make in (lambda M: M.Conv2d(1, 6, 5), lambda M: M.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+                 lambda M: M.BatchNorm2d(8), lambda M: M.LSTM(3, 4, num_layers=2, batch_first=True),
+                 lambda M: M.Embedding(10, 3, padding_idx=0), lambda M: M.LayerNorm(4),
+                 lambda M: M.Conv1d(2, 3, 4, padding="same")):
+        assert repr(make(nn)) == repr(make(torch.nn))
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: F.conv2d(cr.zeros(1, 3, 5, 5), cr.zeros(4, 2, 3, 3)), "has 3 channels, but weight"),
+    (lambda: F.conv2d(cr.zeros(1, 1, 2, 2), cr.zeros(1, 1, 3, 3)), "larger than the padded input"),
+    (lambda: F.conv2d(cr.zeros(1, 1, 5, 5), cr.zeros(1, 1, 3, 3), stride=2, padding="same"), "strided"),
+    (lambda: F.max_pool2d(cr.zeros(1, 1, 4, 4), 2, padding=2), "at most half the kernel"),
+    (lambda: nn.BatchNorm2d(3)(cr.zeros(2, 4, 2, 2)), "expected a 4-d input with 3 channels"),
+    (lambda: nn.BatchNorm1d(3)(cr.zeros(1, 3)), "more than 1 value per channel"),
+    (lambda: F.embedding(cr.tensor([5]), cr.zeros(3, 2)), "index 5 is out of range"),
+    (lambda: nn.LSTM(3, 4)(cr.zeros(2, 1, 5)), "input_size=3"),
+    (lambda: F.layer_norm(cr.zeros(2, 3), (4,)), "does not match"),
+])
+def test_errors_are_one_clear_line(call, message):
+    with pytest.raises((ValueError, IndexError, TypeError)) as e:
+        call()
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_max_pool2d_routes_nan_windows_as_pytorch():
+    x = np.array([[[[1.0, np.nan, 0.5], [np.nan, 2.0, 7.0], [3.0, 1.0, np.nan]]]])
+    check_op(lambda x: F.max_pool2d(x, 2, 1), lambda x: TF.max_pool2d(x, 2, 1), [x], gradcheck=False)
