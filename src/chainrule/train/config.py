@@ -70,6 +70,7 @@ class RunConfig:
     dtype: str = "float32"
     preprocess: str = "auto"         # none, scale, mean_image, channel; auto: mean_image for images
     limit: int = 0                   # use only the first N training images (0: all), for quick trials
+    compile: bool = False            # replay each step with chainrule.compile (eager is the reference)
 
     @classmethod
     def defaults(cls, dataset: str = "spiral") -> "RunConfig":
