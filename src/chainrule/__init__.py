@@ -16,12 +16,15 @@ if any(_os.environ.get(_v, "1") not in ("", "0", "1") for _v in ("OMPI_COMM_WORL
     for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # an MPI rank: 1 BLAS thread
         _os.environ.setdefault(_v, "1")                                        # unless told otherwise
 from chainrule.tensor import Size, Tensor  # noqa: E402
-from chainrule.autograd import Function, enable_grad, is_grad_enabled, no_grad
+from chainrule.autograd import (Function, enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
+                                set_grad_enabled)
 from chainrule.dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
                               set_default_dtype)
 from chainrule.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                                 linspace, logspace, ones, ones_like, rand, rand_like, randint,
                                 randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from chainrule.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor,  # noqa: F401
+                                HalfTensor, IntTensor, LongTensor)
 from chainrule.devices import device, get_default_device, set_default_device
 from chainrule.ops.linalg import bmm, mm, t
 from chainrule.ops.reduce import std
@@ -35,11 +38,18 @@ from chainrule.ops import (argmax, argmin, clone, flip, gather, index_select, ma
                            scatter_add, sort, tile, topk)
 from chainrule.ops import (all, any, cumsum, einsum, expm1, log1p, logaddexp, norm, outer,  # noqa: F401
                            xlogy)
+from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_max, clamp_min,  # noqa: F401
+                           ceil, cumprod, diag, diag_embed, diagonal, eq, equal, exp2, fix, floor, frac, ge, greater,
+                           greater_equal, gt, histc, histogram, isclose, le, lerp, less, less_equal, log2,
+                           log10, lt, moveaxis, movedim, msort, narrow, ne, nonzero, not_equal, prod,
+                           reciprocal, round, rsqrt, sign, split, swapaxes, swapdims, trace, tril, triu, trunc,
+                           unbind, unique)
+from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401
 from chainrule._settings import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: F401
-from chainrule import data, distributed, nn, optim, train, utils, viz  # noqa: E402
+from chainrule import data, distributed, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 
 # PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)

@@ -224,3 +224,56 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=N
 def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """The identity matrix (n x m, ones on the diagonal)."""
     return _new(np.eye(n, m, dtype=_float(dtype)), requires_grad, device)
+
+
+class _LegacyType(type):
+    """The metaclass of the legacy constructors: ``isinstance(t, FloatTensor)`` asks t's dtype."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype
+
+
+class _LegacyTensor(metaclass=_LegacyType):
+    """PyTorch's legacy constructors: ``FloatTensor(data)`` is ``tensor(data, dtype=float32)``,
+    ``FloatTensor(2, 3)`` a new (2, 3) tensor (zeros here, uninitialised in PyTorch)."""
+
+    dtype = None
+
+    def __new__(cls, *args, device=None):
+        if device is not None:
+            _check_device(device)
+        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+            data = args[0]._data if isinstance(args[0], Tensor) else args[0]
+            return Tensor(np.array(data, dtype=cls.dtype), dtype=cls.dtype)
+        if not all(isinstance(a, (int, np.integer)) for a in args):
+            raise TypeError(f"{cls.__name__}(): give data (a list, an array) or sizes (ints), got "
+                            f"{tuple(type(a).__name__ for a in args)}")
+        return Tensor(np.zeros(_shape(args) if args else (0,), cls.dtype), dtype=cls.dtype)
+
+
+class FloatTensor(_LegacyTensor):
+    dtype = dtypes.float32
+
+
+class DoubleTensor(_LegacyTensor):
+    dtype = dtypes.float64
+
+
+class HalfTensor(_LegacyTensor):
+    dtype = dtypes.float16
+
+
+class LongTensor(_LegacyTensor):
+    dtype = dtypes.int64
+
+
+class IntTensor(_LegacyTensor):
+    dtype = dtypes.int32
+
+
+class BoolTensor(_LegacyTensor):
+    dtype = dtypes.bool_
+
+
+class ByteTensor(_LegacyTensor):
+    dtype = np.dtype(np.uint8)

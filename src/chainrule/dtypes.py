@@ -46,6 +46,10 @@ def as_dtype(dtype) -> np.dtype:
         return bool_
     if isinstance(dtype, str) and dtype in _ALIASES:
         return _ALIASES[dtype]
+    if isinstance(dtype, str) and dtype.rpartition(".")[2] in _TYPE_NAMES:  # 'torch.FloatTensor'
+        return _TYPE_NAMES[dtype.rpartition(".")[2]]
+    if isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), np.dtype):  # cr.FloatTensor
+        return dtype.dtype
     try:
         d = np.dtype(dtype)
     except TypeError as e:
@@ -53,6 +57,9 @@ def as_dtype(dtype) -> np.dtype:
     if d.kind not in "fiub":
         raise TypeError(f"dtype {d} is not supported; chainrule tensors hold float, int or bool data")
     return d
+
+_TYPE_NAMES = {torch_name(d): np.dtype(d) for d in ("float32", "float64", "float16", "int64", "int32", "int16",
+                                                    "int8", "uint8", "bool")}
 
 
 def infer_dtype(data) -> np.dtype:

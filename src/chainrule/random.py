@@ -1,9 +1,13 @@
 """The library's random number generator: one seeded NumPy Generator for init, dropout and shuffling."""
 from __future__ import annotations
 
+import json
+import secrets
+
 import numpy as np
 
 from chainrule import devices
+from chainrule.core import TensorBase, make
 
 _rng = np.random.default_rng()
 
@@ -45,4 +49,29 @@ class Generator:
         return self
 
     def initial_seed(self):
+        """The seed given to ``manual_seed`` (or drawn by ``seed``); None for an unseeded generator."""
         return self._seed
+
+    def seed(self) -> int:
+        """Seed from the operating system's entropy and return that seed (PyTorch's)."""
+        s = secrets.randbits(63)
+        self.manual_seed(s)
+        return s
+
+    def get_state(self):
+        """The stream's state as a uint8 tensor (PyTorch's ByteTensor; its bytes are chainrule's own,
+        NumPy's PCG64 state): ``set_state`` of it continues the same stream."""
+        state = json.dumps({"seed": self._seed, "bit_generator": self.rng.bit_generator.state})
+        return make(np.frombuffer(state.encode(), np.uint8).copy())
+
+    def set_state(self, new_state) -> "Generator":
+        """Restore a state from :meth:`get_state`."""
+        data = new_state._data if isinstance(new_state, TensorBase) else np.asarray(new_state)
+        try:
+            state = json.loads(data.astype(np.uint8).tobytes().decode())
+            rng = np.random.default_rng()
+            rng.bit_generator.state = state["bit_generator"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise RuntimeError(f"Generator.set_state: not a state from Generator.get_state ({e})") from None
+        self.rng, self._seed = rng, state["seed"]
+        return self

@@ -16,6 +16,7 @@ from chainrule import devices, dtypes, ops
 from chainrule import random as _random
 from chainrule._format import tensor_repr
 from chainrule.core import ShapeError, TensorBase, backward, make, set_tensor_class
+from chainrule.core import register_hook as _register_hook
 from chainrule.ops import args as _args
 from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import array_of
@@ -106,6 +107,11 @@ class Tensor(TensorBase):
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._ctx is not None:
             self._retains = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time this tensor's gradient is computed; a returned tensor
+        replaces the gradient. Returns a handle whose ``remove()`` unregisters it (PyTorch's)."""
+        return _register_hook(self, hook)
 
     @property
     def retains_grad(self) -> bool:
@@ -474,6 +480,14 @@ class Tensor(TensorBase):
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None):
         return _inplace.fill_(self, "normal_", _random.resolve(generator).normal(mean, std, self._data.shape))
 
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return _inplace.fill_(self, "bernoulli_", _ops.sampling.bernoulli_(self, p, generator=generator))
+
+    def bernoulli(self, p=None, *, generator=None): return _ops.sampling.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _ops.sampling.multinomial(self, num_samples, replacement, generator=generator)
+
     # comparisons: plain boolean tensors, outside the graph
     def __lt__(self, other):
         return _ops.compare(np.less, self, other)
@@ -605,6 +619,59 @@ class Tensor(TensorBase):
     def all(self, dim=None, keepdim=False): return _ops.all(self, dim, keepdim)
     def any(self, dim=None, keepdim=False): return _ops.any(self, dim, keepdim)
     def outer(self, vec2): return _ops.outer(self, vec2)
+    def log10(self): return _ops.log10(self)
+    def log2(self): return _ops.log2(self)
+    def exp2(self): return _ops.exp2(self)
+    def rsqrt(self): return _ops.rsqrt(self)
+    def reciprocal(self): return _ops.reciprocal(self)
+    def sign(self): return _ops.sign(self)
+    def trunc(self): return _ops.trunc(self)
+    fix = trunc
+    def floor(self): return _ops.floor(self)
+    def ceil(self): return _ops.ceil(self)
+    def round(self): return _ops.round(self)
+    def frac(self): return _ops.frac(self)
+    def lerp(self, end, weight): return _ops.lerp(self, end, weight)
+    def clamp_min(self, min): return _ops.clamp_min(self, min)  # noqa: A002
+    def clamp_max(self, max): return _ops.clamp_max(self, max)  # noqa: A002
+    def prod(self, dim=None, keepdim=False, *, dtype=None): return _ops.prod(self, dim, keepdim, dtype=dtype)
+    def cumprod(self, dim, *, dtype=None): return _ops.cumprod(self, dim, dtype=dtype)
+    def eq(self, other): return _ops.eq(self, other)
+    def ne(self, other): return _ops.ne(self, other)
+    def lt(self, other): return _ops.lt(self, other)
+    def le(self, other): return _ops.le(self, other)
+    def gt(self, other): return _ops.gt(self, other)
+    def ge(self, other): return _ops.ge(self, other)
+    greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _ops.isclose(self, other, rtol, atol, equal_nan)
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _ops.allclose(self, other, rtol, atol, equal_nan)
+    def equal(self, other): return _ops.equal(self, other)
+    def tril(self, diagonal=0): return _ops.tril(self, diagonal)
+    def triu(self, diagonal=0): return _ops.triu(self, diagonal)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return _ops.diagonal(self, offset, dim1, dim2)
+    def diag(self, diagonal=0): return _ops.diag(self, diagonal)
+    def diag_embed(self, offset=0): return _ops.diag_embed(self, offset)
+    def trace(self): return _ops.trace(self)
+    def argsort(self, dim=-1, descending=False, stable=False): return _ops.argsort(self, dim, descending, stable)
+    def msort(self): return _ops.msort(self)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
+    def nonzero(self, *, as_tuple=False): return _ops.nonzero(self, as_tuple=as_tuple)
+    def argwhere(self): return _ops.argwhere(self)
+    def bincount(self, weights=None, minlength=0): return _ops.bincount(self, weights, minlength)
+    def histc(self, bins=100, min=0, max=0): return _ops.histc(self, bins, min, max)  # noqa: A002
+    def histogram(self, bins=100, **kw): return _ops.histogram(self, bins, **kw)
+    def where(self, condition, other): return _ops.where(condition, self, other)
+    def split(self, split_size, dim=0): return _ops.split(self, split_size, dim)
+    def chunk(self, chunks, dim=0): return _ops.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return _ops.unbind(self, dim)
+    def narrow(self, dim, start, length): return _ops.narrow(self, dim, start, length)
+    def movedim(self, source, destination): return _ops.movedim(self, source, destination)
+    moveaxis = movedim
+    def swapaxes(self, axis0, axis1): return _ops.swapaxes(self, axis0, axis1)
+    swapdims = swapaxes
 
 
 

@@ -3,8 +3,10 @@
 It imports nothing else of chainrule (checked by import-linter, see ARCHITECTURE.md).
 """
 from chainrule.core.errors import DtypeError, ShapeError  # noqa: F401
-from chainrule.core.engine import backward, grad, queue_callback, toposort  # noqa: F401
+from chainrule.core.engine import (  # noqa: F401
+    RemovableHandle, backward, grad, queue_callback, register_hook, toposort)
 from chainrule.core.function import (  # noqa: F401
     ALL, AccumulateGrad, Function, FunctionCtx, TensorBase, bump_version, check_versions, make,
     set_tensor_class, torch_name, unbroadcast, version_error)
-from chainrule.core.mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401
+from chainrule.core.mode import (  # noqa: F401
+    enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)

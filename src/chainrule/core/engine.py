@@ -9,6 +9,8 @@ shape here (:func:`~chainrule.core.function.unbroadcast`), so no op has to.
 from __future__ import annotations
 
 import heapq
+import itertools
+import weakref
 
 import numpy as np
 
@@ -31,6 +33,56 @@ def toposort(root: TensorBase) -> list:
                 seen.add(p)
                 stack.append(p)
     return sorted(seen, key=lambda t: t._ctx.seq, reverse=True)
+
+
+# ----------------------------------------------------------------------------- tensor hooks
+_hooks: dict = {}  # id(tensor) -> {id: hook}, dropped with the tensor; empty (the walk's fast path) when unused
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_hook`` (and a Module's ``register_*_hook``) returns: ``remove()`` unregisters
+    the hook (twice is harmless); also a context manager that removes it on exit (PyTorch's handle)."""
+
+    def __init__(self, table: dict, key: int | None = None):
+        self._table = table  # the hook table it was entered in (a tensor's own: not the tensor)
+        self.id = next(_hook_ids) if key is None else key
+
+    def remove(self) -> None:
+        self._table.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def register_hook(t: TensorBase, hook) -> RemovableHandle:
+    """Call ``hook(grad)`` when the gradient of ``t`` is computed (PyTorch's ``Tensor.register_hook``):
+    it may return a tensor that replaces the gradient (passed on to ``t``'s inputs, and what a leaf
+    accumulates), or None. A leaf's hooks see its whole gradient once, before it reaches ``.grad``."""
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    table = _hooks.get(id(t))
+    if table is None:
+        table = _hooks[id(t)] = {}
+        weakref.finalize(t, _hooks.pop, id(t), None)
+    handle = RemovableHandle(table)
+    table[handle.id] = hook
+    return handle
+
+
+def _run_hooks(t: TensorBase, g):
+    for hook in list(_hooks[id(t)].values()):
+        r = hook(make(g))
+        if r is not None:
+            r = r._data if isinstance(r, TensorBase) else np.asarray(r)
+            if r.shape != g.shape:
+                raise RuntimeError(f"hook: the gradient returned has shape {r.shape}, expected {g.shape}")
+            g = r.astype(g.dtype, copy=False)
+    return g
 
 
 _end_callbacks: list = []  # run once when the current (or next) backward finishes
@@ -104,9 +156,12 @@ def _walk(roots, gs, retain_graph, on_edge, capture) -> None:
     grads = {}
     heap = []
     pop, push = heapq.heappop, heapq.heappush
+    hooked = {} if _hooks else None  # leaves with hooks: their whole gradient, hooked once at the end
     for root, g in zip(roots, gs):
         if root._ctx is None:  # a leaf: d(root)/d(root) = 1
-            if capture is None:
+            if hooked is not None and id(root) in _hooks:
+                hooked[root] = g if root not in hooked else hooked[root] + g
+            elif capture is None:
                 root._accumulate(g)
             elif root in capture:
                 capture[root] = g if capture[root] is None else capture[root] + g
@@ -118,6 +173,8 @@ def _walk(roots, gs, retain_graph, on_edge, capture) -> None:
     while heap:
         t = pop(heap)[1]
         g = grads.pop(t)
+        if hooked is not None and id(t) in _hooks:
+            g = _run_hooks(t, g)
         if capture is None:
             t._grad = g if t._grad is None else t._grad + g
         elif t in capture:
@@ -154,7 +211,9 @@ def _walk(roots, gs, retain_graph, on_edge, capture) -> None:
             if on_edge is not None:
                 on_edge(t, fn, g, i, gi)
             if p._ctx is None:
-                if capture is None:
+                if hooked is not None and id(p) in _hooks:
+                    hooked[p] = gi.copy() if p not in hooked else hooked[p] + gi
+                elif capture is None:
                     # the add gate hands its upstream array to both inputs: a leaf gets its own,
                     # so that an in-place change of one .grad (p.grad.mul_(c)) leaves the other alone
                     p._accumulate(gi.copy() if gi is g else gi)
@@ -170,6 +229,12 @@ def _walk(roots, gs, retain_graph, on_edge, capture) -> None:
         if not retain_graph:
             fn.__dict__.clear()
             fn.freed = True
+    for p, g in (hooked or {}).items():
+        g = _run_hooks(p, g)
+        if capture is None:
+            p._accumulate(g)
+        elif p in capture:
+            capture[p] = g if capture[p] is None else capture[p] + g
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,

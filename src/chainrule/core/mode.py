@@ -10,6 +10,7 @@ class _GradMode(threading.local):
 
 
 mode = _GradMode()
+_mode = mode  # the same, for the classes whose argument PyTorch names ``mode``
 
 
 def is_grad_enabled() -> bool:
@@ -32,10 +33,16 @@ class _SetGrad:
         return False
 
     def __call__(self, fn):
+        value = self._value
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            prev = mode.enabled
+            mode.enabled = value
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                mode.enabled = prev
 
         return wrapper
 
@@ -59,3 +66,39 @@ class enable_grad(_SetGrad):  # noqa: N801 - PyTorch's name
     """Record the graph again inside a ``no_grad`` block."""
 
     _value = True
+
+
+class inference_mode(_SetGrad):  # noqa: N801 - PyTorch's name
+    """``no_grad`` under PyTorch's other name (``inference_mode(False)`` changes nothing); a context
+    manager and a decorator. chainrule has no inference tensors: the results are ordinary tensors."""
+
+    def __init__(self, mode: bool = True):
+        self._value = not mode if mode else None
+
+    def __enter__(self):
+        self._prev = mode.enabled
+        if self._value is not None:
+            mode.enabled = self._value
+        return self
+
+    def __call__(self, fn):
+        if self._value is None:
+            return fn
+        return super().__call__(fn)
+
+
+class set_grad_enabled(_SetGrad):  # noqa: N801 - PyTorch's name
+    """Set grad mode to ``mode``: at once when called, restored at the end of a ``with`` block; as a
+    decorator, for the calls of the function only (as PyTorch)."""
+
+    def __init__(self, mode: bool):
+        self._value = bool(mode)
+        self._prev = _mode.enabled
+        _mode.enabled = self._value
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        _mode.enabled = self._prev  # the decorator form: only the calls change the mode
+        return super().__call__(fn)

@@ -9,6 +9,7 @@ import numpy as np
 from chainrule import dtypes, ops
 from chainrule.core import make
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
+from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
@@ -38,7 +39,68 @@ def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A0
 
 
 gelu = ops.gelu
-softplus = ops.softplus
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (PyTorch's linear region)."""
+    x = float_input(input)
+    bx = x * beta if beta != 1 else x
+    soft = ops.softplus(bx) / beta if beta != 1 else ops.softplus(bx)
+    return ops.where(bx > threshold, x, soft)
+
+
+def mish(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x tanh(softplus(x)) (``inplace`` is accepted and computed out of place)."""
+    x = float_input(input)
+    return x * ops.tanh(ops.softplus(x))
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """The cosine of the angle between x1 and x2 along ``dim`` (broadcast first): each divided by
+    its 2-norm clamped at ``eps``, then their dot product, as PyTorch computes it."""
+    a, b = promote(x1, x2)
+    a, b = floats(a, b)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    a, b = a.expand(*shape), b.expand(*shape)
+    na = ops.clip(ops.norm(a, 2, dim, keepdim=True), min=eps)
+    nb = ops.clip(ops.norm(b, 2, dim, keepdim=True), min=eps)
+    return ((a / na) * (b / nb)).sum(dim)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale=None, enable_gqa: bool = False,
+                                 *, generator=None) -> Tensor:
+    """softmax(Q K^T * scale + mask) V, one fused node with its own backward
+    (:class:`~chainrule.rules.attention.ScaledDotProductAttention`).
+
+    ``attn_mask``: a bool mask (True takes part) or a float mask added to the scores, broadcast to
+    (..., L, S); ``is_causal`` masks the upper triangle (not with ``attn_mask``, as PyTorch);
+    ``scale`` defaults to 1/sqrt(E); ``dropout_p`` drops attention weights (from ``generator``).
+    """
+    q, k, v = floats(*promote(query, key, value))
+    if q.ndim < 2 or k.shape[-1] != q.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise RuntimeError(f"scaled_dot_product_attention: query {q.shape}, key {k.shape} and value "
+                           f"{v.shape} do not fit: need (..., L, E), (..., S, E), (..., S, Ev)")
+    if enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not supported in chainrule")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+                           "is_causal=True")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    L, S = q.shape[-2], k.shape[-2]
+    extra, kind = [], None
+    if is_causal:
+        extra, kind = [make(np.tril(np.ones((L, S), bool)))], "bool"
+    elif attn_mask is not None:
+        m = attn_mask if isinstance(attn_mask, Tensor) else as_tensor(attn_mask)
+        kind = "bool" if m._data.dtype == np.bool_ else "float"
+        extra = [m if kind == "bool" else as_tensor(m, q._data.dtype)]
+    if dropout_p:
+        keep = resolve(generator).random(np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (L, S)) >= dropout_p
+        extra.append(make((keep / (1 - dropout_p)).astype(q._data.dtype)))
+    s = 1 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
+    return ScaledDotProductAttention.apply(q, k, v, *extra, scale=s, mask=kind, dropout=bool(dropout_p))
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -248,9 +310,8 @@ def _weighted_reduce(loss: Tensor, wi: np.ndarray, reduction: str, out_shape) ->
     if reduction == "sum":
         return loss.sum()
     total = wi.sum()  # PyTorch's weighted mean: over the kept rows, by their class weights
-    if total == 0:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return loss.sum() * np.nan
+    if total == 0:  # nothing kept: NaN, and a zero gradient (the kept rows' weights), as PyTorch
+        return loss.sum() * 0.0 + make(np.array(np.nan, loss._data.dtype))
     return loss.sum() / total.astype(loss._data.dtype)
 
 
@@ -683,9 +744,12 @@ def _check_p(p: float, op: str) -> None:
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
 
 
-def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None) -> Tensor:  # noqa: A002
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
+            generator=None) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p), so
     eval mode (``training=False``) is the identity (``inplace`` is accepted and computed out of place).
+    The mask is drawn from ``generator`` (a chainrule.Generator; ``rng`` is its older name) or
+    chainrule's default stream.
 
     Example:
         >>> import chainrule as cr
@@ -698,10 +762,11 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
         return x
     if p == 1:
         return _dropout.Dropout.apply(x, Tensor._make(np.zeros((), x._data.dtype), False, None))
-    return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape, "dropout", rng))
+    return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape, "dropout", rng if generator is None else generator))
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None) -> Tensor:  # noqa: A002
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
+              generator=None) -> Tensor:
     """Channel dropout: zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p, scaling
     the kept ones by 1/(1-p)."""
     _check_p(p, "dropout2d")
@@ -713,7 +778,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     shape = x.shape[:-2] + (1, 1)
     if p == 1:
         return _dropout.Dropout.apply(x, Tensor._make(np.zeros(shape, x._data.dtype), False, None))
-    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, "dropout2d", rng))
+    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, "dropout2d", rng if generator is None else generator))
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,  # noqa: A002

@@ -14,32 +14,10 @@ them only after all of the module's ops: by then every input's gradient is compl
 """
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 
-from chainrule.autograd import Function, is_grad_enabled
+from chainrule.autograd import Function, RemovableHandle, is_grad_enabled
 from chainrule.tensor import Tensor
-
-_ids = itertools.count()
-
-
-class RemovableHandle:
-    """What ``register_*_hook`` returns: ``.remove()`` unregisters the hook (twice is harmless);
-    also a context manager that removes it on exit."""
-
-    def __init__(self, table: OrderedDict):
-        self.id = next(_ids)
-        self._table = table
-
-    def remove(self) -> None:
-        self._table.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-        return False
 
 
 class Hooks:

@@ -3,9 +3,11 @@
 Each function normalises its arguments (:mod:`.args`: dims and their NumPy aliases, ``out=``;
 :mod:`.convert`: operands to tensors of one dtype) and calls a rule of :mod:`chainrule.rules`.
 Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`, :mod:`.shape`,
-:mod:`.index`, :mod:`.softmax`, :mod:`.misc`, :mod:`.inplace`. Tensor's operators and methods call them.
+:mod:`.index`, :mod:`.softmax`, :mod:`.misc`, :mod:`.math`, :mod:`.matrix`, :mod:`.counting`,
+:mod:`.inplace`. Tensor's operators and methods call them.
 """
-from chainrule.ops import elementwise, index, linalg, misc, reduce, shape, softmax  # noqa: F401
+from chainrule.ops import (  # noqa: F401
+    counting, elementwise, index, linalg, math, matrix, misc, reduce, sampling, shape, softmax)
 from chainrule.ops.convert import as_tensor, cast, promote  # noqa: F401
 from chainrule.ops.elementwise import (  # noqa: F401
     abs, add, clip, compare, cos, div, elu, exp, gelu, leaky_relu, log, maximum, minimum, mul, neg,
@@ -14,8 +16,16 @@ from chainrule.ops.linalg import bmm, matmul, mm, t  # noqa: F401
 from chainrule.ops.softmax import log_softmax, softmax  # noqa: F401
 from chainrule.ops.reduce import amax, amin, logsumexp, max, mean, min, std, sum, var  # noqa: F401
 from chainrule.ops.shape import (  # noqa: F401
-    cat, concatenate, expand, flatten, getitem, pad, permute, reshape, squeeze, stack, transpose,
-    unsqueeze)
+    cat, chunk, concatenate, expand, flatten, getitem, moveaxis, movedim, narrow, pad, permute, reshape,
+    split, squeeze, stack, swapaxes, swapdims, transpose, unbind, unsqueeze)
+from chainrule.ops.math import (  # noqa: F401
+    allclose, clamp_min, clamp_max, cumprod, eq, equal, ceil, exp2, fix, floor, frac, ge, greater, greater_equal, gt,
+    isclose, le, lerp, less, less_equal, log2, log10, lt, ne, not_equal, prod, reciprocal, round, rsqrt, sign,
+    trunc)
+from chainrule.ops.sampling import bernoulli, multinomial, normal  # noqa: F401
+from chainrule.ops.matrix import diag, diag_embed, diagonal, trace, tril, triu  # noqa: F401
+from chainrule.ops.counting import (  # noqa: F401
+    argsort, argwhere, bincount, histc, histogram, msort, nonzero, unique)
 from chainrule.ops.index import (  # noqa: F401
     argmax, argmin, clone, flip, gather, index_select, masked_fill, repeat, scatter_add, sort, tile, topk)
 from chainrule.ops.misc import (  # noqa: F401

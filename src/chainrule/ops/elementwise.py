@@ -151,9 +151,18 @@ def clip(x, min=None, max=None):  # noqa: A002
     return Clip.apply(as_tensor(x), lo=min, hi=max)
 
 
-def where(condition, input, other):  # noqa: A002 - torch keywords
+def nonzero_tuple(condition) -> tuple:
+    """The positions where ``condition`` is non-zero, one int64 tensor per axis."""
+    d = condition._data if isinstance(condition, TensorBase) else np.asarray(condition)
+    return tuple(make(np.asarray(i, np.int64)) for i in np.nonzero(np.atleast_1d(d)))
+
+
+def where(condition, input=None, other=None):  # noqa: A002 - torch keywords
     """``input`` where ``condition`` holds, else ``other`` (the condition gets no gradient; it is an
-    input of the op, so that changing it in place before backward raises, as in PyTorch)."""
+    input of the op, so that changing it in place before backward raises, as in PyTorch).
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``."""
+    if input is None and other is None:
+        return nonzero_tuple(condition)
     if not (isinstance(condition, TensorBase) and condition._data.dtype == np.bool_):
         condition = make(np.asarray(condition._data if isinstance(condition, TensorBase) else condition,
                                     dtype=bool))

@@ -2,7 +2,6 @@
 primitives. The rules are in :mod:`chainrule.rules.reduce`."""
 from __future__ import annotations
 
-import builtins
 import collections
 
 import numpy as np
@@ -11,9 +10,9 @@ from chainrule import dtypes
 from chainrule.core import ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input
-from chainrule.ops.elementwise import maximum, minimum, sqrt
+from chainrule.ops.elementwise import maximum, minimum
 from chainrule.ops.inplace import write_out
-from chainrule.rules.reduce import Amax, Amin, LogSumExp, MaxDim, Mean, Sum
+from chainrule.rules.reduce import Amax, Amin, LogSumExp, MaxDim, Mean, Std, Sum, Var
 
 
 def sum(x, dim=None, keepdim: bool = False, *, dtype=None, out=None, axis=None,  # noqa: A001
@@ -131,7 +130,7 @@ def _amaxmin(op, name, x, dim, keepdim, out, axis, keepdims):
     args.no_out(name, out)
     _check_nonempty(x, name)
     dim, keepdim = args.alias(name, dim, keepdim, axis, keepdims)
-    return op.apply(x, axis=args.dims(dim, x.ndim, name), keepdims=keepdim)
+    return op.apply(x, axis=args.dims(dim, x.ndim, name), keepdims=keepdim, route_nan=False)
 
 
 def logsumexp(x, dim=None, keepdim: bool = False, *, out=None, axis=None, keepdims=None):
@@ -156,24 +155,23 @@ def _var_args(op, dim, unbiased, keepdim, correction, axis, keepdims):
 def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, out=None, axis=None,
         keepdims=None):
     """Variance over ``dim``, dividing by max(0, N - correction) (1: unbiased, PyTorch's default;
-    ``unbiased=False`` is correction 0). A correction of N or more divides by 0 (inf, as PyTorch).
-
-    Written from primitives (mean, sub, mul, sum), so it needs no backward of its own.
-    """
-    x = as_tensor(x)
-    args.no_out("var", out)
-    dim, keepdim, correction = _var_args("var", dim, unbiased, keepdim, correction, axis, keepdims)
-    if x._data.dtype.kind != "f":
-        raise RuntimeError(f"var(): only floating-point tensors are supported, got "
-                           f"{dtypes.type_name(x.dtype)}")
-    axes = args.dims(dim, x.ndim, "var")
-    n = x._data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
-    d = x - mean(x, axes, keepdim=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return sum(d * d, axes, keepdim) / float(builtins.max(0, n - correction))
+    ``unbiased=False`` is correction 0). A correction of N or more divides by 0 (inf, as PyTorch),
+    and so does its gradient (:class:`~chainrule.rules.reduce.Var`)."""
+    return _var_std(Var, "var", x, dim, unbiased, keepdim, correction, out, axis, keepdims)
 
 
 def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, out=None, axis=None,
         keepdims=None):
-    """Standard deviation: the square root of :func:`var` (same arguments)."""
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, out=out, axis=axis, keepdims=keepdims))
+    """Standard deviation: the square root of :func:`var` (same arguments); the gradient of a
+    constant slice is 0, as PyTorch's."""
+    return _var_std(Std, "std", x, dim, unbiased, keepdim, correction, out, axis, keepdims)
+
+
+def _var_std(rule, op, x, dim, unbiased, keepdim, correction, out, axis, keepdims):
+    x = as_tensor(x)
+    args.no_out(op, out)
+    dim, keepdim, correction = _var_args(op, dim, unbiased, keepdim, correction, axis, keepdims)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}(): only floating-point tensors are supported, got "
+                           f"{dtypes.type_name(x.dtype)}")
+    return rule.apply(x, axis=args.dims(dim, x.ndim, op), correction=correction, keepdims=keepdim)

@@ -181,3 +181,78 @@ def pad(x, pad_width, value: float = 0.0):
     if (pw < 0).any():
         raise ShapeError(f"pad: pad widths must be >= 0, got {pad_width}")
     return Pad.apply(x, pad_width=tuple(map(tuple, pw.tolist())), value=value)
+
+
+def narrow(input, dim: int, start: int, length: int):  # noqa: A002
+    """The ``length`` elements from ``start`` along ``dim`` (a view in PyTorch, a slice here)."""
+    x = as_tensor(input)
+    d = args.dim(dim, x.ndim, "narrow")
+    n = x.shape[d]
+    s = int(start) + n if int(start) < 0 else int(start)
+    if not 0 <= s <= n or length < 0 or s + length > n:
+        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return getitem(x, (slice(None),) * d + (slice(s, s + int(length)),))
+
+
+def split(tensor, split_size_or_sections, dim: int = 0):
+    """Pieces along ``dim``: of ``split_size`` each (the last one smaller), or of the given sizes."""
+    x = as_tensor(tensor)
+    d = args.dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0 and n:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [min(step, n - i) for i in range(0, n, step)] if n else [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
+                               f"size at dimension {d}), but got split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(x, d, start, s))
+        start += s
+    return tuple(out)
+
+
+def chunk(input, chunks: int, dim: int = 0):  # noqa: A002
+    """``chunks`` pieces along ``dim`` of ceil(n / chunks) elements each (fewer pieces when they run out)."""
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    x = as_tensor(input)
+    n = x.shape[args.dim(dim, x.ndim, "chunk")]
+    return split(x, max(1, -(-n // chunks)), dim)
+
+
+def unbind(input, dim: int = 0):  # noqa: A002
+    """The slices along ``dim``, as a tuple (the axis removed)."""
+    x = as_tensor(input)
+    d = args.dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+def movedim(input, source, destination):  # noqa: A002
+    """``input`` with the axes ``source`` moved to the positions ``destination`` (ints or tuples)."""
+    x = as_tensor(input)
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
+                           f"contain the same number of dims as destination ({list(dst)} dims)")
+    src = [args.dim(s, x.ndim, "movedim") for s in src]
+    dst = [args.dim(s, x.ndim, "movedim") for s in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError("movedim: repeated dim in source or destination")
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, a in sorted(zip(dst, src)):
+        order.insert(d, a)
+    return Permute.apply(x, axes=tuple(order))
+
+
+def swapaxes(input, axis0: int, axis1: int):  # noqa: A002
+    """Swap two axes (PyTorch's alias of transpose)."""
+    return transpose(input, axis0, axis1)
+
+
+moveaxis, swapdims = movedim, swapaxes

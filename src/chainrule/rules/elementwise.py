@@ -511,3 +511,101 @@ class LogSigmoid(Function):
     def backward(self, grad):
         return grad * sigmoid_array(-self.x)
 
+
+
+class Log10(Function):
+    """log10 x; d/dx = 1 / (x ln 10)."""
+
+    saved_inputs = (0,)
+    base = math.log(10)
+
+    def forward(self, x):
+        self.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x) / x.dtype.type(self.base)
+
+    def backward(self, grad):
+        return grad / (self.x * self.x.dtype.type(self.base))
+
+
+class Log2(Log10):
+    """log2 x; d/dx = 1 / (x ln 2)."""
+
+    base = math.log(2)
+
+
+class Exp2(Function):
+    """2^x; d/dx = 2^x ln 2, from the output."""
+
+    saves_output = True
+
+    def forward(self, x):
+        self.out = np.exp2(x)
+        return self.out
+
+    def backward(self, grad):
+        return grad * self.out * self.out.dtype.type(math.log(2))
+
+
+class Rsqrt(Function):
+    """1 / sqrt x; d/dx = -1/2 x^(-3/2) = -out^3 / 2, from the output."""
+
+    saves_output = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.out = 1 / np.sqrt(x)
+        return self.out
+
+    def backward(self, grad):
+        return grad * (-0.5 * self.out ** 3).astype(self.out.dtype, copy=False)
+
+
+class Reciprocal(Function):
+    """1 / x; d/dx = -1/x^2 = -out^2, from the output."""
+
+    saves_output = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore"):
+            self.out = np.reciprocal(x)
+        return self.out
+
+    def backward(self, grad):
+        return -grad * self.out * self.out
+
+
+class Flat(Function):
+    """A piecewise-constant function (sign, trunc, floor, round...): d/dx = 0 (PyTorch's zero gradient)."""
+
+    def forward(self, x, fn="sign"):
+        self.shape = x.shape
+        return getattr(np, fn)(x)
+
+    def backward(self, grad):
+        return np.zeros(self.shape, grad.dtype)
+
+
+class Frac(Function):
+    """x - trunc(x); d/dx = 1."""
+
+    def forward(self, x):
+        return x - np.trunc(x)
+
+    def backward(self, grad):
+        return grad
+
+
+class Lerp(Function):
+    """start + w (end - start); d/dstart = 1 - w, d/dend = w, d/dw = end - start."""
+
+    saved_inputs = (0, 1, 2)
+
+    def forward(self, start, end, weight):
+        self.s, self.e, self.w = start, end, weight
+        return start + weight * (end - start)
+
+    def backward(self, grad):
+        ns, ne, nw = self.needs_input_grad
+        return (grad * (1 - self.w) if ns else None, grad * self.w if ne else None,
+                grad * (self.e - self.s) if nw else None)

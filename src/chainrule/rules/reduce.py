@@ -54,14 +54,18 @@ class Mean(Function):
 
 
 class Amax(Function):
-    """max of x over axes; the gradient goes to the maximal elements, split evenly among ties
-    (to the NaN entries where the result is NaN, as PyTorch)."""
+    """max of x over axes; the gradient goes to the maximal elements, split evenly among ties.
+
+    Where the result is NaN: with ``route_nan`` (PyTorch's ``max()``) the gradient goes to the NaN
+    entries; without it (PyTorch's ``amax``) no element equals the result, so the slice's gradient
+    is g / 0 * 0 = NaN, as PyTorch's.
+    """
 
     saved_inputs, saves_output = (0,), True
     reduce = staticmethod(np.amax)
 
-    def forward(self, x, axis=None, keepdims=False):
-        self.x, self.axis, self.keepdims = x, axis, keepdims
+    def forward(self, x, axis=None, keepdims=False, route_nan=True):
+        self.x, self.axis, self.keepdims, self.route_nan = x, axis, keepdims, route_nan
         self.out = self.reduce(x, axis=axis, keepdims=True)
         return self.out if keepdims else (self.out.reshape(()) if axis is None else
                                           np.squeeze(self.out, axis=axis))
@@ -69,16 +73,66 @@ class Amax(Function):
     def backward(self, grad):
         g = _keepdims_grad(grad, self.x.shape, self.axis, self.keepdims)
         mask = self.x == self.out
-        if np.isnan(self.out).any():
+        if self.route_nan and np.isnan(self.out).any():
             mask |= np.isnan(self.x) & np.isnan(self.out)
         count = mask.sum(axis=self.axis, keepdims=True)
-        return mask * (g / count)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return mask * (g / count)
 
 
 class Amin(Amax):
     """min of x over axes; the gradient goes to the minimal elements, split evenly among ties."""
 
     reduce = staticmethod(np.amin)
+
+
+class Var(Function):
+    """The variance sum (x - mean)^2 / (N - correction) over axes; d/dx_i = 2 (x_i - mean) / (N - c).
+
+    As PyTorch: the forward divides by max(0, N - c) (inf when c >= N); the backward by N - c over
+    given dims, and over all elements with N - c <= 0 it is inf * |x_i - mean| (PyTorch's value:
+    inf, NaN where x_i is the mean).
+    """
+
+    saved_inputs = (0,)
+
+    def forward(self, x, axis=None, correction=1, keepdims=False):
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        n = x.size if axis is None else int(np.prod([x.shape[a] for a in axis]))
+        self.dof = n - correction
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.d = x - np.add.reduce(x, axis=axis, keepdims=True) / x.dtype.type(n)
+            v = np.add.reduce(self.d * self.d, axis=axis, keepdims=keepdims) / x.dtype.type(max(0, self.dof))
+        return np.asarray(v)
+
+    def backward(self, grad):
+        return self._spread(_keepdims_grad(grad, self.shape, self.axis, self.keepdims))
+
+    def _spread(self, g):
+        """dL/dx from dL/dvar ``g`` (with the reduced axes kept)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.axis is None and self.dof <= 0:
+                return g * np.inf * np.abs(self.d)
+            return g * (self.d * (self.d.dtype.type(2) / self.d.dtype.type(self.dof)))
+
+
+class Std(Var):
+    """The standard deviation sqrt(var); d/dx = d var/dx / (2 std), taken as 0 where std is 0 (a
+    constant slice), as PyTorch."""
+
+    saves_output = True
+
+    def forward(self, x, axis=None, correction=1, keepdims=False):
+        self.out = np.sqrt(super().forward(x, axis, correction, True))
+        self.keepdims = keepdims
+        return self.out if keepdims else (self.out.reshape(()) if axis is None else
+                                          np.squeeze(self.out, axis=axis))
+
+    def backward(self, grad):
+        g = _keepdims_grad(grad, self.shape, self.axis, self.keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gv = np.where(self.out == 0, 0, g / (2 * self.out))
+        return self._spread(gv.astype(self.out.dtype, copy=False))
 
 
 class LogSumExp(Function):
@@ -180,3 +234,54 @@ class Norm(Function):
             scaled = np.where(x == 0, zero, np.sign(x) * a ** (p - 1))
             return scaled * np.where(out == 0, zero, g / out ** (p - 1))
 
+
+
+def _others_product(x, axis):
+    """The product of every other element along ``axis``, without dividing (exact where x has zeros):
+    the exclusive running product from the left times the one from the right."""
+    ones = np.ones_like(np.take(x, [0], axis=axis))
+    left = np.cumprod(np.concatenate([ones, np.delete(x, -1, axis=axis)], axis=axis), axis=axis)
+    rev = np.flip(x, axis)
+    right = np.flip(np.cumprod(np.concatenate([ones, np.delete(rev, -1, axis=axis)], axis=axis), axis=axis), axis)
+    return left * right
+
+
+class Prod(Function):
+    """The product of x over one axis (or all); d/dx_i = the product of the others (exact with zeros)."""
+
+    saved_inputs = (0,)
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        return np.asarray(np.prod(x, axis=axis, keepdims=keepdims))
+
+    def backward(self, grad):
+        x = self.x
+        if self.axis is None:
+            return grad * _others_product(x.reshape(-1), 0).reshape(x.shape)
+        g = grad if self.keepdims else np.expand_dims(grad, self.axis)
+        return g * _others_product(x, self.axis)
+
+
+class Cumprod(Function):
+    """Running product along ``dim``: y_i = prod_{j <= i} x_j; dL/dx_j = sum_{i >= j} g_i y_i / x_j,
+    computed without dividing where x has zeros (the product with x_j left out)."""
+
+    saved_inputs, saves_output = (0,), True
+
+    def forward(self, x, dim):
+        self.x, self.dim = x, dim
+        self.out = np.cumprod(x, axis=dim)
+        return self.out
+
+    def backward(self, grad):
+        x, d, y = self.x, self.dim, self.out
+        if (x != 0).all():
+            return np.flip(np.cumsum(np.flip(grad * y, d), axis=d), d) / x
+        xm, gm = np.moveaxis(x, d, -1), np.moveaxis(grad, d, -1)
+        out = np.empty_like(xm)
+        for j in range(xm.shape[-1]):
+            left = np.prod(xm[..., :j], axis=-1, keepdims=True)
+            tail = np.cumprod(xm[..., j + 1:], axis=-1)   # products of x_{j+1..i}
+            out[..., j] = left[..., 0] * (gm[..., j] + np.sum(gm[..., j + 1:] * tail, axis=-1))
+        return np.moveaxis(out, -1, d)

@@ -16,8 +16,11 @@ def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
     if x.size == 0:  # an empty slice: nothing to normalise (PyTorch returns the empty result)
         return x.copy()
     m = np.maximum.reduce(x, axis=axis, keepdims=True)  # the ufuncs' reduce: no Python-level wrapper
-    if not np.isfinite(m).all():
-        m = np.where(np.isfinite(m), m, 0)
+    if not np.isfinite(m).all():  # a slice of -inf only: shift by 0 (NaN, as PyTorch); one with +inf
+        m = np.where(m == -np.inf, 0, m)  # gives inf - inf = NaN for the whole slice, as PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = x - m
+            return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
     z = x - m
     return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
 

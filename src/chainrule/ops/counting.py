@@ -1,0 +1,112 @@
+"""Counting and ordering without a gradient (as in PyTorch): argsort, msort, unique, nonzero,
+where(condition), bincount, histc, histogram."""
+from __future__ import annotations
+
+import builtins
+import collections
+
+import numpy as np
+
+from chainrule.core import ShapeError, make
+from chainrule.ops import args
+from chainrule.ops.convert import as_tensor
+from chainrule.ops.elementwise import nonzero_tuple
+from chainrule.ops.index import _sort_indices, sort
+
+
+def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False):  # noqa: A002
+    """The positions that sort ``input`` along ``dim`` (stable; NaN sorts as the largest value)."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        return make(np.zeros((), np.int64))
+    return make(np.asarray(_sort_indices(x._data, args.dim(dim, x.ndim, "argsort"), descending), np.int64))
+
+
+def msort(input):  # noqa: A002
+    """``input`` sorted along its first axis (the values of ``sort(input, 0)``, with their gradient)."""
+    return sort(input, 0).values
+
+
+def unique(input, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,  # noqa: A002
+           dim=None):
+    """The distinct values in ascending order (of all elements, or the distinct slices along ``dim``),
+    with the inverse positions and the counts when asked, as a tuple."""
+    x = as_tensor(input)
+    axis = None if dim is None else args.dim(dim, x.ndim, "unique")
+    values, inverse, counts = np.unique(x._data, return_inverse=True, return_counts=True, axis=axis)
+    out = [make(values)]
+    if return_inverse:
+        out.append(make(np.asarray(inverse, np.int64).reshape(x.shape if axis is None else -1)))
+    if return_counts:
+        out.append(make(np.asarray(counts, np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def nonzero(input, *, as_tuple: bool = False, out=None):  # noqa: A002
+    """The positions of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per axis
+    with ``as_tuple=True``."""
+    args.no_out("nonzero", out)
+    d = as_tensor(input)._data
+    if as_tuple:
+        return nonzero_tuple(d)
+    return make(np.asarray(np.argwhere(d), np.int64).reshape(-1, d.ndim))
+
+
+def argwhere(input):  # noqa: A002
+    """``nonzero(input)``."""
+    return nonzero(input)
+
+
+def bincount(input, weights=None, minlength: int = 0):  # noqa: A002
+    """How often each non-negative integer occurs in a 1-D tensor (summed ``weights`` instead, when given)."""
+    d = as_tensor(input)._data
+    if d.ndim != 1 or d.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got dtype {d.dtype} "
+                           f"and {d.ndim} dims")
+    if d.size and d.min() < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is None:
+        return make(np.bincount(d, minlength=minlength).astype(np.int64))
+    w = as_tensor(weights)._data
+    out = np.bincount(d, weights=w, minlength=minlength)
+    return make(out.astype(w.dtype if w.dtype.kind == "f" else np.float64))
+
+
+def histc(input, bins: int = 100, min=0, max=0):  # noqa: A002
+    """A histogram of ``bins`` equal bins over [min, max] (the data's range when min == max); elements
+    outside are ignored. The result has the input's float dtype."""
+    x = as_tensor(input)
+    d = x._data
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"\"histogram_cpu\" not implemented for '{d.dtype}'")
+    lo, hi = builtins.float(min), builtins.float(max)
+    if lo == hi and d.size:
+        lo, hi = builtins.float(d.min()), builtins.float(d.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"histc: max must be larger than min, got min {min} and max {max}")
+    counts, _ = np.histogram(d, bins=int(bins), range=(lo, hi))
+    return make(counts.astype(d.dtype))
+
+
+class HistogramResult(collections.namedtuple("histogram", ["hist", "bin_edges"])):
+    """histogram's result: (hist, bin_edges), as torch.return_types.histogram."""
+
+    __slots__ = ()
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density: bool = False):  # noqa: A002
+    """A histogram and its bin edges: ``bins`` equal bins over ``range`` (the data's by default) or
+    the edges given as a tensor; ``weight`` weighs each element, ``density`` normalises."""
+    x = as_tensor(input)
+    d = x._data
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the same dtype, "
+                           f"but got input {d.dtype}")
+    b = as_tensor(bins)._data if not isinstance(bins, (int, np.integer)) else int(bins)
+    w = None if weight is None else as_tensor(weight)._data
+    if w is not None and w.shape != d.shape:
+        raise ShapeError(f"histogram: weight has shape {w.shape}, input {d.shape}")
+    hist, edges = np.histogram(d, bins=b, range=range, weights=w, density=density)
+    return HistogramResult(make(hist.astype(d.dtype)), make(edges.astype(d.dtype)))

@@ -1,0 +1,125 @@
+"""More of PyTorch's elementwise math and comparisons: log10, log2, exp2, rsqrt, reciprocal, sign,
+trunc, frac, lerp, clamp_min/clamp_max, prod, cumprod, eq/ne/lt/le/gt/ge, isclose, allclose, equal.
+The rules (with their local gradients) are in :mod:`chainrule.rules.elementwise` and
+:mod:`chainrule.rules.reduce`."""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule import dtypes
+from chainrule.core import TensorBase, make
+from chainrule.ops import args
+from chainrule.ops.convert import as_tensor, float_pair, promote
+from chainrule.ops.elementwise import clip, compare, unary
+from chainrule.rules.elementwise import Exp2, Flat, Frac, Lerp, Log2, Log10, Reciprocal, Rsqrt
+from chainrule.rules.reduce import Cumprod, Prod
+
+log10 = unary(Log10, "log10", "Base-10 logarithm elementwise.")
+log2 = unary(Log2, "log2", "Base-2 logarithm elementwise.")
+exp2 = unary(Exp2, "exp2", "2^x elementwise.")
+rsqrt = unary(Rsqrt, "rsqrt", "1 / sqrt(x) elementwise.")
+reciprocal = unary(Reciprocal, "reciprocal", "1 / x elementwise (integer inputs give floats).")
+frac = unary(Frac, "frac", "The fractional part x - trunc(x), with x's sign.")
+
+
+def sign(input):  # noqa: A002
+    """-1, 0 or 1 by the sign of each element (its gradient is 0, as PyTorch's)."""
+    x = as_tensor(input)
+    if x._data.dtype == np.bool_:
+        return make(x._data.copy())
+    return Flat.apply(x, fn="sign")
+
+
+
+
+def _flat(fn, doc):
+    def op(input):  # noqa: A002
+        x = as_tensor(input)
+        return Flat.apply(x, fn=fn) if x._data.dtype.kind == "f" else make(x._data.copy())
+
+    op.__name__ = op.__qualname__ = fn
+    op.__doc__ = doc + " (its gradient is 0, as PyTorch's)."
+    return op
+
+
+floor = _flat("floor", "Each element rounded down")
+ceil = _flat("ceil", "Each element rounded up")
+round = _flat("round", "Each element rounded to the nearest integer, halves to even")  # noqa: A001
+trunc = fix = _flat("trunc", "Each element rounded toward zero")
+
+
+def lerp(input, end, weight):  # noqa: A002
+    """input + weight * (end - input), elementwise with broadcasting (``weight`` a number or a tensor)."""
+    start, end = float_pair(input, end)
+    w = weight if isinstance(weight, TensorBase) else make(np.asarray(weight, start._data.dtype))
+    return Lerp.apply(start, end, as_tensor(w, start._data.dtype))
+
+
+def clamp_min(input, min):  # noqa: A002
+    """max(input, min) elementwise."""
+    return clip(input, min, None)
+
+
+def clamp_max(input, max):  # noqa: A002
+    """min(input, max) elementwise."""
+    return clip(input, None, max)
+
+
+def _reduce_dtype(x, dtype):
+    if dtype is not None:
+        return as_tensor(x, dtypes.as_dtype(dtype))
+    return as_tensor(x, dtypes.int64) if x._data.dtype.kind in "biu" else x
+
+
+def prod(input, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A002
+    """The product of all elements, or along ``dim``; integer and bool inputs multiply as int64.
+    The gradient is exact where elements are zero (the product of the others)."""
+    x = _reduce_dtype(as_tensor(input), dtype)
+    if dim is None:
+        return Prod.apply(x, axis=None, keepdims=False)
+    return Prod.apply(x, axis=args.dim(dim, x.ndim, "prod") if x.ndim else None, keepdims=bool(keepdim))
+
+
+def cumprod(input, dim: int, *, dtype=None):  # noqa: A002
+    """Running product along ``dim``; integer and bool inputs multiply as int64."""
+    x = _reduce_dtype(as_tensor(input), dtype)
+    a = args.dim(dim, x.ndim, "cumprod")
+    if x.ndim == 0:
+        return x * 1
+    return Cumprod.apply(x, dim=a)
+
+
+def _comparison(np_fn, name):
+    def op(input, other, *, out=None):  # noqa: A002
+        args.no_out(name, out)
+        return compare(np_fn, input, other)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise ``{name}`` as a bool tensor (no gradient), with broadcasting."
+    return op
+
+
+eq = _comparison(np.equal, "eq")
+ne = _comparison(np.not_equal, "ne")
+lt = _comparison(np.less, "lt")
+le = _comparison(np.less_equal, "le")
+gt = _comparison(np.greater, "gt")
+ge = _comparison(np.greater_equal, "ge")
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):  # noqa: A002
+    """|input - other| <= atol + rtol * |other| elementwise, as a bool tensor."""
+    a, b = promote(input, other)
+    return make(np.asarray(np.isclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def allclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:  # noqa: A002
+    """True when every element is close (see :func:`isclose`)."""
+    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
+
+
+def equal(input, other) -> bool:  # noqa: A002
+    """True when both tensors have the same shape and the same values."""
+    a, b = as_tensor(input), as_tensor(other)
+    return a._data.shape == b._data.shape and bool(np.array_equal(a._data, b._data))
