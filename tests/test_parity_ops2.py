@@ -136,6 +136,8 @@ DIFFERENTIABLE = [  # (name, chainrule fn, torch fn, inputs)
     ("movedim", lambda x: cr.movedim(x, (0, 1), (2, 0)), lambda x: torch.movedim(x, (0, 1), (2, 0)),
      [_rng(4).standard_normal((2, 3, 4))]),
     ("swapaxes", lambda x: x.swapaxes(0, 1), lambda x: x.swapaxes(0, 1), [ANY]),
+    ("roll-flat", lambda x: cr.roll(x, 5), lambda x: torch.roll(x, 5), [ANY]),
+    ("roll-dims", lambda x: x.roll((1, -2), (0, -1)), lambda x: x.roll((1, -2), (0, -1)), [ANY]),
 ]
 
 
@@ -204,6 +206,16 @@ def test_allclose_equal_and_shape_errors_match_torch():
             fn(torch)
         with pytest.raises(err):
             fn(cr)
+
+
+def test_roll_refuses_misaligned_shifts_as_torch():
+    x, t = cr.zeros(2, 3), torch.zeros(2, 3)
+    with pytest.raises(RuntimeError, match="shifts and dimensions must align"):
+        torch.roll(t, (1, 2), 0)
+    with pytest.raises(RuntimeError, match="shifts and dimensions must align"):
+        cr.roll(x, (1, 2), 0)
+    with pytest.raises(IndexError):
+        x.roll(1, 2)
 
 
 def test_chunk_and_split_give_torchs_pieces():

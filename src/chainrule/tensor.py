@@ -610,6 +610,7 @@ class Tensor(TensorBase):
     def tile(self, *dims): return _ops.tile(self, dims[0] if len(dims) == 1 else dims)
     def clone(self, *, memory_format=None): return _ops.clone(self)
     def flip(self, *dims): return _ops.flip(self, dims[0] if len(dims) == 1 else dims)
+    def roll(self, shifts, dims=None): return _ops.roll(self, shifts, dims)
     def cumsum(self, dim, *, dtype=None): return _ops.cumsum(self, dim, dtype=dtype)
     def log1p(self): return _ops.log1p(self)
     def expm1(self): return _ops.expm1(self)

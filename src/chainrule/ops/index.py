@@ -15,7 +15,7 @@ from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.rules.index import IndexSelect, MaskedFill, ScatterAdd, TakeAlong
-from chainrule.rules.shape import Clone, Flip, Tile
+from chainrule.rules.shape import Clone, Flip, Roll, Tile
 
 SortResult = namedtuple("sort", ["values", "indices"])
 SortResult.__doc__ = "(values, indices), as torch.sort returns them."
@@ -299,6 +299,30 @@ def flip(input, dims):  # noqa: A002
     if x.ndim == 0:
         return Clone.apply(x)
     return Flip.apply(x, dims=axes)
+
+
+def roll(input, shifts, dims=None):  # noqa: A002
+    """``input`` shifted cyclically by ``shifts`` along ``dims`` (PyTorch's ``torch.roll``): elements
+    pushed past the end come back at the start. Without ``dims`` the tensor is rolled as if flattened.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.roll(cr.tensor([1, 2, 3, 4]), 1).tolist()
+        [4, 1, 2, 3]
+    """
+    x = as_tensor(input)
+    if dims is None:
+        if not isinstance(shifts, (int, np.integer)):
+            if len(shifts) != 1:
+                raise ShapeError(f"roll: shifts {tuple(shifts)} needs dims of the same length")
+            shifts = shifts[0]
+        return Roll.apply(x, shifts=int(shifts), axes=None)
+    ss = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(ss) != len(ds) or not ds:
+        raise ShapeError(f"roll: shifts and dimensions must align. shifts: {len(ss)}, dims: {len(ds)}")
+    axes = tuple(args.dim(d, x.ndim, "roll") for d in ds)
+    return Roll.apply(x, shifts=tuple(int(s) for s in ss), axes=axes)
 
 
 

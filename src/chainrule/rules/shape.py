@@ -156,6 +156,19 @@ class Flip(Function):
         return np.flip(grad, self.dims)
 
 
+class Roll(Function):
+    """y = x shifted cyclically by ``shifts`` along ``axes`` (None: the flattened array); a permutation,
+    so dL/dx = dL/dy shifted back by -shifts."""
+
+    def forward(self, x, shifts, axes):
+        self.shifts, self.axes = shifts, axes
+        return np.roll(x, shifts, axes)
+
+    def backward(self, grad):
+        back = -self.shifts if self.axes is None else tuple(-s for s in self.shifts)
+        return np.roll(grad, back, self.axes)
+
+
 class Clone(Function):
     """y = a copy of x; dL/dx = dL/dy."""
 
