@@ -30,7 +30,6 @@ def test_conv_rule_gradchecks_with_stride_padding_dilation_groups():
 def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch):
     rng = np.random.default_rng(23)
     arrays = [rng.standard_normal((5, 4, 6, 7)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
-    monkeypatch.setattr(rconv.Conv2d, "keep_budget", 0)  # the columns are not kept: unfolded again
     monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # one sample at a time
     check_op(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
              lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1, groups=2), arrays, gradcheck=False)

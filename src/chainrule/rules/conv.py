@@ -69,8 +69,8 @@ class Conv2d(Function):
     """
 
     saved_inputs = (0, 1)
-    keep_budget = 16 << 20  # columns up to this many bytes are unfolded at once and kept for the backward
-    unfold_budget = 2 << 20  # else a part of this many bytes at a time: it stays in cache for its product
+    unfold_budget = 2 << 20  # bytes of unfolded columns at a time: a part stays in cache for its product
+    _scratch: list = []  # column buffers left by earlier calls (popped and pushed back: thread-safe)
 
     def forward(self, x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
         n, c, h, wd = x.shape
@@ -79,46 +79,60 @@ class Conv2d(Function):
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
         xp = pad_spatial(x, padding)
         wm = w.reshape(groups, o // groups, cg * kh * kw)
-        # a batch whose columns fit in keep_budget keeps them for the backward; a bigger one is
-        # unfolded a cache-sized part at a time, and again in the backward (the columns are KH*KW
-        # times the input: written once to memory and read back, they cost more than a second copy
-        # made in cache)
         self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow)
-        dt = np.result_type(x, w)
-        y = np.empty((n, o, oh * ow), dt)
-        chunks = self._chunks(n, c * kh * kw * oh * ow * xp.itemsize)
-        buf = None
-        for s in chunks:
-            cols = buf = self._unfold(xp[s], w.shape, stride, dilation, groups, (oh, ow), buf)
+        y = np.empty((n, o, oh * ow), np.result_type(x, w))
+        for s, cols in self._parts(xp, w.shape):
             ys = np.matmul(wm, cols)  # (G, O/G, K) @ (G, K, n*P) -> (G, O/G, n*P), one GEMM per group
             ys = ys.reshape(o, -1, oh * ow).transpose(1, 0, 2)  # (n, O, P)
             if b is None:
                 y[s] = ys
             else:
                 np.add(ys, b[:, None], out=y[s])  # the bias added in the pass that reorders the output
-        self.cols = cols if len(chunks) == 1 else None
         return y.reshape(n, o, oh, ow)
 
-    def _chunks(self, n: int, bytes_per_sample: int):
-        """Slices of the batch: all of it when its unfolded columns fit in ``keep_budget`` bytes, else
-        parts whose columns fit in ``unfold_budget`` bytes."""
-        per = max(bytes_per_sample, 1)
-        step = n if n * per <= self.keep_budget else max(1, self.unfold_budget // per)
+    def _parts(self, xp, wshape):
+        """(slice of the batch, its columns (G, C/G*KH*KW, n*OH*OW)) for parts of the batch whose columns
+        fit in ``unfold_budget`` bytes. The columns are KH*KW times the input: unfolded a cache-sized
+        part at a time into one reused buffer (fresh pages cost more than the copy), they are read
+        hot by the product, and unfolded again in the backward rather than kept."""
+        _, _, _, stride, dilation, groups, oh, ow = self.geom
+        o, cg, kh, kw = wshape
+        step, per = self._step(xp, wshape)
+        buf = self._take(min(step, xp.shape[0]) * per, xp.dtype)
+        try:
+            for s in self._slices(xp.shape[0], step):
+                v = windows(xp[s], (kh, kw), stride, dilation, (oh, ow))
+                v = v.reshape(-1, groups, cg, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
+                cols = buf[:v.size].reshape(v.shape)
+                np.copyto(cols, v)  # (N, C, KH, KW, OH, OW) view -> (G, C/G, KH, KW, n, OH, OW), channel-major
+                yield s, cols.reshape(groups, cg * kh * kw, -1)
+        finally:
+            self._give(buf)
+
+    def _step(self, xp, wshape):
+        """(samples per part, column entries per sample)."""
+        _, _, _, _, _, _, oh, ow = self.geom
+        per = xp.shape[1] * wshape[2] * wshape[3] * oh * ow
+        return max(1, self.unfold_budget // (per * xp.itemsize)), per
+
+    @staticmethod
+    def _slices(n: int, step: int):
         return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
     @staticmethod
-    def _unfold(xp, wshape, stride, dilation, groups, out_hw, buf=None):
-        """(N, C, KH, KW, OH, OW) view -> (G, C/G*KH*KW, N*OH*OW) copy, channel-major: one pass over the
-        receptive fields (into ``buf`` when it has the room)."""
-        o, cg, kh, kw = wshape
-        n = xp.shape[0]
-        v = windows(xp, (kh, kw), stride, dilation, out_hw)
-        v = v.reshape(n, groups, cg, kh, kw, *out_hw).transpose(1, 2, 3, 4, 0, 5, 6)
-        size = v.size
-        out = buf.reshape(-1)[:size] if buf is not None and buf.size >= size else np.empty(size, xp.dtype)
-        out = out.reshape(v.shape)
-        np.copyto(out, v)
-        return out.reshape(groups, cg * kh * kw, -1)
+    def _give(buf: np.ndarray) -> None:
+        if len(Conv2d._scratch) < 2:
+            Conv2d._scratch.append(buf)
+
+    def _take(self, size: int, dtype) -> np.ndarray:
+        """A flat buffer of at least ``size`` entries: one an earlier call left, or a new one."""
+        try:
+            buf = Conv2d._scratch.pop()
+        except IndexError:
+            buf = None
+        if buf is None or buf.dtype != dtype or buf.size < size:
+            buf = np.empty(max(size, self.unfold_budget // np.dtype(dtype).itemsize), dtype)
+        return buf
 
     def backward(self, grad):
         xshape, wshape, padding, stride, dilation, groups, oh, ow = self.geom
@@ -129,16 +143,11 @@ class Conv2d(Function):
         gt = np.ascontiguousarray(grad.reshape(n, o, oh * ow).transpose(1, 0, 2))
         need = self.needs_input_grad
         gx = gw = gb = None
-        chunks = self._chunks(n, c * kh * kw * oh * ow * xp.itemsize)
         if len(need) == 3 and need[2]:
             gb = gt.reshape(o, -1).sum(axis=1)
         if need[1]:
             gw = np.zeros(wm.shape, grad.dtype)
-            buf = None
-            for s in chunks:
-                cols = self.cols if self.cols is not None else buf
-                if self.cols is None:
-                    cols = buf = self._unfold(xp[s], wshape, stride, dilation, groups, (oh, ow), buf)
+            for s, cols in self._parts(xp, wshape):
                 gs = gt[:, s].reshape(groups, o // groups, -1)  # (G, O/G, n*P)
                 gw += np.matmul(gs, cols.transpose(0, 2, 1))  # (G, O/G, n*P) @ (G, n*P, K) -> (G, O/G, K)
             gw = gw.reshape(wshape)
@@ -147,10 +156,14 @@ class Conv2d(Function):
             # whose operands run in the same order
             gxp = np.zeros((c, n) + xp.shape[2:], dtype=grad.dtype)
             wt = wm.transpose(0, 2, 1)
-            for s in chunks:
+            step, per = self._step(xp, wshape)
+            buf = self._take(min(step, n) * per, grad.dtype)
+            for s in self._slices(n, step):
                 gs = gt[:, s].reshape(groups, o // groups, -1)
-                gcols = np.matmul(wt, gs)  # (G, K, O/G) @ (G, O/G, n*P) -> (G, K, n*P)
+                gcols = buf[:(s.stop - s.start) * per].reshape(groups, cg * kh * kw, -1)
+                np.matmul(wt, gs, out=gcols)  # (G, K, O/G) @ (G, O/G, n*P) -> (G, K, n*P)
                 fold_add(gxp[:, s], gcols.reshape(c, kh, kw, -1, oh, ow), stride, dilation)
+            self._give(buf)
             (pt, _), (pl, _) = padding
             gx = np.ascontiguousarray(gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]].transpose(1, 0, 2, 3))
         return (gx, gw) if len(need) == 2 else (gx, gw, gb)
