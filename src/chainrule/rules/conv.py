@@ -70,7 +70,7 @@ class Conv2d(Function):
 
     saved_inputs = (0, 1)
     unfold_budget = 2 << 20  # bytes of unfolded columns at a time: a part stays in cache for its product
-    _scratch: list = []  # column buffers left by earlier calls (popped and pushed back: thread-safe)
+    _scratch = {"cols": [], "grad": []}  # buffers left by earlier calls (popped and pushed back: thread-safe)
 
     def forward(self, x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
         n, c, h, wd = x.shape
@@ -98,7 +98,7 @@ class Conv2d(Function):
         _, _, _, stride, dilation, groups, oh, ow = self.geom
         o, cg, kh, kw = wshape
         step, per = self._step(xp, wshape)
-        buf = self._take(min(step, xp.shape[0]) * per, xp.dtype)
+        buf = self._take("cols", min(step, xp.shape[0]) * per, xp.dtype)
         try:
             for s in self._slices(xp.shape[0], step):
                 v = windows(xp[s], (kh, kw), stride, dilation, (oh, ow))
@@ -107,7 +107,7 @@ class Conv2d(Function):
                 np.copyto(cols, v)  # (N, C, KH, KW, OH, OW) view -> (G, C/G, KH, KW, n, OH, OW), channel-major
                 yield s, cols.reshape(groups, cg * kh * kw, -1)
         finally:
-            self._give(buf)
+            self._give("cols", buf)
 
     def _step(self, xp, wshape):
         """(samples per part, column entries per sample)."""
@@ -120,14 +120,14 @@ class Conv2d(Function):
         return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
     @staticmethod
-    def _give(buf: np.ndarray) -> None:
-        if len(Conv2d._scratch) < 2:
-            Conv2d._scratch.append(buf)
+    def _give(kind: str, buf: np.ndarray) -> None:
+        if len(Conv2d._scratch[kind]) < 2:
+            Conv2d._scratch[kind].append(buf)
 
-    def _take(self, size: int, dtype) -> np.ndarray:
+    def _take(self, kind: str, size: int, dtype) -> np.ndarray:
         """A flat buffer of at least ``size`` entries: one an earlier call left, or a new one."""
         try:
-            buf = Conv2d._scratch.pop()
+            buf = Conv2d._scratch[kind].pop()
         except IndexError:
             buf = None
         if buf is None or buf.dtype != dtype or buf.size < size:
@@ -139,8 +139,11 @@ class Conv2d(Function):
         wm, xp = self.wm, self.xp
         n, c = xshape[:2]
         o, cg, kh, kw = wshape
-        # dY channel-major, (O, N, P): the layout of the product's output, one copy shared by all three
-        gt = np.ascontiguousarray(grad.reshape(n, o, oh * ow).transpose(1, 0, 2))
+        # dY channel-major, (O, N, P): the layout of the product's output, one copy shared by all three,
+        # into a reused buffer (it is as big as the output: fresh pages would cost more than the copy)
+        gbuf = self._take("grad", grad.size, grad.dtype)
+        gt = gbuf[:grad.size].reshape(o, n, oh * ow)
+        np.copyto(gt, grad.reshape(n, o, oh * ow).transpose(1, 0, 2))
         need = self.needs_input_grad
         gx = gw = gb = None
         if len(need) == 3 and need[2]:
@@ -157,13 +160,14 @@ class Conv2d(Function):
             gxp = np.zeros((c, n) + xp.shape[2:], dtype=grad.dtype)
             wt = wm.transpose(0, 2, 1)
             step, per = self._step(xp, wshape)
-            buf = self._take(min(step, n) * per, grad.dtype)
+            buf = self._take("cols", min(step, n) * per, grad.dtype)
             for s in self._slices(n, step):
                 gs = gt[:, s].reshape(groups, o // groups, -1)
                 gcols = buf[:(s.stop - s.start) * per].reshape(groups, cg * kh * kw, -1)
                 np.matmul(wt, gs, out=gcols)  # (G, K, O/G) @ (G, O/G, n*P) -> (G, K, n*P)
                 fold_add(gxp[:, s], gcols.reshape(c, kh, kw, -1, oh, ow), stride, dilation)
-            self._give(buf)
+            self._give("cols", buf)
             (pt, _), (pl, _) = padding
             gx = np.ascontiguousarray(gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]].transpose(1, 0, 2, 3))
+        self._give("grad", gbuf)
         return (gx, gw) if len(need) == 2 else (gx, gw, gb)
