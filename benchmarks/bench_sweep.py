@@ -5,8 +5,11 @@
    CIFAR-10 subset in ../shared/data when it is there.
 2. Wall time of the same sweep with --jobs 1 and --jobs 2 (rounds interleaved; the machine's
    load shows in the spread).
+3. The journal: chainrule's backend (flock, a CRC-32 per line, the cut-line check before each
+   write) against Optuna's JournalFileBackend, per append and per full read of the same records
+   (rounds interleaved). ``--journal`` runs this part alone.
 
-    python benchmarks/bench_sweep.py [--quick] [CIFAR_DIR]
+    python benchmarks/bench_sweep.py [--quick] [--journal] [CIFAR_DIR]
 """
 import _common  # noqa: F401  (one BLAS thread in this process)
 import statistics
@@ -18,6 +21,7 @@ from pathlib import Path
 from _common import table
 
 from chainrule.train.sweep import sweep
+from chainrule.train.sweep.journal import JournalFile
 
 import optuna  # noqa: E402,I001
 
@@ -65,9 +69,41 @@ def compare_jobs(name, setting, trials, rounds, tmp):
              f"{t1 / min(times[jobs]):.2f}x"] for jobs in (1, 2)]
 
 
+def _record(i):
+    # the shape of a typical line: a trial's user attribute
+    return {"op_code": 8, "worker_id": "3f2b7c1e-5d4a-4f0e-9a1b-6c8d2e7f4a90-140276836518784", "trial_id": i,
+            "user_attr": {"run_dir": f"/home/user/sweeps/spiral/trials/{i:04d}", "seconds": 1.234}}
+
+
+def compare_journals(n, rounds, tmp):
+    from optuna.storages.journal import JournalFileBackend
+    times = {"chainrule": ([], []), "optuna": ([], [])}
+    for r in range(rounds):
+        for name in ("chainrule", "optuna"):       # interleaved
+            path = str(Path(tmp) / f"{name}-{r}.journal")
+            backend = JournalFile(path) if name == "chainrule" else JournalFileBackend(path)
+            t0 = time.perf_counter()
+            for i in range(n):
+                backend.append_logs([_record(i)])
+            times[name][0].append((time.perf_counter() - t0) / n)
+            reader = JournalFile(path) if name == "chainrule" else JournalFileBackend(path)
+            t0 = time.perf_counter()
+            assert sum(1 for _ in reader.read_logs(0)) == n
+            times[name][1].append(time.perf_counter() - t0)
+    a0, r0 = min(times["optuna"][0]), min(times["optuna"][1])
+    return [[name, n, f"{min(app) * 1e6:.0f}", f"{min(app) / a0:.2f}x", f"{min(rd) * 1e3:.1f}", f"{min(rd) / r0:.2f}x"]
+            for name, (app, rd) in times.items()]
+
+
 def main():
     quick = "--quick" in sys.argv
-    args = [a for a in sys.argv[1:] if a != "--quick"]
+    if "--journal" in sys.argv:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = compare_journals(500 if quick else 2000, 3 if quick else 5, tmp)
+        print("The journal file: one record per append (fsync each), then one full read (best of rounds):")
+        print(table(["backend", "records", "append us", "vs optuna", "read ms", "vs optuna"], rows))
+        return
+    args = [a for a in sys.argv[1:] if a not in ("--quick", "--journal")]
     cifar = Path(args[0]) if args else next((c for c in CANDIDATES if c.exists()), None)
     seeds = [0, 1] if quick else [0, 1, 2]
     with tempfile.TemporaryDirectory() as tmp:

@@ -296,3 +296,20 @@ def test_ctrl_c_stops_the_loader_with_one_keyboard_interrupt_and_no_worker_trace
     _, err = p.communicate(timeout=30)
     assert p.returncode != 0 and err.count("KeyboardInterrupt") == 1, err
     assert "chainrule-dataloader" not in err
+
+
+def test_the_trainer_trains_the_same_with_worker_processes_and_resumes_mid_epoch_with_them():
+    from chainrule.train import Trainer
+    ds = cr.data.spiral(40, 3)
+
+    def run(workers, start=0):
+        cr.manual_seed(0)
+        net = cr.nn.MLP([2, 16, 3])
+        loader = cr.data.DataLoader(ds, 16, shuffle=True, seed=2, num_workers=workers)
+        t = Trainer(net, cr.nn.functional.cross_entropy, cr.optim.SGD(net.parameters(), lr=0.5), loader,
+                    epochs=2, progress=False)
+        t.fit()
+        skipped = [y.tolist() for _, y in loader.batches(start)]
+        return t.history.iter_loss, skipped
+    (a, sa), (b, sb) = run(0, 3), run(2, 3)
+    assert a == b and sa == sb and len(sa) == len(cr.data.DataLoader(ds, 16)) - 3

@@ -3,6 +3,7 @@ import csv
 import glob
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -31,9 +32,14 @@ def chainrule(*args, check=True, timeout=240, **kw):
     return p
 
 
+def _memory_limit():
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))     # each process: far below what --jobs 64 took
+
+
 def start(*args):
+    """The command in the background, under a memory limit (sweeps started together, kills, Ctrl-C)."""
     return subprocess.Popen([sys.executable, "-m", "chainrule", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_memory_limit)
 
 
 def trials(out):
@@ -117,8 +123,16 @@ def test_sweep_two_jobs_exact_trials_report_and_each_trial_is_an_ordinary_run(tm
     assert sorted(int(r["trial"]) for r in rows) == [t.number for t in ts]
     best = max(rows, key=lambda r: float(r["val_acc"]))
     cfg = json.loads((out / "best.json").read_text())
-    assert cfg["lr"] == pytest.approx(float(best["lr"])) and cfg["epochs"] == 3
+    assert cfg["lr"] == pytest.approx(float(best["lr"])) and os.path.isabs(best["run_dir"])
     assert f"retrain the best: chainrule train --config {out / 'best.json'}" in p.stdout
+    # the score is the best epoch's, and the retrain command printed reproduces that very checkpoint
+    assert "score: val_acc at each trial's best epoch" in p.stdout
+    assert cfg["epochs"] == int(best["epoch"]) <= 3
+    command = next(line for line in p.stdout.splitlines() if line.startswith("retrain the best: "))
+    chainrule(*command.split()[4:])
+    retrained = (out / "best-run" / "metrics.jsonl").read_text().splitlines()
+    assert len(retrained) == cfg["epochs"]
+    assert json.loads(retrained[-1])["val_acc"] == pytest.approx(float(best["val_acc"]), abs=1e-12)
     for f in ("tuning.png", "trials.png", "importances.png"):
         assert (out / f).read_bytes()[:4] == b"\x89PNG", f
     # the retrain command, with a flag overriding the saved config
@@ -137,8 +151,8 @@ def test_sweep_two_jobs_exact_trials_report_and_each_trial_is_an_ordinary_run(tm
 
 
 def test_two_sweeps_started_at_once_on_the_journal_finish_exactly_the_trials(tmp_path):
-    out = tmp_path / "shared"
-    args = ["sweep", *FAST, *SPACE, "--trials", 6, "--out", out]
+    out = tmp_path / "shared"      # one sampler seed: each trial's own draw, never the same in both
+    args = ["sweep", *FAST, *SPACE, "--trials", 6, "--sampler", "random", "--sampler-seed", 7, "--out", out]
     a, b = start(*args), start(*args)
     for p in (a, b):
         _, err = p.communicate(timeout=240)

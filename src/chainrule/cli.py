@@ -193,11 +193,15 @@ def _sweep(args) -> int:
     from chainrule.train.config import given_settings, resolve_config
     from chainrule.train.sweep import report, sweep
 
-    if args.report:
-        return _show_report(report(args.report, storage=args.storage), out=Path(args.report))
+    import warnings
     import optuna
     from tqdm.auto import tqdm
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from chainrule.train.sweep import SweepWarning
+    optuna.logging.set_verbosity(optuna.logging.ERROR)   # a failed trial is one line below, not a traceback
+    warnings.simplefilter("always", SweepWarning)
+    warnings.showwarning = lambda msg, cat, *a, **k: tqdm.write(f"chainrule sweep: warning: {msg}", file=sys.stderr)
+    if args.report:
+        return _show_report(report(args.report, storage=args.storage), out=Path(args.report))
     fixed = given_settings(args)     # the rest: the dataset's defaults (RunConfig.from_dict)
     if args.config:
         fixed = asdict(resolve_config(fixed, args.config))
@@ -216,7 +220,7 @@ def _sweep(args) -> int:
     out = args.out or f"sweeps/{fixed.get('dataset', 'spiral')}"
     res = sweep(fixed, args.search, trials=args.trials, out=out, jobs=args.jobs, storage=args.storage,
                 study=args.study, sampler=args.sampler, prune=args.prune, metric=metric, timeout=args.timeout,
-                sampler_seed=args.sampler_seed, on_trial=line)
+                sampler_seed=args.sampler_seed, on_trial=line, plot=plot_history)
     _show_report(res.report, out=Path(out))
     if res.status == "interrupted":
         print(f"interrupted: {res.report['finished']} of {res.report['trials']} trials finished; run the same "
@@ -232,15 +236,16 @@ def _show_report(r, out) -> int:
     m = r["metric"]
     print(f"{r['finished']} of {r['trials']} trials finished in {out}")
     if r["top"]:
-        cols = ["trial", m, *r["params"], "epochs"]
+        cols = ["trial", m, *r["params"], "epoch", "epochs"]
         cells = [[str(row["trial"]), f"{row[m]:.4f}",
                   *[f"{row[p]:.3g}" if isinstance(row[p], float) else str(row[p]) for p in r["params"]],
-                  str(row["epochs"])] for row in r["top"]]
+                  str(row["epoch"]), str(row["epochs"])] for row in r["top"]]
         widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
         print(f"best {len(cells)} trials:")
         print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
         for x in cells:
             print("  ".join(c.rjust(w) for c, w in zip(x, widths)))
+        print(f"score: {r['score']}")
     for n in r["notes"]:
         print(f"({n})")
     print("files: " + ", ".join(r["files"]))
@@ -264,10 +269,12 @@ def _add_sweep(sub, train_parser) -> None:
     s.add_argument("--search", action="append", default=[], metavar="NAME=LOW:HIGH[:log] | NAME=A,B,C",
                    help="a searched setting, e.g. lr=1e-4:1e-1:log, hidden=50,100,100x100 (repeatable)")
     s.add_argument("--trials", type=int, default=20, help="how many trials should finish (default 20)")
-    s.add_argument("--jobs", type=int, default=1, help="trials at once, as processes on this machine (default 1)")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="trials at once, as processes on this machine (default 1; at most its cores)")
     s.add_argument("--storage", metavar="URL", help="an Optuna storage shared by many machines, e.g. "
                    "postgresql://user@host/db (default: a journal file in SWEEP_DIR)")
-    s.add_argument("--study", help="the study name (default: the name of SWEEP_DIR)")
+    s.add_argument("--study", help="the study name (default: the one SWEEP_DIR/sweep.json names, else the name "
+                                   "of SWEEP_DIR)")
     s.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="(default tpe)")
     s.add_argument("--sampler-seed", dest="sampler_seed", type=int, help="seed of the sampler (default: fresh)")
     s.add_argument("--prune", nargs="?", const="median", choices=PRUNERS,
@@ -335,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "config.json); flags given here override it")
     t.add_argument("--nproc", type=int, metavar="K",
                    help="train data-parallel on K processes (starts mpiexec; needs chainrule[distributed])")
+    t.add_argument("--compile", action="store_true", default=None,
+                   help="trace each step once and replay it (chainrule.compile); eager is the default")
     t.add_argument("--tensorboard", nargs="?", const=True, metavar="DIR",
                    help="log the curves for TensorBoard (default DIR: RUN_DIR/tensorboard; needs tensorboardX)")
     t.add_argument("--diagnostics", action="store_true",

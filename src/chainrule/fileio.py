@@ -185,6 +185,15 @@ def write_atomic(path, data) -> dict:
     return {"size": size, "sha256": h.hexdigest()}
 
 
+def append_durably(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the file open as ``fd`` (opened with O_APPEND: an append-only log, such as
+    a sweep's journal) and fsync it, so that a record is on disk once this returns."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
 def link_atomic(target: str, path) -> None:
     """Make ``path`` a symbolic link to ``target``, replacing what was there in one atomic, durable step."""
     with _replacing(Path(path)) as tmp:

@@ -87,7 +87,7 @@ def _roots(tensors, grad_tensors, op):
                 raise RuntimeError(f"{op}: grad can be implicitly created only for a tensor of one "
                                    f"element, but the output has shape {data.shape}; call "
                                    f"out.sum().backward() or pass a gradient of that shape")
-            g = np.ones(data.shape, data.dtype)
+            g = np.array(1, data.dtype).reshape(data.shape)  # np.ones, without its Python wrapper
         else:
             g = grad._data if isinstance(grad, TensorBase) else np.asarray(grad, dtype=data.dtype)
             if g.shape != data.shape:

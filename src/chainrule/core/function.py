@@ -76,6 +76,10 @@ def as_record(x):
 # --------------------------------------------------------------------------- Function
 _seq = itertools.count()  # creation order: every node's inputs were made before it
 
+# chainrule.compile's one hook into the engine: while a step is being traced, ``tracer`` is an
+# object whose ``op(fn, inputs, options, out)`` hears of every op applied (None otherwise).
+tracer = None
+
 # needs_input_grad for one and two inputs, shared rather than built per node: every object a node
 # keeps alive is one more for Python's garbage collector to scan while a graph is being built
 _NEEDS1 = {False: (False,), True: (True,)}
@@ -190,6 +194,8 @@ class Function:
         else:
             t.requires_grad = False
             t._ctx = None
+        if tracer is not None:  # chainrule.compile is tracing: report the op (see the hook above)
+            tracer.op(fn, inputs, options, t)
         return t
 
     @property

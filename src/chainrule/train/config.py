@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chainrule import dtypes, nn, optim
+from chainrule import nn, optim
 from chainrule.fileio import load_json, read_regular
 from chainrule.nn import functional as F
 from chainrule.train import models
@@ -31,6 +31,8 @@ class OptimizerSpec:
     def build(self, params, lr: float, momentum: float):
         return self.cls(params, lr=lr, momentum=momentum) if self.momentum else self.cls(params, lr=lr)
 
+
+DTYPES = ("float32", "float64")
 
 # the one list of optimizers a run can use (train's --optimizer, the sweep's choices, the memory estimate)
 OPTIMIZERS = {
@@ -70,6 +72,7 @@ class RunConfig:
     dtype: str = "float32"
     preprocess: str = "auto"         # none, scale, mean_image, channel; auto: mean_image for images
     limit: int = 0                   # use only the first N training images (0: all), for quick trials
+    compile: bool = False            # replay each step with chainrule.compile (eager is the reference)
 
     @classmethod
     def defaults(cls, dataset: str = "spiral") -> "RunConfig":
@@ -130,10 +133,8 @@ class RunConfig:
         if self.model == "convnet" and self.dataset not in IMAGE_SHAPES:
             raise ValueError(f"--model convnet needs image data (--dataset {' or '.join(IMAGE_SHAPES)}), "
                              f"not {self.dataset}")
-        try:
-            dtypes.as_dtype(self.dtype)
-        except (TypeError, ValueError, KeyError):
-            raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64") from None
+        if self.dtype not in DTYPES:    # what `train --dtype` offers; float16 has no training path
+            raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64")
         need, have = memory_needed(self), memory_available()
         if have is not None and need > have and self.model == "convnet":
             raise ValueError(f"--channels {','.join(map(str, self.channels))}: the convnet needs about "

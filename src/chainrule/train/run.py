@@ -131,7 +131,8 @@ def make_trainer(cfg: RunConfig, run_dir, progress=True, data: Data | None = Non
                       DataLoader(data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
                       DataLoader(data.val, 1024) if data.val is not None else None,
                       scheduler=sched, epochs=cfg.epochs, reg=cfg.reg, run_dir=run_dir, config=meta,
-                      progress=progress, callbacks=[RunFiles(run_dir, plot), *callbacks], distributed=distributed)
+                      progress=progress, callbacks=[RunFiles(run_dir, plot), *callbacks], distributed=distributed,
+                      compile=cfg.compile)
     return trainer, data
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule import random as cr_random
 from chainrule.autograd import no_grad
+from chainrule.compiler import compile as compile_fn
 from chainrule.nn.functional import l2_penalty
 from chainrule.tensor import Tensor
 from chainrule.train import guard
@@ -103,12 +104,14 @@ class Trainer:
             (whenever fit ends: finished, interrupted or stopped by an error).
         distributed (bool, None): data-parallel on the ranks of an MPI job (None: when launched under
             mpiexec or the process group is initialized); see :mod:`chainrule.train.distributed`.
+        compile (bool, False): run forward, loss and backward through :func:`chainrule.compile`.
     """
 
     def __init__(self, model, loss_fn, optimizer, train_loader, val_loader=None, scheduler=None, epochs: int = 10,
                  reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=(),
-                 distributed=None):
+                 distributed=None, compile: bool = False):  # noqa: A002
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.compiled = compile_fn(self._forward_backward) if compile else None
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
         self.callbacks = list(callbacks)
@@ -235,7 +238,12 @@ class Trainer:
         raises NonFiniteLoss before the weights change."""
         self.optimizer.zero_grad()
         n, loss, value, correct = len(y._data), None, 0.0, 0
-        if n:
+        replayed = bool(n) and self.compiled is not None and self.dist is None
+        if replayed:  # forward, loss and backward, traced once per batch shape and then replayed
+            loss, scores = self.compiled(X, y)
+            value = loss.item()
+            correct = int((scores._data.argmax(axis=1) == y._data).sum())
+        elif n:
             scores = (self.dist.ddp if self.dist is not None else self.model)(X)
             loss = self.loss_fn(scores, y)
             if self.reg:
@@ -244,7 +252,7 @@ class Trainer:
             correct = int((scores._data.argmax(axis=1) == y._data).sum())
         if self.dist is not None:
             self.dist.send_with_gradients([value * n, correct, n, float(self._stop)])
-        if loss is not None:
+        if loss is not None and not replayed:
             loss.backward()
         if self.dist is not None:
             value, correct, n, self._stop = self.dist.received(has_samples=loss is not None)
@@ -283,6 +291,15 @@ class Trainer:
             fn = getattr(cb, hook, None)
             if fn is not None:
                 fn(self, *args)
+
+    def _forward_backward(self, X, y):
+        """The step that ``compile`` replays: scores, loss (+ the L2 penalty), gradients."""
+        scores = self.model(X)
+        loss = self.loss_fn(scores, y)
+        if self.reg:
+            loss = loss + self.reg * l2_penalty(self.model)
+        loss.backward()
+        return loss, scores
 
     def _end_epoch(self, train_loss, train_acc, seconds):
         h = self.history

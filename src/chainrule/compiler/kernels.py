@@ -1,0 +1,354 @@
+"""Replay kernels: the hot ops again, over preallocated buffers, and the fusions that pay.
+
+A kernel repeats an op's forward and backward with ``out=`` arrays allocated once, in the same
+NumPy calls as the op's own rule (so the results are bit-for-bit the eager ones), and fuses where
+that saves work:
+
+- ``Linear`` + ``ReLU``: the activation is applied in place on the linear layer's output, and its
+  backward masks the incoming gradient in place;
+- ``CrossEntropy`` + ``Mean``: the log-softmax of the forward is kept, the per-sample losses are
+  never stored, and the backward writes softmax - onehot scaled by 1/N straight into the logits'
+  gradient;
+- ``Linear``'s weight gradient is handed to the optimizer unevaluated when
+  :mod:`chainrule.compiler.update` folds it into the update.
+
+Every other op is replayed by its own ``forward``/``backward`` (see ``Builder.generic_forward``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.compiler.blas import weight_grad
+from chainrule.compiler.engine import array_of
+from chainrule.compiler.errors import Fallback
+from chainrule.compiler.update import PendingGrad
+from chainrule.rules.elementwise import ReLU
+from chainrule.rules.linalg import Linear
+from chainrule.rules.loss import CrossEntropy
+from chainrule.rules.reduce import Mean
+
+
+class Plan:
+    """What the builder needs to know before it emits steps: dead ops, kernels, backward reach."""
+
+    def __init__(self):
+        self.dead: set = set()
+        self.kernels: dict = {}     # op index -> kernel
+        self.backwarded: dict = {}  # op index -> True when some backward() reaches it
+        self.consumers: dict = {}   # id(tensor) -> [op records reading it]
+        self.pinned: set = set()    # ids of tensors returned or used as backward roots/seeds
+
+
+def plan(b, tr) -> Plan:
+    pl = Plan()
+    for rec in tr.ops:
+        for t in rec.inputs:
+            pl.consumers.setdefault(id(t), []).append(rec)
+        for v in rec.options.values():
+            if hasattr(v, "requires_grad"):
+                pl.consumers.setdefault(id(v), []).append(rec)
+    leaves: list = []
+    from_result(b.result, leaves)
+    pl.pinned.update(id(v) for v in leaves)
+    for ev in tr.events:
+        if ev[0] == "backward":
+            for root, seed in zip(ev[1], ev[2]):
+                pl.pinned.add(id(root))
+                if seed is not None:
+                    pl.pinned.add(id(seed))
+                reach(b, root, pl.backwarded)
+    # liveness: the ops that a returned tensor, a backward root or a seed depends on
+    live: set = set()
+    stack = [b.producer[i] for i in pl.pinned if i in b.producer]
+    while stack:
+        rec = stack.pop()
+        if rec.index in live:
+            continue
+        live.add(rec.index)
+        for t in list(rec.inputs) + [v for v in rec.options.values() if hasattr(v, "requires_grad")]:
+            r = b.producer.get(id(t))
+            if r is not None and r.index not in live:
+                stack.append(r)
+    pl.dead = {rec.index for rec in tr.ops} - live
+    for rec in tr.ops:
+        if rec.index in pl.dead:
+            continue
+        if rec.cls is Linear and _linear_ok(rec):
+            pl.kernels[rec.index] = LinearKernel()
+        elif rec.cls is Mean and _ce_mean(b, pl, rec):
+            ce = b.producer[id(rec.inputs[0])]
+            pl.kernels[ce.index] = CrossEntropyKernel()
+            pl.kernels[rec.index] = CrossEntropyMeanKernel(ce)
+    for rec in tr.ops:  # ReLU after the Linear kernels are known: it may work in place on their output
+        if rec.index not in pl.dead and rec.cls is ReLU and array_of(rec.inputs[0]).dtype.kind == "f":
+            src = b.producer.get(id(rec.inputs[0]))
+            inplace = src is not None and isinstance(pl.kernels.get(src.index), LinearKernel) and \
+                _only_use(pl, rec.inputs[0], rec)
+            users = pl.consumers.get(id(rec.out), [])
+            owned = len(users) == 1 and id(rec.out) not in pl.pinned and \
+                isinstance(pl.kernels.get(users[0].index), LinearKernel) and \
+                users[0].inputs[0] is rec.out and users[0].inputs[1] is not rec.out
+            pl.kernels[rec.index] = ReLUKernel(inplace, owned)
+    return pl
+
+
+def from_result(result, leaves):
+    if isinstance(result, (tuple, list)):
+        for r in result:
+            from_result(r, leaves)
+    elif isinstance(result, dict):
+        for r in result.values():
+            from_result(r, leaves)
+    elif hasattr(result, "requires_grad"):
+        leaves.append(result)
+
+
+def reach(b, root, seen: dict) -> None:
+    rec = b.producer.get(id(root))
+    if rec is None or not rec.recorded:
+        return
+    stack = [rec]
+    while stack:
+        r = stack.pop()
+        if r.index in seen:
+            continue
+        seen[r.index] = True
+        for t in r.inputs:
+            p = b.producer.get(id(t))
+            if p is not None and p.recorded and t.requires_grad:
+                stack.append(p)
+
+
+def _only_use(pl, t, rec) -> bool:
+    users = pl.consumers.get(id(t), [])
+    return len(users) == 1 and users[0] is rec and id(t) not in pl.pinned
+
+
+def _linear_ok(rec) -> bool:
+    x, w = array_of(rec.inputs[0]), array_of(rec.inputs[1])
+    if rec.options or x.ndim != 2 or w.ndim != 2 or x.dtype.kind != "f" or x.dtype != w.dtype:
+        return False
+    return len(rec.inputs) == 2 or (array_of(rec.inputs[2]).ndim == 1 and array_of(rec.inputs[2]).dtype == x.dtype)
+
+
+def _ce_mean(b, pl, rec) -> bool:
+    if rec.options.get("axis") is not None or rec.options.get("keepdims"):
+        return False
+    ce = b.producer.get(id(rec.inputs[0]))
+    if ce is None or ce.cls is not CrossEntropy or not _only_use(pl, ce.out, rec):
+        return False
+    logits = array_of(ce.inputs[0])
+    target_ok = isinstance(ce.options.get("target"), np.ndarray) if len(ce.inputs) == 1 else \
+        len(ce.inputs) == 2 and array_of(ce.inputs[1]).dtype.kind in "iu"
+    return target_ok and logits.ndim == 2 and logits.dtype.kind == "f" and not ce.options.get("label_smoothing")
+
+
+def deliver(b, target, buffer: bool = False):
+    """A function ``(gi, g)`` that hands gradient ``gi`` to ``target`` as the engine's walk does.
+
+    ``buffer``: gi is a kernel's buffer, overwritten by the next replay, so a leaf gets a copy (its
+    ``.grad`` must not change under the user's feet)."""
+    if target is None:
+        return None
+    if target[0] == "node":
+        env, s = b.p.env, target[1]
+
+        def to_node(gi, g):
+            prev = env[s]
+            env[s] = gi if prev is None else prev + gi
+        return to_node
+    acc = b.leaf_accumulator(target)
+    if not buffer:
+        return acc
+    return lambda gi, g: acc(gi.copy(), g)
+
+
+class LinearKernel:
+    """y = x W^T + b into one buffer; backward: g W into a buffer, g^T x (or folded), sum_n g."""
+
+    def forward(self, b, rec):
+        env = b.p.env
+        xs, ws = b.tensor_slot(rec.inputs[0]), b.tensor_slot(rec.inputs[1])
+        bs = b.tensor_slot(rec.inputs[2]) if len(rec.inputs) == 3 else None
+        y = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
+        self.xs, self.ws, self.y = xs, ws, y
+        out = b.new_slot(y)
+        dot, add = np.dot, np.add
+        if bs is None:
+            b.p.steps.append(lambda: dot(env[xs], env[ws].T, out=y))
+        else:
+            def forward():
+                dot(env[xs], env[ws].T, out=y)     # (N, in) @ (in, out) -> (N, out)
+                add(y, env[bs], out=y)
+            b.p.steps.append(forward)
+        return out
+
+    def backward(self, b, rec, gs, targets):
+        env = b.p.env
+        xs, ws = self.xs, self.ws
+        tx, tw = deliver(b, targets[0], buffer=True), deliver(b, targets[1])
+        tb = deliver(b, targets[2]) if len(targets) == 3 else None
+        gx = np.empty(array_of(rec.inputs[0]).shape, array_of(rec.out).dtype) if tx is not None else None
+        fold = b.folds.get(rec.index)
+        dot, add = np.dot, np.add.reduce  # ndarray.sum's own reduction, without its Python wrapper
+
+        def backward():
+            g = env[gs]
+            if g is None:
+                return
+            env[gs] = None
+            if tx is not None:
+                tx(dot(g, env[ws], out=gx), g)               # (N, out) @ (out, in) -> (N, in)
+            if tw is not None:
+                x, w = env[xs], env[ws]
+                if fold is not None and fold._grad is None:  # the optimizer will fold it into W
+                    fold._grad = PendingGrad(x, g, w.flags.f_contiguous)
+                else:
+                    tw(weight_grad(x, g, w.flags.f_contiguous), g)
+            if tb is not None:
+                tb(add(g, axis=0), g)
+
+        b.p.steps.append(backward)
+        return True
+
+
+class ReLUKernel:
+    """max(0, x), in place on a Linear kernel's output when nothing else reads it; backward zeroes
+    the gradient where the output is <= 0 (in place when the gradient is a buffer of ours)."""
+
+    def __init__(self, inplace: bool, owned: bool):
+        self.inplace, self.owned = inplace, owned
+
+    def forward(self, b, rec):
+        env = b.p.env
+        xs = b.tensor_slot(rec.inputs[0])
+        if self.inplace:
+            r = env[xs]
+            out = xs
+        else:
+            r = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
+            out = b.new_slot(r)
+        self.r = r
+        maximum = np.maximum
+        b.p.steps.append(lambda: maximum(env[xs], 0, out=r))
+        return out
+
+    def backward(self, b, rec, gs, targets):
+        env, r = b.p.env, self.r
+        tx = deliver(b, targets[0], buffer=True)
+        if tx is None:
+            return True
+        mask = np.empty(r.shape, bool)
+        gbuf = None if self.owned else np.empty(r.shape, r.dtype)  # owned: the incoming gradient is a
+        le, lnot, mul = np.less_equal, np.logical_not, np.multiply  # Linear kernel's buffer, read by
+        # nobody else, so it is masked in place
+
+        def backward():
+            g = env[gs]
+            if g is None:
+                return
+            env[gs] = None
+            le(r, 0, out=mask)
+            lnot(mask, out=mask)
+            tx(mul(g, mask, out=g if gbuf is None else gbuf), g)  # grad * ~(out <= 0), as the op does
+        b.p.steps.append(backward)
+        return True
+
+
+class CrossEntropyKernel:
+    """The log-softmax of the logits into a buffer (the per-sample losses are left to the mean)."""
+
+    def forward(self, b, rec):
+        env = b.p.env
+        xs = b.tensor_slot(rec.inputs[0])
+        if len(rec.inputs) == 2:  # the labels as an input tensor (so that version checks cover them)
+            ts, labels = b.tensor_slot(rec.inputs[1]), array_of(rec.inputs[1])
+        else:                     # the labels as an option
+            labels = rec.options["target"]
+            ts = b.array_slot(labels, "the target array of cross_entropy")
+        n, c = array_of(rec.inputs[0]).shape
+        dt = array_of(rec.inputs[0]).dtype
+        m = np.empty((n, 1), dt)
+        s = np.empty((n, 1), dt)
+        logp = np.empty((n, c), dt)
+        self.logp, self.ts, self.n, self.c, self.xs = logp, ts, n, c, xs
+        mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
+        e = np.empty((n, c), dt)
+        label_dtype = np.asarray(labels).dtype
+        unsigned_of = label_dtype if label_dtype.kind == "i" else None
+        unsigned = np.dtype(f"u{label_dtype.itemsize}") if unsigned_of is not None else None
+
+        def forward():
+            x, t = env[xs], env[ts]
+            if n and (t.view(unsigned).max() >= c if t.dtype == unsigned_of else t.min() < 0 or t.max() >= c):
+                raise Fallback("labels outside [0, C)")  # (as unsigned, a negative label is huge)
+            mx(x, axis=1, keepdims=True, out=m)
+            sub(x, m, out=logp)                          # z = x - max
+            exp(logp, out=e)
+            add(e, axis=1, keepdims=True, out=s)
+            log(s, out=s)
+            sub(logp, s, out=logp)                       # z - log sum e^z
+
+        b.p.steps.append(forward)
+        return b.new_slot()  # the per-sample losses: never stored
+
+    def backward(self, b, rec, gs, targets):
+        self.target = targets[0]
+        return True  # its gradient comes through CrossEntropyMeanKernel
+
+
+class CrossEntropyMeanKernel:
+    """mean_i -log p_i[y_i] from the kept log-softmax; backward: (softmax - onehot) * g / N."""
+
+    def __init__(self, ce):
+        self.ce = ce
+
+    def forward(self, b, rec):
+        env = b.p.env
+        ck = b.plan.kernels[self.ce.index]
+        logp, ts, n = ck.logp, ck.ts, ck.n
+        dt = logp.dtype.type
+        nn = dt(n)
+        rows = np.arange(n)
+        out = b.new_slot()
+        add, neg, isfinite = np.add.reduce, np.negative, np.isfinite
+
+        def forward():
+            v = logp[rows, env[ts]]
+            neg(v, out=v)
+            loss = np.asarray(add(v, axis=None) / nn)
+            if not isfinite(loss):
+                raise Fallback("a non-finite loss")
+            env[out] = loss
+
+        b.p.steps.append(forward)
+        return out
+
+    def backward(self, b, rec, gs, targets):
+        env = b.p.env
+        ck = b.plan.kernels[self.ce.index]
+        logp, ts, n = ck.logp, ck.ts, ck.n
+        t = self.ce.inputs[0]
+        if not t.requires_grad:
+            return True
+        r = b.producer.get(id(t))
+        target = ("node", b.grad_slot(r), r) if r is not None and r.recorded else \
+            ("leaf", b.tensor_slot(t), t)
+        tx = deliver(b, target, buffer=True)
+        nn = logp.dtype.type(n)
+        d = np.empty_like(logp)
+        rows = np.arange(n)
+        exp, mul = np.exp, np.multiply
+
+        def backward():
+            g = env[gs]
+            if g is None:
+                return
+            env[gs] = None
+            exp(logp, out=d)                             # softmax
+            d[rows, env[ts]] -= 1                        # - onehot
+            mul(d, g / nn, out=d)                        # * dL/dloss_i = g / N
+            tx(d, None)
+
+        b.p.steps.append(backward)
+        return True

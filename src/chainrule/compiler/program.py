@@ -1,0 +1,491 @@
+"""From a trace to a replay: slots for every array, and a straight list of steps.
+
+Every array the step touches gets a slot in ``env`` (a list): the arguments' arrays, the live
+leaves (parameters and other tensors that existed before the call: read afresh each replay), the
+constants born inside the step, and the outputs of the ops. Each event of the trace becomes one or
+more steps, closures over ``env``: an op's forward (a kernel over preallocated buffers where
+:mod:`chainrule.compiler.kernels` has one, else the op's own ``forward`` on arrays), a backward
+(the engine's walk unrolled: the same order, the same sums, the same leaf accumulation), a
+``zero_grad`` and an optimizer step (with the weight gradient folded into the update where that
+pays, :mod:`chainrule.compiler.update`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule import random as _random
+from chainrule.autograd import unbroadcast
+from chainrule.compiler import kernels, update
+from chainrule.compiler.engine import array_of, clock, make
+from chainrule.compiler.errors import Unsupported
+from chainrule.compiler.node import ReplayedBackward
+from chainrule.tensor import Tensor
+
+
+def flatten(obj, leaves: list):
+    """The tensors, arrays and other values inside nested tuples, lists and dicts; returns a spec."""
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), tuple(flatten(o, leaves) for o in obj))
+    if isinstance(obj, dict):
+        return (dict, tuple((k, flatten(v, leaves)) for k, v in obj.items()))
+    leaves.append(obj)
+    return None
+
+
+def unflatten(spec, leaves):
+    it = iter(leaves)
+
+    def build(s):
+        if s is None:
+            return next(it)
+        kind, items = s
+        if kind is dict:
+            return {k: build(v) for k, v in items}
+        out = [build(v) for v in items]
+        return out if kind is list else tuple(out) if kind is tuple else kind(*out)
+
+    return build(spec)
+
+
+class Program:
+    """A replay: ``run(flat_args)`` repeats the traced step on new arguments of the same signature."""
+
+    def __init__(self):
+        self.env: list = []
+        self.steps: list = []
+        self.arg_slots: list = []   # (index in the flat arguments, slot, is a tensor)
+        self.live: list = []        # [tensor, slot, array seen, requires_grad]
+        self.outputs: list = []     # per returned leaf: ("slot", s) | ("grad", tensor) | ("value", v)
+        self.out_spec = None
+        self.modules: list = []     # (module, training flag)
+        self.optimizers: list = []  # the optimizers the step zeroes or steps
+        self.verified = False       # the first replay is checked against the eager step (verify.py)
+        self.generation = 0         # replays so far (an output's node refuses a stale backward)
+        self.aot_seed = None        # an output needing its backward: seed slot, walk, gradient slots,
+        self.aot_steps: list = []   # and the leaves they belong to (node.py)
+        self.aot_grads: list = []
+        self.aot_leaves: list = []
+
+    def guards_hold(self) -> bool:
+        """The live leaves and module flags are as traced (else the caller retraces)."""
+        for m, flag in self.modules:
+            if m.training is not flag:
+                return False
+        env = self.env
+        for rec in self.live:
+            t = rec[0]
+            a = array_of(t)
+            if a is not rec[2]:
+                old = rec[2]
+                if a.shape != old.shape or a.dtype != old.dtype:
+                    return False
+                rec[2] = a
+            if t.requires_grad is not rec[3]:
+                return False
+            env[rec[1]] = a
+        return True
+
+    def run(self, flat):
+        env = self.env
+        for i, s, is_tensor in self.arg_slots:
+            a = flat[i]
+            env[s] = array_of(a) if is_tensor else a
+        self.current_flat = flat
+        self.generation += 1
+        for step in self.steps:
+            step()
+        out = []
+        for kind, v in self.outputs:
+            if kind == "slot":
+                out.append(make(np.array(env[v])))
+            elif kind == "grad":
+                out.append(v.grad)
+            elif kind == "arg_grad":
+                out.append(flat[v].grad)
+            elif kind == "graph":
+                out.append(self.output_node(env[v], flat))
+            else:
+                out.append(v)
+        return out
+
+
+    def output_node(self, a, flat):
+        """A copy of array ``a`` as a tensor whose node runs this replay's backward (node.py)."""
+        fn = object.__new__(ReplayedBackward)
+        fn.prog, fn.generation = self, self.generation
+        fn.parents = tuple(flat[leaf[1]] if isinstance(leaf, tuple) else leaf for leaf in self.aot_leaves)
+        fn.needs_input_grad = (True,) * len(fn.parents)
+        fn.seq, fn.freed = clock(), False
+        t = make(np.array(a))
+        t.requires_grad, t._ctx = True, fn
+        return t
+
+
+class Builder:
+    """Turns a :class:`~chainrule.compiler.trace.Trace` and the call's flat arguments into a Program."""
+
+    def __init__(self, trace, flat_args, result, rng_changed: bool):
+        self.trace, self.flat, self.result = trace, flat_args, result
+        if trace.problem:
+            raise Unsupported(trace.problem)
+        if trace.changed_in_place():
+            raise Unsupported("changes a tensor in place (add_, +=, x[...] = v, zero_, ...), which the "
+                              "replay does not repeat")
+        if rng_changed:
+            raise Unsupported("draws random numbers (dropout, randn...), which a replay would repeat "
+                              "identically")
+        self.p = Program()
+        self.slot_of: dict = {}      # id(tensor) -> slot
+        self.arr_slot: dict = {}     # id(ndarray) -> slot, for arrays passed as options
+        self.producer: dict = {}     # id(tensor) -> OpRecord that made it
+        self.fns: dict = {}          # op index -> slot holding that op's Function in a replay
+        self.leaf_tensor: dict = {}  # slot -> the tensor object (live leaves) or ("arg", i)
+        self.arg_arrays: list = []   # (slot, array) of the argument arrays
+        self.keep: list = []
+        self.gslots: dict = {}
+        self.capture = None         # leaf slot -> gradient slot, while an output's backward is built
+        self.arg_index: dict = {}   # id(argument tensor) -> its index in the flat arguments
+
+    # ------------------------------------------------------------------ slots
+    def new_slot(self, value=None) -> int:
+        self.p.env.append(value)
+        return len(self.p.env) - 1
+
+    def build(self) -> Program:
+        p, tr = self.p, self.trace
+        for i, a in enumerate(self.flat):
+            if isinstance(a, Tensor):
+                self.arg_index[id(a)] = i
+                s = self.new_slot(array_of(a))
+                p.arg_slots.append((i, s, True))
+                self.slot_of[id(a)] = s
+                self.arr_slot[id(array_of(a))] = s
+                self.leaf_tensor[s] = ("arg", i, a)
+                self.arg_arrays.append((s, array_of(a)))
+            elif isinstance(a, np.ndarray):
+                s = self.new_slot(a)
+                p.arg_slots.append((i, s, False))
+                self.arr_slot[id(a)] = s
+                self.arg_arrays.append((s, a))
+        for rec in tr.ops:
+            self.producer[id(rec.out)] = rec
+            if rec.out._ctx is not None and rec.out._ctx is not rec.fn:
+                raise Unsupported("uses a custom autograd.Function (its forward and backward run Python "
+                                  "that the capture cannot replay)")
+        p.modules = [(m, m.training) for m in tr.modules.values()]
+        p.optimizers = list({id(ev[1]): ev[1] for ev in tr.events if ev[0] in ("zero_grad", "step")}.values())
+        self.plan = kernels.plan(self, tr)
+        self.folds = update.plan_folds(self, tr)
+        first_op = True
+        for ev in tr.events:
+            kind = ev[0]
+            if kind == "op" and first_op and self.folds:
+                p.steps.append(update.drop_stale_step(list(self.folds.values())))
+                first_op = False
+            if kind == "op":
+                self.op(ev[1])
+            elif kind == "backward":
+                self.backward(*ev[1:])
+            elif kind == "zero_grad":
+                p.steps.append(update.zero_grad_step(ev[1], ev[2]))
+            elif kind == "clear_grad":
+                i = self.arg_index.get(id(ev[1]))
+                p.steps.append(update.clear_grad_step(ev[1]) if i is None else _clear_arg_grad(p, i))
+            elif kind == "step":
+                p.steps.append(update.step(self, ev[1]))
+        self.outputs()
+        return p
+
+    def tensor_slot(self, t: Tensor) -> int:
+        """The slot of a tensor that an op reads."""
+        s = self.slot_of.get(id(t))
+        if s is not None:
+            return s
+        tr = self.trace
+        if id(t) in tr.grad_reads:
+            raise Unsupported("computes with a .grad inside the step")
+        if id(t) in tr.born:
+            s = self.array_slot(array_of(t), "a tensor")
+        elif t._ctx is not None:
+            raise Unsupported("uses a tensor whose graph was built outside the captured ops (before the "
+                              "call, or by a custom autograd.Function)")
+        else:  # a live leaf: a parameter, a buffer, a tensor made before the call
+            s = self.new_slot(array_of(t))
+            self.p.live.append([t, s, array_of(t), t.requires_grad])
+            self.leaf_tensor[s] = t
+            self.arr_slot.setdefault(id(array_of(t)), s)
+        self.slot_of[id(t)] = s
+        return s
+
+    def array_slot(self, a, what: str) -> int:
+        """The slot of an array made inside the step: an argument's array (maybe cast), or a constant."""
+        a = np.asarray(a)
+        s = self.arr_slot.get(id(a))
+        if s is not None:
+            return s
+        if a.ndim == 0 or a.size <= 1:
+            return self.const(a)
+        for s0, arg in self.arg_arrays:  # an argument, converted (labels cast to int64, ...)
+            if arg.shape == a.shape and np.array_equal(arg, a):
+                if arg.dtype == a.dtype:
+                    return s0
+                s = self.new_slot()
+                env, dt = self.p.env, a.dtype
+                self.p.steps.append(lambda: env.__setitem__(s, env[s0].astype(dt)))
+                self.arr_slot[id(a)] = s
+                return s
+        flat = a.reshape(-1)
+        if (flat == flat[0]).all():  # zeros, ones, full: a constant
+            return self.const(a)
+        raise Unsupported(f"uses {what} of shape {a.shape} computed inside the step by code the capture "
+                          f"cannot follow (NumPy on .data?)")
+
+    def const(self, a) -> int:
+        self.keep.append(a)
+        s = self.new_slot(a)
+        self.arr_slot[id(a)] = s
+        return s
+
+    def options(self, rec):
+        """The op's keyword options: a static dict and the (name, slot) pairs that change per call."""
+        static, dynamic = {}, []
+        for k, v in rec.options.items():
+            if isinstance(v, Tensor):
+                dynamic.append((k, self.tensor_slot(v), True))
+            elif isinstance(v, np.ndarray) and v.ndim > 0:
+                dynamic.append((k, self.array_slot(v, f"the {k}= array of {rec.cls.__name__}"), False))
+            else:
+                static[k] = v
+        return static, dynamic
+
+    # ------------------------------------------------------------------ events
+    def op(self, rec):
+        if rec.index in self.plan.dead:
+            return
+        kernel = self.plan.kernels.get(rec.index)
+        if kernel is not None:
+            out = kernel.forward(self, rec)
+        else:
+            out = self.generic_forward(rec)
+        self.slot_of[id(rec.out)] = out
+
+    def generic_forward(self, rec) -> int:
+        ins = tuple(self.tensor_slot(t) for t in rec.inputs)
+        static, dynamic = self.options(rec)
+        out = self.new_slot()
+        fslot = self.new_slot()
+        self.fns[rec.index] = fslot
+        env, cls, needs = self.p.env, rec.cls, getattr(rec.fn, "needs_input_grad", None)
+        new = object.__new__
+        wrap = [k for k, _, is_t in dynamic if is_t]
+
+        def forward():
+            fn = new(cls)
+            opts = dict(static)
+            for k, s, _ in dynamic:
+                opts[k] = env[s]
+            for k in wrap:
+                opts[k] = make(opts[k])
+            y = fn.forward(*[env[i] for i in ins], **opts)
+            if needs is not None:
+                fn.needs_input_grad = needs
+            env[out] = y if type(y) is np.ndarray else np.asarray(y)
+            env[fslot] = fn
+
+        self.p.steps.append(forward)
+        return out
+
+    def grad_slot(self, rec) -> int:
+        s = self.gslots.get(rec.index)
+        if s is None:
+            s = self.gslots[rec.index] = self.new_slot()
+        return s
+
+    def backward(self, roots, seeds, retain):
+        """The engine's walk, unrolled: nodes newest first, gradients summed per tensor, leaves
+        accumulated as ``Tensor._accumulate`` does (``retain`` changes nothing: a replay keeps no
+        graph to free)."""
+        self.gslots = {}
+        env, steps = self.p.env, self.p.steps
+        todo = {}
+        for root, seed in zip(roots, seeds):
+            rec = self.producer.get(id(root))
+            if isinstance(seed, SeedSlot):
+                sv = seed.slot
+            elif seed is None:
+                sv = self.const(np.ones(array_of(root).shape, array_of(root).dtype))
+            elif isinstance(seed, Tensor):
+                sv = self.tensor_slot(seed)
+            else:
+                sv = self.const(np.asarray(seed, dtype=array_of(root).dtype))
+            if rec is None or not rec.recorded:
+                if not root.requires_grad:
+                    raise Unsupported("calls backward() on a tensor that does not require grad")
+                acc = self.leaf_accumulator(("leaf", self.tensor_slot(root), root))
+                steps.append(lambda acc=acc, sv=sv: acc(env[sv], None))  # a leaf: d(root)/d(root) = 1
+                continue
+            gs = self.grad_slot(rec)
+            steps.append(_add_into(env, gs, sv))
+            todo[rec.index] = rec
+        # every recorded node reachable from the roots
+        stack = list(todo.values())
+        while stack:
+            rec = stack.pop()
+            for t in rec.inputs:
+                r = self.producer.get(id(t))
+                if r is not None and r.recorded and r.index not in todo and t.requires_grad:
+                    todo[r.index] = r
+                    stack.append(r)
+        for index in sorted(todo, reverse=True):
+            rec = todo[index]
+            kernel = self.plan.kernels.get(index)
+            targets = []
+            for t in rec.inputs:
+                if not t.requires_grad:
+                    targets.append(None)
+                    continue
+                r = self.producer.get(id(t))
+                if r is not None and r.recorded:
+                    targets.append(("node", self.grad_slot(r), r))
+                else:
+                    targets.append(("leaf", self.tensor_slot(t), t))
+            if kernel is not None and kernel.backward(self, rec, self.grad_slot(rec), targets):
+                continue
+            steps.append(self.generic_backward(rec, targets))
+
+    def leaf_accumulator(self, target):
+        """A function ``(gi, g)`` that accumulates gi into the leaf named by ``target`` as the walk does
+        (or, when the walk belongs to an output's node, sums it into a slot the node returns)."""
+        _, s, t = target
+        leaf = self.leaf_tensor.get(s)
+        if self.capture is not None:
+            if leaf is None:
+                raise Unsupported("backpropagates into a tensor the capture cannot name")
+            c = self.capture.get(s)
+            if c is None:
+                c = self.capture[s] = self.new_slot()
+            env = self.p.env
+
+            def into(gi, g):
+                prev = env[c]
+                env[c] = (gi.copy() if gi is g else gi) if prev is None else prev + gi
+            return into
+        if isinstance(leaf, tuple):
+            i, prog = leaf[1], self.p
+
+            def acc(gi, g):
+                prog.current_flat[i]._accumulate(gi.copy() if gi is g else gi)
+            return acc
+        if leaf is None:
+            raise Unsupported("accumulates a gradient into a tensor the capture cannot name")
+
+        def acc(gi, g):
+            leaf._accumulate(gi.copy() if gi is g else gi)
+        return acc
+
+    def generic_backward(self, rec, targets):
+        env = self.p.env
+        gs, fslot = self.grad_slot(rec), self.fns.get(rec.index)
+        if fslot is None:
+            raise Unsupported(f"backpropagates through {rec.cls.__name__}, whose forward was not replayed")
+        plan = []
+        for t, target in zip(rec.inputs, targets):
+            if target is None:
+                plan.append(None)
+            elif target[0] == "node":
+                plan.append((True, target[1], array_of(t).shape, array_of(t).dtype))
+            else:
+                plan.append((False, self.leaf_accumulator(target), array_of(t).shape, array_of(t).dtype))
+        name, n = rec.cls.__name__, len(plan)
+
+        def backward():
+            g = env[gs]
+            if g is None:
+                return
+            env[gs] = None
+            out = env[fslot].backward(g)
+            if type(out) is not tuple:
+                out = (out,)
+            if len(out) != n:
+                raise RuntimeError(f"{name}.backward returned {len(out)} gradients for {n} inputs")
+            for pl, gi in zip(plan, out):
+                if gi is None or pl is None:
+                    continue
+                node, target, shape, dtype = pl
+                if gi.shape != shape:
+                    gi = unbroadcast(np.asarray(gi), shape)
+                if gi.dtype != dtype:
+                    gi = gi.astype(dtype)
+                if node:
+                    prev = env[target]
+                    env[target] = gi if prev is None else prev + gi
+                else:
+                    target(gi, g)
+
+        return backward
+
+    def output_node(self, v) -> int:
+        """The walk from output ``v``, built apart, for the node its replayed copy gets (node.py)."""
+        p = self.p
+        if any(ev[0] in ("backward", "step", "zero_grad", "clear_grad") for ev in self.trace.events) or \
+                p.aot_seed is not None:
+            raise Unsupported("returns a tensor that requires grad and also runs backward or an optimizer "
+                              "(compile the whole step, or return tensors that need no gradient)")
+        p.aot_seed = self.new_slot()
+        main, p.steps = p.steps, []
+        self.capture = {}
+        try:
+            self.backward((v,), (SeedSlot(p.aot_seed),), False)
+        finally:
+            p.aot_steps, p.steps = p.steps, main
+        p.aot_grads = list(self.capture.values())
+        p.aot_leaves = [self.leaf_tensor[s] for s in self.capture]
+        self.capture = None
+        return self.slot_of[id(v)]
+
+    def outputs(self):
+        leaves = []
+        self.p.out_spec = flatten(self.result, leaves)
+        for v in leaves:
+            if isinstance(v, Tensor):
+                if id(v) in self.trace.grad_reads:
+                    owner = self.trace.grad_reads[id(v)]
+                    i = self.arg_index.get(id(owner))
+                    self.p.outputs.append(("grad", owner) if i is None else ("arg_grad", i))
+                    continue
+                rec = self.producer.get(id(v))
+                if rec is not None and rec.recorded and not self.plan.backwarded.get(rec.index):
+                    self.p.outputs.append(("graph", self.output_node(v)))
+                    continue
+                if rec is not None and rec.index in self.plan.dead:  # pragma: no cover - outputs are live
+                    raise Unsupported("returns a value the capture dropped")
+                self.p.outputs.append(("slot", self.tensor_slot(v)))
+            elif isinstance(v, np.ndarray):
+                raise Unsupported("returns a NumPy array (return tensors instead)")
+            else:
+                self.p.outputs.append(("value", v))
+
+
+class SeedSlot:
+    """A backward seed that the replay writes into a slot (an output node's incoming gradient)."""
+
+    def __init__(self, slot: int):
+        self.slot = slot
+
+
+def _clear_arg_grad(prog, i):
+    def clear():
+        prog.current_flat[i]._grad = None
+    return clear
+
+
+def _add_into(env, target, source):
+    def add():
+        prev, g = env[target], env[source]
+        env[target] = g if prev is None else prev + g
+    return add
+
+
+def rng_state():
+    """The state of the library's generator, to see whether a step drew random numbers."""
+    return _random.get_rng().bit_generator.state

@@ -1,0 +1,204 @@
+"""The trace: one eager run of the step, watched.
+
+While a :class:`Trace` is active, the engine's hook (``Function.apply``) reports every op applied,
+and a few entry points are wrapped for the duration of the run: ``backward()``, the optimizers'
+``zero_grad`` and ``step``, the ``.grad`` property, the Tensor constructors (to know which tensors
+were born inside the step) and the methods that read a tensor's values into Python (``item``,
+``bool``, ``float``, ...). The run itself is the eager step, so its results are the eager ones;
+what the trace keeps is the list of events the replay will repeat.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+
+from chainrule import autograd
+from chainrule.compiler.engine import clock, make_tensor, set_tracer
+from chainrule.nn.module import Module
+from chainrule.optim.optimizer import Optimizer
+from chainrule.tensor import Tensor
+
+
+class OpRecord:
+    """One op of the trace: its Function (after forward), input tensors, options and output."""
+
+    __slots__ = ("cls", "fn", "inputs", "options", "out", "recorded", "index")
+
+    def __init__(self, fn, inputs, options, out, index):
+        self.cls, self.fn, self.inputs, self.options, self.out = type(fn), fn, inputs, options, out
+        self.recorded = out._ctx is fn  # in the graph: grad mode was on and an input needed a gradient
+        self.index = index
+
+
+# the Tensor methods through which Python reads a tensor's values: a step whose control flow may
+# depend on them cannot be replayed without running that Python again
+_VALUE_READS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy", "__array__",
+                "__repr__", "__format__", "__iter__")
+
+
+class Trace:
+    """Collects the events of one eager run (use as a context manager around the call)."""
+
+    def __init__(self):
+        self.ops: list = []
+        self.events: list = []   # ("op", rec) | ("backward", roots, seeds, retain) | ("zero_grad", opt,
+                                 # set_to_none) | ("clear_grad", tensor) | ("step", opt) | ("grad_read", t)
+        self.born: dict = {}     # id -> tensor, for tensors created inside the step (kept alive)
+        self.grad_reads: dict = {}  # id of a tensor handed out by .grad -> the tensor it belongs to
+        self.modules: dict = {}  # id -> module called during the step (their flags are guarded)
+        self.problem = None      # the first reason the trace cannot be replayed
+        self._thread = threading.get_ident()
+        self._saved = []
+        self._quiet = False
+
+    # ------------------------------------------------------------------ the engine's hook
+    def op(self, fn, inputs, options, out):
+        if threading.get_ident() != self._thread:
+            return
+        rec = OpRecord(fn, inputs, options, out, len(self.ops))
+        self.ops.append(rec)
+        self.events.append(("op", rec))
+
+    def refuse(self, reason: str) -> None:
+        if self.problem is None:
+            self.problem = reason
+
+    # ------------------------------------------------------------------ wrapped entry points
+    def __enter__(self):
+        trace = self
+        t_init = Tensor.__init__
+        grad_prop = Tensor.__dict__["grad"]
+        backward, agrad = autograd.backward, autograd.grad
+        zero_grad, step = Optimizer.zero_grad, Optimizer.step
+        mod_call = Module.__call__
+
+        def mine():
+            return threading.get_ident() == trace._thread
+
+        def init(self, *a, **k):
+            t_init(self, *a, **k)
+            if mine():
+                trace.born[id(self)] = self
+
+        orig_make = make_tensor
+
+        def make(*a, **k):
+            t = orig_make(*a, **k)
+            if mine():
+                trace.born[id(t)] = t
+            return t
+
+        def get_grad(self):
+            g = grad_prop.fget(self)
+            if g is not None and mine():
+                trace.grad_reads[id(g)] = self
+                trace.events.append(("grad_read", self))
+            return g
+
+        def set_grad(self, value):
+            if mine() and not trace._quiet:
+                if value is None:
+                    trace.events.append(("clear_grad", self))
+                else:
+                    trace.refuse("assigns a tensor's .grad")
+            grad_prop.fset(self, value)
+
+        def backward_(tensors, grad_tensors=None, retain_graph=False, on_edge=None, *, grad=None):
+            if mine():
+                roots = (tensors,) if isinstance(tensors, Tensor) else tuple(tensors)
+                seeds = grad if grad is not None else grad_tensors
+                seeds = (seeds,) if isinstance(tensors, Tensor) else \
+                    (tuple(seeds) if seeds is not None else (None,) * len(roots))
+                if on_edge is not None:
+                    trace.refuse("backward(on_edge=...) narrates the walk")
+                trace.events.append(("backward", roots, seeds, bool(retain_graph)))
+            return backward(tensors, grad_tensors, retain_graph, on_edge, grad=grad)
+
+        def grad_(*a, **k):
+            if mine():
+                trace.refuse("calls autograd.grad")
+            return agrad(*a, **k)
+
+        def zero_grad_(self, set_to_none=True):
+            if not mine():
+                return zero_grad(self, set_to_none)
+            trace.events.append(("zero_grad", self, bool(set_to_none)))
+            trace._quiet = True  # its own `p.grad = None` are part of this event
+            try:
+                return zero_grad(self, set_to_none)
+            finally:
+                trace._quiet = False
+
+        def step_(self, *a, **k):
+            if mine():
+                if a or k:
+                    trace.refuse(f"calls {type(self).__name__}.step with arguments")
+                trace.events.append(("step", self))
+            return step(self, *a, **k)
+
+        def call(self, *a, **k):
+            if mine():
+                trace.modules[id(self)] = self
+            return mod_call(self, *a, **k)
+
+        patches = [(Tensor, "__init__", init),
+                   (Tensor, "grad", property(get_grad, set_grad)), (Optimizer, "zero_grad", zero_grad_),
+                   (Optimizer, "step", step_), (Module, "__call__", call)]
+        # functions are patched wherever a chainrule module holds them (``from ... import backward``)
+        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make)
+        for name in _VALUE_READS:
+            orig = Tensor.__dict__.get(name)
+            if orig is not None:
+                patches.append((Tensor, name, _reader(trace, name, orig)))
+        for owner, name, new in patches:
+            self._saved.append((owner, name, vars(owner)[name]))
+            setattr(owner, name, new)
+        set_tracer(self)
+        self._seq0 = clock()  # the graph's clock: in-place changes after it are this step's
+        return self
+
+    def __exit__(self, *exc):
+        set_tracer(None)
+        for owner, name, old in reversed(self._saved):
+            setattr(owner, name, old)
+        self._saved.clear()
+        return False
+
+
+    def changed_in_place(self) -> bool:
+        """True when an in-place op (add_, +=, x[...] = v, zero_...) changed a tensor of this step."""
+        seen = [t for rec in self.ops for t in (*rec.inputs, rec.out)] + list(self.born.values())
+        for t in seen:
+            vc = getattr(t, "_vc", None)
+            if vc is not None and len(vc) > 1 and vc[-1] > self._seq0:
+                return True
+        return False
+
+
+def _everywhere(fn, new) -> list:
+    """(module, name, new) for every chainrule module attribute that is ``fn``."""
+    out = []
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is not None and (mod_name == "chainrule" or mod_name.startswith("chainrule.")) and \
+                not mod_name.startswith("chainrule.compiler"):
+            for name, value in list(vars(mod).items()):
+                if value is fn:
+                    out.append((mod, name, new))
+    return out
+
+
+def _reader(trace, name, orig):
+    """``orig`` (a Tensor method that hands values to Python), noting the read in ``trace``."""
+    what = {"__bool__": "bool(tensor)", "__float__": "float(tensor)", "__int__": "int(tensor)",
+            "__index__": "a tensor used as an index", "__array__": "np.asarray(tensor)",
+            "__repr__": "printing a tensor", "__format__": "formatting a tensor",
+            "__iter__": "iterating over a tensor"}.get(name, f".{name}()")
+
+    def read(self, *a, **k):
+        if threading.get_ident() == trace._thread:
+            trace.refuse(f"reads a tensor's value into Python ({what}), so the control flow may depend "
+                         f"on it")
+        return orig(self, *a, **k)
+
+    read.__name__ = name
+    return read

@@ -1,0 +1,478 @@
+"""chainrule.compile: a traced and replayed step gives the eager step's numbers; guards retrace;
+what cannot be replayed runs eagerly with a warning (or raises with fullgraph=True)."""
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.compiler import CompileError, CompileWarning
+from chainrule.nn import functional as F
+
+OPTIMIZERS = {
+    "sgd": lambda p: cr.optim.SGD(p, lr=0.1),
+    "sgd_wd": lambda p: cr.optim.SGD(p, lr=0.1, weight_decay=1e-2),
+    "momentum": lambda p: cr.optim.SGD(p, lr=0.05, momentum=0.9),
+    "nesterov": lambda p: cr.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+    "adam": lambda p: cr.optim.Adam(p, lr=1e-2),
+    "adamw": lambda p: cr.optim.AdamW(p, lr=1e-2),
+}
+
+
+def make_step(sizes, opt_name, dtype, seed=0):
+    cr.manual_seed(seed)
+    net = cr.nn.MLP(sizes)
+    if dtype == np.float64:
+        net = net.double()
+    opt = OPTIMIZERS[opt_name](net.parameters())
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return net, opt, step
+
+
+def batches(n_steps, n, d, classes, dtype, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(cr.tensor(rng.standard_normal((n, d)).astype(dtype)), cr.tensor(rng.integers(0, classes, n)))
+            for _ in range(n_steps)]
+
+
+def tolerance(dtype, loose=False):
+    # BLAS's fused update rounds differently from the eager product-then-update; over 50 float32 steps
+    # of the 3072-wide network with momentum at batch 1 the drift reaches about 1e-4 of a value (the
+    # float64 runs agree to 1e-12: the arithmetic is the same, only its rounding differs)
+    if dtype == np.float32:
+        return dict(rtol=1e-3, atol=1e-4) if loose else dict(rtol=1e-5, atol=1e-6)
+    return dict(rtol=1e-12, atol=1e-13)
+
+
+def run_parity(sizes, opt_name, dtype, steps, n=8):
+    net_e, _, eager = make_step(sizes, opt_name, dtype)
+    net_c, _, step = make_step(sizes, opt_name, dtype)
+    compiled = cr.compile(step)
+    data = batches(steps, n, sizes[0], sizes[-1], dtype)
+    for x, y in data:
+        le, lc = eager(x, y), compiled(x, y)
+        assert lc.dtype == le.dtype and lc.shape == le.shape
+        np.testing.assert_allclose(lc.item(), le.item(), **tolerance(dtype, sizes[0] > 100))
+    for (name, pe), pc in zip(net_e.named_parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.data, pe.data, **tolerance(dtype, sizes[0] > 100), err_msg=name)
+        np.testing.assert_allclose(pc.grad.detach().numpy(), pe.grad.detach().numpy(), **tolerance(dtype, sizes[0] > 100),
+                                   err_msg=name)
+    assert compiled.stats == {"traces": 1, "replays": steps - 1, "eager": 0}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_compiled_training_matches_eager_for_50_steps(opt_name, dtype):
+    run_parity([12, 16, 16, 5], opt_name, dtype, steps=50)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 64])
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam", "adamw"])
+def test_compiled_lecture_mlp_matches_eager(opt_name, n, dtype):
+    run_parity([3072, 100, 100, 10], opt_name, dtype, steps=50, n=n)
+
+
+def test_batch_of_one_and_grad_readable_after_the_step():
+    # at batch 1 the weight gradient is an outer product folded into the update; .grad still reads it
+    net_e, _, eager = make_step([6, 5, 3], "sgd", np.float32)
+    net_c, _, step = make_step([6, 5, 3], "sgd", np.float32)
+    compiled = cr.compile(step)
+    for x, y in batches(4, 1, 6, 3, np.float32):
+        eager(x, y), compiled(x, y)
+        for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+            np.testing.assert_allclose(pc.grad.detach().numpy(), pe.grad.detach().numpy(), rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(pc.data, pe.data, rtol=1e-6, atol=1e-7)
+
+
+def test_returns_fresh_tensors_that_later_steps_do_not_overwrite():
+    _, _, step = make_step([4, 3], "sgd", np.float64)
+    compiled = cr.compile(step)
+    losses = [compiled(x, y) for x, y in batches(5, 4, 4, 3, np.float64)]
+    values = [float(v.item()) for v in losses]
+    assert len(set(values)) == 5
+    # the first call is the traced eager run, the second the checked replay (eager's result): the
+    # replays after them return detached copies
+    assert all(not v.requires_grad for v in losses[2:])
+
+
+def test_a_new_shape_dtype_or_grad_mode_retraces_and_the_cache_keeps_the_old_ones():
+    net = cr.nn.Linear(4, 2)
+    f = cr.compile(lambda x: net(x).sum())
+    x8, x5 = cr.randn(8, 4), cr.randn(5, 4)
+    f(x8), f(x8)
+    assert f.stats["traces"] == 1
+    np.testing.assert_allclose(f(x5).item(), net(x5).sum().item(), rtol=1e-6)
+    assert f.stats["traces"] == 2
+    f(x8)
+    assert f.stats["traces"] == 2  # cached
+    with cr.no_grad():
+        f(x8)
+    assert f.stats["traces"] == 3
+    net.double()
+    np.testing.assert_allclose(f(x8.double()).item(), net(x8.double()).sum().item(), rtol=1e-12)
+    assert f.stats["traces"] == 4
+
+
+def test_a_changed_module_flag_retraces():
+    net = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.ReLU())
+    model = cr.compile(net)
+    x = cr.randn(2, 4)
+    with cr.no_grad():
+        model(x), model(x)
+        net.eval()
+        out = model(x)
+    assert model._compiled.stats["traces"] == 2
+    np.testing.assert_allclose(out.detach().numpy(), net(x).detach().detach().numpy())
+    assert model.training is False and len(list(model.parameters())) == 2  # the module's own attributes
+
+
+def test_compiled_model_for_inference_matches_eager():
+    cr.manual_seed(3)
+    net = cr.nn.MLP([10, 8, 4]).eval()
+    model = cr.compile(net)
+    for x, _ in batches(3, 6, 10, 4, np.float32):
+        with cr.no_grad():
+            np.testing.assert_array_equal(model(x).detach().numpy(), net(x).detach().numpy())
+    assert model._compiled.stats["replays"] == 2
+
+
+def test_data_dependent_control_flow_falls_back_to_eager_with_one_warning():
+    net_e, opt_e, _ = make_step([4, 3], "sgd", np.float64)
+    net_c, opt_c, _ = make_step([4, 3], "sgd", np.float64)
+
+    def make(net, opt):
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y)
+            if loss.item() > 0.5:  # Python reads the value: the replay could take the wrong branch
+                loss = loss * 2
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    eager, compiled = make(net_e, opt_e), cr.compile(make(net_c, opt_c))
+    data = batches(3, 4, 4, 3, np.float64)
+    with pytest.warns(CompileWarning, match=r"runs eagerly.*\.item\(\)") as rec:
+        for x, y in data:
+            assert compiled(x, y).item() == eager(x, y).item()
+    assert len([w for w in rec if issubclass(w.category, CompileWarning)]) == 1
+    assert compiled.stats == {"traces": 1, "replays": 0, "eager": 2}
+    np.testing.assert_array_equal(net_c[0].weight.data, net_e[0].weight.data)
+
+
+@pytest.mark.parametrize("body, reason", [
+    (lambda x: x.sum() * 2 if bool(x.sum() > 0) else x.sum(), "bool"),
+    (lambda x: F.dropout(x, 0.5).sum(), "random"),
+    (lambda x: x.clone().add_(1).sum(), "in place"),
+])
+def test_fullgraph_raises_naming_the_reason(body, reason):
+    f = cr.compile(body, fullgraph=True)
+    with pytest.raises(CompileError, match=reason):
+        f(cr.randn(3, 2))
+    g = cr.compile(body)
+    with pytest.warns(CompileWarning, match=reason):
+        g(cr.randn(3, 2))
+
+
+def test_a_custom_autograd_function_runs_eagerly():
+    class Double(cr.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+
+    def step():
+        w.grad = None
+        Double.apply(w).sum().backward()
+        return w.grad
+
+    f = cr.compile(step)
+    with pytest.warns(CompileWarning, match="custom autograd.Function"):
+        assert f().tolist() == [2.0, 2.0]
+    assert f().tolist() == [2.0, 2.0]
+
+
+def test_a_changed_learning_rate_takes_effect_without_a_retrace():
+    net_e, opt_e, eager = make_step([5, 4, 3], "momentum", np.float64)
+    net_c, opt_c, step = make_step([5, 4, 3], "momentum", np.float64)
+    sched_e = cr.optim.lr_scheduler.StepLR(opt_e, step_size=2, gamma=0.1)
+    sched_c = cr.optim.lr_scheduler.StepLR(opt_c, step_size=2, gamma=0.1)
+    compiled = cr.compile(step)
+    for i, (x, y) in enumerate(batches(8, 4, 5, 3, np.float64)):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-12)
+        sched_e.step(), sched_c.step()
+    opt_e.param_groups[0]["lr"] = opt_c.param_groups[0]["lr"] = 0.5  # by hand, too
+    x, y = batches(1, 4, 5, 3, np.float64, seed=9)[0]
+    compiled(x, y), eager(x, y)
+    for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.data, pe.data, rtol=1e-12, atol=1e-13)
+    assert compiled.stats["traces"] == 1
+
+
+def test_decorator_forms_and_arguments():
+    @cr.compile
+    def f(x):
+        return (x * x).sum()
+
+    @cr.compile(fullgraph=True, mode="reduce-overhead")
+    def g(x):
+        return x.relu().mean()
+
+    x = cr.randn(3, 3)
+    assert f(x).item() == pytest.approx((x * x).sum().item())
+    assert g(x).item() == pytest.approx(x.relu().mean().item())
+    assert cr.compile(f._fn, disable=True) is f._fn
+    with pytest.raises(ValueError, match="dynamic=True"):
+        cr.compile(f._fn, dynamic=True)
+    with pytest.raises(ValueError, match="unknown mode"):
+        cr.compile(f._fn, mode="fast")
+    with pytest.raises(TypeError, match="function or a Module"):
+        cr.compile(3)
+
+
+def test_generic_ops_replay_through_their_own_rules():
+    # ops without a kernel (tanh, matmul, broadcasting add, sum over an axis) replay through their
+    # own forward and backward; a gradient reaching an argument tensor accumulates as in eager
+    w = cr.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        loss = ((x @ w).tanh() + w.sum(0)).pow(2).mean()
+        loss.backward()
+        return loss, w.grad
+
+    f = cr.compile(step)
+    for seed in range(3):
+        x = cr.tensor(np.random.default_rng(seed).standard_normal((5, 3)))
+        lc, gc = f(x)
+        le, ge = step(x)
+        np.testing.assert_allclose(lc.detach().numpy(), le.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(gc.detach().numpy(), ge.detach().numpy(), rtol=1e-12)
+    assert f.stats["replays"] == 2
+
+
+def test_out_of_range_labels_fall_back_to_the_eager_error():
+    _, _, step = make_step([4, 3], "sgd", np.float32)
+    compiled = cr.compile(step)
+    x, y = batches(1, 4, 4, 3, np.float32)[0]
+    compiled(x, y), compiled(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        with pytest.raises(ValueError, match="outside the range"):
+            compiled(x, cr.tensor([0, 1, 7, 2]))
+
+
+def test_work_on_arrays_the_trace_cannot_see_is_caught_by_the_first_replay():
+    # a hand-written SGD on .data: an in-place op (seen by the trace) or NumPy on the array (seen by
+    # the first replay, which is checked against the eager step); either way the function then runs
+    # eagerly
+    w_e = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    w_c = cr.tensor([1.0, -2.0, 0.5], requires_grad=True)
+
+    def make(w):
+        def step(x):
+            w.grad = None
+            loss = (w * x).pow(2).sum()
+            loss.backward()
+            w.data -= 0.1 * w.grad.data
+            return loss
+        return step
+
+    eager, compiled = make(w_e), cr.compile(make(w_c))
+    xs = [cr.tensor(np.random.default_rng(i).standard_normal(3)) for i in range(4)]
+    with pytest.warns(CompileWarning, match="replay changed|in place"):
+        for x in xs:
+            np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-12)
+    np.testing.assert_allclose(w_c.detach().numpy(), w_e.detach().numpy(), rtol=1e-12)
+    assert compiled.stats["eager"] >= 2
+
+
+def test_a_module_buffer_updated_outside_the_ops_is_caught_by_the_first_replay():
+    # BatchNorm1d in training mode updates its running statistics inside its rule, outside what the
+    # trace replays: the capture sees the running_mean array come from code it cannot follow (or, for
+    # a buffer it does not see at all, the first replay differs from the eager step), and the
+    # function runs eagerly, with the same numbers and the same buffers as eager
+    cr.manual_seed(0)
+    bn_e = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.BatchNorm1d(3))
+    cr.manual_seed(0)
+    bn_c = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.BatchNorm1d(3))
+    f = cr.compile(lambda x: bn_c(x).sum())
+    with cr.no_grad(), pytest.warns(CompileWarning, match="runs eagerly: .*(running_mean|module buffer)"):
+        for seed in range(4):
+            x = cr.tensor(np.random.default_rng(seed).standard_normal((5, 4)).astype(np.float32))
+            np.testing.assert_allclose(f(x).item(), bn_e(x).sum().item(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(bn_c[1].running_mean), np.asarray(bn_e[1].running_mean), rtol=1e-6)
+
+
+def test_train_command_with_compile_matches_eager(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def train(out, *flags):
+        p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--dataset", "blobs", "--epochs", "2",
+                            "--out", str(out), *flags], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert "Traceback" not in p.stderr and "CompileWarning" not in p.stderr
+        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+    eager, compiled = train(tmp_path / "e"), train(tmp_path / "c", "--compile")
+    for a, b in zip(eager, compiled):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["val_acc"] == a["val_acc"]
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["compile"] is True
+
+
+def test_a_compiled_function_called_inside_another_is_inlined_into_its_trace():
+    w = cr.tensor([0.5, -1.0], requires_grad=True)
+
+    def inner_fn(x):
+        return (w * x).tanh()
+
+    def make_outer(inner):
+        def outer(x):
+            w.grad = None
+            loss = inner(x).pow(2).sum()
+            loss.backward()
+            return loss, w.grad
+        return outer
+
+    inner = cr.compile(inner_fn)
+    f, eager = cr.compile(make_outer(inner)), make_outer(inner_fn)
+    for seed in range(3):
+        x = cr.tensor(np.random.default_rng(seed).standard_normal(2))
+        (lc, gc), (le, ge) = f(x), eager(x)
+        np.testing.assert_allclose(gc.detach().numpy(), ge.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(lc.detach().numpy(), le.detach().numpy(), rtol=1e-6)
+    assert f.stats["replays"] == 2 and inner.stats["traces"] == 0
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])
+def test_gradients_accumulate_across_calls_without_zero_grad_inside(opt_name):
+    # the step leaves zero_grad to its caller, who sometimes skips it: a folded weight gradient
+    # still in .grad is computed before the next replay overwrites the arrays it is made of
+    net_e, opt_e, _ = make_step([5, 4, 3], opt_name, np.float64)
+    net_c, opt_c, _ = make_step([5, 4, 3], opt_name, np.float64)
+
+    def make(net, opt):
+        def step(x, y):
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    eager, compiled = make(net_e, opt_e), cr.compile(make(net_c, opt_c))
+    for i, (x, y) in enumerate(batches(9, 3, 5, 3, np.float64)):
+        if i % 3 == 0:
+            opt_e.zero_grad(), opt_c.zero_grad()
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-10)
+        for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+            np.testing.assert_allclose(pc.grad.detach().numpy(), pe.grad.detach().numpy(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(pc.data, pe.data, rtol=1e-10, atol=1e-12)
+    assert compiled.stats["eager"] == 0
+
+
+def test_the_weight_gradient_is_folded_into_the_update_where_scipy_is_installed():
+    pytest.importorskip("scipy", reason="the fold uses SciPy's BLAS; without it the update is NumPy's")
+    from chainrule.compiler.update import PendingGrad
+    net, _, step = make_step([6, 5, 3], "momentum", np.float32)
+    compiled = cr.compile(step)
+    for x, y in batches(3, 4, 6, 3, np.float32):
+        compiled(x, y)
+    assert type(net[0].weight._grad) is PendingGrad and type(net[2].weight._grad) is PendingGrad
+    assert type(net[0].bias._grad) is np.ndarray  # biases take the optimizer's own rule
+    assert net[0].weight.grad.shape == (5, 6)     # and .grad reads it as a tensor
+
+
+def test_without_scipy_the_update_is_numpys_and_the_numbers_the_same(monkeypatch):
+    import chainrule.compiler.update as update
+    monkeypatch.setattr(update, "_blas", None)   # as if SciPy were not installed
+    run_parity([7, 6, 3], "momentum", np.float64, steps=5)
+
+
+def test_gradients_of_leaf_inputs_are_fresh_arrays_each_call():
+    # the logits and a layer input are leaves here: their .grad must not be a buffer that the next
+    # replay overwrites
+    w = cr.tensor(np.linspace(-1, 1, 12).reshape(3, 4).astype(np.float32), requires_grad=True)
+
+    def step(x, y):
+        x.grad = None
+        loss = F.cross_entropy(F.linear(x, w).relu() * 1.0, y) + F.cross_entropy(x[:, :3] * 1.0, y)
+        loss.backward()
+        return x.grad
+
+    f = cr.compile(step)
+    rng = np.random.default_rng(0)
+    xs = [cr.tensor(rng.standard_normal((2, 4)).astype(np.float32), requires_grad=True) for _ in range(4)]
+    y = cr.tensor([0, 2])
+    kept = [f(x, y) for x in xs]
+    for x, g in zip(xs, kept):
+        np.testing.assert_allclose(g.detach().numpy(), x.grad.detach().numpy())
+        np.testing.assert_allclose(g.detach().numpy(), step(x.detach().requires_grad_(), y).detach().numpy(),
+                                   rtol=1e-6)
+    assert f.stats["replays"] == 3
+
+
+def test_a_compiled_model_in_training_returns_scores_whose_backward_is_replayed():
+    def make():
+        cr.manual_seed(0)
+        net = cr.nn.MLP([6, 5, 3])
+        return net, cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    (net_e, opt_e), (net_c, opt_c) = make(), make()
+    model = cr.compile(net_c)
+    for x, y in batches(6, 4, 6, 3, np.float32):
+        for net, opt, m in ((net_e, opt_e, net_e), (net_c, opt_c, model)):
+            opt.zero_grad()
+            out = m(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+        assert out.requires_grad
+    assert "CompiledFunction" in repr(out.grad_fn)
+    for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-6, atol=1e-7)
+    assert model._compiled.stats == {"traces": 1, "replays": 5, "eager": 0}
+
+
+def test_a_backward_after_the_next_call_is_refused():
+    net = cr.nn.Linear(3, 2)
+    model = cr.compile(net)
+    x = cr.randn(4, 3)
+    model(x), model(x)             # the trace, the checked first replay
+    first = model(x).sum()
+    model(x)                       # overwrites the buffers the first output's backward would read
+    with pytest.raises(RuntimeError, match="called again"):
+        first.backward()
+
+
+def test_backward_from_a_leaf_and_with_a_given_gradient():
+    w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+    def step(g):
+        w.grad = None
+        w.backward(g)              # a leaf as the root: its gradient is the seed
+        (w * w).backward(g * 2)    # a seed that is an argument
+        return w.grad
+
+    f = cr.compile(step)
+    for k in range(3):
+        g = cr.tensor([1.0, -1.0, 0.5]) * (k + 1)
+        np.testing.assert_allclose(f(g).detach().numpy(), step(g).detach().numpy())
+    assert f.stats["replays"] == 2
