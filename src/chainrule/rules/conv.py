@@ -1,12 +1,13 @@
 """Convolution as one unfold and one matrix product (im2col), forward and backward side by side.
 
 The unfold is a strided view of the padded input, (N, C, KH, KW, OH, OW): every output pixel's
-receptive field without a Python loop over pixels; copying it gives each sample's columns X_col of
-shape (C*KH*KW, OH*OW), and the layer becomes the lecture's affine layer Y = W X_col + b with W
-reshaped to (O, C*KH*KW), one batched matmul whose result is already (N, O, OH*OW). Its gradient is
-the affine layer's gradient, folded back (col2im): dW = sum_n dY_n X_col,n^T, db = sum dY,
-dX_col = W^T dY, then dX adds each column entry back to the input pixel it was read from (a loop
-over the KH*KW kernel offsets, each one strided add over every pixel).
+receptive field without a Python loop over pixels. Copying it channel-major gives X_col of shape
+(C*KH*KW, N*OH*OW), one column per output pixel of the whole batch, and the layer becomes the
+lecture's affine layer Y = W X_col + b with W reshaped to (O, C*KH*KW): one large 2-D matrix
+product with contiguous operands (per group). Its gradient is the affine layer's gradient, folded
+back (col2im): dW = dY X_col^T, db = sum dY, dX_col = W^T dY, then dX adds each column entry back
+to the input pixel it was read from (a loop over the KH*KW kernel offsets, each one strided add
+over every pixel).
 """
 from __future__ import annotations
 
@@ -50,25 +51,26 @@ def offset(a: np.ndarray, i: int, j: int, stride, dilation, out_hw) -> np.ndarra
 
 
 def fold_add(target: np.ndarray, cols: np.ndarray, stride, dilation) -> None:
-    """col2im: add cols (N, C, KH, KW, OH, OW) into target (N, C, Hp, Wp), each entry at the pixel its
+    """col2im: add cols (C, KH, KW, N, OH, OW) into target (C, N, Hp, Wp), each entry at the pixel its
     window read it from. One strided add per kernel offset."""
-    kh, kw, oh, ow = cols.shape[2:]
+    kh, kw, _, oh, ow = cols.shape[1:]
     for i in range(kh):
         for j in range(kw):
-            offset(target, i, j, stride, dilation, (oh, ow))[...] += cols[:, :, i, j]
+            offset(target, i, j, stride, dilation, (oh, ow))[...] += cols[:, i, j]
 
 
 class Conv2d(Function):
-    """Y_n = W X_col,n + b per sample on its unfolded input (im2col); dW = sum_n dY_n X_col,n^T,
-    db = sum over N, OH, OW of dY, dX_n = col2im(W^T dY_n). With groups, each group of channels is
-    its own such product (one more batch axis of the same matmul).
+    """Y = W X_col + b on the unfolded input (im2col, every pixel of the batch a column);
+    dW = dY X_col^T, db = sum over N, OH, OW of dY, dX = col2im(W^T dY). With groups, each group of
+    channels is its own such product (one batch axis of the same matmul).
 
     Inputs x (N, C, H, W), weight (O, C/groups, KH, KW), optional bias (O,); options stride,
     padding ((top, bottom), (left, right)), dilation (pairs) and groups.
     """
 
     saved_inputs = (0, 1)
-    unfold_budget = 16 << 20  # bytes of unfolded columns at a time: a big batch is unfolded in parts
+    unfold_budget = 2 << 20  # bytes of unfolded columns at a time: a part stays in cache for its product
+    _scratch = {"cols": [], "grad": []}  # buffers left by earlier calls (popped and pushed back: thread-safe)
 
     def forward(self, x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
         n, c, h, wd = x.shape
@@ -77,57 +79,95 @@ class Conv2d(Function):
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
         xp = pad_spatial(x, padding)
         wm = w.reshape(groups, o // groups, cg * kh * kw)
-        # a batch whose columns fit in unfold_budget keeps them for the backward; a bigger one is
-        # unfolded a part at a time, and again in the backward (the copy costs a few percent of the
-        # products, the columns are KH*KW times the input)
         self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow)
-        y = np.empty((n, groups, o // groups, oh * ow), np.result_type(x, w))
-        chunks = self._chunks(n, c * kh * kw * oh * ow * xp.itemsize)
-        for s in chunks:
-            cols = self._unfold(xp[s], w.shape, stride, dilation, groups, (oh, ow))
-            np.matmul(wm, cols, out=y[s])  # (G, O/G, K) @ (n, G, K, OH*OW) -> (n, G, O/G, OH*OW)
-        self.cols = cols if len(chunks) == 1 else None
-        y = y.reshape(n, o, oh, ow)
-        if b is not None:
-            y += b[:, None, None]
-        return y
+        y = np.empty((n, o, oh * ow), np.result_type(x, w))
+        for s, cols in self._parts(xp, w.shape):
+            ys = np.matmul(wm, cols)  # (G, O/G, K) @ (G, K, n*P) -> (G, O/G, n*P), one GEMM per group
+            ys = ys.reshape(o, -1, oh * ow).transpose(1, 0, 2)  # (n, O, P)
+            if b is None:
+                y[s] = ys
+            else:
+                np.add(ys, b[:, None], out=y[s])  # the bias added in the pass that reorders the output
+        return y.reshape(n, o, oh, ow)
 
-    def _chunks(self, n: int, bytes_per_sample: int):
-        """Slices of the batch whose unfolded columns fit in ``unfold_budget`` bytes (all of it when
-        they do): the columns are KH*KW times the input, so a big batch is unfolded a part at a time."""
-        step = max(1, self.unfold_budget // max(bytes_per_sample, 1))
+    def _parts(self, xp, wshape):
+        """(slice of the batch, its columns (G, C/G*KH*KW, n*OH*OW)) for parts of the batch whose columns
+        fit in ``unfold_budget`` bytes. The columns are KH*KW times the input: unfolded a cache-sized
+        part at a time into one reused buffer (fresh pages cost more than the copy), they are read
+        hot by the product, and unfolded again in the backward rather than kept."""
+        _, _, _, stride, dilation, groups, oh, ow = self.geom
+        o, cg, kh, kw = wshape
+        step, per = self._step(xp, wshape)
+        buf = self._take("cols", min(step, xp.shape[0]) * per, xp.dtype)
+        try:
+            for s in self._slices(xp.shape[0], step):
+                v = windows(xp[s], (kh, kw), stride, dilation, (oh, ow))
+                v = v.reshape(-1, groups, cg, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
+                cols = buf[:v.size].reshape(v.shape)
+                np.copyto(cols, v)  # (N, C, KH, KW, OH, OW) view -> (G, C/G, KH, KW, n, OH, OW), channel-major
+                yield s, cols.reshape(groups, cg * kh * kw, -1)
+        finally:
+            self._give("cols", buf)
+
+    def _step(self, xp, wshape):
+        """(samples per part, column entries per sample)."""
+        _, _, _, _, _, _, oh, ow = self.geom
+        per = xp.shape[1] * wshape[2] * wshape[3] * oh * ow
+        return max(1, self.unfold_budget // (per * xp.itemsize)), per
+
+    @staticmethod
+    def _slices(n: int, step: int):
         return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
     @staticmethod
-    def _unfold(xp, wshape, stride, dilation, groups, out_hw):
-        """(N, C, KH, KW, OH, OW) view -> (N, G, C/G*KH*KW, OH*OW) copy: one pass over the receptive fields."""
-        o, cg, kh, kw = wshape
-        return windows(xp, (kh, kw), stride, dilation, out_hw).reshape(xp.shape[0], groups, cg * kh * kw, -1)
+    def _give(kind: str, buf: np.ndarray) -> None:
+        if len(Conv2d._scratch[kind]) < 2:
+            Conv2d._scratch[kind].append(buf)
+
+    def _take(self, kind: str, size: int, dtype) -> np.ndarray:
+        """A flat buffer of at least ``size`` entries: one an earlier call left, or a new one."""
+        try:
+            buf = Conv2d._scratch[kind].pop()
+        except IndexError:
+            buf = None
+        if buf is None or buf.dtype != dtype or buf.size < size:
+            buf = np.empty(max(size, self.unfold_budget // np.dtype(dtype).itemsize), dtype)
+        return buf
 
     def backward(self, grad):
         xshape, wshape, padding, stride, dilation, groups, oh, ow = self.geom
         wm, xp = self.wm, self.xp
         n, c = xshape[:2]
-        gm = grad.reshape(n, groups, -1, oh * ow)  # (N, G, O/G, OH*OW)
+        o, cg, kh, kw = wshape
+        # dY channel-major, (O, N, P): the layout of the product's output, one copy shared by all three,
+        # into a reused buffer (it is as big as the output: fresh pages would cost more than the copy)
+        gbuf = self._take("grad", grad.size, grad.dtype)
+        gt = gbuf[:grad.size].reshape(o, n, oh * ow)
+        np.copyto(gt, grad.reshape(n, o, oh * ow).transpose(1, 0, 2))
         need = self.needs_input_grad
         gx = gw = gb = None
-        chunks = self._chunks(n, c * wshape[2] * wshape[3] * oh * ow * xp.itemsize)
+        if len(need) == 3 and need[2]:
+            gb = gt.reshape(o, -1).sum(axis=1)
         if need[1]:
             gw = np.zeros(wm.shape, grad.dtype)
-            for s in chunks:
-                cols = self.cols if self.cols is not None else \
-                    self._unfold(xp[s], wshape, stride, dilation, groups, (oh, ow))
-                # (n, G, O/G, P) @ (n, G, P, K) -> (n, G, O/G, K), summed over the samples
-                gw += np.matmul(gm[s], cols.transpose(0, 1, 3, 2)).sum(axis=0)
+            for s, cols in self._parts(xp, wshape):
+                gs = gt[:, s].reshape(groups, o // groups, -1)  # (G, O/G, n*P)
+                gw += np.matmul(gs, cols.transpose(0, 2, 1))  # (G, O/G, n*P) @ (G, n*P, K) -> (G, O/G, K)
             gw = gw.reshape(wshape)
-        if len(need) == 3 and need[2]:
-            gb = grad.sum(axis=(0, 2, 3))
         if need[0]:
-            gxp = np.zeros(xp.shape, dtype=grad.dtype)
+            # col2im into a channel-major (C, N, Hp, Wp) buffer: each kernel offset is one strided add
+            # whose operands run in the same order
+            gxp = np.zeros((c, n) + xp.shape[2:], dtype=grad.dtype)
             wt = wm.transpose(0, 2, 1)
-            for s in chunks:
-                gcols = np.matmul(wt, gm[s])  # (G, K, O/G) @ (n, G, O/G, P) -> (n, G, K, P)
-                fold_add(gxp[s], gcols.reshape(-1, c, wshape[2], wshape[3], oh, ow), stride, dilation)
+            step, per = self._step(xp, wshape)
+            buf = self._take("cols", min(step, n) * per, grad.dtype)
+            for s in self._slices(n, step):
+                gs = gt[:, s].reshape(groups, o // groups, -1)
+                gcols = buf[:(s.stop - s.start) * per].reshape(groups, cg * kh * kw, -1)
+                np.matmul(wt, gs, out=gcols)  # (G, K, O/G) @ (G, O/G, n*P) -> (G, K, n*P)
+                fold_add(gxp[:, s], gcols.reshape(c, kh, kw, -1, oh, ow), stride, dilation)
+            self._give("cols", buf)
             (pt, _), (pl, _) = padding
-            gx = gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
+            gx = np.ascontiguousarray(gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]].transpose(1, 0, 2, 3))
+        self._give("grad", gbuf)
         return (gx, gw) if len(need) == 2 else (gx, gw, gb)
