@@ -48,7 +48,7 @@ def cifar(root):
     cr.manual_seed(0)
     net = cr.nn.MLP([3072, 100, 10])
     tnet = torch.nn.Sequential(torch.nn.Linear(3072, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
-    tnet.load_state_dict({k: torch.tensor(v) for k, v in net.state_dict().items()})
+    tnet.load_state_dict({k: torch.tensor(np.array(v)) for k, v in net.state_dict().items()})
     opt = cr.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
     topt = torch.optim.SGD(tnet.parameters(), lr=LR, momentum=MOMENTUM)
     loader = DataLoader(ArrayDataset(Xtr, ytr), BATCH, shuffle=True, seed=0)

@@ -88,12 +88,13 @@ def main(batches=(1, 16, 64, 256, 1024)):
     cr.manual_seed(0)
     net = cr.nn.MLP(SIZES)
     opt = cr.optim.SGD(net.parameters(), lr=LR)
-    ref = NumpyMLP(net.state_dict())
-    ref2 = NumpyMLPCourseLayout(net.state_dict())
+    state = {k: np.array(v) for k, v in net.state_dict().items()}  # state_dict holds Tensors, as torch's
+    ref = NumpyMLP(state)
+    ref2 = NumpyMLPCourseLayout(state)
     if torch:
         tnet = torch.nn.Sequential(torch.nn.Linear(3072, 100), torch.nn.ReLU(), torch.nn.Linear(100, 100),
                                    torch.nn.ReLU(), torch.nn.Linear(100, 10))
-        tnet.load_state_dict({k: torch.tensor(v) for k, v in net.state_dict().items()})
+        tnet.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
         topt = torch.optim.SGD(tnet.parameters(), lr=LR)
     rows = []
     for n in batches:
