@@ -266,7 +266,8 @@ def test_templates_are_the_first_layer_weights_as_images():
 
 
 def test_linear_vs_two_layer_on_xor(tmp_path):
-    fig, (lin, mlp) = cr.viz.plot_linear_vs_mlp(cr.data.xor(200), epochs=150, path=tmp_path / "x.png")
+    from chainrule.lecture import linear_vs_mlp   # trains both, then viz draws them
+    fig, (lin, mlp) = linear_vs_mlp(cr.data.xor(200), epochs=150, path=tmp_path / "x.png")
     assert lin <= 0.75 and mlp == 1.0
     assert (tmp_path / "x.png").stat().st_size > 10_000
     xx, yy, zz = cr.viz.decision_grid(cr.nn.Linear(2, 2), cr.data.xor(50).X, resolution=20)

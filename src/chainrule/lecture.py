@@ -23,12 +23,41 @@ def _graph_files(out: Path, stem: str, output, **kw) -> list:
     return files
 
 
+def fit_small(model, data, epochs: int = 300, lr: float = 0.05, seed: int = 0):
+    """Train a small model on a 2-D dataset with Adam (for the lecture's comparison figures)."""
+    from chainrule import optim
+    from chainrule.data import DataLoader
+    from chainrule.nn.functional import cross_entropy
+    opt = optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(data, 64, shuffle=True, seed=seed)
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        for X, y in loader:
+            opt.zero_grad()
+            cross_entropy(model(X), y).backward()
+            opt.step()
+    return model
+
+
+def linear_vs_mlp(data, hidden: int = 100, epochs: int = 300, path=None, seed: int = 0):
+    """Train a linear classifier and a 2-layer ReLU net on the same 2-D data and draw them side by side
+    (:func:`chainrule.viz.plots.plot_linear_vs_mlp`). Returns the figure and the two accuracies."""
+    from chainrule import nn
+    from chainrule.random import manual_seed
+    from chainrule.viz.plots import plot_linear_vs_mlp
+    k = int(np.max(data.y)) + 1
+    manual_seed(seed)
+    linear = fit_small(nn.Linear(2, k), data, epochs, seed=seed)
+    manual_seed(seed)
+    mlp = fit_small(nn.MLP([2, hidden, k]), data, epochs, seed=seed)
+    return plot_linear_vs_mlp(linear, mlp, data, hidden, path=path)
+
+
 def linear_vs_2layer(out: Path, data_dir=None) -> list:
     """Linear classifier vs 2-layer network on XOR and on the spiral."""
     from chainrule.data import spiral, xor
-    from chainrule.viz.plots import plot_linear_vs_mlp
-    plot_linear_vs_mlp(xor(200), path=out / "linear_vs_2layer_xor.png")
-    plot_linear_vs_mlp(spiral(100, 3), path=out / "linear_vs_2layer_spiral.png")
+    linear_vs_mlp(xor(200), path=out / "linear_vs_2layer_xor.png")
+    linear_vs_mlp(spiral(100, 3), path=out / "linear_vs_2layer_spiral.png")
     return [str(out / "linear_vs_2layer_xor.png"), str(out / "linear_vs_2layer_spiral.png")]
 
 
@@ -146,7 +175,7 @@ def train_templates(data_dir, settings: dict | None = None, limit: int | None = 
     "accuracy": {"linear", "mlp"}, "caption"}: what :func:`chainrule.viz.plots.plot_template_comparison` draws."""
     import chainrule as cr
     from chainrule.data import Preprocess, load_cifar10
-    from chainrule.train.trainer import predict
+    from chainrule.nn.utils import predict
     k = {**TEMPLATES, **(settings or {})}
     Xtr, ytr, Xte, yte, classes = load_cifar10(data_dir)
     Xtr, ytr = Xtr[:limit], ytr[:limit]

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from chainrule.ops import cat
+from chainrule.core import no_grad
+from chainrule.ops import cat, softmax
 from chainrule.tensor import Tensor
 from chainrule.utils._arrays import array_of
 
@@ -100,6 +101,23 @@ def vector_to_parameters(vec, parameters) -> None:
         dst = array_of(p)
         dst[...] = src[i:i + n].reshape(dst.shape)
         i += n
+
+
+def predict(model, X, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (softmax of the scores) of ``model`` for the inputs ``X`` (an array or a
+    Tensor), in eval mode and without a graph, ``batch_size`` rows at a time; the model's mode is
+    restored afterwards."""
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        with no_grad():
+            for i in range(0, len(X), batch_size):
+                xb = X[i:i + batch_size]
+                out.append(softmax(model(xb if isinstance(xb, Tensor) else Tensor(xb)), dim=-1)._data)
+    finally:
+        model.train(was)
+    return np.concatenate(out)
 
 
 from chainrule._missing import missing_names as _missing_names  # noqa: E402

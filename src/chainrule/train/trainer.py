@@ -21,6 +21,7 @@ from chainrule import random as cr_random
 from chainrule.autograd import no_grad
 from chainrule.compiler import compile as compile_fn
 from chainrule.nn.functional import l2_penalty
+from chainrule.nn.utils import predict  # noqa: F401  (train.predict, as before)
 from chainrule.tensor import Tensor
 from chainrule.train import guard
 from chainrule.train.checkpoint import CheckpointError, load_for_resume, save_checkpoint
@@ -70,20 +71,6 @@ def evaluate(model, loader, loss_fn=None) -> dict:
     if loss_fn is not None:
         out["loss"] = loss_sum / max(total, 1)
     return out
-
-
-def predict(model, X, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (softmax of the scores) for inputs X, in eval mode."""
-    from chainrule.ops import softmax
-    was = model.training
-    model.eval()
-    out = []
-    with no_grad():
-        for i in range(0, len(X), batch_size):
-            xb = X[i:i + batch_size]
-            out.append(softmax(model(xb if isinstance(xb, Tensor) else Tensor(xb)))._data)
-    model.train(was)
-    return np.concatenate(out)
 
 
 class Trainer:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.nn.utils import predict
+
 
 def _plt():
     try:
@@ -89,7 +91,6 @@ def plot_confusion(matrix, classes, path=None):
 # ----------------------------------------------------------------------------- the lecture's figures
 def decision_grid(model, X, resolution: int = 200, margin: float = 0.3):
     """The model's predicted class on a grid over the 2-D data: (xx, yy, classes)."""
-    from chainrule.train.trainer import predict
     X = np.asarray(X)
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
@@ -132,41 +133,19 @@ def class_colors(k: int):
 
 
 def decision_accuracy(model, X, y) -> float:
-    from chainrule.train.trainer import predict
     return float((predict(model, np.asarray(X)).argmax(axis=1) == np.asarray(y)).mean())
 
 
-def fit_small(model, data, epochs: int = 300, lr: float = 0.05, seed: int = 0):
-    """Train a small model on a 2-D dataset with Adam (for the lecture's comparison figures)."""
-    from chainrule import optim
-    from chainrule.data import DataLoader
-    from chainrule.nn.functional import cross_entropy
-    opt = optim.Adam(model.parameters(), lr=lr)
-    loader = DataLoader(data, 64, shuffle=True, seed=seed)
-    for epoch in range(epochs):
-        loader.set_epoch(epoch)
-        for X, y in loader:
-            opt.zero_grad()
-            cross_entropy(model(X), y).backward()
-            opt.step()
-    return model
-
-
-def plot_linear_vs_mlp(data, hidden: int = 100, epochs: int = 300, path=None, seed: int = 0):
-    """The lecture's comparison: a linear classifier beside a 2-layer ReLU network on the same data.
+def plot_linear_vs_mlp(linear, mlp, data, hidden: int | None = None, path=None):
+    """The lecture's comparison: a trained linear classifier beside a trained 2-layer network on the
+    same 2-D data (viz draws; :func:`chainrule.lecture.linear_vs_mlp` trains them).
 
     Returns the figure and the two accuracies (linear, 2-layer)."""
-    from chainrule import nn
-    from chainrule.random import manual_seed
     plt = _plt()
-    k = int(np.max(data.y)) + 1
-    manual_seed(seed)
-    linear = fit_small(nn.Linear(2, k), data, epochs, seed=seed)
-    manual_seed(seed)
-    mlp = fit_small(nn.MLP([2, hidden, k]), data, epochs, seed=seed)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 5))
     plot_decision_boundary(linear, data.X, data.y, ax=a1, title="linear: s = W x + b")
-    plot_decision_boundary(mlp, data.X, data.y, ax=a2, title=f"2-layer ReLU net, H={hidden}")
+    plot_decision_boundary(mlp, data.X, data.y, ax=a2,
+                           title="2-layer ReLU net" + (f", H={hidden}" if hidden else ""))
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)
