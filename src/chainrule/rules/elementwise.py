@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from chainrule.core import Function
+from chainrule.rules.special import erf, erfc
 
 
 class Cast(Function):
@@ -321,9 +322,6 @@ class ELU(Function):
         return grad * np.where(self.mask, 1, self.out + self.alpha).astype(grad.dtype, copy=False)
 
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
 class GELU(Function):
     """x Phi(x), Phi the standard normal CDF (exact, as PyTorch's default); d/dx = Phi(x) + x phi(x).
 
@@ -339,7 +337,7 @@ class GELU(Function):
         if approximate == "tanh":
             self.t = np.tanh(self._K * (x + 0.044715 * x ** 3))
             return 0.5 * x * (1 + self.t)
-        self.cdf = (0.5 * (1 + np.asarray(_erf(x / math.sqrt(2)), dtype=x.dtype)))
+        self.cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
         return x * self.cdf
 
     def backward(self, grad):
@@ -460,6 +458,32 @@ class Expm1(Function):
 
     def backward(self, grad):
         return grad * (self.out + 1)
+
+
+class Erf(Function):
+    """The error function erf(x); d/dx = 2/sqrt(pi) e^(-x^2)."""
+
+    saved_inputs = (0,)
+
+    def forward(self, x):
+        self.x = x
+        return erf(x)
+
+    def backward(self, grad):
+        return grad * ((2 / math.sqrt(math.pi)) * np.exp(-self.x * self.x))
+
+
+class Erfc(Function):
+    """1 - erf(x), exact in the tail; d/dx = -2/sqrt(pi) e^(-x^2)."""
+
+    saved_inputs = (0,)
+
+    def forward(self, x):
+        self.x = x
+        return erfc(x)
+
+    def backward(self, grad):
+        return grad * ((-2 / math.sqrt(math.pi)) * np.exp(-self.x * self.x))
 
 
 class LogAddExp(Function):
