@@ -152,6 +152,28 @@ def test_adaptive_avg_pool2d_matches_pytorch(size):
              gradcheck=False)
 
 
+POOLS_1D = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2, ceil_mode=True),
+            dict(kernel_size=(3,), stride=[1]), dict(kernel_size=2, stride=1, dilation=2)]
+
+
+@pytest.mark.parametrize("kw", POOLS_1D, ids=str)
+@pytest.mark.parametrize("shape", [(2, 3, 11), (3, 8)], ids=str)
+def test_1d_pooling_matches_pytorch(kw, shape):
+    """max_pool1d (with ties), avg_pool1d and adaptive_avg_pool1d, batched and unbatched, functions and modules,
+    compared with torch and gradchecked in float64."""
+    x = np.round(np.random.default_rng(12).standard_normal(shape) * 2) / 2
+    check_op(lambda x: F.max_pool1d(x, **kw), lambda x: TF.max_pool1d(x, **kw), [x], gradcheck=False)
+    check_op(lambda x: F.max_pool1d(x, **kw), lambda x: TF.max_pool1d(x, **kw), [x + np.arange(x.shape[-1]) * 1e-3])
+    akw = {k: v for k, v in kw.items() if k != "dilation"}
+    check_op(lambda x: F.avg_pool1d(x, **akw), lambda x: TF.avg_pool1d(x, **akw), [x])
+    for n in (1, 4, shape[-1]):
+        check_op(lambda x: F.adaptive_avg_pool1d(x, n), lambda x: TF.adaptive_avg_pool1d(x, n), [x])
+    for ours, theirs in ((nn.MaxPool1d(**kw), torch.nn.MaxPool1d(**kw)), (nn.AvgPool1d(**akw), torch.nn.AvgPool1d(**akw)),
+                         (nn.AdaptiveAvgPool1d(3), torch.nn.AdaptiveAvgPool1d(3))):
+        assert repr(ours) == repr(theirs)
+        np.testing.assert_allclose(ours(cr.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (2, 3, 4, 5)])
 def test_batch_norm_function_matches_pytorch_with_running_buffers(shape):
     rng = np.random.default_rng(11)

@@ -677,6 +677,41 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:  # noqa: A002
     return _pool.AdaptiveAvgPool2d.apply(x, output_size=size)
 
 
+def _as_2d_pool_args(input, kernel_size, stride, padding, dilation, op: str):  # noqa: A002
+    """A 1-d pooling's input and arguments for the 2-d rule, on a height of 1."""
+    x, unbatched = _spatial_input(input, 1, op)
+    one = (lambda v, name: (1, _ntuple(v, 1, name, op)[0]))
+    no_stride = stride is None or (not isinstance(stride, (int, np.integer)) and len(stride) == 0)
+    k = one(kernel_size, "kernel_size")
+    return (x.unsqueeze(2), unbatched, k, k if no_stride else one(stride, "stride"),
+            (0, one(padding, "padding")[1]), one(dilation, "dilation"))
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+               return_indices: bool = False) -> Tensor:
+    """1-D max pooling over (N, C, L) or (C, L): :func:`max_pool2d` on a height of 1 (same tie rule)."""
+    x, unbatched, k, s, p, d = _as_2d_pool_args(input, kernel_size, stride, padding, dilation, "max_pool1d")
+    y = max_pool2d(x, k, s, p, d, ceil_mode, return_indices).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling over (N, C, L) or (C, L): :func:`avg_pool2d` on a height of 1."""
+    x, unbatched, k, s, p, _ = _as_2d_pool_args(input, kernel_size, stride, padding, 1, "avg_pool1d")
+    y = avg_pool2d(x, k, s, p, ceil_mode, count_include_pad).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def adaptive_avg_pool1d(input, output_size) -> Tensor:  # noqa: A002
+    """Average pooling of (N, C, L) or (C, L) to a fixed length: :func:`adaptive_avg_pool2d` on a height of 1."""
+    size = _ntuple(output_size, 1, "output_size", "adaptive_avg_pool1d")[0]
+    x = as_tensor(input)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"adaptive_avg_pool1d: expected a 2-d or 3-d input, got shape {x.shape}")
+    return adaptive_avg_pool2d(x.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
 def _channel_param(v, c: int, fill: float, dtype, name: str, op: str) -> Tensor:
     if v is None:
         return Tensor._make(np.full(c, fill, dtype), False, None)
