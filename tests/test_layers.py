@@ -113,6 +113,49 @@ def test_conv2d_matches_pytorch(xs, ws, kw):
              gradcheck=False)
 
 
+CONV_T2D = [
+    ((2, 4, 3, 4), (4, 3, 3, 3), dict()),
+    ((1, 2, 4, 5), (2, 3, 4, 4), dict(stride=2, padding=1)),
+    ((2, 2, 3, 3), (2, 2, 3, 2), dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))),
+    ((2, 4, 3, 4), (4, 1, 3, 3), dict(stride=2, dilation=(1, 2), groups=2, padding=2)),
+    ((3, 4, 4), (3, 2, 2, 2), dict(stride=2)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV_T2D, ids=[str(c[2]) for c in CONV_T2D])
+def test_conv_transpose2d_matches_pytorch_and_gradchecks(xs, ws, kw):
+    rng = np.random.default_rng(30)
+    groups = kw.get("groups", 1)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[1] * groups)]
+    check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+             arrays)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=3, padding=1, output_padding=2), dict(groups=2, dilation=2)])
+def test_conv_transpose1d_and_the_modules_match_pytorch(kw):
+    rng = np.random.default_rng(31)
+    x, w, b = rng.standard_normal((2, 4, 6)), rng.standard_normal((4, 3, 3)), rng.standard_normal(3 * kw.get("groups", 1))
+    check_op(lambda x, w, b: F.conv_transpose1d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose1d(x, w, b, **kw),
+             [x, w, b], gradcheck=False)
+    cr.manual_seed(1)
+    for ours, theirs, shape in ((nn.ConvTranspose1d(4, 6, 3, **kw), torch.nn.ConvTranspose1d(4, 6, 3, **kw), (2, 4, 6)),
+                                (nn.ConvTranspose2d(4, 6, 3, **kw), torch.nn.ConvTranspose2d(4, 6, 3, **kw), (2, 4, 5, 6))):
+        assert repr(ours) == repr(theirs)
+        theirs = to_torch(ours.double(), theirs)            # chainrule -> torch, and back
+        back = from_torch(type(ours)(4, 6, 3, **kw).double(), theirs)
+        xin = rng.standard_normal(shape)
+        np.testing.assert_allclose(back(_t(xin)).detach().numpy(), theirs(torch.tensor(xin)).detach().numpy(),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_conv_transpose_output_size_picks_the_output_padding_as_pytorch():
+    ours, theirs = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1), torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    for size in ((9, 9), (10, 9), (1, 2, 10, 10)):
+        assert ours(cr.zeros(1, 3, 5, 5), output_size=size).shape == tuple(theirs(torch.zeros(1, 3, 5, 5), output_size=size).shape)
+    with pytest.raises(ValueError, match="valid sizes range from"):
+        ours(cr.zeros(1, 3, 5, 5), output_size=(12, 12))
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=2, dilation=2), dict(padding="same", groups=2)])
 def test_conv1d_matches_pytorch(kw):
     rng = np.random.default_rng(7)
@@ -475,7 +518,8 @@ def test_recurrent_dropout_acts_between_layers_in_training_only():
 def test_state_dict_keys_and_shapes_are_pytorchs():
     for make in (lambda M: M.LSTM(3, 4, num_layers=2, bidirectional=True), lambda M: M.GRU(3, 4, bias=False),
                  lambda M: M.Conv2d(6, 4, 3, groups=2), lambda M: M.BatchNorm1d(5), lambda M: M.Embedding(5, 2),
-                 lambda M: M.LayerNorm([2, 3]), lambda M: M.LSTMCell(3, 2), lambda M: M.Conv1d(2, 3, 4)):
+                 lambda M: M.LayerNorm([2, 3]), lambda M: M.LSTMCell(3, 2), lambda M: M.Conv1d(2, 3, 4),
+                 lambda M: M.ConvTranspose2d(6, 4, 3, groups=2), lambda M: M.ConvTranspose1d(2, 3, 4, bias=False)):
         ours = {k: np.shape(v) for k, v in make(nn).state_dict().items()}
         theirs = {k: tuple(v.shape) for k, v in make(torch.nn).state_dict().items()}
         assert list(ours.items()) == list(theirs.items())

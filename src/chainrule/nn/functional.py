@@ -603,6 +603,67 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return y.squeeze(0) if unbatched else y
 
 
+def _insert_zeros(x: Tensor, axis: int, s: int) -> Tensor:
+    """s - 1 zeros between neighbours along ``axis`` (length n -> (n - 1) s + 1): a pad of a new axis and a
+    reshape, so the gradient is the strided slice back."""
+    if s == 1:
+        return x
+    shape = x.shape
+    y = x.unsqueeze(axis + 1)
+    pad_after = [0, 0] * (y.ndim - axis - 2) + [0, s - 1]
+    y = pad(y, pad_after).reshape(shape[:axis] + (shape[axis] * s,) + shape[axis + 1:])
+    return y.narrow(axis, 0, (shape[axis] - 1) * s + 1)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,  # noqa: A002
+                     dilation=1) -> Tensor:
+    """The transposed 2-D convolution (the gradient of conv2d with respect to its input, used to upsample):
+    ``weight`` (C_in, C_out / groups, KH, KW); OH = (H - 1) stride - 2 padding + dilation (KH - 1) +
+    output_padding + 1. Computed as conv2d over the input with stride - 1 zeros between pixels, padded by
+    dilation (K - 1) - padding, with the kernel flipped and its in and out channels swapped (so its
+    gradients are conv2d's); that multiplies by the inserted zeros, stride^2 more work than a direct rule.
+    """
+    x, unbatched = _spatial_input(input, 2, "conv_transpose2d")
+    w = as_tensor(weight)
+    if w.ndim != 4:
+        raise ValueError(f"conv_transpose2d: weight must be 4-d (in_channels, out_channels / groups, kH, kW), "
+                         f"got shape {w.shape}")
+    st, dil = _ntuple(stride, 2, "stride", "conv_transpose2d"), _ntuple(dilation, 2, "dilation", "conv_transpose2d")
+    pd = _ntuple(padding, 2, "padding", "conv_transpose2d")
+    op = _ntuple(output_padding, 2, "output_padding", "conv_transpose2d")
+    c, (ci, cog, kh, kw) = x.shape[1], w.shape
+    if groups < 1 or ci % groups:
+        raise ValueError(f"conv_transpose2d: groups={groups} must divide in_channels ({ci})")
+    if c != ci:
+        raise ValueError(f"conv_transpose2d: input of shape {x.shape} has {c} channels, but weight of shape "
+                         f"{w.shape} expects {ci} (weight.shape[0])")
+    if any(o >= max(s, d) for o, s, d in zip(op, st, dil)) or min(pd) < 0:
+        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than stride {st} or dilation "
+                         f"{dil}, and padding {pd} non-negative")
+    if x._data.dtype != w._data.dtype:
+        x = as_tensor(x, w._data.dtype)
+    for axis, s in ((2, st[0]), (3, st[1])):
+        x = _insert_zeros(x, axis, s)
+    edge = [d * (k - 1) - p for d, k, p in zip(dil, (kh, kw), pd)]
+    x = pad(x, (edge[1], edge[1] + op[1], edge[0], edge[0] + op[0]))
+    flipped = w.reshape(groups, ci // groups, cog, kh, kw).transpose(1, 2).reshape(groups * cog, ci // groups, kh, kw)
+    flipped = flipped.flip(2, 3)
+    y = _conv2d(x, flipped, bias, (1, 1), ((0, 0), (0, 0)), dil, groups, "conv_transpose2d")
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,  # noqa: A002
+                     dilation=1) -> Tensor:
+    """The transposed 1-D convolution over (N, C, L) or (C, L), ``weight`` (C_in, C_out / groups, K): the 2-D
+    one on a height of 1. Arguments as in :func:`conv_transpose2d`, each a single int."""
+    x, unbatched = _spatial_input(input, 1, "conv_transpose1d")
+    one = (lambda v, name, fill: (fill, _ntuple(v, 1, name, "conv_transpose1d")[0]))
+    y = conv_transpose2d(x.unsqueeze(2), as_tensor(weight).unsqueeze(2), bias, one(stride, "stride", 1),
+                         one(padding, "padding", 0), one(output_padding, "output_padding", 0), groups,
+                         one(dilation, "dilation", 1)).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
 def _pool_args(input, kernel_size, stride, padding, op: str, dilation=1):  # noqa: A002
     x, unbatched = _spatial_input(input, 2, op)
     k = _ntuple(kernel_size, 2, "kernel_size", op)
