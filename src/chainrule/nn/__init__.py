@@ -1,10 +1,16 @@
 """Networks: Module, Parameter, layers, activations, losses, init and functional (PyTorch's names)."""
 from chainrule.nn import functional, init, utils  # noqa: F401
-from chainrule.nn.layers import (ELU, GELU, MLP, Dropout, Flatten, Identity,  # noqa: F401
-                                 LeakyReLU, Linear, ReLU, Sigmoid, SiLU, Softplus, Tanh, Unflatten)
+from chainrule.nn.layers import (ELU, GELU, MLP, CosineSimilarity, Dropout, Flatten, Identity,  # noqa: F401
+                                 LeakyReLU, Linear, PairwiseDistance, ReLU, Sigmoid, SiLU, Softplus, Tanh,
+                                 Unflatten)
 from chainrule.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
 from chainrule.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
-from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from chainrule.nn.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,  # noqa: F401
+                                        InstanceNorm2d, InstanceNorm3d, LayerNorm, LocalResponseNorm, RMSNorm)
+from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,  # noqa: F401
+                                  ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
+                                  ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+                                  ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d,  # noqa: F401
                                    MaxPool1d, MaxPool2d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
@@ -12,7 +18,12 @@ from chainrule.nn.sparse import Embedding  # noqa: F401
 from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401
                                MulticlassSVMLoss, NLLLoss)
 from chainrule.nn.loss import BCELoss, HuberLoss, L1Loss, SmoothL1Loss  # noqa: F401
+from chainrule.nn.loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss,  # noqa: F401
+                               KLDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
+                               PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
 from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Softmax  # noqa: F401
+from chainrule.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Mish,  # noqa: F401
+                                     PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
 from chainrule.nn.containers import ModuleDict, ModuleList  # noqa: F401
 from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
 from chainrule.nn import parallel  # noqa: F401,E402

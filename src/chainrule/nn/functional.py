@@ -994,6 +994,375 @@ def silu(input, inplace: bool = False) -> Tensor:  # noqa: A002
     return x * ops.sigmoid(x)
 
 
+# ----------------------------------------------------------------------------- more losses, activations, norms
+# Each is composed from differentiable ops (so its gradient needs no rule of its own), written as
+# PyTorch computes it: the same clamps, epsilons and masks, so values and gradients agree.
+def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,  # noqa: A002
+                      size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """PyTorch's multiclass hinge loss: L_i = sum_{j != y_i} w_{y_i} max(0, margin - x_{y_i} + x_j)^p / C.
+
+    This is the lecture's multiclass SVM loss (:func:`svm_loss`) divided by the number of classes C
+    (p=1, no weight). ``input`` (N, C) or (C,), ``target`` (N,) or () class labels; ``weight`` (C,)
+    scales each sample's terms by its class's weight (and gets no gradient, as in PyTorch).
+    """
+    reduction = _legacy(size_average, reduce, reduction, "multi_margin_loss")
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: only p == 1 and p == 2 supported, got p={p}")
+    x = float_input(input)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if x.ndim not in (1, 2) or x._data.size == 0:
+        raise ValueError(f"multi_margin_loss: expected a non-empty (C,) or (N, C) input, got shape {x.shape}")
+    rows = x if x.ndim == 2 else x.reshape(1, -1)
+    n, c = rows.shape
+    if t.dtype.kind not in "iu" or t.size != n or t.ndim != x.ndim - 1:
+        raise ValueError(f"multi_margin_loss: target must hold {n} integer class labels of shape {x.shape[:-1]}, "
+                         f"got dtype {t.dtype} and shape {t.shape}")
+    t = t.reshape(n).astype(np.int64)
+    if n and (t.min() < 0 or t.max() >= c):
+        raise IndexError(f"multi_margin_loss: target holds class {t[(t < 0) | (t >= c)][0]}, outside [0, {c})")
+    others = np.ones((n, c), x._data.dtype)
+    others[np.arange(n), t] = 0  # the target's own column adds nothing
+    if weight is not None:
+        others *= _class_weight(weight, c, x._data.dtype, "multi_margin_loss")[t][:, None]
+    z = margin - rows[np.arange(n), t].unsqueeze(1) + rows  # (N, C)
+    h = ops.relu(z) if p == 1 else ops.relu(z) ** 2  # the kernel's z > 0: no gradient at z == 0
+    loss = (h * make(others)).sum(1) / c
+    return _reduce(loss if x.ndim == 2 else loss.reshape(()), reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",  # noqa: A002
+           log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence with ``input`` log-probabilities: target (log target - input), with
+    0 log 0 = 0 (``log_target``: the target given as log-probabilities, e^t (t - input)).
+
+    ``reduction`` "batchmean" (the KL divergence per sample: the sum divided by input.size(0)), "sum",
+    "none", or "mean" (the mean over every element, with PyTorch's warning that it is not the KL
+    divergence).
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy(size_average, reduce, reduction, "kl_div")
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    elif reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: reduction must be one of {_REDUCTIONS + ('batchmean',)}, got {reduction!r}")
+    x, t = floats(*promote(input, target))
+    loss = ops.exp(t) * (t - x) if log_target else ops.xlogy(t, t) - t * x
+    if reduction == "batchmean":
+        return loss.sum() / x.shape[0] if x.ndim else loss.sum()
+    return _reduce(loss, reduction)
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """The p-norm of x1 - x2 + eps along the last axis (broadcast first), as PyTorch computes it."""
+    a, b = floats(*promote(x1, x2))
+    d = a - b + eps
+    return ops.norm(d, p, -1 if d.ndim else None, keepdim=keepdim and d.ndim > 0)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
+                        swap: bool = False, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with d the :func:`pairwise_distance`; ``swap`` takes
+    d(a, n) = min(d(a, n), d(p, n)). Inputs (N, D) or (D,)."""
+    reduction = _legacy(size_average, reduce, reduction, "triplet_margin_loss")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    a, pos, neg = (as_tensor(v) for v in (anchor, positive, negative))
+    if not a.ndim == pos.ndim == neg.ndim or a.ndim not in (1, 2):
+        raise RuntimeError(f"triplet_margin_loss: anchor, positive and negative must all be 1-d or 2-d, got "
+                           f"shapes {a.shape}, {pos.shape} and {neg.shape}")
+    d_pos = pairwise_distance(a, pos, p, eps)
+    d_neg = pairwise_distance(a, neg, p, eps)
+    if swap:
+        d_neg = ops.minimum(d_neg, pairwise_distance(pos, neg, p, eps))
+    return _reduce(ops.clamp_min(margin + d_pos - d_neg, 0), reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin: float = 0, size_average=None, reduce=None,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, -target (input1 - input2) + margin), target 1 (input1 should rank higher) or -1."""
+    reduction = _legacy(size_average, reduce, reduction, "margin_ranking_loss")
+    a, b, y = floats(*promote(input1, input2, target))
+    if not a.ndim == b.ndim == y.ndim:
+        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+                           f"input1: {a.shape}, input2: {b.shape}, target: {y.shape} ")
+    return _reduce(ops.clamp_min(-y * (a - b) + margin, 0), reduction)
+
+
+def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """x where target is 1, max(0, margin - x) where target is -1 (target gets no gradient)."""
+    reduction = _legacy(size_average, reduce, reduction, "hinge_embedding_loss")
+    x = float_input(input)
+    y = target._data if isinstance(target, Tensor) else np.asarray(target)
+    zero = make(np.zeros((), x._data.dtype))
+    loss = ops.where(y != 1, ops.clamp_min(margin - x, 0), zero) + ops.where(y != -1, x, zero)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """log(1 + e^(-target input)), the logistic loss for targets 1 and -1."""
+    reduction = _legacy(size_average, reduce, reduction, "soft_margin_loss")
+    if isinstance(target, Tensor) and target.requires_grad:
+        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect to argument "
+                           "'target'. This input cannot have requires_grad True.")
+    x, y = floats(*promote(input, target))
+    return _reduce(ops.softplus(-x * y), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin: float = 0, size_average=None, reduce=None,
+                          reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1; inputs (N, D)
+    with target (N,), or (D,) with target (); cos with 1e-12 added to each squared norm, as PyTorch."""
+    reduction = _legacy(size_average, reduce, reduction, "cosine_embedding_loss")
+    a, b = floats(*promote(input1, input2))
+    y = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if a.ndim != b.ndim or a.ndim != y.ndim + 1 or a.ndim not in (1, 2):
+        raise RuntimeError(f"cosine_embedding_loss: expected inputs (N, D) with target (N,), or (D,) with "
+                           f"target (), got {a.shape}, {b.shape} and {y.shape}")
+    dim = y.ndim
+    cos = (a * b).sum(dim) / ops.sqrt(((a * a).sum(dim) + 1e-12) * ((b * b).sum(dim) + 1e-12))
+    zero = make(np.zeros((), a._data.dtype))
+    loss = ops.where(y == 1, 1 - cos, zero) + ops.where(y == -1, ops.clamp_min(cos - margin, 0), zero)
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                                reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy on logits for each of C labels, averaged over the labels (the last axis):
+    -(y log sigmoid(x) + (1 - y) log sigmoid(-x)), each label scaled by ``weight`` (C,)."""
+    reduction = _legacy(size_average, reduce, reduction, "multilabel_soft_margin_loss")
+    x, y = floats(*promote(input, target))
+    loss = -(y * logsigmoid(x) + (1 - y) * logsigmoid(-x))
+    if weight is not None:
+        loss = loss * as_tensor(weight, x._data.dtype)
+    return _reduce(loss.sum(x.ndim - 1) / x.shape[-1], reduction)
+
+
+def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, size_average=None,  # noqa: A002
+                     eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of a Poisson target: e^input - target input (``log_input``), else
+    input - target log(input + eps); ``full`` adds Stirling's target log target - target +
+    0.5 log(2 pi target) where target > 1."""
+    reduction = _legacy(size_average, reduce, reduction, "poisson_nll_loss")
+    x, t = floats(*promote(input, target))
+    loss = ops.exp(x) - t * x if log_input else x - t * ops.log(x + eps)
+    if full:
+        stirling = t * ops.log(t) - t + 0.5 * ops.log(2 * np.pi * t)
+        loss = loss + ops.where(t._data > 1, stirling, make(np.zeros((), x._data.dtype)))
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,  # noqa: A002
+                      reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of a Gaussian target: 0.5 (log var + (input - target)^2 / var) (+ 0.5 log 2 pi
+    when ``full``). ``var`` has the input's shape, or one axis of size 1 (shared), or lacks the last
+    axis, or is a float; it is clamped at ``eps`` without changing its gradient, as PyTorch does."""
+    x, t = floats(*promote(input, target))
+    if isinstance(var, (int, float)):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        v = make(np.full(x.shape, var, x._data.dtype))
+    else:
+        v = as_tensor(var, x._data.dtype)
+        if (v._data < 0).any():
+            raise ValueError("var has negative entry/entries")
+    if v.shape != x.shape:
+        if x.shape[:-1] == v.shape:
+            v = v.unsqueeze(-1)
+        elif not (x.ndim == v.ndim and sum(b for a, b in zip(x.shape, v.shape) if a != b) == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    v = v + make(np.maximum(v._data, eps) - v._data)  # clamped; the gradient still reaches var as 1
+    loss = 0.5 * (ops.log(v) + (x - t) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * np.log(2 * np.pi)
+    return _reduce(loss, reduction)
+
+
+def prelu(input, weight) -> Tensor:  # noqa: A002
+    """x where x > 0, else weight x, with one learned slope (weight of one element) or one per channel
+    (axis 1: a 0- or 1-d input has one channel)."""
+    x = float_input(input)
+    w = as_tensor(weight, x._data.dtype)
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.numel() != 1 and (w.ndim != 1 or w.shape[0] != channels):
+        raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                           f"{w.numel()} and channel size = {channels}.")
+    w = w.reshape((-1,) + (1,) * (x.ndim - 2)) if x.ndim >= 2 else w.reshape(())
+    return ops.where(x._data > 0, x, w * x)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """scale * elu(x, alpha) with the self-normalising constants alpha ~ 1.6733, scale ~ 1.0507."""
+    return _SELU_SCALE * ops.elu(input, _SELU_ALPHA)
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1)): alpha * elu(x / alpha)."""
+    if alpha == 0:
+        raise ValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    x = float_input(input)
+    return alpha * ops.elu(x / alpha) if alpha != 1 else ops.elu(x)
+
+
+def glu(input, dim: int = -1) -> Tensor:  # noqa: A002
+    """The gated linear unit: a * sigmoid(b), with a and b the two halves of ``input`` along ``dim``."""
+    x = float_input(input)
+    if x.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    if x.shape[dim] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {dim % x.ndim} is size {x.shape[dim]}")
+    a, b = x.chunk(2, dim)
+    return a * ops.sigmoid(b)
+
+
+def hardswish(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x relu6(x + 3) / 6, with PyTorch's gradient at the kinks (x / 3 + 1/2 on (-3, 3), 0 at -3, 1 at 3)."""
+    x = float_input(input)
+    zero = make(np.zeros((), x._data.dtype))
+    return ops.where(x._data <= -3, zero, ops.where(x._data < 3, x * (x + 3) / 6, x))
+
+
+def hardsigmoid(input, inplace: bool = False) -> Tensor:  # noqa: A002
+    """relu6(x + 3) / 6: gradient 1/6 strictly inside (-3, 3), 0 elsewhere."""
+    return Hardtanh.apply(float_input(input) + 3, lo=0.0, hi=6.0) / 6
+
+
+def softsign(input) -> Tensor:  # noqa: A002
+    """x / (1 + |x|)."""
+    x = float_input(input)
+    return x / (1 + ops.abs(x))
+
+
+def tanhshrink(input) -> Tensor:  # noqa: A002
+    """x - tanh(x)."""
+    x = float_input(input)
+    return x - ops.tanh(x)
+
+
+def _check_lambd(lambd: float, op: str) -> None:
+    if lambd < 0:
+        raise RuntimeError(f"{op}: lambda must be greater or equal to 0, but found to be {lambd}.")
+
+
+def softshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (gradient 0 on [-lambd, lambd])."""
+    _check_lambd(lambd, "softshrink")
+    x = float_input(input)
+    zero = make(np.zeros((), x._data.dtype))
+    return ops.where(x._data > lambd, x - lambd, ops.where(x._data < -lambd, x + lambd, zero))
+
+
+def hardshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """x where |x| > lambd, else 0."""
+    x = float_input(input)
+    return ops.where(np.abs(x._data) > lambd, x, make(np.zeros((), x._data.dtype)))
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x where x > threshold, else ``value`` (gradient only where x > threshold)."""
+    x = as_tensor(input)
+    return ops.where(x._data > threshold, x, make(np.asarray(value, x._data.dtype)))
+
+
+def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:  # noqa: A002
+    """softmax(-x) along ``dim`` (PyTorch's implicit dim when None); ``dtype`` casts the input first."""
+    x = as_tensor(input, None if dtype is None else dtypes.as_dtype(dtype))
+    return ops.softmax(-x, _softmax_dim(x, dim, None, "softmin"))
+
+
+def _affine(y: Tensor, weight, bias, shape) -> Tensor:
+    """y * weight + bias, each reshaped to ``shape`` (None skips it)."""
+    if weight is not None:
+        y = y * as_tensor(weight, y._data.dtype).reshape(shape)
+    if bias is not None:
+        y = y + as_tensor(bias, y._data.dtype).reshape(shape)
+    return y
+
+
+def _standardize(x: Tensor, dims, eps: float) -> Tensor:
+    """(x - mean) / sqrt(biased var + eps) over ``dims``."""
+    d = x - x.mean(dims, keepdim=True)
+    return d / ops.sqrt((d * d).mean(dims, keepdim=True) + eps)
+
+
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:  # noqa: A002
+    """Normalise (N, C, *) over each group of C / num_groups channels and the spatial axes (mean 0,
+    biased variance 1), then scale and shift per channel by ``weight`` and ``bias`` (C,)."""
+    x = float_input(input)
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input "
+                           f"of shape {list(x.shape)} and num_groups={num_groups}")
+    n, c = x.shape[:2]
+    y = _standardize(x.reshape(n, num_groups, -1), -1, eps).reshape(x.shape)
+    return _affine(y, weight, bias, (c,) + (1,) * (x.ndim - 2))
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,  # noqa: A002
+                  use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of each sample of (N, C, *) over its spatial axes; with
+    ``use_input_stats=False``, by ``running_mean``/``running_var`` instead. Given running statistics
+    are updated in place from the batch's mean over samples (of the means and unbiased variances)."""
+    x = float_input(input)
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input (N, C, *) with spatial axes, got shape {x.shape}")
+    shape = (x.shape[1],) + (1,) * (x.ndim - 2)
+    dims = tuple(range(2, x.ndim))
+    if not use_input_stats:
+        rm, rv = _buffer_array(running_mean), _buffer_array(running_var)
+        if rm is None or rv is None:
+            raise ValueError("instance_norm: running_mean and running_var are needed when use_input_stats=False")
+        y = (x - make(rm.reshape(shape).astype(x._data.dtype))) / \
+            make(np.sqrt(rv.reshape(shape) + eps).astype(x._data.dtype))
+        return _affine(y, weight, bias, shape)
+    count = int(np.prod(x.shape[2:]))
+    if count <= 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size {list(x.shape)}")
+    for r, stat in ((_buffer_array(running_mean), x._data.mean(dims)),
+                    (_buffer_array(running_var), x._data.var(dims, ddof=1))):
+        if r is not None:
+            r[...] = (1 - momentum) * r + momentum * stat.mean(0)
+    return _affine(_standardize(x, dims, eps), weight, bias, shape)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None) -> Tensor:  # noqa: A002
+    """x / sqrt(mean(x^2) + eps) over the last axes ``normalized_shape``, times ``weight`` (that shape);
+    ``eps`` None is the dtype's machine epsilon, as PyTorch."""
+    x = float_input(input)
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise RuntimeError(f"rms_norm: normalized_shape {shape} does not match the last axes of input shape "
+                           f"{x.shape}")
+    e = np.finfo(x._data.dtype).eps if eps is None else eps
+    dims = tuple(range(x.ndim - len(shape), x.ndim))
+    y = x / ops.sqrt((x * x).mean(dims, keepdim=True) + e)
+    return y if weight is None else y * as_tensor(weight, x._data.dtype)
+
+
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:  # noqa: A002
+    """x / (k + alpha * mean of x^2 over ``size`` neighbouring channels)^beta (the window zero-padded by
+    size // 2 before and (size - 1) // 2 after, and always divided by ``size``, as PyTorch)."""
+    x = float_input(input)
+    if x.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {x.ndim} dimensions)")
+    if x._data.size == 0:
+        return x
+    sq = x * x
+    c = x.shape[1]
+    padded = ops.pad(sq, [(0, 0), (size // 2, (size - 1) // 2)] + [(0, 0)] * (x.ndim - 2), 0.0)
+    window = padded.narrow(1, 0, c)
+    for j in range(1, size):
+        window = window + padded.narrow(1, j, c)
+    return x / (window * (alpha / size) + k) ** beta
+
+
 from chainrule._missing import missing_names as _missing_names  # noqa: E402
 
 __getattr__ = _missing_names("chainrule.nn.functional", "torch.nn.functional", globals())

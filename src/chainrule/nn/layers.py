@@ -56,6 +56,30 @@ class Identity(Module):
         return x
 
 
+class CosineSimilarity(Module):
+    """The cosine of the angle between x1 and x2 along ``dim``; see
+    :func:`chainrule.nn.functional.cosine_similarity`."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """The p-norm of x1 - x2 + eps along the last axis; see
+    :func:`chainrule.nn.functional.pairwise_distance`."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
 class Flatten(Module):
     """Flattens axes start_dim..end_dim (default: all but the batch axis). (N, 3, 32, 32) -> (N, 3072)."""
 
