@@ -44,6 +44,14 @@ def test_multi_margin_loss(shape, p, reduction, weighted):
              [randn(0, *shape)])
 
 
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_loss_at_the_hinge(p):
+    """A margin of exactly 0 gives no gradient (the kernel's z > 0), as in PyTorch."""
+    x, y = np.array([[1.0, 0.0, 1.0, -2.0], [0.5, 0.5, 0.0, 3.0]]), np.array([0, 1])
+    check_op(lambda a: F.multi_margin_loss(a, y, p=p), lambda a: TF.multi_margin_loss(a, torch.tensor(y), p=p), [x],
+             gradcheck=False)
+
+
 def test_multi_margin_loss_is_the_svm_loss_over_c():
     """The lecture's SVM loss and PyTorch's name for it differ by the factor C only (p=1, no weight)."""
     x = cr.tensor(randn(3, 6, 5), dtype="float64")
@@ -232,6 +240,25 @@ def test_gaussian_nll_loss_errors():
         F.gaussian_nll_loss(x, x, -cr.ones(4, 3))
 
 
+LOSSES = [("MultiMarginLoss", (), {}), ("MultiMarginLoss", (2, 0.5), {"reduction": "sum"}),
+          ("KLDivLoss", (), {"reduction": "batchmean", "log_target": True}), ("KLDivLoss", (False, None), {}),
+          ("TripletMarginLoss", (0.5, 1.0), {"swap": True}), ("MarginRankingLoss", (0.2,), {}),
+          ("HingeEmbeddingLoss", (), {"reduction": "none"}), ("SoftMarginLoss", (), {}),
+          ("CosineEmbeddingLoss", (0.1,), {}), ("MultiLabelSoftMarginLoss", (), {}),
+          ("PoissonNLLLoss", (False, True), {"eps": 1e-4}), ("GaussianNLLLoss", (), {"full": True, "eps": 0.1}),
+          ("CosineSimilarity", (0, 1e-6), {}), ("PairwiseDistance", (1.0, 1e-4, True), {})]
+
+
+@pytest.mark.parametrize("name,args,kw", LOSSES)
+@pytest.mark.filterwarnings("ignore:size_average and reduce")
+def test_loss_modules_keep_torchs_settings_and_print_as_torch(name, args, kw):
+    m, t = getattr(cr.nn, name)(*args, **kw), getattr(torch.nn, name)(*args, **kw)
+    assert repr(m) == repr(t) and list(m.state_dict()) == list(t.state_dict())
+    for attr in ("reduction", "margin", "p", "eps", "swap", "log_target", "log_input", "full", "dim", "norm",
+                 "keepdim"):
+        assert getattr(m, attr, None) == getattr(t, attr, None), attr
+
+
 # ----------------------------------------------------------------------------- activations
 
 ACTIVATIONS = [
@@ -407,6 +434,10 @@ def test_instance_norm_modules(cls, shape, kw):
 
 
 def test_instance_norm_errors():
+    with pytest.warns(UserWarning, match="num_features"):
+        cr.nn.InstanceNorm1d(3)(cr.randn(2, 4, 5))
+    with pytest.raises(ValueError, match="running_mean must have shape"):
+        F.instance_norm(cr.randn(2, 4, 5), cr.zeros(3), cr.ones(3))
     with pytest.raises(ValueError, match="expected 3D or 4D input"):
         cr.nn.InstanceNorm2d(3)(cr.ones(2, 3))
     with pytest.raises(ValueError, match="more than 1 spatial element"):

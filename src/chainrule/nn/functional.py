@@ -1322,6 +1322,10 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         y = (x - make(rm.reshape(shape).astype(x._data.dtype))) / \
             make(np.sqrt(rv.reshape(shape) + eps).astype(x._data.dtype))
         return _affine(y, weight, bias, shape)
+    for name, r in (("running_mean", running_mean), ("running_var", running_var)):
+        if r is not None and np.shape(_buffer_array(r)) != shape[:1]:
+            raise ValueError(f"instance_norm: {name} must have shape {shape[:1]} for input of shape {x.shape}, "
+                             f"got {np.shape(_buffer_array(r))}")
     count = int(np.prod(x.shape[2:]))
     if count <= 1:
         raise ValueError(f"Expected more than 1 spatial element when training, got input size {list(x.shape)}")

@@ -3,6 +3,8 @@ InstanceNorm2d, InstanceNorm3d, RMSNorm and LocalResponseNorm (PyTorch's argumen
 state_dict keys)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from chainrule.nn import functional as F
@@ -155,9 +157,12 @@ class _InstanceNorm(_BatchNorm):
             raise ValueError(f"{name}: expected {self._ndims[0]}D or {self._ndims[1]}D input (got {x.ndim}D input)")
         if x.ndim == self._ndims[0]:  # unbatched (C, *)
             return self.forward(x.unsqueeze(0)).squeeze(0)
-        if x.shape[1] != self.num_features and self.affine:
-            raise ValueError(f"{name}: expected input's size at dim=1 to match num_features "
-                             f"({self.num_features}), but got: {x.shape[1]}.")
+        if x.shape[1] != self.num_features:
+            if self.affine or self.track_running_stats:
+                raise ValueError(f"{name}: expected input's size at dim=1 to match num_features "
+                                 f"({self.num_features}), but got: {x.shape[1]}.")
+            warnings.warn(f"{name}: input's size at dim=1 does not match num_features ({self.num_features}); "
+                          f"num_features is not used because affine=False", stacklevel=2)
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                self.training or not self.track_running_stats,
                                0.0 if self.momentum is None else self.momentum, self.eps)
