@@ -491,3 +491,36 @@ def test_float32_stays_float32():
             F.hardshrink(x), F.threshold(x, 0.1, 2), F.softmin(x, 1), F.group_norm(x, 2, cr.ones(6), cr.zeros(6)),
             F.instance_norm(x), F.rms_norm(x, (3,), cr.ones(3)), F.local_response_norm(x, 3)]
     assert [o.dtype for o in outs] == [np.float32] * len(outs)
+
+
+def build(nn):
+    return nn.Sequential(nn.Conv1d(2, 8, 3, padding=1), nn.GroupNorm(4, 8), nn.PReLU(8), nn.ReflectionPad1d(1),
+                         nn.InstanceNorm1d(8, affine=True, track_running_stats=True), nn.SELU(), nn.Flatten(),
+                         nn.Linear(8 * 8, 16), nn.RMSNorm(16), nn.Hardswish(), nn.Linear(16, 4), nn.Softshrink(0.1))
+
+
+def test_a_small_net_of_the_new_layers_trains_as_in_torch():
+    """The same weights and batches in both libraries: the same losses for 5 SGD steps, then the same
+    state (parameters and running statistics)."""
+    torch.manual_seed(0)
+    t = build(torch.nn).double()
+    m = build(cr.nn).double()
+    m.load_state_dict(t.state_dict())
+    assert list(m.state_dict()) == list(t.state_dict())
+    topt, opt = torch.optim.SGD(t.parameters(), lr=0.1, momentum=0.9), cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    for step in range(5):
+        x, y = randn(10 + step, 6, 2, 6), labels(20 + step, 6, 4)
+        topt.zero_grad()
+        tl = TF.multi_margin_loss(t(torch.tensor(x)), torch.tensor(y), p=2) + \
+            TF.kl_div(TF.log_softmax(t(torch.tensor(x)), 1), torch.full((6, 4), 0.25, dtype=torch.float64),
+                      reduction="batchmean")
+        tl.backward()
+        topt.step()
+        opt.zero_grad()
+        loss = F.multi_margin_loss(m(cr.tensor(x)), y, p=2) + \
+            F.kl_div(F.log_softmax(m(cr.tensor(x)), 1), cr.full((6, 4), 0.25, dtype=cr.float64), reduction="batchmean")
+        loss.backward()
+        opt.step()
+        np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-10)
+    for (k, v), (tk, tv) in zip(m.state_dict().items(), t.state_dict().items()):
+        np.testing.assert_allclose(np.asarray(v), tv.numpy(), rtol=1e-8, atol=1e-12, err_msg=k)
