@@ -2,6 +2,8 @@
 fused rule's float64 gradcheck, each function and layer against PyTorch (values, gradients, running
 buffers; several shapes, strides and paddings, odd sizes, batch 1, eval mode), and state_dicts moved
 both ways between chainrule and PyTorch."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -212,6 +214,42 @@ def test_dropout_functions_scale_and_zero_whole_channels():
     z = F.dropout(cr.ones(10000), 0.3, rng=np.random.default_rng(17)).detach().numpy()
     assert abs((z == 0).mean() - 0.3) < 0.02 and np.isclose(z.max(), 1 / 0.7)
     assert F.dropout(x, 0.5, training=False) is x and F.dropout2d(x, 0.5, training=False) is x
+
+
+@pytest.mark.parametrize("name,shape,lead,warns", [
+    ("dropout1d", (3, 5, 7), 2, False), ("dropout1d", (12, 7), 1, False),
+    ("dropout2d", (3, 5, 4, 4), 2, False), ("dropout2d", (3, 5, 7), 2, True), ("dropout2d", (40, 30), 2, True),
+    ("dropout2d", (2, 5, 3, 3, 3), 2, True), ("dropout3d", (2, 5, 3, 3, 3), 2, False),
+    ("dropout3d", (12, 3, 3, 3), 1, False)])
+def test_channel_dropout_follows_pytorchs_rank_rules(name, shape, lead, warns):
+    """Which dims share one draw, and which ranks warn, as torch decides them (torch run alongside)."""
+    def shared(y):   # the dims over which one draw is spread are constant in every (lead) slice
+        flat = y.reshape(int(np.prod(shape[:lead])), -1)
+        return bool((flat.min(-1) == flat.max(-1)).all())
+    torch.manual_seed(0)
+    cr.manual_seed(0)
+    for lib, f in ((torch, getattr(TF, name)), (cr, getattr(F, name))):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            y = f(lib.ones(shape, dtype=lib.float64), 0.5)
+        y = y.detach().numpy()
+        assert set(np.unique(y)) <= {0.0, 2.0} and 0 < (y == 0).mean() < 1, lib.__name__
+        assert shared(y), lib.__name__
+        assert bool([x for x in w if name in str(x.message)]) == warns, lib.__name__
+    modules = {"dropout1d": cr.nn.Dropout1d, "dropout2d": cr.nn.Dropout2d, "dropout3d": cr.nn.Dropout3d}
+    m, x = modules[name](0.5).eval(), cr.ones(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the rank warnings, checked above
+        assert m(x) is x
+    assert repr(m) == repr(getattr(torch.nn, type(m).__name__)(0.5))
+
+
+def test_channel_dropout_refuses_ranks_pytorch_refuses():
+    for f in (F.dropout1d, TF.dropout1d):
+        with pytest.raises(RuntimeError, match="dropout1d: Expected 2D or 3D input"):
+            f(torch.ones(2, 3, 4, 5) if f is TF.dropout1d else cr.ones(2, 3, 4, 5), 0.5)
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        F.dropout2d(cr.ones(5), 0.5)
 
 
 # ----------------------------------------------------------------------------- layers against torch

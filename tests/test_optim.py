@@ -32,6 +32,18 @@ CONFIGS = {
         lambda p, wd: torch.optim.RMSprop(p, lr=0.005, momentum=0.5, centered=True, weight_decay=wd)),
     "Adagrad": (lambda p, wd: cr.optim.Adagrad(p, lr=0.05, lr_decay=0.01, weight_decay=wd),
                 lambda p, wd: torch.optim.Adagrad(p, lr=0.05, lr_decay=0.01, weight_decay=wd)),
+    "Adadelta": (lambda p, wd: cr.optim.Adadelta(p, lr=0.5, weight_decay=wd),
+                 lambda p, wd: torch.optim.Adadelta(p, lr=0.5, weight_decay=wd)),
+    "Adamax": (lambda p, wd: cr.optim.Adamax(p, lr=0.01, weight_decay=wd),
+               lambda p, wd: torch.optim.Adamax(p, lr=0.01, weight_decay=wd)),
+    "NAdam": (lambda p, wd: cr.optim.NAdam(p, lr=0.01, weight_decay=wd),
+              lambda p, wd: torch.optim.NAdam(p, lr=0.01, weight_decay=wd)),
+    "NAdam_decoupled": (lambda p, wd: cr.optim.NAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True),
+                        lambda p, wd: torch.optim.NAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True)),
+    "RAdam": (lambda p, wd: cr.optim.RAdam(p, lr=0.01, weight_decay=wd),
+              lambda p, wd: torch.optim.RAdam(p, lr=0.01, weight_decay=wd)),
+    "RAdam_decoupled": (lambda p, wd: cr.optim.RAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True),
+                        lambda p, wd: torch.optim.RAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True)),
 }
 
 SCHEDULES = {
@@ -136,7 +148,8 @@ def test_parameter_groups_with_their_own_lr_match_pytorch():
     np.testing.assert_allclose(run_chainrule(net, opt, None, data), run_torch(tnet, topt, None, data), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["SGD_nesterov", "Adam", "RMSprop_centered_momentum", "Adagrad", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD_nesterov", "Adam", "RMSprop_centered_momentum", "Adagrad", "AdamW",
+                                  "Adadelta", "Adamax", "NAdam", "RAdam"])
 def test_state_dict_round_trip_continues_exactly(name):
     make, _ = CONFIGS[name]
     data = batches()

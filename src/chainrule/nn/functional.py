@@ -4,6 +4,8 @@ Losses take raw scores (logits) of shape (N, C) and integer class labels of shap
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from chainrule import dtypes, ops
@@ -765,20 +767,60 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
     return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape, "dropout", rng if generator is None else generator))
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
-              generator=None) -> Tensor:
-    """Channel dropout: zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p, scaling
-    the kept ones by 1/(1-p)."""
-    _check_p(p, "dropout2d")
-    x = as_tensor(input)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-d or 4-d input, got shape {x.shape}")
+def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, op: str, rng) -> Tensor:
+    """Channel dropout as PyTorch's feature dropout: one draw per (sample, channel) of a batched input
+    (N, C, *), one per channel of an unbatched one (C, *), spread over the remaining dims."""
     if not training or p == 0:
         return x
-    shape = x.shape[:-2] + (1, 1)
+    lead = 2 if batched else 1
+    shape = x.shape[:lead] + (1,) * (x.ndim - lead)
     if p == 1:
         return _dropout.Dropout.apply(x, Tensor._make(np.zeros(shape, x._data.dtype), False, None))
-    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, "dropout2d", rng if generator is None else generator))
+    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, op, rng))
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,  # noqa: A002
+              generator=None) -> Tensor:
+    """Channel dropout for (N, C, L) or (C, L): zero whole channels with probability p, scaling the kept
+    ones by 1/(1-p)."""
+    _check_p(p, "dropout1d")
+    x = as_tensor(input)
+    if x.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {x.ndim}D input. Note that "
+                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, "
+                           "a channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    return _feature_dropout(x, p, training, x.ndim == 3, "dropout1d", generator)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
+              generator=None) -> Tensor:
+    """Channel dropout: zero whole channels of (N, C, H, W) with probability p, scaling the kept ones by
+    1/(1-p). As in PyTorch, other ranks are taken as batched (N, C, *) with a warning: a 3-d input is
+    (N, C, L) and a 2-d one (N, C) drops single elements."""
+    _check_p(p, "dropout2d")
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise RuntimeError("dropout2d: Feature dropout requires at least 2 dimensions in the input")
+    if x.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which PyTorch deprecates; "
+                      "use dropout instead (dropout2d is channel-wise dropout for 3D or 4D inputs)", stacklevel=2)
+    elif x.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), as PyTorch does; "
+                      "use dropout1d to keep this behavior", stacklevel=2)
+    return _feature_dropout(x, p, training, True, "dropout2d", rng if generator is None else generator)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,  # noqa: A002
+              generator=None) -> Tensor:
+    """Channel dropout for (N, C, D, H, W) or (C, D, H, W): zero whole channels with probability p, scaling
+    the kept ones by 1/(1-p)."""
+    _check_p(p, "dropout3d")
+    x = as_tensor(input)
+    if x.ndim not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {x.ndim}-D input to dropout3d, which PyTorch deprecates; "
+                      "use dropout instead (dropout3d is channel-wise dropout for 4D or 5D inputs)", stacklevel=2)
+    return _feature_dropout(x, p, training, x.ndim == 5, "dropout3d", generator)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,  # noqa: A002
