@@ -303,6 +303,14 @@ def test_activation_modules_print_and_compute_as_torch(name, args, kw):
     np.testing.assert_allclose(m.double()(cr.tensor(x)).detach().numpy(), want, rtol=1e-12, atol=1e-14)
 
 
+def test_activation_classes_are_related_as_in_torch():
+    names = [n for n, _, _ in MODULES] + ["Softmax", "Hardtanh", "ReLU6", "LogSoftmax"]
+    for a in names:
+        for b in names:
+            assert issubclass(getattr(cr.nn, a), getattr(cr.nn, b)) == \
+                issubclass(getattr(torch.nn, a), getattr(torch.nn, b)), (a, b)
+
+
 @pytest.mark.parametrize("dim,shape", [(-1, (3, 4)), (1, (2, 6, 3)), (0, (4,))])
 def test_glu(dim, shape):
     check_op(lambda a: F.glu(a, dim), lambda a: TF.glu(a, dim), [randn(0, *shape)])

@@ -9,7 +9,18 @@ from chainrule.nn import functional as F
 from chainrule.nn.module import Module, Parameter
 
 
-class Softmax(Module):
+class _AlongDim(Module):
+    """A softmax-like module along ``dim``."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
     """Softmax along ``dim`` (PyTorch's implicit choice when None: 0 for 0-, 1- and 3-d input, else 1).
 
     Example:
@@ -18,18 +29,11 @@ class Softmax(Module):
         [[0.5, 0.5]]
     """
 
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
     def forward(self, input):  # noqa: A002
         return F.softmax(input, self.dim)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Softmax):
+class LogSoftmax(_AlongDim):
     """Log of the softmax along ``dim``, computed without overflow."""
 
     def forward(self, input):  # noqa: A002
@@ -67,7 +71,7 @@ class LogSigmoid(Module):
         return F.logsigmoid(input)
 
 
-class Softmin(Softmax):
+class Softmin(_AlongDim):
     """softmax(-x) along ``dim``."""
 
     def forward(self, input):  # noqa: A002
@@ -111,16 +115,20 @@ class Mish(_Inplace):
     _fn = staticmethod(F.mish)
 
 
-class Hardswish(_Inplace):
-    """x relu6(x + 3) / 6 (PyTorch prints no ``inplace``)."""
-
-    _fn = staticmethod(F.hardswish)
+class _Hard(_Inplace):
+    """PyTorch prints no ``inplace`` for these."""
 
     def extra_repr(self):
         return ""
 
 
-class Hardsigmoid(Hardswish):
+class Hardswish(_Hard):
+    """x relu6(x + 3) / 6."""
+
+    _fn = staticmethod(F.hardswish)
+
+
+class Hardsigmoid(_Hard):
     """relu6(x + 3) / 6."""
 
     _fn = staticmethod(F.hardsigmoid)
@@ -168,21 +176,23 @@ class GLU(Module):
         return f"dim={self.dim}"
 
 
-class Softshrink(Module):
-    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
-
+class _Shrink(Module):
     def __init__(self, lambd: float = 0.5):
         super().__init__()
         self.lambd = lambd
-
-    def forward(self, input):  # noqa: A002
-        return F.softshrink(input, self.lambd)
 
     def extra_repr(self):
         return str(self.lambd)
 
 
-class Hardshrink(Softshrink):
+class Softshrink(_Shrink):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+
+    def forward(self, input):  # noqa: A002
+        return F.softshrink(input, self.lambd)
+
+
+class Hardshrink(_Shrink):
     """x where |x| > lambd, else 0."""
 
     def forward(self, input):  # noqa: A002
