@@ -303,14 +303,6 @@ def test_activation_modules_print_and_compute_as_torch(name, args, kw):
     np.testing.assert_allclose(m.double()(cr.tensor(x)).detach().numpy(), want, rtol=1e-12, atol=1e-14)
 
 
-def test_activation_classes_are_related_as_in_torch():
-    names = [n for n, _, _ in MODULES] + ["Softmax", "Hardtanh", "ReLU6", "LogSoftmax"]
-    for a in names:
-        for b in names:
-            assert issubclass(getattr(cr.nn, a), getattr(cr.nn, b)) == \
-                issubclass(getattr(torch.nn, a), getattr(torch.nn, b)), (a, b)
-
-
 @pytest.mark.parametrize("dim,shape", [(-1, (3, 4)), (1, (2, 6, 3)), (0, (4,))])
 def test_glu(dim, shape):
     check_op(lambda a: F.glu(a, dim), lambda a: TF.glu(a, dim), [randn(0, *shape)])
@@ -532,3 +524,15 @@ def test_a_small_net_of_the_new_layers_trains_as_in_torch():
         np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-10)
     for (k, v), (tk, tv) in zip(m.state_dict().items(), t.state_dict().items()):
         np.testing.assert_allclose(np.asarray(v), tv.numpy(), rtol=1e-8, atol=1e-12, err_msg=k)
+
+
+def test_the_new_classes_are_related_as_in_torch():
+    """isinstance(m, nn.X) answers as in PyTorch (Hardsigmoid is no Hardswish, ZeroPad2d is a ConstantPad2d)."""
+    names = sorted({n for n, *_ in MODULES + LOSSES + PADS} | {"Softmax", "LogSoftmax", "Hardtanh", "ReLU6",
+                                                               "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
+                                                               "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+                                                               "RMSNorm", "LocalResponseNorm", "CrossEntropyLoss"})
+    for a in names:
+        for b in names:
+            assert issubclass(getattr(cr.nn, a), getattr(cr.nn, b)) == \
+                issubclass(getattr(torch.nn, a), getattr(torch.nn, b)), (a, b)

@@ -89,43 +89,67 @@ class ZeroPad3d(_ZeroPad, ConstantPad3d):
     """Pads the last 3 axes with zeros."""
 
 
-class ReflectionPad1d(_PadNd):
-    """Pads (C, W) or (N, C, W) with the reflection of the input (the edge itself not repeated)."""
+class _ReflectionPadNd(_PadNd):
+    """Pads with the reflection of the input (the edge itself not repeated)."""
 
     _mode = "reflect"
 
 
-class ReflectionPad2d(ReflectionPad1d):
-    _dims = 2
-
-
-class ReflectionPad3d(ReflectionPad1d):
-    _dims = 3
-
-
-class ReplicationPad1d(_PadNd):
-    """Pads (C, W) or (N, C, W) by repeating the edge values."""
+class _ReplicationPadNd(_PadNd):
+    """Pads by repeating the edge values."""
 
     _mode = "replicate"
 
 
-class ReplicationPad2d(ReplicationPad1d):
-    _dims = 2
-
-
-class ReplicationPad3d(ReplicationPad1d):
-    _dims = 3
-
-
-class CircularPad1d(_PadNd):
-    """Pads (C, W) or (N, C, W) by wrapping around (the other end's values)."""
+class _CircularPadNd(_PadNd):
+    """Pads by wrapping around (the values at the other end)."""
 
     _mode = "circular"
 
 
-class CircularPad2d(CircularPad1d):
+class ReflectionPad1d(_ReflectionPadNd):
+    """Reflection padding of (C, W) or (N, C, W)."""
+
+
+class ReflectionPad2d(_ReflectionPadNd):
+    """Reflection padding of (C, H, W) or (N, C, H, W)."""
+
     _dims = 2
 
 
-class CircularPad3d(CircularPad1d):
+class ReflectionPad3d(_ReflectionPadNd):
+    """Reflection padding of (C, D, H, W) or (N, C, D, H, W)."""
+
+    _dims = 3
+
+
+class ReplicationPad1d(_ReplicationPadNd):
+    """Replication padding of (C, W) or (N, C, W)."""
+
+
+class ReplicationPad2d(_ReplicationPadNd):
+    """Replication padding of (C, H, W) or (N, C, H, W)."""
+
+    _dims = 2
+
+
+class ReplicationPad3d(_ReplicationPadNd):
+    """Replication padding of (C, D, H, W) or (N, C, D, H, W)."""
+
+    _dims = 3
+
+
+class CircularPad1d(_CircularPadNd):
+    """Circular padding of (C, W) or (N, C, W)."""
+
+
+class CircularPad2d(_CircularPadNd):
+    """Circular padding of (C, H, W) or (N, C, H, W)."""
+
+    _dims = 2
+
+
+class CircularPad3d(_CircularPadNd):
+    """Circular padding of (C, D, H, W) or (N, C, D, H, W)."""
+
     _dims = 3
