@@ -1224,10 +1224,11 @@ def glu(input, dim: int = -1) -> Tensor:  # noqa: A002
 
 
 def hardswish(input, inplace: bool = False) -> Tensor:  # noqa: A002
-    """x relu6(x + 3) / 6, with PyTorch's gradient at the kinks (x / 3 + 1/2 on (-3, 3), 0 at -3, 1 at 3)."""
+    """x relu6(x + 3) / 6; gradient (2x + 3) / 6 inside (-3, 3), and PyTorch's 0 at -3 and 1 at 3 (relu6's
+    gradient is 0 at its bounds). Its masks are made inside the Hardtanh rule, so a compiled step
+    replays them."""
     x = float_input(input)
-    zero = make(np.zeros((), x._data.dtype))
-    return ops.where(x._data <= -3, zero, ops.where(x._data < 3, x * (x + 3) / 6, x))
+    return x * Hardtanh.apply(x + 3, lo=0.0, hi=6.0) / 6
 
 
 def hardsigmoid(input, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -1256,8 +1257,7 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
     """x - lambd above lambd, x + lambd below -lambd, 0 between (gradient 0 on [-lambd, lambd])."""
     _check_lambd(lambd, "softshrink")
     x = float_input(input)
-    zero = make(np.zeros((), x._data.dtype))
-    return ops.where(x._data > lambd, x - lambd, ops.where(x._data < -lambd, x + lambd, zero))
+    return x - ops.clip(x, -lambd, lambd)  # clip's gradient is 1 on [-lambd, lambd], bounds included
 
 
 def hardshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
