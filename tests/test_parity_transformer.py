@@ -415,3 +415,57 @@ def test_fold_errors_name_the_block_count():
         F.fold(cr.zeros(1, 4, 10), (4, 5), 2)
     with pytest.raises(RuntimeError, match="divisible by the product of kernel_size"):
         F.fold(cr.zeros(1, 5, 12), (4, 5), 2)
+
+
+# ----------------------------------------------------------------------------- dtypes, the function, training
+def test_float32_stays_float32_and_functional_form_matches_torch():
+    rng = np.random.default_rng(15)
+    c = nn.MultiheadAttention(8, 2)
+    x = cr.tensor(rng.standard_normal((3, 2, 8)).astype(np.float32))
+    kpm = cr.tensor(np.array([[False, False, True], [False, False, False]]))
+    out, w = c(x, x, x, key_padding_mask=kpm, attn_mask=cr.tensor(np.eye(3) < 0))
+    assert out.dtype == np.float32 and w.dtype == np.float32
+    layer = nn.TransformerEncoderLayer(8, 2, 16)
+    assert layer(x, src_key_padding_mask=kpm).dtype == np.float32
+    # the functional form, with PyTorch's positional arguments
+    t = torch.nn.MultiheadAttention(8, 2).double()
+    p = [t.in_proj_weight, t.in_proj_bias, None, None, False, 0.0, t.out_proj.weight, t.out_proj.bias]
+    cp = [cr.tensor(v.detach().numpy(), requires_grad=True) if torch.is_tensor(v) else v for v in p]
+    q, k = rng.standard_normal((4, 2, 8)), rng.standard_normal((5, 2, 8))
+    check_op(lambda a, b: F.multi_head_attention_forward(a, b, b, 8, 2, *cp, training=False)[0],
+             lambda a, b: torch.nn.functional.multi_head_attention_forward(a, b, b, 8, 2, *p, training=False)[0],
+             [q, k], rtol=RTOL, atol=ATOL)
+
+
+def test_a_tiny_transformer_trains_as_in_torch():
+    """A next-token model (embedding, a causal encoder of two layers, a linear head) trained by Adam:
+    the same losses step by step."""
+    V, E, T, N = 11, 16, 6, 4
+    rng = np.random.default_rng(16)
+    tokens = rng.integers(0, V, (N, T + 1))
+
+    def build(lib):
+        layer = lib.nn.TransformerEncoderLayer(E, 4, 32, dropout=0.0, batch_first=True, norm_first=True)
+        kw = {} if lib is cr else dict(enable_nested_tensor=False)
+        return lib.nn.ModuleList([lib.nn.Embedding(V, E), lib.nn.TransformerEncoder(layer, 2, **kw),
+                                  lib.nn.Linear(E, V)]).double()
+
+    torch.manual_seed(0)
+    t = build(torch)
+    c = build(cr)
+    c.load_state_dict(t.state_dict())
+    mask_t = torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=torch.float64)
+    mask_c = nn.Transformer.generate_square_subsequent_mask(T, dtype=cr.float64)
+    opt_t = torch.optim.Adam(t.parameters(), lr=1e-2)
+    opt_c = cr.optim.Adam(c.parameters(), lr=1e-2)
+    for _ in range(4):
+        losses = []
+        for lib, m, opt, mask in ((torch, t, opt_t, mask_t), (cr, c, opt_c, mask_c)):
+            x, y = lib.tensor(tokens[:, :-1]), lib.tensor(tokens[:, 1:])
+            logits = m[2](m[1](m[0](x), mask=mask, is_causal=True))
+            loss = lib.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert losses[1] == pytest.approx(losses[0], rel=1e-9)
