@@ -146,6 +146,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
     """
     if static_k is not None or static_v is not None:
         raise NotImplementedError("multi_head_attention_forward: static_k and static_v are not supported in chainrule")
+    same_kv, self_attention = key is value, query is key and key is value
     query, key, value = floats(*promote(query, key, value))
     batched = query.ndim == 3
     if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
@@ -155,6 +156,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
         query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
         if key_padding_mask is not None:
             key_padding_mask = as_tensor(key_padding_mask).unsqueeze(0)
+    if self_attention:
+        key = value = query
+    elif same_kv:
+        value = key
     L, N, E = query.shape
     H = num_heads
     if E != embed_dim_to_check:
@@ -178,7 +183,14 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
     b_q = b_k = b_v = None
     if in_proj_bias is not None:
         b_q, b_k, b_v = in_proj_bias[:E], in_proj_bias[E:2 * E], in_proj_bias[2 * E:]
-    q, k, v = linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)  # (L|S, N, E)
+    if self_attention and not use_separate_proj_weight:  # one product with the packed (3E, E) weight
+        qkv = linear(query, in_proj_weight, in_proj_bias)  # (L, N, 3E)
+        q, k, v = qkv[..., :E], qkv[..., E:2 * E], qkv[..., 2 * E:]
+    elif same_kv and not use_separate_proj_weight:
+        kv = linear(key, in_proj_weight[E:], None if in_proj_bias is None else in_proj_bias[E:])
+        q, k, v = linear(query, w_q, b_q), kv[..., :E], kv[..., E:]
+    else:
+        q, k, v = linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)  # (L|S, N, E)
     if attn_mask is not None:
         if attn_mask.ndim == 2:
             if attn_mask.shape != (L, key.shape[0]):

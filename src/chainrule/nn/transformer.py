@@ -107,8 +107,13 @@ class MultiheadAttention(Module):
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
                 average_attn_weights: bool = True, is_causal: bool = False):
         batched = query.ndim == 3
-        if self.batch_first and batched:  # (N, L, E) -> (L, N, E)
-            query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+        if self.batch_first and batched:  # (N, L, E) -> (L, N, E), keeping self-attention recognisable
+            if key is value:
+                q_is_kv = query is key
+                key = value = key.transpose(0, 1)
+                query = key if q_is_kv else query.transpose(0, 1)
+            else:
+                query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
         separate = not self._qkv_same_embed_dim
         out, weights = F.multi_head_attention_forward(
             query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
