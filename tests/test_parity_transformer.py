@@ -379,6 +379,16 @@ def test_upsample_modules():
     check_op(nn.UpsamplingBilinear2d(scale_factor=2), torch.nn.UpsamplingBilinear2d(scale_factor=2), [x[:1, :1]])
 
 
+@pytest.mark.parametrize("name,kw", [("upsample", dict(scale_factor=2, mode="bilinear")),
+                                     ("upsample_nearest", dict(size=(3, 7))),
+                                     ("upsample_bilinear", dict(scale_factor=1.5))])
+def test_deprecated_upsample_functions_warn_as_torch(name, kw):
+    x = np.random.default_rng(17).standard_normal((1, 2, 4, 5))
+    with pytest.warns(UserWarning, match=f"`nn.functional.{name}` is deprecated"):
+        check_op(lambda a: getattr(F, name)(a, **kw), lambda a: getattr(torch.nn.functional, name)(a, **kw), [x],
+                 gradcheck=False)
+
+
 @pytest.mark.parametrize("shape,r", [((2, 8, 3, 2), 2), ((18, 2, 3), 3), ((2, 1, 4, 2, 2), 2)])
 def test_pixel_shuffle_and_unshuffle(shape, r):
     x = np.random.default_rng(12).standard_normal(shape)

@@ -355,10 +355,26 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     return x
 
 
+def _deprecated_upsample(name: str) -> None:
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+
+
 def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:  # noqa: A002
     """The older name of :func:`interpolate` (deprecated in PyTorch, with a warning)."""
-    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=2)
+    _deprecated_upsample("upsample")
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None) -> Tensor:  # noqa: A002
+    """``interpolate(mode="nearest")`` under its older name (deprecated in PyTorch, with a warning)."""
+    _deprecated_upsample("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None) -> Tensor:  # noqa: A002
+    """``interpolate(mode="bilinear", align_corners=True)`` under its older name (deprecated in PyTorch)."""
+    _deprecated_upsample("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 def _shuffle_input(input, r, name: str, op: str):  # noqa: A002
