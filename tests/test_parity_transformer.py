@@ -479,3 +479,17 @@ def test_a_tiny_transformer_trains_as_in_torch():
             opt.step()
             losses.append(loss.item())
         assert losses[1] == pytest.approx(losses[0], rel=1e-9)
+
+
+def test_multihead_attention_errors_are_torch_s():
+    m = nn.MultiheadAttention(8, 2)
+    x = cr.zeros(3, 2, 8)
+    with pytest.raises(RuntimeError, match=r"The shape of the 2D attn_mask is \(4, 4\), but should be \(3, 3\)"):
+        m(x, x, x, attn_mask=cr.zeros(4, 4))
+    with pytest.raises(AssertionError, match="key_padding_mask shape of"):
+        m(x, x, x, key_padding_mask=cr.tensor(np.zeros((2, 4), bool)))
+    with pytest.raises(AssertionError, match="only bool and floating types of attn_mask are supported"):
+        m(x, x, x, attn_mask=cr.tensor(np.zeros((3, 3), np.int64)))
+    with pytest.raises(NotImplementedError, match="static_k"):
+        F.multi_head_attention_forward(x, x, x, 8, 2, m.in_proj_weight, m.in_proj_bias, None, None, False, 0.0,
+                                       m.out_proj.weight, m.out_proj.bias, static_k=x)
