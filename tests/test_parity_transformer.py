@@ -357,6 +357,10 @@ def test_interpolate_float32_nearest_indices_and_errors():
     got = F.interpolate(cr.tensor(x), size=(11, 4), mode="bilinear")
     want = torch.nn.functional.interpolate(torch.tensor(x), size=(11, 4), mode="bilinear")
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+    img = np.random.default_rng(18).integers(0, 256, (2, 3, 5, 4), dtype=np.uint8)
+    got = F.interpolate(cr.from_numpy(img), size=(8, 9))
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got.numpy(), torch.nn.functional.interpolate(torch.tensor(img), size=(8, 9)).numpy())
     t = cr.zeros(1, 1, 4)
     with pytest.raises(ValueError, match="only one of size or scale_factor should be defined"):
         F.interpolate(t, size=2, scale_factor=2)

@@ -316,7 +316,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
         >>> cr.nn.functional.interpolate(cr.tensor([[[1.0, 2.0]]]), scale_factor=2).tolist()
         [[[1.0, 1.0, 2.0, 2.0]]]
     """
-    x = float_input(input)
+    x = as_tensor(input) if mode.startswith("nearest") else float_input(input)  # nearest keeps uint8 images
     if mode not in _INTERP_MODES + ("bicubic",):
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for "
                                   f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
