@@ -19,21 +19,23 @@ OPTIMIZERS = {
 }
 
 
-def make_step(sizes, opt_name, dtype, seed=0):
-    cr.manual_seed(seed)
-    net = cr.nn.MLP(sizes)
-    if dtype == np.float64:
-        net = net.double()
-    opt = OPTIMIZERS[opt_name](net.parameters())
-
+def training_step(net, opt):
     def step(x, y):
         opt.zero_grad()
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
         return loss
+    return step
 
-    return net, opt, step
+
+def make_step(sizes, opt_name, dtype, seed=0):
+    cr.manual_seed(seed)
+    net = cr.nn.MLP(sizes)
+    if dtype == np.float64:
+        net = net.double()
+    opt = OPTIMIZERS[opt_name](net.parameters())
+    return net, opt, training_step(net, opt)
 
 
 def batches(n_steps, n, d, classes, dtype, seed=1):
@@ -302,21 +304,151 @@ def test_work_on_arrays_the_trace_cannot_see_is_caught_by_the_first_replay():
     assert compiled.stats["eager"] >= 2
 
 
-def test_a_module_buffer_updated_outside_the_ops_is_caught_by_the_first_replay():
-    # BatchNorm1d in training mode updates its running statistics inside its rule, outside what the
-    # trace replays: the capture sees the running_mean array come from code it cannot follow (or, for
-    # a buffer it does not see at all, the first replay differs from the eager step), and the
-    # function runs eagerly, with the same numbers and the same buffers as eager
-    cr.manual_seed(0)
-    bn_e = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.BatchNorm1d(3))
-    cr.manual_seed(0)
-    bn_c = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.BatchNorm1d(3))
-    f = cr.compile(lambda x: bn_c(x).sum())
-    with cr.no_grad(), pytest.warns(CompileWarning, match="runs eagerly: .*(running_mean|module buffer)"):
-        for seed in range(4):
-            x = cr.tensor(np.random.default_rng(seed).standard_normal((5, 4)).astype(np.float32))
-            np.testing.assert_allclose(f(x).item(), bn_e(x).sum().item(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(bn_c[1].running_mean), np.asarray(bn_e[1].running_mean), rtol=1e-6)
+def convnet(*extra, dtype=np.float32, seed=0):
+    """A small convnet (2x8x8 images, 5 classes): Conv2d, [extra], ReLU, MaxPool2d, Flatten, Linear."""
+    cr.manual_seed(seed)
+    nn = cr.nn
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), *extra, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(4 * 4 * 4, 5))
+    return net.double() if dtype == np.float64 else net
+
+
+def image_batches(n_steps, dtype, n=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(cr.tensor(rng.standard_normal((n, 2, 8, 8)).astype(dtype)), cr.tensor(rng.integers(0, 5, n)))
+            for _ in range(n_steps)]
+
+
+def assert_same_modules(net_c, net_e, **tol):
+    for (name, pe), pc in zip(net_e.named_parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), err_msg=name, **tol)
+        np.testing.assert_allclose(pc.grad.detach().numpy(), pe.grad.detach().numpy(), err_msg=name, **tol)
+    for (name, be), bc in zip(net_e.named_buffers(), net_c.buffers()):
+        np.testing.assert_allclose(np.asarray(bc), np.asarray(be), err_msg=name, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam", "adamw"])
+def test_compiled_convnet_matches_eager_for_50_steps(opt_name, dtype):
+    nets = convnet(dtype=dtype), convnet(dtype=dtype)
+    eager, step = (training_step(net, OPTIMIZERS[opt_name](net.parameters())) for net in nets)
+    compiled = cr.compile(step)
+    for x, y in image_batches(50, dtype):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), **tolerance(dtype))
+    assert_same_modules(nets[1], nets[0], **tolerance(dtype))
+    assert compiled.stats == {"traces": 1, "replays": 49, "eager": 0}
+
+
+def test_batchnorm_in_training_replays_and_updates_its_running_statistics():
+    # the rule updates running_mean/var in place (the replay runs it on the module's own arrays) and
+    # the module counts num_batches_tracked in Python (the replay repeats the count)
+    nets = convnet(cr.nn.BatchNorm2d(4)), convnet(cr.nn.BatchNorm2d(4))
+    eager, step = (training_step(net, cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)) for net in nets)
+    compiled = cr.compile(step)
+    for x, y in image_batches(12, np.float32):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-5, atol=1e-6)
+    assert_same_modules(nets[1], nets[0], rtol=1e-5, atol=1e-6)
+    assert int(nets[1][1].num_batches_tracked) == 12
+    assert compiled.stats == {"traces": 1, "replays": 11, "eager": 0}
+    model = cr.compile(nets[1])   # eval mode: the running statistics, read afresh at every call
+    nets[1].eval(), nets[0].eval()
+    x = image_batches(1, np.float32, seed=5)[0][0]
+    with cr.no_grad():
+        model(x), model(x)
+        stats = {"1.running_mean": cr.tensor(np.array([0.5, -1, 2, 0], np.float32)),
+                 "1.running_var": cr.tensor(np.array([2, 3, 4, 0.5], np.float32))}
+        for net in nets:
+            net.load_state_dict({**net.state_dict(), **stats})   # new arrays in the module's buffers
+        np.testing.assert_allclose(model(x).detach().numpy(), nets[0](x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert model._compiled.stats == {"traces": 1, "replays": 2, "eager": 0}
+
+
+def test_batchnorm_with_a_cumulative_average_runs_eagerly_with_the_eager_numbers():
+    # momentum=None: the factor 1/num_batches_tracked changes every call, which a replay would not
+    # repeat; the checked first replay sees the running statistics differ and the step runs eagerly
+    nets = convnet(cr.nn.BatchNorm2d(4, momentum=None)), convnet(cr.nn.BatchNorm2d(4, momentum=None))
+    eager, step = (training_step(net, cr.optim.SGD(net.parameters(), lr=0.1)) for net in nets)
+    compiled = cr.compile(step)
+    with pytest.warns(CompileWarning, match="runs eagerly: its replay changed a module buffer"):
+        for x, y in image_batches(4, np.float32):
+            np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-6)
+    assert_same_modules(nets[1], nets[0], rtol=1e-6, atol=1e-7)
+    strict = cr.compile(step, fullgraph=True)
+    with pytest.raises(CompileError, match="module buffer"):
+        for x, y in image_batches(2, np.float32):   # the trace, then the checked first replay
+            strict(x, y)
+
+
+def test_a_buffer_replaced_in_python_runs_eagerly_naming_it():
+    class Total(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("scale", np.array([1.0, 2.0]))
+
+        def forward(self, x):
+            self.scale = self.scale * 2   # a new array each call, not a counter
+            return x * cr.tensor(self.scale)
+
+    m = Total()
+    f = cr.compile(lambda x: m(x).sum())
+    with pytest.warns(CompileWarning, match="replaces the buffer 'scale' of Total"):
+        values = [f(cr.ones(2)).item() for _ in range(3)]
+    assert values == [6.0, 12.0, 24.0]
+    with pytest.raises(CompileError, match="replaces the buffer 'scale'"):
+        cr.compile(lambda x: m(x).sum(), fullgraph=True)(cr.ones(2))
+
+
+def test_dropout_in_training_runs_eagerly_and_in_eval_replays():
+    # a replay would reuse the traced mask: a step that draws random numbers runs eagerly (a fresh
+    # mask each call, the eager numbers), with one warning; in eval mode dropout is the identity
+    nets = convnet(cr.nn.Dropout(0.3)), convnet(cr.nn.Dropout(0.3))
+    eager, step = (training_step(net, cr.optim.SGD(net.parameters(), lr=0.1)) for net in nets)
+    compiled = cr.compile(step)
+    losses = []
+    with pytest.warns(CompileWarning, match="random numbers") as rec:
+        for i, (x, y) in enumerate(image_batches(4, np.float32)):
+            cr.manual_seed(i)
+            lc = compiled(x, y).item()
+            cr.manual_seed(i)
+            assert lc == eager(x, y).item()
+            losses.append(lc)
+    assert len([w for w in rec if issubclass(w.category, CompileWarning)]) == 1
+    assert compiled.stats == {"traces": 1, "replays": 0, "eager": 3}
+    with pytest.raises(CompileError, match="random numbers"):
+        cr.compile(step, fullgraph=True)(*image_batches(1, np.float32)[0])
+    model = cr.compile(nets[1].eval(), fullgraph=True)
+    x = image_batches(1, np.float32)[0][0]
+    with cr.no_grad():
+        outs = [model(x).detach().numpy() for _ in range(3)]
+    np.testing.assert_array_equal(outs[2], nets[1](x).detach().numpy())
+    assert model._compiled.stats == {"traces": 1, "replays": 2, "eager": 0}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layernorm_var_and_std_replay_through_their_rules(dtype):
+    def make():
+        cr.manual_seed(0)
+        net = cr.nn.Sequential(cr.nn.Linear(6, 8), cr.nn.LayerNorm(8), cr.nn.Tanh(), cr.nn.Linear(8, 3))
+        return net.double() if dtype == np.float64 else net
+
+    def make_step(net, opt):
+        def step(x, y):
+            opt.zero_grad()
+            h = net(x)
+            loss = F.cross_entropy(h, y) + 0.1 * h.var(dim=1).mean() + 0.1 * h.std() + \
+                0.01 * x.var(dim=0, correction=0, keepdim=True).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    nets = make(), make()
+    eager, step = (make_step(net, cr.optim.Adam(net.parameters(), lr=1e-2)) for net in nets)
+    compiled = cr.compile(step, fullgraph=True)
+    for x, y in batches(10, 5, 6, 3, dtype):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), **tolerance(dtype))
+    assert_same_modules(nets[1], nets[0], **tolerance(dtype))
+    assert compiled.stats == {"traces": 1, "replays": 9, "eager": 0}
 
 
 def test_train_command_with_compile_matches_eager(tmp_path):

@@ -42,3 +42,13 @@ def clock() -> int:
 def opt_state(opt, p) -> dict:
     """The optimizer's state dict for parameter ``p`` (``opt.state[p]``, created empty on first use)."""
     return opt.state[p]
+
+
+def module_buffers(m) -> dict:
+    """A module's buffers by name (``m._buffers``: arrays, or Tensors around them), changed in place."""
+    return m._buffers
+
+
+def buffer_array(b):
+    """The ndarray of a module buffer (a buffer is an array, or a Tensor around one)."""
+    return getattr(b, ARRAY, b)

@@ -15,9 +15,9 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
-from chainrule.compiler import kernels, update
+from chainrule.compiler import buffers, kernels, update
 from chainrule.compiler.engine import array_of, clock, make
-from chainrule.compiler.errors import Unsupported
+from chainrule.compiler.errors import Fallback, Unsupported
 from chainrule.compiler.node import ReplayedBackward
 from chainrule.tensor import Tensor
 
@@ -55,6 +55,7 @@ class Program:
         self.steps: list = []
         self.arg_slots: list = []   # (index in the flat arguments, slot, is a tensor)
         self.live: list = []        # [tensor, slot, array seen, requires_grad]
+        self.buffers = buffers.LiveBuffers()  # module buffers read as options (buffers.py)
         self.outputs: list = []     # per returned leaf: ("slot", s) | ("grad", tensor) | ("value", v)
         self.out_spec = None
         self.modules: list = []     # (module, training flag)
@@ -72,6 +73,8 @@ class Program:
             if m.training is not flag:
                 return False
         env = self.env
+        if not self.buffers.refresh(env):
+            return False
         for rec in self.live:
             t = rec[0]
             a = array_of(t)
@@ -92,8 +95,17 @@ class Program:
             env[s] = array_of(a) if is_tensor else a
         self.current_flat = flat
         self.generation += 1
-        for step in self.steps:
-            step()
+        if self.buffers.rows:  # a step that falls back must leave the buffers as it found them
+            saved = self.buffers.save()
+            try:
+                for step in self.steps:
+                    step()
+            except Fallback:
+                self.buffers.restore(saved)
+                raise
+        else:
+            for step in self.steps:
+                step()
         out = []
         for kind, v in self.outputs:
             if kind == "slot":
@@ -135,6 +147,8 @@ class Builder:
             raise Unsupported("draws random numbers (dropout, randn...), which a replay would repeat "
                               "identically")
         self.p = Program()
+        self.owners = buffers.owners(trace)  # id(array) -> (module, name): the modules' buffers
+        self.counters = buffers.counters(trace)  # BatchNorm's num_batches_tracked += 1, after the rest
         self.slot_of: dict = {}      # id(tensor) -> slot
         self.arr_slot: dict = {}     # id(ndarray) -> slot, for arrays passed as options
         self.producer: dict = {}     # id(tensor) -> OpRecord that made it
@@ -193,6 +207,7 @@ class Builder:
                 p.steps.append(update.clear_grad_step(ev[1]) if i is None else _clear_arg_grad(p, i))
             elif kind == "step":
                 p.steps.append(update.step(self, ev[1]))
+        p.steps += self.counters
         self.outputs()
         return p
 
@@ -222,6 +237,11 @@ class Builder:
         a = np.asarray(a)
         s = self.arr_slot.get(id(a))
         if s is not None:
+            return s
+        owner = self.owners.get(id(a))
+        if owner is not None:  # a module's buffer: read afresh each call
+            s = self.arr_slot[id(a)] = self.new_slot(a)
+            self.p.buffers.add(*owner, s, a)
             return s
         if a.ndim == 0 or a.size <= 1:
             return self.const(a)

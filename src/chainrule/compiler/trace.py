@@ -46,6 +46,7 @@ class Trace:
         self.born: dict = {}     # id -> tensor, for tensors created inside the step (kept alive)
         self.grad_reads: dict = {}  # id of a tensor handed out by .grad -> the tensor it belongs to
         self.modules: dict = {}  # id -> module called during the step (their flags are guarded)
+        self.buffers: dict = {}  # id(module) -> its buffers when the step first called it (name -> object)
         self.problem = None      # the first reason the trace cannot be replayed
         self._thread = threading.get_ident()
         self._saved = []
@@ -137,8 +138,9 @@ class Trace:
             return step(self, *a, **k)
 
         def call(self, *a, **k):
-            if mine():
+            if mine() and id(self) not in trace.modules:
                 trace.modules[id(self)] = self
+                trace.buffers[id(self)] = dict(self._buffers)
             return mod_call(self, *a, **k)
 
         patches = [(Tensor, "__init__", init),
