@@ -416,6 +416,9 @@ def test_dropout_in_training_runs_eagerly_and_in_eval_replays():
     assert compiled.stats == {"traces": 1, "replays": 0, "eager": 3}
     with pytest.raises(CompileError, match="random numbers"):
         cr.compile(step, fullgraph=True)(*image_batches(1, np.float32)[0])
+    g = cr.Generator().manual_seed(0)   # a generator of its own: a draw all the same
+    with pytest.raises(CompileError, match="random numbers"):
+        cr.compile(lambda x: F.dropout(x, 0.5, generator=g).sum(), fullgraph=True)(cr.ones(3, 2))
     model = cr.compile(nets[1].eval(), fullgraph=True)
     x = image_batches(1, np.float32)[0][0]
     with cr.no_grad():

@@ -19,6 +19,7 @@ from chainrule.compiler import buffers, kernels, update
 from chainrule.compiler.engine import array_of, clock, make
 from chainrule.compiler.errors import Fallback, Unsupported
 from chainrule.compiler.node import ReplayedBackward
+from chainrule.compiler.trace import RANDOM
 from chainrule.tensor import Tensor
 
 
@@ -144,8 +145,7 @@ class Builder:
             raise Unsupported("changes a tensor in place (add_, +=, x[...] = v, zero_, ...), which the "
                               "replay does not repeat")
         if rng_changed:
-            raise Unsupported("draws random numbers (dropout, randn...), which a replay would repeat "
-                              "identically")
+            raise Unsupported(RANDOM)  # (the default generator, reached some other way)
         self.p = Program()
         self.owners = buffers.owners(trace)  # id(array) -> (module, name): the modules' buffers
         self.counters = buffers.counters(trace)  # BatchNorm's num_batches_tracked += 1, after the rest

@@ -13,6 +13,7 @@ import sys
 import threading
 
 from chainrule import autograd
+from chainrule import random as _random
 from chainrule.compiler.engine import clock, make_tensor, set_tracer
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
@@ -34,6 +35,9 @@ class OpRecord:
 # depend on them cannot be replayed without running that Python again
 _VALUE_READS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy", "__array__",
                 "__repr__", "__format__", "__iter__")
+
+
+RANDOM = "draws random numbers (dropout, randn...), which a replay would repeat identically"
 
 
 class Trace:
@@ -115,6 +119,13 @@ class Trace:
                 trace.events.append(("backward", roots, seeds, bool(retain_graph)))
             return backward(tensors, grad_tensors, retain_graph, on_edge, grad=grad)
 
+        resolve = _random.resolve
+
+        def resolve_(*a, **k):  # every random draw of the library asks for its generator here
+            if mine():
+                trace.refuse(RANDOM)
+            return resolve(*a, **k)
+
         def grad_(*a, **k):
             if mine():
                 trace.refuse("calls autograd.grad")
@@ -147,7 +158,8 @@ class Trace:
                    (Tensor, "grad", property(get_grad, set_grad)), (Optimizer, "zero_grad", zero_grad_),
                    (Optimizer, "step", step_), (Module, "__call__", call)]
         # functions are patched wherever a chainrule module holds them (``from ... import backward``)
-        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make)
+        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make) + \
+            _everywhere(resolve, resolve_)
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:
