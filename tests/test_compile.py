@@ -454,23 +454,112 @@ def test_layernorm_var_and_std_replay_through_their_rules(dtype):
     assert compiled.stats == {"traces": 1, "replays": 9, "eager": 0}
 
 
-def test_train_command_with_compile_matches_eager(tmp_path):
-    import json
+def trainer(compile, lr=0.1, epochs=3, model=None, batch=16):
+    cr.manual_seed(0)
+    ds = cr.data.spiral(40, 3)
+    model = model or cr.nn.MLP([2, 32, 32, 3])
+    opt = cr.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    sched = cr.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    return cr.train.Trainer(model, F.cross_entropy, opt, cr.data.DataLoader(ds, batch, shuffle=True, seed=1),
+                            cr.data.DataLoader(ds, 64), scheduler=sched, epochs=epochs, reg=1e-3, progress=False,
+                            compile=compile)
+
+
+def test_the_trainer_compiles_the_whole_step_with_the_weight_gradients_folded_into_the_update():
+    pytest.importorskip("scipy", reason="the fold uses SciPy's BLAS; without it the update is NumPy's")
+    from chainrule.compiler.update import PendingGrad
+    eager, compiled = trainer(False), trainer(True)
+    he, hc = eager.fit(), compiled.fit()
+    for key in ("iter_loss", "train_loss", "val_loss", "train_acc", "val_acc", "lr"):
+        np.testing.assert_allclose(getattr(hc, key), getattr(he, key), rtol=1e-5, atol=1e-6, err_msg=key)
+    assert compiled.compiled.stats["eager"] == 0 and compiled.compiled.stats["replays"] > 10
+    linears = [m for m in compiled.model.modules() if isinstance(m, cr.nn.Linear)]
+    assert all(type(m.weight._grad) is PendingGrad for m in linears)   # dW was never stored
+    assert_same_modules(compiled.model, eager.model, rtol=1e-5, atol=1e-6)
+
+
+def test_the_compiled_trainer_stops_on_a_nan_loss_before_the_update():
+    runs = []
+    for compile in (False, True):
+        t = trainer(compile, lr=1e4, epochs=2)   # diverges at the fourth step
+        with np.errstate(all="ignore"), pytest.raises(cr.train.NonFiniteLoss, match=r"at step \d+ .*lower"), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)   # (the replay hands a NaN loss to eager)
+            t.fit()
+        runs.append((t, len(t.history.iter_loss)))
+    (te, ne), (tc, nc) = runs
+    assert nc == ne and tc.compiled.stats["replays"] > 0
+    for pe, pc in zip(te.model.parameters(), tc.model.parameters()):   # the failing step changed nothing
+        assert np.isfinite(pc.detach().numpy()).all()
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-5)
+
+
+def test_the_compiled_trainer_runs_a_convnet_with_batchnorm():
+    def model():
+        cr.manual_seed(0)
+        return cr.nn.Sequential(cr.nn.Unflatten(1, (1, 2, 1)), cr.nn.Conv2d(1, 4, (2, 1)), cr.nn.BatchNorm2d(4),
+                                cr.nn.ReLU(), cr.nn.Flatten(), cr.nn.Linear(4, 3))
+    eager, compiled = trainer(False, model=model()), trainer(True, model=model())
+    he, hc = eager.fit(), compiled.fit()
+    np.testing.assert_allclose(hc.iter_loss, he.iter_loss, rtol=1e-5, atol=1e-6)
+    assert compiled.compiled.stats["eager"] == 0
+    assert_same_modules(compiled.model, eager.model, rtol=1e-5, atol=1e-6)
+
+
+def cli_train(out, *flags, check=True):
     import subprocess
     import sys
-
-    def train(out, *flags):
-        p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--dataset", "blobs", "--epochs", "2",
-                            "--out", str(out), *flags], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--out", str(out), "--quiet", *flags],
+                       capture_output=True, text=True, timeout=300)
+    if check:
         assert p.returncode == 0, p.stderr
-        assert "Traceback" not in p.stderr and "CompileWarning" not in p.stderr
-        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert "Traceback" not in p.stderr and "CompileWarning" not in p.stderr, p.stderr
+    return p
 
-    eager, compiled = train(tmp_path / "e"), train(tmp_path / "c", "--compile")
+
+def metrics(out):
+    import json
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_train_command_with_compile_matches_eager(tmp_path):
+    import json
+    flags = ("--dataset", "spiral", "--epochs", "4", "--hidden", "64,64")
+    cli_train(tmp_path / "e", *flags), cli_train(tmp_path / "c", *flags, "--compile")
+    eager, compiled = metrics(tmp_path / "e"), metrics(tmp_path / "c")
+    assert len(eager) == len(compiled) == 4
     for a, b in zip(eager, compiled):
-        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
-        assert b["val_acc"] == a["val_acc"]
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc", "lr"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
     assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["compile"] is True
+
+
+def test_train_command_compiles_each_rank_of_an_mpi_run(tmp_path):
+    # each rank replays forward and backward; the Allreduce and the update follow, as in eager
+    try:
+        from chainrule.distributed.launch import find_mpiexec
+        find_mpiexec()
+        import mpi4py  # noqa: F401
+    except (ImportError, FileNotFoundError):
+        pytest.skip("mpiexec or mpi4py is not installed (pip install 'chainrule[distributed]')")
+    flags = ("--dataset", "spiral", "--epochs", "3")
+    cli_train(tmp_path / "e", *flags), cli_train(tmp_path / "c", *flags, "--compile", "--nproc", "2")
+    eager, compiled = metrics(tmp_path / "e"), metrics(tmp_path / "c")
+    assert len(eager) == len(compiled) == 3
+    for a, b in zip(eager, compiled):
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+
+
+def test_train_command_compiles_a_convnet(tmp_path):
+    from files import write_mnist
+    write_mnist(tmp_path / "m", n_train=40, n_test=10)
+    flags = ("--dataset", "mnist", "--data-dir", str(tmp_path / "m"), "--model", "convnet", "--channels", "4",
+             "--kernels", "3", "--hidden", "8", "--epochs", "2", "--lr", "0.01", "--batch-size", "16")
+    cli_train(tmp_path / "e", *flags), cli_train(tmp_path / "c", *flags, "--compile")
+    for a, b in zip(metrics(tmp_path / "e"), metrics(tmp_path / "c")):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5, abs=1e-6)
+        assert b["val_acc"] == a["val_acc"]
 
 
 def test_a_compiled_function_called_inside_another_is_inlined_into_its_trace():
