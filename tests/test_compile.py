@@ -398,6 +398,33 @@ def test_a_buffer_replaced_in_python_runs_eagerly_naming_it():
         cr.compile(lambda x: m(x).sum(), fullgraph=True)(cr.ones(2))
 
 
+def test_a_changed_module_attribute_retraces_and_one_changed_by_the_step_runs_eagerly():
+    # a layer's settings (negative_slope, eps, p...) become the options of its ops: they are guards
+    net = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.LeakyReLU(0.1))
+    f = cr.compile(lambda x: net(x).sum(), fullgraph=True)
+    x = cr.tensor(np.linspace(-2, 2, 6).reshape(2, 3))
+    f(x), f(x)
+    net[1].negative_slope = 0.5
+    np.testing.assert_allclose(f(x).item(), net(x).sum().item(), rtol=1e-6)
+    assert f.stats == {"traces": 2, "replays": 1, "eager": 0}
+
+    class Counting(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x * 2
+
+    m = Counting()
+    g = cr.compile(lambda x: m(x).sum())
+    with pytest.warns(CompileWarning, match="changes the attribute 'calls' of Counting"):
+        for _ in range(3):
+            g(x)
+    assert m.calls == 3
+
+
 def test_dropout_in_training_runs_eagerly_and_in_eval_replays():
     # a replay would reuse the traced mask: a step that draws random numbers runs eagerly (a fresh
     # mask each call, the eager numbers), with one warning; in eval mode dropout is the identity

@@ -1,4 +1,5 @@
-"""Module buffers in a replay: read afresh each call, and the Python updates a replay repeats.
+"""Module state in a replay: buffers read afresh each call, the Python updates a replay repeats,
+and the plain attributes a replay is guarded on.
 
 A layer's buffer that an op reads as an option (BatchNorm's ``running_mean`` and ``running_var``)
 is state, not a constant: ``load_state_dict``, ``.to()`` or a user may replace the array between
@@ -9,8 +10,15 @@ and whose values a replay that falls back to eager puts back first.
 A buffer that the module's Python replaces during the step (``self.num_batches_tracked = n + 1``)
 is repeated by the replay when it is a step counter (an integer scalar that grew by one); any
 other replacement cannot be replayed and the step runs eagerly.
+
+A module's plain attributes (numbers, strings, flags, tuples: ``training``, ``p``, ``eps``,
+``negative_slope``...) become the options of the ops its forward applies, which a replay keeps as
+traced: they are guards (a changed value traces again), and a step whose Python changes one runs
+eagerly.
 """
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 
@@ -28,6 +36,35 @@ def owners(trace) -> dict:
             if isinstance(a, np.ndarray):
                 out.setdefault(id(a), (m, name))
     return out
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def attributes(m) -> dict:
+    """The plain attributes of module ``m`` (numbers, strings, None, and tuples of them)."""
+    out = {}
+    for k, v in vars(m).items():
+        if type(v) in _PLAIN or (type(v) is tuple and all(type(x) in _PLAIN for x in v)):
+            out[k] = v
+    return out
+
+
+def attribute_guards(trace) -> list:
+    """(the module's __dict__, a getter, the values it gave) per module the step called; Unsupported
+    when the step's Python changed one of them."""
+    guards = []
+    for key, before in trace.attributes.items():
+        m = trace.modules[key]
+        now = attributes(m)
+        for k, v in before.items():
+            if k not in now or now[k] != v:
+                raise Unsupported(f"changes the attribute {k!r} of {type(m).__name__} in Python, which the "
+                                  f"replay does not repeat")
+        get = operator.itemgetter(*before) if before else None
+        if get is not None:
+            guards.append((vars(m), get, get(vars(m))))
+    return guards
 
 
 def counters(trace) -> list:

@@ -60,6 +60,7 @@ class Program:
         self.outputs: list = []     # per returned leaf: ("slot", s) | ("grad", tensor) | ("value", v)
         self.out_spec = None
         self.modules: list = []     # (module, training flag)
+        self.attribute_guards: list = []  # (module's __dict__, getter, values): buffers.attribute_guards
         self.optimizers: list = []  # the optimizers the step zeroes or steps
         self.verified = False       # the first replay is checked against the eager step (verify.py)
         self.generation = 0         # replays so far (an output's node refuses a stale backward)
@@ -70,8 +71,11 @@ class Program:
 
     def guards_hold(self) -> bool:
         """The live leaves and module flags are as traced (else the caller retraces)."""
-        for m, flag in self.modules:
-            if m.training is not flag:
+        for d, get, values in self.attribute_guards:  # training, p, eps, ... as traced
+            try:
+                if get(d) != values:
+                    return False
+            except KeyError:
                 return False
         env = self.env
         if not self.buffers.refresh(env):
@@ -187,6 +191,7 @@ class Builder:
                 raise Unsupported("uses a custom autograd.Function (its forward and backward run Python "
                                   "that the capture cannot replay)")
         p.modules = [(m, m.training) for m in tr.modules.values()]
+        p.attribute_guards = buffers.attribute_guards(tr)
         p.optimizers = list({id(ev[1]): ev[1] for ev in tr.events if ev[0] in ("zero_grad", "step")}.values())
         self.plan = kernels.plan(self, tr)
         self.folds = update.plan_folds(self, tr)

@@ -14,6 +14,7 @@ import threading
 
 from chainrule import autograd
 from chainrule import random as _random
+from chainrule.compiler.buffers import attributes
 from chainrule.compiler.engine import clock, make_tensor, set_tracer
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
@@ -51,6 +52,7 @@ class Trace:
         self.grad_reads: dict = {}  # id of a tensor handed out by .grad -> the tensor it belongs to
         self.modules: dict = {}  # id -> module called during the step (their flags are guarded)
         self.buffers: dict = {}  # id(module) -> its buffers when the step first called it (name -> object)
+        self.attributes: dict = {}  # id(module) -> its plain attributes then (buffers.attributes)
         self.problem = None      # the first reason the trace cannot be replayed
         self._thread = threading.get_ident()
         self._saved = []
@@ -152,6 +154,7 @@ class Trace:
             if mine() and id(self) not in trace.modules:
                 trace.modules[id(self)] = self
                 trace.buffers[id(self)] = dict(self._buffers)
+                trace.attributes[id(self)] = attributes(self)
             return mod_call(self, *a, **k)
 
         patches = [(Tensor, "__init__", init),
