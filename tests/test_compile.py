@@ -425,6 +425,26 @@ def test_a_changed_module_attribute_retraces_and_one_changed_by_the_step_runs_ea
     assert m.calls == 3
 
 
+def test_a_module_with_hooks_runs_eagerly_also_when_the_hooks_come_after_the_trace():
+    # hooks are Python at every call (the training diagnostics record through them): a replay would
+    # skip them, so a step that calls a hooked module runs eagerly
+    from chainrule.nn.probes import Probes
+    net, opt, step = make_step([6, 5, 3], "sgd", np.float32)
+    compiled = cr.compile(step)
+    data = batches(5, 4, 6, 3, np.float32)
+    for x, y in data[:2]:
+        compiled(x, y)
+    probes = Probes(net, steps=())
+    with pytest.warns(CompileWarning, match="calls ReLU, which has hooks"):
+        for x, y in data[2:]:
+            compiled(x, y)
+            probes.end_step(lr=0.1)
+    assert compiled.stats == {"traces": 2, "replays": 1, "eager": 2}
+    assert all(np.isfinite(probes.data["layers"]["1"]["act_mean"]))
+    with pytest.raises(CompileError, match="hooks"):
+        cr.compile(step, fullgraph=True)(*data[0])
+
+
 def test_dropout_in_training_runs_eagerly_and_in_eval_replays():
     # a replay would reuse the traced mask: a step that draws random numbers runs eagerly (a fresh
     # mask each call, the eager numbers), with one warning; in eval mode dropout is the identity

@@ -16,7 +16,7 @@ import numpy as np
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
 from chainrule.compiler import buffers, kernels, update
-from chainrule.compiler.engine import array_of, clock, make
+from chainrule.compiler.engine import HOOKS, array_of, clock, make
 from chainrule.compiler.errors import Fallback, Unsupported
 from chainrule.compiler.node import ReplayedBackward
 from chainrule.compiler.trace import RANDOM
@@ -71,9 +71,9 @@ class Program:
 
     def guards_hold(self) -> bool:
         """The live leaves and module flags are as traced (else the caller retraces)."""
-        for d, get, values in self.attribute_guards:  # training, p, eps, ... as traced
+        for d, get, values in self.attribute_guards:  # training, p, eps, ... as traced; no hooks
             try:
-                if get(d) != values:
+                if get(d) != values or d.get(HOOKS):
                     return False
             except KeyError:
                 return False

@@ -15,7 +15,7 @@ import threading
 from chainrule import autograd
 from chainrule import random as _random
 from chainrule.compiler.buffers import attributes
-from chainrule.compiler.engine import clock, make_tensor, set_tracer
+from chainrule.compiler.engine import clock, has_hooks, make_tensor, set_tracer
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -153,6 +153,9 @@ class Trace:
         def call(self, *a, **k):
             if mine() and id(self) not in trace.modules:
                 trace.modules[id(self)] = self
+                if has_hooks(self):
+                    trace.refuse(f"calls {type(self).__name__}, which has hooks (Python that a replay would not "
+                                 f"run)")
                 trace.buffers[id(self)] = dict(self._buffers)
                 trace.attributes[id(self)] = attributes(self)
             return mod_call(self, *a, **k)
