@@ -310,7 +310,7 @@ class Trainer:
 
     def _scores_loss(self, X, y, model=None):
         """The model's scores and the loss (+ reg * l2_penalty of the bare model)."""
-        scores = (model or self.model)(X)
+        scores = (self.model if model is None else model)(X)
         loss = self.loss_fn(scores, y)
         if self.reg:
             loss = loss + self.reg * l2_penalty(self.model)
