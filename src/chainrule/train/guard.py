@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule.core import Function
+from chainrule.fileio import load_json, read_regular
 from chainrule.tensor import Tensor
 from chainrule.utils._arrays import as_array
 
@@ -44,7 +45,6 @@ def kept(run_dir) -> str:
         if p.exists():
             where = ""
             try:
-                from chainrule.fileio import load_json, read_regular
                 info = load_json(read_regular(p / "state.json", 64 << 20, ValueError, follow_symlinks=False),
                                  p / "state.json")
                 where = f" (epoch {info['epoch']}" + (f", batch {info['batch']})" if info["batch"] else ")")

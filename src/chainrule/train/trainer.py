@@ -13,64 +13,22 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from chainrule import random as cr_random
-from chainrule.autograd import no_grad
 from chainrule.compiler import compile as compile_fn
 from chainrule.nn.functional import l2_penalty
 from chainrule.nn.utils import predict  # noqa: F401  (train.predict, as before)
 from chainrule.tensor import Tensor
 from chainrule.train import guard
 from chainrule.train.checkpoint import CheckpointError, load_for_resume, save_checkpoint
+from chainrule.train.distributed import DistributedRun, wanted
+from chainrule.train.history import History, evaluate  # noqa: F401  (trainer.History, trainer.evaluate, as before)
 from chainrule.train.progress import Progress
-
-
-@dataclass
-class History:
-    """What training produced: loss per iteration; per epoch train/val loss and accuracy and lr."""
-
-    iter_loss: list = field(default_factory=list)
-    epoch: list = field(default_factory=list)
-    train_loss: list = field(default_factory=list)
-    train_acc: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    val_acc: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    seconds: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 class NonFiniteLoss(RuntimeError):
     """The loss, the weights or the optimizer state became NaN or inf; training stopped without
     writing a checkpoint, and the message says which earlier checkpoint (if any) was kept."""
-
-
-def evaluate(model, loader, loss_fn=None) -> dict:
-    """Loss (if ``loss_fn``), accuracy, predictions and labels of ``model`` over ``loader`` (eval mode)."""
-    was = model.training
-    model.eval()
-    total, correct, loss_sum, preds, labels = 0, 0, 0.0, [], []
-    with no_grad():
-        for X, y in loader:
-            s = model(X)
-            p = s._data.argmax(axis=1)
-            preds.append(p)
-            labels.append(y._data)
-            correct += int((p == y._data).sum())
-            total += len(p)
-            if loss_fn is not None:
-                loss_sum += float(loss_fn(s, y).item()) * len(p)
-    model.train(was)
-    out = {"accuracy": correct / max(total, 1), "predictions": np.concatenate(preds) if preds else np.array([]),
-           "labels": np.concatenate(labels) if labels else np.array([])}
-    if loss_fn is not None:
-        out["loss"] = loss_sum / max(total, 1)
-    return out
 
 
 class Trainer:
@@ -112,7 +70,6 @@ class Trainer:
         self.best_val_acc = -1.0
         self.status = "not started"            # "finished", "interrupted", or "diverged: ..."
         self._stop = False
-        from chainrule.train.distributed import DistributedRun, wanted
         self.dist = DistributedRun(self) if (wanted() if distributed is None else distributed) else None
         self.compile, self._compiled_steps = bool(compile), {}
 
