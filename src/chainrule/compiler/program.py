@@ -305,7 +305,8 @@ class Builder:
         wrap = [k for k, _, is_t in dynamic if is_t]
 
         def forward():
-            fn = new(cls)
+            env[fslot] = env[out] = None  # the previous call's output and saved arrays go first: the
+            fn = new(cls)                 # allocator reuses their memory (a convolution's columns)
             opts = dict(static)
             for k, s, _ in dynamic:
                 opts[k] = env[s]
@@ -422,6 +423,9 @@ class Builder:
             else:
                 plan.append((False, self.leaf_accumulator(target), array_of(t).shape, array_of(t).dtype))
         name, n = rec.cls.__name__, len(plan)
+        # the node's saved arrays are let go after its backward, as the engine frees a graph, unless
+        # a second backward() of the step, or a later one through an output's node, may need them
+        release = self.capture is None and sum(ev[0] == "backward" for ev in self.trace.events) == 1
 
         def backward():
             g = env[gs]
@@ -429,6 +433,8 @@ class Builder:
                 return
             env[gs] = None
             out = env[fslot].backward(g)
+            if release:
+                env[fslot] = None
             if type(out) is not tuple:
                 out = (out,)
             if len(out) != n:
