@@ -671,6 +671,32 @@ def test_the_weight_gradient_is_folded_into_the_update_where_scipy_is_installed(
     assert net[0].weight.grad.shape == (5, 6)     # and .grad reads it as a tensor
 
 
+@pytest.mark.parametrize("opt_name", ["sgd", "sgd_wd", "momentum", "adam", "adamw"])
+def test_the_fold_takes_the_gradient_an_l2_penalty_gave_the_weight_first(opt_name):
+    # the penalty also reads W: its 2 lambda W reaches W.grad before the layer's D^T X, and the
+    # update adds it to the folded product
+    pytest.importorskip("scipy", reason="the fold uses SciPy's BLAS; without it the update is NumPy's")
+    from chainrule.compiler.update import PendingGrad
+
+    def make():
+        net, opt, _ = make_step([6, 5, 3], opt_name, np.float64)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y) + 1e-2 * F.l2_penalty(net)
+            loss.backward()
+            opt.step()
+            return loss
+        return net, step
+
+    (net_e, eager), (net_c, step) = make(), make()
+    compiled = cr.compile(step, fullgraph=True)
+    for x, y in batches(10, 4, 6, 3, np.float64):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-12)
+    assert type(net_c[0].weight._grad) is PendingGrad and net_c[0].weight._grad.extra is not None
+    assert_same_modules(net_c, net_e, rtol=1e-11, atol=1e-13)
+
+
 def test_without_scipy_the_update_is_numpys_and_the_numbers_the_same(monkeypatch):
     import chainrule.compiler.update as update
     monkeypatch.setattr(update, "_blas", None)   # as if SciPy were not installed
