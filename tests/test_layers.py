@@ -27,12 +27,28 @@ def test_conv_rule_gradchecks_with_stride_padding_dilation_groups():
                                                             dilation=(1, 2), groups=2), x, w, b)
 
 
-def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch):
+def test_conv_rule_gradchecks_at_stride_one_where_columns_run_the_padded_width():
+    rng = np.random.default_rng(24)
+    x, w, b = _t(rng.standard_normal((2, 4, 5, 6))), _t(rng.standard_normal((4, 2, 2, 3))), _t(rng.standard_normal(4))
+    assert cr.gradcheck(lambda x, w, b: rconv.Conv2d.apply(x, w, b, padding=((1, 2), (0, 1)), dilation=(2, 1),
+                                                            groups=2), x, w, b)
+    assert cr.gradcheck(lambda x, w: rconv.Conv2d.apply(x, w), x, _t(rng.standard_normal((3, 4, 1, 1))))
+
+
+@pytest.mark.parametrize("stride", [2, 1])
+def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch, stride):
     rng = np.random.default_rng(23)
     arrays = [rng.standard_normal((5, 4, 6, 7)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
     monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # one sample at a time
-    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
-             lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1, groups=2), arrays, gradcheck=False)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1, groups=2),
+             lambda x, w, b: TF.conv2d(x, w, b, stride=stride, padding=1, groups=2), arrays, gradcheck=False)
+
+
+def test_conv_at_stride_one_reads_a_non_contiguous_input():
+    rng = np.random.default_rng(25)
+    x, w = rng.standard_normal((3, 5, 6, 2)), rng.standard_normal((4, 2, 3, 2))
+    check_op(lambda x, w: F.conv2d(x.permute(0, 3, 1, 2), w), lambda x, w: TF.conv2d(x.permute(0, 3, 1, 2), w),
+             [x, w], gradcheck=False)
 
 
 def test_pool_rules_gradcheck():

@@ -59,6 +59,29 @@ def fold_add(target: np.ndarray, cols: np.ndarray, stride, dilation) -> None:
             offset(target, i, j, stride, dilation, (oh, ow))[...] += cols[:, i, j]
 
 
+def wide_windows(xp: np.ndarray, kernel, dilation, run: int) -> np.ndarray:
+    """The (N, C, KH, KW, run) strided view of a C-contiguous xp (N, C, Hp, Wp) for stride 1: for each
+    sample, channel and kernel offset (i, j), the ``run`` entries of the flattened image from row
+    i * dilation, column j * dilation on; entry oh * Wp + ow is output pixel (oh, ow)'s input. No copy."""
+    n, c = xp.shape[:2]
+    sn, sc, sh, sw = xp.strides
+    (kh, kw), (d0, d1) = kernel, dilation
+    return _strided(xp, (n, c, kh, kw, run), (sn, sc, sh * d0, sw * d1, sw), writeable=False)
+
+
+def wide_fold_add(target: np.ndarray, cols: np.ndarray, dilation, run: int) -> None:
+    """col2im at stride 1: add the first ``run`` entries of cols (C, KH, KW, N, OH*Wp) into a
+    C-contiguous target (N, C, Hp, Wp), each (i, j) block as one run per sample and channel (the
+    reverse of wide_windows)."""
+    n, c, hp, wp = target.shape
+    flat = target.reshape(n, c, hp * wp)
+    kh, kw = cols.shape[1:3]
+    for i in range(kh):
+        for j in range(kw):
+            at = i * dilation[0] * wp + j * dilation[1]
+            flat[:, :, at:at + run] += cols[:, i, j, :, :run].transpose(1, 0, 2)
+
+
 class Conv2d(Function):
     """Y = W X_col + b on the unfolded input (im2col, every pixel of the batch a column);
     dW = dY X_col^T, db = sum over N, OH, OW of dY, dX = col2im(W^T dY). With groups, each group of
@@ -66,6 +89,11 @@ class Conv2d(Function):
 
     Inputs x (N, C, H, W), weight (O, C/groups, KH, KW), optional bias (O,); options stride,
     padding ((top, bottom), (left, right)), dilation (pairs) and groups.
+
+    At stride 1 the columns run the full padded width: output pixel (oh, x) for every x < Wp, of
+    which the last Wp - OW are never kept. Then a column block of one sample at one kernel offset is
+    ONE contiguous run of the padded input (rows oh + i, shifted by j), so the unfold and the fold
+    copy long runs instead of OW-long rows; the product does Wp / OW more work on columns it drops.
     """
 
     saved_inputs = (0, 1)
@@ -77,42 +105,50 @@ class Conv2d(Function):
         o, cg, kh, kw = w.shape
         oh = out_size(h, kh, stride[0], *padding[0], dilation[0])
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
-        xp = pad_spatial(x, padding)
+        xp = np.ascontiguousarray(pad_spatial(x, padding))
+        rw = xp.shape[3] if stride == (1, 1) else ow  # the width of a row of columns (wide at stride 1)
         wm = w.reshape(groups, o // groups, cg * kh * kw)
-        self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow)
-        y = np.empty((n, o, oh * ow), np.result_type(x, w))
+        self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow, rw)
+        y = np.empty((n, o, oh, ow), np.result_type(x, w))
         for s, cols in self._parts(xp, w.shape):
-            ys = np.matmul(wm, cols)  # (G, O/G, K) @ (G, K, n*P) -> (G, O/G, n*P), one GEMM per group
-            ys = ys.reshape(o, -1, oh * ow).transpose(1, 0, 2)  # (n, O, P)
+            ys = np.matmul(wm, cols)  # (G, O/G, K) @ (G, K, n*OH*RW) -> (G, O/G, n*OH*RW), one GEMM per group
+            ys = ys.reshape(o, -1, oh, rw)[..., :ow].transpose(1, 0, 2, 3)  # (n, O, OH, OW)
             if b is None:
                 y[s] = ys
             else:
-                np.add(ys, b[:, None], out=y[s])  # the bias added in the pass that reorders the output
-        return y.reshape(n, o, oh, ow)
+                np.add(ys, b[:, None, None], out=y[s])  # the bias added in the pass that reorders the output
+        return y
 
     def _parts(self, xp, wshape):
-        """(slice of the batch, its columns (G, C/G*KH*KW, n*OH*OW)) for parts of the batch whose columns
+        """(slice of the batch, its columns (G, C/G*KH*KW, n*OH*RW)) for parts of the batch whose columns
         fit in ``unfold_budget`` bytes. The columns are KH*KW times the input: unfolded a cache-sized
         part at a time into one reused buffer (fresh pages cost more than the copy), they are read
         hot by the product, and unfolded again in the backward rather than kept."""
-        _, _, _, stride, dilation, groups, oh, ow = self.geom
+        _, _, _, stride, dilation, groups, oh, ow, rw = self.geom
         o, cg, kh, kw = wshape
         step, per = self._step(xp, wshape)
         buf = self._take("cols", min(step, xp.shape[0]) * per, xp.dtype)
         try:
             for s in self._slices(xp.shape[0], step):
-                v = windows(xp[s], (kh, kw), stride, dilation, (oh, ow))
-                v = v.reshape(-1, groups, cg, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
-                cols = buf[:v.size].reshape(v.shape)
-                np.copyto(cols, v)  # (N, C, KH, KW, OH, OW) view -> (G, C/G, KH, KW, n, OH, OW), channel-major
+                m = s.stop - s.start
+                cols = buf[:m * per].reshape(groups, cg, kh, kw, m, oh * rw)
+                if rw == ow:  # (N, C, KH, KW, OH, OW) view -> (G, C/G, KH, KW, n, OH, OW), channel-major
+                    v = windows(xp[s], (kh, kw), stride, dilation, (oh, ow))
+                    np.copyto(cols.reshape(groups, cg, kh, kw, m, oh, ow),
+                              v.reshape(m, groups, cg, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6))
+                else:  # one run of (OH - 1) RW + OW entries per sample, channel and kernel offset
+                    run = (oh - 1) * rw + ow
+                    v = wide_windows(xp[s], (kh, kw), dilation, run)  # (n, C, KH, KW, run)
+                    np.copyto(cols[..., :run], v.reshape(m, groups, cg, kh, kw, run).transpose(1, 2, 3, 4, 0, 5))
+                    cols[..., run:] = 0  # the dropped columns of the last row: read, so finite
                 yield s, cols.reshape(groups, cg * kh * kw, -1)
         finally:
             self._give("cols", buf)
 
     def _step(self, xp, wshape):
         """(samples per part, column entries per sample)."""
-        _, _, _, _, _, _, oh, ow = self.geom
-        per = xp.shape[1] * wshape[2] * wshape[3] * oh * ow
+        _, _, _, _, _, _, oh, _, rw = self.geom
+        per = xp.shape[1] * wshape[2] * wshape[3] * oh * rw
         return max(1, self.unfold_budget // (per * xp.itemsize)), per
 
     @staticmethod
@@ -135,15 +171,18 @@ class Conv2d(Function):
         return buf
 
     def backward(self, grad):
-        xshape, wshape, padding, stride, dilation, groups, oh, ow = self.geom
+        xshape, wshape, padding, stride, dilation, groups, oh, ow, rw = self.geom
         wm, xp = self.wm, self.xp
         n, c = xshape[:2]
         o, cg, kh, kw = wshape
-        # dY channel-major, (O, N, P): the layout of the product's output, one copy shared by all three,
-        # into a reused buffer (it is as big as the output: fresh pages would cost more than the copy)
-        gbuf = self._take("grad", grad.size, grad.dtype)
-        gt = gbuf[:grad.size].reshape(o, n, oh * ow)
-        np.copyto(gt, grad.reshape(n, o, oh * ow).transpose(1, 0, 2))
+        # dY channel-major, (O, N, OH, RW) with zeros in the dropped columns: the layout of the product's
+        # output, one copy shared by all three, into a reused buffer (it is as big as the output: fresh
+        # pages would cost more than the copy)
+        gbuf = self._take("grad", o * n * oh * rw, grad.dtype)
+        gt = gbuf[:o * n * oh * rw].reshape(o, n, oh, rw)
+        np.copyto(gt[..., :ow], grad.transpose(1, 0, 2, 3))
+        gt[..., ow:] = 0
+        gt = gt.reshape(o, n, oh * rw)
         need = self.needs_input_grad
         gx = gw = gb = None
         if len(need) == 3 and need[2]:
@@ -151,23 +190,35 @@ class Conv2d(Function):
         if need[1]:
             gw = np.zeros(wm.shape, grad.dtype)
             for s, cols in self._parts(xp, wshape):
-                gs = gt[:, s].reshape(groups, o // groups, -1)  # (G, O/G, n*P)
-                gw += np.matmul(gs, cols.transpose(0, 2, 1))  # (G, O/G, n*P) @ (G, n*P, K) -> (G, O/G, K)
+                gs = gt[:, s].reshape(groups, o // groups, -1)  # (G, O/G, n*OH*RW)
+                gw += np.matmul(gs, cols.transpose(0, 2, 1))  # (G, O/G, n*OH*RW) @ (G, n*OH*RW, K) -> (G, O/G, K)
             gw = gw.reshape(wshape)
         if need[0]:
-            # col2im into a channel-major (C, N, Hp, Wp) buffer: each kernel offset is one strided add
-            # whose operands run in the same order
-            gxp = np.zeros((c, n) + xp.shape[2:], dtype=grad.dtype)
-            wt = wm.transpose(0, 2, 1)
-            step, per = self._step(xp, wshape)
-            buf = self._take("cols", min(step, n) * per, grad.dtype)
-            for s in self._slices(n, step):
-                gs = gt[:, s].reshape(groups, o // groups, -1)
-                gcols = buf[:(s.stop - s.start) * per].reshape(groups, cg * kh * kw, -1)
-                np.matmul(wt, gs, out=gcols)  # (G, K, O/G) @ (G, O/G, n*P) -> (G, K, n*P)
-                fold_add(gxp[:, s], gcols.reshape(c, kh, kw, -1, oh, ow), stride, dilation)
-            self._give("cols", buf)
-            (pt, _), (pl, _) = padding
-            gx = np.ascontiguousarray(gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]].transpose(1, 0, 2, 3))
+            gx = self._input_grad(gt, grad.dtype)
         self._give("grad", gbuf)
         return (gx, gw) if len(need) == 2 else (gx, gw, gb)
+
+    def _input_grad(self, gt, dtype):
+        """dX = col2im(W^T dY): the column gradients a part of the batch at a time, each added back to
+        the input pixels it was read from (one strided add per kernel offset)."""
+        xshape, wshape, padding, stride, dilation, groups, oh, ow, rw = self.geom
+        n, c = xshape[:2]
+        o, cg, kh, kw = wshape
+        gxp = np.zeros(self.xp.shape, dtype=dtype)  # (N, C, Hp, Wp)
+        wt = self.wm.transpose(0, 2, 1)
+        step, per = self._step(self.xp, wshape)
+        buf = self._take("cols", min(step, n) * per, dtype)
+        for s in self._slices(n, step):
+            m = s.stop - s.start
+            gs = gt[:, s].reshape(groups, o // groups, -1)
+            gcols = buf[:m * per].reshape(groups, cg * kh * kw, -1)
+            np.matmul(wt, gs, out=gcols)  # (G, K, O/G) @ (G, O/G, n*OH*RW) -> (G, K, n*OH*RW)
+            gcols = gcols.reshape(c, kh, kw, m, oh * rw)
+            if rw == ow:
+                fold_add(gxp[s].transpose(1, 0, 2, 3), gcols.reshape(c, kh, kw, m, oh, ow), stride, dilation)
+            else:
+                wide_fold_add(gxp[s], gcols, dilation, (oh - 1) * rw + ow)
+        self._give("cols", buf)
+        (pt, _), (pl, _) = padding
+        gx = gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
+        return gxp if gx.shape == gxp.shape else np.ascontiguousarray(gx)
