@@ -35,11 +35,12 @@ def test_conv_rule_gradchecks_at_stride_one_where_columns_run_the_padded_width()
     assert cr.gradcheck(lambda x, w: rconv.Conv2d.apply(x, w), x, _t(rng.standard_normal((3, 4, 1, 1))))
 
 
-@pytest.mark.parametrize("stride", [2, 1])
+@pytest.mark.parametrize("stride", [2, 1])  # at stride 1: the columns run the padded width
 def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch, stride):
     rng = np.random.default_rng(23)
     arrays = [rng.standard_normal((5, 4, 6, 7)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
     monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # one sample at a time
+    monkeypatch.setattr(rconv.Conv2d, "wide_below", 1 << 20 if stride == 1 else 0)
     check_op(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1, groups=2),
              lambda x, w, b: TF.conv2d(x, w, b, stride=stride, padding=1, groups=2), arrays, gradcheck=False)
 
@@ -49,6 +50,13 @@ def test_conv_at_stride_one_reads_a_non_contiguous_input():
     x, w = rng.standard_normal((3, 5, 6, 2)), rng.standard_normal((4, 2, 3, 2))
     check_op(lambda x, w: F.conv2d(x.permute(0, 3, 1, 2), w), lambda x, w: TF.conv2d(x.permute(0, 3, 1, 2), w),
              [x, w], gradcheck=False)
+
+
+def test_conv_at_stride_one_with_wide_outputs_keeps_rows_of_the_output_width():
+    rng = np.random.default_rng(26)
+    arrays = [rng.standard_normal((2, 2, 5, 19)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)]
+    check_op(lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1), arrays,
+             gradcheck=False)
 
 
 def test_pool_rules_gradcheck():

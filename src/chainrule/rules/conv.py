@@ -90,13 +90,15 @@ class Conv2d(Function):
     Inputs x (N, C, H, W), weight (O, C/groups, KH, KW), optional bias (O,); options stride,
     padding ((top, bottom), (left, right)), dilation (pairs) and groups.
 
-    At stride 1 the columns run the full padded width: output pixel (oh, x) for every x < Wp, of
-    which the last Wp - OW are never kept. Then a column block of one sample at one kernel offset is
+    At stride 1 and a narrow output the columns run the full padded width: output pixel (oh, x) for
+    every x < Wp, of which the last Wp - OW are never kept. Then a column block of one sample at one kernel offset is
     ONE contiguous run of the padded input (rows oh + i, shifted by j), so the unfold and the fold
     copy long runs instead of OW-long rows; the product does Wp / OW more work on columns it drops.
     """
 
     saved_inputs = (0, 1)
+    wide_below = 16  # stride-1 outputs narrower than this run the padded width (short rows copy slowly;
+    #                  wider ones would pay more in the product's dropped columns than they save)
     unfold_budget = 2 << 20  # bytes of unfolded columns at a time: a part stays in cache for its product
     _scratch = {"cols": [], "grad": []}  # buffers left by earlier calls (popped and pushed back: thread-safe)
 
@@ -106,7 +108,7 @@ class Conv2d(Function):
         oh = out_size(h, kh, stride[0], *padding[0], dilation[0])
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
         xp = np.ascontiguousarray(pad_spatial(x, padding))
-        rw = xp.shape[3] if stride == (1, 1) else ow  # the width of a row of columns (wide at stride 1)
+        rw = xp.shape[3] if stride == (1, 1) and ow < self.wide_below else ow  # the width of a row of columns
         wm = w.reshape(groups, o // groups, cg * kh * kw)
         self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow, rw)
         y = np.empty((n, o, oh, ow), np.result_type(x, w))
