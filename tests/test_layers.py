@@ -159,6 +159,26 @@ def test_max_pool2d_matches_pytorch_including_ties(kw):
              gradcheck=False)  # every element tied
 
 
+TILED_POOLS = [  # windows that tile the (padded) input: every input gradient is written exactly once
+    ((2, 3, 8, 6), dict(kernel_size=2)),
+    ((1, 2, 8, 6), dict(kernel_size=2, padding=1)),
+    ((2, 2, 9, 6), dict(kernel_size=3, ceil_mode=True)),
+    ((1, 2, 6, 9), dict(kernel_size=(2, 3))),
+    ((3, 1, 5, 5), dict(kernel_size=1)),
+]
+
+
+@pytest.mark.parametrize("shape,kw", TILED_POOLS, ids=[str(c[1]) for c in TILED_POOLS])
+def test_max_pool2d_over_tiling_windows_matches_pytorch_including_ties(shape, kw):
+    x = np.round(np.random.default_rng(27).standard_normal(shape))  # many equal values in a window
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x], gradcheck=False)
+    relu = np.maximum(x, 0)  # after a ReLU whole windows tie at 0
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [relu], gradcheck=False)
+    nan = x.copy()
+    nan.flat[::7] = np.nan
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [nan], gradcheck=False)
+
+
 @pytest.mark.parametrize("kw", POOLS[:2] + [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
                                                   count_include_pad=False), dict(kernel_size=2, divisor_override=3)],
                          ids=str)
