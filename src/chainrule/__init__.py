@@ -15,9 +15,6 @@ import os as _os
 if any(_os.environ.get(_v, "1") not in ("", "0", "1") for _v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")):
     for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # an MPI rank: 1 BLAS thread
         _os.environ.setdefault(_v, "1")                                        # unless told otherwise
-from chainrule.core.memory import tune_on_import as _tune_on_import  # noqa: E402
-
-_tune_on_import()  # keep freed pages for the next training step (chainrule.core.memory)
 from chainrule.tensor import Size, Tensor  # noqa: E402
 from chainrule.autograd import (Function, enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                                 set_grad_enabled)
