@@ -2,6 +2,8 @@
 fused rule's float64 gradcheck, each function and layer against PyTorch (values, gradients, running
 buffers; several shapes, strides and paddings, odd sizes, batch 1, eval mode), and state_dicts moved
 both ways between chainrule and PyTorch."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -135,6 +137,49 @@ def test_conv2d_matches_pytorch(xs, ws, kw):
              gradcheck=False)
 
 
+CONV_T2D = [
+    ((2, 4, 3, 4), (4, 3, 3, 3), dict()),
+    ((1, 2, 4, 5), (2, 3, 4, 4), dict(stride=2, padding=1)),
+    ((2, 2, 3, 3), (2, 2, 3, 2), dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))),
+    ((2, 4, 3, 4), (4, 1, 3, 3), dict(stride=2, dilation=(1, 2), groups=2, padding=2)),
+    ((3, 4, 4), (3, 2, 2, 2), dict(stride=2)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV_T2D, ids=[str(c[2]) for c in CONV_T2D])
+def test_conv_transpose2d_matches_pytorch_and_gradchecks(xs, ws, kw):
+    rng = np.random.default_rng(30)
+    groups = kw.get("groups", 1)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[1] * groups)]
+    check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+             arrays)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=3, padding=1, output_padding=2), dict(groups=2, dilation=2)])
+def test_conv_transpose1d_and_the_modules_match_pytorch(kw):
+    rng = np.random.default_rng(31)
+    x, w, b = rng.standard_normal((2, 4, 6)), rng.standard_normal((4, 3, 3)), rng.standard_normal(3 * kw.get("groups", 1))
+    check_op(lambda x, w, b: F.conv_transpose1d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose1d(x, w, b, **kw),
+             [x, w, b], gradcheck=False)
+    cr.manual_seed(1)
+    for ours, theirs, shape in ((nn.ConvTranspose1d(4, 6, 3, **kw), torch.nn.ConvTranspose1d(4, 6, 3, **kw), (2, 4, 6)),
+                                (nn.ConvTranspose2d(4, 6, 3, **kw), torch.nn.ConvTranspose2d(4, 6, 3, **kw), (2, 4, 5, 6))):
+        assert repr(ours) == repr(theirs)
+        theirs = to_torch(ours.double(), theirs)            # chainrule -> torch, and back
+        back = from_torch(type(ours)(4, 6, 3, **kw).double(), theirs)
+        xin = rng.standard_normal(shape)
+        np.testing.assert_allclose(back(_t(xin)).detach().numpy(), theirs(torch.tensor(xin)).detach().numpy(),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_conv_transpose_output_size_picks_the_output_padding_as_pytorch():
+    ours, theirs = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1), torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    for size in ((9, 9), (10, 9), (1, 2, 10, 10)):
+        assert ours(cr.zeros(1, 3, 5, 5), output_size=size).shape == tuple(theirs(torch.zeros(1, 3, 5, 5), output_size=size).shape)
+    with pytest.raises(ValueError, match="valid sizes range from"):
+        ours(cr.zeros(1, 3, 5, 5), output_size=(12, 12))
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=2, dilation=2), dict(padding="same", groups=2)])
 def test_conv1d_matches_pytorch(kw):
     rng = np.random.default_rng(7)
@@ -192,6 +237,28 @@ def test_adaptive_avg_pool2d_matches_pytorch(size):
     x = np.random.default_rng(10).standard_normal((2, 3, 7, 8))
     check_op(lambda x: F.adaptive_avg_pool2d(x, size), lambda x: TF.adaptive_avg_pool2d(x, size), [x],
              gradcheck=False)
+
+
+POOLS_1D = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2, ceil_mode=True),
+            dict(kernel_size=(3,), stride=[1]), dict(kernel_size=2, stride=1, dilation=2)]
+
+
+@pytest.mark.parametrize("kw", POOLS_1D, ids=str)
+@pytest.mark.parametrize("shape", [(2, 3, 11), (3, 8)], ids=str)
+def test_1d_pooling_matches_pytorch(kw, shape):
+    """max_pool1d (with ties), avg_pool1d and adaptive_avg_pool1d, batched and unbatched, functions and modules,
+    compared with torch and gradchecked in float64."""
+    x = np.round(np.random.default_rng(12).standard_normal(shape) * 2) / 2
+    check_op(lambda x: F.max_pool1d(x, **kw), lambda x: TF.max_pool1d(x, **kw), [x], gradcheck=False)
+    check_op(lambda x: F.max_pool1d(x, **kw), lambda x: TF.max_pool1d(x, **kw), [x + np.arange(x.shape[-1]) * 1e-3])
+    akw = {k: v for k, v in kw.items() if k != "dilation"}
+    check_op(lambda x: F.avg_pool1d(x, **akw), lambda x: TF.avg_pool1d(x, **akw), [x])
+    for n in (1, 4, shape[-1]):
+        check_op(lambda x: F.adaptive_avg_pool1d(x, n), lambda x: TF.adaptive_avg_pool1d(x, n), [x])
+    for ours, theirs in ((nn.MaxPool1d(**kw), torch.nn.MaxPool1d(**kw)), (nn.AvgPool1d(**akw), torch.nn.AvgPool1d(**akw)),
+                         (nn.AdaptiveAvgPool1d(3), torch.nn.AdaptiveAvgPool1d(3))):
+        assert repr(ours) == repr(theirs)
+        np.testing.assert_allclose(ours(cr.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (2, 3, 4, 5)])
@@ -256,6 +323,42 @@ def test_dropout_functions_scale_and_zero_whole_channels():
     z = F.dropout(cr.ones(10000), 0.3, rng=np.random.default_rng(17)).detach().numpy()
     assert abs((z == 0).mean() - 0.3) < 0.02 and np.isclose(z.max(), 1 / 0.7)
     assert F.dropout(x, 0.5, training=False) is x and F.dropout2d(x, 0.5, training=False) is x
+
+
+@pytest.mark.parametrize("name,shape,lead,warns", [
+    ("dropout1d", (3, 5, 7), 2, False), ("dropout1d", (12, 7), 1, False),
+    ("dropout2d", (3, 5, 4, 4), 2, False), ("dropout2d", (3, 5, 7), 2, True), ("dropout2d", (40, 30), 2, True),
+    ("dropout2d", (2, 5, 3, 3, 3), 2, True), ("dropout3d", (2, 5, 3, 3, 3), 2, False),
+    ("dropout3d", (12, 3, 3, 3), 1, False)])
+def test_channel_dropout_follows_pytorchs_rank_rules(name, shape, lead, warns):
+    """Which dims share one draw, and which ranks warn, as torch decides them (torch run alongside)."""
+    def shared(y):   # the dims over which one draw is spread are constant in every (lead) slice
+        flat = y.reshape(int(np.prod(shape[:lead])), -1)
+        return bool((flat.min(-1) == flat.max(-1)).all())
+    torch.manual_seed(0)
+    cr.manual_seed(0)
+    for lib, f in ((torch, getattr(TF, name)), (cr, getattr(F, name))):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            y = f(lib.ones(shape, dtype=lib.float64), 0.5)
+        y = y.detach().numpy()
+        assert set(np.unique(y)) <= {0.0, 2.0} and 0 < (y == 0).mean() < 1, lib.__name__
+        assert shared(y), lib.__name__
+        assert bool([x for x in w if name in str(x.message)]) == warns, lib.__name__
+    modules = {"dropout1d": cr.nn.Dropout1d, "dropout2d": cr.nn.Dropout2d, "dropout3d": cr.nn.Dropout3d}
+    m, x = modules[name](0.5).eval(), cr.ones(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the rank warnings, checked above
+        assert m(x) is x
+    assert repr(m) == repr(getattr(torch.nn, type(m).__name__)(0.5))
+
+
+def test_channel_dropout_refuses_ranks_pytorch_refuses():
+    for f in (F.dropout1d, TF.dropout1d):
+        with pytest.raises(RuntimeError, match="dropout1d: Expected 2D or 3D input"):
+            f(torch.ones(2, 3, 4, 5) if f is TF.dropout1d else cr.ones(2, 3, 4, 5), 0.5)
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        F.dropout2d(cr.ones(5), 0.5)
 
 
 # ----------------------------------------------------------------------------- layers against torch
@@ -459,7 +562,8 @@ def test_recurrent_dropout_acts_between_layers_in_training_only():
 def test_state_dict_keys_and_shapes_are_pytorchs():
     for make in (lambda M: M.LSTM(3, 4, num_layers=2, bidirectional=True), lambda M: M.GRU(3, 4, bias=False),
                  lambda M: M.Conv2d(6, 4, 3, groups=2), lambda M: M.BatchNorm1d(5), lambda M: M.Embedding(5, 2),
-                 lambda M: M.LayerNorm([2, 3]), lambda M: M.LSTMCell(3, 2), lambda M: M.Conv1d(2, 3, 4)):
+                 lambda M: M.LayerNorm([2, 3]), lambda M: M.LSTMCell(3, 2), lambda M: M.Conv1d(2, 3, 4),
+                 lambda M: M.ConvTranspose2d(6, 4, 3, groups=2), lambda M: M.ConvTranspose1d(2, 3, 4, bias=False)):
         ours = {k: np.shape(v) for k, v in make(nn).state_dict().items()}
         theirs = {k: tuple(v.shape) for k, v in make(torch.nn).state_dict().items()}
         assert list(ours.items()) == list(theirs.items())

@@ -218,6 +218,21 @@ def test_pow_at_zero_base_like_pytorch():
              gradcheck=False)
 
 
+@pytest.mark.parametrize("e", [1, 2, 3, 4, 5, -1, -2, -3, 2.5, 0.0])
+def test_pow_of_negative_bases_by_whole_exponents_like_pytorch(e):
+    """Whole exponents of one value go by repeated squaring (libm's pow is slow for a negative base):
+    values and both gradients as torch, in float64 and float32, by a scalar or a 0-d tensor exponent."""
+    x = np.random.default_rng(5).uniform(-2, 2, (3, 4))
+    x = x if e == int(e) else np.abs(x) + 0.1
+    check_op(lambda a: a ** e, lambda a: a ** e, [x])
+    # d/db of a negative base is NaN in both libraries: compared with torch, not by finite differences
+    check_op(lambda a, b: cr.pow(a, b), lambda a, b: torch.pow(a, b), [x, np.array(e)], gradcheck=False)
+    x32 = x.astype(np.float32)
+    got = cr.pow(cr.tensor(x32), e).numpy()
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, torch.pow(torch.tensor(x32), e).numpy(), rtol=2e-6, atol=1e-30)
+
+
 def test_clip_at_bounds_passes_gradient_like_pytorch():
     check_op(lambda t: cr.clip(t, -1, 1), lambda t: torch.clamp(t, -1, 1), [np.array([-1.0, 0.0, 1.0, 2.0])],
              gradcheck=False)

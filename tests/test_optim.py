@@ -1,5 +1,7 @@
 """Optimizers and schedules: the same MLP, weights and batches in chainrule and PyTorch give the
 same loss after each of 20 steps (float64, rtol 1e-6); state_dict round trips continue exactly."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -32,6 +34,18 @@ CONFIGS = {
         lambda p, wd: torch.optim.RMSprop(p, lr=0.005, momentum=0.5, centered=True, weight_decay=wd)),
     "Adagrad": (lambda p, wd: cr.optim.Adagrad(p, lr=0.05, lr_decay=0.01, weight_decay=wd),
                 lambda p, wd: torch.optim.Adagrad(p, lr=0.05, lr_decay=0.01, weight_decay=wd)),
+    "Adadelta": (lambda p, wd: cr.optim.Adadelta(p, lr=0.5, weight_decay=wd),
+                 lambda p, wd: torch.optim.Adadelta(p, lr=0.5, weight_decay=wd)),
+    "Adamax": (lambda p, wd: cr.optim.Adamax(p, lr=0.01, weight_decay=wd),
+               lambda p, wd: torch.optim.Adamax(p, lr=0.01, weight_decay=wd)),
+    "NAdam": (lambda p, wd: cr.optim.NAdam(p, lr=0.01, weight_decay=wd),
+              lambda p, wd: torch.optim.NAdam(p, lr=0.01, weight_decay=wd)),
+    "NAdam_decoupled": (lambda p, wd: cr.optim.NAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True),
+                        lambda p, wd: torch.optim.NAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True)),
+    "RAdam": (lambda p, wd: cr.optim.RAdam(p, lr=0.01, weight_decay=wd),
+              lambda p, wd: torch.optim.RAdam(p, lr=0.01, weight_decay=wd)),
+    "RAdam_decoupled": (lambda p, wd: cr.optim.RAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True),
+                        lambda p, wd: torch.optim.RAdam(p, lr=0.01, weight_decay=wd, decoupled_weight_decay=True)),
 }
 
 SCHEDULES = {
@@ -136,7 +150,8 @@ def test_parameter_groups_with_their_own_lr_match_pytorch():
     np.testing.assert_allclose(run_chainrule(net, opt, None, data), run_torch(tnet, topt, None, data), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["SGD_nesterov", "Adam", "RMSprop_centered_momentum", "Adagrad", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD_nesterov", "Adam", "RMSprop_centered_momentum", "Adagrad", "AdamW",
+                                  "Adadelta", "Adamax", "NAdam", "RAdam"])
 def test_state_dict_round_trip_continues_exactly(name):
     make, _ = CONFIGS[name]
     data = batches()
@@ -174,3 +189,65 @@ def test_optimizer_errors():
         cr.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="Invalid learning rate: -1"):
         cr.optim.Adam(nn.Linear(2, 2).parameters(), lr=-1)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(line_search_fn="strong_wolfe"), dict(history_size=3, max_iter=7),
+                                dict(lr=0.5, line_search_fn="strong_wolfe", history_size=2, max_iter=30),
+                                dict(tolerance_grad=1e-3, tolerance_change=1e-4)], ids=str)
+def test_lbfgs_matches_pytorch(kw):
+    """L-BFGS's closure loop: the loss each step returns, the parameters, and the counters PyTorch keeps
+    (n_iter, func_evals), step after step, with the fixed step and with the strong-Wolfe line search."""
+    net, tnet = make_pair(3)
+    opt, topt = cr.optim.LBFGS(net.parameters(), **kw), torch.optim.LBFGS(tnet.parameters(), **kw)
+    X, y = batches(1, seed=4)[0]
+    yt = torch.tensor(y)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(net(cr.tensor(X)), y) + 0.01 * F.l2_penalty(net)
+        loss.backward()
+        return loss
+
+    def tclosure():
+        topt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(tnet(torch.tensor(X)), yt) + \
+            0.01 * sum((p ** 2).sum() for n, p in tnet.named_parameters() if n.endswith("weight"))
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        assert opt.step(closure).item() == pytest.approx(topt.step(tclosure).item(), rel=1e-8)
+    st, tst = opt.state[next(net.parameters())], topt.state[next(tnet.parameters())]
+    assert (st["n_iter"], st["func_evals"]) == (tst["n_iter"], tst["func_evals"])
+    for (n, p), tp in zip(net.named_parameters(), tnet.parameters()):   # up to 120 iterations: rounding grows
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=n)
+    assert closure().item() < 0.9 * F.cross_entropy(make_pair(3)[0](cr.tensor(X)), y).item()   # it learned
+
+
+def test_lbfgs_refuses_what_pytorch_refuses():
+    w = cr.nn.Parameter(cr.ones(2))
+    with pytest.raises(RuntimeError, match="strong_wolfe"):
+        cr.optim.LBFGS([w], line_search_fn="armijo")
+    with pytest.raises(ValueError, match="parameter groups"):
+        cr.optim.LBFGS([{"params": [w]}, {"params": [cr.nn.Parameter(cr.ones(1))]}])
+
+
+def test_lbfgs_state_dict_round_trip_continues_exactly():
+    X, y = batches(1, seed=5)[0]
+
+    def run(split):
+        net = make_pair(4)[0]
+        opt = cr.optim.LBFGS(net.parameters(), history_size=4, max_iter=5)
+
+        def closure():
+            opt.zero_grad()
+            loss = F.cross_entropy(net(cr.tensor(X)), y)
+            loss.backward()
+            return loss
+        losses = [opt.step(closure).item() for _ in range(2)]
+        if split:
+            saved = copy.deepcopy(opt.state_dict())
+            opt = cr.optim.LBFGS(net.parameters(), history_size=4, max_iter=5)
+            opt.load_state_dict(saved)
+        return losses + [opt.step(closure).item() for _ in range(2)]
+    assert run(True) == run(False)

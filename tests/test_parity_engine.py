@@ -310,6 +310,9 @@ def test_dtype_objects_and_conversions():
 def test_devices_and_cuda():
     assert cr.device("cpu") == cr.zeros(2).device and str(cr.zeros(2).device) == "cpu"
     assert not cr.cuda.is_available() and cr.cuda.device_count() == 0
+    # the device choice PyTorch's examples make (pytorch/examples mnist) picks the CPU
+    assert not cr.backends.mps.is_available() and not cr.backends.cuda.is_built()
+    cr.backends.cudnn.deterministic, cr.backends.cudnn.benchmark = True, False   # seeding code: accepted
     cr.set_default_device("cpu")
     assert cr.device("cuda").type == "cuda" and cr.device("cuda:1").index == 1  # naming one is fine
     for f in (lambda: cr.zeros(2, device="cuda"), lambda: cr.ones(2).to(cr.device("cuda")),

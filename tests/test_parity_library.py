@@ -198,6 +198,32 @@ def test_log1p_expm1_exact_near_zero():
     same(cr.expm1(cr.tensor(tiny)), torch.expm1(torch.tensor(tiny)), exact=False)
 
 
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_erf_erfc(shape):
+    x = rng_for("erf", shape).standard_normal(shape) * 2.5
+    check_op(cr.erf, torch.erf, [x])
+    check_op(lambda t: t.erfc(), lambda t: t.erfc(), [x])
+
+
+def test_erf_erfc_over_the_whole_line_and_in_float32():
+    """Every range of the fit (|x| < 2, 2 <= |x| < 6, beyond), the tails of erfc, inf and NaN; float64 to
+    within 3e-15 of torch and float32 within float32 rounding."""
+    x = np.concatenate([np.linspace(-9, 9, 3601), [0.0, -0.0, 1e-300, 1.999999, 2.0, 5.9999, 6.0, 27.0, np.inf,
+                                                   -np.inf, np.nan]])
+    for dt, rtol in ((np.float64, 3e-15), (np.float32, 2e-7)):
+        xs = x.astype(dt)
+        for name in ("erf", "erfc"):
+            got = getattr(cr, name)(cr.tensor(xs)).numpy()
+            want = getattr(torch, name)(torch.tensor(xs)).numpy()
+            assert got.dtype == dt
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            tail = want > 0 if name == "erfc" else np.ones_like(want, bool)
+            ok = ~np.isnan(want) & tail & (np.abs(xs) < 6 if name == "erfc" else True)
+            np.testing.assert_allclose(got[ok], want[ok], rtol=rtol * (1e3 if name == "erfc" else 1),
+                                       atol=1e-300, err_msg=f"{name} {dt.__name__}")
+            np.testing.assert_allclose(got, want, atol=2e-16 if dt == np.float64 else 2e-7, err_msg=name)
+
+
 @pytest.mark.parametrize("sa,sb", [((3, 4), (3, 4)), ((1, 4), (3, 1)), ((), (5,))], ids=str)
 def test_logaddexp_xlogy(sa, sb):
     rng = rng_for("binary", sa, sb)

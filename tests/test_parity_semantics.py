@@ -2,6 +2,8 @@
 a learner walks (``is_leaf``, ``grad_fn.next_functions``, ``retain_grad``), version checks of the
 arrays a backward reads (indices, masks, conditions, targets), dim errors and the device error.
 Each test runs the same snippet with torch and with chainrule."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,11 @@ import chainrule as cr
 torch = pytest.importorskip("torch")
 
 LIBS = (torch, cr)
+
+# torch's own Tensor.__array__ (no copy keyword) and __array_wrap__ (no return_scalar) draw NumPy 2's
+# DeprecationWarnings when the snippets run with torch; chainrule's run is checked under -W error below.
+pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword"),
+              pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context")]
 
 
 def arr(t):
@@ -265,3 +272,14 @@ def test_changing_a_weight_in_place_between_forward_and_backward_raises():
             lin.weight.mul_(2)
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             y.sum().backward()
+
+
+def test_numpy_protocols_draw_no_deprecation_warning_on_chainrule_tensors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        t = cr.tensor([0.5, -1.0])
+        assert isinstance(np.exp(t), cr.Tensor)
+        assert np.dot(t, t) == 1.25
+        assert np.asarray(t, dtype=np.float32).dtype == np.float32
+        with pytest.raises(RuntimeError):
+            np.dot(cr.ones((2, 2)), cr.ones(2, requires_grad=True))

@@ -14,7 +14,9 @@ OPTIMIZERS = [("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9, nesterov
               ("Adam", dict(lr=0.01)), ("Adam", dict(lr=0.01, amsgrad=True, maximize=True)),
               ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
               ("AdamW", dict(lr=0.01)), ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
-              ("Adagrad", dict(lr=0.1, lr_decay=0.01)), ("SGD", dict(lr=0.1, foreach=False, fused=False))]
+              ("Adagrad", dict(lr=0.1, lr_decay=0.01)), ("SGD", dict(lr=0.1, foreach=False, fused=False)),
+              ("Adadelta", dict(lr=0.5, maximize=True)), ("Adamax", dict(lr=0.01)), ("NAdam", dict(lr=0.01)),
+              ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True))]
 IDS = [f"{n}-{'-'.join(kw)}" for n, kw in OPTIMIZERS]
 
 

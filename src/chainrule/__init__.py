@@ -15,6 +15,9 @@ import os as _os
 if any(_os.environ.get(_v, "1") not in ("", "0", "1") for _v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")):
     for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # an MPI rank: 1 BLAS thread
         _os.environ.setdefault(_v, "1")                                        # unless told otherwise
+from chainrule import _malloc  # noqa: E402
+
+_malloc.tune()   # freed arrays' memory is reused instead of page-faulted in again (see _malloc)
 from chainrule.tensor import Size, Tensor  # noqa: E402
 from chainrule.autograd import (Function, enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                                 set_grad_enabled)
@@ -28,7 +31,7 @@ from chainrule.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTenso
 from chainrule.devices import device, get_default_device, set_default_device
 from chainrule.ops.linalg import bmm, mm, t
 from chainrule.ops.reduce import std
-from chainrule import accelerator, autograd, cuda  # noqa: E402
+from chainrule import accelerator, autograd, backends, cuda  # noqa: E402
 from chainrule.ops import (
     abs, add, amax, amin, cat, clamp, clip, concatenate, cos, div, elu, exp, expand, flatten, gelu,
     leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pad,
@@ -36,7 +39,7 @@ from chainrule.ops import (
     transpose, unsqueeze, var, where)
 from chainrule.ops import (argmax, argmin, clone, flip, gather, index_select, masked_fill, roll,  # noqa: F401
                            scatter_add, sort, tile, topk)
-from chainrule.ops import (all, any, cumsum, einsum, expm1, log1p, logaddexp, norm, outer,  # noqa: F401
+from chainrule.ops import (all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer,  # noqa: F401
                            xlogy)
 from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_max, clamp_min,  # noqa: F401
                            ceil, cumprod, diag, diag_embed, diagonal, eq, equal, exp2, fix, floor, frac, ge, greater,

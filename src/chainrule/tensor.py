@@ -614,6 +614,8 @@ class Tensor(TensorBase):
     def cumsum(self, dim, *, dtype=None): return _ops.cumsum(self, dim, dtype=dtype)
     def log1p(self): return _ops.log1p(self)
     def expm1(self): return _ops.expm1(self)
+    def erf(self): return _ops.erf(self)
+    def erfc(self): return _ops.erfc(self)
     def logaddexp(self, other): return _ops.logaddexp(self, other)
     def xlogy(self, other): return _ops.xlogy(self, other)
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return _ops.norm(self, p, dim, keepdim, dtype)

@@ -2,10 +2,11 @@
 from chainrule.nn import functional, init, utils  # noqa: F401
 from chainrule.nn.layers import (ELU, GELU, MLP, Dropout, Flatten, Identity,  # noqa: F401
                                  LeakyReLU, Linear, ReLU, Sigmoid, SiLU, Softplus, Tanh, Unflatten)
-from chainrule.nn.conv import Conv1d, Conv2d  # noqa: F401
-from chainrule.nn.dropout import Dropout2d  # noqa: F401
+from chainrule.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
+from chainrule.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
-from chainrule.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: F401
+from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d,  # noqa: F401
+                                   MaxPool1d, MaxPool2d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from chainrule.nn.sparse import Embedding  # noqa: F401
 from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401

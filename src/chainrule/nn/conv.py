@@ -1,4 +1,5 @@
-"""Convolution layers: Conv1d and Conv2d (PyTorch's arguments, parameter names and initialisation)."""
+"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d and ConvTranspose2d (PyTorch's arguments, parameter
+names and initialisation)."""
 from __future__ import annotations
 
 import math
@@ -14,6 +15,7 @@ class _ConvNd(Module):
     """The shared part of Conv1d and Conv2d: arguments, parameters and their printed form."""
 
     _dims = 2
+    _transposed = False   # a transposed convolution's weight is (C_in, C_out / groups, *kernel)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
@@ -39,7 +41,9 @@ class _ConvNd(Module):
             self.padding = F._ntuple(padding, n, "padding", name)
         self.padding_mode = padding_mode
         dt = dtype or np.float32
-        self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dt))
+        self.output_padding = (0,) * n
+        channels = (in_channels, out_channels // groups) if self._transposed else (out_channels, in_channels // groups)
+        self.weight = Parameter(np.empty(channels + self.kernel_size, dt))
         self.bias = Parameter(np.empty(out_channels, dt)) if bias else None
         self.reset_parameters()
 
@@ -70,6 +74,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -112,3 +118,67 @@ class Conv1d(_ConvNd):
         x, padding = self._padded(x)
         p = padding if isinstance(padding, (str, int)) else padding[0]
         return F.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """The shared part of ConvTranspose1d and ConvTranspose2d: PyTorch's argument order, output_padding,
+    and ``forward(x, output_size=None)`` (a wanted output size picks the output_padding)."""
+
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
+                 dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        if isinstance(padding, str):
+            raise ValueError(f"{type(self).__name__}: padding must be ints, got {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self.output_padding = F._ntuple(output_padding, self._dims, "output_padding", type(self).__name__)
+
+    def _output_padding(self, x, output_size):
+        """output_padding, or the one that gives ``output_size`` (its last dims are the spatial sizes)."""
+        if output_size is None:
+            return self.output_padding
+        want = tuple(output_size)[-self._dims:]
+        least = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                 zip(x.shape[-self._dims:], self.stride, self.padding, self.dilation, self.kernel_size)]
+        extra = tuple(w - m for w, m in zip(want, least))
+        if any(e < 0 or e >= max(s, d) for e, s, d in zip(extra, self.stride, self.dilation)):
+            raise ValueError(f"{type(self).__name__}: requested an output size of {want}, but valid sizes range "
+                             f"from {tuple(least)} to {tuple(m + max(s, d) - 1 for m, s, d in zip(least, self.stride, self.dilation))} "
+                             f"(for an input of {tuple(x.shape[-self._dims:])})")
+        return extra
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """A 2-D transposed convolution (upsampling; the gradient of Conv2d with respect to its input).
+
+    Args:
+        in_channels (int), out_channels (int), kernel_size (int or pair), stride (1), padding (0),
+        output_padding (0: extra rows and columns at the end), groups (1), bias (True), dilation (1).
+
+    Shape: (N, C_in, H, W) -> (N, C_out, OH, OW), OH = (H - 1) stride - 2 padding + dilation (KH - 1) +
+    output_padding + 1. Parameters ``weight`` (C_in, C_out / groups, KH, KW) and ``bias`` (C_out,).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)(cr.zeros(2, 16, 7, 7)).shape
+        (2, 8, 14, 14)
+    """
+
+    def forward(self, x, output_size=None):
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """A 1-D transposed convolution over (N, C_in, L) -> (N, C_out, L_out); arguments as
+    :class:`ConvTranspose2d`, each a single int. ``weight`` is (C_in, C_out / groups, K)."""
+
+    _dims = 1
+
+    def forward(self, x, output_size=None):
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
+                                  self._output_padding(x, output_size)[0], self.groups, self.dilation[0])

@@ -4,6 +4,8 @@ Losses take raw scores (logits) of shape (N, C) and integer class labels of shap
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from chainrule import dtypes, ops
@@ -601,6 +603,67 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return y.squeeze(0) if unbatched else y
 
 
+def _insert_zeros(x: Tensor, axis: int, s: int) -> Tensor:
+    """s - 1 zeros between neighbours along ``axis`` (length n -> (n - 1) s + 1): a pad of a new axis and a
+    reshape, so the gradient is the strided slice back."""
+    if s == 1:
+        return x
+    shape = x.shape
+    y = x.unsqueeze(axis + 1)
+    pad_after = [0, 0] * (y.ndim - axis - 2) + [0, s - 1]
+    y = pad(y, pad_after).reshape(shape[:axis] + (shape[axis] * s,) + shape[axis + 1:])
+    return y.narrow(axis, 0, (shape[axis] - 1) * s + 1)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,  # noqa: A002
+                     dilation=1) -> Tensor:
+    """The transposed 2-D convolution (the gradient of conv2d with respect to its input, used to upsample):
+    ``weight`` (C_in, C_out / groups, KH, KW); OH = (H - 1) stride - 2 padding + dilation (KH - 1) +
+    output_padding + 1. Computed as conv2d over the input with stride - 1 zeros between pixels, padded by
+    dilation (K - 1) - padding, with the kernel flipped and its in and out channels swapped (so its
+    gradients are conv2d's); that multiplies by the inserted zeros, stride^2 more work than a direct rule.
+    """
+    x, unbatched = _spatial_input(input, 2, "conv_transpose2d")
+    w = as_tensor(weight)
+    if w.ndim != 4:
+        raise ValueError(f"conv_transpose2d: weight must be 4-d (in_channels, out_channels / groups, kH, kW), "
+                         f"got shape {w.shape}")
+    st, dil = _ntuple(stride, 2, "stride", "conv_transpose2d"), _ntuple(dilation, 2, "dilation", "conv_transpose2d")
+    pd = _ntuple(padding, 2, "padding", "conv_transpose2d")
+    op = _ntuple(output_padding, 2, "output_padding", "conv_transpose2d")
+    c, (ci, cog, kh, kw) = x.shape[1], w.shape
+    if groups < 1 or ci % groups:
+        raise ValueError(f"conv_transpose2d: groups={groups} must divide in_channels ({ci})")
+    if c != ci:
+        raise ValueError(f"conv_transpose2d: input of shape {x.shape} has {c} channels, but weight of shape "
+                         f"{w.shape} expects {ci} (weight.shape[0])")
+    if any(o >= max(s, d) for o, s, d in zip(op, st, dil)) or min(pd) < 0:
+        raise ValueError(f"conv_transpose2d: output_padding {op} must be smaller than stride {st} or dilation "
+                         f"{dil}, and padding {pd} non-negative")
+    if x._data.dtype != w._data.dtype:
+        x = as_tensor(x, w._data.dtype)
+    for axis, s in ((2, st[0]), (3, st[1])):
+        x = _insert_zeros(x, axis, s)
+    edge = [d * (k - 1) - p for d, k, p in zip(dil, (kh, kw), pd)]
+    x = pad(x, (edge[1], edge[1] + op[1], edge[0], edge[0] + op[0]))
+    flipped = w.reshape(groups, ci // groups, cog, kh, kw).transpose(1, 2).reshape(groups * cog, ci // groups, kh, kw)
+    flipped = flipped.flip(2, 3)
+    y = _conv2d(x, flipped, bias, (1, 1), ((0, 0), (0, 0)), dil, groups, "conv_transpose2d")
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,  # noqa: A002
+                     dilation=1) -> Tensor:
+    """The transposed 1-D convolution over (N, C, L) or (C, L), ``weight`` (C_in, C_out / groups, K): the 2-D
+    one on a height of 1. Arguments as in :func:`conv_transpose2d`, each a single int."""
+    x, unbatched = _spatial_input(input, 1, "conv_transpose1d")
+    one = (lambda v, name, fill: (fill, _ntuple(v, 1, name, "conv_transpose1d")[0]))
+    y = conv_transpose2d(x.unsqueeze(2), as_tensor(weight).unsqueeze(2), bias, one(stride, "stride", 1),
+                         one(padding, "padding", 0), one(output_padding, "output_padding", 0), groups,
+                         one(dilation, "dilation", 1)).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
 def _pool_args(input, kernel_size, stride, padding, op: str, dilation=1):  # noqa: A002
     x, unbatched = _spatial_input(input, 2, op)
     k = _ntuple(kernel_size, 2, "kernel_size", op)
@@ -673,6 +736,41 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:  # noqa: A002
     if x._data.dtype.kind != "f":
         raise TypeError(f"adaptive_avg_pool2d: input must be float, got dtype {x.dtype}")
     return _pool.AdaptiveAvgPool2d.apply(x, output_size=size)
+
+
+def _as_2d_pool_args(input, kernel_size, stride, padding, dilation, op: str):  # noqa: A002
+    """A 1-d pooling's input and arguments for the 2-d rule, on a height of 1."""
+    x, unbatched = _spatial_input(input, 1, op)
+    one = (lambda v, name: (1, _ntuple(v, 1, name, op)[0]))
+    no_stride = stride is None or (not isinstance(stride, (int, np.integer)) and len(stride) == 0)
+    k = one(kernel_size, "kernel_size")
+    return (x.unsqueeze(2), unbatched, k, k if no_stride else one(stride, "stride"),
+            (0, one(padding, "padding")[1]), one(dilation, "dilation"))
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+               return_indices: bool = False) -> Tensor:
+    """1-D max pooling over (N, C, L) or (C, L): :func:`max_pool2d` on a height of 1 (same tie rule)."""
+    x, unbatched, k, s, p, d = _as_2d_pool_args(input, kernel_size, stride, padding, dilation, "max_pool1d")
+    y = max_pool2d(x, k, s, p, d, ceil_mode, return_indices).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling over (N, C, L) or (C, L): :func:`avg_pool2d` on a height of 1."""
+    x, unbatched, k, s, p, _ = _as_2d_pool_args(input, kernel_size, stride, padding, 1, "avg_pool1d")
+    y = avg_pool2d(x, k, s, p, ceil_mode, count_include_pad).squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def adaptive_avg_pool1d(input, output_size) -> Tensor:  # noqa: A002
+    """Average pooling of (N, C, L) or (C, L) to a fixed length: :func:`adaptive_avg_pool2d` on a height of 1."""
+    size = _ntuple(output_size, 1, "output_size", "adaptive_avg_pool1d")[0]
+    x = as_tensor(input)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"adaptive_avg_pool1d: expected a 2-d or 3-d input, got shape {x.shape}")
+    return adaptive_avg_pool2d(x.unsqueeze(-2), (1, size)).squeeze(-2)
 
 
 def _channel_param(v, c: int, fill: float, dtype, name: str, op: str) -> Tensor:
@@ -765,20 +863,60 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
     return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape, "dropout", rng if generator is None else generator))
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
-              generator=None) -> Tensor:
-    """Channel dropout: zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p, scaling
-    the kept ones by 1/(1-p)."""
-    _check_p(p, "dropout2d")
-    x = as_tensor(input)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-d or 4-d input, got shape {x.shape}")
+def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, op: str, rng) -> Tensor:
+    """Channel dropout as PyTorch's feature dropout: one draw per (sample, channel) of a batched input
+    (N, C, *), one per channel of an unbatched one (C, *), spread over the remaining dims."""
     if not training or p == 0:
         return x
-    shape = x.shape[:-2] + (1, 1)
+    lead = 2 if batched else 1
+    shape = x.shape[:lead] + (1,) * (x.ndim - lead)
     if p == 1:
         return _dropout.Dropout.apply(x, Tensor._make(np.zeros(shape, x._data.dtype), False, None))
-    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, "dropout2d", rng if generator is None else generator))
+    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, op, rng))
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,  # noqa: A002
+              generator=None) -> Tensor:
+    """Channel dropout for (N, C, L) or (C, L): zero whole channels with probability p, scaling the kept
+    ones by 1/(1-p)."""
+    _check_p(p, "dropout1d")
+    x = as_tensor(input)
+    if x.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {x.ndim}D input. Note that "
+                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, "
+                           "a channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    return _feature_dropout(x, p, training, x.ndim == 3, "dropout1d", generator)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng=None,  # noqa: A002
+              generator=None) -> Tensor:
+    """Channel dropout: zero whole channels of (N, C, H, W) with probability p, scaling the kept ones by
+    1/(1-p). As in PyTorch, other ranks are taken as batched (N, C, *) with a warning: a 3-d input is
+    (N, C, L) and a 2-d one (N, C) drops single elements."""
+    _check_p(p, "dropout2d")
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise RuntimeError("dropout2d: Feature dropout requires at least 2 dimensions in the input")
+    if x.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which PyTorch deprecates; "
+                      "use dropout instead (dropout2d is channel-wise dropout for 3D or 4D inputs)", stacklevel=2)
+    elif x.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), as PyTorch does; "
+                      "use dropout1d to keep this behavior", stacklevel=2)
+    return _feature_dropout(x, p, training, True, "dropout2d", rng if generator is None else generator)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,  # noqa: A002
+              generator=None) -> Tensor:
+    """Channel dropout for (N, C, D, H, W) or (C, D, H, W): zero whole channels with probability p, scaling
+    the kept ones by 1/(1-p)."""
+    _check_p(p, "dropout3d")
+    x = as_tensor(input)
+    if x.ndim not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {x.ndim}-D input to dropout3d, which PyTorch deprecates; "
+                      "use dropout instead (dropout3d is channel-wise dropout for 4D or 5D inputs)", stacklevel=2)
+    return _feature_dropout(x, p, training, x.ndim == 5, "dropout3d", generator)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,  # noqa: A002

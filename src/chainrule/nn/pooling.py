@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d (PyTorch's arguments)."""
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d and AdaptiveAvgPool1d/2d (PyTorch's arguments)."""
 from __future__ import annotations
 
 from chainrule.nn import functional as F
@@ -68,3 +68,34 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """MaxPool2d's arguments, each a single int, over (N, C, L) or (C, L) (F.max_pool1d)."""
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class AvgPool1d(Module):
+    """The mean over each kernel_size window of (N, C, L) or (C, L) (arguments as F.avg_pool1d)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__()
+        single = (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,))   # PyTorch keeps 1-tuples here
+        self.kernel_size, self.stride = single(kernel_size), single(kernel_size if stride is None else stride)
+        self.padding, self.ceil_mode, self.count_include_pad = single(padding), ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Average pooling of (N, C, L) or (C, L) to a fixed length (F.adaptive_avg_pool1d)."""
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)

@@ -29,6 +29,6 @@ from chainrule.ops.counting import (  # noqa: F401
 from chainrule.ops.index import (  # noqa: F401
     argmax, argmin, clone, flip, gather, index_select, masked_fill, repeat, roll, scatter_add, sort, tile, topk)
 from chainrule.ops.misc import (  # noqa: F401
-    all, any, cumsum, einsum, expm1, log1p, logaddexp, norm, outer, xlogy)
+    all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer, xlogy)
 
 clamp = clip

@@ -1,5 +1,5 @@
-"""More of PyTorch's math (its names and keywords): cumsum, log1p, expm1, logaddexp, xlogy, norm,
-all, any, outer and einsum. Each op's local gradient is in its docstring.
+"""More of PyTorch's math (its names and keywords): cumsum, log1p, expm1, erf, erfc, logaddexp, xlogy,
+norm, all, any, outer and einsum. Each op's local gradient is in its docstring.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from chainrule import dtypes
 from chainrule.core import ShapeError, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
-from chainrule.rules.elementwise import Expm1, Log1p, LogAddExp, XLogY
+from chainrule.rules.elementwise import Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
 from chainrule.rules.linalg import Einsum, Outer
 from chainrule.rules.reduce import Cumsum, Norm
 
@@ -27,6 +27,16 @@ def log1p(input):  # noqa: A002
 def expm1(input):  # noqa: A002
     """e^x - 1, exact near x = 0."""
     return Expm1.apply(float_input(input))
+
+
+def erf(input):  # noqa: A002
+    """The error function 2/sqrt(pi) int_0^x e^(-t^2) dt."""
+    return Erf.apply(float_input(input))
+
+
+def erfc(input):  # noqa: A002
+    """1 - erf(x), exact where erf(x) is close to 1."""
+    return Erfc.apply(float_input(input))
 
 
 def logaddexp(input, other):  # noqa: A002

@@ -153,3 +153,124 @@ class Adagrad(Optimizer):
         s = _arr(state["sum"])
         s += g * g
         w -= clr * g / (np.sqrt(s) + group["eps"])
+
+
+class Adadelta(Optimizer):
+    """Adadelta: v <- rho v + (1 - rho) g^2, d = sqrt(u + eps) / sqrt(v + eps) g,
+    u <- rho u + (1 - rho) d^2, w <- w - lr d (default lr 1.0, as PyTorch)."""
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
+                 foreach=None, *, capturable: bool = False, maximize: bool = False, differentiable: bool = False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach,
+                                      capturable=capturable, maximize=maximize, differentiable=differentiable))
+
+    def _update(self, w, g, state, group):
+        rho, eps, wd = group["rho"], group["eps"], group["weight_decay"]
+        if wd:
+            g = g + wd * w
+        self._step(state)
+        v, u = self._buffer(state, "square_avg", w), self._buffer(state, "acc_delta", w)
+        v *= rho
+        v += (1 - rho) * g * g
+        d = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u *= rho
+        u += (1 - rho) * d * d
+        w -= group["lr"] * d
+
+
+class Adamax(Optimizer):
+    """Adamax (Adam with the infinity norm): m <- b1 m + (1 - b1) g, n <- max(b2 n, |g| + eps),
+    w <- w - lr / (1 - b1^t) * m / n."""
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 foreach=None, *, maximize: bool = False, differentiable: bool = False, capturable: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      foreach=foreach, maximize=maximize, differentiable=differentiable,
+                                      capturable=capturable))
+
+    def _update(self, w, g, state, group):
+        (b1, b2), wd = group["betas"], group["weight_decay"]
+        if wd:
+            g = g + wd * w
+        t = self._step(state)
+        m, n = self._buffer(state, "exp_avg", w), self._buffer(state, "exp_inf", w)
+        m += (1 - b1) * (g - m)
+        n *= b2
+        np.maximum(n, np.abs(g) + group["eps"], out=n)
+        w -= (group["lr"] / (1 - b1 ** t)) * m / n
+
+
+class _AdamFamily(Optimizer):
+    """NAdam and RAdam: Adam's moments, with PyTorch's optional decoupled weight decay."""
+
+    def __init__(self, params, defaults):
+        super().__init__(params, dict(defaults, betas=tuple(defaults["betas"])))
+
+    def _moments(self, w, g, state, group):
+        """Apply the weight decay, count the step and update m and v; returns (g, t, m, v)."""
+        lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+        if wd:
+            if group["decoupled_weight_decay"]:
+                w *= 1 - lr * wd
+            else:
+                g = g + wd * w
+        t = self._step(state)
+        m, v = self._buffer(state, "exp_avg", w), self._buffer(state, "exp_avg_sq", w)
+        m += (1 - b1) * (g - m)
+        v *= b2
+        v += (1 - b2) * g * g
+        return g, t, m, v
+
+
+class NAdam(_AdamFamily):
+    """NAdam (Adam with Nesterov momentum): mu_t = b1 (1 - 0.5 * 0.96^(t psi)), and
+    w <- w - lr (1 - mu_t) / (1 - prod mu) g / d - lr mu_(t+1) / (1 - prod mu * mu_(t+1)) m / d,
+    d = sqrt(v / (1 - b2^t)) + eps (psi: momentum_decay)."""
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach=None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+                                      foreach=foreach, maximize=maximize, capturable=capturable,
+                                      differentiable=differentiable))
+
+    def _update(self, w, g, state, group):
+        if "mu_product" not in state:  # PyTorch keeps the running product as a 0-d float32 tensor
+            state.setdefault("step", wrap(np.zeros((), np.float32)))
+            state["mu_product"] = wrap(np.ones((), np.float32))
+        lr, (b1, b2), psi = group["lr"], group["betas"], group["momentum_decay"]
+        g, t, m, v = self._moments(w, g, state, group)
+        mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        prod = _arr(state["mu_product"])
+        prod *= mu
+        prod_now = float(prod)
+        d = np.sqrt(v / (1 - b2 ** t)) + group["eps"]
+        w -= (lr * (1 - mu) / (1 - prod_now)) * g / d
+        w -= (lr * mu_next / (1 - prod_now * mu_next)) * m / d
+
+
+class RAdam(_AdamFamily):
+    """RAdam (rectified Adam): with rho_inf = 2 / (1 - b2) - 1 and rho_t = rho_inf - 2 t b2^t / (1 - b2^t),
+    w <- w - lr m / (1 - b1^t) * r_t sqrt(1 - b2^t) / (sqrt(v) + eps) once rho_t > 5, else
+    w <- w - lr m / (1 - b1^t) (r_t: the variance rectification)."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 decoupled_weight_decay: bool = False, *, foreach=None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, foreach=foreach,
+                                      maximize=maximize, capturable=capturable, differentiable=differentiable))
+
+    def _update(self, w, g, state, group):
+        lr, (b1, b2) = group["lr"], group["betas"]
+        g, t, m, v = self._moments(w, g, state, group)
+        bc2 = 1 - b2 ** t
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2 ** t / bc2
+        step = m / (1 - b1 ** t) * lr
+        if rho_t > 5:
+            rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            step = step * (np.sqrt(bc2) / (np.sqrt(v) + group["eps"])) * rect
+        w -= step

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from chainrule.core import Function
+from chainrule.rules.special import erf, erfc
 
 
 class Cast(Function):
@@ -97,6 +98,22 @@ class Neg(Function):
         return ("-1", -1.0)
 
 
+def power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a ** b``; a whole exponent of one value (x ** 2, x ** 4, x ** -3) by repeated squaring, since libm's
+    pow of a negative float base is about 250x slower than a multiplication (7 ms for 100,000 float32s)."""
+    e = float(b.flat[0]) if b.size == 1 and b.ndim <= a.ndim else 0.0
+    if not (e.is_integer() and 0 < abs(e) <= 64 and a.dtype.kind == "f"):
+        return a ** b
+    base, n, out = a.astype(np.result_type(a, b), copy=False), int(abs(e)), None
+    while n:
+        if n & 1:
+            out = base.copy() if out is None else np.multiply(out, base, out=out)
+        n >>= 1
+        if n:
+            base = base * base
+    return np.reciprocal(out, out=out) if e < 0 else out
+
+
 class Pow(Function):
     """a ** b; d/da = b a^(b-1) (0 where b = 0), d/db = a^b log a (0 where a = 0 and b >= 0), as PyTorch."""
 
@@ -104,7 +121,7 @@ class Pow(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        self.out = a ** b
+        self.out = power(a, b)
         return self.out
 
     def backward(self, grad):
@@ -113,7 +130,7 @@ class Pow(Function):
         ga = gb = None
         if na:  # PyTorch's rule: 0 where the exponent is 0 (x ** 0 has slope 0 everywhere, also at 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                ga = grad * np.where(b == 0, 0, b * a ** (b - 1)).astype(grad.dtype, copy=False)
+                ga = grad * np.where(b == 0, 0, b * power(a, b - 1)).astype(grad.dtype, copy=False)
         if nb:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gb = grad * np.where((a == 0) & (b >= 0), 0, self.out * np.log(a))
@@ -305,9 +322,6 @@ class ELU(Function):
         return grad * np.where(self.mask, 1, self.out + self.alpha).astype(grad.dtype, copy=False)
 
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
 class GELU(Function):
     """x Phi(x), Phi the standard normal CDF (exact, as PyTorch's default); d/dx = Phi(x) + x phi(x).
 
@@ -323,7 +337,7 @@ class GELU(Function):
         if approximate == "tanh":
             self.t = np.tanh(self._K * (x + 0.044715 * x ** 3))
             return 0.5 * x * (1 + self.t)
-        self.cdf = (0.5 * (1 + np.asarray(_erf(x / math.sqrt(2)), dtype=x.dtype)))
+        self.cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
         return x * self.cdf
 
     def backward(self, grad):
@@ -444,6 +458,32 @@ class Expm1(Function):
 
     def backward(self, grad):
         return grad * (self.out + 1)
+
+
+class Erf(Function):
+    """The error function erf(x); d/dx = 2/sqrt(pi) e^(-x^2)."""
+
+    saved_inputs = (0,)
+
+    def forward(self, x):
+        self.x = x
+        return erf(x)
+
+    def backward(self, grad):
+        return grad * ((2 / math.sqrt(math.pi)) * np.exp(-self.x * self.x))
+
+
+class Erfc(Function):
+    """1 - erf(x), exact in the tail; d/dx = -2/sqrt(pi) e^(-x^2)."""
+
+    saved_inputs = (0,)
+
+    def forward(self, x):
+        self.x = x
+        return erfc(x)
+
+    def backward(self, grad):
+        return grad * ((-2 / math.sqrt(math.pi)) * np.exp(-self.x * self.x))
 
 
 class LogAddExp(Function):
