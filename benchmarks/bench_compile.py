@@ -1,6 +1,7 @@
 """The MLP 3072-100-100-10 training step (float32, SGD), compiled and not, side by side:
 NumPy by hand, PyTorch eager, torch.compile of the whole step, JAX jit, chainrule eager and
-chainrule.compile, at several batch sizes.
+chainrule.compile, at several batch sizes; with ``--net convnet`` the course's ConvNet on 3x32x32
+images (Conv2d 3->32 7x7 pad 3, ReLU, MaxPool2d 2, Flatten, Linear 8192->100, ReLU, Linear 100->10).
 
 Each contender runs in its own worker process pinned to one core (``taskset -c CORE``, one BLAS
 thread); the main process asks them in turn, round after round (rounds interleaved), so that a
@@ -10,6 +11,11 @@ call (trace or compile) per batch size. JAX and torch are benchmark-only: a cont
 whose library is missing, or whose compiler fails, is reported as such.
 
     python benchmarks/bench_compile.py [--rounds 3] [--core 0] [--batches 1,16,64,256,1024]
+    python benchmarks/bench_compile.py --net convnet     # batches 1,16,64; PyTorch, JAX, chainrule
+
+OpenBLAS chooses its kernels by CPU model (``DYNAMIC_ARCH``); on a CPU it does not recognise it may
+take AVX2 kernels on an AVX-512 machine: ``OPENBLAS_CORETYPE=SkylakeX`` in the environment selects
+the AVX-512 ones (for NumPy by hand and chainrule; PyTorch and JAX bring their own GEMMs).
 """
 import _common  # noqa: F401  (one BLAS thread, set before NumPy loads)
 import argparse
@@ -21,26 +27,52 @@ import time
 import numpy as np
 
 SIZES = [3072, 100, 100, 10]
+CONV = dict(image=(3, 32, 32), channels=32, kernel=7, pool=2, hidden=100, classes=10)
 LR = 1e-3
 CONTENDERS = ["numpy", "torch", "torch.compile", "jax.jit", "chainrule", "chainrule.compile"]
+CONVNET_CONTENDERS = ["torch", "jax.jit", "chainrule", "chainrule.compile"]
+NET = "mlp"  # or "convnet" (set by --net)
 TITLES = {"numpy": "NumPy by hand", "torch": "PyTorch eager", "torch.compile": "torch.compile (whole step)",
           "jax.jit": "JAX jit", "chainrule": "chainrule eager", "chainrule.compile": "chainrule compiled"}
+
+
+def shapes():
+    """(weight shape, fan-in) of each layer, PyTorch's layout: W (out, in) or (out, C, KH, KW)."""
+    if NET == "mlp":
+        return [((b, a), a) for a, b in zip(SIZES[:-1], SIZES[1:])]
+    (c, h, w), o, k = CONV["image"], CONV["channels"], CONV["kernel"]
+    flat = o * (h // CONV["pool"]) * (w // CONV["pool"])
+    return [((o, c, k, k), c * k * k), ((CONV["hidden"], flat), flat), ((CONV["classes"], CONV["hidden"]), CONV["hidden"])]
 
 
 def init_state():
     """The same weights for every contender: PyTorch's layout, W (out, in) and b (out,)."""
     rng = np.random.default_rng(0)
     state = []
-    for a, b in zip(SIZES[:-1], SIZES[1:]):
-        bound = 1 / np.sqrt(a)
-        state.append((rng.uniform(-bound, bound, (b, a)).astype(np.float32),
-                      rng.uniform(-bound, bound, b).astype(np.float32)))
+    for shape, fan_in in shapes():
+        bound = 1 / np.sqrt(fan_in)
+        state.append((rng.uniform(-bound, bound, shape).astype(np.float32),
+                      rng.uniform(-bound, bound, shape[0]).astype(np.float32)))
     return state
 
 
 def batch(n):
     rng = np.random.default_rng(n)
-    return rng.standard_normal((n, SIZES[0])).astype(np.float32), rng.integers(0, SIZES[-1], n)
+    shape = (n, SIZES[0]) if NET == "mlp" else (n, *CONV["image"])
+    return rng.standard_normal(shape).astype(np.float32), rng.integers(0, SIZES[-1], n)
+
+
+def layers(nn):
+    """The network in ``nn``'s language (torch.nn or chainrule.nn), with init_state's weights."""
+    if NET == "mlp":
+        mods = []
+        for i, ((o, a), _) in enumerate(shapes()):
+            mods += [nn.Linear(a, o)] + ([nn.ReLU()] if i < len(SIZES) - 2 else [])
+    else:
+        (conv, _), (fc1, _), (fc2, _) = shapes()
+        mods = [nn.Conv2d(conv[1], conv[0], conv[2], padding=conv[2] // 2), nn.ReLU(), nn.MaxPool2d(CONV["pool"]),
+                nn.Flatten(), nn.Linear(fc1[1], fc1[0]), nn.ReLU(), nn.Linear(fc2[1], fc2[0])]
+    return nn.Sequential(*mods)
 
 
 # ----------------------------------------------------------------------------- the contenders
@@ -55,12 +87,8 @@ def make_numpy():
 def make_torch(compiled: bool):
     import torch
     torch.set_num_threads(1)
-    layers = []
-    for i, (w, b) in enumerate(init_state()):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0])
-        lin.weight.data, lin.bias.data = torch.tensor(w), torch.tensor(b)
-        layers += [lin, torch.nn.ReLU()] if i < len(SIZES) - 2 else [lin]
-    net = torch.nn.Sequential(*layers)
+    net = layers(torch.nn)
+    net.load_state_dict({k: torch.tensor(v) for k, v in zip(net.state_dict(), [a for wb in init_state() for a in wb])})
     opt = torch.optim.SGD(net.parameters(), lr=LR)
 
     def step(X, y):
@@ -88,6 +116,14 @@ def make_jax():
 
     def loss_fn(params, X, y):
         h = X
+        if NET == "convnet":
+            (w, b), params = params[0], params[1:]
+            pad = w.shape[2] // 2
+            h = jax.lax.conv_general_dilated(h, w, (1, 1), [(pad, pad), (pad, pad)],
+                                             dimension_numbers=("NCHW", "OIHW", "NCHW")) + b[None, :, None, None]
+            p = CONV["pool"]
+            h = jax.lax.reduce_window(jax.nn.relu(h), -jnp.inf, jax.lax.max, (1, 1, p, p), (1, 1, p, p), "VALID")
+            h = h.reshape(h.shape[0], -1)
         for i, (w, b) in enumerate(params):
             h = h @ w.T + b
             if i < len(params) - 1:
@@ -116,7 +152,7 @@ def make_jax():
 def make_chainrule(compiled: bool):
     import chainrule as cr
     from chainrule.nn import functional as F
-    net = cr.nn.MLP(SIZES)
+    net = layers(cr.nn)
     net.load_state_dict({k: v for k, v in zip(net.state_dict(), [a for wb in init_state() for a in wb])})
     opt = cr.optim.SGD(net.parameters(), lr=LR)
 
@@ -193,18 +229,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--core", type=int, default=0)
-    ap.add_argument("--batches", default="1,16,64,256,1024")
-    ap.add_argument("--only", default=",".join(CONTENDERS))
+    ap.add_argument("--net", choices=("mlp", "convnet"), default="mlp")
+    ap.add_argument("--batches", help="default 1,16,64,256,1024 (mlp), 1,16,64 (convnet)")
+    ap.add_argument("--only", help=f"default {','.join(CONTENDERS)} (mlp), {','.join(CONVNET_CONTENDERS)} (convnet)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global NET
+    NET = args.net
     if args.worker:
         return worker(args.worker)
-    batches = [int(b) for b in args.batches.split(",")]
-    names = [c for c in args.only.split(",") if c]
+    batches = [int(b) for b in (args.batches or ("1,16,64,256,1024" if NET == "mlp" else "1,16,64")).split(",")]
+    names = [c for c in (args.only or ",".join(CONTENDERS if NET == "mlp" else CONVNET_CONTENDERS)).split(",") if c]
+    if NET == "convnet" and "numpy" in names:
+        ap.error("--net convnet: there is no NumPy-by-hand convnet step; leave 'numpy' out of --only")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     procs, status = {}, {}
     for name in names:
-        cmd = ["taskset", "-c", str(args.core), sys.executable, __file__, "--worker", name]
+        cmd = ["taskset", "-c", str(args.core), sys.executable, __file__, "--worker", name, "--net", NET]
         procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         status[name] = procs[name].stdout.readline().strip() or "error: the worker died"
 
@@ -241,7 +282,10 @@ def main():
         row.append(f"{c / j:.2f}x" if c and j else "n/a")
         row.append(f"{c / e:.2f}x" if c and e else "n/a")
         rows.append(row)
-    print(f"Step time, ms (best of {args.rounds} interleaved rounds; one thread; pinned to core {args.core})\n")
+    what = "MLP 3072-100-100-10" if NET == "mlp" else "ConvNet 3x32x32 conv 32 7x7, pool 2, fc 100, 10"
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    print(f"{what} step time, ms (best of {args.rounds} interleaved rounds; one thread; pinned to core {args.core}"
+          f"{'; OPENBLAS_CORETYPE=' + coretype if coretype else ''})\n")
     print(_common.table(["batch"] + [TITLES[n] for n in names] + ["compiled / JAX", "compiled / eager"], rows))
     rows = [[n] + [f"{first[name, n]:.3f}" if first.get((name, n)) is not None else "n/a" for name in names]
             for n in batches]

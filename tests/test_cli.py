@@ -274,6 +274,49 @@ def test_readmes_cifar10_command_learns(tmp_path):
     assert rows[-1]["val_acc"] > 0.25, rows
 
 
+def test_readmes_mnist_command_runs_with_mnists_own_defaults(tmp_path):
+    """The quick version of the slow test below: README's MNIST command on small MNIST-format files,
+    with MNIST's defaults (chosen by benchmarks/bench_defaults.py) in the run's config and in --help."""
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    args = next(line for line in text.splitlines() if "chainrule train --dataset mnist" in line).split("chainrule ", 1)[1]
+    args = args.split()
+    write_mnist(tmp_path / "m", n_train=60, n_test=20)
+    args[args.index("--data-dir") + 1] = tmp_path / "m"
+    run(*args, "--epochs", "1", "--out", tmp_path / "r")
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())["run"]
+    assert (cfg["lr"], cfg["reg"], cfg["hidden"], cfg["limit"]) == (0.1, 1e-3, [100, 100], 10000)
+    assert "mnist 0.1" in " ".join(run("train", "--help").stdout.split())
+
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@pytest.mark.slow   # real MNIST: 10 epochs on 8000 images, about 2 s of training
+def test_readmes_mnist_command_reaches_what_readme_says(tmp_path):
+    """README's MNIST command on the real MNIST files in $CHAINRULE_MNIST_DIR: the test accuracy of its
+    best checkpoint is the one README states (within 0.005: BLAS may sum in another order)."""
+    import re
+    from pathlib import Path
+    folder = os.environ.get("CHAINRULE_MNIST_DIR")
+    if not folder:
+        pytest.skip("CHAINRULE_MNIST_DIR is not set (a folder with the four MNIST IDX files, see README)")
+    missing = [f for f in MNIST_FILES if not any((Path(folder) / (f + gz)).is_file() for gz in ("", ".gz"))]
+    if missing:
+        pytest.skip(f"CHAINRULE_MNIST_DIR={folder} lacks the MNIST file(s) {', '.join(missing)}")
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    line = next(line for line in text.splitlines() if "chainrule train --dataset mnist" in line)
+    args = line.split("chainrule ", 1)[1].split()
+    assert "--lr" not in args     # the defaults do the work
+    args[args.index("--data-dir") + 1] = folder
+    stated = re.search(r"this command reaches ([0-9.]+) validation and\s+([0-9.]+) test accuracy",
+                       text[text.index(line):])     # the sentence after the command
+    p = run(*args, "--out", tmp_path / "r")
+    assert "training MLP [784, 100, 100, 10] on mnist: 8000 train, 2000 validation, 10000 test" in p.stdout
+    got = float(re.search(r"^result: best/ = epoch \d+ .*: test accuracy ([0-9.]+)", p.stdout, re.M).group(1))
+    assert abs(got - float(stated.group(2))) <= 0.005, (got, stated.group(0))
+
+
 def test_summary_evaluate_and_predict_agree_on_which_weights(tmp_path):
     out = tmp_path / "r"
     p = run("train", "--epochs", "8", "--lr", "1.5", "--out", out)   # a high lr: the last epoch is not the best

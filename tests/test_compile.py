@@ -19,21 +19,23 @@ OPTIMIZERS = {
 }
 
 
-def make_step(sizes, opt_name, dtype, seed=0):
-    cr.manual_seed(seed)
-    net = cr.nn.MLP(sizes)
-    if dtype == np.float64:
-        net = net.double()
-    opt = OPTIMIZERS[opt_name](net.parameters())
-
+def training_step(net, opt):
     def step(x, y):
         opt.zero_grad()
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
         return loss
+    return step
 
-    return net, opt, step
+
+def make_step(sizes, opt_name, dtype, seed=0):
+    cr.manual_seed(seed)
+    net = cr.nn.MLP(sizes)
+    if dtype == np.float64:
+        net = net.double()
+    opt = OPTIMIZERS[opt_name](net.parameters())
+    return net, opt, training_step(net, opt)
 
 
 def batches(n_steps, n, d, classes, dtype, seed=1):
@@ -302,40 +304,309 @@ def test_work_on_arrays_the_trace_cannot_see_is_caught_by_the_first_replay():
     assert compiled.stats["eager"] >= 2
 
 
-def test_a_module_buffer_updated_outside_the_ops_is_caught_by_the_first_replay():
-    # BatchNorm1d in training mode updates its running statistics inside its rule, outside what the
-    # trace replays: the capture sees the running_mean array come from code it cannot follow (or, for
-    # a buffer it does not see at all, the first replay differs from the eager step), and the
-    # function runs eagerly, with the same numbers and the same buffers as eager
+def convnet(*extra, dtype=np.float32, seed=0):
+    """A small convnet (2x8x8 images, 5 classes): Conv2d, [extra], ReLU, MaxPool2d, Flatten, Linear."""
+    cr.manual_seed(seed)
+    nn = cr.nn
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), *extra, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(4 * 4 * 4, 5))
+    return net.double() if dtype == np.float64 else net
+
+
+def image_batches(n_steps, dtype, n=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(cr.tensor(rng.standard_normal((n, 2, 8, 8)).astype(dtype)), cr.tensor(rng.integers(0, 5, n)))
+            for _ in range(n_steps)]
+
+
+def assert_same_modules(net_c, net_e, **tol):
+    for (name, pe), pc in zip(net_e.named_parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), err_msg=name, **tol)
+        np.testing.assert_allclose(pc.grad.detach().numpy(), pe.grad.detach().numpy(), err_msg=name, **tol)
+    for (name, be), bc in zip(net_e.named_buffers(), net_c.buffers()):
+        np.testing.assert_allclose(np.asarray(bc), np.asarray(be), err_msg=name, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam", "adamw"])
+def test_compiled_convnet_matches_eager_for_50_steps(opt_name, dtype):
+    nets = convnet(dtype=dtype), convnet(dtype=dtype)
+    eager, step = (training_step(net, OPTIMIZERS[opt_name](net.parameters())) for net in nets)
+    compiled = cr.compile(step)
+    for x, y in image_batches(50, dtype):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), **tolerance(dtype))
+    assert_same_modules(nets[1], nets[0], **tolerance(dtype))
+    assert compiled.stats == {"traces": 1, "replays": 49, "eager": 0}
+
+
+def test_batchnorm_in_training_replays_and_updates_its_running_statistics():
+    # the rule updates running_mean/var in place (the replay runs it on the module's own arrays) and
+    # the module counts num_batches_tracked in Python (the replay repeats the count)
+    nets = convnet(cr.nn.BatchNorm2d(4)), convnet(cr.nn.BatchNorm2d(4))
+    eager, step = (training_step(net, cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)) for net in nets)
+    compiled = cr.compile(step)
+    for x, y in image_batches(12, np.float32):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-5, atol=1e-6)
+    assert_same_modules(nets[1], nets[0], rtol=1e-5, atol=1e-6)
+    assert int(nets[1][1].num_batches_tracked) == 12
+    assert compiled.stats == {"traces": 1, "replays": 11, "eager": 0}
+    model = cr.compile(nets[1])   # eval mode: the running statistics, read afresh at every call
+    nets[1].eval(), nets[0].eval()
+    x = image_batches(1, np.float32, seed=5)[0][0]
+    with cr.no_grad():
+        model(x), model(x)
+        stats = {"1.running_mean": cr.tensor(np.array([0.5, -1, 2, 0], np.float32)),
+                 "1.running_var": cr.tensor(np.array([2, 3, 4, 0.5], np.float32))}
+        for net in nets:
+            net.load_state_dict({**net.state_dict(), **stats})   # new arrays in the module's buffers
+        np.testing.assert_allclose(model(x).detach().numpy(), nets[0](x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert model._compiled.stats == {"traces": 1, "replays": 2, "eager": 0}
+
+
+def test_batchnorm_with_a_cumulative_average_runs_eagerly_with_the_eager_numbers():
+    # momentum=None: the factor 1/num_batches_tracked changes every call, which a replay would not
+    # repeat; the checked first replay sees the running statistics differ and the step runs eagerly
+    nets = convnet(cr.nn.BatchNorm2d(4, momentum=None)), convnet(cr.nn.BatchNorm2d(4, momentum=None))
+    eager, step = (training_step(net, cr.optim.SGD(net.parameters(), lr=0.1)) for net in nets)
+    compiled = cr.compile(step)
+    with pytest.warns(CompileWarning, match="runs eagerly: its replay changed a module buffer"):
+        for x, y in image_batches(4, np.float32):
+            np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-6)
+    assert_same_modules(nets[1], nets[0], rtol=1e-6, atol=1e-7)
+    strict = cr.compile(step, fullgraph=True)
+    with pytest.raises(CompileError, match="module buffer"):
+        for x, y in image_batches(2, np.float32):   # the trace, then the checked first replay
+            strict(x, y)
+
+
+def test_a_buffer_replaced_in_python_runs_eagerly_naming_it():
+    class Total(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("scale", np.array([1.0, 2.0]))
+
+        def forward(self, x):
+            self.scale = self.scale * 2   # a new array each call, not a counter
+            return x * cr.tensor(self.scale)
+
+    m = Total()
+    f = cr.compile(lambda x: m(x).sum())
+    with pytest.warns(CompileWarning, match="replaces the buffer 'scale' of Total"):
+        values = [f(cr.ones(2)).item() for _ in range(3)]
+    assert values == [6.0, 12.0, 24.0]
+    with pytest.raises(CompileError, match="replaces the buffer 'scale'"):
+        cr.compile(lambda x: m(x).sum(), fullgraph=True)(cr.ones(2))
+
+
+def test_a_changed_module_attribute_retraces_and_one_changed_by_the_step_runs_eagerly():
+    # a layer's settings (negative_slope, eps, p...) become the options of its ops: they are guards
+    net = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.LeakyReLU(0.1))
+    f = cr.compile(lambda x: net(x).sum(), fullgraph=True)
+    x = cr.tensor(np.linspace(-2, 2, 6).reshape(2, 3))
+    f(x), f(x)
+    net[1].negative_slope = 0.5
+    np.testing.assert_allclose(f(x).item(), net(x).sum().item(), rtol=1e-6)
+    assert f.stats == {"traces": 2, "replays": 1, "eager": 0}
+
+    class Counting(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x * 2
+
+    m = Counting()
+    g = cr.compile(lambda x: m(x).sum())
+    with pytest.warns(CompileWarning, match="changes the attribute 'calls' of Counting"):
+        for _ in range(3):
+            g(x)
+    assert m.calls == 3
+
+
+def test_a_module_with_hooks_runs_eagerly_also_when_the_hooks_come_after_the_trace():
+    # hooks are Python at every call (the training diagnostics record through them): a replay would
+    # skip them, so a step that calls a hooked module runs eagerly
+    from chainrule.nn.probes import Probes
+    net, opt, step = make_step([6, 5, 3], "sgd", np.float32)
+    compiled = cr.compile(step)
+    data = batches(5, 4, 6, 3, np.float32)
+    for x, y in data[:2]:
+        compiled(x, y)
+    probes = Probes(net, steps=())
+    with pytest.warns(CompileWarning, match="calls ReLU, which has hooks"):
+        for x, y in data[2:]:
+            compiled(x, y)
+            probes.end_step(lr=0.1)
+    assert compiled.stats == {"traces": 2, "replays": 1, "eager": 2}
+    assert all(np.isfinite(probes.data["layers"]["1"]["act_mean"]))
+    with pytest.raises(CompileError, match="hooks"):
+        cr.compile(step, fullgraph=True)(*data[0])
+
+
+def test_dropout_in_training_runs_eagerly_and_in_eval_replays():
+    # a replay would reuse the traced mask: a step that draws random numbers runs eagerly (a fresh
+    # mask each call, the eager numbers), with one warning; in eval mode dropout is the identity
+    nets = convnet(cr.nn.Dropout(0.3)), convnet(cr.nn.Dropout(0.3))
+    eager, step = (training_step(net, cr.optim.SGD(net.parameters(), lr=0.1)) for net in nets)
+    compiled = cr.compile(step)
+    losses = []
+    with pytest.warns(CompileWarning, match="random numbers") as rec:
+        for i, (x, y) in enumerate(image_batches(4, np.float32)):
+            cr.manual_seed(i)
+            lc = compiled(x, y).item()
+            cr.manual_seed(i)
+            assert lc == eager(x, y).item()
+            losses.append(lc)
+    assert len([w for w in rec if issubclass(w.category, CompileWarning)]) == 1
+    assert compiled.stats == {"traces": 1, "replays": 0, "eager": 3}
+    with pytest.raises(CompileError, match="random numbers"):
+        cr.compile(step, fullgraph=True)(*image_batches(1, np.float32)[0])
+    g = cr.Generator().manual_seed(0)   # a generator of its own: a draw all the same
+    with pytest.raises(CompileError, match="random numbers"):
+        cr.compile(lambda x: F.dropout(x, 0.5, generator=g).sum(), fullgraph=True)(cr.ones(3, 2))
+    model = cr.compile(nets[1].eval(), fullgraph=True)
+    x = image_batches(1, np.float32)[0][0]
+    with cr.no_grad():
+        outs = [model(x).detach().numpy() for _ in range(3)]
+    np.testing.assert_array_equal(outs[2], nets[1](x).detach().numpy())
+    assert model._compiled.stats == {"traces": 1, "replays": 2, "eager": 0}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layernorm_var_and_std_replay_through_their_rules(dtype):
+    def make():
+        cr.manual_seed(0)
+        net = cr.nn.Sequential(cr.nn.Linear(6, 8), cr.nn.LayerNorm(8), cr.nn.Tanh(), cr.nn.Linear(8, 3))
+        return net.double() if dtype == np.float64 else net
+
+    def make_step(net, opt):
+        def step(x, y):
+            opt.zero_grad()
+            h = net(x)
+            loss = F.cross_entropy(h, y) + 0.1 * h.var(dim=1).mean() + 0.1 * h.std() + \
+                0.01 * x.var(dim=0, correction=0, keepdim=True).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    nets = make(), make()
+    eager, step = (make_step(net, cr.optim.Adam(net.parameters(), lr=1e-2)) for net in nets)
+    compiled = cr.compile(step, fullgraph=True)
+    for x, y in batches(10, 5, 6, 3, dtype):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), **tolerance(dtype))
+    assert_same_modules(nets[1], nets[0], **tolerance(dtype))
+    assert compiled.stats == {"traces": 1, "replays": 9, "eager": 0}
+
+
+def trainer(compile, lr=0.1, epochs=3, model=None, batch=16):
     cr.manual_seed(0)
-    bn_e = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.BatchNorm1d(3))
-    cr.manual_seed(0)
-    bn_c = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.BatchNorm1d(3))
-    f = cr.compile(lambda x: bn_c(x).sum())
-    with cr.no_grad(), pytest.warns(CompileWarning, match="runs eagerly: .*(running_mean|module buffer)"):
-        for seed in range(4):
-            x = cr.tensor(np.random.default_rng(seed).standard_normal((5, 4)).astype(np.float32))
-            np.testing.assert_allclose(f(x).item(), bn_e(x).sum().item(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(bn_c[1].running_mean), np.asarray(bn_e[1].running_mean), rtol=1e-6)
+    ds = cr.data.spiral(40, 3)
+    model = model or cr.nn.MLP([2, 32, 32, 3])
+    opt = cr.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    sched = cr.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    return cr.train.Trainer(model, F.cross_entropy, opt, cr.data.DataLoader(ds, batch, shuffle=True, seed=1),
+                            cr.data.DataLoader(ds, 64), scheduler=sched, epochs=epochs, reg=1e-3, progress=False,
+                            compile=compile)
+
+
+def test_the_trainer_compiles_the_whole_step_with_the_weight_gradients_folded_into_the_update():
+    pytest.importorskip("scipy", reason="the fold uses SciPy's BLAS; without it the update is NumPy's")
+    from chainrule.compiler.update import PendingGrad
+    eager, compiled = trainer(False), trainer(True)
+    he, hc = eager.fit(), compiled.fit()
+    for key in ("iter_loss", "train_loss", "val_loss", "train_acc", "val_acc", "lr"):
+        np.testing.assert_allclose(getattr(hc, key), getattr(he, key), rtol=1e-5, atol=1e-6, err_msg=key)
+    assert compiled.compiled.stats["eager"] == 0 and compiled.compiled.stats["replays"] > 10
+    linears = [m for m in compiled.model.modules() if isinstance(m, cr.nn.Linear)]
+    assert all(type(m.weight._grad) is PendingGrad for m in linears)   # dW was never stored
+    assert_same_modules(compiled.model, eager.model, rtol=1e-5, atol=1e-6)
+
+
+def test_the_compiled_trainer_stops_on_a_nan_loss_before_the_update():
+    runs = []
+    for compile in (False, True):
+        t = trainer(compile, lr=1e4, epochs=2)   # diverges at the fourth step
+        with np.errstate(all="ignore"), pytest.raises(cr.train.NonFiniteLoss, match=r"at step \d+ .*lower"), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)   # (the replay hands a NaN loss to eager)
+            t.fit()
+        runs.append((t, len(t.history.iter_loss)))
+    (te, ne), (tc, nc) = runs
+    assert nc == ne and tc.compiled.stats["replays"] > 0
+    for pe, pc in zip(te.model.parameters(), tc.model.parameters()):   # the failing step changed nothing
+        assert np.isfinite(pc.detach().numpy()).all()
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-5)
+
+
+def test_the_compiled_trainer_runs_a_convnet_with_batchnorm():
+    def model():
+        cr.manual_seed(0)
+        return cr.nn.Sequential(cr.nn.Unflatten(1, (1, 2, 1)), cr.nn.Conv2d(1, 4, (2, 1)), cr.nn.BatchNorm2d(4),
+                                cr.nn.ReLU(), cr.nn.Flatten(), cr.nn.Linear(4, 3))
+    eager, compiled = trainer(False, model=model()), trainer(True, model=model())
+    he, hc = eager.fit(), compiled.fit()
+    np.testing.assert_allclose(hc.iter_loss, he.iter_loss, rtol=1e-5, atol=1e-6)
+    assert compiled.compiled.stats["eager"] == 0
+    assert_same_modules(compiled.model, eager.model, rtol=1e-5, atol=1e-6)
+
+
+def cli_train(out, *flags, check=True):
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--out", str(out), "--quiet", *flags],
+                       capture_output=True, text=True, timeout=300)
+    if check:
+        assert p.returncode == 0, p.stderr
+        assert "Traceback" not in p.stderr and "CompileWarning" not in p.stderr, p.stderr
+    return p
+
+
+def metrics(out):
+    import json
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_train_command_with_compile_matches_eager(tmp_path):
     import json
-    import subprocess
-    import sys
-
-    def train(out, *flags):
-        p = subprocess.run([sys.executable, "-m", "chainrule", "train", "--dataset", "blobs", "--epochs", "2",
-                            "--out", str(out), *flags], capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, p.stderr
-        assert "Traceback" not in p.stderr and "CompileWarning" not in p.stderr
-        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-    eager, compiled = train(tmp_path / "e"), train(tmp_path / "c", "--compile")
+    flags = ("--dataset", "spiral", "--epochs", "4", "--hidden", "64,64")
+    cli_train(tmp_path / "e", *flags), cli_train(tmp_path / "c", *flags, "--compile")
+    eager, compiled = metrics(tmp_path / "e"), metrics(tmp_path / "c")
+    assert len(eager) == len(compiled) == 4
     for a, b in zip(eager, compiled):
-        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
-        assert b["val_acc"] == a["val_acc"]
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc", "lr"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
     assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["compile"] is True
+
+
+def test_train_command_compiles_each_rank_of_an_mpi_run(tmp_path):
+    # each rank replays forward and backward; the Allreduce and the update follow, as in eager
+    try:
+        from chainrule.distributed.launch import find_mpiexec
+        find_mpiexec()
+        import mpi4py  # noqa: F401
+    except (ImportError, FileNotFoundError):
+        pytest.skip("mpiexec or mpi4py is not installed (pip install 'chainrule[distributed]')")
+    flags = ("--dataset", "spiral", "--epochs", "3")
+    cli_train(tmp_path / "e", *flags), cli_train(tmp_path / "c", *flags, "--compile", "--nproc", "2")
+    eager, compiled = metrics(tmp_path / "e"), metrics(tmp_path / "c")
+    assert len(eager) == len(compiled) == 3
+    for a, b in zip(eager, compiled):
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+
+
+def test_train_command_compiles_a_convnet(tmp_path):
+    from files import write_mnist
+    write_mnist(tmp_path / "m", n_train=40, n_test=10)
+    flags = ("--dataset", "mnist", "--data-dir", str(tmp_path / "m"), "--model", "convnet", "--channels", "4",
+             "--kernels", "3", "--hidden", "8", "--epochs", "2", "--lr", "0.01", "--batch-size", "16")
+    cli_train(tmp_path / "e", *flags), cli_train(tmp_path / "c", *flags, "--compile")
+    for a, b in zip(metrics(tmp_path / "e"), metrics(tmp_path / "c")):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5, abs=1e-6)
+        assert b["val_acc"] == a["val_acc"]
 
 
 def test_a_compiled_function_called_inside_another_is_inlined_into_its_trace():
@@ -398,6 +669,32 @@ def test_the_weight_gradient_is_folded_into_the_update_where_scipy_is_installed(
     assert type(net[0].weight._grad) is PendingGrad and type(net[2].weight._grad) is PendingGrad
     assert type(net[0].bias._grad) is np.ndarray  # biases take the optimizer's own rule
     assert net[0].weight.grad.shape == (5, 6)     # and .grad reads it as a tensor
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "sgd_wd", "momentum", "adam", "adamw"])
+def test_the_fold_takes_the_gradient_an_l2_penalty_gave_the_weight_first(opt_name):
+    # the penalty also reads W: its 2 lambda W reaches W.grad before the layer's D^T X, and the
+    # update adds it to the folded product
+    pytest.importorskip("scipy", reason="the fold uses SciPy's BLAS; without it the update is NumPy's")
+    from chainrule.compiler.update import PendingGrad
+
+    def make():
+        net, opt, _ = make_step([6, 5, 3], opt_name, np.float64)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y) + 1e-2 * F.l2_penalty(net)
+            loss.backward()
+            opt.step()
+            return loss
+        return net, step
+
+    (net_e, eager), (net_c, step) = make(), make()
+    compiled = cr.compile(step, fullgraph=True)
+    for x, y in batches(10, 4, 6, 3, np.float64):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-12)
+    assert type(net_c[0].weight._grad) is PendingGrad and net_c[0].weight._grad.extra is not None
+    assert_same_modules(net_c, net_e, rtol=1e-11, atol=1e-13)
 
 
 def test_without_scipy_the_update_is_numpys_and_the_numbers_the_same(monkeypatch):

@@ -1,10 +1,12 @@
 """`chainrule train --model convnet`, run as a user runs it: a convnet learns where an MLP cannot
 (shifted patterns, data built here), and runs keep checkpoints, resume, evaluate, predict and sweep."""
+import csv
 import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,6 +89,40 @@ def test_sweep_searches_a_convnet(tmp_path):
     assert "2 of 2 trials finished" in p.stdout
     best = json.loads((out / "best.json").read_text())
     assert best["model"] == "convnet" and best["channels"] == [2]
+
+
+def test_sweep_searches_model_channels_kernels_and_pool(tmp_path):
+    pytest.importorskip("optuna", reason="the sweep command needs optuna (chainrule[sweep])")
+    write_mnist(tmp_path / "m", n_train=40, n_test=10)
+    out = tmp_path / "s"
+    p = run("sweep", "--dataset", "mnist", "--data-dir", tmp_path / "m", "--hidden", "4", "--epochs", "1",
+            "--search", "model=mlp,convnet", "--search", "channels=2x4,3", "--search", "kernels=3,5x3",
+            "--search", "pool=1,2", "--sampler", "random", "--sampler-seed", "3", "--trials", "4", "--out", out)
+    assert "4 of 4 trials finished" in p.stdout
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 4
+    for row in rows:    # each trial ran with the sampled settings, lists as "2x4"
+        cfg = json.loads((Path(row["run_dir"]) / "config.json").read_text())["run"]
+        assert cfg["model"] == row["model"] and cfg["pool"] == int(row["pool"])
+        assert "x".join(map(str, cfg["channels"])) == row["channels"] and row["channels"] in ("2x4", "3")
+        assert "x".join(map(str, cfg["kernels"])) == row["kernels"] and row["kernels"] in ("3", "5x3")
+        assert f"channels={row['channels']}" in p.stdout
+    assert {r["model"] for r in rows} == {"mlp", "convnet"}    # (seed 3 samples both)
+    best = json.loads((out / "best.json").read_text())
+    assert best["channels"] in ([2, 4], [3]) and best["kernels"] in ([3], [5, 3]) and best["pool"] in (1, 2)
+
+
+@pytest.mark.parametrize("search,message", [
+    ("channels=16x0", "--search channels=16x0: '16x0' is not a list of conv channels (like 16, or 16x32"),
+    ("kernels=3x3x3", "kernels=3x3x3: --kernels 3,3,3: 3 kernel sizes for 2 conv blocks"),
+    ("pool=2,8", "pool=8: --pool 8: 2 conv blocks each pooling by 8 shrink a 28x28 image to nothing"),
+])
+def test_sweep_refuses_a_convnet_that_cannot_run_before_any_trial(tmp_path, search, message):
+    pytest.importorskip("optuna", reason="the sweep command needs optuna (chainrule[sweep])")
+    p = run("sweep", "--dataset", "mnist", "--data-dir", tmp_path, "--model", "convnet", "--search", search,
+            "--out", tmp_path / "s", check=False)
+    assert p.returncode == 1 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / "s" / "trials").exists()
 
 
 def test_first_layer_filters_are_drawn_beside_the_mlp_templates(tmp_path):

@@ -661,3 +661,21 @@ def test_tutorial_spellings_backward_gradient_keywords_and_printed_results():
     assert not cr.accelerator.is_available() and cr.accelerator.current_accelerator() is None
     assert repr(cr.zeros(2, 3).size()) == "chainrule.Size([2, 3])"
     assert "AddBackward0 object at" in repr((cr.ones(1, requires_grad=True) + 1).grad_fn)
+
+
+@pytest.mark.parametrize("dt", ["uint8", "int8", "int16", "int32", "int64", "bool"])
+def test_integer_arrays_keep_their_dtype_as_in_pytorch(dt):
+    """torch.tensor(ndarray) keeps an integer array's dtype (a uint8 image stays uint8, 8x smaller than int64),
+    and the results of ops with it promote as torch's do."""
+    a = np.array([[1, 2, 3], [0, 5, 250 if dt == "uint8" else 7]], dtype=dt)
+    c, t = cr.tensor(a), torch.tensor(a)
+    for f in (lambda x, M: x, lambda x, M: x + 1, lambda x, M: x * 2.5, lambda x, M: x + M.tensor([1]),
+              lambda x, M: x.sum(), lambda x, M: x.float() / 2, lambda x, M: x.max(), lambda x, M: -x if dt != "bool" else x,
+              lambda x, M: M.as_tensor(a)):
+        got, want = f(c, cr), f(t, torch)
+        assert str(got.dtype) == str(want.dtype).replace("torch.", ""), dt
+        np.testing.assert_array_equal(np.asarray(got.numpy()), want.numpy())
+    assert cr.from_numpy(a).dtype == a.dtype
+    for name in ("byte", "char", "short", "int", "long"):
+        assert str(getattr(cr.tensor([1.7, -2.2]), name)().dtype) == str(getattr(torch.tensor([1.7, -2.2]), name)().dtype).replace("torch.", "")
+    assert (cr.uint8, cr.int8, cr.int16, cr.short, cr.char, cr.byte) == (np.uint8, np.int8, np.int16, np.int16, np.int8, np.uint8)

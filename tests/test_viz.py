@@ -14,7 +14,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.viz import activation_curves, draw_graph, explain, history_curves, render, templates
-from chainrule.viz.diagnostics import Diagnostics
+from chainrule.nn.probes import Diagnostics
 from chainrule.viz.expression import ExpressionError, evaluate, parse
 from chainrule.viz.wires import GREEN, GREY, RED, wire_number
 
@@ -744,10 +744,9 @@ def test_templates_figure_shows_both_nets_with_what_they_were_trained_on(tmp_pat
 def test_lecture_templates_caption_names_the_data_and_the_accuracy(tmp_path, monkeypatch):
     from files import write_cifar10
     from chainrule import lecture
-    from chainrule.viz import plots
     write_cifar10(tmp_path / "c", n_train=(30, 30, 30, 30, 30), n_test=20)
     seen = {}
-    monkeypatch.setattr(plots, "plot_template_comparison",
+    monkeypatch.setattr(lecture, "plot_template_comparison",
                         lambda lin, mlp, classes, caption, path=None: seen.update(caption=caption, shapes=(
                             lin.shape, mlp.shape)) or Path(path).write_bytes(b"png"))
     lecture.templates(tmp_path, tmp_path / "c", settings={"epochs": 1, "hidden": 12})

@@ -21,8 +21,8 @@ _malloc.tune()   # freed arrays' memory is reused instead of page-faulted in aga
 from chainrule.tensor import Size, Tensor  # noqa: E402
 from chainrule.autograd import (Function, enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                                 set_grad_enabled)
-from chainrule.dtypes import (bool_, float16, float32, float64, get_default_dtype, int32, int64,
-                              set_default_dtype)
+from chainrule.dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,  # noqa: F401
+                              set_default_dtype, uint8)
 from chainrule.creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                                 linspace, logspace, ones, ones_like, rand, rand_like, randint,
                                 randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
@@ -61,6 +61,9 @@ double = float64
 half = float16
 long = int64
 int = int32  # noqa: A001 - torch.int is int32
+short = int16
+char = int8
+byte = uint8
 bool = bool_  # noqa: A001
 
 __version__ = "0.1.0"

@@ -11,11 +11,25 @@ import os
 import re
 import sys
 import traceback
-from dataclasses import asdict, fields
+import warnings
+from dataclasses import fields
 from pathlib import Path
 
+from tqdm.autonotebook import tqdm  # tqdm.auto without asyncio (the commands start faster)
+
+from chainrule import lecture
 from chainrule.messages import one_line
-from chainrule.train import threads
+from chainrule.nn.layers import ACTIVATIONS
+from chainrule.train import app, run, threads
+from chainrule.train.config import DATASET_DEFAULTS, DATASETS, OPTIMIZERS, RunConfig
+from chainrule.train.distributed import rank
+from chainrule.train.sweep import METRICS, PRUNERS, SAMPLERS, SweepWarning, quiet_optuna, report, sweep_command
+from chainrule.train.trainer import NonFiniteLoss
+from chainrule.viz import draw_graph, explain, render, stepper
+from chainrule.viz.expression import evaluate, parse_assignments
+from chainrule.viz.health import plot_diagnostics
+from chainrule.viz.plots import plot_confusion
+from chainrule.viz.plots import plot_history as draw_history
 
 
 def _hidden(text: str) -> tuple:
@@ -43,73 +57,34 @@ def _int_list(flag: str):
 
 
 def _demo(args) -> int:
-    import chainrule as cr
-    x, y, z = (cr.tensor(v, requires_grad=True, name=n) for v, n in ((args.x, "x"), (args.y, "y"), (args.z, "z")))
-    q = x + y
-    f = q * z
-    f.backward()
-    print(f"f = (x + y) * z at x={args.x:g}, y={args.y:g}, z={args.z:g}")
-    print(f"forward:  q = x + y = {q.item():g},  f = q * z = {f.item():g}")
-    print(f"backward: df/dq = z = {q.grad.item():g}   (mul swaps)")
-    print(f"          df/dz = q = {z.grad.item():g}")
-    print(f"          df/dx = df/dq * 1 = {x.grad.item():g}   (add distributes)")
-    print(f"          df/dy = df/dq * 1 = {y.grad.item():g}")
+    print("\n".join(lecture.demo(args.x, args.y, args.z)))
     return 0
 
 
 def _train(args) -> int:
-    """``train``: the run itself is chainrule.train.app's; here its callbacks, plots and one-line errors."""
-    from chainrule.train import app
-    from chainrule.train.trainer import NonFiniteLoss
-    diag = []
-
-    def callbacks(trainer, data):     # --tensorboard curves; --diagnostics per-layer records, written after the run
-        cbs = []
-        if args.tensorboard:
-            from chainrule.train.tensorboard import TensorBoardLogger   # lazily: tensorboardX is optional
-            cbs.append(TensorBoardLogger(Path(trainer.run_dir) / "tensorboard" if args.tensorboard is True
-                                         else args.tensorboard))
-        if args.diagnostics:
-            import warnings
-            from chainrule.viz.diagnostics import Diagnostics
-            from chainrule.nn.probes import Probes
-            diag.append(Diagnostics(data.train.X[:256]))
-            diag.append(Probes(trainer.model))  # per-layer histograms, dead/saturated units, update ratios
-            cbs += diag
-            warnings.simplefilter("always", RuntimeWarning)
-            warnings.formatwarning = lambda msg, *a, **k: f"warning: {msg}\n"
-        return cbs
-
+    """``train``: the run is chainrule.train.app's; here the drawing of its figures and its one-line errors."""
     try:
-        out = app.train_command(args, say=_say, callbacks=callbacks, plot=plot_history)
+        return app.train_command(args, say=_say, plot=plot_history, plot_diagnostics=plot_diagnostics,
+                                 warn=_warn).code
     except NonFiniteLoss as e:
         print(f"chainrule train: stopped: {one_line(e)}", file=sys.stderr)
         return 1
-    if out.main and out.history is not None and out.history.epoch:
-        if diag:
-            import json
-            run_dir, (records, probes) = out.run_dir, diag
-            (run_dir / "diagnostics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records.records))
-            (run_dir / "diagnostics.json").write_text(json.dumps(probes.data))
-            try:
-                from chainrule.viz.health import plot_diagnostics
-                print("diagnostics: " + ", ".join(plot_diagnostics(probes.data, run_dir)))
-            except ImportError as e:
-                print(f"(no diagnostics figures: {e})")
-    return out.code
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def plot_history(history, path) -> None:
     """training.png of a run, drawn by chainrule.viz (nothing without matplotlib, an optional extra)."""
     try:
-        from chainrule.viz.plots import plot_history as draw
+        draw_history(history, path)
     except ImportError:
         return
-    draw(history, path)
 
 
 def _checkpoint_note(slot: str, epoch: int) -> str:
@@ -118,7 +93,6 @@ def _checkpoint_note(slot: str, epoch: int) -> str:
 
 
 def _evaluate(args) -> int:
-    from chainrule.train import run
     r = run.evaluate_run(args.run_dir, args.dataset, args.data_dir, checkpoint=args.checkpoint)
     print(f"{r['dataset']} test set: {r['n']} samples, loss {r['loss']:.4f}, accuracy {r['accuracy']:.4f}; "
           f"{_checkpoint_note(r['checkpoint'], r['epoch'])}")
@@ -127,7 +101,6 @@ def _evaluate(args) -> int:
     for c, a, n in zip(r["classes"], r["per_class"], r["confusion"].sum(axis=1)):
         print(f"{c.ljust(w)}  {a:8.4f}  {n:7d}")
     try:
-        from chainrule.viz.plots import plot_confusion
         path = Path(args.run_dir) / "confusion.png"
         plot_confusion(r["confusion"], r["classes"], path)
         print(f"confusion matrix: {path}")
@@ -137,7 +110,6 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from chainrule.train import run
     slot, epoch, rows = run.predict_files(args.run_dir, args.files, args.top_k, checkpoint=args.checkpoint)
     print(f"using {_checkpoint_note(slot, epoch)}", file=sys.stderr)
     for name, top in rows:
@@ -146,8 +118,6 @@ def _predict(args) -> int:
 
 
 def _graph(args) -> int:
-    from chainrule.viz import draw_graph, explain, render
-    from chainrule.viz.expression import evaluate, parse_assignments
     f, leaves = evaluate(args.expression, parse_assignments(args.values))
     narration = explain(f, short=4)  # runs the backward pass; long sub-expressions are called t1, t2, ...
     print(f"f = {args.expression} = {f.item():g}")
@@ -157,7 +127,6 @@ def _graph(args) -> int:
         print()
         print(narration)
     if args.html:
-        from chainrule.viz import stepper
         print(f"stepper: {stepper(f, title=f'f = {args.expression}', scale=args.scale).save(args.html)}")
     if args.out:
         dot = draw_graph(f, title=f"f = {args.expression}", style=args.style, scale=args.scale)
@@ -171,40 +140,21 @@ def _graph(args) -> int:
 
 
 def _lecture(args) -> int:
-    from chainrule import lecture
     if args.list or not args.name:
         for name, fn in lecture.FIGURES.items():
             print(f"{name:18s} {fn.__doc__.strip().splitlines()[0]}")
         return 0
-    names = list(lecture.FIGURES) if args.name == "all" else [args.name]
-    for name in names:
-        try:
-            files = lecture.make(name, args.out, args.data_dir)
-        except FileNotFoundError as e:
-            if args.name != "all":
-                raise
-            print(f"{name}: skipped ({e})")
-            continue
-        print(f"{name}: " + ", ".join(files))
+    for name, files, skipped in lecture.make_each(args.name, args.out, args.data_dir):
+        print(f"{name}: skipped ({skipped})" if skipped else f"{name}: " + ", ".join(files))
     return 0
 
 
 def _sweep(args) -> int:
-    from chainrule.train.config import given_settings, resolve_config
-    from chainrule.train.sweep import report, sweep
-
-    import warnings
-    import optuna
-    from tqdm.auto import tqdm
-    from chainrule.train.sweep import SweepWarning
-    optuna.logging.set_verbosity(optuna.logging.ERROR)   # a failed trial is one line below, not a traceback
+    quiet_optuna()
     warnings.simplefilter("always", SweepWarning)
     warnings.showwarning = lambda msg, cat, *a, **k: tqdm.write(f"chainrule sweep: warning: {msg}", file=sys.stderr)
     if args.report:
         return _show_report(report(args.report, storage=args.storage), out=Path(args.report))
-    fixed = given_settings(args)     # the rest: the dataset's defaults (RunConfig.from_dict)
-    if args.config:
-        fixed = asdict(resolve_config(fixed, args.config))
     metric = args.metric
 
     def line(t):
@@ -217,10 +167,7 @@ def _sweep(args) -> int:
         score = f"{metric} {v:.4f}" if v is not None else ""
         tqdm.write(f"trial {t.number:4d} {status:9s} {score}  {params}".rstrip())
 
-    out = args.out or f"sweeps/{fixed.get('dataset', 'spiral')}"
-    res = sweep(fixed, args.search, trials=args.trials, out=out, jobs=args.jobs, storage=args.storage,
-                study=args.study, sampler=args.sampler, prune=args.prune, metric=metric, timeout=args.timeout,
-                sampler_seed=args.sampler_seed, on_trial=line, plot=plot_history)
+    res, out = sweep_command(args, on_trial=line, plot=plot_history)
     _show_report(res.report, out=Path(out))
     if res.status == "interrupted":
         print(f"interrupted: {res.report['finished']} of {res.report['trials']} trials finished; run the same "
@@ -255,9 +202,6 @@ def _show_report(r, out) -> int:
 
 
 def _add_sweep(sub, train_parser) -> None:
-    from chainrule.train.run import RunConfig
-    from chainrule.train.sweep import METRICS, PRUNERS, SAMPLERS
-
     s = sub.add_parser("sweep", help="hyperparameter search: many runs, sampled by Optuna",
                        description="Search hyperparameters: each trial is an ordinary run in SWEEP_DIR/trials/. "
                                    "Every train flag can be fixed, or searched with --search.")
@@ -287,9 +231,6 @@ def _add_sweep(sub, train_parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chainrule.nn.layers import ACTIVATIONS
-    from chainrule.train.config import DATASET_DEFAULTS, DATASETS, OPTIMIZERS, RunConfig
-
     d = RunConfig()
 
     def default(name, show=lambda v: f"{v:g}" if isinstance(v, float) else str(v)):
@@ -439,11 +380,6 @@ def _protect_expressions(parser, argv: list) -> list:
     return out
 
 
-def _rank() -> int:
-    from chainrule.train.distributed import rank
-    return rank()
-
-
 def _fail(line: str, code: int, debug: bool) -> int:
     """Print the one line of an error (after the traceback, with --debug) and give its exit code."""
     if debug:
@@ -477,7 +413,7 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         return code
     except UsageError as e:
-        if _rank() == 0:    # under mpiexec every rank parsed the same command line: one of them says so
+        if rank() == 0:    # under mpiexec every rank parsed the same command line: one of them says so
             print(e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,7 +3,7 @@
 Rules (they follow PyTorch's, so results compare one to one):
 
 * A float tensor is float32 unless the user asks for another dtype; data that
-  already is a float ndarray keeps its dtype (as ``torch.tensor`` does).
+  already is an ndarray keeps its dtype (float, int or uint8 images alike, as ``torch.tensor`` does).
 * Python ints become int64, Python bools become bool.
 * Combining two operands: float with float -> the wider float; a float with an
   integer or bool operand -> the float's dtype (so ``x32 + np.arange(3)`` stays
@@ -28,12 +28,15 @@ float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
+int16 = np.dtype(np.int16)
+int8 = np.dtype(np.int8)
+uint8 = np.dtype(np.uint8)
 bool_ = np.dtype(np.bool_)
 
 DEFAULT_FLOAT = float32
 
-_ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int64,
-            "bool": bool_}
+_ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32, "short": int16,
+            "char": int8, "byte": uint8, "bool": bool_}
 
 
 def as_dtype(dtype) -> np.dtype:
@@ -68,10 +71,8 @@ def infer_dtype(data) -> np.dtype:
         d = data.dtype
         if d.kind == "f":
             return d
-        if d.kind in "iu":
-            return int64 if d.kind == "i" or d.itemsize < 8 else d
-        if d.kind == "b":
-            return bool_
+        if d.kind in "iub":
+            return d
         raise TypeError(f"cannot make a tensor from an array of dtype {d}")
     arr = np.asarray(data)
     if arr.dtype.kind == "f":

@@ -10,9 +10,23 @@ from pathlib import Path
 
 import numpy as np
 
+import chainrule as cr
+from chainrule import nn, optim
+from chainrule.data import ArrayDataset, DataLoader, Preprocess, load_cifar10, spiral, xor
+from chainrule.nn.functional import cross_entropy
+from chainrule.nn.utils import predict
+from chainrule.random import manual_seed
+from chainrule.train import run
+from chainrule.train.models import ConvNet
+from chainrule.viz.explain import explain
+from chainrule.viz.expression import evaluate
+from chainrule.viz.graph import draw_graph, render
+from chainrule.viz.plots import (plot_activations, plot_filters, plot_history, plot_linear_vs_mlp,
+                                 plot_template_comparison)
+from chainrule.viz.stepper import stepper
+
 
 def _graph_files(out: Path, stem: str, output, **kw) -> list:
-    from chainrule.viz.graph import draw_graph, render
     dot = draw_graph(output, **kw)
     files = [render(dot, out / f"{stem}.dot")]
     try:
@@ -25,9 +39,6 @@ def _graph_files(out: Path, stem: str, output, **kw) -> list:
 
 def fit_small(model, data, epochs: int = 300, lr: float = 0.05, seed: int = 0):
     """Train a small model on a 2-D dataset with Adam (for the lecture's comparison figures)."""
-    from chainrule import optim
-    from chainrule.data import DataLoader
-    from chainrule.nn.functional import cross_entropy
     opt = optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(data, 64, shuffle=True, seed=seed)
     for epoch in range(epochs):
@@ -42,9 +53,6 @@ def fit_small(model, data, epochs: int = 300, lr: float = 0.05, seed: int = 0):
 def linear_vs_mlp(data, hidden: int = 100, epochs: int = 300, path=None, seed: int = 0):
     """Train a linear classifier and a 2-layer ReLU net on the same 2-D data and draw them side by side
     (:func:`chainrule.viz.plots.plot_linear_vs_mlp`). Returns the figure and the two accuracies."""
-    from chainrule import nn
-    from chainrule.random import manual_seed
-    from chainrule.viz.plots import plot_linear_vs_mlp
     k = int(np.max(data.y)) + 1
     manual_seed(seed)
     linear = fit_small(nn.Linear(2, k), data, epochs, seed=seed)
@@ -55,7 +63,6 @@ def linear_vs_mlp(data, hidden: int = 100, epochs: int = 300, path=None, seed: i
 
 def linear_vs_2layer(out: Path, data_dir=None) -> list:
     """Linear classifier vs 2-layer network on XOR and on the spiral."""
-    from chainrule.data import spiral, xor
     linear_vs_mlp(xor(200), path=out / "linear_vs_2layer_xor.png")
     linear_vs_mlp(spiral(100, 3), path=out / "linear_vs_2layer_spiral.png")
     return [str(out / "linear_vs_2layer_xor.png"), str(out / "linear_vs_2layer_spiral.png")]
@@ -63,15 +70,12 @@ def linear_vs_2layer(out: Path, data_dir=None) -> list:
 
 def activations(out: Path, data_dir=None) -> list:
     """Activation functions and their derivatives."""
-    from chainrule.viz.plots import plot_activations
     plot_activations(path=out / "activations.png")
     return [str(out / "activations.png")]
 
 
 def graph(out: Path, data_dir=None) -> list:
     """The computational graph of f = (x + y) * z at x=-2, y=5, z=-4 with values and gradients."""
-    from chainrule.viz.expression import evaluate
-    from chainrule.viz.explain import explain
     f, _ = evaluate("(x + y) * z", {"x": -2, "y": 5, "z": -4})
     text = explain(f)
     (out / "graph_xyz.txt").write_text(text + "\n")
@@ -81,9 +85,6 @@ def graph(out: Path, data_dir=None) -> list:
 
 def neuron(out: Path, data_dir=None) -> list:
     """The sigmoid neuron 1/(1+exp(-(w0*x0+w1*x1+w2))) as the lecture draws it, narrated, and its stepper page."""
-    from chainrule.viz.expression import evaluate
-    from chainrule.viz.explain import explain
-    from chainrule.viz.stepper import stepper
     text = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
     f, _ = evaluate(text, {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3})
     (out / "neuron.txt").write_text(explain(f) + "\n")
@@ -97,7 +98,6 @@ def neuron(out: Path, data_dir=None) -> list:
 
 def gates(out: Path, data_dir=None) -> list:
     """The gate patterns: add distributes, mul swaps and scales, max routes."""
-    from chainrule.viz.expression import evaluate
     files = []
     for name, expr in (("add", "x + y"), ("mul", "x * y"), ("max", "max(x, y)")):
         f, _ = evaluate(expr, {"x": 3, "y": -1})
@@ -108,8 +108,6 @@ def gates(out: Path, data_dir=None) -> list:
 
 def vectorized_linear(out: Path, data_dir=None) -> list:
     """Y = X W with the shape of every gradient: dL/dX = dL/dY W^T, dL/dW = X^T dL/dY."""
-    import chainrule as cr
-    from chainrule.viz.explain import explain
     cr.manual_seed(0)
     X = cr.randn(64, 3072, requires_grad=True)
     W = cr.randn(3072, 100, requires_grad=True)
@@ -124,8 +122,6 @@ def vectorized_linear(out: Path, data_dir=None) -> list:
 
 def pipeline(out: Path, data_dir=None) -> list:
     """The modular pipeline Linear -> ReLU -> Linear -> softmax loss, forward and backward."""
-    import chainrule as cr
-    from chainrule.viz.explain import explain
     cr.manual_seed(0)
     net = cr.nn.MLP([4, 5, 3])
     x = cr.randn(2, 4)
@@ -137,8 +133,6 @@ def pipeline(out: Path, data_dir=None) -> list:
 
 def loss_step_decay(out: Path, data_dir=None) -> list:
     """Training loss per iteration with step learning-rate decay (the spiral, `chainrule train`'s defaults)."""
-    from chainrule.train import run
-    from chainrule.viz.plots import plot_history
     trainer, _ = run.make_trainer(run.RunConfig(), out / "_run", progress=False)
     trainer.run_dir, trainer.callbacks = None, []
     h = trainer.fit()
@@ -154,8 +148,6 @@ TEMPLATES = dict(epochs=25, lr=7e-3, reg=3e-2, init_std=1e-2, batch=128, hidden=
 
 def _fit(net, X, y, seed: int, epochs: int, lr: float, reg: float, batch: int):
     """SGD with momentum on cross-entropy + reg x L2, as the course trains its classifiers."""
-    import chainrule as cr
-    from chainrule.data import ArrayDataset, DataLoader
     opt = cr.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     loader = DataLoader(ArrayDataset(X, y), batch, shuffle=True, seed=seed)
     for epoch in range(epochs):
@@ -173,9 +165,6 @@ def train_templates(data_dir, settings: dict | None = None, limit: int | None = 
 
     Returns {"linear": weight, "mlp": first-layer weight, "classes", "n_train", "n_test",
     "accuracy": {"linear", "mlp"}, "caption"}: what :func:`chainrule.viz.plots.plot_template_comparison` draws."""
-    import chainrule as cr
-    from chainrule.data import Preprocess, load_cifar10
-    from chainrule.nn.utils import predict
     k = {**TEMPLATES, **(settings or {})}
     Xtr, ytr, Xte, yte, classes = load_cifar10(data_dir)
     Xtr, ytr = Xtr[:limit], ytr[:limit]
@@ -200,7 +189,6 @@ def train_templates(data_dir, settings: dict | None = None, limit: int | None = 
 
 def templates(out: Path, data_dir=None, settings: dict | None = None) -> list:
     """Templates: a linear classifier's 10 class templates beside a 2-layer net's first-layer weights (CIFAR-10)."""
-    from chainrule.viz.plots import plot_template_comparison
     if not data_dir:
         raise FileNotFoundError("templates: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
     t = train_templates(data_dir, settings)
@@ -210,10 +198,6 @@ def templates(out: Path, data_dir=None, settings: dict | None = None) -> list:
 
 def filters(out: Path, data_dir=None) -> list:
     """Filters: a small CIFAR-10 ConvNet's first-layer 5x5 filters beside a 2-layer net's 32x32 templates."""
-    import chainrule as cr
-    from chainrule.data import Preprocess, load_cifar10
-    from chainrule.train.models import ConvNet
-    from chainrule.viz.plots import plot_filters
     if not data_dir:
         raise FileNotFoundError("filters: needs CIFAR-10; pass --data-dir with the cifar-10-batches-py folder")
     Xtr, ytr, _, _, _ = load_cifar10(data_dir)
@@ -242,3 +226,29 @@ def make(name: str, out, data_dir=None) -> list:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return FIGURES[name](out, data_dir)
+
+
+def make_each(name: str, out, data_dir=None):
+    """Figure ``name``, or every figure for "all": yields (name, files written, None), or for "all"
+    (name, [], why) for a figure whose data is missing (a single figure raises instead)."""
+    for one in (list(FIGURES) if name == "all" else [name]):
+        try:
+            yield one, make(one, out, data_dir), None
+        except FileNotFoundError as e:
+            if name != "all":
+                raise
+            yield one, [], str(e)
+
+
+def demo(x: float = -2.0, y: float = 5.0, z: float = -4.0) -> list:
+    """The lecture's f = (x + y) * z, forward and backward, as the lines ``chainrule demo`` prints."""
+    tx, ty, tz = (cr.tensor(v, requires_grad=True, name=n) for v, n in ((x, "x"), (y, "y"), (z, "z")))
+    q = tx + ty
+    f = q * tz
+    f.backward()
+    return [f"f = (x + y) * z at x={x:g}, y={y:g}, z={z:g}",
+            f"forward:  q = x + y = {q.item():g},  f = q * z = {f.item():g}",
+            f"backward: df/dq = z = {q.grad.item():g}   (mul swaps)",
+            f"          df/dz = q = {tz.grad.item():g}",
+            f"          df/dx = df/dq * 1 = {tx.grad.item():g}   (add distributes)",
+            f"          df/dy = df/dq * 1 = {ty.grad.item():g}"]

@@ -324,6 +324,9 @@ class Tensor(TensorBase):
     def half(self) -> "Tensor": return self.to(dtypes.float16)
     def long(self) -> "Tensor": return self.to(dtypes.int64)
     def int(self) -> "Tensor": return self.to(dtypes.int32)
+    def short(self) -> "Tensor": return self.to(dtypes.int16)
+    def char(self) -> "Tensor": return self.to(dtypes.int8)
+    def byte(self) -> "Tensor": return self.to(dtypes.uint8)
     def bool(self) -> "Tensor": return self.to(dtypes.bool_)
 
     def is_floating_point(self) -> bool:

@@ -12,6 +12,7 @@ from chainrule.core import function as _function
 from chainrule.optim.optimizer import Optimizer  # noqa: F401  (the state layout below is its own)
 
 ARRAY = "_data"  # the attribute that holds a tensor's ndarray
+HOOKS = "_hooks"  # the attribute of a module (in its __dict__) that holds its hooks
 array_of = operator.attrgetter(ARRAY)
 make_tensor = _function.make  # a tensor around an ndarray, outside any graph
 
@@ -42,3 +43,18 @@ def clock() -> int:
 def opt_state(opt, p) -> dict:
     """The optimizer's state dict for parameter ``p`` (``opt.state[p]``, created empty on first use)."""
     return opt.state[p]
+
+
+def has_hooks(m) -> bool:
+    """True when module ``m`` has forward, pre-forward or backward hooks (Python run at every call)."""
+    return bool(m.__dict__.get(HOOKS))
+
+
+def module_buffers(m) -> dict:
+    """A module's buffers by name (``m._buffers``: arrays, or Tensors around them), changed in place."""
+    return m._buffers
+
+
+def buffer_array(b):
+    """The ndarray of a module buffer (a buffer is an array, or a Tensor around one)."""
+    return getattr(b, ARRAY, b)

@@ -201,8 +201,9 @@ class LinearKernel:
                 tx(dot(g, env[ws], out=gx), g)               # (N, out) @ (out, in) -> (N, in)
             if tw is not None:
                 x, w = env[xs], env[ws]
-                if fold is not None and fold._grad is None:  # the optimizer will fold it into W
-                    fold._grad = PendingGrad(x, g, w.flags.f_contiguous)
+                prev = None if fold is None else fold._grad
+                if fold is not None and (prev is None or type(prev) is np.ndarray):  # the optimizer
+                    fold._grad = PendingGrad(x, g, w.flags.f_contiguous, prev)     # folds it into W
                 else:
                     tw(weight_grad(x, g, w.flags.f_contiguous), g)
             if tb is not None:

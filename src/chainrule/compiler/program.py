@@ -15,10 +15,11 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
-from chainrule.compiler import kernels, update
-from chainrule.compiler.engine import array_of, clock, make
-from chainrule.compiler.errors import Unsupported
+from chainrule.compiler import buffers, kernels, update
+from chainrule.compiler.engine import HOOKS, array_of, clock, make
+from chainrule.compiler.errors import Fallback, Unsupported
 from chainrule.compiler.node import ReplayedBackward
+from chainrule.compiler.trace import RANDOM
 from chainrule.tensor import Tensor
 
 
@@ -55,9 +56,11 @@ class Program:
         self.steps: list = []
         self.arg_slots: list = []   # (index in the flat arguments, slot, is a tensor)
         self.live: list = []        # [tensor, slot, array seen, requires_grad]
+        self.buffers = buffers.LiveBuffers()  # module buffers read as options (buffers.py)
         self.outputs: list = []     # per returned leaf: ("slot", s) | ("grad", tensor) | ("value", v)
         self.out_spec = None
         self.modules: list = []     # (module, training flag)
+        self.attribute_guards: list = []  # (module's __dict__, getter, values): buffers.attribute_guards
         self.optimizers: list = []  # the optimizers the step zeroes or steps
         self.verified = False       # the first replay is checked against the eager step (verify.py)
         self.generation = 0         # replays so far (an output's node refuses a stale backward)
@@ -68,10 +71,15 @@ class Program:
 
     def guards_hold(self) -> bool:
         """The live leaves and module flags are as traced (else the caller retraces)."""
-        for m, flag in self.modules:
-            if m.training is not flag:
+        for d, get, values in self.attribute_guards:  # training, p, eps, ... as traced; no hooks
+            try:
+                if get(d) != values or d.get(HOOKS):
+                    return False
+            except KeyError:
                 return False
         env = self.env
+        if not self.buffers.refresh(env):
+            return False
         for rec in self.live:
             t = rec[0]
             a = array_of(t)
@@ -92,8 +100,17 @@ class Program:
             env[s] = array_of(a) if is_tensor else a
         self.current_flat = flat
         self.generation += 1
-        for step in self.steps:
-            step()
+        if self.buffers.rows:  # a step that falls back must leave the buffers as it found them
+            saved = self.buffers.save()
+            try:
+                for step in self.steps:
+                    step()
+            except Fallback:
+                self.buffers.restore(saved)
+                raise
+        else:
+            for step in self.steps:
+                step()
         out = []
         for kind, v in self.outputs:
             if kind == "slot":
@@ -132,9 +149,10 @@ class Builder:
             raise Unsupported("changes a tensor in place (add_, +=, x[...] = v, zero_, ...), which the "
                               "replay does not repeat")
         if rng_changed:
-            raise Unsupported("draws random numbers (dropout, randn...), which a replay would repeat "
-                              "identically")
+            raise Unsupported(RANDOM)  # (the default generator, reached some other way)
         self.p = Program()
+        self.owners = buffers.owners(trace)  # id(array) -> (module, name): the modules' buffers
+        self.counters = buffers.counters(trace)  # BatchNorm's num_batches_tracked += 1, after the rest
         self.slot_of: dict = {}      # id(tensor) -> slot
         self.arr_slot: dict = {}     # id(ndarray) -> slot, for arrays passed as options
         self.producer: dict = {}     # id(tensor) -> OpRecord that made it
@@ -173,6 +191,7 @@ class Builder:
                 raise Unsupported("uses a custom autograd.Function (its forward and backward run Python "
                                   "that the capture cannot replay)")
         p.modules = [(m, m.training) for m in tr.modules.values()]
+        p.attribute_guards = buffers.attribute_guards(tr)
         p.optimizers = list({id(ev[1]): ev[1] for ev in tr.events if ev[0] in ("zero_grad", "step")}.values())
         self.plan = kernels.plan(self, tr)
         self.folds = update.plan_folds(self, tr)
@@ -193,6 +212,7 @@ class Builder:
                 p.steps.append(update.clear_grad_step(ev[1]) if i is None else _clear_arg_grad(p, i))
             elif kind == "step":
                 p.steps.append(update.step(self, ev[1]))
+        p.steps += self.counters
         self.outputs()
         return p
 
@@ -222,6 +242,11 @@ class Builder:
         a = np.asarray(a)
         s = self.arr_slot.get(id(a))
         if s is not None:
+            return s
+        owner = self.owners.get(id(a))
+        if owner is not None:  # a module's buffer: read afresh each call
+            s = self.arr_slot[id(a)] = self.new_slot(a)
+            self.p.buffers.add(*owner, s, a)
             return s
         if a.ndim == 0 or a.size <= 1:
             return self.const(a)
@@ -280,7 +305,8 @@ class Builder:
         wrap = [k for k, _, is_t in dynamic if is_t]
 
         def forward():
-            fn = new(cls)
+            env[fslot] = env[out] = None  # the previous call's output and saved arrays go first: the
+            fn = new(cls)                 # allocator reuses their memory (a convolution's columns)
             opts = dict(static)
             for k, s, _ in dynamic:
                 opts[k] = env[s]
@@ -397,6 +423,9 @@ class Builder:
             else:
                 plan.append((False, self.leaf_accumulator(target), array_of(t).shape, array_of(t).dtype))
         name, n = rec.cls.__name__, len(plan)
+        # the node's saved arrays are let go after its backward, as the engine frees a graph, unless
+        # a second backward() of the step, or a later one through an output's node, may need them
+        release = self.capture is None and sum(ev[0] == "backward" for ev in self.trace.events) == 1
 
         def backward():
             g = env[gs]
@@ -404,6 +433,8 @@ class Builder:
                 return
             env[gs] = None
             out = env[fslot].backward(g)
+            if release:
+                env[fslot] = None
             if type(out) is not tuple:
                 out = (out,)
             if len(out) != n:

@@ -13,7 +13,9 @@ import sys
 import threading
 
 from chainrule import autograd
-from chainrule.compiler.engine import clock, make_tensor, set_tracer
+from chainrule import random as _random
+from chainrule.compiler.buffers import attributes
+from chainrule.compiler.engine import clock, has_hooks, make_tensor, set_tracer
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -36,6 +38,9 @@ _VALUE_READS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist
                 "__repr__", "__format__", "__iter__")
 
 
+RANDOM = "draws random numbers (dropout, randn...), which a replay would repeat identically"
+
+
 class Trace:
     """Collects the events of one eager run (use as a context manager around the call)."""
 
@@ -46,6 +51,8 @@ class Trace:
         self.born: dict = {}     # id -> tensor, for tensors created inside the step (kept alive)
         self.grad_reads: dict = {}  # id of a tensor handed out by .grad -> the tensor it belongs to
         self.modules: dict = {}  # id -> module called during the step (their flags are guarded)
+        self.buffers: dict = {}  # id(module) -> its buffers when the step first called it (name -> object)
+        self.attributes: dict = {}  # id(module) -> its plain attributes then (buffers.attributes)
         self.problem = None      # the first reason the trace cannot be replayed
         self._thread = threading.get_ident()
         self._saved = []
@@ -114,6 +121,13 @@ class Trace:
                 trace.events.append(("backward", roots, seeds, bool(retain_graph)))
             return backward(tensors, grad_tensors, retain_graph, on_edge, grad=grad)
 
+        resolve = _random.resolve
+
+        def resolve_(*a, **k):  # every random draw of the library asks for its generator here
+            if mine():
+                trace.refuse(RANDOM)
+            return resolve(*a, **k)
+
         def grad_(*a, **k):
             if mine():
                 trace.refuse("calls autograd.grad")
@@ -137,15 +151,21 @@ class Trace:
             return step(self, *a, **k)
 
         def call(self, *a, **k):
-            if mine():
+            if mine() and id(self) not in trace.modules:
                 trace.modules[id(self)] = self
+                if has_hooks(self):
+                    trace.refuse(f"calls {type(self).__name__}, which has hooks (Python that a replay would not "
+                                 f"run)")
+                trace.buffers[id(self)] = dict(self._buffers)
+                trace.attributes[id(self)] = attributes(self)
             return mod_call(self, *a, **k)
 
         patches = [(Tensor, "__init__", init),
                    (Tensor, "grad", property(get_grad, set_grad)), (Optimizer, "zero_grad", zero_grad_),
                    (Optimizer, "step", step_), (Module, "__call__", call)]
         # functions are patched wherever a chainrule module holds them (``from ... import backward``)
-        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make)
+        patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make) + \
+            _everywhere(resolve, resolve_)
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:

@@ -31,18 +31,25 @@ FOLDABLE = (SGD, Adam, AdamW)
 
 
 class PendingGrad:
-    """dL/dW = D^T X, not yet computed: an array-like that computes (once) when read."""
+    """dL/dW = extra + D^T X, the product not yet computed: an array-like that computes (once) when
+    read. ``extra`` is the gradient W had already received in this backward from other ops (an L2
+    penalty's 2 lambda W), or None."""
 
-    __slots__ = ("x", "d", "fortran", "value")
+    __slots__ = ("x", "d", "fortran", "extra", "value")
 
-    def __init__(self, x, d, fortran: bool):
-        self.x, self.d, self.fortran, self.value = x, d, fortran, None
+    def __init__(self, x, d, fortran: bool, extra=None):
+        self.x, self.d, self.fortran, self.extra, self.value = x, d, fortran, extra, None
 
     def __array__(self, dtype=None, copy=None):
         v = self.value
         if v is None:
-            v = self.value = weight_grad(self.x, self.d, self.fortran)
-        return v if dtype is None else v.astype(dtype)
+            v = weight_grad(self.x, self.d, self.fortran)
+            if self.extra is not None:
+                v = np.asarray(self.extra + v)   # as the walk accumulates: what came first, plus dW
+            self.value = v
+        if dtype is not None and dtype != v.dtype:
+            return v.astype(dtype)
+        return v.copy() if copy else v   # np.array(g) asks for a copy: the value may be a kept buffer
 
     @property
     def shape(self):
@@ -80,8 +87,9 @@ PendingGrad.__hash__ = object.__hash__
 
 def plan_folds(b, tr) -> dict:
     """The Linear ops (by index) whose weight gradient the optimizer can fold: the weight is a live
-    leaf read by that op only, one backward() reaches the op, and a step of SGD, Adam or AdamW
-    that owns the weight follows it."""
+    leaf read by one Linear op (other ops may read it too: an L2 penalty's gradient arrives first,
+    as ``extra``), one backward() reaches the op, and a step of SGD, Adam or AdamW that owns the
+    weight follows it."""
     if _blas is None:
         return {}
     backs = [i for i, ev in enumerate(tr.events) if ev[0] == "backward"]
@@ -91,11 +99,11 @@ def plan_folds(b, tr) -> dict:
     for ev in tr.events[backs[0] + 1:]:
         if ev[0] == "step" and type(ev[1]) in FOLDABLE:
             stepped.update(id(p) for g in ev[1].param_groups for p in g["params"])
-    uses: dict = {}
-    for rec in tr.ops:
-        if rec.index not in b.plan.dead:
-            for t in rec.inputs:
-                uses[id(t)] = uses.get(id(t), 0) + 1
+    uses: dict = {}  # id(weight) -> the Linear kernels reading it
+    for index, kernel in b.plan.kernels.items():
+        if type(kernel).__name__ == "LinearKernel":
+            w = tr.ops[index].inputs[1]
+            uses[id(w)] = uses.get(id(w), 0) + 1
     folds = {}
     for index, kernel in b.plan.kernels.items():
         if type(kernel).__name__ != "LinearKernel" or index not in b.plan.backwarded:
@@ -176,26 +184,38 @@ def _plain_sgd(opt, group: dict) -> None:
         if type(g) is PendingGrad:
             if not gemm_into(w, -lr, g.x, g.d, 1.0):
                 w -= lr * np.asarray(g)
+            elif g.extra is not None:
+                axpy_into(w, -lr, g.extra)
         else:
             axpy_into(w, -lr, g)
 
 
 def _fold(opt, w, g: PendingGrad, st: dict, group: dict, buffers: dict, key) -> bool:
     """W's update with dW = D^T X folded in; False when this case is not folded (nothing changed)."""
+    extra = g.extra
     if type(opt) is SGD:
         lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
         if not mom:
-            return gemm_into(w, -lr, g.x, g.d, 1.0 - lr * wd if wd else 1.0)
+            if not gemm_into(w, -lr, g.x, g.d, 1.0 - lr * wd if wd else 1.0):
+                return False
+            if extra is not None:
+                axpy_into(w, -lr, extra)
+            return True
         if group["nesterov"] or wd:
             return False
         if st.get("momentum_buffer") is None:  # the first step: buf = dW
             buf = opt._buffer(st, "momentum_buffer", w)  # the optimizer's own buffer, in w's layout
             if not gemm_into(buf, 1.0, g.x, g.d, 0.0):
                 buf[...] = np.asarray(g)
+            elif extra is not None:
+                axpy_into(buf, 1.0, extra)
         else:
             buf = array_of(st["momentum_buffer"])
-            if buf.shape != w.shape or not gemm_into(buf, 1.0 - group["dampening"], g.x, g.d, mom):
+            damp = 1.0 - group["dampening"]
+            if buf.shape != w.shape or not gemm_into(buf, damp, g.x, g.d, mom):
                 return False
+            if extra is not None:
+                axpy_into(buf, damp, extra)
         axpy_into(w, -lr, buf)
         return True
     # Adam, AdamW: dW into a kept buffer, then the optimizer's own rule
@@ -204,6 +224,8 @@ def _fold(opt, w, g: PendingGrad, st: dict, group: dict, buffers: dict, key) -> 
         buf = buffers[key] = np.empty_like(w)
     if not gemm_into(buf, 1.0, g.x, g.d, 0.0):
         return False
+    if extra is not None:
+        axpy_into(buf, 1.0, extra)
     g.value = buf
     opt._update(w, buf, st, group)
     return True

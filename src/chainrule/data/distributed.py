@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import distributed as dist
+
 
 class DistributedSampler:
     """Shard every batch of a DataLoader across the ranks of the process group.
@@ -29,7 +31,6 @@ class DistributedSampler:
 
     def __init__(self, num_replicas: int | None = None, rank: int | None = None):
         if num_replicas is None or rank is None:
-            from chainrule import distributed as dist
             num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
             rank = dist.get_rank() if rank is None else rank
         if num_replicas < 1 or not 0 <= rank < num_replicas:

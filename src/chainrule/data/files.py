@@ -3,6 +3,7 @@ nothing in a data file is ever executed: pickles go through an unpickler that al
 three NumPy functions the official CIFAR-10 files use."""
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import reprlib
@@ -13,6 +14,11 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+try:
+    from numpy._core.multiarray import _reconstruct as _RECONSTRUCT
+except ImportError:  # NumPy < 2
+    from numpy.core.multiarray import _reconstruct as _RECONSTRUCT
 
 from chainrule.fileio import open_regular, read_regular
 
@@ -40,14 +46,6 @@ def _short(v) -> str:
         return _SHORT.repr(v)
     except (ValueError, RecursionError):  # an int too long to print in decimal
         return f"<{type(v).__name__}>"
-
-
-def _reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct as r
-    except ImportError:  # NumPy < 2
-        from numpy.core.multiarray import _reconstruct as r
-    return r
 
 
 MAX_PICKLE_BYTES = 64 << 20     # an official batch is about 30 MB
@@ -82,9 +80,8 @@ class SafeUnpickler(pickle._Unpickler):
                 f"refusing to load global {module}.{name}: this file is not a plain CIFAR-10 batch "
                 f"(a pickle that names other globals could run code)")
         if name == "_reconstruct":
-            return _reconstruct()
+            return _RECONSTRUCT
         if module == "_codecs":
-            import codecs
             return codecs.encode
         return getattr(np, name)
 
@@ -111,7 +108,7 @@ class SafeUnpickler(pickle._Unpickler):
             raise pickle.UnpicklingError("malformed call")
         if func is np.ndarray:
             self._charge(args[0] if args else (), args[1] if len(args) > 1 else None)
-        elif func is _reconstruct():
+        elif func is _RECONSTRUCT:
             self._charge(args[1] if len(args) > 1 else (), args[2] if len(args) > 2 else None)
         elif func is np.dtype:
             # a name such as 'u1', as the official files write it: a nested structured dtype built

@@ -19,8 +19,11 @@ MIN and PRODUCT.
 from __future__ import annotations
 
 import enum
+import json
 import os
 import sys
+
+import numpy as np
 
 __all__ = ["ReduceOp", "init_process_group", "is_available", "is_initialized", "get_rank", "get_world_size",
            "all_reduce", "broadcast", "barrier", "all_gather_object", "broadcast_object_list",
@@ -128,7 +131,6 @@ def get_world_size(group=None) -> int:
 
 
 def _array(tensor, name: str):
-    import numpy as np
     a = tensor if isinstance(tensor, np.ndarray) else getattr(tensor, "_data", None)
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name}: expected a Tensor or an ndarray, got {type(tensor).__name__}")
@@ -190,7 +192,6 @@ def all_gather_object(object_list: list, obj, group=None) -> None:
 
     Objects travel as JSON (so: dicts, lists, strings, numbers, booleans, None), never pickled.
     """
-    import json
     comm = _comm()
     if len(object_list) != comm.Get_size():
         raise ValueError(f"all_gather_object: object_list has {len(object_list)} slots for {comm.Get_size()} ranks")
@@ -199,9 +200,7 @@ def all_gather_object(object_list: list, obj, group=None) -> None:
 
 def broadcast_object_list(object_list: list, src: int = 0, group=None) -> None:
     """Replace every rank's ``object_list`` items by rank ``src``'s (JSON-able objects, never pickled)."""
-    import json
     comm = _comm()
-    import numpy as np
     data = json.dumps(list(object_list)).encode() if comm.Get_rank() == src else b""
     n = np.array([len(data)], dtype=np.int64)
     comm.Bcast(n, root=src)
@@ -212,7 +211,6 @@ def broadcast_object_list(object_list: list, src: int = 0, group=None) -> None:
 
 def _allgather_bytes(comm, data: bytes) -> list:
     """Every rank's bytes, in rank order (two MPI calls: the lengths, then Allgatherv)."""
-    import numpy as np
     sizes = np.empty(comm.Get_size(), dtype=np.int64)
     comm.Allgather(np.array([len(data)], dtype=np.int64), sizes)
     out = np.empty(int(sizes.sum()), dtype=np.uint8)

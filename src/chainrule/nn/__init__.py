@@ -9,6 +9,11 @@ from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1
                                    MaxPool1d, MaxPool2d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from chainrule.nn.sparse import Embedding  # noqa: F401
+from chainrule.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder,  # noqa: F401
+                                     TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
+from chainrule.nn.upsampling import (PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d,  # noqa: F401
+                                     UpsamplingNearest2d)
+from chainrule.nn.fold import Fold, Unfold  # noqa: F401
 from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401
                                MulticlassSVMLoss, NLLLoss)
 from chainrule.nn.loss import BCELoss, HuberLoss, L1Loss, SmoothL1Loss  # noqa: F401

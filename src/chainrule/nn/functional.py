@@ -4,6 +4,7 @@ Losses take raw scores (logits) of shape (N, C) and integer class labels of shap
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -103,6 +104,391 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         extra.append(make((keep / (1 - dropout_p)).astype(q._data.dtype)))
     s = 1 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
     return ScaledDotProductAttention.apply(q, k, v, *extra, scale=s, mask=kind, dropout=bool(dropout_p))
+
+
+# ----------------------------------------------------------------------------- multi-head attention
+def _mask_dtype(mask):
+    return (mask._data if isinstance(mask, Tensor) else np.asarray(mask)).dtype
+
+
+def _float_mask(mask, dtype, name: str, other=None, other_name: str = ""):
+    """PyTorch's canonical mask: a bool mask (True = may not attend) becomes 0 / -inf of ``dtype``;
+    a float mask is added to the scores as it is. Warns, as PyTorch, when ``other`` (the other mask
+    given with it) has another dtype."""
+    if mask is None:
+        return None
+    m = mask if isinstance(mask, Tensor) else as_tensor(mask)
+    if m._data.dtype != np.bool_ and m._data.dtype.kind != "f":
+        raise AssertionError(f"only bool and floating types of {name} are supported")
+    if other is not None and _mask_dtype(other) != m._data.dtype:
+        warnings.warn(f"Support for mismatched {name} and {other_name} is deprecated. Use same type for both "
+                      f"instead.", stacklevel=4)
+    if m._data.dtype == np.bool_:
+        return Tensor._make(np.where(m._data, -np.inf, 0.0).astype(dtype), False, None)
+    return m if m._data.dtype == dtype else as_tensor(m, dtype)
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num_heads: int, in_proj_weight,
+                                 in_proj_bias, bias_k, bias_v, add_zero_attn: bool, dropout_p: float,
+                                 out_proj_weight, out_proj_bias, training: bool = True, key_padding_mask=None,
+                                 need_weights: bool = True, attn_mask=None, use_separate_proj_weight: bool = False,
+                                 q_proj_weight=None, k_proj_weight=None, v_proj_weight=None, static_k=None,
+                                 static_v=None, average_attn_weights: bool = True, is_causal: bool = False):
+    """PyTorch's multi-head attention, composed of differentiable ops: project q, k, v (one packed
+    ``in_proj_weight`` (3E, E) or three), split E into ``num_heads`` heads, attend, join the heads,
+    project by ``out_proj_weight``. Returns (output, weights or None).
+
+    Shape: query (L, N, E) or unbatched (L, E); key (S, N, kdim), value (S, N, vdim);
+    ``key_padding_mask`` (N, S), ``attn_mask`` (L, S) or (N * num_heads, L, S): bool (True = may not
+    attend) or float (added to the scores). Weights (N, L, S), averaged over the heads, or
+    (N, num_heads, L, S) with ``average_attn_weights=False``. With ``need_weights=False`` the heads go
+    through the fused ``scaled_dot_product_attention`` node.
+    """
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError("multi_head_attention_forward: static_k and static_v are not supported in chainrule")
+    same_kv, self_attention = key is value, query is key and key is value
+    query, key, value = floats(*promote(query, key, value))
+    batched = query.ndim == 3
+    if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise AssertionError(f"multi_head_attention_forward: query, key and value must all be 3-d (batched) or "
+                             f"2-d (unbatched), got shapes {query.shape}, {key.shape}, {value.shape}")
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = as_tensor(key_padding_mask).unsqueeze(0)
+    if self_attention:
+        key = value = query
+    elif same_kv:
+        value = key
+    L, N, E = query.shape
+    H = num_heads
+    if E != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
+    if E % H:
+        raise AssertionError(f"embed_dim {E} not divisible by num_heads {H}")
+    hd, dt = E // H, query._data.dtype
+    kpm = _float_mask(key_padding_mask, dt, "key_padding_mask", attn_mask, "attn_mask")
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
+                           "method `generate_square_subsequent_mask` to create this mask.")
+    if is_causal and kpm is None and not need_weights:
+        attn_mask = None  # the hint stands for the mask: the fused node masks the upper triangle
+    else:
+        attn_mask = _float_mask(attn_mask, dt, "attn_mask")
+        is_causal = is_causal and kpm is None
+    if use_separate_proj_weight:
+        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+    else:
+        w_q, w_k, w_v = in_proj_weight[:E], in_proj_weight[E:2 * E], in_proj_weight[2 * E:]
+    b_q = b_k = b_v = None
+    if in_proj_bias is not None:
+        b_q, b_k, b_v = in_proj_bias[:E], in_proj_bias[E:2 * E], in_proj_bias[2 * E:]
+    if self_attention and not use_separate_proj_weight:  # one product with the packed (3E, E) weight
+        qkv = linear(query, in_proj_weight, in_proj_bias)  # (L, N, 3E)
+        q, k, v = qkv[..., :E], qkv[..., E:2 * E], qkv[..., 2 * E:]
+    elif same_kv and not use_separate_proj_weight:
+        kv = linear(key, in_proj_weight[E:], None if in_proj_bias is None else in_proj_bias[E:])
+        q, k, v = linear(query, w_q, b_q), kv[..., :E], kv[..., E:]
+    else:
+        q, k, v = linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)  # (L|S, N, E)
+    if attn_mask is not None:
+        if attn_mask.ndim == 2:
+            if attn_mask.shape != (L, key.shape[0]):
+                raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be "
+                                   f"{(L, key.shape[0])}.")
+            attn_mask = attn_mask.unsqueeze(0)
+        elif attn_mask.ndim != 3 or attn_mask.shape != (N * H, L, key.shape[0]):
+            raise RuntimeError(f"The shape of the {attn_mask.ndim}D attn_mask is {attn_mask.shape}, but should be "
+                               f"{(N * H, L, key.shape[0])}.")
+    if bias_k is not None and bias_v is not None:  # one more key and value, learned
+        k = ops.cat([k, bias_k.expand(1, N, E)])
+        v = ops.cat([v, bias_v.expand(1, N, E)])
+        attn_mask = None if attn_mask is None else pad(attn_mask, (0, 1))
+        kpm = None if kpm is None else pad(kpm, (0, 1))
+    q = q.reshape(L, N * H, hd).transpose(0, 1)  # (L, N, E) -> (N H, L, hd)
+    k = k.reshape(k.shape[0], N * H, hd).transpose(0, 1)
+    v = v.reshape(v.shape[0], N * H, hd).transpose(0, 1)
+    if add_zero_attn:  # one more key and value, zero
+        zero = Tensor._make(np.zeros((N * H, 1, hd), dt), False, None)
+        k, v = ops.cat([k, zero], 1), ops.cat([v, zero], 1)
+        attn_mask = None if attn_mask is None else pad(attn_mask, (0, 1))
+        kpm = None if kpm is None else pad(kpm, (0, 1))
+    S = k.shape[1]
+    if kpm is not None:
+        if kpm.shape != (N, S):
+            raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {kpm.shape}")
+        kpm = kpm.reshape(N, 1, 1, S).expand(N, H, 1, S).reshape(N * H, 1, S)
+        attn_mask = kpm if attn_mask is None else attn_mask + kpm
+    if not training:
+        dropout_p = 0.0
+    if need_weights:
+        s = ops.matmul(q * math.sqrt(1.0 / hd), k.transpose(-2, -1))  # (N H, L, hd) @ (N H, hd, S)
+        w = ops.softmax(s if attn_mask is None else s + attn_mask, -1)
+        if dropout_p > 0:
+            w = dropout(w, p=dropout_p)
+        out = ops.matmul(w, v).transpose(0, 1).reshape(L * N, E)  # (N H, L, hd) -> (L N, E)
+        w = w.reshape(N, H, L, S)
+        if average_attn_weights:
+            w = w.mean(1)
+    else:
+        if attn_mask is not None:
+            attn_mask = attn_mask.unsqueeze(0) if attn_mask.shape[0] == 1 else attn_mask.reshape(N, H, -1, S)
+        o = scaled_dot_product_attention(q.reshape(N, H, L, hd), k.reshape(N, H, S, hd), v.reshape(N, H, S, hd),
+                                         attn_mask, dropout_p, is_causal)
+        out, w = o.permute(2, 0, 1, 3).reshape(L * N, E), None  # (N, H, L, hd) -> (L N, E)
+    out = linear(out, out_proj_weight, out_proj_bias).reshape(L, N, E)
+    if not batched:
+        out = out.squeeze(1)
+        w = None if w is None else w.squeeze(0)
+    return out, w
+
+
+# ----------------------------------------------------------------------------- resampling
+_INTERP_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+_INTERP_RANK = {"linear": 3, "bilinear": 4, "trilinear": 5}
+
+
+def _interp_sizes(x: Tensor, size, scale_factor, recompute_scale_factor):
+    """(output sizes, scale factors or Nones) of the spatial axes, as PyTorch's interpolate reads them."""
+    dim = x.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined" if size is not None
+                         else "either size or scale_factor should be defined")
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+        sizes = [int(size)] * dim if isinstance(size, (int, np.integer)) else [int(s) for s in size]
+        if len(sizes) != dim:
+            raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input with "
+                             f"spatial dimensions of {list(x.shape[2:])} and output size of {size}. Please provide "
+                             f"input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) "
+                             f"format.")
+        return sizes, [None] * dim
+    scales = [float(scale_factor)] * dim if np.isscalar(scale_factor) else [float(s) for s in scale_factor]
+    if len(scales) != dim:
+        raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
+                         f"with spatial dimensions of {list(x.shape[2:])} and scale_factor of shape {scale_factor}. "
+                         f"Please provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in (s1, "
+                         f"s2, ...,sK) format.")
+    sizes = [int(math.floor(n * s)) for n, s in zip(x.shape[2:], scales)]
+    return sizes, [None] * dim if recompute_scale_factor else scales
+
+
+def _nearest_index(n: int, m: int, scale, exact: bool) -> np.ndarray:
+    """PyTorch's source pixel of each of m outputs from n inputs, in float32 as its kernel computes it:
+    floor(i * s) ("nearest", with its shortcuts for m = n and m = 2 n) or floor((i + 1/2) s) ("nearest-exact");
+    s = 1 / scale_factor when given, else n / m."""
+    if not exact and m == n:
+        return np.arange(m)
+    if not exact and m == 2 * n:
+        return np.arange(m) >> 1
+    s = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n) / np.float32(m)
+    i = np.arange(m, dtype=np.float64)
+    src = (i + 0.5) * np.float64(s) if exact else i.astype(np.float32) * s
+    return np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n - 1)
+
+
+def _linear_taps(n: int, m: int, scale, align_corners: bool, dt):
+    """PyTorch's two source pixels and weights of each of m outputs (linear interpolation along one axis):
+    src = i (n - 1)/(m - 1) with ``align_corners``, else max((i + 1/2) s - 1/2, 0), s = 1/scale or n/m."""
+    one = dt.type(1)
+    if align_corners:
+        s = dt.type(n - 1) / dt.type(m - 1) if m > 1 else dt.type(0)
+        src = s * np.arange(m, dtype=dt)
+    else:
+        s = dt.type(1.0 / scale) if scale is not None and scale > 0 else dt.type(n) / dt.type(m)
+        src = np.maximum(s * (np.arange(m, dtype=dt) + dt.type(0.5)) - dt.type(0.5), 0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    w1 = np.clip(src - i0, 0, 1).astype(dt)
+    return i0, i0 + (i0 < n - 1), one - w1, w1
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,  # noqa: A002
+                recompute_scale_factor=None, antialias: bool = False) -> Tensor:
+    """Resample the spatial axes of (N, C, *spatial) to ``size`` or ``scale_factor`` times their size, as
+    PyTorch computes it. ``mode``: "nearest" (PyTorch's floor(i * in / out) rule), "nearest-exact",
+    "linear" (3-d), "bilinear" (4-d), "trilinear" (5-d), each with ``align_corners`` (corner pixels kept
+    in place) or not (pixel centres), or "area" (adaptive average pooling). One index gather per axis
+    (two, weighted, for the linear modes), so the gradient adds back into the source pixels.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.interpolate(cr.tensor([[[1.0, 2.0]]]), scale_factor=2).tolist()
+        [[[1.0, 1.0, 2.0, 2.0]]]
+    """
+    x = as_tensor(input) if mode.startswith("nearest") else float_input(input)  # nearest keeps uint8 images
+    if mode not in _INTERP_MODES + ("bicubic",):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for "
+                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if mode == "bicubic" or antialias:
+        raise NotImplementedError(f"interpolate: mode={mode!r} with antialias={antialias} is not supported in "
+                                  f"chainrule (nearest, nearest-exact, linear, bilinear, trilinear, area are)")
+    if x.ndim not in (3, 4, 5):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for "
+                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode in _INTERP_RANK and x.ndim != _INTERP_RANK[mode]:
+        raise NotImplementedError(f"Got {x.ndim}D input, but {mode} mode needs {_INTERP_RANK[mode]}D input")
+    sizes, scales = _interp_sizes(x, size, scale_factor, recompute_scale_factor)  # "area" uses the sizes only
+    if min(sizes) < 1:
+        raise RuntimeError(f"interpolate: output size {tuple(sizes)} from input {x.shape} must be positive")
+    if mode == "area":
+        if x.ndim == 5:
+            raise NotImplementedError("interpolate: mode='area' on a 5-d input is not supported in chainrule")
+        return adaptive_avg_pool1d(x, sizes[0]) if x.ndim == 3 else adaptive_avg_pool2d(x, tuple(sizes))
+    dt = x._data.dtype
+    for axis, (n, m, s) in enumerate(zip(x.shape[2:], sizes, scales), start=2):
+        if mode.startswith("nearest"):
+            x = ops.index_select(x, axis, Tensor._make(_nearest_index(n, m, s, mode == "nearest-exact"), False, None))
+            continue
+        i0, i1, w0, w1 = _linear_taps(n, m, s, align_corners, dt)
+        shape = (m,) + (1,) * (x.ndim - 1 - axis)  # the weights broadcast along the other axes
+        x = (ops.index_select(x, axis, Tensor._make(i0, False, None)) * Tensor._make(w0.reshape(shape), False, None)
+             + ops.index_select(x, axis, Tensor._make(i1, False, None)) * Tensor._make(w1.reshape(shape), False, None))
+    return x
+
+
+def _deprecated_upsample(name: str) -> None:
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` instead.", stacklevel=3)
+
+
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:  # noqa: A002
+    """The older name of :func:`interpolate` (deprecated in PyTorch, with a warning)."""
+    _deprecated_upsample("upsample")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None) -> Tensor:  # noqa: A002
+    """``interpolate(mode="nearest")`` under its older name (deprecated in PyTorch, with a warning)."""
+    _deprecated_upsample("upsample_nearest")
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None) -> Tensor:  # noqa: A002
+    """``interpolate(mode="bilinear", align_corners=True)`` under its older name (deprecated in PyTorch)."""
+    _deprecated_upsample("upsample_bilinear")
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _shuffle_input(input, r, name: str, op: str):  # noqa: A002
+    x = as_tensor(input)
+    if x.ndim < 3:
+        raise RuntimeError(f"{op} expects input to have at least 3 dimensions, but got input with {x.ndim} "
+                           f"dimension(s)")
+    if not isinstance(r, (int, np.integer)) or r < 1:
+        raise RuntimeError(f"{op} expects a positive {name}, but got {r}")
+    return x, int(r)
+
+
+def pixel_shuffle(input, upscale_factor: int) -> Tensor:  # noqa: A002
+    """Rearrange (*, C r^2, H, W) into (*, C, H r, W r): each group of r^2 channels becomes an r x r block
+    of pixels (a reshape and a permute, so the gradient is the inverse rearrangement)."""
+    x, r = _shuffle_input(input, upscale_factor, "upscale_factor", "pixel_shuffle")
+    *lead, c, h, w = x.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
+                           f"of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    k = len(lead)
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    y = y.permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)  # (*, C, H, r, W, r)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor: int) -> Tensor:  # noqa: A002
+    """Rearrange (*, C, H r, W r) into (*, C r^2, H, W), the inverse of :func:`pixel_shuffle`."""
+    x, r = _shuffle_input(input, downscale_factor, "downscale_factor", "pixel_unshuffle")
+    *lead, c, h, w = x.shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by downscale_factor, but "
+                           f"input.size(-2)={h} and input.size(-1)={w} are not divisible by {r}")
+    k = len(lead)
+    y = x.reshape(*lead, c, h // r, r, w // r, r)
+    y = y.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)  # (*, C, r, r, H, W)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# ----------------------------------------------------------------------------- unfold and fold (im2col)
+def _block_index(size, kernel, dilation, padding, stride, op: str):
+    """The flat index into the padded (Hp, Wp) image of every (kernel offset, block) pair: an
+    (KH KW, L) array, offsets in row-major order, blocks row by row (PyTorch's im2col layout)."""
+    (h, w), (kh, kw), (dh, dw), (ph, pw), (sh, sw) = size, kernel, dilation, padding, stride
+    if min(kh, kw, dh, dw, sh, sw) < 1 or min(ph, pw) < 0:
+        raise RuntimeError(f"{op}: kernel_size {kernel}, dilation {dilation} and stride {stride} must be positive "
+                           f"and padding {padding} non-negative")
+    bh, bw = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if bh < 1 or bw < 1:
+        raise RuntimeError(f"{op}: the kernel {kernel} with dilation {dilation} does not fit the padded input of "
+                           f"size {(h + 2 * ph, w + 2 * pw)} (padding {padding})")
+    rows = (np.arange(kh)[:, None] * dh)[:, None, :, None] + (np.arange(bh) * sh)[None, None, :, None]
+    cols = (np.arange(kw)[:, None] * dw)[None, :, None, :] + (np.arange(bw) * sw)[None, None, None, :]
+    return (rows * (w + 2 * pw) + cols).reshape(kh * kw, bh * bw), (bh, bw)
+
+
+def _fold_args(kernel_size, dilation, padding, stride, op: str):
+    return tuple(_ntuple(v, 2, name, op) for v, name in ((kernel_size, "kernel_size"), (dilation, "dilation"),
+                                                           (padding, "padding"), (stride, "stride")))
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:  # noqa: A002
+    """im2col: every sliding (KH, KW) block of (N, C, H, W) (or unbatched (C, H, W)) as a column,
+    giving (N, C KH KW, L) with L the number of blocks. One index gather into the padded image, so
+    the gradient is :func:`fold` of the upstream gradient (col2im: overlapping entries add up).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.unfold(cr.arange(4.0).reshape(1, 1, 2, 2), 1).tolist()
+        [[[0.0, 1.0, 2.0, 3.0]]]
+    """
+    x = float_input(input)
+    if x.ndim not in (3, 4):
+        raise RuntimeError(f"Input Error: Only 3D or 4D input Tensors are supported (got {x.ndim}D)")
+    k, d, p, s = _fold_args(kernel_size, dilation, padding, stride, "unfold")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    n, c, h, w = x.shape
+    idx, _ = _block_index((h, w), k, d, p, s, "unfold")
+    xp = pad(x, (p[1], p[1], p[0], p[0])).reshape(n, c, -1)  # (N, C, Hp Wp)
+    cols = ops.index_select(xp, 2, Tensor._make(idx.reshape(-1), False, None))  # (N, C, KH KW L)
+    cols = cols.reshape(n, c * k[0] * k[1], idx.shape[1])
+    return cols.squeeze(0) if unbatched else cols
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:  # noqa: A002
+    """col2im, the adjoint of :func:`unfold`: (N, C KH KW, L) columns (or unbatched (C KH KW, L)) added
+    back into an (N, C, *output_size) image, overlapping entries summed. One scatter-add, so the
+    gradient is :func:`unfold` of the upstream gradient."""
+    y = float_input(input)
+    if y.ndim not in (2, 3):
+        raise RuntimeError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                           f"(got {y.ndim}D)")
+    size = _ntuple(output_size, 2, "output_size", "fold")
+    k, d, p, s = _fold_args(kernel_size, dilation, padding, stride, "fold")
+    unbatched = y.ndim == 2
+    if unbatched:
+        y = y.unsqueeze(0)
+    n, ck, length = y.shape
+    if ck % (k[0] * k[1]):
+        raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, "
+                           f"but got input.size(1)={ck} and kernel_size={k}")
+    idx, (bh, bw) = _block_index(size, k, d, p, s, "fold")
+    if length != bh * bw:
+        raise RuntimeError(f"Given output_size={size}, kernel_size={k}, dilation={d}, padding={p}, stride={s}, "
+                           f"expected size of input's dimension 2 to match the calculated number of sliding "
+                           f"blocks {bh} * {bw} = {bh * bw}, but got input.size(2)={length}.")
+    c, hp, wp = ck // (k[0] * k[1]), size[0] + 2 * p[0], size[1] + 2 * p[1]
+    src = y.reshape(n, c, -1)  # (N, C, KH KW L)
+    index = Tensor._make(np.broadcast_to(idx.reshape(-1), src.shape).copy(), False, None)
+    out = ops.scatter_add(Tensor._make(np.zeros((n, c, hp * wp), y._data.dtype), False, None), 2, index, src)
+    out = out.reshape(n, c, hp, wp)[:, :, p[0]:p[0] + size[0], p[1]:p[1] + size[1]]
+    return out.squeeze(0) if unbatched else out
 
 _REDUCTIONS = ("mean", "sum", "none")
 

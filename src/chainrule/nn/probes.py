@@ -1,14 +1,19 @@
 """Training diagnostics the course teaches, recorded with Module hooks: per layer, the activations
 and the gradients flowing back into them (samples at chosen steps, for histograms), the fraction
 of saturated tanh/sigmoid units and of dead ReLUs, and per weight the update-to-data ratio
-lr x |grad| / |weight| at every step. The data only: :mod:`chainrule.viz.health` draws it.
+lr x |grad| / |weight| at every step (:class:`Probes`); and per epoch, per layer, the gradient norm
+and the dead or saturated fraction on a probe batch, with a warning when most units are
+(:class:`Diagnostics`). The data only: :mod:`chainrule.viz.health` draws it.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from chainrule.autograd import is_grad_enabled
+from chainrule.autograd import is_grad_enabled, no_grad
 from chainrule.nn import layers
+from chainrule.tensor import Tensor
 
 RELUS = (layers.ReLU, layers.LeakyReLU)
 SQUASHES = {layers.Tanh: "tanh", layers.Sigmoid: "sigmoid"}
@@ -157,3 +162,48 @@ class Probes:
         for h in self.handles:
             h.remove()
         self.handles = []
+
+
+class Diagnostics:
+    """A Trainer callback. After each epoch it records, for each Linear layer, the gradient norm
+    of its weight, and for each activation layer the fraction of units that were dead (ReLU: zero
+    for every sample of a probe batch) or saturated (sigmoid outside (0.02, 0.98), tanh beyond
+    |0.96|). It warns (warnings.warn) when most units of a layer are dead or saturated.
+
+    Args:
+        probe (ndarray): a batch of inputs to measure activations on.
+        threshold (float, 0.5): warn above this fraction.
+    """
+
+    def __init__(self, probe, threshold: float = 0.5):
+        self.probe, self.threshold = np.asarray(probe), threshold
+        self.records: list = []
+
+    def on_epoch_end(self, trainer):
+        model = trainer.model
+        rec = {"epoch": trainer.epoch}
+        for name, m in model.named_modules():
+            if isinstance(m, layers.Linear) and m.weight._grad is not None:
+                rec[f"{name}.grad_norm"] = float(np.linalg.norm(m.weight._grad))
+        x = self.probe
+        with no_grad():
+            h = Tensor(x, dtype=next(model.parameters()).dtype)
+            for name, m in model.named_children():
+                h = m(h)
+                a = h._data
+                if isinstance(m, (layers.ReLU, layers.LeakyReLU)):
+                    frac = float((a <= 0).all(axis=0).mean())
+                    rec[f"{name}.dead"] = frac
+                    if frac > self.threshold:
+                        warnings.warn(f"epoch {trainer.epoch}: {frac:.0%} of the ReLU units of layer {name} are dead "
+                                      f"(never active on the probe batch); try a lower learning rate or another init",
+                                      RuntimeWarning, stacklevel=2)
+                elif isinstance(m, (layers.Sigmoid, layers.Tanh)):
+                    sat = (a < 0.02) | (a > 0.98) if isinstance(m, layers.Sigmoid) else np.abs(a) > 0.96
+                    frac = float(sat.mean())
+                    rec[f"{name}.saturated"] = frac
+                    if frac > self.threshold:
+                        warnings.warn(f"epoch {trainer.epoch}: {frac:.0%} of the {type(m).__name__} outputs of layer "
+                                      f"{name} are saturated; their gradients vanish (scale the inputs or the init "
+                                      f"down)", RuntimeWarning, stacklevel=2)
+        self.records.append(rec)

@@ -3,25 +3,32 @@
 :func:`train_command` decides how the run goes (one process; a launcher that starts K ranks under
 mpiexec; or one of those ranks), merges the flags with a config file and the dataset's defaults,
 runs the Trainer with a Progress display, and returns a :class:`TrainOutcome` that says which
-checkpoint is the run's result. It reports through ``say`` (a function taking one line; the CLI
-passes ``print``) and never draws: the caller's ``plot(history, path)`` draws training.png.
+checkpoint is the run's result. With ``--tensorboard`` and ``--diagnostics`` it adds their
+callbacks and, after the run, writes diagnostics.jsonl and diagnostics.json. It reports through
+``say`` (a function taking one line; the CLI passes ``print``) and never draws: the caller's
+``plot(history, path)`` draws training.png and ``plot_diagnostics(data, folder)`` the health figures.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chainrule import distributed as dist
 from chainrule.data import DataLoader
 from chainrule.distributed import launch
-from chainrule.messages import first_line
+from chainrule.fileio import write_atomic
+from chainrule.messages import first_line, one_line
+from chainrule.nn.probes import Diagnostics, Probes
 from chainrule.train import models, run
 from chainrule.train.config import RunConfig, given_settings, resolve_config
 from chainrule.train.distributed import DistributedRun, MismatchError, rank, wanted
 from chainrule.train.progress import Progress
+from chainrule.train.tensorboard import TensorBoardLogger
 from chainrule.train.trainer import History, NonFiniteLoss, evaluate
 
 PROGRESS_VAR = "CHAINRULE_PROGRESS"    # "live": the launcher's terminal shows rank 0's live line
@@ -76,18 +83,62 @@ def check_options(options) -> RunConfig | None:
     return cfg
 
 
-def train_command(options, say=_quiet, callbacks=None, plot=None) -> TrainOutcome:
+def train_command(options, say=_quiet, plot=None, plot_diagnostics=None, warn=None) -> TrainOutcome:
     """Run ``chainrule train`` with parsed ``options`` (argparse's Namespace: RunConfig's fields,
     ``config``, ``out``, ``resume``, ``reset_optimizer``, ``reset_scheduler``, ``nproc``, ``quiet``,
-    ``log_every``, ``argv``). ``callbacks(trainer, data)``: more Trainer callbacks (the CLI's
-    diagnostics); ``plot(history, path)``: draws training.png when the run ends."""
+    ``log_every``, ``tensorboard``, ``diagnostics``, ``argv``). ``plot(history, path)``: draws
+    training.png when the run ends; ``plot_diagnostics(data, folder)``: draws the ``--diagnostics``
+    figures and returns their file names (an ImportError: none, said in one line); ``warn(line)``:
+    shows a warning the diagnostics raise (None: Python's own display)."""
     if options.resume:        # a new run's options are checked in full when it starts
         check_options(options)
     if (options.nproc or 1) > 1 and not wanted():
         return TrainOutcome(launch_ranks(options, say))
-    if wanted():
-        return _rank(options, say, callbacks, plot)
-    return _one_process(options, say, callbacks, plot)
+    extras = Extras(getattr(options, "tensorboard", None), getattr(options, "diagnostics", False))
+    with warnings.catch_warnings():
+        if extras.diagnostics:     # every epoch's warning, each one line
+            warnings.simplefilter("always", RuntimeWarning)
+            if warn is not None:
+                warnings.showwarning = lambda message, *args, **kw: warn(f"warning: {message}")
+        if wanted():
+            out = _rank(options, say, extras.callbacks, plot)
+        else:
+            out = _one_process(options, say, extras.callbacks, plot)
+    if out.main and out.history is not None and out.history.epoch:
+        extras.write(out.run_dir, plot_diagnostics, say)
+    return out
+
+
+class Extras:
+    """What ``--tensorboard`` and ``--diagnostics`` add to a run: their Trainer callbacks, and
+    after the run the diagnostics files (diagnostics.jsonl: per epoch; diagnostics.json: per step)."""
+
+    def __init__(self, tensorboard=None, diagnostics: bool = False):
+        self.tensorboard, self.diagnostics = tensorboard, diagnostics
+        self.records = self.probes = None
+
+    def callbacks(self, trainer, data) -> list:
+        cbs = []
+        if self.tensorboard:   # True: the run folder's tensorboard/
+            cbs.append(TensorBoardLogger(Path(trainer.run_dir) / "tensorboard" if self.tensorboard is True
+                                         else self.tensorboard))
+        if self.diagnostics:
+            self.records = Diagnostics(data.train.X[:256])
+            self.probes = Probes(trainer.model)   # per-layer histograms, dead/saturated units, update ratios
+            cbs += [self.records, self.probes]
+        return cbs
+
+    def write(self, run_dir: Path, plot_diagnostics=None, say=_quiet) -> None:
+        if self.probes is None:
+            return
+        write_atomic(run_dir / "diagnostics.jsonl", "".join(json.dumps(r) + "\n" for r in self.records.records))
+        write_atomic(run_dir / "diagnostics.json", json.dumps(self.probes.data))
+        if plot_diagnostics is None:
+            return
+        try:
+            say("diagnostics: " + ", ".join(plot_diagnostics(self.probes.data, run_dir)))
+        except ImportError as e:
+            say(f"(no diagnostics figures: {one_line(e)})")
 
 
 # ---------------------------------------------------------------------- the launcher

@@ -35,6 +35,7 @@ import numpy as np
 from chainrule import tensorfile
 from chainrule.fileio import link_atomic, load_json, read_regular, write_atomic
 from chainrule.serialization import as_array
+from chainrule.train.history import History
 
 MANIFEST = "manifest.json"
 SLOTS = ("last", "best")
@@ -248,7 +249,6 @@ def check_info(info, path) -> None:
     need(_is_num(info.get("best_val_acc")), "entry 'best_val_acc' is missing or not a number")
     need(len(info["partial"]) == 3 and all(_is_num(v) for v in info["partial"]),
          "entry 'partial' is not [loss sum, correct, seen]")
-    from chainrule.train.trainer import History
     names = set(History().to_dict())
     need(set(info["history"]) == names, f"entry 'history' must have exactly the keys {sorted(names)}")
     need(all(isinstance(v, list) and all(_is_num(x) for x in v) for v in info["history"].values()),

@@ -133,6 +133,8 @@ class RunConfig:
         if self.model == "convnet" and self.dataset not in IMAGE_SHAPES:
             raise ValueError(f"--model convnet needs image data (--dataset {' or '.join(IMAGE_SHAPES)}), "
                              f"not {self.dataset}")
+        if self.model == "convnet":
+            _check_blocks(self.channels, self.kernels, self.pool, IMAGE_SHAPES[self.dataset])
         if self.dtype not in DTYPES:    # what `train --dtype` offers; float16 has no training path
             raise ValueError(f"--dtype: unknown {self.dtype!r}; choose float32 or float64")
         need, have = memory_needed(self), memory_available()
@@ -149,11 +151,11 @@ class RunConfig:
 
 
 # What a run on each dataset starts from when no flag or config file says otherwise (RunConfig's
-# own defaults are the spiral's). CIFAR-10's were chosen by benchmarks/bench_defaults.py on the
-# CIFAR-10 subset (README lists the grid); MNIST takes the same network and schedule.
+# own defaults are the spiral's). Both were chosen by benchmarks/bench_defaults.py (README lists the
+# grids): CIFAR-10's on the CIFAR-10 subset, MNIST's on the first 10000 MNIST training images.
 DATASET_DEFAULTS = {
     "cifar10": {"hidden": (100, 100), "lr": 3e-2, "reg": 1e-4, "epochs": 10, "batch_size": 64, "lr_step": 5},
-    "mnist": {"hidden": (100, 100), "lr": 3e-2, "reg": 1e-4, "epochs": 10, "batch_size": 64, "lr_step": 5},
+    "mnist": {"hidden": (100, 100), "lr": 1e-1, "reg": 1e-3, "epochs": 10, "batch_size": 64, "lr_step": 5},
 }
 
 PREPROCESS = ("auto", "none", "scale", "mean_image", "channel")
@@ -176,6 +178,19 @@ def _check_range(name, v, low, high, integer=False, low_open=False, high_open=Fa
         lo = f"{'>' if low_open else '>='} {low}"
         want = lo if high is None else f"{lo} and {'<' if high_open else '<='} {high}"
         raise ValueError(f"{flag} must be {want}{' ' + note if note else ''}, got {v}")
+
+
+def _check_blocks(channels, kernels, pool: int, shape) -> None:
+    """A kernel size for every conv block (one for all, or one each), and an image that each
+    block's pooling leaves at least one pixel of."""
+    if len(kernels) not in (1, len(channels)):
+        raise ValueError(f"--kernels {','.join(map(str, kernels))}: {len(kernels)} kernel sizes for "
+                         f"{len(channels)} conv blocks (--channels {','.join(map(str, channels))}); give one "
+                         f"size for all blocks or one per block")
+    side = min(shape[1:]) // pool ** len(channels)
+    if side < 1:
+        raise ValueError(f"--pool {pool}: {len(channels)} conv blocks each pooling by {pool} shrink a "
+                         f"{shape[1]}x{shape[2]} image to nothing; use fewer --channels or a smaller --pool")
 
 
 def human_bytes(n: int) -> str:

@@ -23,6 +23,9 @@ import sys
 import numpy as np
 
 from chainrule import distributed as dist
+from chainrule.data.distributed import DistributedSampler
+from chainrule.nn.parallel import DistributedDataParallel
+from chainrule.train.history import evaluate
 
 
 def wanted() -> bool:
@@ -37,9 +40,6 @@ class DistributedRun:
     """The per-run distributed state of a Trainer (``trainer.dist``; None in a one-process run)."""
 
     def __init__(self, trainer):
-        from chainrule.data.distributed import DistributedSampler
-        from chainrule.nn.parallel import DistributedDataParallel
-
         if not dist.is_initialized():
             dist.init_process_group("mpi")
         abort_on_uncaught_exceptions()
@@ -68,7 +68,6 @@ class DistributedRun:
 
     def evaluate(self, model, loader, loss_fn) -> dict:
         """Validation split across ranks: every rank evaluates its share, the sums are all-reduced."""
-        from chainrule.train.trainer import evaluate
         # a batch smaller than K leaves some ranks without a share: they skip it (a mean over nothing is NaN)
         r = evaluate(model, (b for b in loader if len(b[1]._data)), loss_fn)
         total = len(r["labels"])

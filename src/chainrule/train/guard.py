@@ -1,5 +1,6 @@
-"""The NaN guard's helpers: is a state finite, which checkpoint survives, and NumPy's warnings
-collected so that they can be folded into one message instead of printed on their own."""
+"""The NaN guard's helpers: is a state finite, which checkpoint survives, NumPy's warnings
+collected so that they can be folded into one message instead of printed on their own, and the
+loss check as an op (inside a compiled step)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from chainrule.core import Function
+from chainrule.fileio import load_json, read_regular
 from chainrule.tensor import Tensor
 from chainrule.utils._arrays import as_array
 
@@ -42,7 +45,6 @@ def kept(run_dir) -> str:
         if p.exists():
             where = ""
             try:
-                from chainrule.fileio import load_json, read_regular
                 info = load_json(read_regular(p / "state.json", 64 << 20, ValueError, follow_symlinks=False),
                                  p / "state.json")
                 where = f" (epoch {info['epoch']}" + (f", batch {info['batch']})" if info["batch"] else ")")
@@ -91,3 +93,25 @@ class NumericWarnings(contextlib.AbstractContextManager):
     def replay(self) -> None:
         for m, cat, fn, ln in self.caught:
             warnings.showwarning(m, cat, fn, ln)
+
+
+class NonFiniteValue(FloatingPointError):
+    """Raised by :class:`CheckFinite`: the value it checks is NaN or infinite (``.value``)."""
+
+    def __init__(self, value: float):
+        super().__init__(f"the loss became {value}")
+        self.value = value
+
+
+class CheckFinite(Function):
+    """The identity, d(out)/dx = 1, whose forward raises :class:`NonFiniteValue` when the scalar x is NaN
+    or infinite: the loss check of a compiled training step, which runs before its backward and its
+    update whether the step is traced, replayed or run eagerly."""
+
+    def forward(self, x):
+        if not np.isfinite(x).all():
+            raise NonFiniteValue(float(np.asarray(x).reshape(-1)[0]))
+        return x.copy()
+
+    def backward(self, grad):
+        return grad

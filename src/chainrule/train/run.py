@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from chainrule.train.config import (DATASET_DEFAULTS, DATASET_SIZES, DATASETS, I
                                     memory_available, memory_needed, resolve_config)
 from chainrule.train.checkpoint import (CheckpointError, check_model_state, check_run_meta, clean_run_folder,
                                         load_checkpoint)
+from chainrule.train.distributed import rank, wanted
 from chainrule.train.lock import RunLock
 from chainrule.train.trainer import Trainer, evaluate, predict
 
@@ -167,8 +170,6 @@ _RUN_FILES = ("config.json", "metrics.jsonl", "training.png", "diagnostics.jsonl
 
 
 def _lock(run_dir: Path):
-    from chainrule.train.distributed import rank, wanted
-    from chainrule.train.lock import RunLock
     if wanted() and rank() != 0:     # under MPI, rank 0 alone locks (and cleans) the run folder
         return RunLock(run_dir)      # an unacquired lock: release() does nothing
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +192,6 @@ def start_run(cfg: RunConfig, run_dir=None, progress=True, data: Data | None = N
         cfg.data_dir = os.path.abspath(cfg.data_dir)
     made = run_dir is None
     run_dir = new_run_dir(cfg.dataset) if made else Path(run_dir)
-    from chainrule.train.distributed import rank, wanted
     if wanted() and rank() != 0:     # under MPI, rank 0 alone locks the folder and writes files
         if (run_dir / "last").exists() or (run_dir / "last").is_symlink():
             raise FileExistsError(f"{run_dir} already holds a run; resume it with --resume {run_dir}, "
@@ -214,7 +214,6 @@ def start_run(cfg: RunConfig, run_dir=None, progress=True, data: Data | None = N
     except BaseException:
         lock.release()
         if made:
-            import shutil
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     trainer.run_lock = lock
@@ -396,7 +395,6 @@ def _image_sample(path: Path, shape) -> np.ndarray:
         from PIL import Image
     except ImportError:
         raise ImportError("reading images needs Pillow: pip install pillow") from None
-    import warnings
     fd = open_regular(path, ValueError)
     with os.fdopen(fd, "rb") as f:
         try:

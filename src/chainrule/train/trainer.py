@@ -13,64 +13,22 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from chainrule import random as cr_random
-from chainrule.autograd import no_grad
 from chainrule.compiler import compile as compile_fn
 from chainrule.nn.functional import l2_penalty
 from chainrule.nn.utils import predict  # noqa: F401  (train.predict, as before)
 from chainrule.tensor import Tensor
 from chainrule.train import guard
 from chainrule.train.checkpoint import CheckpointError, load_for_resume, save_checkpoint
+from chainrule.train.distributed import DistributedRun, wanted
+from chainrule.train.history import History, evaluate  # noqa: F401  (trainer.History, trainer.evaluate, as before)
 from chainrule.train.progress import Progress
-
-
-@dataclass
-class History:
-    """What training produced: loss per iteration; per epoch train/val loss and accuracy and lr."""
-
-    iter_loss: list = field(default_factory=list)
-    epoch: list = field(default_factory=list)
-    train_loss: list = field(default_factory=list)
-    train_acc: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    val_acc: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    seconds: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 class NonFiniteLoss(RuntimeError):
     """The loss, the weights or the optimizer state became NaN or inf; training stopped without
     writing a checkpoint, and the message says which earlier checkpoint (if any) was kept."""
-
-
-def evaluate(model, loader, loss_fn=None) -> dict:
-    """Loss (if ``loss_fn``), accuracy, predictions and labels of ``model`` over ``loader`` (eval mode)."""
-    was = model.training
-    model.eval()
-    total, correct, loss_sum, preds, labels = 0, 0, 0.0, [], []
-    with no_grad():
-        for X, y in loader:
-            s = model(X)
-            p = s._data.argmax(axis=1)
-            preds.append(p)
-            labels.append(y._data)
-            correct += int((p == y._data).sum())
-            total += len(p)
-            if loss_fn is not None:
-                loss_sum += float(loss_fn(s, y).item()) * len(p)
-    model.train(was)
-    out = {"accuracy": correct / max(total, 1), "predictions": np.concatenate(preds) if preds else np.array([]),
-           "labels": np.concatenate(labels) if labels else np.array([])}
-    if loss_fn is not None:
-        out["loss"] = loss_sum / max(total, 1)
-    return out
 
 
 class Trainer:
@@ -91,14 +49,16 @@ class Trainer:
             (whenever fit ends: finished, interrupted or stopped by an error).
         distributed (bool, None): data-parallel on the ranks of an MPI job (None: when launched under
             mpiexec or the process group is initialized); see :mod:`chainrule.train.distributed`.
-        compile (bool, False): run forward, loss and backward through :func:`chainrule.compile`.
+        compile (bool, False): run each step through :func:`chainrule.compile`: the whole step (zero_grad,
+            forward, loss, backward and the optimizer's update, with the weight gradients folded into
+            it) in one process; forward, loss and backward on each rank of an MPI run (the gradients'
+            Allreduce sits between the backward and the update).
     """
 
     def __init__(self, model, loss_fn, optimizer, train_loader, val_loader=None, scheduler=None, epochs: int = 10,
                  reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=(),
                  distributed=None, compile: bool = False):  # noqa: A002
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.compiled = compile_fn(self._forward_backward) if compile else None
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
         self.callbacks = list(callbacks)
@@ -110,8 +70,8 @@ class Trainer:
         self.best_val_acc = -1.0
         self.status = "not started"            # "finished", "interrupted", or "diverged: ..."
         self._stop = False
-        from chainrule.train.distributed import DistributedRun, wanted
         self.dist = DistributedRun(self) if (wanted() if distributed is None else distributed) else None
+        self.compile, self._compiled_steps = bool(compile), {}
 
     # ------------------------------------------------------------------ state
     @property
@@ -223,35 +183,61 @@ class Trainer:
         flag travel in one Allreduce at the end of the backward pass, so every rank sees the global
         batch. Returns the batch's (mean loss, correct predictions, samples); a NaN or infinite loss
         raises NonFiniteLoss before the weights change."""
+        n = len(y._data)
+        if n and self.compile and self.dist is None:
+            loss, scores = self._compiled(X, y)   # the whole step, the update included
+            return loss.item(), int((scores._data.argmax(axis=1) == y._data).sum()), n
         self.optimizer.zero_grad()
-        n, loss, value, correct = len(y._data), None, 0.0, 0
-        replayed = bool(n) and self.compiled is not None and self.dist is None
-        if replayed:  # forward, loss and backward, traced once per batch shape and then replayed
-            loss, scores = self.compiled(X, y)
+        loss, value, correct = None, 0.0, 0
+        replayed = bool(n) and self.compile
+        if replayed:  # forward, loss and backward on this rank, then the Allreduce below
+            loss, scores = self._compiled(X, y)
             value = loss.item()
             correct = int((scores._data.argmax(axis=1) == y._data).sum())
+            self.dist.send_with_gradients([value * n, correct, n, float(self._stop)])
+            self.dist.ddp.reduce_gradients(samples=n)  # what the DDP wrapper's forward would have queued
         elif n:
-            scores = (self.dist.ddp if self.dist is not None else self.model)(X)
-            loss = self.loss_fn(scores, y)
-            if self.reg:
-                loss = loss + self.reg * l2_penalty(self.model)
+            scores, loss = self._scores_loss(X, y, self.dist.ddp if self.dist is not None else self.model)
             value = loss.item()
             correct = int((scores._data.argmax(axis=1) == y._data).sum())
-        if self.dist is not None:
+        if self.dist is not None and not replayed:
             self.dist.send_with_gradients([value * n, correct, n, float(self._stop)])
         if loss is not None and not replayed:
             loss.backward()
         if self.dist is not None:
             value, correct, n, self._stop = self.dist.received(has_samples=loss is not None)
         if not math.isfinite(value):
-            step = len(self.history.iter_loss) + 1
-            self.status = f"diverged at step {step}"
-            raise NonFiniteLoss(
-                f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
-                f"try a lower learning rate (now {self.optimizer.param_groups[0]['lr']:g}). "
-                f"{guard.kept(self.run_dir)}")
+            self._diverged(value)
         self.optimizer.step()
         return value, correct, n
+
+    def _diverged(self, value: float):
+        step = len(self.history.iter_loss) + 1
+        self.status = f"diverged at step {step}"
+        raise NonFiniteLoss(
+            f"the loss became {value} at step {step} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
+            f"try a lower learning rate (now {self.optimizer.param_groups[0]['lr']:g}). "
+            f"{guard.kept(self.run_dir)}")
+
+    @property
+    def compiled(self):
+        """The compiled step (:func:`chainrule.compile`) for this run, or None without ``compile``:
+        the whole step in one process, forward and backward on each rank of an MPI run (``dist`` may
+        be set after construction, so it is chosen when asked)."""
+        if not self.compile:
+            return None
+        whole = self.dist is None
+        fn = self._compiled_steps.get(whole)
+        if fn is None:
+            fn = self._compiled_steps[whole] = compile_fn(self._train_step if whole else self._forward_backward)
+        return fn
+
+    def _compiled(self, X, y):
+        """The compiled step's (loss, scores); its loss check raises inside it, before any update."""
+        try:
+            return self.compiled(X, y)
+        except guard.NonFiniteValue as e:
+            self._diverged(e.value)
 
     def _run_epoch(self) -> bool:
         self.model.train()
@@ -279,13 +265,29 @@ class Trainer:
             if fn is not None:
                 fn(self, *args)
 
-    def _forward_backward(self, X, y):
-        """The step that ``compile`` replays: scores, loss (+ the L2 penalty), gradients."""
-        scores = self.model(X)
+    def _scores_loss(self, X, y, model=None):
+        """The model's scores and the loss (+ reg * l2_penalty of the bare model)."""
+        scores = (self.model if model is None else model)(X)
         loss = self.loss_fn(scores, y)
         if self.reg:
             loss = loss + self.reg * l2_penalty(self.model)
+        return scores, loss
+
+    def _forward_backward(self, X, y):
+        """What ``compile`` replays on each rank of an MPI run: scores, loss (+ the L2 penalty) and
+        gradients of the bare model (the Allreduce comes after it; the loss check after that, on
+        every rank at once)."""
+        scores, loss = self._scores_loss(X, y)
         loss.backward()
+        return loss, scores
+
+    def _train_step(self, X, y):
+        """What ``compile`` replays in one process: the whole step, the update included."""
+        self.optimizer.zero_grad()
+        scores, loss = self._scores_loss(X, y)
+        loss = guard.CheckFinite.apply(loss)   # a NaN stops the step here, before the update
+        loss.backward()
+        self.optimizer.step()
         return loss, scores
 
     def _end_epoch(self, train_loss, train_acc, seconds):

@@ -1,6 +1,6 @@
 """Seeing it: graph drawings (Graphviz), the narrated backward pass, the HTML stepper, plots
 (matplotlib), and training diagnostics."""
-from chainrule.viz.diagnostics import Diagnostics  # noqa: F401
+from chainrule.nn.probes import Diagnostics  # noqa: F401  (it records: nn.probes; cr.viz.Diagnostics as before)
 from chainrule.viz.explain import explain  # noqa: F401
 from chainrule.viz.graph import draw_graph, render  # noqa: F401
 from chainrule.viz.health import (plot_activation_histograms, plot_diagnostics, plot_gradient_histograms,  # noqa: F401

@@ -8,7 +8,12 @@ runs through a small red label, the gradient flowing back along it, and the box 
 """
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -161,8 +166,6 @@ DOT_MAX_STATEMENTS = 600
 def _die_with_parent():
     """In the child, before exec: ask Linux to kill it when chainrule dies (even by SIGKILL)."""
     try:
-        import ctypes
-        import signal
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError, TypeError):
         pass
@@ -171,8 +174,6 @@ def _die_with_parent():
 def run_dot(source: str, fmt: str, timeout: float = DOT_TIMEOUT) -> bytes:
     """``dot -T<fmt>`` on ``source``: stopped after ``timeout`` seconds, and killed with chainrule
     (Ctrl-C, an exception, or, on Linux, the death of the process)."""
-    import subprocess
-    import sys
     exe = shutil.which("dot")
     if exe is None:
         raise RuntimeError(INSTALL_DOT)
@@ -192,7 +193,6 @@ def render(dot, path, timeout: float = DOT_TIMEOUT) -> str:
     """Write the drawing to ``path``: .dot/.gv writes the source (no Graphviz program needed),
     .svg/.png/.pdf render it with 'dot' (within ``timeout`` seconds; graphs of more than
     ``DOT_MAX_STATEMENTS`` nodes and edges are refused). Returns the path written."""
-    from pathlib import Path
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if fmt in ("dot", "gv"):

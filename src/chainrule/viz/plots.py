@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import ops
+from chainrule.creation import tensor
 from chainrule.nn.utils import predict
 
 
@@ -257,8 +259,6 @@ ACTIVATION_FUNCTIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", 
 
 def activation_curves(names=ACTIVATION_FUNCTIONS, lo: float = -4, hi: float = 4, n: int = 401) -> dict:
     """name -> (x, f(x), f'(x)), with f and f' computed by the library's own ops and backward()."""
-    from chainrule import ops
-    from chainrule.creation import tensor
     out = {}
     for name in names:
         x = tensor(np.linspace(lo, hi, n), dtype="float64", requires_grad=True)

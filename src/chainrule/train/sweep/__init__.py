@@ -28,8 +28,12 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from tqdm.autonotebook import tqdm  # tqdm.auto without asyncio (the commands start faster)
+
+from chainrule.train.config import RunConfig, given_settings, resolve_config
 
 from chainrule.train.sweep.journal import JournalError, JournalFile, SweepWarning  # noqa: F401
 from chainrule.train.sweep.report import importances, report  # noqa: F401
@@ -115,7 +119,6 @@ def sweep(config=None, search=(), trials: int = 20, out="sweeps/sweep", jobs: in
     deadline = None if timeout is None else time.time() + timeout
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         bar = tqdm(total=spec.trials, initial=min(counts(study_)[0], spec.trials), desc="trials", unit="trial",
                    disable=None, dynamic_ncols=True)
 
@@ -141,3 +144,32 @@ def sweep(config=None, search=(), trials: int = 20, out="sweeps/sweep", jobs: in
         timed_out = deadline is not None and time.time() >= deadline
         status = "finished" if rep["finished"] >= spec.trials else ("timeout" if timed_out else "incomplete")
     return SweepResult(study_, Path(spec.out), status, rep)
+
+
+def quiet_optuna() -> None:
+    """Optuna logs errors only: a failed trial is one line (the command's ``on_trial``), not a traceback."""
+    import optuna     # lazily: optuna is an optional extra
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def fixed_settings(options) -> dict:
+    """The settings a ``sweep`` command fixes: the flags given (argparse's Namespace), on top of its
+    ``--config`` file if any; the rest are the dataset's defaults (``RunConfig.from_dict``)."""
+    fixed = given_settings(options)
+    if getattr(options, "config", None):
+        fixed = asdict(resolve_config(fixed, options.config))
+    return fixed
+
+
+def sweep_command(options, on_trial=None, plot=None) -> tuple:
+    """Run ``chainrule sweep`` with parsed ``options`` (the run flags, ``config``, ``search``,
+    ``trials``, ``out``, ``jobs``, ``storage``, ``study``, ``sampler``, ``prune``, ``metric``,
+    ``timeout``, ``sampler_seed``): the fixed settings merged as :func:`fixed_settings` says, the
+    sweep folder ``--out`` or sweeps/DATASET. Returns (SweepResult, the sweep folder as given)."""
+    quiet_optuna()
+    fixed = fixed_settings(options)
+    out = options.out or f"sweeps/{fixed.get('dataset', RunConfig.dataset)}"
+    res = sweep(fixed, options.search, trials=options.trials, out=out, jobs=options.jobs, storage=options.storage,
+                study=options.study, sampler=options.sampler, prune=options.prune, metric=options.metric,
+                timeout=options.timeout, sampler_seed=options.sampler_seed, on_trial=on_trial, plot=plot)
+    return res, out

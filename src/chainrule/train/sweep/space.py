@@ -1,5 +1,10 @@
 """The search space: ``lr=1e-4:1e-1:log`` and ``hidden=50,100,100x100`` parsed, checked and sampled.
 
+A list setting (``hidden``, and the convnet's ``channels`` and ``kernels``) is searched over choices
+separated by commas, each list written with "x": ``channels=16x32,32x64`` tries the blocks 16,32 and
+32,64 (a range, ``hidden=50:200``, tries one-entry lists). ``model``, ``pool`` and every other
+setting are searched as any string or number is: ``model=mlp,convnet``, ``pool=1,2``.
+
 Every bound and choice is checked against train's own validation (``RunConfig.validate``), and a
 value that changes the data (``val_fraction``, ``limit``, ``dataset``) against ``run.load_data``
 as well, so a value ``train`` would refuse is refused before the first trial.
@@ -14,9 +19,13 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from chainrule.train import run as run_mod
-from chainrule.train.config import RunConfig
+from chainrule.train.config import TUPLE_SETTINGS, RunConfig
 
 NOT_SEARCHABLE = ("data_dir",)
+# what one choice of a list setting looks like, for its error message
+LIST_EXAMPLES = {"hidden": "a hidden size (like 100, or 100x100 for two layers)",
+                 "channels": "a list of conv channels (like 16, or 16x32 for two blocks)",
+                 "kernels": "a list of kernel sizes (like 5, or 5x3 for two blocks)"}
 # settings that change the loaded data: their searched values are tried on the data before any trial
 DATA_FIELDS = ("dataset", "limit", "val_fraction", "seed", "preprocess", "dtype")
 
@@ -40,8 +49,8 @@ class Param:
         return trial.suggest_categorical(self.name, self.choices)
 
     def to_config(self, value):
-        """The RunConfig value for an Optuna value (hidden widths travel as "100x100")."""
-        if self.name == "hidden":
+        """The RunConfig value for an Optuna value (lists travel as "100x100": hidden, channels, kernels)."""
+        if self.name in TUPLE_SETTINGS:
             return tuple(int(w) for w in str(value).split("x"))
         return value
 
@@ -94,7 +103,7 @@ def _parse_one(spec: str, name: str, kind: str, body: str) -> Param:
     if kind == "tuple":
         for s in items:
             if not all(w.isdigit() and int(w) > 0 for w in s.split("x")):
-                raise ValueError(f"--search {spec}: {s!r} is not a hidden size (like 100, or 100x100 for two layers)")
+                raise ValueError(f"--search {spec}: {s!r} is not {LIST_EXAMPLES.get(name, 'a list like 16x32')}")
         choices = items
     elif kind in ("int", "float"):
         choices = [_number(s, kind, spec) for s in items]
