@@ -29,12 +29,36 @@ def test_conv_rule_gradchecks_with_stride_padding_dilation_groups():
                                                             dilation=(1, 2), groups=2), x, w, b)
 
 
-def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch):
+def test_conv_rule_gradchecks_at_stride_one_where_columns_run_the_padded_width():
+    rng = np.random.default_rng(24)
+    x, w, b = _t(rng.standard_normal((2, 4, 5, 6))), _t(rng.standard_normal((4, 2, 2, 3))), _t(rng.standard_normal(4))
+    assert cr.gradcheck(lambda x, w, b: rconv.Conv2d.apply(x, w, b, padding=((1, 2), (0, 1)), dilation=(2, 1),
+                                                            groups=2), x, w, b)
+    assert cr.gradcheck(lambda x, w: rconv.Conv2d.apply(x, w), x, _t(rng.standard_normal((3, 4, 1, 1))))
+
+
+@pytest.mark.parametrize("stride", [2, 1])  # at stride 1: the columns run the padded width
+def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch, stride):
     rng = np.random.default_rng(23)
     arrays = [rng.standard_normal((5, 4, 6, 7)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
     monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # one sample at a time
-    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
-             lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1, groups=2), arrays, gradcheck=False)
+    monkeypatch.setattr(rconv.Conv2d, "wide_below", 1 << 20 if stride == 1 else 0)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1, groups=2),
+             lambda x, w, b: TF.conv2d(x, w, b, stride=stride, padding=1, groups=2), arrays, gradcheck=False)
+
+
+def test_conv_at_stride_one_reads_a_non_contiguous_input():
+    rng = np.random.default_rng(25)
+    x, w = rng.standard_normal((3, 5, 6, 2)), rng.standard_normal((4, 2, 3, 2))
+    check_op(lambda x, w: F.conv2d(x.permute(0, 3, 1, 2), w), lambda x, w: TF.conv2d(x.permute(0, 3, 1, 2), w),
+             [x, w], gradcheck=False)
+
+
+def test_conv_at_stride_one_with_wide_outputs_keeps_rows_of_the_output_width():
+    rng = np.random.default_rng(26)
+    arrays = [rng.standard_normal((2, 2, 5, 19)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)]
+    check_op(lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1), arrays,
+             gradcheck=False)
 
 
 def test_pool_rules_gradcheck():
@@ -178,6 +202,26 @@ def test_max_pool2d_matches_pytorch_including_ties(kw):
     check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x], gradcheck=False)
     check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [np.zeros((1, 2, 5, 5))],
              gradcheck=False)  # every element tied
+
+
+TILED_POOLS = [  # windows that tile the (padded) input: every input gradient is written exactly once
+    ((2, 3, 8, 6), dict(kernel_size=2)),
+    ((1, 2, 8, 6), dict(kernel_size=2, padding=1)),
+    ((2, 2, 9, 6), dict(kernel_size=3, ceil_mode=True)),
+    ((1, 2, 6, 9), dict(kernel_size=(2, 3))),
+    ((3, 1, 5, 5), dict(kernel_size=1)),
+]
+
+
+@pytest.mark.parametrize("shape,kw", TILED_POOLS, ids=[str(c[1]) for c in TILED_POOLS])
+def test_max_pool2d_over_tiling_windows_matches_pytorch_including_ties(shape, kw):
+    x = np.round(np.random.default_rng(27).standard_normal(shape))  # many equal values in a window
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [x], gradcheck=False)
+    relu = np.maximum(x, 0)  # after a ReLU whole windows tie at 0
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [relu], gradcheck=False)
+    nan = x.copy()
+    nan.flat[::7] = np.nan
+    check_op(lambda x: F.max_pool2d(x, **kw), lambda x: TF.max_pool2d(x, **kw), [nan], gradcheck=False)
 
 
 @pytest.mark.parametrize("kw", POOLS[:2] + [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,

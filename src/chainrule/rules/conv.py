@@ -1,13 +1,13 @@
 """Convolution as one unfold and one matrix product (im2col), forward and backward side by side.
 
 The unfold is a strided view of the padded input, (N, C, KH, KW, OH, OW): every output pixel's
-receptive field without a Python loop over pixels. Copying it channel-major gives X_col of shape
-(C*KH*KW, N*OH*OW), one column per output pixel of the whole batch, and the layer becomes the
-lecture's affine layer Y = W X_col + b with W reshaped to (O, C*KH*KW): one large 2-D matrix
-product with contiguous operands (per group). Its gradient is the affine layer's gradient, folded
-back (col2im): dW = dY X_col^T, db = sum dY, dX_col = W^T dY, then dX adds each column entry back
-to the input pixel it was read from (a loop over the KH*KW kernel offsets, each one strided add
-over every pixel).
+receptive field without a Python loop over pixels. Copied, it gives each sample's X_col of shape
+(C*KH*KW, OH*OW), one column per output pixel, and the layer becomes the lecture's affine layer
+Y_n = W X_col + b with W reshaped to (O, C*KH*KW): one matrix product with a batch axis over the
+samples (and groups), contiguous operands, landing in the output's (N, O, OH*OW) layout. Its
+gradient is the affine layer's gradient, folded back (col2im): dW = sum_n dY_n X_col^T,
+db = sum dY, dX_col = W^T dY_n, then dX adds each column entry back to the input pixel it was read
+from (a loop over the KH*KW kernel offsets, each one strided add over every pixel).
 """
 from __future__ import annotations
 
@@ -51,24 +51,56 @@ def offset(a: np.ndarray, i: int, j: int, stride, dilation, out_hw) -> np.ndarra
 
 
 def fold_add(target: np.ndarray, cols: np.ndarray, stride, dilation) -> None:
-    """col2im: add cols (C, KH, KW, N, OH, OW) into target (C, N, Hp, Wp), each entry at the pixel its
+    """col2im: add cols (N, C, KH, KW, OH, OW) into target (N, C, Hp, Wp), each entry at the pixel its
     window read it from. One strided add per kernel offset."""
-    kh, kw, _, oh, ow = cols.shape[1:]
+    kh, kw, oh, ow = cols.shape[2:]
     for i in range(kh):
         for j in range(kw):
-            offset(target, i, j, stride, dilation, (oh, ow))[...] += cols[:, i, j]
+            offset(target, i, j, stride, dilation, (oh, ow))[...] += cols[:, :, i, j]
+
+
+def wide_windows(xp: np.ndarray, kernel, dilation, run: int) -> np.ndarray:
+    """The (N, C, KH, KW, run) strided view of a C-contiguous xp (N, C, Hp, Wp) for stride 1: for each
+    sample, channel and kernel offset (i, j), the ``run`` entries of the flattened image from row
+    i * dilation, column j * dilation on; entry oh * Wp + ow is output pixel (oh, ow)'s input. No copy."""
+    n, c = xp.shape[:2]
+    sn, sc, sh, sw = xp.strides
+    (kh, kw), (d0, d1) = kernel, dilation
+    return _strided(xp, (n, c, kh, kw, run), (sn, sc, sh * d0, sw * d1, sw), writeable=False)
+
+
+def wide_fold_add(target: np.ndarray, cols: np.ndarray, dilation, run: int) -> None:
+    """col2im at stride 1: add the first ``run`` entries of cols (N, C, KH, KW, OH*Wp) into a
+    C-contiguous target (N, C, Hp, Wp), each kernel offset's block as one run per sample and channel
+    (the reverse of wide_windows)."""
+    n, c, hp, wp = target.shape
+    flat = target.reshape(n, c, hp * wp)
+    kh, kw = cols.shape[2:4]
+    for i in range(kh):
+        for j in range(kw):
+            at = i * dilation[0] * wp + j * dilation[1]
+            flat[:, :, at:at + run] += cols[:, :, i, j, :run]
 
 
 class Conv2d(Function):
-    """Y = W X_col + b on the unfolded input (im2col, every pixel of the batch a column);
-    dW = dY X_col^T, db = sum over N, OH, OW of dY, dX = col2im(W^T dY). With groups, each group of
-    channels is its own such product (one batch axis of the same matmul).
+    """Y_n = W X_n + b per sample on its unfolded input X_n (im2col, every output pixel a column);
+    dW = sum_n dY_n X_n^T, db = sum over N, OH, OW of dY, dX_n = col2im(W^T dY_n). With groups, each
+    group of channels is its own such product (one more batch axis of the same matmul).
 
     Inputs x (N, C, H, W), weight (O, C/groups, KH, KW), optional bias (O,); options stride,
     padding ((top, bottom), (left, right)), dilation (pairs) and groups.
+
+    The columns are per sample, (N, C*KH*KW, OH*OW): the products land in the output's own layout
+    (N, O, OH*OW) and dY is read in its own, with no transposing copy either way. At stride 1 and
+    a narrow output the columns run the full padded width: output pixel (oh, x) for every x < Wp, of
+    which the last Wp - OW are never kept. Then the columns of one sample at one kernel offset are ONE
+    contiguous run of the padded input (rows oh + i, shifted by j), so the unfold and the fold copy
+    long runs instead of OW-long rows; the product does Wp / OW more work on columns it drops.
     """
 
     saved_inputs = (0, 1)
+    wide_below = 16  # stride-1 outputs narrower than this run the padded width (short rows copy slowly;
+    #                  wider ones would pay more in the product's dropped columns than they save)
     unfold_budget = 2 << 20  # bytes of unfolded columns at a time: a part stays in cache for its product
     _scratch = {"cols": [], "grad": []}  # buffers left by earlier calls (popped and pushed back: thread-safe)
 
@@ -77,42 +109,50 @@ class Conv2d(Function):
         o, cg, kh, kw = w.shape
         oh = out_size(h, kh, stride[0], *padding[0], dilation[0])
         ow = out_size(wd, kw, stride[1], *padding[1], dilation[1])
-        xp = pad_spatial(x, padding)
+        xp = np.ascontiguousarray(pad_spatial(x, padding))
+        rw = xp.shape[3] if stride == (1, 1) and ow < self.wide_below else ow  # the width of a row of columns
         wm = w.reshape(groups, o // groups, cg * kh * kw)
-        self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow)
-        y = np.empty((n, o, oh * ow), np.result_type(x, w))
+        self.xp, self.wm, self.geom = xp, wm, (x.shape, w.shape, padding, stride, dilation, groups, oh, ow, rw)
+        y = np.empty((n, o, oh, ow), np.result_type(x, w))
         for s, cols in self._parts(xp, w.shape):
-            ys = np.matmul(wm, cols)  # (G, O/G, K) @ (G, K, n*P) -> (G, O/G, n*P), one GEMM per group
-            ys = ys.reshape(o, -1, oh * ow).transpose(1, 0, 2)  # (n, O, P)
-            if b is None:
-                y[s] = ys
+            m = s.stop - s.start
+            if rw == ow:  # (G, O/G, K) @ (n, G, K, OH*OW) -> (n, G, O/G, OH*OW): the output's layout
+                np.matmul(wm, cols, out=y[s].reshape(m, groups, o // groups, -1))
             else:
-                np.add(ys, b[:, None], out=y[s])  # the bias added in the pass that reorders the output
-        return y.reshape(n, o, oh, ow)
+                y[s] = np.matmul(wm, cols).reshape(m, o, oh, rw)[..., :ow]
+        if b is not None:
+            y += b[:, None, None]
+        return y
 
     def _parts(self, xp, wshape):
-        """(slice of the batch, its columns (G, C/G*KH*KW, n*OH*OW)) for parts of the batch whose columns
+        """(slice of the batch, its columns (n, G, C/G*KH*KW, OH*RW)) for parts of the batch whose columns
         fit in ``unfold_budget`` bytes. The columns are KH*KW times the input: unfolded a cache-sized
         part at a time into one reused buffer (fresh pages cost more than the copy), they are read
         hot by the product, and unfolded again in the backward rather than kept."""
-        _, _, _, stride, dilation, groups, oh, ow = self.geom
+        _, _, _, stride, dilation, groups, oh, ow, rw = self.geom
         o, cg, kh, kw = wshape
+        c = xp.shape[1]
         step, per = self._step(xp, wshape)
         buf = self._take("cols", min(step, xp.shape[0]) * per, xp.dtype)
         try:
             for s in self._slices(xp.shape[0], step):
-                v = windows(xp[s], (kh, kw), stride, dilation, (oh, ow))
-                v = v.reshape(-1, groups, cg, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
-                cols = buf[:v.size].reshape(v.shape)
-                np.copyto(cols, v)  # (N, C, KH, KW, OH, OW) view -> (G, C/G, KH, KW, n, OH, OW), channel-major
-                yield s, cols.reshape(groups, cg * kh * kw, -1)
+                m = s.stop - s.start
+                cols = buf[:m * per].reshape(m, c, kh, kw, oh * rw)
+                if rw == ow:  # the (n, C, KH, KW, OH, OW) view copied in its own order
+                    v = windows(xp[s], (kh, kw), stride, dilation, (oh, ow))
+                    np.copyto(cols.reshape(m, c, kh, kw, oh, ow), v)
+                else:  # one run of (OH - 1) RW + OW entries per sample, channel and kernel offset
+                    run = (oh - 1) * rw + ow
+                    np.copyto(cols[..., :run], wide_windows(xp[s], (kh, kw), dilation, run))
+                    cols[..., run:] = 0  # the dropped columns of the last row: read, so finite
+                yield s, cols.reshape(m, groups, cg * kh * kw, oh * rw)
         finally:
             self._give("cols", buf)
 
     def _step(self, xp, wshape):
         """(samples per part, column entries per sample)."""
-        _, _, _, _, _, _, oh, ow = self.geom
-        per = xp.shape[1] * wshape[2] * wshape[3] * oh * ow
+        _, _, _, _, _, _, oh, _, rw = self.geom
+        per = xp.shape[1] * wshape[2] * wshape[3] * oh * rw
         return max(1, self.unfold_budget // (per * xp.itemsize)), per
 
     @staticmethod
@@ -135,39 +175,54 @@ class Conv2d(Function):
         return buf
 
     def backward(self, grad):
-        xshape, wshape, padding, stride, dilation, groups, oh, ow = self.geom
+        xshape, wshape, padding, stride, dilation, groups, oh, ow, rw = self.geom
         wm, xp = self.wm, self.xp
-        n, c = xshape[:2]
-        o, cg, kh, kw = wshape
-        # dY channel-major, (O, N, P): the layout of the product's output, one copy shared by all three,
-        # into a reused buffer (it is as big as the output: fresh pages would cost more than the copy)
-        gbuf = self._take("grad", grad.size, grad.dtype)
-        gt = gbuf[:grad.size].reshape(o, n, oh * ow)
-        np.copyto(gt, grad.reshape(n, o, oh * ow).transpose(1, 0, 2))
+        n = xshape[0]
+        o = wshape[0]
         need = self.needs_input_grad
         gx = gw = gb = None
         if len(need) == 3 and need[2]:
-            gb = gt.reshape(o, -1).sum(axis=1)
+            gb = grad.sum(axis=(0, 2, 3))
+        gbuf = None
+        if rw == ow:
+            gy = np.ascontiguousarray(grad)
+        else:  # dY in the columns' layout, (N, O, OH, RW) with zeros in the dropped columns, in a reused buffer
+            gbuf = self._take("grad", grad.size // ow * rw, grad.dtype)
+            gy = gbuf[:grad.size // ow * rw].reshape(n, o, oh, rw)
+            np.copyto(gy[..., :ow], grad)
+            gy[..., ow:] = 0
+        gy = gy.reshape(n, groups, o // groups, oh * rw)
         if need[1]:
             gw = np.zeros(wm.shape, grad.dtype)
             for s, cols in self._parts(xp, wshape):
-                gs = gt[:, s].reshape(groups, o // groups, -1)  # (G, O/G, n*P)
-                gw += np.matmul(gs, cols.transpose(0, 2, 1))  # (G, O/G, n*P) @ (G, n*P, K) -> (G, O/G, K)
+                # (n, G, O/G, OH*RW) @ (n, G, OH*RW, K) -> (n, G, O/G, K), summed over the part's samples
+                gw += np.matmul(gy[s], cols.transpose(0, 1, 3, 2)).sum(axis=0)
             gw = gw.reshape(wshape)
         if need[0]:
-            # col2im into a channel-major (C, N, Hp, Wp) buffer: each kernel offset is one strided add
-            # whose operands run in the same order
-            gxp = np.zeros((c, n) + xp.shape[2:], dtype=grad.dtype)
-            wt = wm.transpose(0, 2, 1)
-            step, per = self._step(xp, wshape)
-            buf = self._take("cols", min(step, n) * per, grad.dtype)
-            for s in self._slices(n, step):
-                gs = gt[:, s].reshape(groups, o // groups, -1)
-                gcols = buf[:(s.stop - s.start) * per].reshape(groups, cg * kh * kw, -1)
-                np.matmul(wt, gs, out=gcols)  # (G, K, O/G) @ (G, O/G, n*P) -> (G, K, n*P)
-                fold_add(gxp[:, s], gcols.reshape(c, kh, kw, -1, oh, ow), stride, dilation)
-            self._give("cols", buf)
-            (pt, _), (pl, _) = padding
-            gx = np.ascontiguousarray(gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]].transpose(1, 0, 2, 3))
-        self._give("grad", gbuf)
+            gx = self._input_grad(gy, grad.dtype)
+        if gbuf is not None:
+            self._give("grad", gbuf)
         return (gx, gw) if len(need) == 2 else (gx, gw, gb)
+
+    def _input_grad(self, gy, dtype):
+        """dX = col2im(W^T dY): the column gradients a part of the batch at a time, each added back to
+        the input pixels it was read from (one strided add per kernel offset)."""
+        xshape, wshape, padding, stride, dilation, groups, oh, ow, rw = self.geom
+        n, c = xshape[:2]
+        o, cg, kh, kw = wshape
+        gxp = np.zeros(self.xp.shape, dtype=dtype)  # (N, C, Hp, Wp)
+        wt = self.wm.transpose(0, 2, 1)
+        step, per = self._step(self.xp, wshape)
+        buf = self._take("cols", min(step, n) * per, dtype)
+        for s in self._slices(n, step):
+            m = s.stop - s.start
+            gcols = buf[:m * per].reshape(m, groups, cg * kh * kw, oh * rw)
+            np.matmul(wt, gy[s], out=gcols)  # (G, K, O/G) @ (n, G, O/G, OH*RW) -> (n, G, K, OH*RW)
+            if rw == ow:
+                fold_add(gxp[s], gcols.reshape(m, c, kh, kw, oh, ow), stride, dilation)
+            else:
+                wide_fold_add(gxp[s], gcols.reshape(m, c, kh, kw, oh * rw), dilation, (oh - 1) * rw + ow)
+        self._give("cols", buf)
+        (pt, _), (pl, _) = padding
+        gx = gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
+        return gxp if gx.shape == gxp.shape else np.ascontiguousarray(gx)

@@ -36,8 +36,9 @@ class MaxPool2d(Function):
     row-major window order on ties (PyTorch's rule; a NaN counts as the maximum, the last NaN wins),
     adding up where windows overlap.
 
-    Options kernel, stride, padding, dilation (pairs) and ceil_mode. Both directions loop over the
-    KH*KW kernel offsets, each one strided elementwise pass over all windows.
+    Options kernel, stride, padding, dilation (pairs) and ceil_mode. The forward takes the max along
+    W, then along H (KW - 1 and KH - 1 strided passes); the backward loops over the KH*KW kernel
+    offsets, each one strided elementwise pass over all windows.
     """
 
     saved_inputs = (0,)
@@ -47,19 +48,26 @@ class MaxPool2d(Function):
         low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         xp = pad_spatial(x, pads, low)
         self.xp, self.geom = xp, (x.shape, pads, kernel, stride, dilation, out_hw)
-        out = None
-        for i in range(kernel[0]):
-            for j in range(kernel[1]):
-                v = offset(xp, i, j, stride, dilation, out_hw)
-                out = v.copy() if out is None else np.maximum(out, v, out=out)  # NaN propagates
+        (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel, stride, dilation, out_hw
+        # a window's max is the max over its rows of each row's max: first along W, then along H
+        cols = [xp[:, :, :, j * d1:j * d1 + s1 * (ow - 1) + 1:s1] for j in range(kw)]
+        rows = cols[0].copy() if kw == 1 else np.maximum(cols[0], cols[1])  # NaN propagates
+        for v in cols[2:]:
+            np.maximum(rows, v, out=rows)
+        tops = [rows[:, :, i * d0:i * d0 + s0 * (oh - 1) + 1:s0] for i in range(kh)]
+        out = tops[0].copy() if kh == 1 else np.maximum(tops[0], tops[1])
+        for v in tops[2:]:
+            np.maximum(out, v, out=out)
         self.out = out
         return out
 
     def backward(self, grad):
         xshape, pads, kernel, stride, dilation, out_hw = self.geom
         xp, out = self.xp, self.out
-        gxp = np.zeros(xp.shape, grad.dtype)
         overlap = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+        tiled = all(k == s and d == 1 and o * s == p for k, s, d, o, p in zip(kernel, stride, dilation, out.shape[2:],
+                                                                              xp.shape[2:]))
+        gxp = (np.empty if tiled else np.zeros)(xp.shape, grad.dtype)  # tiled: each entry written once below
         nan = out != out
         free = ~nan  # windows whose gradient is not yet routed (a NaN window routes to its LAST NaN)
         first = np.empty(out.shape, bool)
