@@ -773,3 +773,24 @@ def test_backward_from_a_leaf_and_with_a_given_gradient():
         g = cr.tensor([1.0, -1.0, 0.5]) * (k + 1)
         np.testing.assert_allclose(f(g).detach().numpy(), step(g).detach().numpy())
     assert f.stats["replays"] == 2
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("smooth_l1_loss", lambda z: F.smooth_l1_loss(z, cr.zeros(*z.shape), beta=1.0)),
+    ("softplus", lambda z: F.softplus(z, threshold=2.0).sum()),
+    ("threshold", lambda z: F.threshold(z, 2.0, -1.0).sum())])
+def test_a_mask_uniform_at_trace_time_is_not_frozen(name, fn):
+    """A mask some front code computes with NumPy from the data may be all-True when traced; a later batch
+    that crosses the kink must still give eager's result (the step runs eagerly, with the one warning)."""
+    w = cr.ones(4, requires_grad=True)
+
+    def step(x):
+        y = fn(x * w)
+        y.backward()
+        return y
+    compiled = cr.compile(step)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        for i in range(4):
+            x = cr.tensor(np.random.default_rng(i).standard_normal((3, 4)).astype(np.float32) * (0.2 if i < 2 else 10))
+            assert compiled(x).item() == pytest.approx(step(x).item(), rel=1e-6), (name, i)

@@ -260,8 +260,10 @@ class Builder:
                 self.arr_slot[id(a)] = s
                 return s
         flat = a.reshape(-1)
-        if (flat == flat[0]).all():  # zeros, ones, full: a constant
+        if a.dtype.kind == "f" and (flat == flat[0]).all():  # zeros, ones, full: a constant
             return self.const(a)
+        # a uniform mask or index array made by NumPy outside the ops is almost surely computed from the
+        # data (x._data > t): all-True at trace time says nothing of the next batch, so it is not frozen
         raise Unsupported(f"uses {what} of shape {a.shape} computed inside the step by code the capture "
                           f"cannot follow (NumPy on .data?)")
 
