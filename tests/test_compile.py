@@ -794,3 +794,19 @@ def test_a_mask_uniform_at_trace_time_is_not_frozen(name, fn):
         for i in range(4):
             x = cr.tensor(np.random.default_rng(i).standard_normal((3, 4)).astype(np.float32) * (0.2 if i < 2 else 10))
             assert compiled(x).item() == pytest.approx(step(x).item(), rel=1e-6), (name, i)
+
+
+def test_gaussian_nll_losss_clamp_replays_when_a_later_batch_needs_it():
+    """The var clamp is made of ops, so it is captured and replayed: a batch whose var falls below eps
+    after the trace (where nothing was clamped) gets eager's loss."""
+    w = cr.ones(4, requires_grad=True)
+
+    def step(x, var):
+        y = F.gaussian_nll_loss(x * w, cr.zeros(3, 4), var)
+        y.backward()
+        return y
+    compiled = cr.compile(step)
+    for i in range(4):
+        x = cr.tensor(np.random.default_rng(i).standard_normal((3, 4)).astype(np.float32))
+        var = cr.tensor(np.full((3, 4), 1.0 if i < 2 else 1e-9, np.float32))
+        assert compiled(x, var).item() == pytest.approx(step(x, var).item(), rel=1e-6), i

@@ -1562,7 +1562,8 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
             raise ValueError("var is of incorrect size")
     if reduction not in _REDUCTIONS:
         raise ValueError(reduction + " is not valid")
-    v = v + make(np.maximum(v._data, eps) - v._data)  # clamped; the gradient still reaches var as 1
+    fixed = v.detach()   # clamped by ops (so chainrule.compile can replay it); the gradient reaches var as 1
+    v = v + (ops.clamp(fixed, min=eps) - fixed)
     loss = 0.5 * (ops.log(v) + (x - t) ** 2 / v)
     if full:
         loss = loss + 0.5 * np.log(2 * np.pi)
