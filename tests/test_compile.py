@@ -810,3 +810,23 @@ def test_gaussian_nll_losss_clamp_replays_when_a_later_batch_needs_it():
         x = cr.tensor(np.random.default_rng(i).standard_normal((3, 4)).astype(np.float32))
         var = cr.tensor(np.full((3, 4), 1.0 if i < 2 else 1e-9, np.float32))
         assert compiled(x, var).item() == pytest.approx(step(x, var).item(), rel=1e-6), i
+
+
+def test_a_key_padding_mask_that_changes_between_batches_is_followed():
+    """MultiheadAttention turns a bool key_padding_mask into its -inf/0 form by ops, so the capture follows
+    it: a mask with no padding at trace time (uniform) and padding in later batches gives eager's values."""
+    cr.manual_seed(0)
+    mha = cr.nn.MultiheadAttention(8, 2, batch_first=True).double()
+    x = cr.tensor(np.random.default_rng(3).standard_normal((2, 5, 8)))
+
+    def step(pad):
+        y = (mha(x, x, x, key_padding_mask=pad)[0] ** 2).sum()
+        y.backward()
+        return y
+    compiled = cr.compile(step)
+    for i in range(4):
+        m = np.zeros((2, 5), bool)
+        if i >= 2:
+            m[:, 3:] = True
+        pad = cr.tensor(m)
+        assert compiled(pad).item() == pytest.approx(step(pad).item(), rel=1e-9), i

@@ -124,7 +124,8 @@ def _float_mask(mask, dtype, name: str, other=None, other_name: str = ""):
         warnings.warn(f"Support for mismatched {name} and {other_name} is deprecated. Use same type for both "
                       f"instead.", stacklevel=4)
     if m._data.dtype == np.bool_:
-        return Tensor._make(np.where(m._data, -np.inf, 0.0).astype(dtype), False, None)
+        # by an op, so that chainrule.compile follows a mask that changes from batch to batch
+        return ops.where(m, make(np.array(-np.inf, dtype)), make(np.array(0.0, dtype)))
     return m if m._data.dtype == dtype else as_tensor(m, dtype)
 
 
