@@ -830,3 +830,16 @@ def test_a_key_padding_mask_that_changes_between_batches_is_followed():
             m[:, 3:] = True
         pad = cr.tensor(m)
         assert compiled(pad).item() == pytest.approx(step(pad).item(), rel=1e-9), i
+
+
+def test_instance_norms_running_statistics_are_read_afresh_in_eval():
+    """InstanceNorm in eval mode normalises by its running statistics through ops on the buffers, so a
+    compiled step sees a load_state_dict made after the trace (the fresh 0/1 statistics are uniform)."""
+    m = cr.nn.InstanceNorm1d(3, track_running_stats=True).eval()
+    x = cr.tensor(np.random.default_rng(0).standard_normal((2, 3, 5)).astype(np.float32))
+    compiled = cr.compile(lambda x: m(x).sum() * 1.0)
+    for _ in range(2):
+        compiled(x)
+    m.load_state_dict({"running_mean": cr.tensor([1.0, 2.0, 3.0]), "running_var": cr.tensor([4.0, 4.0, 4.0]),
+                       "num_batches_tracked": cr.tensor(5)})
+    assert compiled(x).item() == pytest.approx(m(x).sum().item(), rel=1e-6)

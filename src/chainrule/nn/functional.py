@@ -1707,8 +1707,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         rm, rv = _buffer_array(running_mean), _buffer_array(running_var)
         if rm is None or rv is None:
             raise ValueError("instance_norm: running_mean and running_var are needed when use_input_stats=False")
-        y = (x - make(rm.reshape(shape).astype(x._data.dtype))) / \
-            make(np.sqrt(rv.reshape(shape) + eps).astype(x._data.dtype))
+        mean, var = (as_tensor(r, x._data.dtype).reshape(shape) for r in (running_mean, running_var))
+        y = (x - mean) / ops.sqrt(var + eps)   # by ops on the buffers: a compiled step reads them afresh
         return _affine(y, weight, bias, shape)
     for name, r in (("running_mean", running_mean), ("running_var", running_var)):
         if r is not None and np.shape(_buffer_array(r)) != shape[:1]:
