@@ -276,4 +276,4 @@ class BoolTensor(_LegacyTensor):
 
 
 class ByteTensor(_LegacyTensor):
-    dtype = np.dtype(np.uint8)
+    dtype = dtypes.uint8

@@ -11,6 +11,7 @@ from chainrule import dtypes
 from chainrule.core import ShapeError, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
+from chainrule.ops.elementwise import unary
 from chainrule.rules.elementwise import Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
 from chainrule.rules.linalg import Einsum, Outer
 from chainrule.rules.reduce import Cumsum, Norm
@@ -18,25 +19,10 @@ from chainrule.rules.reduce import Cumsum, Norm
 
 # ----------------------------------------------------------------------------- elementwise
 
-
-def log1p(input):  # noqa: A002
-    """log(1 + x), exact near x = 0."""
-    return Log1p.apply(float_input(input))
-
-
-def expm1(input):  # noqa: A002
-    """e^x - 1, exact near x = 0."""
-    return Expm1.apply(float_input(input))
-
-
-def erf(input):  # noqa: A002
-    """The error function 2/sqrt(pi) int_0^x e^(-t^2) dt."""
-    return Erf.apply(float_input(input))
-
-
-def erfc(input):  # noqa: A002
-    """1 - erf(x), exact where erf(x) is close to 1."""
-    return Erfc.apply(float_input(input))
+log1p = unary(Log1p, "log1p", "log(1 + x), exact near x = 0.")
+expm1 = unary(Expm1, "expm1", "e^x - 1, exact near x = 0.")
+erf = unary(Erf, "erf", "The error function 2/sqrt(pi) int_0^x e^(-t^2) dt.")
+erfc = unary(Erfc, "erfc", "1 - erf(x), exact where erf(x) is close to 1.")
 
 
 def logaddexp(input, other):  # noqa: A002
