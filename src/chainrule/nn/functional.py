@@ -1242,24 +1242,23 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
         [1.0, 1.0, 1.0]
     """
     _check_p(p, "dropout")
-    x = as_tensor(input)
+    return _masked(as_tensor(input), p, training, None, "dropout", rng if generator is None else generator)
+
+
+def _masked(x: Tensor, p: float, training: bool, shape, op: str, rng) -> Tensor:
+    """x times a dropout mask of ``shape`` (None: x's own), broadcast over x; x itself when nothing drops."""
     if not training or p == 0:
         return x
-    if p == 1:
+    if p == 1:   # every element dropped: one 0 broadcast over x
         return _dropout.Dropout.apply(x, Tensor._make(np.zeros((), x._data.dtype), False, None))
-    return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape, "dropout", rng if generator is None else generator))
+    return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape if shape is None else shape, op, rng))
 
 
 def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, op: str, rng) -> Tensor:
     """Channel dropout as PyTorch's feature dropout: one draw per (sample, channel) of a batched input
     (N, C, *), one per channel of an unbatched one (C, *), spread over the remaining dims."""
-    if not training or p == 0:
-        return x
     lead = 2 if batched else 1
-    shape = x.shape[:lead] + (1,) * (x.ndim - lead)
-    if p == 1:
-        return _dropout.Dropout.apply(x, Tensor._make(np.zeros(shape, x._data.dtype), False, None))
-    return _dropout.Dropout.apply(x, _dropout_mask(x, p, shape, op, rng))
+    return _masked(x, p, training, x.shape[:lead] + (1,) * (x.ndim - lead), op, rng)
 
 
 def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,  # noqa: A002

@@ -11,8 +11,6 @@ flat vector x, with gradient g:
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from chainrule.autograd import enable_grad
@@ -150,13 +148,12 @@ class LBFGS(Optimizer):
         g = self._flat_grad()
         if np.abs(g).max() <= tol_grad:
             return orig_loss
-        arrays = {k: (None if state.get(k) is None else _arr(state[k])) for k in ("d", "prev_flat_grad")}
-        d, prev_g = arrays["d"], arrays["prev_flat_grad"]
+        d, prev_g = (None if state.get(k) is None else _arr(state[k]) for k in ("d", "prev_flat_grad"))
         t, h_diag, prev_loss = state.get("t"), state.get("H_diag"), state.get("prev_loss")
         old_dirs = [_arr(v) for v in state.get("old_dirs", [])]
         old_stps = [_arr(v) for v in state.get("old_stps", [])]
         ro = list(state.get("ro", []))
-        n_iter = 0
+        n_iter, opt_cond = 0, False
         while n_iter < max_iter:
             n_iter += 1
             state["n_iter"] += 1
@@ -213,12 +210,20 @@ class LBFGS(Optimizer):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore the hyper-parameters and the history (vectors as arrays, numbers as they are)."""
-        saved = copy.copy(state_dict)
-        saved_state = saved.pop("state")
-        super().load_state_dict({"state": {}, **saved})
+        super().load_state_dict({**state_dict, "state": {}})
         p = self.param_groups[0]["params"][0]
-        for s in saved_state.values():
-            self.state[p] = {k: [wrap(np.array(as_array(x))) for x in v] if k in ("old_dirs", "old_stps")
-                             else wrap(np.array(as_array(v))) if k in ("d", "prev_flat_grad") and v is not None
-                             else float(as_array(v)) if k in ("t", "H_diag", "prev_loss") and v is not None
-                             else v for k, v in s.items()}
+        for s in state_dict["state"].values():
+            self.state[p] = {k: _restored(k, v) for k, v in s.items()}
+
+
+def _restored(name: str, v):
+    """One saved entry of LBFGS's state: vectors (and lists of them) as fresh arrays, numbers as floats."""
+    if v is None:
+        return None
+    if name in ("old_dirs", "old_stps"):
+        return [wrap(np.array(as_array(x))) for x in v]
+    if name in ("d", "prev_flat_grad"):
+        return wrap(np.array(as_array(v)))
+    if name in ("t", "H_diag", "prev_loss"):
+        return float(as_array(v))
+    return v
