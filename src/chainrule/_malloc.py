@@ -6,7 +6,8 @@ large arrays every time, so each one costs a page fault per 4 KiB page (about 0.
 the arithmetic of a small conv layer). When chainrule is imported on Linux with glibc it raises the mmap
 threshold to 32 MiB and the trim threshold to 256 MiB, so blocks below 32 MiB come from the heap and
 freed memory stays mapped for reuse (benchmarks/bench_conv.py's ConvNet step at batch 64: 26.9 against
-36.3 ms of CPU, medians of interleaved pinned runs). The process's peak memory is unchanged; up to 256 MiB that a run freed stays with it.
+36.3 ms of CPU, medians of interleaved pinned runs). The process's peak memory is unchanged; up to
+256 MiB that a run freed stays with it.
 
 Left alone when ``CHAINRULE_MALLOC=default`` is set, when the process set glibc's own
 ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``, or where there is no glibc ``mallopt``.
