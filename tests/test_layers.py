@@ -47,6 +47,22 @@ def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradien
              lambda x, w, b: TF.conv2d(x, w, b, stride=stride, padding=1, groups=2), arrays, gradcheck=False)
 
 
+@pytest.mark.parametrize("keep", [16 << 20, 0])  # the forward's columns kept for the backward, or unfolded again
+def test_conv_keeps_or_unfolds_again_and_a_second_backward_gives_the_same_gradients(monkeypatch, keep):
+    rng = np.random.default_rng(27)
+    monkeypatch.setattr(rconv.Conv2d, "keep_budget", keep)
+    monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # parts of one sample, kept side by side
+    arrays = [rng.standard_normal((3, 4, 6, 5)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
+    check_op(lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2),
+             lambda x, w, b: TF.conv2d(x, w, b, padding=1, groups=2), arrays, gradcheck=False)
+    x, w = (cr.tensor(a, requires_grad=True) for a in arrays[:2])
+    y = F.conv2d(x, w, padding=1, groups=2).sum()
+    y.backward(retain_graph=True)
+    first = w.grad.numpy().copy()
+    y.backward()  # the kept columns went with the first backward: this one unfolds again
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-12)
+
+
 def test_conv_at_stride_one_reads_a_non_contiguous_input():
     rng = np.random.default_rng(25)
     x, w = rng.standard_normal((3, 5, 6, 2)), rng.standard_normal((4, 2, 3, 2))
