@@ -159,7 +159,19 @@ CONV_T2D = [
     ((2, 2, 3, 3), (2, 2, 3, 2), dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2))),
     ((2, 4, 3, 4), (4, 1, 3, 3), dict(stride=2, dilation=(1, 2), groups=2, padding=2)),
     ((3, 4, 4), (3, 2, 2, 2), dict(stride=2)),  # unbatched
+    ((1, 3, 5, 7), (3, 2, 3, 3), dict(dilation=2, output_padding=1, padding=1)),  # output_padding >= stride
+    ((2, 6, 5, 3), (6, 2, 4, 3), dict(stride=3, padding=(2, 1), output_padding=(2, 0), groups=3)),
+    ((1, 2, 1, 1), (2, 5, 4, 4), dict()),  # DCGAN's first layer: a 1x1 input
 ]
+
+
+def test_conv_transpose_rule_gradchecks_and_keeps_or_unfolds_dy_again(monkeypatch):
+    rng = np.random.default_rng(32)
+    x, w, b = _t(rng.standard_normal((2, 4, 3, 5))), _t(rng.standard_normal((4, 3, 3, 2))), _t(rng.standard_normal(6))
+    for keep in (16 << 20, 0):
+        monkeypatch.setattr(rconv.Conv2d, "keep_budget", keep)
+        assert cr.gradcheck(lambda x, w, b: rconv.ConvTranspose2d.apply(
+            x, w, b, stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2), groups=2), x, w, b)
 
 
 @pytest.mark.parametrize("xs,ws,kw", CONV_T2D, ids=[str(c[2]) for c in CONV_T2D])
