@@ -625,3 +625,77 @@ def test_errors_are_one_clear_line(call, message):
 def test_max_pool2d_routes_nan_windows_as_pytorch():
     x = np.array([[[[1.0, np.nan, 0.5], [np.nan, 2.0, 7.0], [3.0, 1.0, np.nan]]]])
     check_op(lambda x: F.max_pool2d(x, 2, 1), lambda x: TF.max_pool2d(x, 2, 1), [x], gradcheck=False)
+
+
+# ----------------------------------------------------------------------------- indices, unpooling, adaptive max
+MAX_IDX = [
+    ((2, 3, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
+    ((1, 2, 5, 5), dict(kernel_size=2, dilation=2, padding=1, ceil_mode=True)),
+    ((2, 6, 5), dict(kernel_size=(3, 2), stride=1)),  # unbatched
+    ((1, 2, 4, 6), dict(kernel_size=2)),  # tiles: every index once, so the unpooling gradchecks
+]
+
+
+@pytest.mark.parametrize("shape,kw", MAX_IDX, ids=[str(c[1]) for c in MAX_IDX])
+def test_max_pool2d_return_indices_and_max_unpool2d_match_pytorch(shape, kw):
+    rng = np.random.default_rng(40)
+    x = rng.standard_normal(shape)
+    x.flat[::7] = x.flat[1]  # ties
+    y, i = F.max_pool2d(cr.tensor(x), return_indices=True, **kw)
+    ty, ti = TF.max_pool2d(torch.tensor(x), return_indices=True, **kw)
+    assert i.dtype == np.int64 and i.shape == tuple(ti.shape)
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    check_op(lambda x: F.max_pool2d(x, return_indices=True, **kw)[0],
+             lambda x: TF.max_pool2d(x, return_indices=True, **kw)[0], [x], gradcheck=False)
+    size = x.shape[-2:]
+    ukw = dict(kernel_size=kw["kernel_size"], stride=kw.get("stride"), padding=kw.get("padding", 0))
+    planes = i.numpy().reshape(-1, i.shape[-2] * i.shape[-1])
+    unique = all(len(np.unique(p)) == p.size for p in planes)  # else the unpooling's forward keeps one of the
+    check_op(lambda y: F.max_unpool2d(y, i, output_size=size, **ukw),   # repeats, its backward reads both
+             lambda y: TF.max_unpool2d(y, ti, output_size=size, **ukw), [y.numpy()], gradcheck=unique)
+
+
+def test_nan_windows_index_their_last_nan_and_the_1d_forms_match_pytorch():
+    x = np.array([[[[np.nan, 1.0], [np.nan, 2.0]]]])
+    y, i = F.max_pool2d(cr.tensor(x), 2, return_indices=True)
+    assert i.tolist() == TF.max_pool2d(torch.tensor(x), 2, return_indices=True)[1].tolist() == [[[[2]]]]
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((2, 3, 9))
+    y, i = nn.MaxPool1d(3, 2, 1, return_indices=True)(cr.tensor(x))
+    ty, ti = torch.nn.MaxPool1d(3, 2, 1, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    check_op(lambda y: nn.MaxUnpool1d(3, 2, 1)(y, i, output_size=(9,)),
+             lambda y: torch.nn.MaxUnpool1d(3, 2, 1)(y, ti, output_size=(9,)), [y.numpy()], gradcheck=False)
+    u = nn.MaxUnpool2d(2)
+    assert repr(u) == repr(torch.nn.MaxUnpool2d(2)) and repr(nn.MaxUnpool1d(3, 2)) == repr(torch.nn.MaxUnpool1d(3, 2))
+
+
+@pytest.mark.parametrize("shape,size", [((2, 3, 5, 7), (3, 4)), ((1, 2, 6, 6), 4), ((3, 5, 4), (None, 3)),
+                                        ((2, 3, 7), 3)])
+def test_adaptive_max_pool_matches_pytorch_with_indices_and_gradcheck(shape, size):
+    rng = np.random.default_rng(42)
+    x = rng.standard_normal(shape)
+    f, tf = (F.adaptive_max_pool1d, TF.adaptive_max_pool1d) if len(shape) == 3 and isinstance(size, int) and \
+        shape[0] == 2 else (F.adaptive_max_pool2d, TF.adaptive_max_pool2d)
+    check_op(lambda x: f(x, size), lambda x: tf(x, size), [x])
+    _, i = f(cr.tensor(x), size, return_indices=True)
+    np.testing.assert_array_equal(i.numpy(), tf(torch.tensor(x), size, return_indices=True)[1].numpy())
+    M, TM = (nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool1d) if f is F.adaptive_max_pool1d else \
+        (nn.AdaptiveMaxPool2d, torch.nn.AdaptiveMaxPool2d)
+    assert repr(M(size)) == repr(TM(size))
+    np.testing.assert_array_equal(M(size, return_indices=True)(cr.tensor(x))[1].numpy(),
+                                  TM(size, return_indices=True)(torch.tensor(x))[1].numpy())
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: F.max_unpool2d(cr.ones(1, 1, 2, 2), cr.full((1, 1, 2, 2), 99, dtype=cr.int64), 2), "invalid max index 99"),
+    (lambda: F.max_unpool2d(cr.ones(1, 1, 2, 2), cr.zeros(1, 1, 2, 2), 2), "integer (int64)"),
+    (lambda: F.max_unpool2d(cr.ones(1, 1, 2, 2), cr.zeros(1, 1, 2, 2, dtype=cr.int64), 2, output_size=(9, 9)),
+     "invalid output_size"),
+    (lambda: F.max_unpool2d(cr.ones(1, 1, 2, 2), cr.zeros(1, 1, 2, 1, dtype=cr.int64), 2), "must have the shape"),
+    (lambda: F.adaptive_max_pool2d(cr.ones(1, 1, 2, 2), (0, 1)), "positive ints"),
+])
+def test_unpool_and_adaptive_max_errors_are_one_clear_line(call, message):
+    with pytest.raises((ValueError, RuntimeError, TypeError)) as e:
+        call()
+    assert message in str(e.value) and "\n" not in str(e.value)

@@ -11,8 +11,9 @@ from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, C
                                   ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
                                   ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
                                   ZeroPad1d, ZeroPad2d, ZeroPad3d)
-from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d,  # noqa: F401
-                                   MaxPool1d, MaxPool2d)
+from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,  # noqa: F401
+                                   AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d,
+                                   MaxUnpool2d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from chainrule.nn.sparse import Embedding  # noqa: F401
 from chainrule.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder,  # noqa: F401

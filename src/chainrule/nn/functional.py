@@ -1045,13 +1045,13 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return y.squeeze(0) if unbatched else y
 
 
-def _pool_args(input, kernel_size, stride, padding, op: str, dilation=1):  # noqa: A002
-    x, unbatched = _spatial_input(input, 2, op)
-    k = _ntuple(kernel_size, 2, "kernel_size", op)
-    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
-        _ntuple(stride, 2, "stride", op)
-    p = _ntuple(padding, 2, "padding", op)
-    d = _ntuple(dilation, 2, "dilation", op)
+def _pool_args(input, kernel_size, stride, padding, op: str, dilation=1, dims: int = 2):  # noqa: A002
+    x, unbatched = _spatial_input(input, dims, op)
+    k = _ntuple(kernel_size, dims, "kernel_size", op)
+    s = k if stride is None or (not isinstance(stride, (int, np.integer)) and len(stride) == 0) else \
+        _ntuple(stride, dims, "stride", op)
+    p = _ntuple(padding, dims, "padding", op)
+    d = _ntuple(dilation, dims, "dilation", op)
     if min(k) < 1 or min(s) < 1 or min(d) < 1:
         raise ValueError(f"{op}: kernel_size, stride and dilation must be positive, got {k}, {s}, {d}")
     if any(pi < 0 or pi > ki // 2 for pi, ki in zip(p, k)):
@@ -1075,16 +1075,27 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         >>> cr.nn.functional.max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
         [[[[5.0, 7.0], [13.0, 15.0]]]]
     """
-    if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported in chainrule "
-                                  "(docs/pytorch.md)")
     x, unbatched, k, s, p, d = _pool_args(input, kernel_size, stride, padding, "max_pool2d", dilation)
-    oh, ow = (_pool.pool_out_size(n, ki, si, pi, di, ceil_mode) for n, ki, si, pi, di in zip(x.shape[2:], k, s, p, d))
-    if oh < 1 or ow < 1:
-        raise ValueError(f"max_pool2d: output size ({oh}, {ow}) is too small for input of shape {x.shape} "
-                         f"with kernel_size {k}")
+    out = _pool_out(x, k, s, p, d, ceil_mode, "max_pool2d")
+    if return_indices:
+        return _max_with_indices(x, [_pool.pool_taps(*a) for a in zip(x.shape[2:], k, s, p, d, out)], unbatched)
     y = _pool.MaxPool2d.apply(x, kernel=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode))
     return y.squeeze(0) if unbatched else y
+
+
+def _pool_out(x: Tensor, k, s, p, d, ceil_mode: bool, op: str) -> tuple:
+    """The pooling's output size, checked to be at least 1 along every axis."""
+    out = tuple(_pool.pool_out_size(*a, ceil_mode) for a in zip(x.shape[2:], k, s, p, d))
+    if min(out) < 1:
+        raise ValueError(f"{op}: output size {out} is too small for input of shape {x.shape} with kernel_size {k}")
+    return out
+
+
+def _max_with_indices(x: Tensor, taps, unbatched: bool):
+    """(the maximum of each window, PyTorch's flat per-plane index of it): the gradient follows the index."""
+    idx = Tensor._make(_pool.window_argmax(x._data, taps), False, None)
+    y = _pool.PlaneGather.apply(x, idx)
+    return (y.squeeze(0), idx.squeeze(0)) if unbatched else (y, idx)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
@@ -1133,7 +1144,11 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices: bool = False) -> Tensor:
     """1-D max pooling over (N, C, L) or (C, L): :func:`max_pool2d` on a height of 1 (same tie rule)."""
     x, unbatched, k, s, p, d = _as_2d_pool_args(input, kernel_size, stride, padding, dilation, "max_pool1d")
-    y = max_pool2d(x, k, s, p, d, ceil_mode, return_indices).squeeze(2)
+    if return_indices:  # on a height of 1 the flat index is the position along L
+        y, idx = max_pool2d(x, k, s, p, d, ceil_mode, True)
+        y, idx = y.squeeze(2), idx.squeeze(2)
+        return (y.squeeze(0), idx.squeeze(0)) if unbatched else (y, idx)
+    y = max_pool2d(x, k, s, p, d, ceil_mode).squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 
@@ -1152,6 +1167,97 @@ def adaptive_avg_pool1d(input, output_size) -> Tensor:  # noqa: A002
     if x.ndim not in (2, 3):
         raise ValueError(f"adaptive_avg_pool1d: expected a 2-d or 3-d input, got shape {x.shape}")
     return adaptive_avg_pool2d(x.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def _adaptive_size(x: Tensor, output_size, dims: int, op: str) -> tuple:
+    """output_size as ``dims`` positive ints (an int for all; None keeps that input size)."""
+    size = (output_size,) * dims if output_size is None or isinstance(output_size, (int, np.integer)) \
+        else tuple(output_size)
+    size = tuple(x.shape[-dims + i] if v is None else v for i, v in enumerate(size))
+    if len(size) != dims or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in size):
+        raise ValueError(f"{op}: output_size must be one or {dims} positive ints, got {output_size!r}")
+    return tuple(int(v) for v in size)
+
+
+def _adaptive_max(input, output_size, return_indices: bool, dims: int, op: str):  # noqa: A002
+    x, unbatched = _spatial_input(input, dims, op)
+    size = _adaptive_size(x, output_size, dims, op)
+    if min(x.shape[2:]) < 1:
+        raise ValueError(f"{op}: input of shape {x.shape} has an empty spatial axis")
+    y, idx = _max_with_indices(x, [_pool.adaptive_taps(n, o) for n, o in zip(x.shape[2:], size)], unbatched)
+    return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """Max pooling to a fixed output size (OH, OW) (an int for both; None keeps that input size), with
+    PyTorch's windows (output i reads input[floor(i H / OH) : ceil((i + 1) H / OH)]); the gradient goes to
+    each window's first maximum. With ``return_indices``, also the flat per-plane index of each maximum.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.adaptive_max_pool2d(cr.arange(16.0).reshape(1, 4, 4), 2).tolist()
+        [[[5.0, 7.0], [13.0, 15.0]]]
+    """
+    return _adaptive_max(input, output_size, return_indices, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """Max pooling of (N, C, L) or (C, L) to a fixed length (see :func:`adaptive_max_pool2d`)."""
+    return _adaptive_max(input, output_size, return_indices, 1, "adaptive_max_pool1d")
+
+
+def _max_unpool(input, indices, kernel_size, stride, padding, output_size, dims: int, op: str) -> Tensor:  # noqa: A002
+    x, unbatched = _spatial_input(input, dims, op)
+    idx = as_tensor(indices)
+    if idx._data.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be an integer (int64) tensor, got dtype {idx.dtype}")
+    if idx.shape != tuple(input.shape):
+        raise ValueError(f"{op}: indices of shape {idx.shape} must have the shape of the input {tuple(input.shape)}")
+    if unbatched:
+        idx = idx.unsqueeze(0)
+    k = _ntuple(kernel_size, dims, "kernel_size", op)
+    s = k if stride is None else _ntuple(stride, dims, "stride", op)
+    p = _ntuple(padding, dims, "padding", op)
+    size = [(n - 1) * si + ki - 2 * pi for n, ki, si, pi in zip(x.shape[2:], k, s, p)]
+    if output_size is not None:
+        want = [int(v) for v in output_size]
+        want = want[2:] if len(want) == dims + 2 else want
+        if len(want) != dims:
+            raise ValueError(f"{op}: output_size should be a sequence of {dims} or {dims + 2} ints, got {output_size!r}")
+        for i, (w, dflt, si) in enumerate(zip(want, size, s)):
+            if not dflt - si < w < dflt + si:
+                raise ValueError(f'{op}: invalid output_size "{tuple(want)}" (dim {i} must be between '
+                                 f"{dflt - si} and {dflt + si})")
+        size = want
+    if min(size) < 1:
+        raise ValueError(f"{op}: the output size {tuple(size)} must be positive")
+    plane = int(np.prod(size))
+    if idx.numel() and (int(idx._data.min()) < 0 or int(idx._data.max()) >= plane):
+        bad = int(idx._data.max()) if int(idx._data.max()) >= plane else int(idx._data.min())
+        raise RuntimeError(f"{op}: found an invalid max index {bad} (output planes are of size "
+                           f"{'x'.join(map(str, size))})")
+    y = _pool.PlaneScatter.apply(x, as_tensor(idx, np.int64), size=tuple(size))
+    return y.squeeze(0) if unbatched else y
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:  # noqa: A002
+    """The partial inverse of :func:`max_pool2d`: each value put back at its index (from
+    ``return_indices=True``) in a zero (N, C, H, W) plane, H = (OH - 1) stride - 2 padding + kernel_size unless
+    ``output_size`` says otherwise; the gradient is read back at the indices.
+
+    Example:
+        >>> import chainrule as cr
+        >>> F = cr.nn.functional
+        >>> y, i = F.max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2, return_indices=True)
+        >>> F.max_unpool2d(y, i, 2).tolist()[0][0][1]
+        [0.0, 5.0, 0.0, 7.0]
+    """
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:  # noqa: A002
+    """The partial inverse of :func:`max_pool1d` over (N, C, L) or (C, L) (see :func:`max_unpool2d`)."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
 
 
 def _channel_param(v, c: int, fill: float, dtype, name: str, op: str) -> Tensor:

@@ -1,4 +1,5 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d and AdaptiveAvgPool1d/2d (PyTorch's arguments)."""
+"""Pooling layers: MaxPool1d/2d, MaxUnpool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d and AdaptiveMaxPool1d/2d
+(PyTorch's arguments)."""
 from __future__ import annotations
 
 from chainrule.nn import functional as F
@@ -10,7 +11,8 @@ class MaxPool2d(Module):
 
     Args:
         kernel_size (int or pair), stride (int or pair, kernel_size), padding (int or pair, 0),
-        dilation (int or pair, 1), return_indices (bool, False; not supported), ceil_mode (bool, False).
+        dilation (int or pair, 1), return_indices (bool, False: also return the flat per-plane index of each
+        maximum, for :class:`MaxUnpool2d`), ceil_mode (bool, False).
 
     Shape: (N, C, H, W) -> (N, C, OH, OW), OH = floor((H + 2 padding - dilation (k - 1) - 1) / stride) + 1
     (ceil with ``ceil_mode``).
@@ -99,3 +101,62 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
 
     def forward(self, x):
         return F.adaptive_avg_pool1d(x, self.output_size)
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of :class:`MaxPool2d`: each value put back at its index in a zero plane.
+
+    Args: kernel_size (int or pair), stride (int or pair, kernel_size), padding (int or pair, 0).
+    ``forward(input, indices, output_size=None)``: OH = (H - 1) stride - 2 padding + kernel_size unless
+    ``output_size`` picks one of the sizes the pooling could have come from.
+
+    Example:
+        >>> import chainrule as cr
+        >>> y, i = cr.nn.MaxPool2d(2, return_indices=True)(cr.arange(16.0).reshape(1, 1, 4, 4))
+        >>> cr.nn.MaxUnpool2d(2)(y, i).shape
+        (1, 1, 4, 4)
+    """
+
+    _dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        name, n = type(self).__name__, self._dims
+        self.kernel_size = F._ntuple(kernel_size, n, "kernel_size", name)
+        self.stride = self.kernel_size if stride is None else F._ntuple(stride, n, "stride", name)
+        self.padding = F._ntuple(padding, n, "padding", name)
+
+    def forward(self, input, indices, output_size=None):  # noqa: A002
+        unpool = F.max_unpool1d if self._dims == 1 else F.max_unpool2d
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """The partial inverse of :class:`MaxPool1d` over (N, C, L) or (C, L) (arguments as MaxUnpool2d, single ints)."""
+
+    _dims = 1
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed output size (int or pair; None keeps that input size), whatever the input's
+    size; ``return_indices`` also returns the flat per-plane index of each maximum."""
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max pooling of (N, C, L) or (C, L) to a fixed length (F.adaptive_max_pool1d)."""
+
+    def forward(self, x):
+        return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)

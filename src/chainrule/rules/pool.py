@@ -5,6 +5,9 @@ pixels).
 """
 from __future__ import annotations
 
+import functools
+import itertools
+
 import numpy as np
 
 from chainrule.core import Function
@@ -159,3 +162,90 @@ class AdaptiveAvgPool2d(Function):
 
     def backward(self, grad):
         return self.ah.T @ (grad @ self.aw)
+
+
+def _axes(arrays) -> tuple:
+    """1-d arrays set along successive axes, to broadcast against each other (np.ix_, booleans kept)."""
+    d = len(arrays)
+    return tuple(a.reshape((1,) * i + (-1,) + (1,) * (d - i - 1)) for i, a in enumerate(arrays))
+
+
+def window_argmax(x: np.ndarray, taps) -> np.ndarray:
+    """PyTorch's flat per-plane index of each window's maximum: the first maximum in row-major window
+    order, a NaN counting as the maximum (the last NaN wins). ``taps`` holds, per spatial axis, one
+    (positions, valid) pair of (out,) arrays per kernel offset: where that offset reads along the axis
+    and whether it lands inside the input. One gather and a few elementwise passes per kernel offset."""
+    spatial = x.shape[2:]
+    flat_stride = [int(np.prod(spatial[i + 1:])) for i in range(len(spatial))]
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    best = idx = seen = None
+    for combo in itertools.product(*taps):
+        grid = _axes([np.clip(p, 0, n - 1) for (p, _), n in zip(combo, spatial)])
+        v = x[(slice(None), slice(None)) + grid]                            # (N, C, *out)
+        valid = functools.reduce(np.logical_and, _axes([ok for _, ok in combo]))
+        flat = sum(g * s for g, s in zip(grid, flat_stride))                # (*out) broadcastable
+        if best is None:
+            best = np.where(valid, v, low)
+            idx = np.broadcast_to(flat, v.shape).astype(np.int64)
+            seen = np.broadcast_to(valid, v.shape).copy()
+            continue
+        take = v > best
+        if x.dtype.kind == "f":
+            take |= np.isnan(v)
+        take |= ~seen   # the first valid entry of a window that started in the padding
+        take &= valid
+        np.copyto(best, v, where=take)
+        np.copyto(idx, flat, where=np.broadcast_to(take, idx.shape))
+        seen |= valid
+    return idx
+
+
+def pool_taps(size: int, k: int, stride: int, pad: int, dilation: int, out: int):
+    """max pooling's taps along one axis (see window_argmax): offset i reads out_j * stride - pad + i * dilation."""
+    start = np.arange(out) * stride - pad
+    return [(start + i * dilation, (start + i * dilation >= 0) & (start + i * dilation < size)) for i in range(k)]
+
+
+def adaptive_taps(size: int, out: int):
+    """adaptive pooling's taps along one axis: window j is [floor(j size / out), ceil((j + 1) size / out))."""
+    i = np.arange(out)
+    start, end = (i * size) // out, -((-(i + 1) * size) // out)
+    return [(start + a, start + a < end) for a in range(int((end - start).max()))]
+
+
+class PlaneGather(Function):
+    """y[n, c, j] = x[n, c, index[n, c, j]] over each flattened (n, c) plane (a max pooling given its indices);
+    dL/dx adds each gradient back at its index (a scatter-add: windows may share a maximum)."""
+
+    saved_inputs = (1,)
+
+    def forward(self, x, index):
+        n, c = x.shape[:2]
+        self.shape, self.index = x.shape, index
+        return np.take_along_axis(x.reshape(n, c, -1), index.reshape(n, c, -1), axis=2).reshape(index.shape)
+
+    def backward(self, grad):
+        n, c = self.shape[:2]
+        plane = int(np.prod(self.shape[2:]))
+        at = self.index.reshape(n * c, -1) + (np.arange(n * c) * plane)[:, None]
+        gx = np.bincount(at.ravel(), weights=grad.ravel(), minlength=n * c * plane).astype(grad.dtype)
+        return gx.reshape(self.shape), None
+
+
+class PlaneScatter(Function):
+    """Max unpooling: y (N, C, *size) is zero but y[n, c, index[n, c, j]] = x[n, c, j] over each flattened
+    plane (a later entry wins where indices repeat); dL/dx gathers the gradient at the indices."""
+
+    saved_inputs = (1,)
+
+    def forward(self, x, index, size=(1, 1)):
+        n, c = x.shape[:2]
+        self.index = index
+        y = np.zeros((n, c, int(np.prod(size))), x.dtype)
+        np.put_along_axis(y, index.reshape(n, c, -1), x.reshape(n, c, -1), axis=2)
+        return y.reshape((n, c) + tuple(size))
+
+    def backward(self, grad):
+        n, c = grad.shape[:2]
+        gx = np.take_along_axis(grad.reshape(n, c, -1), self.index.reshape(n, c, -1), axis=2)
+        return gx.reshape(self.index.shape), None
