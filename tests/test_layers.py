@@ -25,24 +25,24 @@ def _t(a, grad=True):
 def test_conv_rule_gradchecks_with_stride_padding_dilation_groups():
     rng = np.random.default_rng(0)
     x, w, b = _t(rng.standard_normal((2, 4, 5, 6))), _t(rng.standard_normal((4, 2, 2, 3))), _t(rng.standard_normal(4))
-    assert cr.gradcheck(lambda x, w, b: rconv.Conv2d.apply(x, w, b, stride=(2, 1), padding=((1, 2), (0, 1)),
+    assert cr.gradcheck(lambda x, w, b: rconv.Conv.apply(x, w, b, stride=(2, 1), padding=((1, 2), (0, 1)),
                                                             dilation=(1, 2), groups=2), x, w, b)
 
 
 def test_conv_rule_gradchecks_at_stride_one_where_columns_run_the_padded_width():
     rng = np.random.default_rng(24)
     x, w, b = _t(rng.standard_normal((2, 4, 5, 6))), _t(rng.standard_normal((4, 2, 2, 3))), _t(rng.standard_normal(4))
-    assert cr.gradcheck(lambda x, w, b: rconv.Conv2d.apply(x, w, b, padding=((1, 2), (0, 1)), dilation=(2, 1),
+    assert cr.gradcheck(lambda x, w, b: rconv.Conv.apply(x, w, b, padding=((1, 2), (0, 1)), dilation=(2, 1),
                                                             groups=2), x, w, b)
-    assert cr.gradcheck(lambda x, w: rconv.Conv2d.apply(x, w), x, _t(rng.standard_normal((3, 4, 1, 1))))
+    assert cr.gradcheck(lambda x, w: rconv.Conv.apply(x, w), x, _t(rng.standard_normal((3, 4, 1, 1))))
 
 
 @pytest.mark.parametrize("stride", [2, 1])  # at stride 1: the columns run the padded width
 def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradients(monkeypatch, stride):
     rng = np.random.default_rng(23)
     arrays = [rng.standard_normal((5, 4, 6, 7)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
-    monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # one sample at a time
-    monkeypatch.setattr(rconv.Conv2d, "wide_below", 1 << 20 if stride == 1 else 0)
+    monkeypatch.setattr(rconv.Conv, "unfold_budget", 1)  # one sample at a time
+    monkeypatch.setattr(rconv.Conv, "wide_below", 1 << 20 if stride == 1 else 0)
     check_op(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1, groups=2),
              lambda x, w, b: TF.conv2d(x, w, b, stride=stride, padding=1, groups=2), arrays, gradcheck=False)
 
@@ -50,8 +50,8 @@ def test_conv_unfolded_a_few_samples_at_a_time_gives_the_same_values_and_gradien
 @pytest.mark.parametrize("keep", [16 << 20, 0])  # the forward's columns kept for the backward, or unfolded again
 def test_conv_keeps_or_unfolds_again_and_a_second_backward_gives_the_same_gradients(monkeypatch, keep):
     rng = np.random.default_rng(27)
-    monkeypatch.setattr(rconv.Conv2d, "keep_budget", keep)
-    monkeypatch.setattr(rconv.Conv2d, "unfold_budget", 1)  # parts of one sample, kept side by side
+    monkeypatch.setattr(rconv.Conv, "keep_budget", keep)
+    monkeypatch.setattr(rconv.Conv, "unfold_budget", 1)  # parts of one sample, kept side by side
     arrays = [rng.standard_normal((3, 4, 6, 5)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
     check_op(lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2),
              lambda x, w, b: TF.conv2d(x, w, b, padding=1, groups=2), arrays, gradcheck=False)
@@ -80,11 +80,11 @@ def test_conv_at_stride_one_with_wide_outputs_keeps_rows_of_the_output_width():
 def test_pool_rules_gradcheck():
     rng = np.random.default_rng(1)
     x = _t(rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 10.0)  # distinct values: max is smooth
-    assert cr.gradcheck(lambda x: rpool.MaxPool2d.apply(x, kernel=(3, 2), stride=(2, 1), padding=(1, 1),
+    assert cr.gradcheck(lambda x: rpool.MaxPool.apply(x, kernel=(3, 2), stride=(2, 1), padding=(1, 1),
                                                        dilation=(1, 1), ceil_mode=True), x)
-    assert cr.gradcheck(lambda x: rpool.AvgPool2d.apply(x, kernel=(3, 3), stride=(2, 2), padding=(1, 1),
+    assert cr.gradcheck(lambda x: rpool.AvgPool.apply(x, kernel=(3, 3), stride=(2, 2), padding=(1, 1),
                                                        ceil_mode=True, count_include_pad=False), x)
-    assert cr.gradcheck(lambda x: rpool.AdaptiveAvgPool2d.apply(x, output_size=(3, 4)), x)
+    assert cr.gradcheck(lambda x: rpool.AdaptiveAvgPool.apply(x, output_size=(3, 4)), x)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -169,8 +169,8 @@ def test_conv_transpose_rule_gradchecks_and_keeps_or_unfolds_dy_again(monkeypatc
     rng = np.random.default_rng(32)
     x, w, b = _t(rng.standard_normal((2, 4, 3, 5))), _t(rng.standard_normal((4, 3, 3, 2))), _t(rng.standard_normal(6))
     for keep in (16 << 20, 0):
-        monkeypatch.setattr(rconv.Conv2d, "keep_budget", keep)
-        assert cr.gradcheck(lambda x, w, b: rconv.ConvTranspose2d.apply(
+        monkeypatch.setattr(rconv.Conv, "keep_budget", keep)
+        assert cr.gradcheck(lambda x, w, b: rconv.ConvTranspose.apply(
             x, w, b, stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2), groups=2), x, w, b)
 
 
@@ -438,6 +438,12 @@ LAYERS = {
     "MaxPool2d": (lambda M: M.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 7, 6)),
     "AvgPool2d": (lambda M: M.AvgPool2d(2), (1, 3, 5, 6)),
     "AdaptiveAvgPool2d": (lambda M: M.AdaptiveAvgPool2d((2, 3)), (2, 3, 5, 7)),
+    "Conv3d": (lambda M: M.Conv3d(2, 4, (3, 2, 2), stride=(1, 2, 1), padding=(1, 0, 1), groups=2), (2, 2, 4, 5, 3)),
+    "ConvTranspose3d": (lambda M: M.ConvTranspose3d(2, 3, 2, stride=2, padding=(0, 1, 0)), (1, 2, 3, 3, 2)),
+    "MaxPool3d": (lambda M: M.MaxPool3d(2, ceil_mode=True), (2, 2, 5, 4, 3)),
+    "AvgPool3d": (lambda M: M.AvgPool3d((2, 3, 2), stride=1, padding=1), (1, 2, 3, 4, 3)),
+    "AdaptiveAvgPool3d": (lambda M: M.AdaptiveAvgPool3d((2, None, 3)), (2, 2, 5, 3, 4)),
+    "AdaptiveMaxPool3d": (lambda M: M.AdaptiveMaxPool3d(2), (1, 2, 3, 5, 4)),
     "Unflatten": (lambda M: M.Unflatten(1, (2, 3)), (4, 6)),
     "SiLU": (lambda M: M.SiLU(), (3, 4)),
     "LayerNorm": (lambda M: M.LayerNorm((3, 4)), (2, 5, 3, 4)),
@@ -694,8 +700,60 @@ def test_adaptive_max_pool_matches_pytorch_with_indices_and_gradcheck(shape, siz
      "invalid output_size"),
     (lambda: F.max_unpool2d(cr.ones(1, 1, 2, 2), cr.zeros(1, 1, 2, 1, dtype=cr.int64), 2), "must have the shape"),
     (lambda: F.adaptive_max_pool2d(cr.ones(1, 1, 2, 2), (0, 1)), "positive ints"),
+    (lambda: F.conv3d(cr.ones(1, 2, 3, 3, 3), cr.ones(4, 2, 3, 3)), "weight must be 5-d"),
+    (lambda: F.conv3d(cr.ones(2, 3, 3), cr.ones(4, 2, 3, 3, 3)), "expected a 4-d (unbatched) or 5-d"),
+    (lambda: F.max_pool3d(cr.ones(1, 1, 2, 2, 2), 3), "too small"),
+    (lambda: F.conv_transpose3d(cr.ones(1, 2, 2, 2, 2), cr.ones(2, 1, 2, 2, 2), stride=2, output_padding=2),
+     "smaller than stride"),
 ])
 def test_unpool_and_adaptive_max_errors_are_one_clear_line(call, message):
     with pytest.raises((ValueError, RuntimeError, TypeError)) as e:
         call()
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+
+# ----------------------------------------------------------------------------- 3-d: the same rules on three axes
+CONV3D = [
+    ((2, 4, 4, 5, 3), (6, 2, 3, 2, 2), dict(stride=(2, 1, 1), padding=(1, 0, 1), dilation=(1, 2, 1), groups=2)),
+    ((1, 2, 3, 4, 5), (3, 2, 2, 3, 2), dict(padding="same")),
+    ((2, 3, 4, 3), (2, 2, 2, 2, 2), dict(stride=2, padding=1)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV3D, ids=[str(c[2]) for c in CONV3D])
+def test_conv3d_matches_pytorch_and_gradchecks(xs, ws, kw):
+    rng = np.random.default_rng(50)
+    arrays = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
+    check_op(lambda x, w, b: F.conv3d(x, w, b, **kw), lambda x, w, b: TF.conv3d(x, w, b, **kw), arrays)
+
+
+def test_conv_and_transposed_conv_rules_gradcheck_on_one_and_three_axes():
+    rng = np.random.default_rng(51)
+    x, w, b = _t(rng.standard_normal((2, 2, 7))), _t(rng.standard_normal((4, 1, 3))), _t(rng.standard_normal(4))
+    assert cr.gradcheck(lambda x, w, b: rconv.Conv.apply(x, w, b, stride=(2,), padding=((1, 2),), dilation=(2,),
+                                                         groups=2), x, w, b)
+    x, w = _t(rng.standard_normal((1, 2, 2, 3, 2))), _t(rng.standard_normal((2, 3, 2, 2, 3)))
+    assert cr.gradcheck(lambda x, w: rconv.ConvTranspose.apply(x, w, stride=(2, 1, 2), padding=(0, 1, 1),
+                                                               output_padding=(1, 0, 1), dilation=(1, 1, 1)), x, w)
+    check_op(lambda x, w: F.conv_transpose3d(x, w, stride=2, output_padding=1),
+             lambda x, w: TF.conv_transpose3d(x, w, stride=2, output_padding=1), [x.detach().numpy(), w.detach().numpy()], gradcheck=False)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=(3, 2, 2), stride=(2, 1, 2), padding=1),
+                                dict(kernel_size=2, stride=1, dilation=(1, 2, 1), ceil_mode=True)])
+def test_3d_pooling_matches_pytorch_including_ties_and_indices(kw):
+    rng = np.random.default_rng(52)
+    x = np.round(rng.standard_normal((2, 2, 4, 5, 4)), 1)  # rounded: ties
+    check_op(lambda x: F.max_pool3d(x, **kw), lambda x: TF.max_pool3d(x, **kw), [x], gradcheck=False)
+    _, i = F.max_pool3d(cr.tensor(x), return_indices=True, **kw)
+    np.testing.assert_array_equal(i.numpy(), TF.max_pool3d(torch.tensor(x), return_indices=True, **kw)[1].numpy())
+    akw = {k: v for k, v in kw.items() if k != "dilation"}
+    check_op(lambda x: F.avg_pool3d(x, **akw, count_include_pad=False), lambda x: TF.avg_pool3d(x, **akw,
+             count_include_pad=False), [x])
+    check_op(lambda x: F.avg_pool3d(x, 2, divisor_override=3), lambda x: TF.avg_pool3d(x, 2, divisor_override=3), [x],
+             gradcheck=False)
+    for size in ((2, 3, 3), 1):
+        check_op(lambda x: F.adaptive_avg_pool3d(x, size), lambda x: TF.adaptive_avg_pool3d(x, size), [x[0]])
+        check_op(lambda x: F.adaptive_max_pool3d(x, size), lambda x: TF.adaptive_max_pool3d(x, size), [x],
+                 gradcheck=False)

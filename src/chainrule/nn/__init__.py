@@ -3,7 +3,8 @@ from chainrule.nn import functional, init, utils  # noqa: F401
 from chainrule.nn.layers import (ELU, GELU, MLP, CosineSimilarity, Dropout, Flatten, Identity,  # noqa: F401
                                  LeakyReLU, Linear, PairwiseDistance, ReLU, Sigmoid, SiLU, Softplus, Tanh,
                                  Unflatten)
-from chainrule.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: F401
+from chainrule.nn.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401
+                               ConvTranspose3d)
 from chainrule.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
 from chainrule.nn.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,  # noqa: F401
                                         InstanceNorm2d, InstanceNorm3d, LayerNorm, LocalResponseNorm, RMSNorm)
@@ -11,8 +12,9 @@ from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, C
                                   ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
                                   ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
                                   ZeroPad1d, ZeroPad2d, ZeroPad3d)
-from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,  # noqa: F401
-                                   AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d,
+from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,  # noqa: F401
+                                   AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d,
+                                   AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
                                    MaxUnpool2d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from chainrule.nn.sparse import Embedding  # noqa: F401

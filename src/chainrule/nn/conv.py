@@ -1,5 +1,5 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d and ConvTranspose2d (PyTorch's arguments, parameter
-names and initialisation)."""
+"""Convolution layers: Conv1d/2d/3d and ConvTranspose1d/2d/3d (PyTorch's arguments, parameter names and
+initialisation)."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ from chainrule.nn.module import Module, Parameter
 
 
 class _ConvNd(Module):
-    """The shared part of Conv1d and Conv2d: arguments, parameters and their printed form."""
+    """The shared part of Conv1d, Conv2d and Conv3d: arguments, parameters and their printed form."""
 
     _dims = 2
     _transposed = False   # a transposed convolution's weight is (C_in, C_out / groups, *kernel)
@@ -120,6 +120,23 @@ class Conv1d(_ConvNd):
         return F.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
 
 
+class Conv3d(_ConvNd):
+    """A 3-D convolution layer over (N, C_in, D, H, W) -> (N, C_out, OD, OH, OW) (volumes, video); arguments
+    as :class:`Conv2d`, ints or triples. ``weight`` is (C_out, C_in / groups, KD, KH, KW).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.Conv3d(2, 4, 3, padding=1)(cr.zeros(1, 2, 5, 6, 7)).shape
+        (1, 4, 5, 6, 7)
+    """
+
+    _dims = 3
+
+    def forward(self, x):
+        x, padding = self._padded(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
 class _ConvTransposeNd(_ConvNd):
     """The shared part of ConvTranspose1d and ConvTranspose2d: PyTorch's argument order, output_padding,
     and ``forward(x, output_size=None)`` (a wanted output size picks the output_padding)."""
@@ -182,3 +199,14 @@ class ConvTranspose1d(_ConvTransposeNd):
     def forward(self, x, output_size=None):
         return F.conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
                                   self._output_padding(x, output_size)[0], self.groups, self.dilation[0])
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """A 3-D transposed convolution over (N, C_in, D, H, W) -> (N, C_out, OD, OH, OW); arguments as
+    :class:`ConvTranspose2d`, ints or triples. ``weight`` is (C_in, C_out / groups, KD, KH, KW)."""
+
+    _dims = 3
+
+    def forward(self, x, output_size=None):
+        return F.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups, self.dilation)

@@ -905,41 +905,54 @@ def _spatial_input(input, spatial: int, op: str):  # noqa: A002
 
 
 def _conv_padding(padding, kernel, dilation, stride, op: str) -> tuple:
-    """((top, bottom), (left, right)) from an int, a pair, "valid" or "same" (the extra pad of an
+    """(before, after) per spatial axis from an int, a tuple, "valid" or "same" (the extra pad of an
     even kernel goes after, as in PyTorch)."""
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * len(kernel)
         if padding != "same":
             raise ValueError(f"{op}: padding must be 'valid', 'same' or ints, got {padding!r}")
         if any(s != 1 for s in stride):
             raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
         total = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple((t // 2, t - t // 2) for t in total)
-    p = _ntuple(padding, 2, "padding", op)
+    p = _ntuple(padding, len(kernel), "padding", op)
     if min(p) < 0:
         raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
     return tuple((i, i) for i in p)
 
 
-def _conv2d(x: Tensor, weight, bias, stride, pads, dilation, groups: int, op: str) -> Tensor:
+_KERNEL_NAMES = {1: "k", 2: "kH, kW", 3: "kD, kH, kW"}
+
+
+def _convnd(input, weight, bias, stride, padding, dilation, groups: int, dims: int) -> Tensor:  # noqa: A002
+    """conv1d, conv2d and conv3d: the arguments checked, then the one Conv rule."""
+    op = f"conv{dims}d"
+    x, unbatched = _spatial_input(input, dims, op)
     w = as_tensor(weight)
+    if w.ndim != dims + 2:
+        raise ValueError(f"{op}: weight must be {dims + 2}-d (out_channels, in_channels / groups, "
+                         f"{_KERNEL_NAMES[dims]}), got shape {w.shape}")
+    stride = _ntuple(stride, dims, "stride", op)
+    dilation = _ntuple(dilation, dims, "dilation", op)
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be positive")
+    pads = _conv_padding(padding, w.shape[2:], dilation, stride, op)
     if x._data.dtype != w._data.dtype:
         x = as_tensor(x, w._data.dtype)
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
+    c, (o, cg) = x.shape[1], w.shape[:2]
     if groups < 1 or c % groups or o % groups:
         raise ValueError(f"{op}: groups={groups} must divide both in_channels ({c}) and out_channels ({o})")
     if cg * groups != c:
         raise ValueError(f"{op}: input of shape {x.shape} has {c} channels, but weight of shape {w.shape} "
                          f"expects {cg * groups} (weight.shape[1] * groups)")
-    oh = _conv.out_size(h, kh, stride[0], *pads[0], dilation[0])
-    ow = _conv.out_size(wd, kw, stride[1], *pads[1], dilation[1])
-    if oh < 1 or ow < 1:
-        raise ValueError(f"{op}: the kernel ({kh}, {kw}) with dilation {dilation} is larger than the padded "
+    out = [_conv.out_size(n, k, s, *p, d) for n, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, pads, dilation)]
+    if min(out) < 1:
+        raise ValueError(f"{op}: the kernel {tuple(w.shape[2:])} with dilation {dilation} is larger than the padded "
                          f"input of shape {x.shape} (padding {pads})")
     args = (x, w) if bias is None else (x, w, as_tensor(bias, w._data.dtype))
-    return _conv.Conv2d.apply(*args, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    y = _conv.Conv.apply(*args, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    return y.squeeze(0) if unbatched else y
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:  # noqa: A002
@@ -960,33 +973,59 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         >>> F.conv2d(cr.ones(1, 1, 4, 4), cr.ones(2, 1, 3, 3), padding=1).shape
         (1, 2, 4, 4)
     """
-    x, unbatched = _spatial_input(input, 2, "conv2d")
-    w = as_tensor(weight)
-    if w.ndim != 4:
-        raise ValueError(f"conv2d: weight must be 4-d (out_channels, in_channels / groups, kH, kW), "
-                         f"got shape {w.shape}")
-    stride = _ntuple(stride, 2, "stride", "conv2d")
-    dilation = _ntuple(dilation, 2, "dilation", "conv2d")
-    pads = _conv_padding(padding, w.shape[2:], dilation, stride, "conv2d")
-    y = _conv2d(x, w, bias, stride, pads, dilation, groups, "conv2d")
-    return y.squeeze(0) if unbatched else y
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:  # noqa: A002
-    """1-D convolution over (N, C, L) (or unbatched (C, L)) with weight (O, C / groups, K): the 2-D rule
-    on a height of 1. Arguments as in :func:`conv2d`, each a single int."""
-    x, unbatched = _spatial_input(input, 1, "conv1d")
+    """1-D convolution over (N, C, L) (or unbatched (C, L)) with weight (O, C / groups, K): the same rule
+    as :func:`conv2d` on one spatial axis. Arguments as in :func:`conv2d`, each a single int."""
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:  # noqa: A002
+    """3-D convolution over (N, C, D, H, W) (or unbatched (C, D, H, W)) with weight (O, C / groups, KD, KH, KW):
+    the same rule as :func:`conv2d` on three spatial axes. Arguments as in :func:`conv2d`, ints or triples.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.conv3d(cr.ones(1, 2, 4, 5, 6), cr.ones(3, 2, 3, 3, 3), padding=1).shape
+        (1, 3, 4, 5, 6)
+    """
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 3)
+
+
+def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups: int, dilation,  # noqa: A002
+                    dims: int) -> Tensor:
+    """conv_transpose1d, 2d and 3d: the arguments checked, then the one ConvTranspose rule."""
+    op = f"conv_transpose{dims}d"
+    x, unbatched = _spatial_input(input, dims, op)
     w = as_tensor(weight)
-    if w.ndim != 3:
-        raise ValueError(f"conv1d: weight must be 3-d (out_channels, in_channels / groups, k), got shape {w.shape}")
-    stride = (1, _ntuple(stride, 1, "stride", "conv1d")[0])
-    dilation = (1, _ntuple(dilation, 1, "dilation", "conv1d")[0])
-    if isinstance(padding, str):
-        pads = _conv_padding(padding, (1, w.shape[2]), dilation, stride, "conv1d")
-    else:
-        p = _ntuple(padding, 1, "padding", "conv1d")[0]
-        pads = ((0, 0), (p, p))
-    y = _conv2d(x.unsqueeze(2), w.unsqueeze(2), bias, stride, pads, dilation, groups, "conv1d").squeeze(2)
+    if w.ndim != dims + 2:
+        raise ValueError(f"{op}: weight must be {dims + 2}-d (in_channels, out_channels / groups, "
+                         f"{_KERNEL_NAMES[dims]}), got shape {w.shape}")
+    st, dil = _ntuple(stride, dims, "stride", op), _ntuple(dilation, dims, "dilation", op)
+    pd = _ntuple(padding, dims, "padding", op)
+    opad = _ntuple(output_padding, dims, "output_padding", op)
+    c, ci = x.shape[1], w.shape[0]
+    if groups < 1 or ci % groups:
+        raise ValueError(f"{op}: groups={groups} must divide in_channels ({ci})")
+    if c != ci:
+        raise ValueError(f"{op}: input of shape {x.shape} has {c} channels, but weight of shape "
+                         f"{w.shape} expects {ci} (weight.shape[0])")
+    if min(st) < 1 or min(dil) < 1:
+        raise ValueError(f"{op}: stride {st} and dilation {dil} must be positive")
+    if any(o >= max(s, d) for o, s, d in zip(opad, st, dil)) or min(pd) < 0 or min(opad) < 0:
+        raise ValueError(f"{op}: output_padding {opad} must be non-negative and smaller than stride {st} "
+                         f"or dilation {dil}, and padding {pd} non-negative")
+    size = tuple((i - 1) * s - 2 * p + d * (k - 1) + o + 1
+                 for i, s, p, d, k, o in zip(x.shape[2:], st, pd, dil, w.shape[2:], opad))
+    if min(size) < 1:
+        raise ValueError(f"{op}: the output size {size} for input of shape {x.shape} is not positive "
+                         f"(padding {pd} too large)")
+    if x._data.dtype != w._data.dtype:
+        x = as_tensor(x, w._data.dtype)
+    args = (x, w) if bias is None else (x, w, as_tensor(bias, w._data.dtype))
+    y = _conv.ConvTranspose.apply(*args, stride=st, padding=pd, output_padding=opad, dilation=dil, groups=groups)
     return y.squeeze(0) if unbatched else y
 
 
@@ -1002,47 +1041,21 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         >>> cr.nn.functional.conv_transpose2d(cr.ones(1, 2, 3, 3), cr.ones(2, 4, 4, 4), stride=2, padding=1).shape
         (1, 4, 6, 6)
     """
-    x, unbatched = _spatial_input(input, 2, "conv_transpose2d")
-    w = as_tensor(weight)
-    if w.ndim != 4:
-        raise ValueError(f"conv_transpose2d: weight must be 4-d (in_channels, out_channels / groups, kH, kW), "
-                         f"got shape {w.shape}")
-    st, dil = _ntuple(stride, 2, "stride", "conv_transpose2d"), _ntuple(dilation, 2, "dilation", "conv_transpose2d")
-    pd = _ntuple(padding, 2, "padding", "conv_transpose2d")
-    op = _ntuple(output_padding, 2, "output_padding", "conv_transpose2d")
-    c, (ci, cog, kh, kw) = x.shape[1], w.shape
-    if groups < 1 or ci % groups:
-        raise ValueError(f"conv_transpose2d: groups={groups} must divide in_channels ({ci})")
-    if c != ci:
-        raise ValueError(f"conv_transpose2d: input of shape {x.shape} has {c} channels, but weight of shape "
-                         f"{w.shape} expects {ci} (weight.shape[0])")
-    if min(st) < 1 or min(dil) < 1:
-        raise ValueError(f"conv_transpose2d: stride {st} and dilation {dil} must be positive")
-    if any(o >= max(s, d) for o, s, d in zip(op, st, dil)) or min(pd) < 0 or min(op) < 0:
-        raise ValueError(f"conv_transpose2d: output_padding {op} must be non-negative and smaller than stride {st} "
-                         f"or dilation {dil}, and padding {pd} non-negative")
-    size = tuple((i - 1) * s - 2 * p + d * (k - 1) + o + 1
-                 for i, s, p, d, k, o in zip(x.shape[2:], st, pd, dil, (kh, kw), op))
-    if min(size) < 1:
-        raise ValueError(f"conv_transpose2d: the output size {size} for input of shape {x.shape} is not positive "
-                         f"(padding {pd} too large)")
-    if x._data.dtype != w._data.dtype:
-        x = as_tensor(x, w._data.dtype)
-    args = (x, w) if bias is None else (x, w, as_tensor(bias, w._data.dtype))
-    y = _conv.ConvTranspose2d.apply(*args, stride=st, padding=pd, output_padding=op, dilation=dil, groups=groups)
-    return y.squeeze(0) if unbatched else y
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 2)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,  # noqa: A002
                      dilation=1) -> Tensor:
-    """The transposed 1-D convolution over (N, C, L) or (C, L), ``weight`` (C_in, C_out / groups, K): the 2-D
-    one on a height of 1. Arguments as in :func:`conv_transpose2d`, each a single int."""
-    x, unbatched = _spatial_input(input, 1, "conv_transpose1d")
-    one = (lambda v, name, fill: (fill, _ntuple(v, 1, name, "conv_transpose1d")[0]))
-    y = conv_transpose2d(x.unsqueeze(2), as_tensor(weight).unsqueeze(2), bias, one(stride, "stride", 1),
-                         one(padding, "padding", 0), one(output_padding, "output_padding", 0), groups,
-                         one(dilation, "dilation", 1)).squeeze(2)
-    return y.squeeze(0) if unbatched else y
+    """The transposed 1-D convolution over (N, C, L) or (C, L), ``weight`` (C_in, C_out / groups, K).
+    Arguments as in :func:`conv_transpose2d`, each a single int."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 1)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,  # noqa: A002
+                     dilation=1) -> Tensor:
+    """The transposed 3-D convolution over (N, C, D, H, W) or (C, D, H, W), ``weight``
+    (C_in, C_out / groups, KD, KH, KW). Arguments as in :func:`conv_transpose2d`, ints or triples."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 3)
 
 
 def _pool_args(input, kernel_size, stride, padding, op: str, dilation=1, dims: int = 2):  # noqa: A002
@@ -1059,6 +1072,18 @@ def _pool_args(input, kernel_size, stride, padding, op: str, dilation=1, dims: i
     return x, unbatched, k, s, p, d
 
 
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims: int):  # noqa: A002
+    """max_pool1d, 2d and 3d: the arguments checked, then the MaxPool rule (or, with return_indices, the
+    indices and a gather by them)."""
+    op = f"max_pool{dims}d"
+    x, unbatched, k, s, p, d = _pool_args(input, kernel_size, stride, padding, op, dilation, dims)
+    out = _pool_out(x, k, s, p, d, ceil_mode, op)
+    if return_indices:
+        return _max_with_indices(x, [_pool.pool_taps(*a) for a in zip(x.shape[2:], k, s, p, d, out)], unbatched)
+    y = _pool.MaxPool.apply(x, kernel=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode))
+    return y.squeeze(0) if unbatched else y
+
+
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
                return_indices: bool = False) -> Tensor:
     """The maximum of each window; the gradient goes to the first maximum of a window (PyTorch's
@@ -1069,18 +1094,27 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         kernel_size (int or pair), stride (int or pair, kernel_size), padding (int or pair, 0;
             at most half the kernel, padded with -inf), dilation (int or pair, 1).
         ceil_mode (bool, False): round the output size up (the last window may hang over the edge).
+        return_indices (bool, False): also return the flat per-plane index of each maximum (int64),
+            for :func:`max_unpool2d`.
 
     Example:
         >>> import chainrule as cr
         >>> cr.nn.functional.max_pool2d(cr.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
         [[[[5.0, 7.0], [13.0, 15.0]]]]
     """
-    x, unbatched, k, s, p, d = _pool_args(input, kernel_size, stride, padding, "max_pool2d", dilation)
-    out = _pool_out(x, k, s, p, d, ceil_mode, "max_pool2d")
-    if return_indices:
-        return _max_with_indices(x, [_pool.pool_taps(*a) for a in zip(x.shape[2:], k, s, p, d, out)], unbatched)
-    y = _pool.MaxPool2d.apply(x, kernel=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode))
-    return y.squeeze(0) if unbatched else y
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+               return_indices: bool = False) -> Tensor:
+    """1-D max pooling over (N, C, L) or (C, L) (arguments as :func:`max_pool2d`, single ints)."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+               return_indices: bool = False) -> Tensor:
+    """3-D max pooling over (N, C, D, H, W) or (C, D, H, W) (arguments as :func:`max_pool2d`, ints or triples)."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3)
 
 
 def _pool_out(x: Tensor, k, s, p, d, ceil_mode: bool, op: str) -> tuple:
@@ -1098,75 +1132,64 @@ def _max_with_indices(x: Tensor, taps, unbatched: bool):
     return (y.squeeze(0), idx.squeeze(0)) if unbatched else (y, idx)
 
 
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,  # noqa: A002
+              dims: int) -> Tensor:
+    op = f"avg_pool{dims}d"
+    x, unbatched, k, s, p, d = _pool_args(input, kernel_size, stride, padding, op, 1, dims)
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be float, got dtype {x.dtype}")
+    _pool_out(x, k, s, p, d, ceil_mode, op)
+    y = _pool.AvgPool.apply(x, kernel=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
+                            count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+    return y.squeeze(0) if unbatched else y
+
+
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
                count_include_pad: bool = True, divisor_override=None) -> Tensor:
     """The mean of each window (zero padding counted unless ``count_include_pad=False``; a nonzero
     ``divisor_override`` replaces the divisor). Shapes and arguments as in :func:`max_pool2d`."""
-    x, unbatched, k, s, p, _ = _pool_args(input, kernel_size, stride, padding, "avg_pool2d")
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling over (N, C, L) or (C, L) (arguments as :func:`avg_pool2d`, single ints)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    """3-D average pooling over (N, C, D, H, W) or (C, D, H, W) (arguments as :func:`avg_pool2d`, ints or
+    triples)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
+
+
+def _adaptive_avg(input, output_size, dims: int) -> Tensor:  # noqa: A002
+    op = f"adaptive_avg_pool{dims}d"
+    x = as_tensor(input)
+    if x.ndim not in (dims + 1, dims + 2):
+        raise ValueError(f"{op}: expected a {dims + 1}-d or {dims + 2}-d input, got shape {x.shape}")
+    size = _adaptive_size(x, output_size, dims, op)
     if x._data.dtype.kind != "f":
-        raise TypeError(f"avg_pool2d: input must be float, got dtype {x.dtype}")
-    oh, ow = (_pool.pool_out_size(n, ki, si, pi, 1, ceil_mode) for n, ki, si, pi in zip(x.shape[2:], k, s, p))
-    if oh < 1 or ow < 1:
-        raise ValueError(f"avg_pool2d: output size ({oh}, {ow}) is too small for input of shape {x.shape} "
-                         f"with kernel_size {k}")
-    y = _pool.AvgPool2d.apply(x, kernel=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
-                              count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
-    return y.squeeze(0) if unbatched else y
+        raise TypeError(f"{op}: input must be float, got dtype {x.dtype}")
+    return _pool.AdaptiveAvgPool.apply(x, output_size=size)
 
 
 def adaptive_avg_pool2d(input, output_size) -> Tensor:  # noqa: A002
     """Average pooling to a fixed output size (OH, OW) (an int for both; None keeps that input size),
     with PyTorch's windows: output i averages input[floor(i H / OH) : ceil((i + 1) H / OH)]."""
-    x = as_tensor(input)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"adaptive_avg_pool2d: expected a 3-d or 4-d input, got shape {x.shape}")
-    size = (output_size, output_size) if output_size is None or isinstance(output_size, (int, np.integer)) \
-        else tuple(output_size)
-    size = tuple(x.shape[-2 + i] if v is None else int(v) for i, v in enumerate(size))
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two positive ints, got {output_size!r}")
-    if x._data.dtype.kind != "f":
-        raise TypeError(f"adaptive_avg_pool2d: input must be float, got dtype {x.dtype}")
-    return _pool.AdaptiveAvgPool2d.apply(x, output_size=size)
-
-
-def _as_2d_pool_args(input, kernel_size, stride, padding, dilation, op: str):  # noqa: A002
-    """A 1-d pooling's input and arguments for the 2-d rule, on a height of 1."""
-    x, unbatched = _spatial_input(input, 1, op)
-    one = (lambda v, name: (1, _ntuple(v, 1, name, op)[0]))
-    no_stride = stride is None or (not isinstance(stride, (int, np.integer)) and len(stride) == 0)
-    k = one(kernel_size, "kernel_size")
-    return (x.unsqueeze(2), unbatched, k, k if no_stride else one(stride, "stride"),
-            (0, one(padding, "padding")[1]), one(dilation, "dilation"))
-
-
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
-               return_indices: bool = False) -> Tensor:
-    """1-D max pooling over (N, C, L) or (C, L): :func:`max_pool2d` on a height of 1 (same tie rule)."""
-    x, unbatched, k, s, p, d = _as_2d_pool_args(input, kernel_size, stride, padding, dilation, "max_pool1d")
-    if return_indices:  # on a height of 1 the flat index is the position along L
-        y, idx = max_pool2d(x, k, s, p, d, ceil_mode, True)
-        y, idx = y.squeeze(2), idx.squeeze(2)
-        return (y.squeeze(0), idx.squeeze(0)) if unbatched else (y, idx)
-    y = max_pool2d(x, k, s, p, d, ceil_mode).squeeze(2)
-    return y.squeeze(0) if unbatched else y
-
-
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
-               count_include_pad: bool = True) -> Tensor:
-    """1-D average pooling over (N, C, L) or (C, L): :func:`avg_pool2d` on a height of 1."""
-    x, unbatched, k, s, p, _ = _as_2d_pool_args(input, kernel_size, stride, padding, 1, "avg_pool1d")
-    y = avg_pool2d(x, k, s, p, ceil_mode, count_include_pad).squeeze(2)
-    return y.squeeze(0) if unbatched else y
+    return _adaptive_avg(input, output_size, 2)
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:  # noqa: A002
-    """Average pooling of (N, C, L) or (C, L) to a fixed length: :func:`adaptive_avg_pool2d` on a height of 1."""
-    size = _ntuple(output_size, 1, "output_size", "adaptive_avg_pool1d")[0]
-    x = as_tensor(input)
-    if x.ndim not in (2, 3):
-        raise ValueError(f"adaptive_avg_pool1d: expected a 2-d or 3-d input, got shape {x.shape}")
-    return adaptive_avg_pool2d(x.unsqueeze(-2), (1, size)).squeeze(-2)
+    """Average pooling of (N, C, L) or (C, L) to a fixed length (see :func:`adaptive_avg_pool2d`)."""
+    return _adaptive_avg(input, output_size, 1)
+
+
+def adaptive_avg_pool3d(input, output_size) -> Tensor:  # noqa: A002
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed (OD, OH, OW) (see
+    :func:`adaptive_avg_pool2d`)."""
+    return _adaptive_avg(input, output_size, 3)
 
 
 def _adaptive_size(x: Tensor, output_size, dims: int, op: str) -> tuple:
@@ -1204,6 +1227,11 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):  # no
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # noqa: A002
     """Max pooling of (N, C, L) or (C, L) to a fixed length (see :func:`adaptive_max_pool2d`)."""
     return _adaptive_max(input, output_size, return_indices, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool3d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed (OD, OH, OW) (see :func:`adaptive_max_pool2d`)."""
+    return _adaptive_max(input, output_size, return_indices, 3, "adaptive_max_pool3d")
 
 
 def _max_unpool(input, indices, kernel_size, stride, padding, output_size, dims: int, op: str) -> Tensor:  # noqa: A002

@@ -1,5 +1,5 @@
-"""Pooling layers: MaxPool1d/2d, MaxUnpool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d and AdaptiveMaxPool1d/2d
-(PyTorch's arguments)."""
+"""Pooling layers: MaxPool1d/2d/3d, MaxUnpool1d/2d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d and
+AdaptiveMaxPool1d/2d/3d (PyTorch's arguments)."""
 from __future__ import annotations
 
 from chainrule.nn import functional as F
@@ -160,3 +160,33 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
 
     def forward(self, x):
         return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
+class MaxPool3d(MaxPool2d):
+    """MaxPool2d's arguments, ints or triples, over (N, C, D, H, W) or (C, D, H, W) (F.max_pool3d)."""
+
+    def forward(self, x):
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """AvgPool2d's arguments, ints or triples, over (N, C, D, H, W) or (C, D, H, W) (F.avg_pool3d)."""
+
+    def forward(self, x):
+        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Average pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed size (F.adaptive_avg_pool3d)."""
+
+    def forward(self, x):
+        return F.adaptive_avg_pool3d(x, self.output_size)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    """Max pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed size (F.adaptive_max_pool3d)."""
+
+    def forward(self, x):
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)

@@ -1,4 +1,5 @@
-"""Pooling over 2-D windows: max, average and adaptive average, forward and backward side by side.
+"""Pooling over 1-, 2- and 3-d windows: max, average, adaptive average and max by index, forward and
+backward side by side.
 
 Each reads its windows as strided slices of the padded input, one per kernel offset (no loop over
 pixels).
@@ -11,7 +12,7 @@ import itertools
 import numpy as np
 
 from chainrule.core import Function
-from chainrule.rules.conv import offset, pad_spatial
+from chainrule.rules.conv import crop, offset, pad_spatial
 
 
 def pool_out_size(n: int, k: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
@@ -25,7 +26,7 @@ def pool_out_size(n: int, k: int, stride: int, pad: int, dilation: int, ceil_mod
 
 
 def _geometry(shape, kernel, stride, padding, dilation, ceil_mode):
-    """Output size and the ((top, bottom), (left, right)) pads that make every window fit."""
+    """Output size and the (before, after) pads per spatial axis that make every window fit."""
     outs, pads = [], []
     for n, k, s, p, d in zip(shape[2:], kernel, stride, padding, dilation):
         o = pool_out_size(n, k, s, p, d, ceil_mode)
@@ -34,38 +35,36 @@ def _geometry(shape, kernel, stride, padding, dilation, ceil_mode):
     return tuple(outs), tuple(pads)
 
 
-class MaxPool2d(Function):
+class MaxPool(Function):
     """y = max over each window; dL/dx routes each window's gradient to its maximum, the first one in
     row-major window order on ties (PyTorch's rule; a NaN counts as the maximum, the last NaN wins),
     adding up where windows overlap.
 
-    Options kernel, stride, padding, dilation (pairs) and ceil_mode. The forward takes the max along
-    W, then along H (KW - 1 and KH - 1 strided passes); the backward loops over the KH*KW kernel
-    offsets, each one strided elementwise pass over all windows.
+    Input (N, C, *S) with 1, 2 or 3 spatial axes; options kernel, stride, padding, dilation (one per
+    axis) and ceil_mode. The forward takes the max along the first spatial axis, then the next (K - 1
+    strided passes per axis; the first ones read whole rows); the backward loops over the prod(K)
+    kernel offsets, each one strided elementwise pass over all windows.
     """
 
     saved_inputs = (0,)
 
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False):
-        out_hw, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        out, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode)
         low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         xp = pad_spatial(x, pads, low)
-        self.xp, self.geom = xp, (x.shape, pads, kernel, stride, dilation, out_hw)
-        (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel, stride, dilation, out_hw
-        # a window's max is the max over its rows of each row's max: first along W, then along H
-        cols = [xp[:, :, :, j * d1:j * d1 + s1 * (ow - 1) + 1:s1] for j in range(kw)]
-        rows = cols[0].copy() if kw == 1 else np.maximum(cols[0], cols[1])  # NaN propagates
-        for v in cols[2:]:
-            np.maximum(rows, v, out=rows)
-        tops = [rows[:, :, i * d0:i * d0 + s0 * (oh - 1) + 1:s0] for i in range(kh)]
-        out = tops[0].copy() if kh == 1 else np.maximum(tops[0], tops[1])
-        for v in tops[2:]:
-            np.maximum(out, v, out=out)
-        self.out = out
-        return out
+        self.xp, self.geom = xp, (x.shape, pads, kernel, stride, dilation, out)
+        red = xp  # a window's max is the max over its first axis of the maxima over the others: axis by axis
+        for ax, (k, s, d, o) in enumerate(zip(kernel, stride, dilation, out)):
+            rest = (slice(None),) * (len(out) - 1 - ax)
+            taps = [red[(Ellipsis, slice(i * d, i * d + s * (o - 1) + 1, s)) + rest] for i in range(k)]
+            red = taps[0] if k == 1 else np.maximum(taps[0], taps[1])  # NaN propagates
+            for v in taps[2:]:
+                np.maximum(red, v, out=red)
+        self.out = red if red.base is None else red.copy()  # (a view of xp where every kernel size is 1)
+        return self.out
 
     def backward(self, grad):
-        xshape, pads, kernel, stride, dilation, out_hw = self.geom
+        xshape, pads, kernel, stride, dilation, out_size = self.geom
         xp, out = self.xp, self.out
         overlap = any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
         tiled = all(k == s and d == 1 and o * s == p for k, s, d, o, p in zip(kernel, stride, dilation, out.shape[2:],
@@ -74,27 +73,26 @@ class MaxPool2d(Function):
         nan = out != out
         free = ~nan  # windows whose gradient is not yet routed (a NaN window routes to its LAST NaN)
         first = np.empty(out.shape, bool)
-        offsets = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
-        for k, (i, j) in enumerate(offsets):
-            v = offset(xp, i, j, stride, dilation, out_hw)
+        offsets = list(itertools.product(*map(range, kernel)))
+        for k, offs in enumerate(offsets):
+            v = offset(xp, offs, stride, dilation, out_size)
             np.equal(v, out, out=first)
             first &= free  # the first maximum of each window
             if k < len(offsets) - 1:
                 free ^= first
-            target = offset(gxp, i, j, stride, dilation, out_hw)
+            target = offset(gxp, offs, stride, dilation, out_size)
             if overlap:
                 target += grad * first
             else:  # every input element is in at most one window: write, do not add
                 np.multiply(grad, first, out=target)
         if nan.any():
             taken = ~nan
-            for i, j in reversed(offsets):
-                v = offset(xp, i, j, stride, dilation, out_hw)
+            for offs in reversed(offsets):
+                v = offset(xp, offs, stride, dilation, out_size)
                 last = (v != v) & ~taken
                 taken |= last
-                offset(gxp, i, j, stride, dilation, out_hw)[...] += grad * last
-        (pt, _), (pl, _) = pads
-        return gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
+                offset(gxp, offs, stride, dilation, out_size)[...] += grad * last
+        return crop(gxp, pads, xshape[2:])
 
 
 def _avg_counts(n: int, k: int, s: int, p: int, out: int, include_pad: bool) -> np.ndarray:
@@ -106,40 +104,39 @@ def _avg_counts(n: int, k: int, s: int, p: int, out: int, include_pad: bool) -> 
     return np.minimum(end, n) - np.maximum(start, 0)
 
 
-class AvgPool2d(Function):
+class AvgPool(Function):
     """y = the mean of each window (zero padding counted or not, PyTorch's divisors in ceil mode);
     dL/dx spreads each window's gradient evenly, g / divisor, over the window.
 
-    Options kernel, stride, padding (pairs), ceil_mode, count_include_pad, divisor_override.
+    Input (N, C, *S) with 1, 2 or 3 spatial axes; options kernel, stride, padding (one per axis),
+    ceil_mode, count_include_pad, divisor_override.
     """
 
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False,
                 count_include_pad=True, divisor_override=None):
-        (oh, ow), pads = _geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+        ones = (1,) * len(kernel)
+        out, pads = _geometry(x.shape, kernel, stride, padding, ones, ceil_mode)
         xp = pad_spatial(x, pads)
         sums = None
-        for i in range(kernel[0]):
-            for j in range(kernel[1]):
-                v = offset(xp, i, j, stride, (1, 1), (oh, ow))
-                sums = v.copy() if sums is None else np.add(sums, v, out=sums)
+        for offs in itertools.product(*map(range, kernel)):
+            v = offset(xp, offs, stride, ones, out)
+            sums = v.copy() if sums is None else np.add(sums, v, out=sums)
         if divisor_override:
             div = np.asarray(divisor_override, x.dtype)
         else:
-            ch = _avg_counts(x.shape[2], kernel[0], stride[0], padding[0], oh, count_include_pad)
-            cw = _avg_counts(x.shape[3], kernel[1], stride[1], padding[1], ow, count_include_pad)
-            div = np.outer(ch, cw).astype(x.dtype)
-        self.div, self.geom = div, (x.shape, xp.shape, pads, kernel, stride, (oh, ow))
+            counts = [_avg_counts(*a, count_include_pad) for a in zip(x.shape[2:], kernel, stride, padding, out)]
+            div = functools.reduce(np.multiply.outer, counts).astype(x.dtype)
+        self.div, self.geom = div, (x.shape, xp.shape, pads, kernel, stride, out)
         return sums / div
 
     def backward(self, grad):
-        xshape, pshape, pads, kernel, stride, out_hw = self.geom
+        xshape, pshape, pads, kernel, stride, out = self.geom
         g = grad / self.div
         gxp = np.zeros(pshape, grad.dtype)
-        for i in range(kernel[0]):
-            for j in range(kernel[1]):
-                offset(gxp, i, j, stride, (1, 1), out_hw)[...] += g
-        (pt, _), (pl, _) = pads
-        return gxp[:, :, pt:pt + xshape[2], pl:pl + xshape[3]]
+        ones = (1,) * len(kernel)
+        for offs in itertools.product(*map(range, kernel)):
+            offset(gxp, offs, stride, ones, out)[...] += g
+        return crop(gxp, pads, xshape[2:])
 
 
 def adaptive_matrix(n: int, out: int, dtype) -> np.ndarray:
@@ -151,17 +148,32 @@ def adaptive_matrix(n: int, out: int, dtype) -> np.ndarray:
     return m / (end - start)[:, None].astype(dtype)
 
 
-class AdaptiveAvgPool2d(Function):
-    """y = A_h x A_w^T per channel, with A the (out, in) averaging matrices of PyTorch's adaptive
-    windows; a linear map, so dL/dx = A_h^T g A_w."""
+def _along(x: np.ndarray, a: np.ndarray, axis: int) -> np.ndarray:
+    """The (out, n) matrix a applied along ``axis`` (negative) of x: (..., n, ...) -> (..., out, ...)."""
+    if axis == -1:
+        return x @ a.T
+    if axis == -2:
+        return a @ x
+    return np.moveaxis(np.moveaxis(x, axis, -1) @ a.T, -1, axis)
+
+
+class AdaptiveAvgPool(Function):
+    """y = x with the (out, in) averaging matrix A of PyTorch's adaptive windows applied along each
+    spatial axis (for images A_h x A_w^T per channel); a linear map, so dL/dx applies each A^T
+    (A_h^T g A_w). Input (..., *S) with 1, 2 or 3 spatial axes, option output_size (one per axis)."""
 
     def forward(self, x, output_size=(1, 1)):
-        self.ah = adaptive_matrix(x.shape[-2], output_size[0], x.dtype)
-        self.aw = adaptive_matrix(x.shape[-1], output_size[1], x.dtype)
-        return self.ah @ (x @ self.aw.T)  # (OH, H) @ (..., H, W) @ (W, OW) -> (..., OH, OW)
+        d = len(output_size)
+        self.mats = [adaptive_matrix(n, o, x.dtype) for n, o in zip(x.shape[-d:], output_size)]
+        for i, a in enumerate(self.mats):
+            x = _along(x, a, i - d)
+        return x
 
     def backward(self, grad):
-        return self.ah.T @ (grad @ self.aw)
+        d = len(self.mats)
+        for i, a in enumerate(self.mats):
+            grad = _along(grad, a.T, i - d)
+        return grad
 
 
 def _axes(arrays) -> tuple:
