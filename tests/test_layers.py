@@ -63,6 +63,17 @@ def test_conv_keeps_or_unfolds_again_and_a_second_backward_gives_the_same_gradie
     np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-12)
 
 
+@pytest.mark.parametrize("width", [5, 20])  # narrow: the columns run the padded width; wide: the output's
+def test_conv_bias_gradient_with_the_weight_frozen_matches_pytorch(width):
+    rng = np.random.default_rng(28)
+    x, w, b = rng.standard_normal((2, 4, 3, width)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)
+    ours, theirs = cr.tensor(b, requires_grad=True), torch.tensor(b, requires_grad=True)
+    g = rng.standard_normal((2, 6, 3, width))
+    F.conv2d(cr.tensor(x), cr.tensor(w), ours, padding=1, groups=2).backward(g)
+    TF.conv2d(torch.tensor(x), torch.tensor(w), theirs, padding=1, groups=2).backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10)
+
+
 def test_conv_at_stride_one_reads_a_non_contiguous_input():
     rng = np.random.default_rng(25)
     x, w = rng.standard_normal((3, 5, 6, 2)), rng.standard_normal((4, 2, 3, 2))
