@@ -757,8 +757,13 @@ def test_3d_pooling_matches_pytorch_including_ties_and_indices(kw):
     rng = np.random.default_rng(52)
     x = np.round(rng.standard_normal((2, 2, 4, 5, 4)), 1)  # rounded: ties
     check_op(lambda x: F.max_pool3d(x, **kw), lambda x: TF.max_pool3d(x, **kw), [x], gradcheck=False)
-    _, i = F.max_pool3d(cr.tensor(x), return_indices=True, **kw)
-    np.testing.assert_array_equal(i.numpy(), TF.max_pool3d(torch.tensor(x), return_indices=True, **kw)[1].numpy())
+    y, i = F.max_pool3d(cr.tensor(x), return_indices=True, **kw)
+    ty, ti = TF.max_pool3d(torch.tensor(x), return_indices=True, **kw)
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    ukw = dict(kernel_size=kw["kernel_size"], stride=kw.get("stride"), padding=kw.get("padding", 0))
+    if "dilation" not in kw:  # unpooling knows no dilation: the input's size is not among its output sizes
+        check_op(lambda y: nn.MaxUnpool3d(**ukw)(y, i, output_size=x.shape[2:]),
+                 lambda y: torch.nn.MaxUnpool3d(**ukw)(y, ti, output_size=x.shape[2:]), [y.numpy()], gradcheck=False)
     akw = {k: v for k, v in kw.items() if k != "dilation"}
     check_op(lambda x: F.avg_pool3d(x, **akw, count_include_pad=False), lambda x: TF.avg_pool3d(x, **akw,
              count_include_pad=False), [x])

@@ -1288,6 +1288,11 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
 
 
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:  # noqa: A002
+    """The partial inverse of :func:`max_pool3d` over (N, C, D, H, W) or (C, D, H, W) (see :func:`max_unpool2d`)."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d")
+
+
 def _channel_param(v, c: int, fill: float, dtype, name: str, op: str) -> Tensor:
     if v is None:
         return Tensor._make(np.full(c, fill, dtype), False, None)

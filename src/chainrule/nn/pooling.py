@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool1d/2d/3d, MaxUnpool1d/2d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d and
+"""Pooling layers: MaxPool1d/2d/3d, MaxUnpool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d and
 AdaptiveMaxPool1d/2d/3d (PyTorch's arguments)."""
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ class MaxUnpool2d(Module):
         self.padding = F._ntuple(padding, n, "padding", name)
 
     def forward(self, input, indices, output_size=None):  # noqa: A002
-        unpool = F.max_unpool1d if self._dims == 1 else F.max_unpool2d
+        unpool = {1: F.max_unpool1d, 2: F.max_unpool2d, 3: F.max_unpool3d}[self._dims]
         return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self):
@@ -138,6 +138,13 @@ class MaxUnpool1d(MaxUnpool2d):
     """The partial inverse of :class:`MaxPool1d` over (N, C, L) or (C, L) (arguments as MaxUnpool2d, single ints)."""
 
     _dims = 1
+
+
+class MaxUnpool3d(MaxUnpool2d):
+    """The partial inverse of :class:`MaxPool3d` over (N, C, D, H, W) or (C, D, H, W) (arguments as MaxUnpool2d,
+    ints or triples)."""
+
+    _dims = 3
 
 
 class AdaptiveMaxPool2d(Module):
