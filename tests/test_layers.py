@@ -74,6 +74,16 @@ def test_conv_bias_gradient_with_the_weight_frozen_matches_pytorch(width):
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10)
 
 
+@pytest.mark.parametrize("size", [(16, 16), (15, 10)])  # 256 columns: 4 slices of 64; 150: 2 and 22 more
+def test_conv_forward_product_in_column_slices_gives_the_same_values_and_gradients(monkeypatch, size):
+    monkeypatch.setattr(rconv.Conv, "small_product", 3 * 19 * 64)  # O/G * rows * 64: slices 64 wide
+    rng = np.random.default_rng(29)
+    arrays = [rng.standard_normal((2, 4) + size), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)]
+    monkeypatch.setattr(rconv.Conv, "wide_below", 0)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2),
+             lambda x, w, b: TF.conv2d(x, w, b, padding=1, groups=2), arrays, gradcheck=False)
+
+
 def test_conv_at_stride_one_reads_a_non_contiguous_input():
     rng = np.random.default_rng(25)
     x, w = rng.standard_normal((3, 5, 6, 2)), rng.standard_normal((4, 2, 3, 2))

@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 
 import numpy as np
 
 from chainrule.core import Function, is_grad_enabled
+
+try:  # NumPy's own probe of the processor's features (a private name: absent, no small products)
+    from numpy._core._multiarray_umath import __cpu_features__ as _CPU
+except ImportError:  # pragma: no cover - another NumPy layout
+    _CPU = {}
 
 _strided = np.lib.stride_tricks.as_strided
 _ALL2 = (slice(None), slice(None))  # the batch and channel axes, whole
@@ -91,6 +97,13 @@ def wide_fold_add(target: np.ndarray, cols: np.ndarray, dilation, run: int) -> N
             flat[:, :, at:at + run] += cols[:, :, i, j, :run]
 
 
+def _small_kernels() -> bool:
+    """Whether NumPy's OpenBLAS runs its AVX-512 (SkylakeX) kernels, which include unpacked small-matrix
+    products: an AVX-512 processor, and no OPENBLAS_CORETYPE holding OpenBLAS to older kernels."""
+    core = os.environ.get("OPENBLAS_CORETYPE", "skylakex").lower()
+    return bool(_CPU.get("AVX512_SKX")) and core in ("skylakex", "cooperlake", "sapphirerapids")
+
+
 class Conv(Function):
     """Y_n = W X_n + b per sample on its unfolded input X_n (im2col, every output pixel a column);
     dW = sum_n dY_n X_n^T, db = sum over N and the output pixels of dY, dX_n = col2im(W^T dY_n). With
@@ -120,6 +133,7 @@ class Conv(Function):
     keep_budget = 16 << 20  # the most bytes of columns kept from the forward for the backward (below
     #                         the allocator's mmap threshold, so the memory is reused, not faulted in)
     _scratch = {"cols": [], "grad": []}  # buffers left by earlier calls (popped and pushed back: thread-safe)
+    small_product = 1_000_000 if _small_kernels() else 0  # multiply-adds of a product OpenBLAS runs unpacked
 
     def forward(self, x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
         return self._forward(x, w, b, stride, padding, dilation, groups, keep=is_grad_enabled())
@@ -142,10 +156,28 @@ class Conv(Function):
         for s, cols in self._parts(xp, keep=keep):
             m = s.stop - s.start
             if rw == out[-1]:  # (G, O/G, K) @ (n, G, K, prod(O)) -> (n, G, O/G, prod(O)): the output's layout
-                np.matmul(wb, cols, out=y[s].reshape(m, groups, o // groups, -1))
+                self._product(wb, cols, y[s].reshape(m, groups, o // groups, -1))
             else:
                 y[s] = np.matmul(wb, cols).reshape(m, o, out[0], rw)[..., :out[1]]
         return y
+
+    def _product(self, wb, cols, out) -> None:
+        """out = wb @ cols, (G, O/G, rows) @ (n, G, rows, P) -> (n, G, O/G, P), in slices of ``width`` columns
+        where OpenBLAS has its small-matrix kernels (AVX-512: O/G * width * rows within a million
+        multiply-adds, no packing of the columns): the ConvNet's forward product 1.13 against 1.50 ms at
+        batch 16. Each slice is a strided view of the columns and of the output: no copy."""
+        g, oo, rows = wb.shape
+        p = cols.shape[-1]
+        width = 1 << int(math.log2(self.small_product // (oo * rows))) if self.small_product > oo * rows else 0
+        if width < 64 or width * 2 > p:
+            np.matmul(wb, cols, out=out)
+            return
+        main = p - p % width
+        m = cols.shape[0]
+        sliced = (lambda a, r: a[..., :main].reshape(m, g, r, main // width, width).transpose(0, 1, 3, 2, 4))
+        np.matmul(wb[:, None], sliced(cols, rows), out=sliced(out, oo))  # (G, 1, O/G, rows) @ (n, G, S, rows, width)
+        if main < p:
+            np.matmul(wb, cols[..., main:], out=out[..., main:])
 
     def _rows(self) -> int:
         """Rows of one group's columns: C/G * prod(K), and the row of ones under a bias."""
