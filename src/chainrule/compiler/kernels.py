@@ -230,8 +230,9 @@ class ReLUKernel:
             r = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
             out = b.new_slot(r)
         self.r = r
+        zeros = np.zeros_like(r)  # NumPy's maximum is several times faster against an array than a scalar
         maximum = np.maximum
-        b.p.steps.append(lambda: maximum(env[xs], 0, out=r))
+        b.p.steps.append(lambda: maximum(env[xs], zeros, out=r))
         return out
 
     def backward(self, b, rec, gs, targets):
