@@ -135,7 +135,7 @@ class CompiledFunction:
         with Trace() as tr:
             result = self._fn(*args, **kwargs)
         try:
-            entry = Builder(tr, flat, result, rng_state() != rng).build()
+            entry = Builder(tr, flat, result, rng, rng_state()).build()
         except Unsupported as e:
             if self._fullgraph:
                 raise CompileError(f"chainrule.compile(fullgraph=True): {self._name()} {e}") from None

@@ -68,6 +68,7 @@ class Program:
         self.aot_steps: list = []   # and the leaves they belong to (node.py)
         self.aot_grads: list = []
         self.aot_leaves: list = []
+        self.rngs: list = []        # the generators the step draws dropout masks from (rng arguments)
 
     def guards_hold(self) -> bool:
         """The live leaves and module flags are as traced (else the caller retraces)."""
@@ -100,13 +101,15 @@ class Program:
             env[s] = array_of(a) if is_tensor else a
         self.current_flat = flat
         self.generation += 1
-        if self.buffers.rows:  # a step that falls back must leave the buffers as it found them
-            saved = self.buffers.save()
+        if self.buffers.rows or self.rngs:  # a step that falls back must leave the buffers and the
+            saved = self.buffers.save()     # random streams as it found them
+            streams = rng_states(self.rngs)
             try:
                 for step in self.steps:
                     step()
             except Fallback:
                 self.buffers.restore(saved)
+                set_rng_states(streams)
                 raise
         else:
             for step in self.steps:
@@ -141,15 +144,22 @@ class Program:
 class Builder:
     """Turns a :class:`~chainrule.compiler.trace.Trace` and the call's flat arguments into a Program."""
 
-    def __init__(self, trace, flat_args, result, rng_changed: bool):
+    def __init__(self, trace, flat_args, result, rng_before, rng_after):
         self.trace, self.flat, self.result = trace, flat_args, result
         if trace.problem:
             raise Unsupported(trace.problem)
         if trace.changed_in_place():
             raise Unsupported("changes a tensor in place (add_, +=, x[...] = v, zero_, ...), which the "
                               "replay does not repeat")
-        if rng_changed:
-            raise Unsupported(RANDOM)  # (the default generator, reached some other way)
+        # the default stream moved by the recorded dropout masks alone (else it was reached another way)
+        chain = [rng_before]
+        for d in trace.draws:
+            if d.rng is None:
+                if d.before != chain[-1]:
+                    raise Unsupported(RANDOM)
+                chain.append(d.after)
+        if chain[-1] != rng_after:
+            raise Unsupported(RANDOM)
         self.p = Program()
         self.owners = buffers.owners(trace)  # id(array) -> (module, name): the modules' buffers
         self.counters = buffers.counters(trace)  # BatchNorm's num_batches_tracked += 1, after the rest
@@ -212,9 +222,22 @@ class Builder:
                 p.steps.append(update.clear_grad_step(ev[1]) if i is None else _clear_arg_grad(p, i))
             elif kind == "step":
                 p.steps.append(update.step(self, ev[1]))
+            elif kind == "draw":
+                self.draw(ev[1])
         p.steps += self.counters
         self.outputs()
         return p
+
+    def draw(self, d) -> None:
+        """A dropout mask drawn afresh each replay, at the point of the step where eager draws it, from
+        the generator eager uses (the default stream is looked up at each call: manual_seed replaces it)."""
+        s = self.new_slot(d.out)
+        self.arr_slot[id(d.out)] = s
+        env, rng, shape, prob, dtype = self.p.env, d.rng, d.shape, d.p, d.dtype
+        mask = _random.dropout_mask
+        if all(r is not rng for r in self.p.rngs):
+            self.p.rngs.append(rng)
+        self.p.steps.append(lambda: env.__setitem__(s, mask(rng, shape, prob, dtype)))
 
     def tensor_slot(self, t: Tensor) -> int:
         """The slot of a tensor that an op reads."""
@@ -522,3 +545,19 @@ def _add_into(env, target, source):
 def rng_state():
     """The state of the library's generator, to see whether a step drew random numbers."""
     return _random.get_rng().bit_generator.state
+
+
+def rng_states(sources) -> list:
+    """(generator, state) of each source a step draws from (an ``rng`` argument: None is the default
+    stream as it is now; an int seeds a fresh generator each call and has no state to keep)."""
+    out = []
+    for r in sources:
+        if r is None or isinstance(r, (np.random.Generator, _random.Generator)):
+            g = _random.resolve(r)
+            out.append((g, g.bit_generator.state))
+    return out
+
+
+def set_rng_states(states) -> None:
+    for g, st in states:
+        g.bit_generator.state = st

@@ -38,7 +38,19 @@ _VALUE_READS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist
                 "__repr__", "__format__", "__iter__")
 
 
-RANDOM = "draws random numbers (dropout, randn...), which a replay would repeat identically"
+RANDOM = "draws random numbers (randn, rand, a generator's draw...) other than dropout's mask, which a " \
+    "replay would repeat identically"
+
+
+class DrawRecord:
+    """One dropout mask drawn during the trace (``random.dropout_mask``): its arguments, the array it
+    gave, and for a draw from the default stream the stream's state before and after."""
+
+    __slots__ = ("rng", "shape", "p", "dtype", "out", "before", "after")
+
+    def __init__(self, rng, shape, p, dtype, out, before, after):
+        self.rng, self.shape, self.p, self.dtype, self.out = rng, shape, p, dtype, out
+        self.before, self.after = before, after
 
 
 class Trace:
@@ -53,10 +65,12 @@ class Trace:
         self.modules: dict = {}  # id -> module called during the step (their flags are guarded)
         self.buffers: dict = {}  # id(module) -> its buffers when the step first called it (name -> object)
         self.attributes: dict = {}  # id(module) -> its plain attributes then (buffers.attributes)
+        self.draws: list = []    # DrawRecord per dropout mask drawn (also an event: ("draw", rec))
         self.problem = None      # the first reason the trace cannot be replayed
         self._thread = threading.get_ident()
         self._saved = []
         self._quiet = False
+        self._drawing = False
 
     # ------------------------------------------------------------------ the engine's hook
     def op(self, fn, inputs, options, out):
@@ -121,12 +135,27 @@ class Trace:
                 trace.events.append(("backward", roots, seeds, bool(retain_graph)))
             return backward(tensors, grad_tensors, retain_graph, on_edge, grad=grad)
 
-        resolve = _random.resolve
+        resolve, dropout_mask = _random.resolve, _random.dropout_mask
 
         def resolve_(*a, **k):  # every random draw of the library asks for its generator here
-            if mine():
+            if mine() and not trace._drawing:
                 trace.refuse(RANDOM)
             return resolve(*a, **k)
+
+        def dropout_mask_(rng, shape, p, dtype):  # the draw a replay repeats (program.py: draw_step)
+            if not mine():
+                return dropout_mask(rng, shape, p, dtype)
+            before = _random.get_rng().bit_generator.state if rng is None else None
+            trace._drawing = True
+            try:
+                out = dropout_mask(rng, shape, p, dtype)
+            finally:
+                trace._drawing = False
+            after = _random.get_rng().bit_generator.state if rng is None else None
+            rec = DrawRecord(rng, tuple(shape), p, dtype, out, before, after)
+            trace.draws.append(rec)
+            trace.events.append(("draw", rec))
+            return out
 
         def grad_(*a, **k):
             if mine():
@@ -165,7 +194,7 @@ class Trace:
                    (Optimizer, "step", step_), (Module, "__call__", call)]
         # functions are patched wherever a chainrule module holds them (``from ... import backward``)
         patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make) + \
-            _everywhere(resolve, resolve_)
+            _everywhere(resolve, resolve_) + _everywhere(dropout_mask, dropout_mask_)
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:

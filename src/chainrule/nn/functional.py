@@ -16,7 +16,7 @@ from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
-from chainrule.random import resolve
+from chainrule.random import dropout_mask, resolve
 from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding
 from chainrule.rules import norm as _norm, pool as _pool
 from chainrule.tensor import Tensor
@@ -1220,8 +1220,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 
 
 def _dropout_mask(x: Tensor, p: float, shape, op: str, rng) -> Tensor:
-    keep = resolve(rng).random(shape) >= p
-    return Tensor._make(keep.astype(x._data.dtype) / x._data.dtype.type(1 - p), False, None)
+    return Tensor._make(dropout_mask(rng, shape, p, x._data.dtype), False, None)
 
 
 def _check_p(p: float, op: str) -> None:
