@@ -26,6 +26,7 @@ from chainrule.rules.elementwise import ReLU
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import CrossEntropy
 from chainrule.rules.reduce import Mean
+from chainrule.tensor import Tensor
 
 
 class Plan:
@@ -41,22 +42,25 @@ class Plan:
 
 def plan(b, tr) -> Plan:
     pl = Plan()
+    reads = {rec.index: _reads(b, rec) for rec in tr.ops}
     for rec in tr.ops:
-        for t in rec.inputs:
+        for t in reads[rec.index]:
             pl.consumers.setdefault(id(t), []).append(rec)
-        for v in rec.options.values():
-            if hasattr(v, "requires_grad"):
-                pl.consumers.setdefault(id(v), []).append(rec)
     leaves: list = []
     from_result(b.result, leaves)
-    pl.pinned.update(id(v) for v in leaves)
+    pinned = list(leaves)
     for ev in tr.events:
         if ev[0] == "backward":
             for root, seed in zip(ev[1], ev[2]):
-                pl.pinned.add(id(root))
+                pinned.append(root)
                 if seed is not None:
-                    pl.pinned.add(id(seed))
+                    pinned.append(seed)
                 reach(b, root, pl.backwarded)
+    for v in pinned:
+        pl.pinned.add(id(v))
+        src = b.alias_of(v)  # a detached view of an op's output pins that output
+        if isinstance(src, Tensor):
+            pl.pinned.add(id(src))
     # liveness: the ops that a returned tensor, a backward root or a seed depends on
     live: set = set()
     stack = [b.producer[i] for i in pl.pinned if i in b.producer]
@@ -65,7 +69,7 @@ def plan(b, tr) -> Plan:
         if rec.index in live:
             continue
         live.add(rec.index)
-        for t in list(rec.inputs) + [v for v in rec.options.values() if hasattr(v, "requires_grad")]:
+        for t in reads[rec.index]:
             r = b.producer.get(id(t))
             if r is not None and r.index not in live:
                 stack.append(r)
@@ -90,6 +94,19 @@ def plan(b, tr) -> Plan:
                 users[0].inputs[0] is rec.out and users[0].inputs[1] is not rec.out
             pl.kernels[rec.index] = ReLUKernel(inplace, owned)
     return pl
+
+
+def _reads(b, rec) -> list:
+    """The tensors op ``rec`` reads: its inputs, its tensor options, and the op outputs or arguments
+    that an input or an array option is a view of (``detach()``, ``.data``, labels as an option)."""
+    out = []
+    for v in list(rec.inputs) + list(rec.options.values()):
+        if isinstance(v, Tensor):
+            out.append(v)
+        src = b.alias_of(v)
+        if isinstance(src, Tensor):
+            out.append(src)
+    return out
 
 
 def from_result(result, leaves):

@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
-from chainrule.compiler import buffers, kernels, update
+from chainrule.compiler import buffers, kernels, taint, update
 from chainrule.compiler.engine import HOOKS, array_of, clock, make
 from chainrule.compiler.errors import Fallback, Unsupported
 from chainrule.compiler.node import ReplayedBackward
@@ -173,6 +173,10 @@ class Builder:
         self.gslots: dict = {}
         self.capture = None         # leaf slot -> gradient slot, while an output's backward is built
         self.arg_index: dict = {}   # id(argument tensor) -> its index in the flat arguments
+        self.traced_arrays = {id(array_of(rec.out)): (array_of(rec.out), rec.out) for rec in trace.ops}
+        # ^ id(array) -> (array, owner): the ops' outputs and the arguments (owner: the tensor, or the
+        #   slot of an ndarray argument), the arrays that other arrays may be views of (alias_of)
+        self.aliases: dict = {}
 
     # ------------------------------------------------------------------ slots
     def new_slot(self, value=None) -> int:
@@ -185,6 +189,7 @@ class Builder:
             if isinstance(a, Tensor):
                 self.arg_index[id(a)] = i
                 s = self.new_slot(array_of(a))
+                self.traced_arrays[id(array_of(a))] = (array_of(a), a)
                 p.arg_slots.append((i, s, True))
                 self.slot_of[id(a)] = s
                 self.arr_slot[id(array_of(a))] = s
@@ -192,6 +197,7 @@ class Builder:
                 self.arg_arrays.append((s, array_of(a)))
             elif isinstance(a, np.ndarray):
                 s = self.new_slot(a)
+                self.traced_arrays[id(a)] = (a, s)
                 p.arg_slots.append((i, s, False))
                 self.arr_slot[id(a)] = s
                 self.arg_arrays.append((s, a))
@@ -260,8 +266,33 @@ class Builder:
         self.slot_of[id(t)] = s
         return s
 
+    def alias_of(self, x):
+        """The op's output or argument (a tensor, or an ndarray argument's slot) whose array ``x`` (a
+        tensor made inside the step, or an ndarray) is exactly, as ``detach()`` and ``.data`` make it;
+        else None."""
+        if isinstance(x, Tensor):
+            if id(x) not in self.trace.born:
+                return None
+            x = array_of(x)
+        elif not isinstance(x, np.ndarray):
+            return None
+        key = id(x)
+        if key not in self.aliases:
+            hit = taint.source(x, {k: v[0] for k, v in self.traced_arrays.items()})
+            self.aliases[key] = self.traced_arrays[id(hit)][1] if hit is not None and \
+                taint.same_array(x, hit) else None
+        return self.aliases[key]
+
     def array_slot(self, a, what: str) -> int:
-        """The slot of an array made inside the step: an argument's array (maybe cast), or a constant."""
+        """The slot of an array made inside the step: a view of the data (an argument's, an op's output),
+        an argument's array converted, a module buffer, or a constant. An array computed from the data
+        outside the ops cannot be replayed (taint.py)."""
+        s = self.arr_slot.get(id(a))
+        if s is not None:
+            return s
+        src = self.alias_of(a)
+        if src is not None:
+            return self.tensor_slot(src) if isinstance(src, Tensor) else src
         a = np.asarray(a)
         s = self.arr_slot.get(id(a))
         if s is not None:
@@ -271,6 +302,10 @@ class Builder:
             s = self.arr_slot[id(a)] = self.new_slot(a)
             self.p.buffers.add(*owner, s, a)
             return s
+        if taint.derived(a, self.trace.derived):
+            raise Unsupported(f"uses {what} of shape {a.shape} computed from the step's data by NumPy outside "
+                              f"the ops (a mask, a cast or a count made from .data or ._data), which a replay "
+                              f"would keep as traced")
         if a.ndim == 0 or a.size <= 1:
             return self.const(a)
         for s0, arg in self.arg_arrays:  # an argument, converted (labels cast to int64, ...)

@@ -14,8 +14,9 @@ import threading
 
 from chainrule import autograd
 from chainrule import random as _random
+from chainrule.compiler import taint
 from chainrule.compiler.buffers import attributes
-from chainrule.compiler.engine import clock, has_hooks, make_tensor, set_tracer
+from chainrule.compiler.engine import clock, has_hooks, make_tensor, module_buffers, opt_state_dicts, set_tracer
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -56,8 +57,10 @@ class DrawRecord:
 class Trace:
     """Collects the events of one eager run (use as a context manager around the call)."""
 
-    def __init__(self):
+    def __init__(self, args=()):
         self.ops: list = []
+        self.traced = {id(a) for a in args if isinstance(a, Tensor)}  # the tensors whose arrays are
+        # the step's data: the arguments, the ops' outputs, tensors around derived arrays (taint.py)
         self.events: list = []   # ("op", rec) | ("backward", roots, seeds, retain) | ("zero_grad", opt,
                                  # set_to_none) | ("clear_grad", tensor) | ("step", opt) | ("grad_read", t)
         self.born: dict = {}     # id -> tensor, for tensors created inside the step (kept alive)
@@ -77,6 +80,7 @@ class Trace:
         if threading.get_ident() != self._thread:
             return
         rec = OpRecord(fn, inputs, options, out, len(self.ops))
+        self.traced.add(id(out))
         self.ops.append(rec)
         self.events.append(("op", rec))
 
@@ -202,16 +206,38 @@ class Trace:
         for owner, name, new in patches:
             self._saved.append((owner, name, vars(owner)[name]))
             setattr(owner, name, new)
+        self._watch = taint.watch(self.traced).__enter__()
         set_tracer(self)
         self._seq0 = clock()  # the graph's clock: in-place changes after it are this step's
         return self
 
     def __exit__(self, *exc):
         set_tracer(None)
+        self._watch.__exit__(*exc)
+        self.derived = self._watch.owners
         for owner, name, old in reversed(self._saved):
             setattr(owner, name, old)
         self._saved.clear()
+        self._clean()
         return False
+
+    def _clean(self) -> None:
+        """Plain arrays again wherever the step's own computation may have kept a derived one (a rule
+        that computed with a derived option array: a gradient, an optimizer's state, a buffer)."""
+        tensors = list(self.born.values()) + [rec.out for rec in self.ops] + \
+            [t for rec in self.ops for t in rec.inputs]
+        opts = {id(ev[1]): ev[1] for ev in self.events if ev[0] in ("zero_grad", "step")}
+        for m in self.modules.values():
+            tensors += list(m.parameters())
+            taint.clean(module_buffers(m))
+        for opt in opts.values():
+            for group in opt.param_groups:
+                tensors += list(group["params"])
+            for st in opt_state_dicts(opt):
+                taint.clean(st)
+        for t in tensors:
+            if isinstance(t._grad, taint.Derived):
+                t._grad = taint.plain(t._grad)
 
 
     def changed_in_place(self) -> bool:
