@@ -834,3 +834,19 @@ def test_instance_norms_running_statistics_are_read_afresh_in_eval():
     m.load_state_dict({"running_mean": cr.tensor([1.0, 2.0, 3.0]), "running_var": cr.tensor([4.0, 4.0, 4.0]),
                        "num_batches_tracked": cr.tensor(5)})
     assert compiled(x).item() == pytest.approx(m(x).sum().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["F", "C"])
+@pytest.mark.parametrize("n", [0, 1, 40])
+def test_the_folded_gemm_is_the_product_in_every_layout(dtype, order, n):
+    # W (out, in) <- beta W + alpha D^T X, through NumPy's own BLAS for large GEMMs (n >= 32, W of 65536
+    # elements or more; blas.py), SciPy's otherwise: both must write into W itself
+    from chainrule.compiler import blas
+    rng = np.random.default_rng(n)
+    for out, inp in [(3, 7), (64, 1100)]:
+        x, d = rng.standard_normal((n, inp)).astype(dtype), rng.standard_normal((n, out)).astype(dtype)
+        w = np.asarray(rng.standard_normal((out, inp)), dtype, order=order)
+        expected, before = 0.5 * w - 0.25 * (d.T @ x), w
+        assert blas.gemm_into(w, -0.25, x, d, 0.5) and w is before
+        np.testing.assert_allclose(w, expected, **tolerance(dtype))

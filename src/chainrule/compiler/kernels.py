@@ -291,7 +291,8 @@ class CrossEntropyKernel:
         s = np.empty((n, 1), dt)
         logp = np.empty((n, c), dt)
         self.logp, self.ts, self.n, self.c, self.xs = logp, ts, n, c, xs
-        mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
+        mx, sub, exp, add, log, mn = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log, \
+            np.minimum.reduce
         e = np.empty((n, c), dt)
         label_dtype = np.asarray(labels).dtype
         unsigned_of = label_dtype if label_dtype.kind == "i" else None
@@ -299,7 +300,8 @@ class CrossEntropyKernel:
 
         def forward():
             x, t = env[xs], env[ts]
-            if n and (t.view(unsigned).max() >= c if t.dtype == unsigned_of else t.min() < 0 or t.max() >= c):
+            if n and (mx(t.view(unsigned), axis=None) >= c if t.dtype == unsigned_of else
+                      mn(t, axis=None) < 0 or mx(t, axis=None) >= c):
                 raise Fallback("labels outside [0, C)")  # (as unsigned, a negative label is huge)
             mx(x, axis=1, keepdims=True, out=m)
             sub(x, m, out=logp)                          # z = x - max
