@@ -840,8 +840,8 @@ def test_instance_norms_running_statistics_are_read_afresh_in_eval():
 @pytest.mark.parametrize("order", ["F", "C"])
 @pytest.mark.parametrize("n", [0, 1, 40])
 def test_the_folded_gemm_is_the_product_in_every_layout(dtype, order, n):
-    # W (out, in) <- beta W + alpha D^T X, through NumPy's own BLAS for large GEMMs (n >= 32, W of 65536
-    # elements or more; blas.py), SciPy's otherwise: both must write into W itself
+    # W (out, in) <- beta W + alpha D^T X, through NumPy's own BLAS for large GEMMs (batch 32-256, W of
+    # 65536 elements or more; blas.py), SciPy's otherwise: both must write into W itself
     from chainrule.compiler import blas
     rng = np.random.default_rng(n)
     for out, inp in [(3, 7), (64, 1100)]:

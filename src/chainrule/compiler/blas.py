@@ -25,7 +25,7 @@ _COL_MAJOR, _NO_TRANS, _TRANS = 102, 111, 112  # CBLAS's enums
 
 def _numpy_cblas() -> dict:
     """{dtype: cblas_?gemm} of the OpenBLAS that NumPy's wheels bundle (scipy-openblas64: the library
-    ``np.dot`` runs; on this machine 4-5% faster than SciPy's own copy for the weight-gradient GEMMs
+    ``np.dot`` runs; on this machine 4-6% faster than SciPy's own copy for the weight-gradient GEMMs
     of batch 64-256), or {} when NumPy brings another BLAS (the update then uses SciPy's)."""
     here = os.path.dirname(np.__file__)
     paths = glob.glob(os.path.join(here, os.pardir, "numpy.libs", "libscipy_openblas64_*")) + \
@@ -50,8 +50,9 @@ def _numpy_cblas() -> dict:
 
 
 _CBLAS = _numpy_cblas() if _blas is not None else {}  # (only where SciPy's BLAS is there to fall back on)
-# a ctypes call costs about 6 us more than SciPy's: NumPy's library is used for large GEMMs only
-_CBLAS_SIZE, _CBLAS_BATCH = 1 << 16, 32
+# a ctypes call costs about 6 us more than SciPy's, and from batch 512 the two libraries were even
+# (or SciPy's ahead) in interleaved runs: NumPy's is used for W of 65536+ elements at batch 32-256
+_CBLAS_SIZE, _CBLAS_BATCHES = 1 << 16, range(32, 257)
 
 
 def weight_grad(x: np.ndarray, d: np.ndarray, w_fortran: bool) -> np.ndarray:
@@ -68,7 +69,7 @@ def gemm_into(c: np.ndarray, alpha: float, x: np.ndarray, d: np.ndarray, beta: f
     gemm = _GEMM.get(c.dtype)
     if gemm is None or x.dtype != c.dtype or d.dtype != c.dtype:
         return False
-    cblas = _CBLAS.get(c.dtype) if c.size >= _CBLAS_SIZE and x.shape[0] >= _CBLAS_BATCH else None
+    cblas = _CBLAS.get(c.dtype) if c.size >= _CBLAS_SIZE and x.shape[0] in _CBLAS_BATCHES else None
     if cblas is not None and x.ndim == d.ndim == 2 and x.flags.c_contiguous and d.flags.c_contiguous and \
             c.flags.writeable and x.shape[0] == d.shape[0] and c.shape == (d.shape[1], x.shape[1]):
         n, (out, inp) = x.shape[0], c.shape
