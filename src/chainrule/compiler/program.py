@@ -178,7 +178,8 @@ class Builder:
         self.traced_arrays = {id(array_of(rec.out)): (array_of(rec.out), rec.out) for rec in trace.ops}
         # ^ id(array) -> (array, owner): the ops' outputs and the arguments (owner: the tensor, or the
         #   slot of an ndarray argument), the arrays that other arrays may be views of (alias_of)
-        self.aliases: dict = {}
+        self.aliases: dict = {}      # id(array) -> what alias_of found
+        self.data_arrays = None      # id -> array of traced_arrays, once complete
 
     # ------------------------------------------------------------------ slots
     def new_slot(self, value=None) -> int:
@@ -280,7 +281,9 @@ class Builder:
             return None
         key = id(x)
         if key not in self.aliases:
-            hit = taint.source(x, {k: v[0] for k, v in self.traced_arrays.items()})
+            if self.data_arrays is None:  # (the arguments are all in by now: build() enters them first)
+                self.data_arrays = {k: v[0] for k, v in self.traced_arrays.items()}
+            hit = taint.source(x, self.data_arrays)
             self.aliases[key] = self.traced_arrays[id(hit)][1] if hit is not None and \
                 taint.same_array(x, hit) else None
         return self.aliases[key]

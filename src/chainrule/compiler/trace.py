@@ -146,7 +146,7 @@ class Trace:
                 trace.refuse(RANDOM)
             return resolve(*a, **k)
 
-        def dropout_mask_(rng, shape, p, dtype):  # the draw a replay repeats (program.py: draw_step)
+        def dropout_mask_(rng, shape, p, dtype):  # the draw a replay repeats (Builder.draw)
             if not mine():
                 return dropout_mask(rng, shape, p, dtype)
             before = _random.get_rng().bit_generator.state if rng is None else None
