@@ -294,6 +294,7 @@ class CrossEntropyKernel:
         mx, sub, exp, add, log, mn = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log, \
             np.minimum.reduce
         e = np.empty((n, c), dt)
+        xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
         label_dtype = np.asarray(labels).dtype
         unsigned_of = label_dtype if label_dtype.kind == "i" else None
         unsigned = np.dtype(f"u{label_dtype.itemsize}") if unsigned_of is not None else None
@@ -303,7 +304,8 @@ class CrossEntropyKernel:
             if n and (mx(t.view(unsigned), axis=None) >= c if t.dtype == unsigned_of else
                       mn(t, axis=None) < 0 or mx(t, axis=None) >= c):
                 raise Fallback("labels outside [0, C)")  # (as unsigned, a negative label is huge)
-            mx(x, axis=1, keepdims=True, out=m)
+            copyto(xt, x.T)                              # the row maxima down the columns of x^T:
+            mx(xt, axis=0, keepdims=True, out=mt)        # NumPy reduces (N, C) along C slowly for a small C
             sub(x, m, out=logp)                          # z = x - max
             exp(logp, out=e)
             add(e, axis=1, keepdims=True, out=s)
