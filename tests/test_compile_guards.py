@@ -9,6 +9,7 @@ import pytest
 import chainrule as cr
 from chainrule.compiler import CompileError, CompileWarning
 from chainrule.nn import functional as F
+from chainrule.rules.elementwise import Compare
 
 
 def calls(f, xs):
@@ -46,6 +47,8 @@ def test_a_comparison_outside_any_graph_has_no_gradient():
     (lambda x: (x * np.sign(x.detach())).sum(), "np.sign of the data"),
     # a library function that builds its mask with NumPy from the data: 0-d, True at trace time
     (lambda x: F.threshold(x.sum(), 0.5, 0.0), "threshold's 0-d mask"),
+    # front code passing an op a 0-d option computed from the data (as a library function would)
+    (lambda x: Compare.apply(x, fn=np.greater, other=x._data.mean()).sum(), "a 0-d option"),
 ])
 def test_an_array_computed_from_the_data_outside_the_ops_is_not_frozen(body, what):
     xs = [np.ones((2, 3)), np.ones((2, 3)), -np.arange(6.0).reshape(2, 3)]

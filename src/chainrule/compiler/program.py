@@ -342,7 +342,7 @@ class Builder:
         for k, v in rec.options.items():
             if isinstance(v, Tensor):
                 dynamic.append((k, self.tensor_slot(v), True))
-            elif isinstance(v, np.ndarray) and v.ndim > 0:
+            elif isinstance(v, np.ndarray) and (v.ndim > 0 or taint.derived(v, self.trace.derived)):
                 dynamic.append((k, self.array_slot(v, f"the {k}= array of {rec.cls.__name__}"), False))
             else:
                 static[k] = v
