@@ -102,3 +102,16 @@ def test_the_step_keeps_plain_arrays_after_the_trace():
             [opt.state[p]["momentum_buffer"]._data if hasattr(opt.state[p]["momentum_buffer"], "_data") else
              opt.state[p]["momentum_buffer"] for p in net.parameters()]:
         assert type(a) is np.ndarray and (a.base is None or type(a.base) is np.ndarray)
+
+
+def test_cross_entropy_with_an_ignore_index_that_could_be_a_label_is_eager_numbers():
+    # the label 0 is ignored: at trace time no label is 0, later one is (the fused path, chosen from
+    # the labels' values, would have been kept by the replay)
+    def loss(x, y):
+        return F.cross_entropy(x, y, ignore_index=0)
+    x = cr.tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    compiled = cr.compile(loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        for y in ([1, 2, 1, 2], [1, 2, 1, 2], [0, 2, 1, 2]):
+            assert compiled(x, cr.tensor(y)).item() == loss(x, cr.tensor(y)).item()

@@ -617,8 +617,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         t = target._data if isinstance(target, Tensor) else np.asarray(target)
         if t.dtype.kind in "iu" and t.shape == input._data.shape[:1] and input._data.dtype.kind == "f":
             n, c = input._data.shape
-            if not n or (t.min() >= 0 and t.max() < c and
-                         (not 0 <= ignore_index < c or not (t == ignore_index).any())):
+            # an ignore_index that could be a label takes the general path even when no label is it: the
+            # choice reads no label values (a compiled step keeps the path its trace took)
+            if not n or (t.min() >= 0 and t.max() < c and not 0 <= ignore_index < c):
                 return _reduce(CrossEntropy.apply(input, _labels(target, t),
                                                   label_smoothing=label_smoothing), reduction)
     x, t, out_shape = _as_rows(input, target, "cross_entropy")
