@@ -115,3 +115,20 @@ def test_cross_entropy_with_an_ignore_index_that_could_be_a_label_is_eager_numbe
         warnings.simplefilter("ignore", CompileWarning)
         for y in ([1, 2, 1, 2], [1, 2, 1, 2], [0, 2, 1, 2]):
             assert compiled(x, cr.tensor(y)).item() == loss(x, cr.tensor(y)).item()
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+def test_labels_outside_the_classes_fall_back_to_the_eager_error(reduction):
+    # the front checks the labels before applying the op; a replay must check them itself (a label
+    # of -1 would index the last class)
+    def loss(x, y):
+        return F.cross_entropy(x, y, reduction=reduction).sum()
+    x = cr.tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    compiled = cr.compile(loss)
+    for _ in range(2):
+        compiled(x, cr.tensor([1, 2, 1, 2]))
+    with pytest.warns(CompileWarning, match="labels outside"), pytest.raises(ValueError, match="class -1"):
+        compiled(x, cr.tensor([-1, 2, 1, 2]))
+    with pytest.raises(ValueError, match="class 3"):   # (the warning is given once)
+        compiled(x, cr.tensor([1, 2, 1, 3]))
+    assert compiled(x, cr.tensor([0, 2, 1, 2])).item() == loss(x, cr.tensor([0, 2, 1, 2])).item()

@@ -274,6 +274,34 @@ class ReLUKernel:
         return True
 
 
+def labels_outside(dtype, n: int, c: int):
+    """A test ``(t) -> bool``: does label array t (n labels of ``dtype``) hold a label outside [0, c)?
+    (The front checks the labels before it applies CrossEntropy; a replay checks them itself.)"""
+    mx, mn = np.maximum.reduce, np.minimum.reduce
+    if not n:
+        return lambda t: False
+    if dtype.kind == "i":  # one reduction: as unsigned, a negative label is huge
+        unsigned = np.dtype(f"u{dtype.itemsize}")
+        return lambda t: mx(t.view(unsigned), axis=None) >= c if t.dtype == dtype else \
+            mn(t, axis=None) < 0 or mx(t, axis=None) >= c
+    return lambda t: mn(t, axis=None) < 0 or mx(t, axis=None) >= c
+
+
+def guard(b, rec):
+    """A replay step that checks what the front checked before applying op ``rec`` (the labels of a
+    CrossEntropy replayed by its own rule), raising Fallback; None when there is nothing to check."""
+    if rec.cls is not CrossEntropy or len(rec.inputs) != 2:
+        return None
+    env, ts = b.p.env, b.tensor_slot(rec.inputs[1])
+    n, c = array_of(rec.inputs[0]).shape   # the fused path's logits: (N, C)
+    outside = labels_outside(array_of(rec.inputs[1]).dtype, n, c)
+
+    def check():
+        if outside(env[ts]):
+            raise Fallback("labels outside [0, C)")
+    return check
+
+
 class CrossEntropyKernel:
     """The log-softmax of the logits into a buffer (the per-sample losses are left to the mean)."""
 
@@ -291,19 +319,15 @@ class CrossEntropyKernel:
         s = np.empty((n, 1), dt)
         logp = np.empty((n, c), dt)
         self.logp, self.ts, self.n, self.c, self.xs = logp, ts, n, c, xs
-        mx, sub, exp, add, log, mn = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log, \
-            np.minimum.reduce
+        mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
         e = np.empty((n, c), dt)
         xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
-        label_dtype = np.asarray(labels).dtype
-        unsigned_of = label_dtype if label_dtype.kind == "i" else None
-        unsigned = np.dtype(f"u{label_dtype.itemsize}") if unsigned_of is not None else None
+        outside = labels_outside(np.asarray(labels).dtype, n, c)
 
         def forward():
             x, t = env[xs], env[ts]
-            if n and (mx(t.view(unsigned), axis=None) >= c if t.dtype == unsigned_of else
-                      mn(t, axis=None) < 0 or mx(t, axis=None) >= c):
-                raise Fallback("labels outside [0, C)")  # (as unsigned, a negative label is huge)
+            if outside(t):
+                raise Fallback("labels outside [0, C)")
             copyto(xt, x.T)                              # the row maxima down the columns of x^T:
             mx(xt, axis=0, keepdims=True, out=mt)        # NumPy reduces (N, C) along C slowly for a small C
             sub(x, m, out=logp)                          # z = x - max

@@ -360,6 +360,9 @@ class Builder:
         self.slot_of[id(rec.out)] = out
 
     def generic_forward(self, rec) -> int:
+        check = kernels.guard(self, rec)
+        if check is not None:
+            self.p.steps.append(check)
         ins = tuple(self.tensor_slot(t) for t in rec.inputs)
         static, dynamic = self.options(rec)
         out = self.new_slot()
