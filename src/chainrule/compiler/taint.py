@@ -124,18 +124,21 @@ class watch:  # noqa: N801 - a context manager, used as a function
                 a = plain(a)
             put(t, a)
 
-        self.cls = cls
+        self.cls, self.own = cls, vars(cls).get(ARRAY)  # (the slot is the core's, on a base class)
         setattr(cls, ARRAY, property(read, write))
         return self
 
     def __exit__(self, *exc):
         global _owners
         _owners = None
-        delattr(self.cls, ARRAY)
+        if self.own is None:
+            delattr(self.cls, ARRAY)
+        else:  # pragma: no cover - a tensor class that holds the slot itself
+            setattr(self.cls, ARRAY, self.own)
         return False
 
 
-def clean(obj, seen=None):
+def clean(obj):
     """Plain ndarrays for the Derived ones inside ``obj`` (dicts, lists, tuples are walked; a dict or
     list in place); returns the cleaned object."""
     if isinstance(obj, Derived):

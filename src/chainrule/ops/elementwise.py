@@ -7,9 +7,9 @@ import numpy as np
 from chainrule.core import ShapeError, TensorBase, make, no_grad
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.ops.inplace import write_out
-from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Compare, Cos, Div, Exp, LeakyReLU, Log, Maximum,
-                                         Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt, Sub,
-                                         Tanh, Where)
+from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Compare, Cos, Div, Exp, LeakyReLU, Log,
+                                         Maximum, Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt,
+                                         Sub, Tanh, Where)
 
 _CONSTS: dict = {}
 
