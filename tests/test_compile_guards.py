@@ -132,3 +132,17 @@ def test_labels_outside_the_classes_fall_back_to_the_eager_error(reduction):
     with pytest.raises(ValueError, match="class 3"):   # (the warning is given once)
         compiled(x, cr.tensor([1, 2, 1, 3]))
     assert compiled(x, cr.tensor([0, 2, 1, 2])).item() == loss(x, cr.tensor([0, 2, 1, 2])).item()
+
+
+def test_embedding_indices_outside_the_table_fall_back_to_the_eager_error():
+    emb = cr.nn.Embedding(5, 3)
+
+    def f(i):
+        return emb(i).sum()
+    compiled = cr.compile(f)
+    for _ in range(2):
+        compiled(cr.tensor([1, 2]))
+    with pytest.warns(CompileWarning, match="indices outside the table"), pytest.raises(IndexError, match="-1"):
+        compiled(cr.tensor([-1, 2]))   # NumPy would pick the last row
+    assert compiled(cr.tensor([0, 4])).item() == f(cr.tensor([0, 4])).item()
+    assert compiled.stats == {"traces": 1, "replays": 2, "eager": 1}

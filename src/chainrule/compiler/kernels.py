@@ -23,6 +23,7 @@ from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
 from chainrule.compiler.update import PendingGrad
 from chainrule.rules.elementwise import ReLU
+from chainrule.rules.embedding import Embedding
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import CrossEntropy
 from chainrule.rules.reduce import Mean
@@ -274,13 +275,12 @@ class ReLUKernel:
         return True
 
 
-def labels_outside(dtype, n: int, c: int):
-    """A test ``(t) -> bool``: does label array t (n labels of ``dtype``) hold a label outside [0, c)?
-    (The front checks the labels before it applies CrossEntropy; a replay checks them itself.)"""
+def outside(dtype, n: int, c: int):
+    """A test ``(t) -> bool``: does index array t (n integers of ``dtype``) hold one outside [0, c)?"""
     mx, mn = np.maximum.reduce, np.minimum.reduce
     if not n:
         return lambda t: False
-    if dtype.kind == "i":  # one reduction: as unsigned, a negative label is huge
+    if dtype.kind == "i":  # one reduction: as unsigned, a negative index is huge
         unsigned = np.dtype(f"u{dtype.itemsize}")
         return lambda t: mx(t.view(unsigned), axis=None) >= c if t.dtype == dtype else \
             mn(t, axis=None) < 0 or mx(t, axis=None) >= c
@@ -288,17 +288,21 @@ def labels_outside(dtype, n: int, c: int):
 
 
 def guard(b, rec):
-    """A replay step that checks what the front checked before applying op ``rec`` (the labels of a
-    CrossEntropy replayed by its own rule), raising Fallback; None when there is nothing to check."""
-    if rec.cls is not CrossEntropy or len(rec.inputs) != 2:
+    """A replay step that checks the indices the front checked before applying op ``rec`` (a
+    CrossEntropy's labels, an Embedding's rows: NumPy would wrap a negative one silently), raising
+    Fallback so that the call runs eagerly and meets the front's error; None when nothing is checked."""
+    if rec.cls is CrossEntropy and len(rec.inputs) == 2:
+        idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
+    elif rec.cls is Embedding:
+        idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[0], "indices outside the table"
+    else:
         return None
-    env, ts = b.p.env, b.tensor_slot(rec.inputs[1])
-    n, c = array_of(rec.inputs[0]).shape   # the fused path's logits: (N, C)
-    outside = labels_outside(array_of(rec.inputs[1]).dtype, n, c)
+    env, s = b.p.env, b.tensor_slot(idx)
+    bad = outside(array_of(idx).dtype, array_of(idx).size, bound)
 
     def check():
-        if outside(env[ts]):
-            raise Fallback("labels outside [0, C)")
+        if bad(env[s]):
+            raise Fallback(what)
     return check
 
 
@@ -322,11 +326,11 @@ class CrossEntropyKernel:
         mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
         e = np.empty((n, c), dt)
         xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
-        outside = labels_outside(np.asarray(labels).dtype, n, c)
+        bad = outside(np.asarray(labels).dtype, n, c)
 
         def forward():
             x, t = env[xs], env[ts]
-            if outside(t):
+            if bad(t):
                 raise Fallback("labels outside [0, C)")
             copyto(xt, x.T)                              # the row maxima down the columns of x^T:
             mx(xt, axis=0, keepdims=True, out=mt)        # NumPy reduces (N, C) along C slowly for a small C
