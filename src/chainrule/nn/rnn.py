@@ -22,22 +22,24 @@ def _zeros(shape, dtype) -> Tensor:
     return Tensor._make(np.zeros(shape, dtype), False, None)
 
 
-def _run(mode: str, x: Tensor, h0: Tensor, c0, w_ih, w_hh, b_ih, b_hh, reverse: bool):
-    """One direction of one layer over a time-major sequence x (T, N, I): (outputs (T, N, H), h_n, c_n)."""
+def _run(mode: str, x: Tensor, h0: Tensor, c0, w_ih, w_hh, b_ih, b_hh, reverse: bool, batch_sizes=None):
+    """One direction of one layer over a time-major sequence x (T, N, I): (outputs (T, N, H), h_n, c_n).
+    With ``batch_sizes`` (a packed batch's) sample j takes part in step t while j < batch_sizes[t]."""
     t_len, n, i = x.shape
+    last = 0 if reverse else t_len - 1
+    if mode == "LSTM":  # one node, the input's product included
+        biases = () if b_ih is None else (b_ih, b_hh)
+        y = _rnn.LSTM.apply(x, h0, c0, w_ih, w_hh, *biases, reverse=reverse, batch_sizes=batch_sizes)
+        return y[:t_len], y[last], y[t_len]  # (T + 1, N, H): every h_t, then the last c
     g = w_ih.shape[0]
     gx = F.linear(x.reshape(t_len * n, i), w_ih, b_ih).reshape(t_len, n, g)  # every step's input part at once
     if b_hh is None:
         b_hh = _zeros(g, gx._data.dtype)
-    last = 0 if reverse else t_len - 1
-    if mode == "LSTM":
-        y = _rnn.LSTM.apply(gx, h0, c0, w_hh, b_hh, reverse=reverse)  # (T + 1, N, H): every h_t, the last c
-        return y[:t_len], y[last], y[t_len]
     if mode == "GRU":
-        y = _rnn.GRU.apply(gx, h0, w_hh, b_hh, reverse=reverse)
+        y = _rnn.GRU.apply(gx, h0, w_hh, b_hh, reverse=reverse, batch_sizes=batch_sizes)
     else:
         y = _rnn.RNN.apply(gx, h0, w_hh, b_hh, nonlinearity="tanh" if mode == "RNN_TANH" else "relu",
-                           reverse=reverse)
+                           reverse=reverse, batch_sizes=batch_sizes)
     return y, y[last], None
 
 

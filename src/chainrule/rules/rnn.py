@@ -1,11 +1,14 @@
 """Recurrent layers as fused rules over a whole sequence: Elman RNN, LSTM and GRU, PyTorch's gates.
 
-The input's part of every gate, gx_t = x_t W_ih^T + b_ih, is one matrix product over all steps,
-made before the rule (a Linear over (T*N, I)); each rule then runs the recurrence on ndarrays and
-its backward is backpropagation through time in one node: a loop over the steps in reverse, then
-one product for dL/dW_hh = sum_t dA_t^T h_{t-1}. A cell (one step) is the same rule with T = 1.
-Inputs are time-major: gx (T, N, G*H), h0 (N, H), W_hh (G*H, H), b_hh (G*H,); ``reverse`` runs
-from the last step to the first (the backward direction of a bidirectional layer).
+Each rule runs the recurrence on ndarrays, and its backward is backpropagation through time in one
+node: a loop over the steps in reverse, then one product for dL/dW_hh = sum_t dA_t^T h_{t-1}. A cell
+(one step) is the same rule with T = 1. RNN and GRU take the input's part of every gate,
+gx_t = x_t W_ih^T + b_ih, made before the rule by one product over all steps (a Linear over (T*N, I));
+the LSTM makes that product itself, transposed, as its steps run. Inputs are time-major: (T, N, .),
+h0 (N, H), W_hh (G*H, H), b_hh (G*H,); ``reverse`` runs from the last step to the first (the backward
+direction of a bidirectional layer). ``batch_sizes`` (a packed batch's, one count a step, sorted
+longest sample first) advances only the first batch_sizes[t] samples at step t: the others keep
+their state, so each sample's last state is its own, and in reverse each starts at its own end.
 """
 from __future__ import annotations
 
@@ -20,6 +23,21 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
 
 def _order(t: int, reverse: bool):
     return range(t - 1, -1, -1) if reverse else range(t)
+
+
+def _hold(h: np.ndarray, hprev: np.ndarray, batch_sizes, t: int) -> None:
+    """Samples past batch_sizes[t] (ended, or not begun in reverse) keep their state: h_t = h_{t-1}."""
+    if batch_sizes is not None and batch_sizes[t] < h.shape[0]:
+        h[batch_sizes[t]:] = hprev[batch_sizes[t]:]
+
+
+def _pass_on(da: np.ndarray, dh: np.ndarray, g: np.ndarray, batch_sizes, t: int, *more) -> None:
+    """The backward of _hold: a held sample's gradient g goes to h_{t-1} unchanged, none to its gates."""
+    if batch_sizes is not None and batch_sizes[t] < g.shape[0]:
+        b = batch_sizes[t]
+        for a in (da,) + more:
+            a[b:] = 0
+        dh[b:] = g[b:]
 
 
 def _previous(out_h: np.ndarray, h0: np.ndarray, reverse: bool) -> np.ndarray:
@@ -37,98 +55,151 @@ class RNN(Function):
     saves_output = True
     saved_inputs = (1, 2)
 
-    def forward(self, gx, h0, w_hh, b_hh, nonlinearity="tanh", reverse=False):
+    def forward(self, gx, h0, w_hh, b_hh, nonlinearity="tanh", reverse=False, batch_sizes=None):
         out = np.empty(gx.shape, dtype=np.result_type(gx, h0))
+        wt = np.ascontiguousarray(w_hh.T)  # (H, H): BLAS runs h @ W^T slower on the transposed view
         h = h0
         for t in _order(gx.shape[0], reverse):
-            a = gx[t] + h @ w_hh.T + b_hh  # (N, H) @ (H, H)
-            h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
-            out[t] = h
+            a = gx[t] + h @ wt + b_hh  # (N, H) @ (H, H)
+            hn = np.tanh(a, out=out[t]) if nonlinearity == "tanh" else np.maximum(a, 0, out=out[t])
+            _hold(hn, h, batch_sizes, t)
+            h = hn
         self.out, self.h0, self.w, self.tanh, self.reverse = out, h0, w_hh, nonlinearity == "tanh", reverse
+        self.batch_sizes = batch_sizes
         return out
 
     def backward(self, grad):
-        out, w = self.out, self.w
+        out, w, sizes = self.out, self.w, self.batch_sizes
         da = np.empty_like(grad)
         dh = np.zeros_like(grad[0])
         for t in _order(grad.shape[0], not self.reverse):
             d = grad[t] + dh
             da[t] = d * (1 - out[t] * out[t]) if self.tanh else d * (out[t] > 0)
             dh = da[t] @ w
+            _pass_on(da[t], dh, d, sizes, t)
         hprev = _previous(out, self.h0, self.reverse)
         flat = da.reshape(-1, da.shape[-1])
         return da, dh, flat.T @ hprev.reshape(flat.shape[0], -1), flat.sum(axis=0)
 
 
-class LSTM(Function):
-    """PyTorch's LSTM step with gates (i, f, g, o) = (sigma, sigma, tanh, sigma)(gx_t + h W_hh^T + b_hh):
-    c_t = f c_{t-1} + i g, h_t = o tanh(c_t). Backward: dc = g_c + dc_next + g_h o (1 - tanh^2 c_t),
-    di = dc g, df = dc c_{t-1}, dg = dc i, do = g_h tanh c_t, each times its activation's derivative;
-    dc_{t-1} = dc f, dh_{t-1} = dA W_hh. Output (T + 1, N, H): h_1..h_T in run order, then the last c.
+# PyTorch stacks an LSTM's gates (i, f, g, o); the rule runs them as (o, i, f, g): the three sigmoid
+# gates first (one affine pass after the step's tanh), the three that dL/dc feeds last (one product)
+_TO_RUN = [3, 0, 1, 2]
+_TO_TORCH = [1, 2, 3, 0]
 
-    Every gate is one tanh: sigma(a) = (1 + tanh(a / 2)) / 2, so the forward scales the pre-activations
-    once (inputs and W_hh) and runs one tanh over all four gates per step.
+
+def _blocks(a: np.ndarray, order) -> np.ndarray:
+    """The G row blocks of a (G*H, ...) gate stack, in another order (a copy)."""
+    return a.reshape(len(order), -1, *a.shape[1:])[order].reshape(a.shape)
+
+
+class LSTM(Function):
+    """PyTorch's LSTM over a whole sequence, the input's products included: gates (i, f, g, o) =
+    (sigma, sigma, tanh, sigma)(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), c_t = f c_{t-1} + i g,
+    h_t = o tanh(c_t). Backward: dc = g_c + dc_next + g_h o (1 - tanh^2 c_t), then dA_i = dc g i (1 - i),
+    dA_f = dc c_{t-1} f (1 - f), dA_g = dc i (1 - g^2), dA_o = g_h tanh(c_t) o (1 - o); dc_{t-1} = dc f,
+    dh_{t-1} = dA W_hh; after the loop dx = dA W_ih, dW_ih = sum_t dA^T x, dW_hh = sum_t dA^T h_{t-1} and
+    db_ih = db_hh = sum_t dA, one product each. Output (T + 1, N, H): h_1..h_T, then the last c.
+
+    Inputs: x (T, N, I), h0 and c0 (N, H), W_ih (4H, I), W_hh (4H, H), and b_ih, b_hh (4H,) or neither.
+    The steps run on transposed (feature, sample) arrays, (4H, N) a step: OpenBLAS multiplies
+    (4H, H) @ (H, N) faster than (N, H) @ (H, 4H). Every gate is one tanh: sigma(a) = (1 + tanh(a / 2)) / 2,
+    with the sigmoid gates' rows of W and b halved once, so a step runs one tanh over all four gates.
     """
 
     saves_output = True
-    saved_inputs = (1, 2, 3)
+    saved_inputs = (0, 1, 2, 3, 4)
 
-    def forward(self, gx, h0, c0, w_hh, b_hh, reverse=False):
-        t_len, n, g4 = gx.shape
-        hd = g4 // 4
-        dt = np.result_type(gx, h0)
-        half = np.full(g4, 0.5, dt)
-        half[2 * hd:3 * hd] = 1  # tanh(a / 2) for the sigmoid gates, tanh(a) for g
-        shift = half.copy()
-        shift[2 * hd:3 * hd] = 0
-        gs = (gx + b_hh) * half  # (T, N, 4H): every step's input part and bias, scaled, in one pass
-        ws = (w_hh * half[:, None]).T  # (H, 4H)
-        acts = np.empty(gx.shape, dt)
-        cs = np.empty((t_len, n, hd), dt)
-        out = np.empty((t_len + 1, n, hd), dt)
-        h, c = h0, c0
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, batch_sizes=None):
+        t_len, n, _ = x.shape
+        hd = w_hh.shape[1]
+        dt = np.result_type(x, h0)
+        half = np.ones((4 * hd, 1), dt)
+        half[:3 * hd] = 0.5  # tanh(a / 2) for the gates o, i, f
+        wi = _blocks(w_ih, _TO_RUN) * half
+        whp = _blocks(w_hh, _TO_RUN)
+        wh = whp * half
+        gs = (wi @ x.reshape(t_len * n, -1).T).reshape(4 * hd, t_len, n)  # every step's input part at once
+        if b_ih is not None:
+            gs += (_blocks(b_ih + b_hh, _TO_RUN) * half[:, 0])[:, None, None]
+        acts = np.empty((t_len, 4 * hd, n), dt)
+        hs = np.empty((t_len + 1, hd, n), dt)  # h0 and every h_t, transposed; h0's slot is the first
+        cs = np.empty_like(hs)                  # (the last, running in reverse)
+        tcs = np.empty((t_len, hd, n), dt)
+        first = t_len if reverse else 0
+        hs[first] = h0.T
+        cs[first] = c0.T
         for t in _order(t_len, reverse):
-            act = acts[t]
-            np.tanh(gs[t] + h @ ws, out=act)
-            act *= half
-            act += shift  # (i, f, g, o)
-            c = np.multiply(act[:, hd:2 * hd], c, out=cs[t])
-            c += act[:, :hd] * act[:, 2 * hd:3 * hd]
-            h = np.multiply(act[:, 3 * hd:], np.tanh(c), out=out[t])
-        out[t_len] = c
-        self.out, self.acts, self.cs, self.h0, self.c0, self.w, self.reverse = out, acts, cs, h0, c0, w_hh, reverse
+            p, q = (t + 1, t) if reverse else (t, t + 1)  # the slots of h_{t-1} and h_t
+            a = acts[t]
+            np.matmul(wh, hs[p], out=a)  # (4H, H) @ (H, N)
+            a += gs[:, t]
+            np.tanh(a, out=a)
+            s = a[:3 * hd]
+            s *= 0.5
+            s += 0.5  # (o, i, f, g)
+            c = np.multiply(a[2 * hd:3 * hd], cs[p], out=cs[q])
+            c += a[hd:2 * hd] * a[3 * hd:]
+            np.multiply(a[:hd], np.tanh(c, out=tcs[t]), out=hs[q])
+            if batch_sizes is not None and batch_sizes[t] < n:  # the other samples keep their state
+                b = batch_sizes[t]
+                hs[q, :, b:] = hs[p, :, b:]
+                cs[q, :, b:] = cs[p, :, b:]
+        out = np.empty((t_len + 1, n, hd), dt)
+        out[:t_len] = (hs[:t_len] if reverse else hs[1:]).transpose(0, 2, 1)
+        out[t_len] = cs[0 if reverse else t_len].T
+        self.x, self.acts, self.hs, self.cs, self.tcs, self.w_ih, self.whp = x, acts, hs, cs, tcs, w_ih, whp
+        self.reverse, self.batch_sizes = reverse, batch_sizes
         return out
 
     def backward(self, grad):
-        acts, cs, w = self.acts, self.cs, self.w
-        t_len, n, hd = cs.shape
-        i, f, g, o = (acts[..., k * hd:(k + 1) * hd] for k in range(4))
-        tc = np.tanh(cs)
-        cprev = _previous(cs, self.c0, self.reverse)
-        # the local factors, for all steps at once: dA_{i,f,g} = dc * fac3, dA_o = dh * fac_o, and
-        # dh's share of dc is dh * o (1 - tanh^2 c)
-        fac3 = np.empty((t_len, n, 3, hd), grad.dtype)
-        fac3[:, :, 0] = g * i * (1 - i)
-        fac3[:, :, 1] = cprev * f * (1 - f)
-        fac3[:, :, 2] = i * (1 - g * g)
-        fac_o = tc * o * (1 - o)
-        dc_dh = o * (1 - tc * tc)
-        last = 0 if self.reverse else t_len - 1
-        gh_all = grad[:t_len]
-        da = np.empty(acts.shape, grad.dtype)
-        da3 = da.reshape(t_len, n, 4, hd)
-        dh = np.zeros((n, hd), grad.dtype)
-        dc = grad[t_len].copy()  # dL/dc of the last step
-        for t in _order(t_len, not self.reverse):
-            gh = gh_all[t] + dh if t != last else gh_all[t]
+        acts, hs, cs, tcs, sizes = self.acts, self.hs, self.cs, self.tcs, self.batch_sizes
+        t_len, g4, n = acts.shape
+        hd = g4 // 4
+        rev = self.reverse
+        o, i, f, g = acts[:, :hd], acts[:, hd:2 * hd], acts[:, 2 * hd:3 * hd], acts[:, 3 * hd:]
+        cprev = cs[1:] if rev else cs[:t_len]
+        # every step's local factors at once: dA_(i,f,g) = dc * fac, dA_o = g_h * fac_o, dc += g_h * dc_dh
+        sd = acts[:, :3 * hd] * (1 - acts[:, :3 * hd])  # sigma' = s (1 - s) for o, i, f
+        fac = np.empty((t_len, 3 * hd, n), grad.dtype)
+        np.multiply(sd[:, hd:2 * hd], g, out=fac[:, :hd])
+        np.multiply(sd[:, 2 * hd:], cprev, out=fac[:, hd:2 * hd])
+        np.multiply(i, 1 - g * g, out=fac[:, 2 * hd:])
+        fac_o = sd[:, :hd]
+        fac_o *= tcs
+        dc_dh = 1 - tcs * tcs
+        dc_dh *= o
+        wht = np.ascontiguousarray(self.whp.T)  # (H, 4H), unscaled
+        gh_all = grad[:t_len].transpose(0, 2, 1)
+        da = np.empty_like(acts)
+        dc = grad[t_len].T.copy()
+        dh = None
+        for t in _order(t_len, not rev):
+            gh = gh_all[t] if dh is None else gh_all[t] + dh
+            b = n if sizes is None else sizes[t]
+            keep = dc[:, b:].copy() if b < n else None
             dc += gh * dc_dh[t]
-            np.multiply(dc[:, None, :], fac3[t], out=da3[t, :, :3])
-            np.multiply(gh, fac_o[t], out=da3[t, :, 3])
+            np.multiply(dc, fac[t].reshape(3, hd, n), out=da[t, hd:].reshape(3, hd, n))
+            np.multiply(gh, fac_o[t], out=da[t, :hd])
             dc *= f[t]
-            dh = da[t] @ w  # (N, 4H) @ (4H, H)
-        hprev = _previous(self.out[:t_len], self.h0, self.reverse)
-        flat = da.reshape(-1, 4 * hd)
-        return da, dh, dc, flat.T @ hprev.reshape(-1, hd), flat.sum(axis=0)
+            if b < n:  # a held state passes its gradient on unchanged
+                da[t, :, b:] = 0
+                dc[:, b:] = keep
+            dh = wht @ da[t]  # (H, 4H) @ (4H, N)
+            if b < n:
+                dh[:, b:] = gh[:, b:]
+        flat = da.transpose(1, 0, 2).reshape(g4, -1)  # (4H, T N)
+        hprev = (hs[1:] if rev else hs[:t_len]).transpose(1, 0, 2).reshape(hd, -1)
+        nx = self.needs_input_grad
+        x = self.x.reshape(t_len * n, -1)
+        dx = (flat.T @ _blocks(self.w_ih, _TO_RUN)).reshape(self.x.shape) if nx[0] else None
+        dw_ih = _blocks(flat @ x, _TO_TORCH) if nx[3] else None
+        dw_hh = _blocks(flat @ hprev.T, _TO_TORCH) if nx[4] else None
+        grads = (dx, dh.T, dc.T, dw_ih, dw_hh)
+        if len(nx) == 7:
+            db = _blocks(flat @ np.ones(flat.shape[1], flat.dtype), _TO_TORCH)  # a GEMV sums faster than sum()
+            grads += (db, db)
+        return grads
 
 
 class GRU(Function):
@@ -140,27 +211,30 @@ class GRU(Function):
     saves_output = True
     saved_inputs = (1, 2)
 
-    def forward(self, gx, h0, w_hh, b_hh, reverse=False):
+    def forward(self, gx, h0, w_hh, b_hh, reverse=False, batch_sizes=None):
         t_len, n, g3 = gx.shape
         hd = g3 // 3
         out = np.empty((t_len, n, hd), dtype=np.result_type(gx, h0))
         acts = np.empty(gx.shape, dtype=out.dtype)
         hn = np.empty_like(out)
+        wt = np.ascontiguousarray(w_hh.T)  # (H, 3H)
         h = h0
         for t in _order(t_len, reverse):
-            ah = h @ w_hh.T + b_hh  # (N, 3H)
+            ah = h @ wt + b_hh  # (N, 3H)
             act = acts[t]
             act[:, :2 * hd] = _sigmoid(gx[t, :, :2 * hd] + ah[:, :2 * hd])
             hn[t] = ah[:, 2 * hd:]
             act[:, 2 * hd:] = np.tanh(gx[t, :, 2 * hd:] + act[:, :hd] * hn[t])
             z = act[:, hd:2 * hd]
-            h = (1 - z) * act[:, 2 * hd:] + z * h
-            out[t] = h
+            out[t] = (1 - z) * act[:, 2 * hd:] + z * h
+            _hold(out[t], h, batch_sizes, t)
+            h = out[t]
         self.out, self.acts, self.hn, self.h0, self.w, self.reverse = out, acts, hn, h0, w_hh, reverse
+        self.batch_sizes = batch_sizes
         return out
 
     def backward(self, grad):
-        out, acts, w = self.out, self.acts, self.w
+        out, acts, w, sizes = self.out, self.acts, self.w, self.batch_sizes
         hd = out.shape[-1]
         hprev = _previous(out, self.h0, self.reverse)
         dgx = np.empty(acts.shape, dtype=grad.dtype)
@@ -178,5 +252,6 @@ class GRU(Function):
             e[:, :2 * hd] = d[:, :2 * hd]
             e[:, 2 * hd:] = dan * r
             dh = g * z + e @ w  # (N, 3H) @ (3H, H)
+            _pass_on(d, dh, g, sizes, t, e)
         flat = dah.reshape(-1, dah.shape[-1])
         return dgx, dh, flat.T @ hprev.reshape(flat.shape[0], -1), flat.sum(axis=0)
