@@ -11,9 +11,11 @@ from chainrule import ops
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter
+from chainrule.nn.utils.rnn import PackedSequence, packed_rows, padded_from_packed
 from chainrule.ops.convert import as_tensor
 from chainrule.rules import rnn as _rnn
 from chainrule.tensor import Tensor
+from chainrule.utils._arrays import as_array
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -113,15 +115,24 @@ class RNNBase(Module):
 
     def forward(self, input, hx=None):  # noqa: A002
         name = type(self).__name__
-        x = as_tensor(input)
-        if x.ndim not in (2, 3):
-            raise ValueError(f"{name}: expected a 2-d (unbatched) or 3-d input, got shape {x.shape}")
+        packed = input if isinstance(input, PackedSequence) else None
+        sizes = None
+        if packed is not None:  # run on the padded (T, N, I) grid, sample j in step t while j < batch_sizes[t]
+            sizes = as_array(packed.batch_sizes)
+            x = padded_from_packed(as_tensor(packed.data), sizes)
+            sizes = tuple(sizes.tolist())
+        else:
+            x = as_tensor(input)
+        if x.ndim not in (2, 3) or (packed is not None and x.ndim != 3):
+            raise ValueError(f"{name}: expected a 2-d (unbatched) or 3-d input, got shape {x.shape}"
+                             if packed is None else f"{name}: expected packed data of 2 dimensions, got "
+                             f"shape {tuple(packed.data.shape)}")
         if x._data.dtype.kind != "f":
             raise TypeError(f"{name}: input must be float, got dtype {x.dtype}")
         unbatched = x.ndim == 2
         if unbatched:
             x = x.unsqueeze(1)
-        elif self.batch_first:
+        elif self.batch_first and packed is None:
             x = x.transpose(0, 1)
         if x.shape[2] != self.input_size:
             raise ValueError(f"{name}: input has {x.shape[2]} features, expected input_size={self.input_size}")
@@ -134,6 +145,9 @@ class RNNBase(Module):
             raise TypeError(f"{name}: hx must be a tuple (h_0, c_0)")
         h0 = self._state(hx[0] if lstm and hx is not None else hx, n, unbatched, dt, "h_0")
         c0 = self._state(hx[1] if hx is not None else None, n, unbatched, dt, "c_0") if lstm else None
+        if packed is not None and packed.sorted_indices is not None:  # the given states follow the sorting
+            order = as_array(packed.sorted_indices)
+            h0, c0 = h0[:, order], (c0[:, order] if lstm else None)
         dirs = 2 if self.bidirectional else 1
         hs, cs = [], []
         for layer in range(self.num_layers):
@@ -141,7 +155,7 @@ class RNNBase(Module):
             for d, suffix in enumerate(("", "_reverse")[:dirs]):
                 k = layer * dirs + d
                 out, hn, cn = _run(self.mode, x, h0[k], c0[k] if lstm else None, *self._weights(layer, suffix),
-                                   reverse=d == 1)
+                                   reverse=d == 1, batch_sizes=sizes)
                 outs.append(out)
                 hs.append(hn)
                 cs.append(cn)
@@ -150,7 +164,13 @@ class RNNBase(Module):
                 x = F.dropout(x, self.dropout)
         h_n = ops.stack(hs, 0)
         c_n = ops.stack(cs, 0) if lstm else None
-        if unbatched:
+        if packed is not None:
+            x = x.reshape(-1, x.shape[2])[packed_rows(np.asarray(sizes), n)]
+            x = PackedSequence(x, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+            if packed.unsorted_indices is not None:  # each sample's last states back in the caller's order
+                order = as_array(packed.unsorted_indices)
+                h_n, c_n = h_n[:, order], (c_n[:, order] if lstm else None)
+        elif unbatched:
             x, h_n = x.squeeze(1), h_n.squeeze(1)
             c_n = c_n.squeeze(1) if lstm else None
         elif self.batch_first:
