@@ -24,14 +24,22 @@ def _zeros(shape, dtype) -> Tensor:
     return Tensor._make(np.zeros(shape, dtype), False, None)
 
 
-def _run(mode: str, x: Tensor, h0: Tensor, c0, w_ih, w_hh, b_ih, b_hh, reverse: bool, batch_sizes=None):
+def _run(mode: str, x: Tensor, h0: Tensor, c0, w_ih, w_hh, b_ih, b_hh, reverse: bool, batch_sizes=None,
+         w_hr=None):
     """One direction of one layer over a time-major sequence x (T, N, I): (outputs (T, N, H), h_n, c_n).
-    With ``batch_sizes`` (a packed batch's) sample j takes part in step t while j < batch_sizes[t]."""
+    With ``batch_sizes`` (a packed batch's) sample j takes part in step t while j < batch_sizes[t];
+    ``w_hr`` is an LSTM's projection (P, H)."""
     t_len, n, i = x.shape
     last = 0 if reverse else t_len - 1
     if mode == "LSTM":  # one node, the input's product included
-        biases = () if b_ih is None else (b_ih, b_hh)
-        y = _rnn.LSTM.apply(x, h0, c0, w_ih, w_hh, *biases, reverse=reverse, batch_sizes=batch_sizes)
+        if b_ih is None:
+            b_ih = b_hh = _zeros(w_ih.shape[0], x._data.dtype)
+        proj = () if w_hr is None else (w_hr,)
+        y = _rnn.LSTM.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, *proj, reverse=reverse, batch_sizes=batch_sizes)
+        if w_hr is not None:  # (T N P + N H,): every h_t, then the last c, flattened
+            split = t_len * n * w_hr.shape[0]
+            y, c_n = y[:split].reshape(t_len, n, w_hr.shape[0]), y[split:].reshape(n, -1)
+            return y, y[last], c_n
         return y[:t_len], y[last], y[t_len]  # (T + 1, N, H): every h_t, then the last c
     g = w_ih.shape[0]
     gx = F.linear(x.reshape(t_len * n, i), w_ih, b_ih).reshape(t_len, n, g)  # every step's input part at once
@@ -55,6 +63,8 @@ class RNNBase(Module):
         dropout (float, 0.0): dropout on the outputs of every layer but the last, in training.
         bidirectional (bool, False): a second direction per layer, run from the last step back; the
             outputs are concatenated (2 * hidden_size) and the states stacked (layer, direction).
+        proj_size (int, 0): an LSTM's projection of h to this width, ``weight_hr_l*`` (proj_size, hidden_size):
+            h_t = (o * tanh(c_t)) W_hr^T; h_0, h_n and the outputs are then proj_size wide.
         dtype (dtype, float32).
 
     Every parameter starts U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch.
@@ -67,8 +77,14 @@ class RNNBase(Module):
                  proj_size: int = 0, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if proj_size:
-            raise NotImplementedError(f"{name}: proj_size is not supported in chainrule (docs/pytorch.md)")
+        if proj_size < 0 or proj_size != int(proj_size):
+            raise ValueError(f"{name}: proj_size should be a positive integer or zero to disable projections, "
+                             f"got {proj_size}")
+        if proj_size and self.mode != "LSTM":
+            raise ValueError(f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ValueError(f"{name}: proj_size has to be smaller than hidden_size, got {proj_size} and "
+                             f"{hidden_size}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout should be a number in range [0, 1], got {dropout}")
         if hidden_size < 1 or num_layers < 1:
@@ -80,14 +96,17 @@ class RNNBase(Module):
         dirs = 2 if bidirectional else 1
         g = _GATES[self.mode] * hidden_size
         dt = dtype or np.float32
+        out = proj_size or hidden_size  # the width of h
         for layer in range(num_layers):
-            n_in = input_size if layer == 0 else hidden_size * dirs
+            n_in = input_size if layer == 0 else out * dirs
             for suffix in ("", "_reverse")[:dirs]:
                 setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(np.empty((g, n_in), dt)))
-                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(np.empty((g, hidden_size), dt)))
+                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(np.empty((g, out), dt)))
                 if bias:
                     setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty(g, dt)))
                     setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty(g, dt)))
+                if proj_size:
+                    setattr(self, f"weight_hr_l{layer}{suffix}", Parameter(np.empty((proj_size, hidden_size), dt)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -100,9 +119,12 @@ class RNNBase(Module):
         return (get(f"weight_ih_l{layer}{suffix}"), get(f"weight_hh_l{layer}{suffix}"),
                 get(f"bias_ih_l{layer}{suffix}"), get(f"bias_hh_l{layer}{suffix}"))
 
+    def _projection(self, layer: int, suffix: str):
+        return self._parameters.get(f"weight_hr_l{layer}{suffix}")
+
     def _state(self, hx, n: int, unbatched: bool, dtype, what: str) -> Tensor:
         dirs = 2 if self.bidirectional else 1
-        want = (self.num_layers * dirs, n, self.hidden_size)
+        want = (self.num_layers * dirs, n, self.proj_size if what == "h_0" and self.proj_size else self.hidden_size)
         if hx is None:
             return _zeros(want, dtype)
         h = as_tensor(hx, dtype)
@@ -155,7 +177,7 @@ class RNNBase(Module):
             for d, suffix in enumerate(("", "_reverse")[:dirs]):
                 k = layer * dirs + d
                 out, hn, cn = _run(self.mode, x, h0[k], c0[k] if lstm else None, *self._weights(layer, suffix),
-                                   reverse=d == 1, batch_sizes=sizes)
+                                   reverse=d == 1, batch_sizes=sizes, w_hr=self._projection(layer, suffix))
                 outs.append(out)
                 hs.append(hn)
                 cs.append(cn)
@@ -179,6 +201,8 @@ class RNNBase(Module):
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:

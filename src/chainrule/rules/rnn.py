@@ -96,23 +96,25 @@ def _blocks(a: np.ndarray, order) -> np.ndarray:
 class LSTM(Function):
     """PyTorch's LSTM over a whole sequence, the input's products included: gates (i, f, g, o) =
     (sigma, sigma, tanh, sigma)(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), c_t = f c_{t-1} + i g,
-    h_t = o tanh(c_t). Backward: dc = g_c + dc_next + g_h o (1 - tanh^2 c_t), then dA_i = dc g i (1 - i),
-    dA_f = dc c_{t-1} f (1 - f), dA_g = dc i (1 - g^2), dA_o = g_h tanh(c_t) o (1 - o); dc_{t-1} = dc f,
-    dh_{t-1} = dA W_hh; after the loop dx = dA W_ih, dW_ih = sum_t dA^T x, dW_hh = sum_t dA^T h_{t-1} and
-    db_ih = db_hh = sum_t dA, one product each. Output (T + 1, N, H): h_1..h_T, then the last c.
+    m_t = o tanh(c_t), and h_t = m_t (h_t = m_t W_hr^T with a projection). Backward: g_m = g_h (g_h W_hr),
+    dc = g_c + dc_next + g_m o (1 - tanh^2 c_t), then dA_i = dc g i (1 - i), dA_f = dc c_{t-1} f (1 - f),
+    dA_g = dc i (1 - g^2), dA_o = g_m tanh(c_t) o (1 - o); dc_{t-1} = dc f, dh_{t-1} = dA W_hh; after the
+    loop dx = dA W_ih, dW_ih = sum_t dA^T x, dW_hh = sum_t dA^T h_{t-1}, db_ih = db_hh = sum_t dA and
+    dW_hr = sum_t g_h^T m_t, one product each.
 
-    Inputs: x (T, N, I), h0 and c0 (N, H), W_ih (4H, I), W_hh (4H, H), and b_ih, b_hh (4H,) or neither.
+    Inputs: x (T, N, I), h0 (N, P) and c0 (N, H), W_ih (4H, I), W_hh (4H, P), b_ih and b_hh (4H,), and
+    W_hr (P, H) for a projection (P = H without). Output (T + 1, N, H): h_1..h_T, then the last c; with
+    W_hr, whose h and c differ in width, the same flattened: (T N P + N H,).
     The steps run on transposed (feature, sample) arrays, (4H, N) a step: OpenBLAS multiplies
     (4H, H) @ (H, N) faster than (N, H) @ (H, 4H). Every gate is one tanh: sigma(a) = (1 + tanh(a / 2)) / 2,
     with the sigmoid gates' rows of W and b halved once, so a step runs one tanh over all four gates.
     """
 
-    saves_output = True
-    saved_inputs = (0, 1, 2, 3, 4)
+    saved_inputs = (0, 3, 4, 7)  # x and the weights; the states and outputs it keeps are its own copies
 
-    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, batch_sizes=None):
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=None, reverse=False, batch_sizes=None):
         t_len, n, _ = x.shape
-        hd = w_hh.shape[1]
+        hd, pd = w_hh.shape[0] // 4, w_hh.shape[1]
         dt = np.result_type(x, h0)
         half = np.ones((4 * hd, 1), dt)
         half[:3 * hd] = 0.5  # tanh(a / 2) for the gates o, i, f
@@ -120,19 +122,19 @@ class LSTM(Function):
         whp = _blocks(w_hh, _TO_RUN)
         wh = whp * half
         gs = (wi @ x.reshape(t_len * n, -1).T).reshape(4 * hd, t_len, n)  # every step's input part at once
-        if b_ih is not None:
-            gs += (_blocks(b_ih + b_hh, _TO_RUN) * half[:, 0])[:, None, None]
+        gs += (_blocks(b_ih + b_hh, _TO_RUN) * half[:, 0])[:, None, None]
         acts = np.empty((t_len, 4 * hd, n), dt)
-        hs = np.empty((t_len + 1, hd, n), dt)  # h0 and every h_t, transposed; h0's slot is the first
-        cs = np.empty_like(hs)                  # (the last, running in reverse)
+        hs = np.empty((t_len + 1, pd, n), dt)  # h0 and every h_t, transposed; h0's slot is the first
+        cs = np.empty((t_len + 1, hd, n), dt)  # (the last, running in reverse); so for c
         tcs = np.empty((t_len, hd, n), dt)
+        ms = None if w_hr is None else np.empty((t_len, hd, n), dt)  # o tanh(c) before the projection
         first = t_len if reverse else 0
         hs[first] = h0.T
         cs[first] = c0.T
         for t in _order(t_len, reverse):
             p, q = (t + 1, t) if reverse else (t, t + 1)  # the slots of h_{t-1} and h_t
             a = acts[t]
-            np.matmul(wh, hs[p], out=a)  # (4H, H) @ (H, N)
+            np.matmul(wh, hs[p], out=a)  # (4H, P) @ (P, N)
             a += gs[:, t]
             np.tanh(a, out=a)
             s = a[:3 * hd]
@@ -140,28 +142,39 @@ class LSTM(Function):
             s += 0.5  # (o, i, f, g)
             c = np.multiply(a[2 * hd:3 * hd], cs[p], out=cs[q])
             c += a[hd:2 * hd] * a[3 * hd:]
-            np.multiply(a[:hd], np.tanh(c, out=tcs[t]), out=hs[q])
+            m = np.multiply(a[:hd], np.tanh(c, out=tcs[t]), out=hs[q] if ms is None else ms[t])
+            if ms is not None:
+                np.matmul(w_hr, m, out=hs[q])  # (P, H) @ (H, N)
             if batch_sizes is not None and batch_sizes[t] < n:  # the other samples keep their state
                 b = batch_sizes[t]
                 hs[q, :, b:] = hs[p, :, b:]
                 cs[q, :, b:] = cs[p, :, b:]
-        out = np.empty((t_len + 1, n, hd), dt)
-        out[:t_len] = (hs[:t_len] if reverse else hs[1:]).transpose(0, 2, 1)
-        out[t_len] = cs[0 if reverse else t_len].T
-        self.x, self.acts, self.hs, self.cs, self.tcs, self.w_ih, self.whp = x, acts, hs, cs, tcs, w_ih, whp
+        hs_run = (hs[:t_len] if reverse else hs[1:]).transpose(0, 2, 1)  # (T, N, P)
+        c_last = cs[0 if reverse else t_len].T
+        if ms is None:
+            out = np.empty((t_len + 1, n, hd), dt)
+            out[:t_len], out[t_len] = hs_run, c_last
+        else:
+            out = np.concatenate([hs_run.reshape(-1), c_last.reshape(-1)])
+        self.x, self.acts, self.hs, self.cs, self.tcs, self.ms = x, acts, hs, cs, tcs, ms
+        self.w_ih, self.whp, self.w_hr = w_ih, whp, w_hr
         self.reverse, self.batch_sizes = reverse, batch_sizes
         return out
 
     def backward(self, grad):
-        acts, hs, cs, tcs, sizes = self.acts, self.hs, self.cs, self.tcs, self.batch_sizes
+        acts, hs, cs, tcs, ms, w_hr, sizes = self.acts, self.hs, self.cs, self.tcs, self.ms, self.w_hr, self.batch_sizes
         t_len, g4, n = acts.shape
-        hd = g4 // 4
+        hd, pd = g4 // 4, hs.shape[1]
+        if ms is not None:  # the flattened (h_1..h_T, last c) as two arrays
+            grad = grad[:t_len * n * pd].reshape(t_len, n, pd), grad[t_len * n * pd:].reshape(n, hd)
+        else:
+            grad = grad[:t_len], grad[t_len]
         rev = self.reverse
         o, i, f, g = acts[:, :hd], acts[:, hd:2 * hd], acts[:, 2 * hd:3 * hd], acts[:, 3 * hd:]
         cprev = cs[1:] if rev else cs[:t_len]
-        # every step's local factors at once: dA_(i,f,g) = dc * fac, dA_o = g_h * fac_o, dc += g_h * dc_dh
+        # every step's local factors at once: dA_(i,f,g) = dc * fac, dA_o = g_m * fac_o, dc += g_m * dc_dh
         sd = acts[:, :3 * hd] * (1 - acts[:, :3 * hd])  # sigma' = s (1 - s) for o, i, f
-        fac = np.empty((t_len, 3 * hd, n), grad.dtype)
+        fac = np.empty((t_len, 3 * hd, n), acts.dtype)
         np.multiply(sd[:, hd:2 * hd], g, out=fac[:, :hd])
         np.multiply(sd[:, 2 * hd:], cprev, out=fac[:, hd:2 * hd])
         np.multiply(i, 1 - g * g, out=fac[:, 2 * hd:])
@@ -169,36 +182,42 @@ class LSTM(Function):
         fac_o *= tcs
         dc_dh = 1 - tcs * tcs
         dc_dh *= o
-        wht = np.ascontiguousarray(self.whp.T)  # (H, 4H), unscaled
-        gh_all = grad[:t_len].transpose(0, 2, 1)
+        wht = np.ascontiguousarray(self.whp.T)  # (P, 4H), unscaled
+        whr_t = None if ms is None else np.ascontiguousarray(w_hr.T)  # (H, P)
+        ghs = None if ms is None else np.empty((t_len, pd, n), acts.dtype)  # g_h of every step, for dW_hr
+        gh_all = grad[0].transpose(0, 2, 1)
         da = np.empty_like(acts)
-        dc = grad[t_len].T.copy()
+        dc = grad[1].T.copy()
         dh = None
         for t in _order(t_len, not rev):
             gh = gh_all[t] if dh is None else gh_all[t] + dh
+            gm = gh if ms is None else whr_t @ gh  # (H, P) @ (P, N)
             b = n if sizes is None else sizes[t]
             keep = dc[:, b:].copy() if b < n else None
-            dc += gh * dc_dh[t]
+            dc += gm * dc_dh[t]
             np.multiply(dc, fac[t].reshape(3, hd, n), out=da[t, hd:].reshape(3, hd, n))
-            np.multiply(gh, fac_o[t], out=da[t, :hd])
+            np.multiply(gm, fac_o[t], out=da[t, :hd])
             dc *= f[t]
             if b < n:  # a held state passes its gradient on unchanged
                 da[t, :, b:] = 0
                 dc[:, b:] = keep
-            dh = wht @ da[t]  # (H, 4H) @ (4H, N)
+            dh = wht @ da[t]  # (P, 4H) @ (4H, N)
+            if ghs is not None:
+                ghs[t] = gh
+                ghs[t, :, b:] = 0
             if b < n:
                 dh[:, b:] = gh[:, b:]
         flat = da.transpose(1, 0, 2).reshape(g4, -1)  # (4H, T N)
-        hprev = (hs[1:] if rev else hs[:t_len]).transpose(1, 0, 2).reshape(hd, -1)
+        hprev = (hs[1:] if rev else hs[:t_len]).transpose(1, 0, 2).reshape(pd, -1)
         nx = self.needs_input_grad
         x = self.x.reshape(t_len * n, -1)
         dx = (flat.T @ _blocks(self.w_ih, _TO_RUN)).reshape(self.x.shape) if nx[0] else None
         dw_ih = _blocks(flat @ x, _TO_TORCH) if nx[3] else None
         dw_hh = _blocks(flat @ hprev.T, _TO_TORCH) if nx[4] else None
-        grads = (dx, dh.T, dc.T, dw_ih, dw_hh)
-        if len(nx) == 7:
-            db = _blocks(flat @ np.ones(flat.shape[1], flat.dtype), _TO_TORCH)  # a GEMV sums faster than sum()
-            grads += (db, db)
+        db = _blocks(flat @ np.ones(flat.shape[1], flat.dtype), _TO_TORCH) if nx[5] or nx[6] else None  # a GEMV
+        grads = (dx, dh.T, dc.T, dw_ih, dw_hh, db, db)                                # sums faster than sum()
+        if ms is not None:
+            grads += (ghs.transpose(1, 0, 2).reshape(pd, -1) @ ms.transpose(1, 0, 2).reshape(hd, -1).T,)
         return grads
 
 

@@ -1,7 +1,8 @@
-"""Packed sequences (nn.utils.rnn) and the recurrent layers on them, against PyTorch: the packing
-functions (values, gradients), RNN/LSTM/GRU given a PackedSequence (output, h_n, c_n and every
-gradient; sorted and unsorted batches, bidirectional, two layers, initial states), and the rules'
-held states (batch_sizes) by float64 gradchecks."""
+"""Packed sequences (nn.utils.rnn) and the recurrent layers on them, and the LSTM's projection
+(proj_size), against PyTorch: the packing functions (values, gradients), RNN/LSTM/GRU given a
+PackedSequence (output, h_n, c_n and every gradient; sorted and unsorted batches, bidirectional, two
+layers, initial states), and the rules' held states (batch_sizes) and projection by float64
+gradchecks. (The plain layers' comparisons are in test_layers.py.)"""
 import numpy as np
 import pytest
 import torch
@@ -95,6 +96,8 @@ PACKED = {
                                           [5, 3, 2], True),
     "GRU_2layer_bi_unsorted": (lambda M: M.GRU(3, 4, num_layers=2, bidirectional=True), [1, 3, 5], False),
     "RNN_relu_bi_sorted": (lambda M: M.RNN(3, 4, nonlinearity="relu", bidirectional=True), [4, 4, 2], True),
+    "LSTM_proj_2layer_bi_unsorted": (lambda M: M.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2),
+                                     [2, 5, 3], False),
 }
 
 
@@ -111,7 +114,7 @@ def test_recurrent_layers_on_packed_batches_match_pytorch(name, with_state):
     x = rng.standard_normal((n, steps, 3) if m.batch_first else (steps, n, 3))
     lstm = isinstance(m, nn.LSTM)
     hshape = (m.num_layers * (2 if m.bidirectional else 1), n, m.hidden_size)
-    h0, c0 = rng.standard_normal(hshape), rng.standard_normal(hshape)
+    h0, c0 = rng.standard_normal(hshape[:2] + (m.proj_size or m.hidden_size,)), rng.standard_normal(hshape)
     xc, xt = _t(x), torch.tensor(x, requires_grad=True)
     h0c, h0t, c0c, c0t = _t(h0), torch.tensor(h0, requires_grad=True), _t(c0), torch.tensor(c0, requires_grad=True)
     pc = crnn.pack_padded_sequence(xc, lengths, batch_first=m.batch_first, enforce_sorted=enforce_sorted)
@@ -141,14 +144,20 @@ def test_recurrent_layers_on_packed_batches_match_pytorch(name, with_state):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("rule", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("rule", ["RNN", "LSTM", "GRU", "LSTM_proj"])
 def test_recurrent_rules_with_held_states_gradcheck(rule, reverse):
     rng = np.random.default_rng(33)
     t, n, h, sizes = 4, 3, 2, (3, 2, 2, 1)
-    g = {"RNN": 1, "LSTM": 4, "GRU": 3}[rule]
+    g = {"RNN": 1, "LSTM": 4, "GRU": 3, "LSTM_proj": 4}[rule]
     h0, w, b = _t(rng.standard_normal((n, h))), _t(rng.standard_normal((g * h, h)) * 0.5), _t(rng.standard_normal(g * h))
     opts = {"reverse": reverse, "batch_sizes": sizes}
-    if rule == "LSTM":
+    if rule == "LSTM_proj":  # h (N, 2) from c (N, 3) through W_hr (2, 3)
+        x, w_ih, c0 = _t(rng.standard_normal((t, n, 2))), _t(rng.standard_normal((12, 2))), _t(rng.standard_normal((n, 3)))
+        args = (x, h0, c0, w_ih, _t(rng.standard_normal((12, h)) * 0.5), _t(rng.standard_normal(12)),
+                _t(rng.standard_normal(12)), _t(rng.standard_normal((h, 3))))
+        out = rrnn.LSTM.apply(*args, **opts)[:t * n * h].reshape(t, n, h)
+        assert cr.gradcheck(lambda *a: rrnn.LSTM.apply(*a, **opts), *args)
+    elif rule == "LSTM":
         x, w_ih, c0 = _t(rng.standard_normal((t, n, 2))), _t(rng.standard_normal((g * h, 2))), _t(rng.standard_normal((n, h)))
         args = (x, h0, c0, w_ih, w, b, _t(rng.standard_normal(g * h)))
         out = rrnn.LSTM.apply(*args, **opts)
@@ -164,3 +173,44 @@ def test_recurrent_rules_with_held_states_gradcheck(rule, reverse):
         np.testing.assert_allclose(o[1:t, 2], np.broadcast_to(_np(h0)[2], (t - 1, h)))
     else:
         np.testing.assert_allclose(o[1:t, 2], np.broadcast_to(o[0, 2], (t - 1, h)))
+
+
+@pytest.mark.parametrize("name", ["one_layer", "two_layer_bi_batch_first"])
+def test_lstm_projection_matches_pytorch(name):
+    kw = {"one_layer": {}, "two_layer_bi_batch_first": {"num_layers": 2, "bidirectional": True, "batch_first": True}}[name]
+    cr.manual_seed(2)
+    m = nn.LSTM(3, 5, proj_size=2, **kw).double()
+    t = torch.nn.LSTM(3, 5, proj_size=2, **kw).double()
+    assert repr(m) == repr(t)
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [(k, tuple(v.shape)) for k, v in t.state_dict().items()]
+    t.load_state_dict({k: torch.tensor(_np(v)) for k, v in m.state_dict().items()})
+    rng = np.random.default_rng(34)
+    x = rng.standard_normal((4, 6, 3))
+    layers = m.num_layers * (2 if m.bidirectional else 1)
+    h0, c0 = rng.standard_normal((layers, 4 if m.batch_first else 6, 2)), rng.standard_normal((layers, 4 if m.batch_first else 6, 5))
+    xc, xt = _t(x), torch.tensor(x, requires_grad=True)
+    h0c, h0t, c0c, c0t = _t(h0), torch.tensor(h0, requires_grad=True), _t(c0), torch.tensor(c0, requires_grad=True)
+    oc, (hc, cc) = m(xc, (h0c, c0c))
+    ot, (ht, ct) = t(xt, (h0t, c0t))
+    gs = [rng.standard_normal(a.shape) for a in (oc, hc, cc)]
+    for a, b in zip((oc, hc, cc), (ot, ht, ct)):
+        _same(a, b)
+    sum((a * cr.tensor(g)).sum() for a, g in zip((oc, hc, cc), gs)).backward()
+    sum((b * torch.tensor(g)).sum() for b, g in zip((ot, ht, ct), gs)).backward()
+    for a, b in ((xc, xt), (h0c, h0t), (c0c, c0t)):
+        _same(a.grad, b.grad)
+    tp = dict(t.named_parameters())
+    for k, p in m.named_parameters():
+        _same(p.grad, tp[k].grad, k)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: nn.LSTM(3, 4, proj_size=4), "smaller than hidden_size"),
+    (lambda: nn.LSTM(3, 4, proj_size=-1), "positive integer or zero"),
+    (lambda: nn.GRU(3, 4, proj_size=2), "only supported for LSTM"),
+    (lambda: nn.LSTM(3, 4, proj_size=2)(cr.zeros(2, 1, 3), (cr.zeros(1, 1, 4), cr.zeros(1, 1, 4))), "(1, 1, 2)"),
+])
+def test_projection_errors_are_one_clear_line(make, message):
+    with pytest.raises(ValueError) as e:
+        make()
+    assert message in str(e.value) and "\n" not in str(e.value)
