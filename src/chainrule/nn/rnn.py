@@ -140,15 +140,16 @@ class RNNBase(Module):
         packed = input if isinstance(input, PackedSequence) else None
         sizes = None
         if packed is not None:  # run on the padded (T, N, I) grid, sample j in step t while j < batch_sizes[t]
+            if packed.data.ndim != 2:
+                raise ValueError(f"{name}: expected packed data of shape (steps, features), got "
+                                 f"{tuple(packed.data.shape)}")
             sizes = as_array(packed.batch_sizes)
             x = padded_from_packed(as_tensor(packed.data), sizes)
             sizes = tuple(sizes.tolist())
         else:
             x = as_tensor(input)
-        if x.ndim not in (2, 3) or (packed is not None and x.ndim != 3):
-            raise ValueError(f"{name}: expected a 2-d (unbatched) or 3-d input, got shape {x.shape}"
-                             if packed is None else f"{name}: expected packed data of 2 dimensions, got "
-                             f"shape {tuple(packed.data.shape)}")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected a 2-d (unbatched) or 3-d input, got shape {x.shape}")
         if x._data.dtype.kind != "f":
             raise TypeError(f"{name}: input must be float, got dtype {x.dtype}")
         unbatched = x.ndim == 2
@@ -222,6 +223,8 @@ class RNN(RNNBase):
 
     Shape: input (T, N, input_size) (or (N, T, .) with batch_first, or unbatched (T, input_size)),
     h_0 (num_layers * directions, N, hidden_size) -> (output (T, N, directions * hidden_size), h_n).
+    Every layer also takes a :class:`~chainrule.nn.utils.rnn.PackedSequence` (batch_first then plays no
+    part) and returns its output as one, with each sequence's h_n taken at its own last step.
 
     Example:
         >>> import chainrule as cr
