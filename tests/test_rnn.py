@@ -175,15 +175,19 @@ def test_recurrent_rules_with_held_states_gradcheck(rule, reverse):
         np.testing.assert_allclose(o[1:t, 2], np.broadcast_to(o[0, 2], (t - 1, h)))
 
 
-@pytest.mark.parametrize("name", ["one_layer", "two_layer_bi_batch_first"])
-def test_lstm_projection_matches_pytorch(name):
+@pytest.mark.parametrize("name,direction", [("one_layer", "to_torch"), ("two_layer_bi_batch_first", "from_torch")])
+def test_lstm_projection_matches_pytorch(name, direction):
     kw = {"one_layer": {}, "two_layer_bi_batch_first": {"num_layers": 2, "bidirectional": True, "batch_first": True}}[name]
     cr.manual_seed(2)
+    torch.manual_seed(2)
     m = nn.LSTM(3, 5, proj_size=2, **kw).double()
     t = torch.nn.LSTM(3, 5, proj_size=2, **kw).double()
     assert repr(m) == repr(t)
     assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [(k, tuple(v.shape)) for k, v in t.state_dict().items()]
-    t.load_state_dict({k: torch.tensor(_np(v)) for k, v in m.state_dict().items()})
+    if direction == "to_torch":
+        t.load_state_dict({k: torch.tensor(_np(v)) for k, v in m.state_dict().items()})
+    else:
+        m.load_state_dict(t.state_dict())
     rng = np.random.default_rng(34)
     x = rng.standard_normal((4, 6, 3))
     layers = m.num_layers * (2 if m.bidirectional else 1)
