@@ -82,17 +82,6 @@ class RNN(Function):
         return da, dh, flat.T @ hprev.reshape(flat.shape[0], -1), flat.sum(axis=0)
 
 
-# PyTorch stacks an LSTM's gates (i, f, g, o); the rule runs them as (o, i, f, g): the three sigmoid
-# gates first (one affine pass after the step's tanh), the three that dL/dc feeds last (one product)
-_TO_RUN = [3, 0, 1, 2]
-_TO_TORCH = [1, 2, 3, 0]
-
-
-def _blocks(a: np.ndarray, order) -> np.ndarray:
-    """The G row blocks of a (G*H, ...) gate stack, in another order (a copy)."""
-    return a.reshape(len(order), -1, *a.shape[1:])[order].reshape(a.shape)
-
-
 class LSTM(Function):
     """PyTorch's LSTM over a whole sequence, the input's products included: gates (i, f, g, o) =
     (sigma, sigma, tanh, sigma)(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), c_t = f c_{t-1} + i g,
@@ -107,7 +96,8 @@ class LSTM(Function):
     W_hr, whose h and c differ in width, the same flattened: (T N P + N H,).
     The steps run on transposed (feature, sample) arrays, (4H, N) a step: OpenBLAS multiplies
     (4H, H) @ (H, N) faster than (N, H) @ (H, 4H). Every gate is one tanh: sigma(a) = (1 + tanh(a / 2)) / 2,
-    with the sigmoid gates' rows of W and b halved once, so a step runs one tanh over all four gates.
+    with the sigmoid gates' rows of W_hh (and of W_ih or of the input's part) halved once, so a step
+    runs one tanh over all four gates.
     """
 
     saved_inputs = (0, 3, 4, 7)  # x and the weights; the states and outputs it keeps are its own copies
@@ -116,13 +106,17 @@ class LSTM(Function):
         t_len, n, _ = x.shape
         hd, pd = w_hh.shape[0] // 4, w_hh.shape[1]
         dt = np.result_type(x, h0)
-        half = np.ones((4 * hd, 1), dt)
-        half[:3 * hd] = 0.5  # tanh(a / 2) for the gates o, i, f
-        wi = _blocks(w_ih, _TO_RUN) * half
-        whp = _blocks(w_hh, _TO_RUN)
-        wh = whp * half
-        gs = (wi @ x.reshape(t_len * n, -1).T).reshape(4 * hd, t_len, n)  # every step's input part at once
-        gs += (_blocks(b_ih + b_hh, _TO_RUN) * half[:, 0])[:, None, None]
+        half = np.full((4 * hd, 1), 0.5, dt)
+        half[2 * hd:3 * hd] = 1  # tanh(a / 2) for the gates i, f, o, tanh(a) for g
+        wh = w_hh * half
+        xt = x.reshape(t_len * n, -1).T
+        if w_ih.size < xt.shape[1] * 4 * hd:  # halve the smaller: W_ih, or the input's part
+            gs = (w_ih * half) @ xt
+        else:
+            gs = w_ih @ xt
+            gs *= half
+        gs = gs.reshape(4 * hd, t_len, n)  # (4H, I) @ (I, T N): every step's input part at once
+        gs += ((b_ih + b_hh) * half[:, 0])[:, None, None]
         acts = np.empty((t_len, 4 * hd, n), dt)
         hs = np.empty((t_len + 1, pd, n), dt)  # h0 and every h_t, transposed; h0's slot is the first
         cs = np.empty((t_len + 1, hd, n), dt)  # (the last, running in reverse); so for c
@@ -137,12 +131,12 @@ class LSTM(Function):
             np.matmul(wh, hs[p], out=a)  # (4H, P) @ (P, N)
             a += gs[:, t]
             np.tanh(a, out=a)
-            s = a[:3 * hd]
-            s *= 0.5
-            s += 0.5  # (o, i, f, g)
-            c = np.multiply(a[2 * hd:3 * hd], cs[p], out=cs[q])
-            c += a[hd:2 * hd] * a[3 * hd:]
-            m = np.multiply(a[:hd], np.tanh(c, out=tcs[t]), out=hs[q] if ms is None else ms[t])
+            for s in (a[:2 * hd], a[3 * hd:]):  # i, f and o
+                s *= 0.5
+                s += 0.5
+            c = np.multiply(a[hd:2 * hd], cs[p], out=cs[q])
+            c += a[:hd] * a[2 * hd:3 * hd]
+            m = np.multiply(a[3 * hd:], np.tanh(c, out=tcs[t]), out=hs[q] if ms is None else ms[t])
             if ms is not None:
                 np.matmul(w_hr, m, out=hs[q])  # (P, H) @ (H, N)
             if batch_sizes is not None and batch_sizes[t] < n:  # the other samples keep their state
@@ -157,7 +151,7 @@ class LSTM(Function):
         else:
             out = np.concatenate([hs_run.reshape(-1), c_last.reshape(-1)])
         self.x, self.acts, self.hs, self.cs, self.tcs, self.ms = x, acts, hs, cs, tcs, ms
-        self.w_ih, self.whp, self.w_hr = w_ih, whp, w_hr
+        self.w_ih, self.w_hh, self.w_hr = w_ih, w_hh, w_hr
         self.reverse, self.batch_sizes = reverse, batch_sizes
         return out
 
@@ -170,19 +164,21 @@ class LSTM(Function):
         else:
             grad = grad[:t_len], grad[t_len]
         rev = self.reverse
-        o, i, f, g = acts[:, :hd], acts[:, hd:2 * hd], acts[:, 2 * hd:3 * hd], acts[:, 3 * hd:]
+        i, f, g, o = acts[:, :hd], acts[:, hd:2 * hd], acts[:, 2 * hd:3 * hd], acts[:, 3 * hd:]
         cprev = cs[1:] if rev else cs[:t_len]
         # every step's local factors at once: dA_(i,f,g) = dc * fac, dA_o = g_m * fac_o, dc += g_m * dc_dh
-        sd = acts[:, :3 * hd] * (1 - acts[:, :3 * hd])  # sigma' = s (1 - s) for o, i, f
         fac = np.empty((t_len, 3 * hd, n), acts.dtype)
-        np.multiply(sd[:, hd:2 * hd], g, out=fac[:, :hd])
-        np.multiply(sd[:, 2 * hd:], cprev, out=fac[:, hd:2 * hd])
+        np.multiply(i, 1 - i, out=fac[:, :hd])  # sigma' = s (1 - s)
+        fac[:, :hd] *= g
+        np.multiply(f, 1 - f, out=fac[:, hd:2 * hd])
+        fac[:, hd:2 * hd] *= cprev
         np.multiply(i, 1 - g * g, out=fac[:, 2 * hd:])
-        fac_o = sd[:, :hd]
+        fac_o = o * (1 - o)
         fac_o *= tcs
         dc_dh = 1 - tcs * tcs
         dc_dh *= o
-        wht = np.ascontiguousarray(self.whp.T)  # (P, 4H), unscaled
+        # (P, 4H): contiguous for a sequence (BLAS runs it faster than the transposed view), a view for a cell
+        wht = np.ascontiguousarray(self.w_hh.T) if t_len > 1 else self.w_hh.T
         whr_t = None if ms is None else np.ascontiguousarray(w_hr.T)  # (H, P)
         ghs = None if ms is None else np.empty((t_len, pd, n), acts.dtype)  # g_h of every step, for dW_hr
         gh_all = grad[0].transpose(0, 2, 1)
@@ -195,8 +191,8 @@ class LSTM(Function):
             b = n if sizes is None else sizes[t]
             keep = dc[:, b:].copy() if b < n else None
             dc += gm * dc_dh[t]
-            np.multiply(dc, fac[t].reshape(3, hd, n), out=da[t, hd:].reshape(3, hd, n))
-            np.multiply(gm, fac_o[t], out=da[t, :hd])
+            np.multiply(dc, fac[t].reshape(3, hd, n), out=da[t, :3 * hd].reshape(3, hd, n))
+            np.multiply(gm, fac_o[t], out=da[t, 3 * hd:])
             dc *= f[t]
             if b < n:  # a held state passes its gradient on unchanged
                 da[t, :, b:] = 0
@@ -210,12 +206,11 @@ class LSTM(Function):
         flat = da.transpose(1, 0, 2).reshape(g4, -1)  # (4H, T N)
         hprev = (hs[1:] if rev else hs[:t_len]).transpose(1, 0, 2).reshape(pd, -1)
         nx = self.needs_input_grad
-        x = self.x.reshape(t_len * n, -1)
-        dx = (flat.T @ _blocks(self.w_ih, _TO_RUN)).reshape(self.x.shape) if nx[0] else None
-        dw_ih = _blocks(flat @ x, _TO_TORCH) if nx[3] else None
-        dw_hh = _blocks(flat @ hprev.T, _TO_TORCH) if nx[4] else None
-        db = _blocks(flat @ np.ones(flat.shape[1], flat.dtype), _TO_TORCH) if nx[5] or nx[6] else None  # a GEMV
-        grads = (dx, dh.T, dc.T, dw_ih, dw_hh, db, db)                                # sums faster than sum()
+        dx = (flat.T @ self.w_ih).reshape(self.x.shape) if nx[0] else None
+        dw_ih = flat @ self.x.reshape(t_len * n, -1) if nx[3] else None
+        dw_hh = flat @ hprev.T if nx[4] else None
+        db = flat @ np.ones(flat.shape[1], flat.dtype) if nx[5] or nx[6] else None  # a GEMV sums faster than sum()
+        grads = (dx, dh.T, dc.T, dw_ih, dw_hh, db, db)
         if ms is not None:
             grads += (ghs.transpose(1, 0, 2).reshape(pd, -1) @ ms.transpose(1, 0, 2).reshape(hd, -1).T,)
         return grads
