@@ -4,7 +4,7 @@ Each rule runs the recurrence on ndarrays, and its backward is backpropagation t
 node: a loop over the steps in reverse, then one product for dL/dW_hh = sum_t dA_t^T h_{t-1}. A cell
 (one step) is the same rule with T = 1. RNN and GRU take the input's part of every gate,
 gx_t = x_t W_ih^T + b_ih, made before the rule by one product over all steps (a Linear over (T*N, I));
-the LSTM makes that product itself, transposed, as its steps run. Inputs are time-major: (T, N, .),
+the LSTM makes that product itself, transposed for its (4H, N) steps. Inputs are time-major: (T, N, .),
 h0 (N, H), W_hh (G*H, H), b_hh (G*H,); ``reverse`` runs from the last step to the first (the backward
 direction of a bidirectional layer). ``batch_sizes`` (a packed batch's, one count a step, sorted
 longest sample first) advances only the first batch_sizes[t] samples at step t: the others keep
@@ -85,7 +85,7 @@ class RNN(Function):
 class LSTM(Function):
     """PyTorch's LSTM over a whole sequence, the input's products included: gates (i, f, g, o) =
     (sigma, sigma, tanh, sigma)(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), c_t = f c_{t-1} + i g,
-    m_t = o tanh(c_t), and h_t = m_t (h_t = m_t W_hr^T with a projection). Backward: g_m = g_h (g_h W_hr),
+    m_t = o tanh(c_t), and h_t = m_t (h_t = m_t W_hr^T with a projection). Backward: g_m = g_h (g_h W_hr with one),
     dc = g_c + dc_next + g_m o (1 - tanh^2 c_t), then dA_i = dc g i (1 - i), dA_f = dc c_{t-1} f (1 - f),
     dA_g = dc i (1 - g^2), dA_o = g_m tanh(c_t) o (1 - o); dc_{t-1} = dc f, dh_{t-1} = dA W_hh; after the
     loop dx = dA W_ih, dW_ih = sum_t dA^T x, dW_hh = sum_t dA^T h_{t-1}, db_ih = db_hh = sum_t dA and
