@@ -118,7 +118,8 @@ def test_recurrent_layers_on_packed_batches_match_pytorch(name, with_state):
     xc, xt = _t(x), torch.tensor(x, requires_grad=True)
     h0c, h0t, c0c, c0t = _t(h0), torch.tensor(h0, requires_grad=True), _t(c0), torch.tensor(c0, requires_grad=True)
     pc = crnn.pack_padded_sequence(xc, lengths, batch_first=m.batch_first, enforce_sorted=enforce_sorted)
-    pt = trnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=m.batch_first, enforce_sorted=enforce_sorted)
+    pt = trnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=m.batch_first,
+                                   enforce_sorted=enforce_sorted)
     hxc = ((h0c, c0c) if lstm else h0c) if with_state else None
     hxt = ((h0t, c0t) if lstm else h0t) if with_state else None
     oc, sc = m(pc, hxc)
@@ -149,16 +150,19 @@ def test_recurrent_rules_with_held_states_gradcheck(rule, reverse):
     rng = np.random.default_rng(33)
     t, n, h, sizes = 4, 3, 2, (3, 2, 2, 1)
     g = {"RNN": 1, "LSTM": 4, "GRU": 3, "LSTM_proj": 4}[rule]
-    h0, w, b = _t(rng.standard_normal((n, h))), _t(rng.standard_normal((g * h, h)) * 0.5), _t(rng.standard_normal(g * h))
+    h0, w = _t(rng.standard_normal((n, h))), _t(rng.standard_normal((g * h, h)) * 0.5)
+    b = _t(rng.standard_normal(g * h))
     opts = {"reverse": reverse, "batch_sizes": sizes}
     if rule == "LSTM_proj":  # h (N, 2) from c (N, 3) through W_hr (2, 3)
-        x, w_ih, c0 = _t(rng.standard_normal((t, n, 2))), _t(rng.standard_normal((12, 2))), _t(rng.standard_normal((n, 3)))
+        x, w_ih = _t(rng.standard_normal((t, n, 2))), _t(rng.standard_normal((12, 2)))
+        c0 = _t(rng.standard_normal((n, 3)))
         args = (x, h0, c0, w_ih, _t(rng.standard_normal((12, h)) * 0.5), _t(rng.standard_normal(12)),
                 _t(rng.standard_normal(12)), _t(rng.standard_normal((h, 3))))
         out = rrnn.LSTM.apply(*args, **opts)[:t * n * h].reshape(t, n, h)
         assert cr.gradcheck(lambda *a: rrnn.LSTM.apply(*a, **opts), *args)
     elif rule == "LSTM":
-        x, w_ih, c0 = _t(rng.standard_normal((t, n, 2))), _t(rng.standard_normal((g * h, 2))), _t(rng.standard_normal((n, h)))
+        x, w_ih = _t(rng.standard_normal((t, n, 2))), _t(rng.standard_normal((g * h, 2)))
+        c0 = _t(rng.standard_normal((n, h)))
         args = (x, h0, c0, w_ih, w, b, _t(rng.standard_normal(g * h)))
         out = rrnn.LSTM.apply(*args, **opts)
         assert cr.gradcheck(lambda *a: rrnn.LSTM.apply(*a, **opts), *args)
@@ -177,13 +181,15 @@ def test_recurrent_rules_with_held_states_gradcheck(rule, reverse):
 
 @pytest.mark.parametrize("name,direction", [("one_layer", "to_torch"), ("two_layer_bi_batch_first", "from_torch")])
 def test_lstm_projection_matches_pytorch(name, direction):
-    kw = {"one_layer": {}, "two_layer_bi_batch_first": {"num_layers": 2, "bidirectional": True, "batch_first": True}}[name]
+    kw = {"one_layer": {},
+          "two_layer_bi_batch_first": {"num_layers": 2, "bidirectional": True, "batch_first": True}}[name]
     cr.manual_seed(2)
     torch.manual_seed(2)
     m = nn.LSTM(3, 5, proj_size=2, **kw).double()
     t = torch.nn.LSTM(3, 5, proj_size=2, **kw).double()
     assert repr(m) == repr(t)
-    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [(k, tuple(v.shape)) for k, v in t.state_dict().items()]
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in t.state_dict().items()]
     if direction == "to_torch":
         t.load_state_dict({k: torch.tensor(_np(v)) for k, v in m.state_dict().items()})
     else:
@@ -191,7 +197,8 @@ def test_lstm_projection_matches_pytorch(name, direction):
     rng = np.random.default_rng(34)
     x = rng.standard_normal((4, 6, 3))
     layers = m.num_layers * (2 if m.bidirectional else 1)
-    h0, c0 = rng.standard_normal((layers, 4 if m.batch_first else 6, 2)), rng.standard_normal((layers, 4 if m.batch_first else 6, 5))
+    n = 4 if m.batch_first else 6
+    h0, c0 = rng.standard_normal((layers, n, 2)), rng.standard_normal((layers, n, 5))
     xc, xt = _t(x), torch.tensor(x, requires_grad=True)
     h0c, h0t, c0c, c0t = _t(h0), torch.tensor(h0, requires_grad=True), _t(c0), torch.tensor(c0, requires_grad=True)
     oc, (hc, cc) = m(xc, (h0c, c0c))

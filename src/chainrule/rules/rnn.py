@@ -156,7 +156,8 @@ class LSTM(Function):
         return out
 
     def backward(self, grad):
-        acts, hs, cs, tcs, ms, w_hr, sizes = self.acts, self.hs, self.cs, self.tcs, self.ms, self.w_hr, self.batch_sizes
+        acts, hs, cs, tcs, ms = self.acts, self.hs, self.cs, self.tcs, self.ms
+        w_hr, sizes = self.w_hr, self.batch_sizes
         t_len, g4, n = acts.shape
         hd, pd = g4 // 4, hs.shape[1]
         if ms is not None:  # the flattened (h_1..h_T, last c) as two arrays
