@@ -14,7 +14,7 @@ from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, C
 from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d,  # noqa: F401
                                    MaxPool1d, MaxPool2d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
-from chainrule.nn.sparse import Embedding  # noqa: F401
+from chainrule.nn.sparse import Embedding, EmbeddingBag  # noqa: F401
 from chainrule.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder,  # noqa: F401
                                      TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
 from chainrule.nn.upsampling import (PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d,  # noqa: F401
