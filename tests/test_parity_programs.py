@@ -1,0 +1,24 @@
+"""What public PyTorch programs (README's "Public programs tried") needed, each checked against
+PyTorch through the public API: values, gradients and float64 gradchecks."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import chainrule as cr
+from chainrule.nn import functional as F
+from oracle import check_op
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_index_select_with_repeated_indices_adds_their_gradients(dim):
+    x = np.random.default_rng(0).standard_normal((3, 5, 4))
+    n = x.shape[dim]
+    idx = np.array([n - 1, 0, n - 1, 1, 0, n - 1])
+    check_op(lambda a: cr.index_select(a, dim, cr.tensor(idx)), lambda a: torch.index_select(a, dim, torch.tensor(idx)),
+             [x])
+
+
+def test_reflection_padding_gradient_as_fast_neural_styles_conv_layers_use_it():
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 5))
+    check_op(lambda a: F.pad(a, (4, 4, 3, 2), mode="reflect"), lambda a: TF.pad(a, (4, 4, 3, 2), mode="reflect"), [x])
