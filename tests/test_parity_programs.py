@@ -22,3 +22,9 @@ def test_index_select_with_repeated_indices_adds_their_gradients(dim):
 def test_reflection_padding_gradient_as_fast_neural_styles_conv_layers_use_it():
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 5))
     check_op(lambda a: F.pad(a, (4, 4, 3, 2), mode="reflect"), lambda a: TF.pad(a, (4, 4, 3, 2), mode="reflect"), [x])
+
+
+def test_gather_with_repeated_indices_adds_their_gradients():
+    x = np.random.default_rng(2).standard_normal((3, 4))
+    idx = np.array([[0, 0, 3], [2, 2, 2], [1, 3, 1]])
+    check_op(lambda a: cr.gather(a, 1, cr.tensor(idx)), lambda a: torch.gather(a, 1, torch.tensor(idx)), [x])

@@ -28,16 +28,8 @@ class TakeAlong(Function):
         return x[self.where]
 
     def backward(self, grad):
-        # repeats add up: the slices sorted by index, each run of equal indices summed by one
-        # reduceat, then written once (np.add.at, one element at a time, is ~10x slower)
-        dim = len(self.where) - 1
         g = np.zeros(self.shape, dtype=grad.dtype)
-        index = self.where[dim] % self.shape[dim] if self.shape[dim] else self.where[dim]
-        if index.size:
-            order = np.argsort(index, kind="stable")
-            ranked = index[order]
-            first = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-            g[self.where[:dim] + (ranked[first],)] = np.add.reduceat(np.take(grad, order, axis=dim), first, axis=dim)
+        np.add.at(g, self.where, grad)
         return g, None
 
 
