@@ -28,3 +28,12 @@ def test_gather_with_repeated_indices_adds_their_gradients():
     x = np.random.default_rng(2).standard_normal((3, 4))
     idx = np.array([[0, 0, 3], [2, 2, 2], [1, 3, 1]])
     check_op(lambda a: cr.gather(a, 1, cr.tensor(idx)), lambda a: torch.gather(a, 1, torch.tensor(idx)), [x])
+
+
+@pytest.mark.parametrize("n", [1, 5, 6, 7, 12])
+def test_keywords_that_would_pass_the_line_width_go_on_a_new_line_as_pytorch_prints_them(n):
+    # the char-RNN tutorial prints a (1, 6) log-softmax output with its grad_fn
+    a = np.random.default_rng(3).standard_normal((1, n)).astype(np.float32)
+    t, tt = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    assert repr(t) == repr(tt)
+    assert repr(F.log_softmax(t, dim=1)) == repr(TF.log_softmax(tt, dim=1))

@@ -121,5 +121,17 @@ def tensor_repr(t) -> str:
         extra.append("requires_grad=True")
     if t.name:
         extra.append(f"name={t.name!r}")
-    body = format_array(data, len("tensor("))
-    return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+    return _with_suffixes("tensor(" + format_array(data, len("tensor(")), extra, len("tensor("))
+
+
+def _with_suffixes(text: str, suffixes: list, indent: int) -> str:
+    """``text`` and its keywords, each on a new line when it would pass LINEWIDTH (PyTorch's rule)."""
+    out, last = [text], len(text) - text.rfind("\n") + 1
+    for s in suffixes:
+        if last + len(s) + 2 > LINEWIDTH:
+            out.append(",\n" + " " * indent + s)
+            last = indent + len(s)
+        else:
+            out.append(", " + s)
+            last += len(s) + 2
+    return "".join(out) + ")"
