@@ -1,5 +1,7 @@
 """What public PyTorch programs (README's "Public programs tried") needed, each checked against
 PyTorch through the public API: values, gradients and float64 gradchecks."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -37,3 +39,55 @@ def test_keywords_that_would_pass_the_line_width_go_on_a_new_line_as_pytorch_pri
     t, tt = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
     assert repr(t) == repr(tt)
     assert repr(F.log_softmax(t, dim=1)) == repr(TF.log_softmax(tt, dim=1))
+
+
+@pytest.mark.parametrize("call", [lambda t: t.unsqueeze_(-1), lambda t: t.unsqueeze_(0), lambda t: t.squeeze_(),
+                                  lambda t: t.squeeze_(1), lambda t: t.t_(), lambda t: t.transpose_(0, 1),
+                                  lambda t: t.swapaxes_(1, 0)])
+def test_in_place_shape_changes_as_pytorch(call):
+    # the char-RNN generation tutorial calls target_line_tensor.unsqueeze_(-1) on its targets
+    a = np.random.default_rng(4).standard_normal((3, 1))
+    results = []
+    for lib in (cr, torch):
+        leaf = lib.tensor(a, requires_grad=True)
+        y = leaf * 2
+        v = y._version
+        assert call(y) is y
+        assert y._version == v + 1
+        (y * lib.tensor(np.arange(y.numel(), dtype=np.float64).reshape(tuple(y.shape)))).sum().backward()
+        ints = lib.tensor([1, 2, 3])
+        call(ints.reshape(3, 1))
+        results.append((tuple(y.shape), y.detach().numpy(), leaf.grad.numpy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+
+
+def test_in_place_shape_change_of_a_leaf_that_requires_grad_raises_and_of_a_saved_output_is_caught():
+    w = cr.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        w.unsqueeze_(0)
+    with cr.no_grad():
+        assert w.unsqueeze_(0).shape == (1, 3)
+    y = cr.tanh(cr.ones(3, requires_grad=True))  # tanh's backward reads its output
+    y.unsqueeze_(0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_the_deprecated_alpha_first_overload_of_add_and_sub_works_with_pytorchs_warning():
+    # the char-RNN generation tutorial updates its weights with p.data.add_(-learning_rate, p.grad.data)
+    x, y = cr.ones(2), cr.tensor([1.0, 2.0])
+    with pytest.warns(UserWarning, match="This overload of add_ is deprecated"):
+        x.add_(-0.5, y)
+    with pytest.warns(UserWarning, match="This overload of sub is deprecated"):
+        z = x.sub(2, y)
+    with pytest.warns(UserWarning, match="This overload of add is deprecated"):
+        w = cr.add(x, 0.5, y)
+    tx, ty = torch.ones(2), torch.tensor([1.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch warns once per process
+        tx.add_(-0.5, ty)
+        assert [x.tolist(), z.tolist(), w.tolist()] == [tx.tolist(), tx.sub(2, ty).tolist(), torch.add(tx, 0.5, ty).tolist()]
+    with pytest.raises(TypeError):
+        cr.ones(2).add_(cr.ones(2), 0.5)

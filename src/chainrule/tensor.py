@@ -20,7 +20,7 @@ from chainrule.core import register_hook as _register_hook
 from chainrule.ops import args as _args
 from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import array_of
-from chainrule.ops.elementwise import add2, mul2, sub2
+from chainrule.ops.elementwise import add2, alpha_first, mul2, sub2
 from chainrule.ops.shape import _shape_arg
 
 _ops = ops
@@ -432,10 +432,12 @@ class Tensor(TensorBase):
     def __imatmul__(self, other): return _inplace.apply_(self, "matmul_", _ops.matmul, other)
     def __ipow__(self, other): return _inplace.apply_(self, "pow_", _ops.pow, other)
 
-    def add_(self, other, *, alpha=1):
+    def add_(self, other, *rest, alpha=1):
+        other, alpha = alpha_first("add_", other, rest, alpha)
         return _inplace.apply_(self, "add_", _ops.add, other if alpha == 1 else other * alpha)
 
-    def sub_(self, other, *, alpha=1):
+    def sub_(self, other, *rest, alpha=1):
+        other, alpha = alpha_first("sub_", other, rest, alpha)
         return _inplace.apply_(self, "sub_", _ops.sub, other if alpha == 1 else other * alpha)
 
     def mul_(self, other): return _inplace.apply_(self, "mul_", _ops.mul, other)
@@ -449,6 +451,14 @@ class Tensor(TensorBase):
     def tanh_(self): return _inplace.apply_(self, "tanh_", _ops.tanh)
     def sigmoid_(self): return _inplace.apply_(self, "sigmoid_", _ops.sigmoid)
     def relu_(self): return _inplace.apply_(self, "relu_", _ops.relu)
+
+    # in-place shape changes: the tensor becomes a view of its own memory in the new shape
+    def unsqueeze_(self, dim): return _inplace.reshape_(self, "unsqueeze_", _ops.unsqueeze, dim)
+    def squeeze_(self, dim=None): return _inplace.reshape_(self, "squeeze_", _ops.squeeze, dim)
+    def t_(self): return _inplace.reshape_(self, "t_", _ops.linalg.t)
+    def transpose_(self, dim0, dim1): return _inplace.reshape_(self, "transpose_", _ops.transpose, dim0, dim1)
+
+    swapdims_ = swapaxes_ = transpose_
 
     def clamp_(self, min=None, max=None):  # noqa: A002
         return _inplace.apply_(self, "clamp_", _ops.clip, min, max)
@@ -526,8 +536,8 @@ class Tensor(TensorBase):
     def maximum(self, other): return _ops.maximum(self, other)
     def minimum(self, other): return _ops.minimum(self, other)
 
-    def add(self, other, *, alpha=1, out=None): return _ops.elementwise.add(self, other, alpha=alpha, out=out)
-    def sub(self, other, *, alpha=1, out=None): return _ops.elementwise.sub(self, other, alpha=alpha, out=out)
+    def add(self, other, *rest, alpha=1, out=None): return _ops.elementwise.add(self, other, *rest, alpha=alpha, out=out)
+    def sub(self, other, *rest, alpha=1, out=None): return _ops.elementwise.sub(self, other, *rest, alpha=alpha, out=out)
     def mul(self, other, *, out=None): return _ops.elementwise.mul(self, other, out=out)
     def div(self, other, *, rounding_mode=None, out=None):
         return _ops.elementwise.div(self, other, rounding_mode=rounding_mode, out=out)
