@@ -91,3 +91,22 @@ def test_the_deprecated_alpha_first_overload_of_add_and_sub_works_with_pytorchs_
         assert [x.tolist(), z.tolist(), w.tolist()] == [tx.tolist(), tx.sub(2, ty).tolist(), torch.add(tx, 0.5, ty).tolist()]
     with pytest.raises(TypeError):
         cr.ones(2).add_(cr.ones(2), 0.5)
+
+
+def test_autograd_variable_is_pytorchs_legacy_detaching_wrapper():
+    # the LSTM part-of-speech tagger tutorial wraps every tensor in autograd.Variable
+    for lib in (cr, torch):
+        t = lib.ones(2) * 3
+        v = lib.autograd.Variable(t)
+        assert v is not t and not v.requires_grad and v.grad_fn is None
+        assert isinstance(t, lib.autograd.Variable)
+        w = lib.autograd.Variable(t, requires_grad=True)
+        assert w.requires_grad and w.is_leaf and not t.requires_grad
+        (w * w).sum().backward()
+        assert w.grad.tolist() == [6.0, 6.0]
+        h = lib.autograd.Variable(lib.ones(2, requires_grad=True) * 2)
+        assert not h.requires_grad and h.grad_fn is None
+        with pytest.raises(TypeError, match="Variable data has to be a tensor"):
+            lib.autograd.Variable([1.0, 2.0])
+        with pytest.warns(UserWarning, match="volatile was removed"):
+            lib.autograd.Variable(t, volatile=True)
