@@ -1,5 +1,6 @@
 """What public PyTorch programs (README's "Public programs tried") needed, each checked against
 PyTorch through the public API: values, gradients and float64 gradchecks."""
+import inspect
 import warnings
 
 import numpy as np
@@ -110,3 +111,19 @@ def test_autograd_variable_is_pytorchs_legacy_detaching_wrapper():
             lib.autograd.Variable([1.0, 2.0])
         with pytest.warns(UserWarning, match="volatile was removed"):
             lib.autograd.Variable(t, volatile=True)
+
+
+def test_every_layer_takes_pytorchs_device_and_dtype_keywords():
+    # minGPT (pytorch/examples distributed/minGPT-ddp) builds nn.Linear(..., device=device, dtype=dtype)
+    lacking = []
+    for name in dir(torch.nn):
+        theirs = getattr(torch.nn, name)
+        if not (isinstance(theirs, type) and issubclass(theirs, torch.nn.Module)) or not hasattr(cr.nn, name):
+            continue
+        tp = inspect.signature(theirs.__init__).parameters
+        cp = inspect.signature(getattr(cr.nn, name).__init__).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in cp.values()):
+            lacking += [(name, k) for k in ("device", "dtype") if k in tp and k not in cp]
+    assert lacking == []
+    layer = cr.nn.Linear(3, 2, device="cpu", dtype=cr.float64)
+    assert layer.weight.dtype == np.float64 and layer(cr.ones(1, 3, dtype=cr.float64)).shape == (1, 2)
