@@ -1,6 +1,8 @@
 """What public PyTorch programs (README's "Public programs tried") needed, each checked against
 PyTorch through the public API: values, gradients and float64 gradchecks."""
 import inspect
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -127,3 +129,26 @@ def test_every_layer_takes_pytorchs_device_and_dtype_keywords():
     assert lacking == []
     layer = cr.nn.Linear(3, 2, device="cpu", dtype=cr.float64)
     assert layer.weight.dtype == np.float64 and layer(cr.ones(1, 3, dtype=cr.float64)).shape == (1, 2)
+
+
+def test_onnx_can_be_imported_and_export_refuses_in_one_line():
+    # pytorch/examples word_language_model imports torch.onnx at the top and exports only when asked
+    code = "import chainrule as torch\nimport chainrule.onnx\ntorch.onnx.export(torch.nn.Linear(2, 1), torch.ones(1, 2), 'm.onnx')\n"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("NotImplementedError: onnx.export: chainrule does not export")
+
+
+def test_log_of_zero_and_its_gradient_are_silent_as_in_pytorch():
+    # word_language_model's Transformer builds its mask as torch.log(torch.tril(torch.ones(n, n)))
+    a = np.tril(np.ones((3, 3)))
+    results = []
+    for lib in (cr, torch):
+        x = lib.tensor(a, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = lib.log(x)
+            y.sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -31,7 +31,7 @@ from chainrule.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTenso
 from chainrule.devices import device, get_default_device, set_default_device
 from chainrule.ops.linalg import bmm, mm, t
 from chainrule.ops.reduce import std
-from chainrule import accelerator, autograd, backends, cuda  # noqa: E402
+from chainrule import accelerator, autograd, backends, cuda, onnx  # noqa: E402
 from chainrule.ops import (
     abs, add, amax, amin, cat, clamp, clip, concatenate, cos, div, elu, exp, expand, flatten, gelu,
     leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pad,
