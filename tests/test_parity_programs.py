@@ -152,3 +152,12 @@ def test_log_of_zero_and_its_gradient_are_silent_as_in_pytorch():
         results.append((y.detach().numpy(), x.grad.numpy()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cat_sends_each_input_its_slice_of_the_gradient(dim):
+    # the char-RNN tutorials concatenate (category, input, hidden) at every step
+    rng = np.random.default_rng(5)
+    shapes = {0: [(1, 3, 2), (2, 3, 2), (3, 3, 2)], 1: [(2, 1, 2), (2, 4, 2), (2, 2, 2)],
+              -1: [(2, 3, 1), (2, 3, 3), (2, 3, 2)]}[dim]
+    check_op(lambda *xs: cr.cat(xs, dim), lambda *xs: torch.cat(xs, dim), [rng.standard_normal(s) for s in shapes])
