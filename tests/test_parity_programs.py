@@ -161,3 +161,30 @@ def test_cat_sends_each_input_its_slice_of_the_gradient(dim):
     shapes = {0: [(1, 3, 2), (2, 3, 2), (3, 3, 2)], 1: [(2, 1, 2), (2, 4, 2), (2, 2, 2)],
               -1: [(2, 3, 1), (2, 3, 3), (2, 3, 2)]}[dim]
     check_op(lambda *xs: cr.cat(xs, dim), lambda *xs: torch.cat(xs, dim), [rng.standard_normal(s) for s in shapes])
+
+
+@pytest.mark.parametrize("name,args,kwargs", [
+    ("empty", (), {"size": (2, 3)}), ("zeros", (), {"size": [2, 3]}), ("ones", (), {"size": (4,)}),
+    ("rand", (), {"size": (2, 3)}), ("randn", (), {"size": (1, 2)}), ("randint", (), {"low": 3, "high": 5, "size": (2, 3)}),
+    ("randint", (), {"high": 5, "size": (3,)}), ("randint", (2,), {"high": 4, "size": (6,)})])
+def test_factories_take_pytorchs_size_low_and_high_keywords(name, args, kwargs):
+    # pytorch/examples gat builds its weights with torch.empty(size=(in_features, n_hidden * n_heads))
+    ours, theirs = getattr(cr, name)(*args, **kwargs), getattr(torch, name)(*args, **kwargs)
+    assert ours.shape == tuple(theirs.shape) and ours.dtype == theirs.numpy().dtype
+    if name == "randint":
+        low = kwargs.get("low", args[0] if args else 0)
+        assert (ours.numpy() >= low).all() and (ours.numpy() < kwargs["high"]).all()
+    with pytest.raises(TypeError):
+        getattr(cr, "zeros")(2, size=(2,))
+
+
+def test_mT_mH_and_H_transpose_as_pytorch():
+    # pytorch/examples gat adds source_scores + target_scores.mT
+    x = np.random.default_rng(6).standard_normal((2, 3, 4))
+    check_op(lambda a: a.mT * 2 + a.mH, lambda a: a.mT * 2 + a.mH, [x])
+    check_op(lambda a: a[0].H, lambda a: a[0].H, [x], gradcheck=False)
+    for lib in (cr, torch):
+        with pytest.raises(RuntimeError, match="only supported on matrices"):
+            lib.ones(3).mT
+        with pytest.raises(RuntimeError, match="only supported on matrices"):
+            lib.ones(2, 3, 4).H

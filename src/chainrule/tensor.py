@@ -612,6 +612,22 @@ class Tensor(TensorBase):
         """The transpose: axes reversed (for a matrix, rows and columns swapped)."""
         return _ops.transpose(self)
 
+    @property
+    def mT(self):
+        """The last two axes swapped (a batch of matrices, each transposed); mH is the same for real tensors."""
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+        return _ops.transpose(self, -2, -1)
+
+    mH = mT
+
+    @property
+    def H(self):
+        """The transpose of a matrix (its conjugate, for chainrule's real tensors)."""
+        if self.ndim not in (0, 2):
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+        return _ops.transpose(self)
+
     # ---- ops added for PyTorch parity (index, misc)
     def sort(self, dim=-1, descending=False, stable=False): return _ops.sort(self, dim, descending, stable)
     def topk(self, k, dim=-1, largest=True, sorted=True): return _ops.topk(self, k, dim, largest, sorted)
