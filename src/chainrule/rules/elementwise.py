@@ -165,8 +165,7 @@ class Log(Function):
 
     def forward(self, x):
         self.x = x
-        with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf, log -1 = nan, silently
-            return np.log(x)
+        return np.log(x)
 
     def backward(self, grad):
         return grad / self.x
