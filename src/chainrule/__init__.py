@@ -52,7 +52,7 @@ from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401
 from chainrule._settings import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: F401
-from chainrule import data, distributed, nn, optim, testing, train, utils, viz  # noqa: E402
+from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 
 # PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)
