@@ -200,3 +200,57 @@ def test_mT_mH_and_H_transpose_as_pytorch():
             lib.ones(3).mT
         with pytest.raises(RuntimeError, match="only supported on matrices"):
             lib.ones(2, 3, 4).H
+
+
+BITWISE = [lambda a, b: a & b, lambda a, b: a | b, lambda a, b: a ^ b, lambda a, b: ~a, lambda a, b: a & True,
+           lambda a, b: False | b, lambda a, b: a.logical_and(b), lambda a, b: a.logical_or(b),
+           lambda a, b: a.logical_xor(b), lambda a, b: a.logical_not()]
+
+
+@pytest.mark.parametrize("call", BITWISE)
+@pytest.mark.parametrize("dtype", ["bool", "int64", "uint8"])
+def test_bitwise_and_logical_operators_match_pytorch(call, dtype):
+    # masks built as (x > lo) & (x < hi) in countless programs
+    rng = np.random.default_rng(7)
+    a, b = rng.integers(0, 4, (3, 4)).astype(dtype), rng.integers(0, 4, (4,)).astype(dtype)
+    ours, theirs = call(cr.tensor(a), cr.tensor(b)), call(torch.tensor(a), torch.tensor(b))
+    assert ours.dtype == theirs.numpy().dtype and ours.tolist() == theirs.tolist()
+
+
+def test_bitwise_operators_refuse_floats_and_work_in_place_on_masks():
+    x = cr.tensor([1.0, -1.0, 2.0])
+    for lib, t in ((cr, x), (torch, torch.tensor([1.0, -1.0, 2.0]))):
+        with pytest.raises(RuntimeError, match='"bitwise_and_cpu" not implemented for \'Float\''):
+            t & t
+    m = x > 0
+    v = m._version
+    m &= x < 2
+    m |= x < -0.5
+    assert m.tolist() == [True, True, False] and m._version == v + 2
+
+
+def test_square_masked_select_repeat_interleave_and_scatter_match_pytorch():
+    rng = np.random.default_rng(8)
+    x, src = rng.standard_normal((3, 4)), rng.standard_normal((3, 2))
+    mask = rng.random((4,)) > 0.4
+    idx = np.array([[3, 0], [1, 2], [2, 0]])  # no position twice in a row: which write wins is unspecified
+    check_op(lambda a: a.square(), lambda a: a.square(), [x])
+    check_op(lambda a: a.masked_select(cr.tensor(mask)), lambda a: a.masked_select(torch.tensor(mask)), [x])
+    check_op(lambda a: a.repeat_interleave(2, dim=1), lambda a: a.repeat_interleave(2, dim=1), [x])
+    check_op(lambda a: cr.repeat_interleave(a[0], 2), lambda a: torch.repeat_interleave(a[0], 2), [x])
+    check_op(lambda a: cr.repeat_interleave(a, cr.tensor([1, 0, 3]), dim=0),
+             lambda a: torch.repeat_interleave(a, torch.tensor([1, 0, 3]), dim=0), [x])
+    check_op(lambda a, s: a.scatter(1, cr.tensor(idx), s), lambda a, s: a.scatter(1, torch.tensor(idx), s), [x, src])
+    check_op(lambda a: a.scatter(0, cr.tensor(idx[:2] % 3), 2.5), lambda a: a.scatter(0, torch.tensor(idx[:2] % 3), 2.5),
+             [x])
+    onehot = [lib.zeros(3, 4).scatter_(1, lib.tensor([[2], [0], [3]]), 1).tolist() for lib in (cr, torch)]
+    assert onehot[0] == onehot[1]
+    a, s = cr.tensor(x, requires_grad=True), cr.tensor(src, requires_grad=True)
+    out = (a * 1).scatter_(1, cr.tensor(idx), s)  # in place on a non-leaf: the gradient flows as scatter's
+    ta, ts = torch.tensor(x, requires_grad=True), torch.tensor(src, requires_grad=True)
+    tout = (ta * 1).scatter_(1, torch.tensor(idx), ts)
+    g = rng.standard_normal((3, 4))
+    out.backward(cr.tensor(g))
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy())
+    np.testing.assert_allclose(s.grad.numpy(), ts.grad.numpy())

@@ -48,6 +48,8 @@ from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_m
                            reciprocal, round, rsqrt, sign, split, swapaxes, swapdims, trace, tril, triu, trunc,
                            unbind, unique)
 from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
+from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not,  # noqa: F401
+                           logical_or, logical_xor, masked_select, repeat_interleave, scatter, square)
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

@@ -520,6 +520,35 @@ class Tensor(TensorBase):
     def __ne__(self, other):
         return _ops.compare(np.not_equal, self, other)
 
+    # bitwise operators: bool masks (and integers), outside the graph
+    def __and__(self, other): return _ops.bitwise_and(self, other)
+    def __rand__(self, other): return _ops.bitwise_and(other, self)
+    def __or__(self, other): return _ops.bitwise_or(self, other)
+    def __ror__(self, other): return _ops.bitwise_or(other, self)
+    def __xor__(self, other): return _ops.bitwise_xor(self, other)
+    def __rxor__(self, other): return _ops.bitwise_xor(other, self)
+    def __invert__(self): return _ops.bitwise_not(self)
+    def __iand__(self, other): return _inplace.fill_(self, "bitwise_and_", _ops.bitwise_and(self, other)._data)
+    def __ior__(self, other): return _inplace.fill_(self, "bitwise_or_", _ops.bitwise_or(self, other)._data)
+    def __ixor__(self, other): return _inplace.fill_(self, "bitwise_xor_", _ops.bitwise_xor(self, other)._data)
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
+    def logical_and(self, other): return _ops.logical_and(self, other)
+    def logical_or(self, other): return _ops.logical_or(self, other)
+    def logical_xor(self, other): return _ops.logical_xor(self, other)
+    def logical_not(self): return _ops.logical_not(self)
+    def square(self): return _ops.square(self)
+    def masked_select(self, mask): return _ops.masked_select(self, mask)
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return _ops.repeat_interleave(self, repeats, dim)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        return _ops.scatter(self, dim, index, src, value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        """In-place scatter (``zeros(n, C).scatter_(1, y[:, None], 1)``); the gradient flows as scatter's."""
+        return _inplace.apply_(self, "scatter_", lambda old, s: _ops.scatter(old, dim, index, s, value, reduce=reduce),
+                               src)
+
     # ------------------------------------------------------------------ methods (PyTorch names)
     def exp(self): return _ops.exp(self)
     def log(self): return _ops.log(self)

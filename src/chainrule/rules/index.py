@@ -55,6 +55,31 @@ class ScatterAdd(Function):
         return grad, gs, None
 
 
+class Scatter(Function):
+    """out = input, then out[index[i][j]][j] = src[i][j] (dim 0); dL/dinput = g with zeros where
+    something was written, dL/dsrc = g gathered at index (zero where src was not used)."""
+
+    saved_inputs = (2,)
+
+    def forward(self, x, src, index, dim):
+        self.where = _along(index, dim)
+        self.used = tuple(slice(0, n) for n in index.shape)
+        self.src_shape = src.shape
+        out = x.copy()
+        out[self.where] = src[self.used]
+        return out
+
+    def backward(self, grad):
+        gx = gs = None
+        if self.needs_input_grad[0]:
+            gx = grad.copy()
+            gx[self.where] = 0
+        if self.needs_input_grad[1]:
+            gs = np.zeros(self.src_shape, dtype=grad.dtype)
+            gs[self.used] = grad[self.where]
+        return gx, gs, None
+
+
 class IndexSelect(Function):
     """y = x's slices ``index`` along ``dim``; dL/dx adds each slice's gradient back (repeats add)."""
 
