@@ -44,40 +44,35 @@ class ScatterAdd(Function):
         self.used = tuple(slice(0, n) for n in index.shape)
         self.src_shape = src.shape
         out = x.copy()
-        np.add.at(out, self.where, src[self.used])
+        self._write(out, src[self.used])
         return out
 
+    def _write(self, out, values) -> None:
+        np.add.at(out, self.where, values)
+
+    def _input_grad(self, grad):
+        return grad
+
     def backward(self, grad):
+        gx = self._input_grad(grad) if self.needs_input_grad[0] else None
         gs = None
         if self.needs_input_grad[1]:
             gs = np.zeros(self.src_shape, dtype=grad.dtype)
             gs[self.used] = grad[self.where]
-        return grad, gs, None
+        return gx, gs, None
 
 
-class Scatter(Function):
+class Scatter(ScatterAdd):
     """out = input, then out[index[i][j]][j] = src[i][j] (dim 0); dL/dinput = g with zeros where
     something was written, dL/dsrc = g gathered at index (zero where src was not used)."""
 
-    saved_inputs = (2,)
+    def _write(self, out, values) -> None:
+        out[self.where] = values
 
-    def forward(self, x, src, index, dim):
-        self.where = _along(index, dim)
-        self.used = tuple(slice(0, n) for n in index.shape)
-        self.src_shape = src.shape
-        out = x.copy()
-        out[self.where] = src[self.used]
-        return out
-
-    def backward(self, grad):
-        gx = gs = None
-        if self.needs_input_grad[0]:
-            gx = grad.copy()
-            gx[self.where] = 0
-        if self.needs_input_grad[1]:
-            gs = np.zeros(self.src_shape, dtype=grad.dtype)
-            gs[self.used] = grad[self.where]
-        return gx, gs, None
+    def _input_grad(self, grad):
+        g = grad.copy()
+        g[self.where] = 0
+        return g
 
 
 class IndexSelect(Function):
