@@ -254,3 +254,42 @@ def test_square_masked_select_repeat_interleave_and_scatter_match_pytorch():
     tout.backward(torch.tensor(g))
     np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy())
     np.testing.assert_allclose(s.grad.numpy(), ts.grad.numpy())
+
+
+def test_finfo_iinfo_and_the_seeding_and_printing_switches_match_pytorch():
+    # RL programs take torch.finfo(torch.float32).eps; seeding helpers call use_deterministic_algorithms
+    for ours, theirs in ((cr.float32, torch.float32), (cr.float64, torch.float64), (cr.float16, torch.float16)):
+        for name in ("eps", "max", "min", "tiny", "smallest_normal", "resolution", "bits"):
+            assert getattr(cr.finfo(ours), name) == getattr(torch.finfo(theirs), name)
+        assert repr(cr.finfo(ours)) == repr(torch.finfo(theirs))
+    assert cr.finfo().eps == torch.finfo().eps
+    for ours, theirs in ((cr.int64, torch.int64), (cr.int32, torch.int32), (cr.uint8, torch.uint8)):
+        assert (cr.iinfo(ours).min, cr.iinfo(ours).max, cr.iinfo(ours).bits) == \
+            (torch.iinfo(theirs).min, torch.iinfo(theirs).max, torch.iinfo(theirs).bits)
+    with pytest.raises(TypeError):
+        cr.finfo(cr.int64)
+    cr.use_deterministic_algorithms(True, warn_only=True)
+    assert cr.are_deterministic_algorithms_enabled() and cr.is_deterministic_algorithms_warn_only_enabled()
+    cr.use_deterministic_algorithms(False)
+    assert cr.is_tensor(cr.ones(1)) and not cr.is_tensor(1.0) and cr.numel(cr.ones(2, 3)) == 6
+    x = np.array([[1.123456789, 2e-5, 300.5], [4.0, 5.5, -6.25]], np.float32)
+    try:
+        for kw in (dict(precision=2), dict(sci_mode=False), dict(sci_mode=True, precision=3), dict(profile="short"),
+                   dict(threshold=5, edgeitems=1), dict(linewidth=30)):
+            cr.set_printoptions(**kw)
+            torch.set_printoptions(**kw)
+            assert repr(cr.tensor(x)) == repr(torch.tensor(x)) and repr(cr.arange(20.0)) == repr(torch.arange(20.0))
+    finally:
+        cr.set_printoptions(profile="default")
+        torch.set_printoptions(profile="default")
+
+
+@pytest.mark.parametrize("indexing", ["ij", "xy"])
+def test_meshgrid_matches_pytorch(indexing):
+    rng = np.random.default_rng(9)
+    a, b, c = rng.standard_normal(3), rng.standard_normal(2), rng.standard_normal(4)
+    check_op(lambda x, y, z: sum(g * (i + 1) for i, g in enumerate(cr.meshgrid(x, y, z, indexing=indexing))),
+             lambda x, y, z: sum(g * (i + 1) for i, g in enumerate(torch.meshgrid(x, y, z, indexing=indexing))),
+             [a, b, c])
+    with pytest.warns(UserWarning, match="it will be required to pass the indexing argument"):
+        assert [g.shape for g in cr.meshgrid([cr.ones(2), cr.ones(3)])] == [(2, 3), (2, 3)]

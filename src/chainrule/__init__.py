@@ -54,6 +54,11 @@ from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401
 from chainrule._settings import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: F401
+from chainrule._settings import (are_deterministic_algorithms_enabled,  # noqa: F401
+                                 is_deterministic_algorithms_warn_only_enabled, use_deterministic_algorithms)
+from chainrule._format import set_printoptions  # noqa: F401
+from chainrule.dtypes import finfo, iinfo  # noqa: F401
+from chainrule.ops.shape import is_tensor, meshgrid, numel  # noqa: F401
 from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 
