@@ -293,3 +293,21 @@ def test_meshgrid_matches_pytorch(indexing):
              [a, b, c])
     with pytest.warns(UserWarning, match="it will be required to pass the indexing argument"):
         assert [g.shape for g in cr.meshgrid([cr.ones(2), cr.ones(3)])] == [(2, 3), (2, 3)]
+
+
+@pytest.mark.parametrize("call", [lambda a, b: a // b, lambda a, b: a % b, lambda a, b: a.fmod(b),
+                                  lambda a, b: a // 2, lambda a, b: a % 3, lambda a, b: 7 // b, lambda a, b: 5 % b,
+                                  lambda a, b: a.remainder(b), lambda a, b: a.floor_divide(b)])
+@pytest.mark.parametrize("dtype", ["int64", "float32"])
+def test_floor_division_and_remainder_match_pytorch(call, dtype):
+    # index arithmetic (row = i // width, col = i % width) in data code
+    a, b = np.array([7, -7, 4, 0, -3]).astype(dtype), np.array([2, 3, -3, 5, -2]).astype(dtype)
+    ours, theirs = call(cr.tensor(a), cr.tensor(b)), call(torch.tensor(a), torch.tensor(b))
+    assert ours.dtype == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_remainder_and_fmod_gradients_match_pytorch():
+    a, b = np.array([7.5, -3.0, 4.0, -1.25]), np.array([2.0, 2.0, -1.5, 0.5])
+    check_op(lambda x, y: x % y, lambda x, y: x % y, [a, b])
+    check_op(lambda x, y: x.fmod(y), lambda x, y: x.fmod(y), [a, b])

@@ -49,7 +49,8 @@ from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_m
                            unbind, unique)
 from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not,  # noqa: F401
-                           logical_or, logical_xor, masked_select, repeat_interleave, scatter, square)
+                           logical_or, logical_xor, masked_select, repeat_interleave, scatter, square,
+                           floor_divide, fmod, remainder)
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

@@ -520,6 +520,15 @@ class Tensor(TensorBase):
     def __ne__(self, other):
         return _ops.compare(np.not_equal, self, other)
 
+    # floor division and remainder, as Python's // and % (and PyTorch's)
+    def __floordiv__(self, other): return _ops.floor_divide(self, other)
+    def __rfloordiv__(self, other): return _ops.floor_divide(other, self)
+    def __mod__(self, other): return _ops.remainder(self, other)
+    def __rmod__(self, other): return _ops.remainder(other, self)
+    def floor_divide(self, other): return _ops.floor_divide(self, other)
+    def remainder(self, other): return _ops.remainder(self, other)
+    def fmod(self, other): return _ops.fmod(self, other)
+
     # bitwise operators: bool masks (and integers), outside the graph
     def __and__(self, other): return _ops.bitwise_and(self, other)
     def __rand__(self, other): return _ops.bitwise_and(other, self)

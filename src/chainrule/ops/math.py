@@ -10,7 +10,7 @@ from chainrule import dtypes
 from chainrule.core import TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_pair, promote
-from chainrule.ops.elementwise import clip, compare, unary
+from chainrule.ops.elementwise import clip, compare, div, unary
 from chainrule.rules.elementwise import Exp2, Flat, Frac, Lerp, Log2, Log10, Reciprocal, Rsqrt
 from chainrule.rules.reduce import Cumprod, Prod
 
@@ -185,3 +185,30 @@ def square(input):  # noqa: A002
     """x * x elementwise (an integer stays an integer); d/dx = 2x."""
     x = as_tensor(input)
     return x * x
+
+
+def floor_divide(input, other):  # noqa: A002
+    """a // b rounded toward minus infinity (PyTorch's ``//``); no gradient flows through it."""
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input, other):  # noqa: A002
+    """a % b with the sign of b (Python's and PyTorch's ``%``): a - b * floor(a / b);
+    d/da = 1, d/db = -floor(a / b)."""
+    a, b = _operand(input, other), _operand(other, input)
+    return a - b * div(a, b, rounding_mode="floor")
+
+
+def fmod(input, other):  # noqa: A002
+    """The C remainder, with the sign of a: a - b * trunc(a / b); d/da = 1, d/db = -trunc(a / b)."""
+    a, b = _operand(input, other), _operand(other, input)
+    return a - b * div(a, b, rounding_mode="trunc")
+
+
+def _operand(x, other):
+    """``x`` as a tensor; a Python number stays a 0-d tensor of the other operand's kind."""
+    if isinstance(x, TensorBase):
+        return x
+    if isinstance(other, TensorBase) and isinstance(x, int) and other._data.dtype.kind in "iu":
+        return make(np.asarray(x, other._data.dtype))
+    return as_tensor(x) if not isinstance(other, TensorBase) else make(np.asarray(x, dtypes.operands_dtype(other, x)))
