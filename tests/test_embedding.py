@@ -197,3 +197,13 @@ def test_embedding_bag_errors_are_one_clear_line(call, message):
     with pytest.raises((ValueError, IndexError, NotImplementedError, RuntimeError)) as e:
         call()
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("vocab", [5, 5000])  # more rows than indices: the sum runs over the rows used only
+def test_embedding_gradient_adds_repeated_rows_for_small_and_large_tables(vocab):
+    rng = np.random.default_rng(9)
+    idx = rng.integers(-vocab, vocab, (4, 6)) if vocab == 5 else np.r_[rng.integers(0, vocab, 22), 7, 7].reshape(4, 6)
+    table = rng.standard_normal((vocab, 3))
+    check_op(lambda w: w[cr.tensor(idx)], lambda w: w[torch.tensor(idx)], [table], gradcheck=vocab == 5)
+    check_op(lambda w: F.embedding(cr.tensor(idx % vocab), w), lambda w: TF.embedding(torch.tensor(idx % vocab), w),
+             [table], gradcheck=False)
