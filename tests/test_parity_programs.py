@@ -311,3 +311,13 @@ def test_remainder_and_fmod_gradients_match_pytorch():
     a, b = np.array([7.5, -3.0, 4.0, -1.25]), np.array([2.0, 2.0, -1.5, 0.5])
     check_op(lambda x, y: x % y, lambda x, y: x % y, [a, b])
     check_op(lambda x, y: x.fmod(y), lambda x, y: x.fmod(y), [a, b])
+
+
+def test_broadcast_tensors_and_shapes_match_pytorch():
+    rng = np.random.default_rng(10)
+    a, b, c = rng.standard_normal((3, 1)), rng.standard_normal((4,)), rng.standard_normal(())
+    check_op(lambda x, y, z: sum(t * (i + 1) for i, t in enumerate(cr.broadcast_tensors(x, y, z))),
+             lambda x, y, z: sum(t * (i + 1) for i, t in enumerate(torch.broadcast_tensors(x, y, z))), [a, b, c])
+    assert cr.broadcast_shapes((3, 1), (4,), 1) == tuple(torch.broadcast_shapes((3, 1), (4,), 1)) == (3, 4)
+    with pytest.raises(RuntimeError, match="do not broadcast"):
+        cr.broadcast_shapes((3,), (4,))

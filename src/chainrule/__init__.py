@@ -59,7 +59,7 @@ from chainrule._settings import (are_deterministic_algorithms_enabled,  # noqa: 
                                  is_deterministic_algorithms_warn_only_enabled, use_deterministic_algorithms)
 from chainrule._format import set_printoptions  # noqa: F401
 from chainrule.dtypes import finfo, iinfo  # noqa: F401
-from chainrule.ops.shape import is_tensor, meshgrid, numel  # noqa: F401
+from chainrule.ops.shape import broadcast_shapes, broadcast_tensors, is_tensor, meshgrid, numel  # noqa: F401
 from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 

@@ -308,3 +308,21 @@ def is_tensor(obj) -> bool:
 def numel(input) -> int:  # noqa: A002
     """The number of elements of ``input``."""
     return int(as_tensor(input)._data.size)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """The shape that tensors of ``shapes`` broadcast to (NumPy's and PyTorch's rule), a tuple like ``x.shape``."""
+    shapes = [(int(s),) if isinstance(s, (int, np.integer)) else tuple(int(n) for n in s) for s in shapes]
+    try:
+        out = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(f"broadcast_shapes: shapes {shapes} do not broadcast (trailing axes must be equal "
+                         f"or 1)") from None
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    """The tensors expanded to their common shape (views: the gradient of each sums back)."""
+    ts = [as_tensor(t) for t in tensors]
+    shape = tuple(broadcast_shapes(*(t.shape for t in ts)))
+    return tuple(t if t.shape == shape else t.expand(*shape) for t in ts)
