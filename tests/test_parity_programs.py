@@ -321,3 +321,26 @@ def test_broadcast_tensors_and_shapes_match_pytorch():
     assert cr.broadcast_shapes((3, 1), (4,), 1) == tuple(torch.broadcast_shapes((3, 1), (4,), 1)) == (3, 4)
     with pytest.raises(RuntimeError, match="do not broadcast"):
         cr.broadcast_shapes((3,), (4,))
+
+
+def test_a_hand_written_adam_with_addcmul_addcdiv_and_lerp_matches_pytorch():
+    # learners write Adam as exp_avg.lerp_(g, 1 - b1); exp_avg_sq.mul_(b2).addcmul_(g, g, value=1 - b2);
+    # p.addcdiv_(exp_avg, denom, value=-lr)
+    rng = np.random.default_rng(11)
+    w0, grads = rng.standard_normal(5), rng.standard_normal((4, 5))
+    results = []
+    for lib in (cr, torch):
+        p = lib.tensor(w0)
+        m, v = lib.zeros(5, dtype=lib.float64), lib.zeros(5, dtype=lib.float64)
+        for t, g in enumerate(grads, 1):
+            g = lib.tensor(g)
+            m.lerp_(g, 0.1)
+            v.mul_(0.999).addcmul_(g, g, value=0.001)
+            denom = (v / (1 - 0.999 ** t)).sqrt().add_(1e-8)
+            p.addcdiv_(m, denom, value=-0.01 / (1 - 0.9 ** t))
+        results.append(p.numpy())
+        assert lib.addcmul(p, m, v).shape == (5,) and lib.tensor([2.0]).square_().tolist() == [4.0]
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+    check_op(lambda a, b, c: a.addcdiv(b, c, value=0.5) + cr.addcmul(a, b, c, value=-2),
+             lambda a, b, c: a.addcdiv(b, c, value=0.5) + torch.addcmul(a, b, c, value=-2),
+             [rng.standard_normal(3), rng.standard_normal(3), rng.random(3) + 1])

@@ -50,7 +50,7 @@ from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_m
 from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not,  # noqa: F401
                            logical_or, logical_xor, masked_select, repeat_interleave, scatter, square,
-                           floor_divide, fmod, remainder)
+                           floor_divide, fmod, remainder, addcmul, addcdiv)
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

@@ -447,6 +447,17 @@ class Tensor(TensorBase):
     def exp_(self): return _inplace.apply_(self, "exp_", _ops.exp)
     def log_(self): return _inplace.apply_(self, "log_", _ops.log)
     def sqrt_(self): return _inplace.apply_(self, "sqrt_", _ops.sqrt)
+    def square_(self): return _inplace.apply_(self, "square_", _ops.square)
+    def addcmul(self, tensor1, tensor2, *, value=1): return _ops.addcmul(self, tensor1, tensor2, value=value)
+    def addcdiv(self, tensor1, tensor2, *, value=1): return _ops.addcdiv(self, tensor1, tensor2, value=value)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return _inplace.apply_(self, "addcmul_", lambda old, a, b: _ops.addcmul(old, a, b, value=value), tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return _inplace.apply_(self, "addcdiv_", lambda old, a, b: _ops.addcdiv(old, a, b, value=value), tensor1, tensor2)
+
+    def lerp_(self, end, weight): return _inplace.apply_(self, "lerp_", _ops.lerp, end, weight)
     def abs_(self): return _inplace.apply_(self, "abs_", _ops.abs)
     def tanh_(self): return _inplace.apply_(self, "tanh_", _ops.tanh)
     def sigmoid_(self): return _inplace.apply_(self, "sigmoid_", _ops.sigmoid)

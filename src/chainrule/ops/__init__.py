@@ -22,7 +22,7 @@ from chainrule.ops.math import (  # noqa: F401
     allclose, clamp_min, clamp_max, cumprod, eq, equal, ceil, exp2, fix, floor, frac, ge, greater, greater_equal, gt,
     isclose, le, lerp, less, less_equal, log2, log10, lt, ne, not_equal, prod, reciprocal, round, rsqrt, sign,
     trunc, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not, logical_or, logical_xor,
-    square, floor_divide, fmod, remainder)
+    square, floor_divide, fmod, remainder, addcmul, addcdiv)
 from chainrule.ops.sampling import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops.matrix import diag, diag_embed, diagonal, trace, tril, triu  # noqa: F401
 from chainrule.ops.counting import (  # noqa: F401

@@ -212,3 +212,13 @@ def _operand(x, other):
     if isinstance(other, TensorBase) and isinstance(x, int) and other._data.dtype.kind in "iu":
         return make(np.asarray(x, other._data.dtype))
     return as_tensor(x) if not isinstance(other, TensorBase) else make(np.asarray(x, dtypes.operands_dtype(other, x)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002
+    """input + value * tensor1 * tensor2 (the second-moment update of a hand-written Adam)."""
+    return input + value * tensor1 * tensor2 if value != 1 else input + tensor1 * tensor2
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):  # noqa: A002
+    """input + value * tensor1 / tensor2 (a hand-written Adam's step)."""
+    return input + value * tensor1 / tensor2 if value != 1 else input + tensor1 / tensor2
