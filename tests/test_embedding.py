@@ -207,3 +207,12 @@ def test_embedding_gradient_adds_repeated_rows_for_small_and_large_tables(vocab)
     check_op(lambda w: w[cr.tensor(idx)], lambda w: w[torch.tensor(idx)], [table], gradcheck=vocab == 5)
     check_op(lambda w: F.embedding(cr.tensor(idx % vocab), w), lambda w: TF.embedding(torch.tensor(idx % vocab), w),
              [table], gradcheck=False)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_of_no_indices_or_only_padding_gives_zeros_and_no_gradient(mode):
+    table = np.random.default_rng(10).standard_normal((5, 3))
+    for idx, kw in ((np.zeros(0, np.int64), {}), (np.array([2, 2, 2]), {"padding_idx": 2})):
+        check_op(lambda w: F.embedding_bag(cr.tensor(idx), w, cr.tensor([0, 0]), mode=mode, **kw),
+                 lambda w: TF.embedding_bag(torch.tensor(idx), w, torch.tensor([0, 0]), mode=mode, **kw), [table],
+                 gradcheck=False)

@@ -97,8 +97,8 @@ class EmbeddingBag(Function):
 
     def _max(self, rows, bags, d):
         out = np.zeros((bags, d), rows.dtype)
-        if not len(rows):
-            self.arg = self.full = np.zeros((0,), np.intp)
+        if not len(rows):  # every bag empty: zeros, and no gradient
+            self.arg, self.full = np.zeros((0, d), np.intp), np.zeros((0,), np.intp)
             return out
         first = np.flatnonzero(np.r_[True, self.bag[1:] != self.bag[:-1]])  # each non-empty bag's start
         self.full = self.bag[first]  # those bags' numbers
