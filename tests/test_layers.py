@@ -99,10 +99,10 @@ def test_recurrent_rules_gradcheck(rule, reverse):
     g = {"RNN": 1, "LSTM": 4, "GRU": 3}[rule]
     gx, h0 = _t(rng.standard_normal((t, n, g * h))), _t(rng.standard_normal((n, h)))
     w, b = _t(rng.standard_normal((g * h, h)) * 0.5), _t(rng.standard_normal(g * h))
-    if rule == "LSTM":
-        c0 = _t(rng.standard_normal((n, h)))
-        assert cr.gradcheck(lambda gx, h0, c0, w, b: rrnn.LSTM.apply(gx, h0, c0, w, b, reverse=reverse),
-                            gx, h0, c0, w, b)
+    if rule == "LSTM":  # the LSTM rule takes x and W_ih itself
+        x, w_ih, c0 = _t(rng.standard_normal((t, n, 2))), _t(rng.standard_normal((g * h, 2))), _t(rng.standard_normal((n, h)))
+        b2 = _t(rng.standard_normal(g * h))
+        assert cr.gradcheck(lambda *a: rrnn.LSTM.apply(*a, reverse=reverse), x, h0, c0, w_ih, w, b, b2)
     else:
         cls = getattr(rrnn, rule)
         assert cr.gradcheck(lambda gx, h0, w, b: cls.apply(gx, h0, w, b, reverse=reverse), gx, h0, w, b)

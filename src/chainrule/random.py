@@ -35,6 +35,15 @@ def resolve(rng=None) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+def dropout_mask(rng, shape, p: float, dtype) -> np.ndarray:
+    """A fresh inverted-dropout mask of ``shape``: 0 with probability p, else 1 / (1 - p), in ``dtype``,
+    drawn from ``rng`` (as :func:`resolve` takes it). The one draw that ``chainrule.compile`` repeats in
+    a replay (a fresh mask each call, from the same stream as eager)."""
+    dtype = np.dtype(dtype)
+    keep = resolve(rng).random(shape) >= p
+    return keep.astype(dtype) / dtype.type(1 - p)
+
+
 class Generator:
     """A random number generator to pass as ``generator=`` (PyTorch's ``torch.Generator``); it wraps a
     NumPy Generator, so its streams differ from PyTorch's."""

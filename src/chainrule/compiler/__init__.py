@@ -19,6 +19,7 @@ from chainrule import autograd
 from chainrule.compiler.engine import array_of, tracer
 from chainrule.compiler.errors import CompileError, CompileWarning, Fallback, Unsupported
 from chainrule.compiler.program import Builder, flatten, rng_state, unflatten
+from chainrule.compiler.taint import Derived
 from chainrule.compiler.trace import Trace
 from chainrule.compiler.verify import Snapshot, close
 from chainrule.nn.module import Module
@@ -132,10 +133,10 @@ class CompiledFunction:
     def _trace(self, key, args, kwargs, flat):
         self.stats["traces"] += 1
         rng = rng_state()
-        with Trace() as tr:
-            result = self._fn(*args, **kwargs)
+        with Trace(flat) as tr:  # NumPy arguments are seen as the step's data (taint.py)
+            result = self._fn(*[derived_view(a) for a in args], **{k: derived_view(v) for k, v in kwargs.items()})
         try:
-            entry = Builder(tr, flat, result, rng_state() != rng).build()
+            entry = Builder(tr, flat, result, rng, rng_state()).build()
         except Unsupported as e:
             if self._fullgraph:
                 raise CompileError(f"chainrule.compile(fullgraph=True): {self._name()} {e}") from None
@@ -225,6 +226,11 @@ def _differ(replayed, eager) -> str | None:
         else:
             return "the returned values"
     return None
+
+
+def derived_view(a):
+    """An ndarray argument as a Derived view while the step is traced (anything else as it is)."""
+    return a.view(Derived) if type(a) is np.ndarray else a
 
 
 def _signature(flat) -> tuple:

@@ -26,6 +26,11 @@ def make(a):
     return make_tensor(a)
 
 
+def tensor_class():
+    """The class of the tensors the engine makes (the front's Tensor)."""
+    return _function._Tensor
+
+
 def tracer():
     """The active trace, or None (the hook in ``Function.apply``)."""
     return _function.tracer
@@ -43,6 +48,11 @@ def clock() -> int:
 def opt_state(opt, p) -> dict:
     """The optimizer's state dict for parameter ``p`` (``opt.state[p]``, created empty on first use)."""
     return opt.state[p]
+
+
+def opt_state_dicts(opt) -> list:
+    """The optimizer's per-parameter state dicts."""
+    return [v for v in opt.state.values() if isinstance(v, dict)]
 
 
 def has_hooks(m) -> bool:

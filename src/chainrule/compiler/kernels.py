@@ -23,9 +23,11 @@ from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
 from chainrule.compiler.update import PendingGrad
 from chainrule.rules.elementwise import ReLU
+from chainrule.rules.embedding import Embedding
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import CrossEntropy
 from chainrule.rules.reduce import Mean
+from chainrule.tensor import Tensor
 
 
 class Plan:
@@ -41,22 +43,25 @@ class Plan:
 
 def plan(b, tr) -> Plan:
     pl = Plan()
+    reads = {rec.index: _reads(b, rec) for rec in tr.ops}
     for rec in tr.ops:
-        for t in rec.inputs:
+        for t in reads[rec.index]:
             pl.consumers.setdefault(id(t), []).append(rec)
-        for v in rec.options.values():
-            if hasattr(v, "requires_grad"):
-                pl.consumers.setdefault(id(v), []).append(rec)
     leaves: list = []
     from_result(b.result, leaves)
-    pl.pinned.update(id(v) for v in leaves)
+    pinned = list(leaves)
     for ev in tr.events:
         if ev[0] == "backward":
             for root, seed in zip(ev[1], ev[2]):
-                pl.pinned.add(id(root))
+                pinned.append(root)
                 if seed is not None:
-                    pl.pinned.add(id(seed))
+                    pinned.append(seed)
                 reach(b, root, pl.backwarded)
+    for v in pinned:
+        pl.pinned.add(id(v))
+        src = b.alias_of(v)  # a detached view of an op's output pins that output
+        if isinstance(src, Tensor):
+            pl.pinned.add(id(src))
     # liveness: the ops that a returned tensor, a backward root or a seed depends on
     live: set = set()
     stack = [b.producer[i] for i in pl.pinned if i in b.producer]
@@ -65,7 +70,7 @@ def plan(b, tr) -> Plan:
         if rec.index in live:
             continue
         live.add(rec.index)
-        for t in list(rec.inputs) + [v for v in rec.options.values() if hasattr(v, "requires_grad")]:
+        for t in reads[rec.index]:
             r = b.producer.get(id(t))
             if r is not None and r.index not in live:
                 stack.append(r)
@@ -90,6 +95,19 @@ def plan(b, tr) -> Plan:
                 users[0].inputs[0] is rec.out and users[0].inputs[1] is not rec.out
             pl.kernels[rec.index] = ReLUKernel(inplace, owned)
     return pl
+
+
+def _reads(b, rec) -> list:
+    """The tensors op ``rec`` reads: its inputs, its tensor options, and the op outputs or arguments
+    that an input or an array option is a view of (``detach()``, ``.data``, labels as an option)."""
+    out = []
+    for v in list(rec.inputs) + list(rec.options.values()):
+        if isinstance(v, Tensor):
+            out.append(v)
+        src = b.alias_of(v)
+        if isinstance(src, Tensor):
+            out.append(src)
+    return out
 
 
 def from_result(result, leaves):
@@ -230,8 +248,9 @@ class ReLUKernel:
             r = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
             out = b.new_slot(r)
         self.r = r
+        zeros = np.zeros_like(r)  # NumPy's maximum is several times faster against an array than a scalar
         maximum = np.maximum
-        b.p.steps.append(lambda: maximum(env[xs], 0, out=r))
+        b.p.steps.append(lambda: maximum(env[xs], zeros, out=r))
         return out
 
     def backward(self, b, rec, gs, targets):
@@ -256,6 +275,37 @@ class ReLUKernel:
         return True
 
 
+def outside(dtype, n: int, c: int):
+    """A test ``(t) -> bool``: does index array t (n integers of ``dtype``) hold one outside [0, c)?"""
+    mx, mn = np.maximum.reduce, np.minimum.reduce
+    if not n:
+        return lambda t: False
+    if dtype.kind == "i":  # one reduction: as unsigned, a negative index is huge
+        unsigned = np.dtype(f"u{dtype.itemsize}")
+        return lambda t: mx(t.view(unsigned), axis=None) >= c if t.dtype == dtype else \
+            mn(t, axis=None) < 0 or mx(t, axis=None) >= c
+    return lambda t: mn(t, axis=None) < 0 or mx(t, axis=None) >= c
+
+
+def guard(b, rec):
+    """A replay step that checks the indices the front checked before applying op ``rec`` (a
+    CrossEntropy's labels, an Embedding's rows: NumPy would wrap a negative one silently), raising
+    Fallback so that the call runs eagerly and meets the front's error; None when nothing is checked."""
+    if rec.cls is CrossEntropy and len(rec.inputs) == 2:
+        idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
+    elif rec.cls is Embedding:
+        idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[0], "indices outside the table"
+    else:
+        return None
+    env, s = b.p.env, b.tensor_slot(idx)
+    bad = outside(array_of(idx).dtype, array_of(idx).size, bound)
+
+    def check():
+        if bad(env[s]):
+            raise Fallback(what)
+    return check
+
+
 class CrossEntropyKernel:
     """The log-softmax of the logits into a buffer (the per-sample losses are left to the mean)."""
 
@@ -275,15 +325,15 @@ class CrossEntropyKernel:
         self.logp, self.ts, self.n, self.c, self.xs = logp, ts, n, c, xs
         mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
         e = np.empty((n, c), dt)
-        label_dtype = np.asarray(labels).dtype
-        unsigned_of = label_dtype if label_dtype.kind == "i" else None
-        unsigned = np.dtype(f"u{label_dtype.itemsize}") if unsigned_of is not None else None
+        xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
+        bad = outside(np.asarray(labels).dtype, n, c)
 
         def forward():
             x, t = env[xs], env[ts]
-            if n and (t.view(unsigned).max() >= c if t.dtype == unsigned_of else t.min() < 0 or t.max() >= c):
-                raise Fallback("labels outside [0, C)")  # (as unsigned, a negative label is huge)
-            mx(x, axis=1, keepdims=True, out=m)
+            if bad(t):
+                raise Fallback("labels outside [0, C)")
+            copyto(xt, x.T)                              # the row maxima down the columns of x^T:
+            mx(xt, axis=0, keepdims=True, out=mt)        # NumPy reduces (N, C) along C slowly for a small C
             sub(x, m, out=logp)                          # z = x - max
             exp(logp, out=e)
             add(e, axis=1, keepdims=True, out=s)

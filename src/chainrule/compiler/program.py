@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
-from chainrule.compiler import buffers, kernels, update
+from chainrule.compiler import buffers, kernels, taint, update
 from chainrule.compiler.engine import HOOKS, array_of, clock, make
 from chainrule.compiler.errors import Fallback, Unsupported
 from chainrule.compiler.node import ReplayedBackward
@@ -34,6 +34,8 @@ def flatten(obj, leaves: list):
 
 
 def unflatten(spec, leaves):
+    if spec is None:  # one value (a step returning its loss)
+        return leaves[0]
     it = iter(leaves)
 
     def build(s):
@@ -68,6 +70,7 @@ class Program:
         self.aot_steps: list = []   # and the leaves they belong to (node.py)
         self.aot_grads: list = []
         self.aot_leaves: list = []
+        self.rngs: list = []        # the generators the step draws dropout masks from (rng arguments)
 
     def guards_hold(self) -> bool:
         """The live leaves and module flags are as traced (else the caller retraces)."""
@@ -100,13 +103,15 @@ class Program:
             env[s] = array_of(a) if is_tensor else a
         self.current_flat = flat
         self.generation += 1
-        if self.buffers.rows:  # a step that falls back must leave the buffers as it found them
-            saved = self.buffers.save()
+        if self.buffers.rows or self.rngs:  # a step that falls back must leave the buffers and the
+            saved = self.buffers.save()     # random streams as it found them
+            streams = rng_states(self.rngs)
             try:
                 for step in self.steps:
                     step()
             except Fallback:
                 self.buffers.restore(saved)
+                set_rng_states(streams)
                 raise
         else:
             for step in self.steps:
@@ -141,15 +146,22 @@ class Program:
 class Builder:
     """Turns a :class:`~chainrule.compiler.trace.Trace` and the call's flat arguments into a Program."""
 
-    def __init__(self, trace, flat_args, result, rng_changed: bool):
+    def __init__(self, trace, flat_args, result, rng_before, rng_after):
         self.trace, self.flat, self.result = trace, flat_args, result
         if trace.problem:
             raise Unsupported(trace.problem)
         if trace.changed_in_place():
             raise Unsupported("changes a tensor in place (add_, +=, x[...] = v, zero_, ...), which the "
                               "replay does not repeat")
-        if rng_changed:
-            raise Unsupported(RANDOM)  # (the default generator, reached some other way)
+        # the default stream moved by the recorded dropout masks alone (else it was reached another way)
+        chain = [rng_before]
+        for d in trace.draws:
+            if d.rng is None:
+                if d.before != chain[-1]:
+                    raise Unsupported(RANDOM)
+                chain.append(d.after)
+        if chain[-1] != rng_after:
+            raise Unsupported(RANDOM)
         self.p = Program()
         self.owners = buffers.owners(trace)  # id(array) -> (module, name): the modules' buffers
         self.counters = buffers.counters(trace)  # BatchNorm's num_batches_tracked += 1, after the rest
@@ -163,6 +175,11 @@ class Builder:
         self.gslots: dict = {}
         self.capture = None         # leaf slot -> gradient slot, while an output's backward is built
         self.arg_index: dict = {}   # id(argument tensor) -> its index in the flat arguments
+        self.traced_arrays = {id(array_of(rec.out)): (array_of(rec.out), rec.out) for rec in trace.ops}
+        # ^ id(array) -> (array, owner): the ops' outputs and the arguments (owner: the tensor, or the
+        #   slot of an ndarray argument), the arrays that other arrays may be views of (alias_of)
+        self.aliases: dict = {}      # id(array) -> what alias_of found
+        self.data_arrays = None      # id -> array of traced_arrays, once complete
 
     # ------------------------------------------------------------------ slots
     def new_slot(self, value=None) -> int:
@@ -175,6 +192,7 @@ class Builder:
             if isinstance(a, Tensor):
                 self.arg_index[id(a)] = i
                 s = self.new_slot(array_of(a))
+                self.traced_arrays[id(array_of(a))] = (array_of(a), a)
                 p.arg_slots.append((i, s, True))
                 self.slot_of[id(a)] = s
                 self.arr_slot[id(array_of(a))] = s
@@ -182,6 +200,7 @@ class Builder:
                 self.arg_arrays.append((s, array_of(a)))
             elif isinstance(a, np.ndarray):
                 s = self.new_slot(a)
+                self.traced_arrays[id(a)] = (a, s)
                 p.arg_slots.append((i, s, False))
                 self.arr_slot[id(a)] = s
                 self.arg_arrays.append((s, a))
@@ -212,9 +231,22 @@ class Builder:
                 p.steps.append(update.clear_grad_step(ev[1]) if i is None else _clear_arg_grad(p, i))
             elif kind == "step":
                 p.steps.append(update.step(self, ev[1]))
+            elif kind == "draw":
+                self.draw(ev[1])
         p.steps += self.counters
         self.outputs()
         return p
+
+    def draw(self, d) -> None:
+        """A dropout mask drawn afresh each replay, at the point of the step where eager draws it, from
+        the generator eager uses (the default stream is looked up at each call: manual_seed replaces it)."""
+        s = self.new_slot(d.out)
+        self.arr_slot[id(d.out)] = s
+        env, rng, shape, prob, dtype = self.p.env, d.rng, d.shape, d.p, d.dtype
+        mask = _random.dropout_mask
+        if all(r is not rng for r in self.p.rngs):
+            self.p.rngs.append(rng)
+        self.p.steps.append(lambda: env.__setitem__(s, mask(rng, shape, prob, dtype)))
 
     def tensor_slot(self, t: Tensor) -> int:
         """The slot of a tensor that an op reads."""
@@ -237,8 +269,35 @@ class Builder:
         self.slot_of[id(t)] = s
         return s
 
+    def alias_of(self, x):
+        """The op's output or argument (a tensor, or an ndarray argument's slot) whose array ``x`` (a
+        tensor made inside the step, or an ndarray) is exactly, as ``detach()`` and ``.data`` make it;
+        else None."""
+        if isinstance(x, Tensor):
+            if id(x) not in self.trace.born:
+                return None
+            x = array_of(x)
+        elif not isinstance(x, np.ndarray):
+            return None
+        key = id(x)
+        if key not in self.aliases:
+            if self.data_arrays is None:  # (the arguments are all in by now: build() enters them first)
+                self.data_arrays = {k: v[0] for k, v in self.traced_arrays.items()}
+            hit = taint.source(x, self.data_arrays)
+            self.aliases[key] = self.traced_arrays[id(hit)][1] if hit is not None and \
+                taint.same_array(x, hit) else None
+        return self.aliases[key]
+
     def array_slot(self, a, what: str) -> int:
-        """The slot of an array made inside the step: an argument's array (maybe cast), or a constant."""
+        """The slot of an array made inside the step: a view of the data (an argument's, an op's output),
+        an argument's array converted, a module buffer, or a constant. An array computed from the data
+        outside the ops cannot be replayed (taint.py)."""
+        s = self.arr_slot.get(id(a))
+        if s is not None:
+            return s
+        src = self.alias_of(a)
+        if src is not None:
+            return self.tensor_slot(src) if isinstance(src, Tensor) else src
         a = np.asarray(a)
         s = self.arr_slot.get(id(a))
         if s is not None:
@@ -248,6 +307,10 @@ class Builder:
             s = self.arr_slot[id(a)] = self.new_slot(a)
             self.p.buffers.add(*owner, s, a)
             return s
+        if taint.derived(a, self.trace.derived):
+            raise Unsupported(f"uses {what} of shape {a.shape} computed from the step's data by NumPy outside "
+                              f"the ops (a mask, a cast or a count made from .data or ._data), which a replay "
+                              f"would keep as traced")
         if a.ndim == 0 or a.size <= 1:
             return self.const(a)
         for s0, arg in self.arg_arrays:  # an argument, converted (labels cast to int64, ...)
@@ -279,7 +342,7 @@ class Builder:
         for k, v in rec.options.items():
             if isinstance(v, Tensor):
                 dynamic.append((k, self.tensor_slot(v), True))
-            elif isinstance(v, np.ndarray) and v.ndim > 0:
+            elif isinstance(v, np.ndarray) and (v.ndim > 0 or taint.derived(v, self.trace.derived)):
                 dynamic.append((k, self.array_slot(v, f"the {k}= array of {rec.cls.__name__}"), False))
             else:
                 static[k] = v
@@ -297,6 +360,9 @@ class Builder:
         self.slot_of[id(rec.out)] = out
 
     def generic_forward(self, rec) -> int:
+        check = kernels.guard(self, rec)
+        if check is not None:
+            self.p.steps.append(check)
         ins = tuple(self.tensor_slot(t) for t in rec.inputs)
         static, dynamic = self.options(rec)
         out = self.new_slot()
@@ -522,3 +588,19 @@ def _add_into(env, target, source):
 def rng_state():
     """The state of the library's generator, to see whether a step drew random numbers."""
     return _random.get_rng().bit_generator.state
+
+
+def rng_states(sources) -> list:
+    """(generator, state) of each source a step draws from (an ``rng`` argument: None is the default
+    stream as it is now; an int seeds a fresh generator each call and has no state to keep)."""
+    out = []
+    for r in sources:
+        if r is None or isinstance(r, (np.random.Generator, _random.Generator)):
+            g = _random.resolve(r)
+            out.append((g, g.bit_generator.state))
+    return out
+
+
+def set_rng_states(states) -> None:
+    for g, st in states:
+        g.bit_generator.state = st

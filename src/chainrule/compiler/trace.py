@@ -14,8 +14,9 @@ import threading
 
 from chainrule import autograd
 from chainrule import random as _random
+from chainrule.compiler import taint
 from chainrule.compiler.buffers import attributes
-from chainrule.compiler.engine import clock, has_hooks, make_tensor, set_tracer
+from chainrule.compiler.engine import clock, has_hooks, make_tensor, module_buffers, opt_state_dicts, set_tracer
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -38,14 +39,28 @@ _VALUE_READS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist
                 "__repr__", "__format__", "__iter__")
 
 
-RANDOM = "draws random numbers (dropout, randn...), which a replay would repeat identically"
+RANDOM = "draws random numbers (randn, rand, a generator's draw...) other than dropout's mask, which a " \
+    "replay would repeat identically"
+
+
+class DrawRecord:
+    """One dropout mask drawn during the trace (``random.dropout_mask``): its arguments, the array it
+    gave, and for a draw from the default stream the stream's state before and after."""
+
+    __slots__ = ("rng", "shape", "p", "dtype", "out", "before", "after")
+
+    def __init__(self, rng, shape, p, dtype, out, before, after):
+        self.rng, self.shape, self.p, self.dtype, self.out = rng, shape, p, dtype, out
+        self.before, self.after = before, after
 
 
 class Trace:
     """Collects the events of one eager run (use as a context manager around the call)."""
 
-    def __init__(self):
+    def __init__(self, args=()):
         self.ops: list = []
+        self.traced = {id(a) for a in args if isinstance(a, Tensor)}  # the tensors whose arrays are
+        # the step's data: the arguments, the ops' outputs, tensors around derived arrays (taint.py)
         self.events: list = []   # ("op", rec) | ("backward", roots, seeds, retain) | ("zero_grad", opt,
                                  # set_to_none) | ("clear_grad", tensor) | ("step", opt) | ("grad_read", t)
         self.born: dict = {}     # id -> tensor, for tensors created inside the step (kept alive)
@@ -53,16 +68,19 @@ class Trace:
         self.modules: dict = {}  # id -> module called during the step (their flags are guarded)
         self.buffers: dict = {}  # id(module) -> its buffers when the step first called it (name -> object)
         self.attributes: dict = {}  # id(module) -> its plain attributes then (buffers.attributes)
+        self.draws: list = []    # DrawRecord per dropout mask drawn (also an event: ("draw", rec))
         self.problem = None      # the first reason the trace cannot be replayed
         self._thread = threading.get_ident()
         self._saved = []
         self._quiet = False
+        self._drawing = False
 
     # ------------------------------------------------------------------ the engine's hook
     def op(self, fn, inputs, options, out):
         if threading.get_ident() != self._thread:
             return
         rec = OpRecord(fn, inputs, options, out, len(self.ops))
+        self.traced.add(id(out))
         self.ops.append(rec)
         self.events.append(("op", rec))
 
@@ -121,12 +139,27 @@ class Trace:
                 trace.events.append(("backward", roots, seeds, bool(retain_graph)))
             return backward(tensors, grad_tensors, retain_graph, on_edge, grad=grad)
 
-        resolve = _random.resolve
+        resolve, dropout_mask = _random.resolve, _random.dropout_mask
 
         def resolve_(*a, **k):  # every random draw of the library asks for its generator here
-            if mine():
+            if mine() and not trace._drawing:
                 trace.refuse(RANDOM)
             return resolve(*a, **k)
+
+        def dropout_mask_(rng, shape, p, dtype):  # the draw a replay repeats (Builder.draw)
+            if not mine():
+                return dropout_mask(rng, shape, p, dtype)
+            before = _random.get_rng().bit_generator.state if rng is None else None
+            trace._drawing = True
+            try:
+                out = dropout_mask(rng, shape, p, dtype)
+            finally:
+                trace._drawing = False
+            after = _random.get_rng().bit_generator.state if rng is None else None
+            rec = DrawRecord(rng, tuple(shape), p, dtype, out, before, after)
+            trace.draws.append(rec)
+            trace.events.append(("draw", rec))
+            return out
 
         def grad_(*a, **k):
             if mine():
@@ -165,7 +198,7 @@ class Trace:
                    (Optimizer, "step", step_), (Module, "__call__", call)]
         # functions are patched wherever a chainrule module holds them (``from ... import backward``)
         patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make) + \
-            _everywhere(resolve, resolve_)
+            _everywhere(resolve, resolve_) + _everywhere(dropout_mask, dropout_mask_)
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:
@@ -173,16 +206,38 @@ class Trace:
         for owner, name, new in patches:
             self._saved.append((owner, name, vars(owner)[name]))
             setattr(owner, name, new)
+        self._watch = taint.watch(self.traced).__enter__()
         set_tracer(self)
         self._seq0 = clock()  # the graph's clock: in-place changes after it are this step's
         return self
 
     def __exit__(self, *exc):
         set_tracer(None)
+        self._watch.__exit__(*exc)
+        self.derived = self._watch.owners
         for owner, name, old in reversed(self._saved):
             setattr(owner, name, old)
         self._saved.clear()
+        self._clean()
         return False
+
+    def _clean(self) -> None:
+        """Plain arrays again wherever the step's own computation may have kept a derived one (a rule
+        that computed with a derived option array: a gradient, an optimizer's state, a buffer)."""
+        tensors = list(self.born.values()) + [rec.out for rec in self.ops] + \
+            [t for rec in self.ops for t in rec.inputs]
+        opts = {id(ev[1]): ev[1] for ev in self.events if ev[0] in ("zero_grad", "step")}
+        for m in self.modules.values():
+            tensors += list(m.parameters())
+            taint.clean(module_buffers(m))
+        for opt in opts.values():
+            for group in opt.param_groups:
+                tensors += list(group["params"])
+            for st in opt_state_dicts(opt):
+                taint.clean(st)
+        for t in tensors:
+            if isinstance(t._grad, taint.Derived):
+                t._grad = taint.plain(t._grad)
 
 
     def changed_in_place(self) -> bool:

@@ -16,6 +16,7 @@ import copy
 import numpy as np
 
 from chainrule.compiler.engine import array_of, set_array
+from chainrule.compiler.program import rng_states, set_rng_states
 from chainrule.tensor import Tensor
 
 
@@ -37,6 +38,7 @@ class Snapshot:
                     tensors[id(p)] = p
         self.tensors = list(tensors.values())
         self.optimizers = program.optimizers
+        self.rngs = program.rngs
 
     def take(self):
         ts = [(array_of(t), np.array(array_of(t)), None if t._grad is None else np.array(t._grad)) for t in self.tensors]
@@ -45,10 +47,11 @@ class Snapshot:
                 for b in bufs]
         # the keys are the parameters themselves: kept, not copied; the buffers are copied
         opts = [[(k, copy.deepcopy(v)) for k, v in opt.state.items()] for opt in self.optimizers]
-        return ts, bufs, opts
+        return ts, bufs, opts, rng_states(self.rngs)
 
     def restore(self, snap) -> None:
-        ts, bufs, opts = snap
+        ts, bufs, opts, streams = snap
+        set_rng_states(streams)
         for t, (arr, values, grad) in zip(self.tensors, ts):
             if array_of(t) is arr:
                 if arr.flags.writeable:  # a read-only array (a constant) cannot have changed
@@ -81,6 +84,8 @@ class Snapshot:
         for sa, sb in zip(a[2], b[2]):
             if len(sa) != len(sb) or any(ka is not kb or not same_tree(va, vb) for (ka, va), (kb, vb) in zip(sa, sb)):
                 return "the optimizer's state"
+        if [st for _, st in a[3]] != [st for _, st in b[3]]:
+            return "the random stream"
         return None
 
 

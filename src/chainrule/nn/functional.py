@@ -16,7 +16,7 @@ from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
-from chainrule.random import resolve
+from chainrule.random import dropout_mask, resolve
 from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding
 from chainrule.rules import norm as _norm, pool as _pool
 from chainrule.tensor import Tensor
@@ -617,8 +617,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         t = target._data if isinstance(target, Tensor) else np.asarray(target)
         if t.dtype.kind in "iu" and t.shape == input._data.shape[:1] and input._data.dtype.kind == "f":
             n, c = input._data.shape
-            if not n or (t.min() >= 0 and t.max() < c and
-                         (not 0 <= ignore_index < c or not (t == ignore_index).any())):
+            # an ignore_index that could be a label takes the general path even when no label is it: the
+            # choice reads no label values (a compiled step keeps the path its trace took)
+            if not n or (t.min() >= 0 and t.max() < c and not 0 <= ignore_index < c):
                 return _reduce(CrossEntropy.apply(input, _labels(target, t),
                                                   label_smoothing=label_smoothing), reduction)
     x, t, out_shape = _as_rows(input, target, "cross_entropy")
@@ -1220,8 +1221,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
 
 
 def _dropout_mask(x: Tensor, p: float, shape, op: str, rng) -> Tensor:
-    keep = resolve(rng).random(shape) >= p
-    return Tensor._make(keep.astype(x._data.dtype) / x._data.dtype.type(1 - p), False, None)
+    return Tensor._make(dropout_mask(rng, shape, p, x._data.dtype), False, None)
 
 
 def _check_p(p: float, op: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import TensorBase, make
+from chainrule.core import TensorBase, make, no_grad
 from chainrule.rules.elementwise import Cast
 
 
@@ -54,5 +54,6 @@ def cast(x, dtype):
     the result is a constant (it does not require grad), as in PyTorch."""
     d = dtypes.as_dtype(dtype)
     if d.kind != "f":
-        return make(x._data.astype(d))
+        with no_grad():  # recorded (a compiled step repeats it), outside any graph
+            return Cast.apply(x, dtype=d)
     return Cast.apply(x, dtype=d)

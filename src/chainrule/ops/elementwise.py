@@ -6,12 +6,12 @@ import warnings
 
 import numpy as np
 
-from chainrule.core import ShapeError, TensorBase, make
+from chainrule.core import ShapeError, TensorBase, make, no_grad
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.ops.inplace import write_out
-from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Cos, Div, Exp, LeakyReLU, Log, Maximum,
-                                         Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt, Sub,
-                                         Tanh, Where)
+from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Compare, Cos, Div, Exp, LeakyReLU, Log,
+                                         Maximum, Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt,
+                                         Sub, Tanh, Where)
 
 _CONSTS: dict = {}
 
@@ -189,7 +189,12 @@ def where(condition, input=None, other=None):  # noqa: A002 - torch keywords
 
 
 def compare(np_fn, a, b):
-    """A boolean tensor from a NumPy comparison; comparisons carry no gradient."""
-    a = a._data if isinstance(a, TensorBase) else a
-    b = b._data if isinstance(b, TensorBase) else b
+    """A boolean tensor from a NumPy comparison (the Compare op, outside any graph: comparisons carry
+    no gradient; as an op, a compiled step repeats it on each call's data)."""
+    with no_grad():
+        if isinstance(a, TensorBase):
+            return Compare.apply(a, b, fn=np_fn) if isinstance(b, TensorBase) else \
+                Compare.apply(a, fn=np_fn, other=b)
+        if isinstance(b, TensorBase):
+            return Compare.apply(b, fn=np_fn, other=a, swap=True)
     return make(np.asarray(np_fn(a, b)))

@@ -419,6 +419,20 @@ class Clip(Function):
         return grad * self.mask
 
 
+class Compare(Function):
+    """A comparison (``fn``: np.less, np.equal, ...) as a bool array: of two arrays, or of one array and
+    a constant ``other`` (on the left when ``swap``). It has no gradient: the front applies it under
+    no_grad, so it is recorded for a compiled step's replay but never enters a graph."""
+
+    def forward(self, a, b=None, *, fn, other=None, swap=False):
+        if b is not None:
+            return fn(a, b)
+        return fn(other, a) if swap else fn(a, other)
+
+    def backward(self, grad):  # pragma: no cover - never in a graph (applied under no_grad)
+        raise RuntimeError("compare: a comparison has no gradient")
+
+
 class Where(Function):
     """cond ? a : b; the gradient goes to a where cond holds and to b elsewhere (cond, a bool input,
     gets none)."""

@@ -120,6 +120,7 @@ def predict(model, X, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
+from chainrule.nn.utils import rnn  # noqa: E402,F401  (packed sequences, torch.nn.utils.rnn)
 from chainrule._missing import missing_names as _missing_names  # noqa: E402
 
 __getattr__ = _missing_names("chainrule.nn.utils", "torch.nn.utils", globals())

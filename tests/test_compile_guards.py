@@ -1,0 +1,148 @@
+"""chainrule.compile and values computed from the data: comparisons are recorded ops (a replay
+repeats them on each call's data); an array the front computes from the data with NumPy, outside
+the ops, is never kept as a constant of the trace: the step runs eagerly, naming the reason."""
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.compiler import CompileError, CompileWarning
+from chainrule.nn import functional as F
+from chainrule.rules.elementwise import Compare
+
+
+def calls(f, xs):
+    """f on each array of xs (as tensors), CompileWarnings as errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        return [f(cr.tensor(x)).item() for x in xs]
+
+
+@pytest.mark.parametrize("body", [
+    lambda x: cr.where(x.sum() > 0, x.sum(), -x.sum()),     # a 0-d mask: True at trace time
+    lambda x: (x * (x > 0).float()).sum(),                    # all True at trace time, mixed later
+    lambda x: (x * (0 < x)).sum() + (x >= 1).long().sum() + (x != x).sum(),
+    lambda x: (x * x.gt(0.5).to(x.dtype)).mean(),
+])
+def test_comparisons_are_replayed_on_each_calls_data(body):
+    rng = np.random.default_rng(0)
+    xs = [np.abs(rng.standard_normal((4, 3))) + 0.6 for _ in range(2)] + \
+        [rng.standard_normal((4, 3)) for _ in range(3)]
+    compiled = cr.compile(body, fullgraph=True)
+    assert calls(compiled, xs) == calls(body, xs)
+    assert compiled.stats == {"traces": 1, "replays": 4, "eager": 0}
+
+
+def test_a_comparison_outside_any_graph_has_no_gradient():
+    x = cr.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    m = x > 0
+    assert m.dtype == cr.bool and not m.requires_grad and m.grad_fn is None
+    assert (x.long() == cr.tensor([1, -2, 3])).all() and not x.long().requires_grad
+    np.testing.assert_array_equal((2 <= x).numpy(), [False, False, True])
+
+
+@pytest.mark.parametrize("body, what", [
+    # NumPy on a tensor (Tensor.__array_ufunc__): uniform at trace time (all ones), not later
+    (lambda x: (x * np.sign(x.detach())).sum(), "np.sign of the data"),
+    # a library function that builds its mask with NumPy from the data: 0-d, True at trace time
+    (lambda x: F.threshold(x.sum(), 0.5, 0.0), "threshold's 0-d mask"),
+    # front code passing an op a 0-d option computed from the data (as a library function would)
+    (lambda x: Compare.apply(x, fn=np.greater, other=x._data.mean()).sum(), "a 0-d option"),
+])
+def test_an_array_computed_from_the_data_outside_the_ops_is_not_frozen(body, what):
+    xs = [np.ones((2, 3)), np.ones((2, 3)), -np.arange(6.0).reshape(2, 3)]
+    with pytest.raises(CompileError, match="computed from the step's data"):
+        cr.compile(body, fullgraph=True)(cr.tensor(xs[0]))
+    compiled = cr.compile(body)
+    with pytest.warns(CompileWarning, match="computed from the step's data") as rec:
+        out = [compiled(cr.tensor(x)).item() for x in xs]
+    assert out == [body(cr.tensor(x)).item() for x in xs], what
+    assert len([w for w in rec if issubclass(w.category, CompileWarning)]) == 1
+    assert compiled.stats == {"traces": 1, "replays": 0, "eager": 2}
+
+
+def test_a_detached_view_of_the_data_is_replayed_as_the_data():
+    # h.detach() and h.data share h's array: the replay reads the op's output, not the traced values
+    def body(x):
+        h = x * 2
+        return (h.detach() * 3 + h.data).sum() + x.detach().sum()
+    xs = [np.ones((2, 3)) for _ in range(2)] + [np.arange(6.0).reshape(2, 3)]
+    compiled = cr.compile(body, fullgraph=True)
+    assert calls(compiled, xs) == calls(body, xs)
+    assert compiled.stats == {"traces": 1, "replays": 2, "eager": 0}
+
+
+def test_numpy_arguments_are_data_too():
+    def body(x, m):
+        return (x * cr.as_tensor(np.where(m > 0, 1.0, 0.0))).sum()   # all ones at trace time
+    x = cr.ones(2, 3)
+    with pytest.raises(CompileError, match="computed from the step's data"):
+        cr.compile(body, fullgraph=True)(x, np.ones((2, 3)))
+    compiled = cr.compile(body)
+    with pytest.warns(CompileWarning, match="computed from the step's data"):
+        compiled(x, np.ones((2, 3)))
+    assert compiled(x, -np.ones((2, 3))).item() == 0.0
+
+
+def test_the_step_keeps_plain_arrays_after_the_trace():
+    # the trace hands the front derived views of the data: nothing of the step's state keeps one
+    net = cr.nn.Linear(3, 2)
+    opt = cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    target = cr.tensor([[0.5, -0.5]] * 4)
+
+    def step(x):
+        opt.zero_grad()
+        loss = F.mse_loss(net(x), target) + (x.detach() > 0).float().mean()
+        loss.backward()
+        opt.step()
+        return loss, x.detach()
+    loss, d = cr.compile(step)(cr.ones(4, 3))
+    for a in [loss._data, d._data] + [p._data for p in net.parameters()] + [p.grad._data for p in net.parameters()] + \
+            [opt.state[p]["momentum_buffer"]._data if hasattr(opt.state[p]["momentum_buffer"], "_data") else
+             opt.state[p]["momentum_buffer"] for p in net.parameters()]:
+        assert type(a) is np.ndarray and (a.base is None or type(a.base) is np.ndarray)
+
+
+def test_cross_entropy_with_an_ignore_index_that_could_be_a_label_is_eager_numbers():
+    # the label 0 is ignored: at trace time no label is 0, later one is (the fused path, chosen from
+    # the labels' values, would have been kept by the replay)
+    def loss(x, y):
+        return F.cross_entropy(x, y, ignore_index=0)
+    x = cr.tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    compiled = cr.compile(loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        for y in ([1, 2, 1, 2], [1, 2, 1, 2], [0, 2, 1, 2]):
+            assert compiled(x, cr.tensor(y)).item() == loss(x, cr.tensor(y)).item()
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+def test_labels_outside_the_classes_fall_back_to_the_eager_error(reduction):
+    # the front checks the labels before applying the op; a replay must check them itself (a label
+    # of -1 would index the last class)
+    def loss(x, y):
+        return F.cross_entropy(x, y, reduction=reduction).sum()
+    x = cr.tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    compiled = cr.compile(loss)
+    for _ in range(2):
+        compiled(x, cr.tensor([1, 2, 1, 2]))
+    with pytest.warns(CompileWarning, match="labels outside"), pytest.raises(ValueError, match="class -1"):
+        compiled(x, cr.tensor([-1, 2, 1, 2]))
+    with pytest.raises(ValueError, match="class 3"):   # (the warning is given once)
+        compiled(x, cr.tensor([1, 2, 1, 3]))
+    assert compiled(x, cr.tensor([0, 2, 1, 2])).item() == loss(x, cr.tensor([0, 2, 1, 2])).item()
+
+
+def test_embedding_indices_outside_the_table_fall_back_to_the_eager_error():
+    emb = cr.nn.Embedding(5, 3)
+
+    def f(i):
+        return emb(i).sum()
+    compiled = cr.compile(f)
+    for _ in range(2):
+        compiled(cr.tensor([1, 2]))
+    with pytest.warns(CompileWarning, match="indices outside the table"), pytest.raises(IndexError, match="-1"):
+        compiled(cr.tensor([-1, 2]))   # NumPy would pick the last row
+    assert compiled(cr.tensor([0, 4])).item() == f(cr.tensor([0, 4])).item()
+    assert compiled.stats == {"traces": 1, "replays": 2, "eager": 1}

@@ -1,0 +1,118 @@
+"""chainrule.compile and random numbers: dropout's mask is drawn afresh at every replay, from the
+stream eager draws from, so that with one seed compiled and eager steps agree bit for bit; any other
+draw makes the step run eagerly."""
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.compiler import CompileError, CompileWarning
+from chainrule.nn import functional as F
+
+
+def make_step(opt_cls, generator=None):
+    cr.manual_seed(0)
+    net = cr.nn.Sequential(cr.nn.Linear(20, 32), cr.nn.ReLU(), cr.nn.Dropout(0.3), cr.nn.Linear(32, 5))
+    if generator is not None:  # the functional form, with a generator of its own
+        net = cr.nn.Sequential(net[0], net[1], cr.nn.Identity(), net[3])
+    opt = opt_cls(net.parameters(), lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        h = net[1](net[0](x))
+        h = F.dropout(h, 0.3, generator=generator) if generator is not None else net[2](h)
+        loss = F.cross_entropy(net[3](h), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return net, step
+
+
+def batches(n_steps, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(cr.tensor(rng.standard_normal((8, 20)).astype(np.float32)), cr.tensor(rng.integers(0, 5, 8)))
+            for _ in range(n_steps)]
+
+
+def run(step, data, seed=7):
+    cr.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        losses = [step(x, y).item() for x, y in data]
+    return losses, cr.random.get_rng().bit_generator.state
+
+
+def test_dropout_replay_is_bit_identical_to_eager_for_50_steps():
+    # RMSprop replays its own rule (no folded gemm), so every number must be eager's, bit for bit
+    data = batches(50)
+    net_e, eager = make_step(cr.optim.RMSprop)
+    net_c, step = make_step(cr.optim.RMSprop)
+    compiled = cr.compile(step, fullgraph=True)
+    (le, state_e), (lc, state_c) = run(eager, data), run(compiled, data)
+    assert compiled.stats == {"traces": 1, "replays": 49, "eager": 0}
+    assert lc == le and len(set(le)) == 50
+    assert state_c == state_e   # the same draws from the default stream, no more, no fewer
+    for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+        np.testing.assert_array_equal(pc.data, pe.data)
+
+
+def test_dropout_replay_with_sgd_folded_update_draws_the_same_masks():
+    data = batches(50)
+    net_e, eager = make_step(cr.optim.SGD)
+    net_c, step = make_step(cr.optim.SGD)
+    compiled = cr.compile(step)
+    (le, state_e), (lc, state_c) = run(eager, data), run(compiled, data)
+    assert compiled.stats["replays"] == 49 and state_c == state_e
+    np.testing.assert_allclose(lc, le, rtol=1e-5)   # the folded gemm rounds differently, no more
+
+
+def test_dropout_replay_draws_from_its_own_generator_as_it_is_at_each_call():
+    data = batches(6)
+    ge, gc = cr.Generator().manual_seed(3), cr.Generator().manual_seed(3)
+    _, eager = make_step(cr.optim.RMSprop, ge)
+    _, step = make_step(cr.optim.RMSprop, gc)
+    compiled = cr.compile(step, fullgraph=True)
+    default = cr.random.get_rng().bit_generator.state
+    for i, (x, y) in enumerate(data):
+        if i == 4:  # a reseeded generator holds a new NumPy Generator: the replay reads it afresh
+            ge.manual_seed(11), gc.manual_seed(11)
+        assert compiled(x, y).item() == eager(x, y).item()
+    assert cr.random.get_rng().bit_generator.state == default   # the default stream was not touched
+    assert compiled.stats == {"traces": 1, "replays": 5, "eager": 0}
+
+
+def test_a_replay_that_falls_back_leaves_the_stream_as_eager_does():
+    # the 4th call's loss is infinite: the replay gives up after drawing its mask and the call runs
+    # eagerly, which must draw the same mask (the stream is put back first)
+    def loss(x, y):
+        return F.cross_entropy(F.dropout(x, 0.5), y)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((6, 4)).astype(np.float32) for _ in range(6)]
+    xs[3][0, 0] = np.inf
+    y = cr.tensor(rng.integers(0, 4, 6))
+    compiled = cr.compile(loss)
+    out = []
+    for f in (loss, compiled):
+        cr.manual_seed(5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)
+            out.append(([f(cr.tensor(x), y).item() for x in xs], cr.random.get_rng().bit_generator.state))
+    assert out[1][0][:3] == out[0][0][:3] and out[1][0][4:] == out[0][0][4:]
+    assert not np.isfinite(out[1][0][3]) and out[1][1] == out[0][1]
+    assert compiled.stats == {"traces": 1, "replays": 4, "eager": 1}
+
+
+@pytest.mark.parametrize("body", [
+    lambda x: (x * cr.randn(3, 2)).sum(),
+    lambda x: (x * cr.rand(3, 2, generator=cr.Generator().manual_seed(0))).sum(),
+    lambda x: [cr.random.get_rng().random(), F.dropout(x, 0.5).sum()][1],  # the stream reached directly
+])
+def test_other_draws_run_eagerly_with_the_reason(body):
+    with pytest.raises(CompileError, match="random numbers"):
+        cr.compile(body, fullgraph=True)(cr.ones(3, 2))
+    f = cr.compile(body)
+    with pytest.warns(CompileWarning, match="random numbers"):
+        f(cr.ones(3, 2))
+    f(cr.ones(3, 2))
+    assert f.stats == {"traces": 1, "replays": 0, "eager": 1}
