@@ -31,7 +31,7 @@ from chainrule.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTenso
 from chainrule.devices import device, get_default_device, set_default_device
 from chainrule.ops.linalg import bmm, mm, t
 from chainrule.ops.reduce import std
-from chainrule import accelerator, autograd, backends, cuda  # noqa: E402
+from chainrule import accelerator, autograd, backends, cuda, onnx  # noqa: E402
 from chainrule.ops import (
     abs, add, amax, amin, cat, clamp, clip, concatenate, cos, div, elu, exp, expand, flatten, gelu,
     leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pad,
@@ -48,11 +48,19 @@ from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_m
                            reciprocal, round, rsqrt, sign, split, swapaxes, swapdims, trace, tril, triu, trunc,
                            unbind, unique)
 from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
+from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not,  # noqa: F401
+                           logical_or, logical_xor, masked_select, repeat_interleave, scatter, square,
+                           floor_divide, fmod, remainder, addcmul, addcdiv)
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401
 from chainrule._settings import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: F401
-from chainrule import data, distributed, nn, optim, testing, train, utils, viz  # noqa: E402
+from chainrule._settings import (are_deterministic_algorithms_enabled,  # noqa: F401
+                                 is_deterministic_algorithms_warn_only_enabled, use_deterministic_algorithms)
+from chainrule._format import set_printoptions  # noqa: F401
+from chainrule.dtypes import finfo, iinfo  # noqa: F401
+from chainrule.ops.shape import broadcast_shapes, broadcast_tensors, is_tensor, meshgrid, numel  # noqa: F401
+from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 
 # PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)

@@ -17,6 +17,27 @@ PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
 LINEWIDTH = 80
+SCI_MODE = None  # None: PyTorch's automatic choice
+
+_PROFILES = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80), "full": (4, 2 ** 63 - 1, 3, 80)}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None,
+                     sci_mode=None) -> None:
+    """PyTorch's print options: digits after the point (``precision``, 4), the element count above which
+    a tensor is summarised (``threshold``, 1000), the entries kept at each end (``edgeitems``, 3), the
+    line width (``linewidth``, 80), a ``profile`` ("default", "short", "full") and ``sci_mode`` (None:
+    automatic, True/False: always/never scientific)."""
+    global PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH, SCI_MODE
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}")
+        PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH = _PROFILES[profile]
+    PRECISION = PRECISION if precision is None else int(precision)
+    THRESHOLD = THRESHOLD if threshold is None else threshold
+    EDGEITEMS = EDGEITEMS if edgeitems is None else int(edgeitems)
+    LINEWIDTH = LINEWIDTH if linewidth is None else int(linewidth)
+    SCI_MODE = sci_mode
 
 
 class _Formatter:
@@ -39,6 +60,8 @@ class _Formatter:
             self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8
         else:
             self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+        if SCI_MODE is not None:  # set_printoptions(sci_mode=...)
+            self.sci_mode = SCI_MODE
         for v in nz.tolist():
             if self.sci_mode:
                 n = len(f"{v:.{PRECISION}e}")
@@ -121,5 +144,17 @@ def tensor_repr(t) -> str:
         extra.append("requires_grad=True")
     if t.name:
         extra.append(f"name={t.name!r}")
-    body = format_array(data, len("tensor("))
-    return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+    return _with_suffixes("tensor(" + format_array(data, len("tensor(")), extra, len("tensor("))
+
+
+def _with_suffixes(text: str, suffixes: list, indent: int) -> str:
+    """``text`` and its keywords, each on a new line when it would pass LINEWIDTH (PyTorch's rule)."""
+    out, last = [text], len(text) - text.rfind("\n") + 1
+    for s in suffixes:
+        if last + len(s) + 2 > LINEWIDTH:
+            out.append(",\n" + " " * indent + s)
+            last = indent + len(s)
+        else:
+            out.append(", " + s)
+            last += len(s) + 2
+    return "".join(out) + ")"

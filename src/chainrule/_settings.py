@@ -21,3 +21,22 @@ def set_float32_matmul_precision(precision: str) -> None:
 def get_float32_matmul_precision() -> str:
     """The value last given to set_float32_matmul_precision ("highest" at start)."""
     return _matmul_precision
+
+
+_deterministic = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Accepted and remembered: chainrule's CPU results are deterministic already (NumPy's kernels have
+    no nondeterministic atomics), so seeding code that asks for determinism runs unchanged."""
+    _deterministic.update(mode=bool(mode), warn_only=bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """What use_deterministic_algorithms last set (False at start)."""
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    """The warn_only flag use_deterministic_algorithms last set."""
+    return _deterministic["warn_only"]

@@ -5,6 +5,8 @@ PyTorch-named door to it.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from chainrule.core import (  # noqa: F401
@@ -12,6 +14,32 @@ from chainrule.core import (  # noqa: F401
     grad, inference_mode, is_grad_enabled, no_grad, queue_callback, set_grad_enabled, toposort, unbroadcast,
     version_error)
 from chainrule.core import backward as _backward
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, other):
+        return isinstance(other, TensorBase)
+
+
+class Variable(metaclass=_VariableMeta):
+    """PyTorch's legacy wrapper, as PyTorch keeps it: ``Variable(t, requires_grad=False)`` is
+    ``t.detach()`` (the same memory, no history) with ``requires_grad`` set; every tensor is an
+    instance; ``volatile`` warns and does nothing.
+
+    Example:
+        >>> import chainrule as cr
+        >>> v = cr.autograd.Variable(cr.ones(2), requires_grad=True)
+        >>> v.requires_grad, isinstance(cr.ones(1), cr.autograd.Variable)
+        (True, True)
+    """
+
+    def __new__(cls, data, requires_grad: bool = False, volatile: bool = False):
+        if not isinstance(data, TensorBase):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        if volatile:
+            warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` instead.",
+                          UserWarning, stacklevel=2)
+        return data.detach().requires_grad_(requires_grad)
 
 
 class GradcheckError(AssertionError, RuntimeError):

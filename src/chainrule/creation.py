@@ -63,19 +63,28 @@ def _float(dtype):
     return dtypes.DEFAULT_FLOAT if dtype is None else dtypes.as_dtype(dtype)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+def _size(shape: tuple, size, op: str) -> tuple:
+    """The shape given as ``zeros(2, 3)``, ``zeros((2, 3))`` or PyTorch's keyword ``zeros(size=(2, 3))``."""
+    if size is None:
+        return _shape(shape)
+    if shape:
+        raise TypeError(f"{op}() got the size both as positional arguments and as size=")
+    return _shape((size,))
+
+
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
     """A tensor of zeros of the given size."""
-    return _new(np.zeros(_shape(size), _float(dtype)), requires_grad, device)
+    return _new(np.zeros(_size(shape, size, "zeros"), _float(dtype)), requires_grad, device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+def ones(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
     """A tensor of ones of the given size."""
-    return _new(np.ones(_shape(size), _float(dtype)), requires_grad, device)
+    return _new(np.ones(_size(shape, size, "ones"), _float(dtype)), requires_grad, device)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+def empty(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
     """A tensor of the given size whose values are to be overwritten (chainrule fills it with zeros)."""
-    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+    return zeros(*_size(shape, size, "empty"), dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def _fill_dtype(fill_value):
@@ -121,16 +130,20 @@ def _rng(seed):
     return resolve(seed)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None, rng=None) -> Tensor:
+def randn(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, generator=None,
+          rng=None) -> Tensor:
     """Standard normal samples; ``generator`` (or ``rng``): a seed or Generator (default: chainrule's,
     see manual_seed)."""
-    data = _rng(rng if generator is None else generator).standard_normal(_shape(size)).astype(_float(dtype))
+    shape = _size(shape, size, "randn")
+    data = _rng(rng if generator is None else generator).standard_normal(shape).astype(_float(dtype))
     return _new(data, requires_grad, device)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None, rng=None) -> Tensor:
+def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, generator=None,
+         rng=None) -> Tensor:
     """Uniform samples in [0, 1)."""
-    data = _rng(rng if generator is None else generator).random(_shape(size)).astype(_float(dtype))
+    shape = _size(shape, size, "rand")
+    data = _rng(rng if generator is None else generator).random(shape).astype(_float(dtype))
     return _new(data, requires_grad, device)
 
 
@@ -144,9 +157,13 @@ def rand_like(input, *, dtype=None, device=None, requires_grad: bool = False, ge
     return _new(_rng(generator).random(a.shape).astype(d), requires_grad, device)
 
 
-def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
-    args = list(args)
+def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, device=None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high): ``randint(high, size)`` or ``randint(low, high, size)``,
+    each also as a keyword."""
+    args = ([] if low is None else [low]) + list(args) + ([] if high is None else [high])
+    if low is not None and high is None and len(args) == 1:  # randint(low=2, ...) alone names no bound
+        raise TypeError("randint() missing required argument 'high'")
     if size is None and args and isinstance(args[-1], (tuple, list)):
         size = args.pop()
     if len(args) == 1:

@@ -160,3 +160,43 @@ def type_name(dtype) -> str:
 
 def is_float(dtype: np.dtype) -> bool:
     return dtype.kind == "f"
+
+
+class finfo:
+    """PyTorch's ``torch.finfo(dtype)``: ``eps``, ``max``, ``min``, ``tiny`` (= ``smallest_normal``),
+    ``resolution`` and ``bits`` of a float dtype (the default float when none is given), as Python numbers.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.finfo(cr.float32).eps
+        1.1920928955078125e-07
+    """
+
+    def __init__(self, type=None):  # noqa: A002
+        d = get_default_dtype() if type is None else as_dtype(type)
+        if d.kind != "f":
+            raise TypeError(f"torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                            f"'{type_name(d)}'")
+        info = np.finfo(d)
+        self.dtype, self.bits = str(d), int(info.bits)
+        self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = 10.0 ** -int(info.precision)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """PyTorch's ``torch.iinfo(dtype)``: ``max``, ``min`` and ``bits`` of an integer dtype."""
+
+    def __init__(self, type):  # noqa: A002
+        d = as_dtype(type)
+        if d.kind not in "iu":
+            raise TypeError(f"torch.iinfo() requires an integer input type, got {d}")
+        info = np.iinfo(d)
+        self.dtype, self.bits, self.max, self.min = str(d), int(info.bits), int(info.max), int(info.min)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

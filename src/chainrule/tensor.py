@@ -20,7 +20,7 @@ from chainrule.core import register_hook as _register_hook
 from chainrule.ops import args as _args
 from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import array_of
-from chainrule.ops.elementwise import add2, mul2, sub2
+from chainrule.ops.elementwise import add2, alpha_first, mul2, sub2
 from chainrule.ops.shape import _shape_arg
 
 _ops = ops
@@ -432,10 +432,12 @@ class Tensor(TensorBase):
     def __imatmul__(self, other): return _inplace.apply_(self, "matmul_", _ops.matmul, other)
     def __ipow__(self, other): return _inplace.apply_(self, "pow_", _ops.pow, other)
 
-    def add_(self, other, *, alpha=1):
+    def add_(self, other, *rest, alpha=1):
+        other, alpha = alpha_first("add_", other, rest, alpha)
         return _inplace.apply_(self, "add_", _ops.add, other if alpha == 1 else other * alpha)
 
-    def sub_(self, other, *, alpha=1):
+    def sub_(self, other, *rest, alpha=1):
+        other, alpha = alpha_first("sub_", other, rest, alpha)
         return _inplace.apply_(self, "sub_", _ops.sub, other if alpha == 1 else other * alpha)
 
     def mul_(self, other): return _inplace.apply_(self, "mul_", _ops.mul, other)
@@ -445,10 +447,29 @@ class Tensor(TensorBase):
     def exp_(self): return _inplace.apply_(self, "exp_", _ops.exp)
     def log_(self): return _inplace.apply_(self, "log_", _ops.log)
     def sqrt_(self): return _inplace.apply_(self, "sqrt_", _ops.sqrt)
+    def square_(self): return _inplace.apply_(self, "square_", _ops.square)
+    def addcmul(self, tensor1, tensor2, *, value=1): return _ops.addcmul(self, tensor1, tensor2, value=value)
+    def addcdiv(self, tensor1, tensor2, *, value=1): return _ops.addcdiv(self, tensor1, tensor2, value=value)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return _inplace.apply_(self, "addcmul_", lambda old, a, b: _ops.addcmul(old, a, b, value=value), tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return _inplace.apply_(self, "addcdiv_", lambda old, a, b: _ops.addcdiv(old, a, b, value=value), tensor1, tensor2)
+
+    def lerp_(self, end, weight): return _inplace.apply_(self, "lerp_", _ops.lerp, end, weight)
     def abs_(self): return _inplace.apply_(self, "abs_", _ops.abs)
     def tanh_(self): return _inplace.apply_(self, "tanh_", _ops.tanh)
     def sigmoid_(self): return _inplace.apply_(self, "sigmoid_", _ops.sigmoid)
     def relu_(self): return _inplace.apply_(self, "relu_", _ops.relu)
+
+    # in-place shape changes: the tensor becomes a view of its own memory in the new shape
+    def unsqueeze_(self, dim): return _inplace.reshape_(self, "unsqueeze_", _ops.unsqueeze, dim)
+    def squeeze_(self, dim=None): return _inplace.reshape_(self, "squeeze_", _ops.squeeze, dim)
+    def t_(self): return _inplace.reshape_(self, "t_", _ops.linalg.t)
+    def transpose_(self, dim0, dim1): return _inplace.reshape_(self, "transpose_", _ops.transpose, dim0, dim1)
+
+    swapdims_ = swapaxes_ = transpose_
 
     def clamp_(self, min=None, max=None):  # noqa: A002
         return _inplace.apply_(self, "clamp_", _ops.clip, min, max)
@@ -510,6 +531,44 @@ class Tensor(TensorBase):
     def __ne__(self, other):
         return _ops.compare(np.not_equal, self, other)
 
+    # floor division and remainder, as Python's // and % (and PyTorch's)
+    def __floordiv__(self, other): return _ops.floor_divide(self, other)
+    def __rfloordiv__(self, other): return _ops.floor_divide(other, self)
+    def __mod__(self, other): return _ops.remainder(self, other)
+    def __rmod__(self, other): return _ops.remainder(other, self)
+    def floor_divide(self, other): return _ops.floor_divide(self, other)
+    def remainder(self, other): return _ops.remainder(self, other)
+    def fmod(self, other): return _ops.fmod(self, other)
+
+    # bitwise operators: bool masks (and integers), outside the graph
+    def __and__(self, other): return _ops.bitwise_and(self, other)
+    def __rand__(self, other): return _ops.bitwise_and(other, self)
+    def __or__(self, other): return _ops.bitwise_or(self, other)
+    def __ror__(self, other): return _ops.bitwise_or(other, self)
+    def __xor__(self, other): return _ops.bitwise_xor(self, other)
+    def __rxor__(self, other): return _ops.bitwise_xor(other, self)
+    def __invert__(self): return _ops.bitwise_not(self)
+    def __iand__(self, other): return _inplace.fill_(self, "bitwise_and_", _ops.bitwise_and(self, other)._data)
+    def __ior__(self, other): return _inplace.fill_(self, "bitwise_or_", _ops.bitwise_or(self, other)._data)
+    def __ixor__(self, other): return _inplace.fill_(self, "bitwise_xor_", _ops.bitwise_xor(self, other)._data)
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
+    def logical_and(self, other): return _ops.logical_and(self, other)
+    def logical_or(self, other): return _ops.logical_or(self, other)
+    def logical_xor(self, other): return _ops.logical_xor(self, other)
+    def logical_not(self): return _ops.logical_not(self)
+    def square(self): return _ops.square(self)
+    def masked_select(self, mask): return _ops.masked_select(self, mask)
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        return _ops.repeat_interleave(self, repeats, dim)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        return _ops.scatter(self, dim, index, src, value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        """In-place scatter (``zeros(n, C).scatter_(1, y[:, None], 1)``); the gradient flows as scatter's."""
+        return _inplace.apply_(self, "scatter_", lambda old, s: _ops.scatter(old, dim, index, s, value, reduce=reduce),
+                               src)
+
     # ------------------------------------------------------------------ methods (PyTorch names)
     def exp(self): return _ops.exp(self)
     def log(self): return _ops.log(self)
@@ -526,8 +585,8 @@ class Tensor(TensorBase):
     def maximum(self, other): return _ops.maximum(self, other)
     def minimum(self, other): return _ops.minimum(self, other)
 
-    def add(self, other, *, alpha=1, out=None): return _ops.elementwise.add(self, other, alpha=alpha, out=out)
-    def sub(self, other, *, alpha=1, out=None): return _ops.elementwise.sub(self, other, alpha=alpha, out=out)
+    def add(self, other, *rest, alpha=1, out=None): return _ops.elementwise.add(self, other, *rest, alpha=alpha, out=out)
+    def sub(self, other, *rest, alpha=1, out=None): return _ops.elementwise.sub(self, other, *rest, alpha=alpha, out=out)
     def mul(self, other, *, out=None): return _ops.elementwise.mul(self, other, out=out)
     def div(self, other, *, rounding_mode=None, out=None):
         return _ops.elementwise.div(self, other, rounding_mode=rounding_mode, out=out)
@@ -600,6 +659,22 @@ class Tensor(TensorBase):
     @property
     def T(self):
         """The transpose: axes reversed (for a matrix, rows and columns swapped)."""
+        return _ops.transpose(self)
+
+    @property
+    def mT(self):
+        """The last two axes swapped (a batch of matrices, each transposed); mH is the same for real tensors."""
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+        return _ops.transpose(self, -2, -1)
+
+    mH = mT
+
+    @property
+    def H(self):
+        """The transpose of a matrix (its conjugate, for chainrule's real tensors)."""
+        if self.ndim not in (0, 2):
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
         return _ops.transpose(self)
 
     # ---- ops added for PyTorch parity (index, misc)

@@ -116,7 +116,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False, on_edge=Non
     if grad is not None:
         grad_tensors = grad
     roots, gs = _roots(tensors, grad_tensors, "backward")
-    _walk(roots, gs, retain_graph, on_edge, None)
+    with np.errstate(**_QUIET):
+        _walk(roots, gs, retain_graph, on_edge, None)
     _run_end_callbacks()
 
 
@@ -148,6 +149,11 @@ def _roots(tensors, grad_tensors, op):
                 g = g.astype(data.dtype)
         gs.append(g)
     return tensors, gs
+
+
+# PyTorch's backward never warns about floating-point events: 1/0 = inf (log's gradient at 0), 0/0 = nan,
+# overflow to inf happen silently, as they do in the forward ops that note it
+_QUIET = {"divide": "ignore", "invalid": "ignore", "over": "ignore"}
 
 
 def _walk(roots, gs, retain_graph, on_edge, capture) -> None:
@@ -262,7 +268,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             raise RuntimeError("autograd.grad: one of the differentiated Tensors does not require grad")
     roots, gs = _roots(outputs, grad_outputs, "autograd.grad")
     capture = dict.fromkeys(inputs)
-    _walk(roots, gs, bool(retain_graph), None, capture)
+    with np.errstate(**_QUIET):
+        _walk(roots, gs, bool(retain_graph), None, capture)
     result = []
     for x in inputs:
         g = capture[x]

@@ -17,7 +17,7 @@ from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, Adaptive
                                    AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
                                    MaxUnpool2d, MaxUnpool3d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
-from chainrule.nn.sparse import Embedding  # noqa: F401
+from chainrule.nn.sparse import Embedding, EmbeddingBag  # noqa: F401
 from chainrule.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder,  # noqa: F401
                                      TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
 from chainrule.nn.upsampling import (PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d,  # noqa: F401

@@ -17,6 +17,7 @@ class Linear(Module):
     Args:
         in_features (int), out_features (int).
         bias (bool, True): learn an additive bias.
+        device (None or "cpu"): accepted as in PyTorch (chainrule runs on the CPU).
         dtype (dtype, float32).
 
     Shape: (N, in_features) -> (N, out_features). ``weight`` is (out_features, in_features) as in
@@ -26,7 +27,7 @@ class Linear(Module):
     Initialisation matches PyTorch's in distribution: weight and bias U(-1/sqrt(in), 1/sqrt(in)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         # shape (out, in) as in PyTorch, stored as the transpose of a C-contiguous (in, out) array: the

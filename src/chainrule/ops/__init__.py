@@ -21,13 +21,15 @@ from chainrule.ops.shape import (  # noqa: F401
 from chainrule.ops.math import (  # noqa: F401
     allclose, clamp_min, clamp_max, cumprod, eq, equal, ceil, exp2, fix, floor, frac, ge, greater, greater_equal, gt,
     isclose, le, lerp, less, less_equal, log2, log10, lt, ne, not_equal, prod, reciprocal, round, rsqrt, sign,
-    trunc)
+    trunc, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not, logical_or, logical_xor,
+    square, floor_divide, fmod, remainder, addcmul, addcdiv)
 from chainrule.ops.sampling import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops.matrix import diag, diag_embed, diagonal, trace, tril, triu  # noqa: F401
 from chainrule.ops.counting import (  # noqa: F401
     argsort, argwhere, bincount, histc, histogram, msort, nonzero, unique)
 from chainrule.ops.index import (  # noqa: F401
-    argmax, argmin, clone, flip, gather, index_select, masked_fill, repeat, roll, scatter_add, sort, tile, topk)
+    argmax, argmin, clone, flip, gather, index_select, masked_fill, masked_select, repeat, repeat_interleave, roll,
+    scatter, scatter_add, sort, tile, topk)
 from chainrule.ops.misc import (  # noqa: F401
     all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer, xlogy)
 

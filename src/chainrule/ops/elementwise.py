@@ -2,6 +2,8 @@
 ``out=``. The gradient rules are in :mod:`chainrule.rules.elementwise`."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from chainrule.core import ShapeError, TensorBase, make, no_grad
@@ -94,14 +96,30 @@ sigmoid = unary(Sigmoid, "sigmoid", "1 / (1 + e^-x) elementwise, without overflo
 softplus = unary(Softplus, "softplus", "log(1 + e^x) elementwise, without overflow.")
 
 
-def add(input, other, *, alpha=1, out=None):  # noqa: A002 - torch keywords
-    """a + alpha * b with broadcasting."""
+def alpha_first(op: str, other, rest: tuple, alpha):
+    """(other, alpha) of PyTorch's deprecated ``add(alpha, other)`` overload (old tutorials'
+    ``p.data.add_(-lr, p.grad.data)``), with PyTorch's warning; ``(other, alpha)`` when ``rest`` is
+    empty."""
+    if not rest:
+        return other, alpha
+    if len(rest) > 1 or isinstance(other, TensorBase) or not isinstance(rest[0], TensorBase) or alpha != 1:
+        raise TypeError(f"{op}() takes one tensor and a keyword alpha: {op}(other, *, alpha=1)")
+    warnings.warn(f"This overload of {op} is deprecated:\n\t{op}(Number alpha, Tensor other)\nConsider using "
+                  f"one of the following signatures instead:\n\t{op}(Tensor other, *, Number alpha = 1)",
+                  UserWarning, stacklevel=3)
+    return rest[0], other
+
+
+def add(input, other, *rest, alpha=1, out=None):  # noqa: A002 - torch keywords
+    """a + alpha * b with broadcasting (``add(a, alpha, b)``, deprecated in PyTorch, works with its warning)."""
+    other, alpha = alpha_first("add", other, rest, alpha)
     r = add2(input, other if alpha == 1 else other * alpha)
     return r if out is None else write_out(r, out, "add")
 
 
-def sub(input, other, *, alpha=1, out=None):  # noqa: A002 - torch keywords
-    """a - alpha * b with broadcasting."""
+def sub(input, other, *rest, alpha=1, out=None):  # noqa: A002 - torch keywords
+    """a - alpha * b with broadcasting (``sub(a, alpha, b)``, deprecated in PyTorch, works with its warning)."""
+    other, alpha = alpha_first("sub", other, rest, alpha)
     r = sub2(input, other if alpha == 1 else other * alpha)
     return r if out is None else write_out(r, out, "sub")
 

@@ -14,7 +14,7 @@ import numpy as np
 from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.rules.index import IndexSelect, MaskedFill, ScatterAdd, TakeAlong
+from chainrule.rules.index import IndexSelect, MaskedFill, Scatter, ScatterAdd, TakeAlong
 from chainrule.rules.shape import Clone, Flip, Roll, Tile
 
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -192,6 +192,73 @@ def scatter_add(input, dim: int, index, src):  # noqa: A002
     return ScatterAdd.apply(x, s, idx, dim=a)
 
 
+
+
+def scatter(input, dim: int, index, src=None, value=None, *, reduce=None):  # noqa: A002
+    """A copy of ``input`` with ``src`` (a tensor) or ``value`` (a number) written at the positions
+    ``index`` gives along ``dim`` (PyTorch's scatter; one-hot codes: ``zeros(n, C).scatter_(1, y[:, None], 1)``).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.zeros(2, 3).scatter(1, cr.tensor([[2], [0]]), 1.0).tolist()
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    if reduce is not None:
+        raise NotImplementedError("scatter: reduce= is not supported in chainrule; use scatter_add for 'add'")
+    if (src is None) == (value is None):
+        raise TypeError("scatter() expects either src (a tensor) or value (a number)")
+    x = as_tensor(input)
+    idx = _int_index(index, "scatter")
+    a = args.dim(dim, x.ndim, "scatter")
+    if isinstance(src, TensorBase):
+        x, s = promote(x, src)
+        if s.ndim != x.ndim:
+            raise ShapeError(f"scatter: src has {s.ndim} dimensions but input has {x.ndim}; they must match")
+    else:
+        s = make(np.full(idx.shape, src if value is None else value, x._data.dtype))
+    _check_along(x, idx._data, a, "scatter", src_shape=s.shape)
+    return Scatter.apply(x, s, idx, dim=a)
+
+
+def repeat_interleave(input, repeats, dim=None, *, output_size=None):  # noqa: A002
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in place, as PyTorch's
+    repeat_interleave (``dim`` None: the flattened input). ``repeats`` is a number or one count per slice.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.tensor([[1, 2], [3, 4]]).repeat_interleave(2, dim=0).tolist()
+        [[1, 2], [1, 2], [3, 4], [3, 4]]
+    """
+    x = as_tensor(input)
+    if dim is None:
+        x, dim = x.reshape(-1), 0
+    a = args.dim(dim, x.ndim, "repeat_interleave")
+    r = repeats._data if isinstance(repeats, TensorBase) else np.asarray(repeats)
+    if r.ndim > 1 or r.ndim == 1 and len(r) not in (1, x.shape[a]) or (r < 0).any():
+        raise ShapeError(f"repeat_interleave: repeats must be a non-negative number or have one entry per slice "
+                         f"({x.shape[a]}), got shape {r.shape}")
+    return index_select(x, a, make(np.repeat(np.arange(x.shape[a]), r)))
+
+
+def masked_select(input, mask):  # noqa: A002
+    """The 1-D tensor of ``input``'s elements where the boolean ``mask`` (broadcast with it) is True.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, -2.0], [3.0, -4.0]])
+        >>> cr.masked_select(x, x > 0).tolist()
+        [1.0, 3.0]
+    """
+    x = as_tensor(input)
+    m = mask if isinstance(mask, TensorBase) else make(np.asarray(mask))
+    if m._data.dtype != np.bool_:
+        raise RuntimeError(f"masked_select: expected a boolean mask, got {m._data.dtype}")
+    shape = np.broadcast_shapes(x.shape, m.shape)
+    if x.shape != shape:
+        x = x.expand(shape)
+    if m.shape != shape:
+        m = make(np.broadcast_to(m._data, shape))
+    return x[m]
 
 
 def index_select(input, dim: int, index):  # noqa: A002

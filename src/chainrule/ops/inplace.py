@@ -77,6 +77,26 @@ def apply_(x, op: str, fn, *args, **kwargs):
     return x
 
 
+def reshape_(x, op: str, fn, *args):
+    """``x`` given the shape of ``fn(x, *args)`` in place (unsqueeze_, squeeze_, t_, transpose_): its
+    array becomes that view of the same memory and its version goes up (a node that saved the old
+    array raises at backward); when a gradient flows, the shape op takes x's place in the graph."""
+    grad_on = is_grad_enabled()
+    if grad_on and x.requires_grad and x._ctx is None:
+        raise RuntimeError(LEAF_ERROR)
+    bump_version(x)
+    if grad_on and x.requires_grad:
+        earlier = make(x._data, True, x._ctx)  # the history so far, frozen (see apply_)
+        earlier._vc, earlier.name = list(x._vc), x.name
+        out = fn(earlier, *args)
+        x._ctx = out._ctx
+    else:
+        with no_grad():
+            out = fn(x, *args)
+    x._data = out._data
+    return x
+
+
 def fill_(x, op: str, values):
     """``x`` overwritten by constants (zero_, fill_, uniform_, normal_): nothing to differentiate."""
     if is_grad_enabled() and x.requires_grad:

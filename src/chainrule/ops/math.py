@@ -10,7 +10,7 @@ from chainrule import dtypes
 from chainrule.core import TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_pair, promote
-from chainrule.ops.elementwise import clip, compare, unary
+from chainrule.ops.elementwise import clip, compare, div, unary
 from chainrule.rules.elementwise import Exp2, Flat, Frac, Lerp, Log2, Log10, Reciprocal, Rsqrt
 from chainrule.rules.reduce import Cumprod, Prod
 
@@ -123,3 +123,102 @@ def equal(input, other) -> bool:  # noqa: A002
     """True when both tensors have the same shape and the same values."""
     a, b = as_tensor(input), as_tensor(other)
     return a._data.shape == b._data.shape and bool(np.array_equal(a._data, b._data))
+
+
+# ----------------------------------------------------------------------------- bitwise and logical ops
+def _bitwise(np_fn, op: str, *operands):
+    """PyTorch's bitwise op on bool or integer tensors (``&``, ``|``, ``^``, ``~``): no gradient; a
+    float operand is refused, as PyTorch refuses it."""
+    arrays = [x._data if isinstance(x, TensorBase) else np.asarray(x) for x in operands]
+    for a in arrays:
+        if a.dtype.kind not in "biu":
+            raise RuntimeError(f'"{op}_cpu" not implemented for \'{dtypes.type_name(a.dtype)}\'')
+    return make(np.asarray(np_fn(*arrays)))
+
+
+def bitwise_and(input, other):  # noqa: A002
+    """a & b: logical and of bool tensors, bitwise and of integers (``mask = (x > 0) & (x < 1)``)."""
+    return _bitwise(np.bitwise_and, "bitwise_and", input, other)
+
+
+def bitwise_or(input, other):  # noqa: A002
+    """a | b: logical or of bool tensors, bitwise or of integers."""
+    return _bitwise(np.bitwise_or, "bitwise_or", input, other)
+
+
+def bitwise_xor(input, other):  # noqa: A002
+    """a ^ b: logical xor of bool tensors, bitwise xor of integers."""
+    return _bitwise(np.bitwise_xor, "bitwise_xor", input, other)
+
+
+def bitwise_not(input):  # noqa: A002
+    """~a: logical not of a bool tensor, bitwise not of integers."""
+    return _bitwise(np.invert, "bitwise_not", input)
+
+
+def _truth(x) -> np.ndarray:
+    a = x._data if isinstance(x, TensorBase) else np.asarray(x)
+    return a != 0
+
+
+def logical_and(input, other):  # noqa: A002
+    """Elementwise ``input != 0 and other != 0``, as a bool tensor (any dtypes)."""
+    return make(np.logical_and(_truth(input), _truth(other)))
+
+
+def logical_or(input, other):  # noqa: A002
+    """Elementwise ``input != 0 or other != 0``, as a bool tensor."""
+    return make(np.logical_or(_truth(input), _truth(other)))
+
+
+def logical_xor(input, other):  # noqa: A002
+    """Elementwise ``(input != 0) != (other != 0)``, as a bool tensor."""
+    return make(np.logical_xor(_truth(input), _truth(other)))
+
+
+def logical_not(input):  # noqa: A002
+    """Elementwise ``input == 0``, as a bool tensor."""
+    return make(~_truth(input))
+
+
+def square(input):  # noqa: A002
+    """x * x elementwise (an integer stays an integer); d/dx = 2x."""
+    x = as_tensor(input)
+    return x * x
+
+
+def floor_divide(input, other):  # noqa: A002
+    """a // b rounded toward minus infinity (PyTorch's ``//``); no gradient flows through it."""
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input, other):  # noqa: A002
+    """a % b with the sign of b (Python's and PyTorch's ``%``): a - b * floor(a / b);
+    d/da = 1, d/db = -floor(a / b)."""
+    a, b = _operand(input, other), _operand(other, input)
+    return a - b * div(a, b, rounding_mode="floor")
+
+
+def fmod(input, other):  # noqa: A002
+    """The C remainder, with the sign of a: a - b * trunc(a / b); d/da = 1, d/db = -trunc(a / b)."""
+    a, b = _operand(input, other), _operand(other, input)
+    return a - b * div(a, b, rounding_mode="trunc")
+
+
+def _operand(x, other):
+    """``x`` as a tensor; a Python number stays a 0-d tensor of the other operand's kind."""
+    if isinstance(x, TensorBase):
+        return x
+    if isinstance(other, TensorBase) and isinstance(x, int) and other._data.dtype.kind in "iu":
+        return make(np.asarray(x, other._data.dtype))
+    return as_tensor(x) if not isinstance(other, TensorBase) else make(np.asarray(x, dtypes.operands_dtype(other, x)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002
+    """input + value * tensor1 * tensor2 (the second-moment update of a hand-written Adam)."""
+    return input + value * tensor1 * tensor2 if value != 1 else input + tensor1 * tensor2
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):  # noqa: A002
+    """input + value * tensor1 / tensor2 (a hand-written Adam's step)."""
+    return input + value * tensor1 / tensor2 if value != 1 else input + tensor1 / tensor2

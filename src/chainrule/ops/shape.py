@@ -2,9 +2,11 @@
 expand, indexing, cat/stack, pad. The gradient rules are in :mod:`chainrule.rules.shape`."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from chainrule.core import ShapeError, TensorBase, make
+from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.rules.shape import Concatenate, Expand, Getitem, Pad, Permute, Reshape, Slot, Stack
@@ -256,3 +258,71 @@ def swapaxes(input, axis0: int, axis1: int):  # noqa: A002
 
 
 moveaxis, swapdims = movedim, swapaxes
+
+
+def meshgrid(*tensors, indexing: str | None = None) -> tuple:
+    """Coordinate grids from N 0-d or 1-D tensors of one dtype: N tensors of shape (n0, n1, ...)
+    ("ij", the default) or with the first two axes swapped ("xy", as NumPy's); views by expand, so
+    gradients flow back to the inputs. Without ``indexing`` PyTorch warns that it will be required.
+
+    Example:
+        >>> import chainrule as cr
+        >>> xs, ys = cr.meshgrid(cr.tensor([1, 2, 3]), cr.tensor([4, 5]), indexing="ij")
+        >>> xs.shape, ys[0].tolist()
+        ((3, 2), [4, 5])
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                      UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    ts = [as_tensor(t) for t in tensors]
+    if any(t.ndim > 1 for t in ts):
+        raise ShapeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got shapes "
+                         f"{[t.shape for t in ts]}")
+    if len({t.dtype for t in ts}) > 1:
+        raise DtypeError("meshgrid expects all tensors to have the same dtype")
+    ts = [t.reshape(1) if t.ndim == 0 else t for t in ts]
+    axes = list(range(len(ts)))
+    if indexing == "xy" and len(ts) >= 2:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(ts)
+    for t, a in zip(ts, axes):
+        shape[a] = t.shape[0]
+    out = []
+    for t, a in zip(ts, axes):
+        view = [1] * len(ts)
+        view[a] = -1
+        out.append(t.reshape(*view).expand(*shape))
+    return tuple(out)
+
+
+def is_tensor(obj) -> bool:
+    """True for a chainrule tensor (PyTorch's torch.is_tensor)."""
+    return isinstance(obj, TensorBase)
+
+
+def numel(input) -> int:  # noqa: A002
+    """The number of elements of ``input``."""
+    return int(as_tensor(input)._data.size)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """The shape that tensors of ``shapes`` broadcast to (NumPy's and PyTorch's rule), a tuple like ``x.shape``."""
+    shapes = [(int(s),) if isinstance(s, (int, np.integer)) else tuple(int(n) for n in s) for s in shapes]
+    try:
+        out = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(f"broadcast_shapes: shapes {shapes} do not broadcast (trailing axes must be equal "
+                         f"or 1)") from None
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    """The tensors expanded to their common shape (views: the gradient of each sums back)."""
+    ts = [as_tensor(t) for t in tensors]
+    shape = tuple(broadcast_shapes(*(t.shape for t in ts)))
+    return tuple(t if t.shape == shape else t.expand(*shape) for t in ts)

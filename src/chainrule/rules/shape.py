@@ -100,12 +100,16 @@ class Concatenate(Function):
     """y = [x1, x2, ...] joined along an axis; each xi gets its slice of dL/dy."""
 
     def forward(self, *xs, axis=0):
-        self.axis = axis
-        self.splits = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        self.axis, self.bounds, n = axis, [0], 0  # where each xi starts and ends along the axis
+        for x in xs:
+            n += x.shape[axis]
+            self.bounds.append(n)
         return np.concatenate(xs, axis=axis)
 
     def backward(self, grad):
-        return tuple(np.split(grad, self.splits, axis=self.axis))
+        # plain slices (np.split costs ~20 us of Python per call, a cost every RNN step pays)
+        lead, b = (slice(None),) * self.axis, self.bounds
+        return tuple(grad[lead + (slice(b[i], b[i + 1]),)] for i in range(len(b) - 1))
 
 
 class Stack(Function):
