@@ -22,7 +22,7 @@ from chainrule.compiler.blas import weight_grad
 from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
 from chainrule.compiler.update import PendingGrad
-from chainrule.rules.elementwise import ReLU
+from chainrule.rules.elementwise import ReLU, zeros_of
 from chainrule.rules.embedding import Embedding
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import CrossEntropy
@@ -248,7 +248,7 @@ class ReLUKernel:
             r = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
             out = b.new_slot(r)
         self.r = r
-        zeros = np.zeros_like(r)  # NumPy's maximum is several times faster against an array than a scalar
+        zeros = zeros_of(r)  # eager ReLU's zero block: maximum is several times faster against an array
         maximum = np.maximum
         b.p.steps.append(lambda: maximum(env[xs], zeros, out=r))
         return out
