@@ -61,7 +61,7 @@ class Program:
         self.buffers = buffers.LiveBuffers()  # module buffers read as options (buffers.py)
         self.outputs: list = []     # per returned leaf: ("slot", s) | ("grad", tensor) | ("value", v)
         self.out_spec = None
-        self.modules: list = []     # (module, training flag)
+        self.modules: list = []     # the modules the step called
         self.attribute_guards: list = []  # (module's __dict__, getter, values): buffers.attribute_guards
         self.optimizers: list = []  # the optimizers the step zeroes or steps
         self.verified = False       # the first replay is checked against the eager step (verify.py)
@@ -209,7 +209,7 @@ class Builder:
             if rec.out._ctx is not None and rec.out._ctx is not rec.fn:
                 raise Unsupported("uses a custom autograd.Function (its forward and backward run Python "
                                   "that the capture cannot replay)")
-        p.modules = [(m, m.training) for m in tr.modules.values()]
+        p.modules = list(tr.modules.values())
         p.attribute_guards = buffers.attribute_guards(tr)
         p.optimizers = list({id(ev[1]): ev[1] for ev in tr.events if ev[0] in ("zero_grad", "step")}.values())
         self.plan = kernels.plan(self, tr)

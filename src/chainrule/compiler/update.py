@@ -182,50 +182,47 @@ def _plain_sgd(opt, group: dict) -> None:
         opt_state(opt, p)
         w = array_of(p)
         if type(g) is PendingGrad:
-            if not gemm_into(w, -lr, g.x, g.d, 1.0):
+            if not _gemm_grad(w, -lr, g, 1.0):
                 w -= lr * np.asarray(g)
-            elif g.extra is not None:
-                axpy_into(w, -lr, g.extra)
         else:
             axpy_into(w, -lr, g)
 
 
+def _gemm_grad(c, alpha, g: PendingGrad, beta) -> bool:
+    """c = beta c + alpha dW, with dW = D^T X (+ g.extra) never formed; False when the GEMM cannot run
+    here (c unchanged)."""
+    if not gemm_into(c, alpha, g.x, g.d, beta):
+        return False
+    if g.extra is not None:
+        axpy_into(c, alpha, g.extra)
+    return True
+
+
 def _fold(opt, w, g: PendingGrad, st: dict, group: dict, buffers: dict, key) -> bool:
     """W's update with dW = D^T X folded in; False when this case is not folded (nothing changed)."""
-    extra = g.extra
     if type(opt) is SGD:
         lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
         if not mom:
-            if not gemm_into(w, -lr, g.x, g.d, 1.0 - lr * wd if wd else 1.0):
-                return False
-            if extra is not None:
-                axpy_into(w, -lr, extra)
-            return True
+            return _gemm_grad(w, -lr, g, 1.0 - lr * wd if wd else 1.0)
         if group["nesterov"] or wd:
             return False
         if st.get("momentum_buffer") is None:  # the first step: buf = dW
             buf = opt._buffer(st, "momentum_buffer", w)  # the optimizer's own buffer, in w's layout
-            if not gemm_into(buf, 1.0, g.x, g.d, 0.0):
+            if not _gemm_grad(buf, 1.0, g, 0.0):
                 buf[...] = np.asarray(g)
-            elif extra is not None:
-                axpy_into(buf, 1.0, extra)
         else:
             buf = array_of(st["momentum_buffer"])
             damp = 1.0 - group["dampening"]
-            if buf.shape != w.shape or not gemm_into(buf, damp, g.x, g.d, mom):
+            if buf.shape != w.shape or not _gemm_grad(buf, damp, g, mom):
                 return False
-            if extra is not None:
-                axpy_into(buf, damp, extra)
         axpy_into(w, -lr, buf)
         return True
     # Adam, AdamW: dW into a kept buffer, then the optimizer's own rule
     buf = buffers.get(key)
     if buf is None or buf.shape != w.shape or buf.dtype != w.dtype:
         buf = buffers[key] = np.empty_like(w)
-    if not gemm_into(buf, 1.0, g.x, g.d, 0.0):
+    if not _gemm_grad(buf, 1.0, g, 0.0):
         return False
-    if extra is not None:
-        axpy_into(buf, 1.0, extra)
     g.value = buf
     opt._update(w, buf, st, group)
     return True

@@ -28,7 +28,7 @@ class Snapshot:
         for a in flat:
             if isinstance(a, Tensor):
                 tensors[id(a)] = a
-        self.modules = [m for m, _ in program.modules]
+        self.modules = list(program.modules)
         for m in self.modules:
             for p in m.parameters():
                 tensors[id(p)] = p
