@@ -116,8 +116,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False, on_edge=Non
     if grad is not None:
         grad_tensors = grad
     roots, gs = _roots(tensors, grad_tensors, "backward")
-    with np.errstate(**_QUIET):
-        _walk(roots, gs, retain_graph, on_edge, None)
+    _walk(roots, gs, retain_graph, on_edge, None)
     _run_end_callbacks()
 
 
@@ -156,9 +155,11 @@ def _roots(tensors, grad_tensors, op):
 _QUIET = {"divide": "ignore", "invalid": "ignore", "over": "ignore"}
 
 
+@np.errstate(**_QUIET)
 def _walk(roots, gs, retain_graph, on_edge, capture) -> None:
     """The backward pass from ``roots`` seeded with ``gs``; with ``capture`` (a dict keyed by tensors)
-    the gradients of those tensors are collected there and no ``.grad`` is touched."""
+    the gradients of those tensors are collected there and no ``.grad`` is touched. NumPy computes
+    inf and nan silently in it (``_QUIET``), as PyTorch does."""
     grads = {}
     heap = []
     pop, push = heapq.heappop, heapq.heappush
@@ -268,8 +269,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             raise RuntimeError("autograd.grad: one of the differentiated Tensors does not require grad")
     roots, gs = _roots(outputs, grad_outputs, "autograd.grad")
     capture = dict.fromkeys(inputs)
-    with np.errstate(**_QUIET):
-        _walk(roots, gs, bool(retain_graph), None, capture)
+    _walk(roots, gs, bool(retain_graph), None, capture)
     result = []
     for x in inputs:
         g = capture[x]
