@@ -343,7 +343,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     if mode == "area":
         if x.ndim == 5:
             raise NotImplementedError("interpolate: mode='area' on a 5-d input is not supported in chainrule")
-        return adaptive_avg_pool1d(x, sizes[0]) if x.ndim == 3 else adaptive_avg_pool2d(x, tuple(sizes))
+        return _adaptive_avg(x, tuple(sizes), x.ndim - 2)
     dt = x._data.dtype
     for axis, (n, m, s) in enumerate(zip(x.shape[2:], sizes, scales), start=2):
         if mode.startswith("nearest"):
@@ -1261,10 +1261,10 @@ def _max_unpool(input, indices, kernel_size, stride, padding, output_size, dims:
     if min(size) < 1:
         raise ValueError(f"{op}: the output size {tuple(size)} must be positive")
     plane = int(np.prod(size))
-    if idx.numel() and (int(idx._data.min()) < 0 or int(idx._data.max()) >= plane):
-        bad = int(idx._data.max()) if int(idx._data.max()) >= plane else int(idx._data.min())
-        raise RuntimeError(f"{op}: found an invalid max index {bad} (output planes are of size "
-                           f"{'x'.join(map(str, size))})")
+    lo, hi = (int(idx._data.min()), int(idx._data.max())) if idx.numel() else (0, 0)
+    if lo < 0 or hi >= plane:
+        raise RuntimeError(f"{op}: found an invalid max index {hi if hi >= plane else lo} (output planes are of "
+                           f"size {'x'.join(map(str, size))})")
     y = _pool.PlaneScatter.apply(x, as_tensor(idx, np.int64), size=tuple(size))
     return y.squeeze(0) if unbatched else y
 
@@ -1353,10 +1353,6 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     return _norm.LayerNorm.apply(x, w, b, ndim=len(shape), eps=eps)
 
 
-def _dropout_mask(x: Tensor, p: float, shape, op: str, rng) -> Tensor:
-    return Tensor._make(dropout_mask(rng, shape, p, x._data.dtype), False, None)
-
-
 def _check_p(p: float, op: str) -> None:
     if not 0 <= p <= 1:
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
@@ -1375,23 +1371,24 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
         [1.0, 1.0, 1.0]
     """
     _check_p(p, "dropout")
-    return _masked(as_tensor(input), p, training, None, "dropout", rng if generator is None else generator)
+    return _masked(as_tensor(input), p, training, None, rng if generator is None else generator)
 
 
-def _masked(x: Tensor, p: float, training: bool, shape, op: str, rng) -> Tensor:
+def _masked(x: Tensor, p: float, training: bool, shape, rng) -> Tensor:
     """x times a dropout mask of ``shape`` (None: x's own), broadcast over x; x itself when nothing drops."""
     if not training or p == 0:
         return x
     if p == 1:   # every element dropped: one 0 broadcast over x
         return _dropout.Dropout.apply(x, Tensor._make(np.zeros((), x._data.dtype), False, None))
-    return _dropout.Dropout.apply(x, _dropout_mask(x, p, x.shape if shape is None else shape, op, rng))
+    mask = dropout_mask(rng, x.shape if shape is None else shape, p, x._data.dtype)
+    return _dropout.Dropout.apply(x, Tensor._make(mask, False, None))
 
 
 def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, op: str, rng) -> Tensor:
     """Channel dropout as PyTorch's feature dropout: one draw per (sample, channel) of a batched input
     (N, C, *), one per channel of an unbatched one (C, *), spread over the remaining dims."""
     lead = 2 if batched else 1
-    return _masked(x, p, training, x.shape[:lead] + (1,) * (x.ndim - lead), op, rng)
+    return _masked(x, p, training, x.shape[:lead] + (1,) * (x.ndim - lead), rng)
 
 
 def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *,  # noqa: A002
