@@ -177,20 +177,22 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
     else:
         attn_mask = _float_mask(attn_mask, dt, "attn_mask")
         is_causal = is_causal and kpm is None
-    if use_separate_proj_weight:
-        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
-    else:
-        w_q, w_k, w_v = in_proj_weight[:E], in_proj_weight[E:2 * E], in_proj_weight[2 * E:]
-    b_q = b_k = b_v = None
-    if in_proj_bias is not None:
-        b_q, b_k, b_v = in_proj_bias[:E], in_proj_bias[E:2 * E], in_proj_bias[2 * E:]
+    # the weights and biases are sliced only where a branch uses them (each slice is a node of the graph)
     if self_attention and not use_separate_proj_weight:  # one product with the packed (3E, E) weight
         qkv = linear(query, in_proj_weight, in_proj_bias)  # (L, N, 3E)
         q, k, v = qkv[..., :E], qkv[..., E:2 * E], qkv[..., 2 * E:]
     elif same_kv and not use_separate_proj_weight:
         kv = linear(key, in_proj_weight[E:], None if in_proj_bias is None else in_proj_bias[E:])
-        q, k, v = linear(query, w_q, b_q), kv[..., :E], kv[..., E:]
+        q = linear(query, in_proj_weight[:E], None if in_proj_bias is None else in_proj_bias[:E])
+        k, v = kv[..., :E], kv[..., E:]
     else:
+        if use_separate_proj_weight:
+            w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+        else:
+            w_q, w_k, w_v = in_proj_weight[:E], in_proj_weight[E:2 * E], in_proj_weight[2 * E:]
+        b_q = b_k = b_v = None
+        if in_proj_bias is not None:
+            b_q, b_k, b_v = in_proj_bias[:E], in_proj_bias[E:2 * E], in_proj_bias[2 * E:]
         q, k, v = linear(query, w_q, b_q), linear(key, w_k, b_k), linear(value, w_v, b_v)  # (L|S, N, E)
     if attn_mask is not None:
         if attn_mask.ndim == 2:
