@@ -81,9 +81,10 @@ def packed_rows(batch_sizes: np.ndarray, width: int) -> np.ndarray:
     return np.flatnonzero(np.arange(width)[None, :] < batch_sizes[:, None])
 
 
-def _lengths(batch_sizes: np.ndarray) -> np.ndarray:
-    """Each sorted sample's length: the steps whose batch size exceeds its position."""
-    return (batch_sizes[None, :] > np.arange(batch_sizes[0])[:, None]).sum(axis=1)
+def _exceeding(v: np.ndarray) -> np.ndarray:
+    """For non-increasing counts v: how many exceed 0, 1, ..., v[0] - 1. One transform both ways: the
+    batch size of each step from the sorted lengths, and each sorted sample's length from the batch sizes."""
+    return (v[None, :] > np.arange(v[0])[:, None]).sum(axis=1)
 
 
 def padded_from_packed(data: Tensor, batch_sizes: np.ndarray, padding_value: float = 0.0, total: int | None = None,
@@ -135,7 +136,7 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
         order = np.argsort(-lens, kind="stable")
         sorted_indices, lens = wrap(order), lens[order]
         x = x[:, order]
-    sizes = (lens[None, :] > np.arange(lens[0])[:, None]).sum(axis=1)
+    sizes = _exceeding(lens)
     n = x.shape[1]
     data = x[:len(sizes)].reshape(len(sizes) * n, *x.shape[2:])[packed_rows(sizes, n)]
     return PackedSequence(data, sizes, sorted_indices)
@@ -157,7 +158,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
                          f"sequence ({len(sizes)} steps)")
     order = None if sequence.unsorted_indices is None else as_array(sequence.unsorted_indices)
     padded = padded_from_packed(sequence.data, sizes, padding_value, total_length, order)
-    lengths = _lengths(sizes)
+    lengths = _exceeding(sizes)
     if order is not None:
         lengths = lengths[order]
     return (padded.transpose(0, 1) if batch_first else padded), wrap(lengths.astype(np.int64))
