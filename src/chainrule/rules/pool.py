@@ -189,7 +189,6 @@ def window_argmax(x: np.ndarray, taps) -> np.ndarray:
     and whether it lands inside the input. One gather and a few elementwise passes per kernel offset."""
     spatial = x.shape[2:]
     flat_stride = [int(np.prod(spatial[i + 1:])) for i in range(len(spatial))]
-    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     best = idx = seen = None
     for combo in itertools.product(*taps):
         grid = _axes([np.clip(p, 0, n - 1) for (p, _), n in zip(combo, spatial)])
@@ -197,7 +196,7 @@ def window_argmax(x: np.ndarray, taps) -> np.ndarray:
         valid = functools.reduce(np.logical_and, _axes([ok for _, ok in combo]))
         flat = sum(g * s for g, s in zip(grid, flat_stride))                # (*out) broadcastable
         if best is None:
-            best = np.where(valid, v, low)
+            best = v.copy()   # entries outside the input are never compared: ~seen below takes over them
             idx = np.broadcast_to(flat, v.shape).astype(np.int64)
             seen = np.broadcast_to(valid, v.shape).copy()
             continue
@@ -207,7 +206,7 @@ def window_argmax(x: np.ndarray, taps) -> np.ndarray:
         take |= ~seen   # the first valid entry of a window that started in the padding
         take &= valid
         np.copyto(best, v, where=take)
-        np.copyto(idx, flat, where=np.broadcast_to(take, idx.shape))
+        np.copyto(idx, flat, where=take)
         seen |= valid
     return idx
 
