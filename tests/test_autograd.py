@@ -325,3 +325,30 @@ def test_random_compositions_match_pytorch(ops, seed, shape):
     arrays = [rng.uniform(-1, 1, shape), rng.uniform(-1, 1, (3,) if shape == (1, 3) else shape),
               rng.uniform(-1, 1, shape)]
     check_op(program(1, 1), program(2, 2), arrays, gradcheck=len(ops) <= 3, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2, 7, 1500])
+def test_a_bias_gradient_and_a_softmax_sum_are_sums_over_rows_and_the_last_axis(dtype, rows):
+    # sum_rows / sum_last compute g.sum(0) and x.sum(-1, keepdims=True) as products with ones (gemv):
+    # the values are NumPy's within rounding, for every shape and layout, into out= or not
+    from chainrule.core import sum_last, sum_rows
+    rng = np.random.default_rng(rows)
+    g = rng.standard_normal((rows, 13)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for a in (g, np.asfortranarray(g), g[:, ::2]):
+        np.testing.assert_allclose(sum_rows(a), a.sum(0), **tol)
+        assert sum_rows(a).dtype == dtype and sum_rows(a).shape == (a.shape[1],)
+        np.testing.assert_allclose(sum_last(a), a.sum(-1, keepdims=True), **tol)
+        assert sum_last(a).shape == (rows, 1)
+    out = np.empty((rows, 1), dtype)
+    assert sum_last(g, out=out) is out
+    np.testing.assert_allclose(out, g.sum(-1, keepdims=True), **tol)
+    x3 = rng.standard_normal((2, rows, 5)).astype(dtype)
+    np.testing.assert_allclose(sum_last(x3), x3.sum(-1, keepdims=True), **tol)
+    ints = rng.integers(0, 9, (rows, 4))
+    np.testing.assert_array_equal(sum_rows(ints), ints.sum(0))   # other dtypes: NumPy's own reduction
+    x = cr.tensor(g, requires_grad=True)
+    b = cr.tensor(np.zeros(13, dtype), requires_grad=True)
+    (x + b).sum().backward()   # a broadcast bias: unbroadcast's sum over the rows
+    np.testing.assert_array_equal(b.grad.numpy(), np.full(13, rows, dtype))

@@ -658,8 +658,12 @@ def test_the_weight_gradient_is_folded_into_the_update_where_scipy_is_installed(
     for x, y in batches(3, 4, 6, 3, np.float32):
         compiled(x, y)
     assert type(net[0].weight._grad) is PendingGrad and type(net[2].weight._grad) is PendingGrad
-    assert type(net[0].bias._grad) is np.ndarray  # biases take the optimizer's own rule
+    assert type(net[0].bias._grad) is PendingGrad and net[0].bias._grad.x is None  # D^T 1: a gemv
     assert net[0].weight.grad.shape == (5, 6)     # and .grad reads it as a tensor
+    assert net[0].bias.grad.shape == (5,)
+    # the pending bias gradient reads as the layer's gradient summed over the batch, as eager computes it
+    g = net[0].bias._grad.d
+    np.testing.assert_allclose(net[0].bias.grad.numpy(), g.sum(0), rtol=1e-6)
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "sgd_wd", "momentum", "adam", "adamw"])

@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from chainrule.core import ones_vector
+
 try:  # optional: the fused updates fall back to NumPy without it
     from scipy.linalg import blas as _blas
 except ImportError:  # pragma: no cover - depends on the environment
@@ -20,6 +22,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 _GEMM = {} if _blas is None else {np.dtype(np.float32): _blas.sgemm, np.dtype(np.float64): _blas.dgemm}
 _AXPY = {} if _blas is None else {np.dtype(np.float32): _blas.saxpy, np.dtype(np.float64): _blas.daxpy}
+_GEMV = {} if _blas is None else {np.dtype(np.float32): _blas.sgemv, np.dtype(np.float64): _blas.dgemv}
 _COL_MAJOR, _NO_TRANS, _TRANS = 102, 111, 112  # CBLAS's enums
 
 
@@ -64,8 +67,11 @@ def weight_grad(x: np.ndarray, d: np.ndarray, w_fortran: bool) -> np.ndarray:
     return np.dot(d.T, x)              # (out, N) @ (N, in) -> (out, in)
 
 
-def gemm_into(c: np.ndarray, alpha: float, x: np.ndarray, d: np.ndarray, beta: float) -> bool:
-    """c <- beta c + alpha D^T X in place; False (c untouched) when BLAS cannot write into c."""
+def gemm_into(c: np.ndarray, alpha: float, x: np.ndarray | None, d: np.ndarray, beta: float) -> bool:
+    """c <- beta c + alpha D^T X in place; False (c untouched) when BLAS cannot write into c.
+    ``x`` None: c is a bias, c <- beta c + alpha D^T 1 (D's rows summed), one gemv."""
+    if x is None:
+        return _gemv_into(c, alpha, d, beta)
     gemm = _GEMM.get(c.dtype)
     if gemm is None or x.dtype != c.dtype or d.dtype != c.dtype:
         return False
@@ -89,6 +95,17 @@ def gemm_into(c: np.ndarray, alpha: float, x: np.ndarray, d: np.ndarray, beta: f
         r = r.T
     else:
         return False
+    if r is not c and not np.shares_memory(r, c):  # pragma: no cover - BLAS made a copy
+        c[...] = r
+    return True
+
+
+def _gemv_into(c: np.ndarray, alpha: float, d: np.ndarray, beta: float) -> bool:
+    gemv = _GEMV.get(c.dtype)
+    if gemv is None or d.dtype != c.dtype or d.ndim != 2 or not d.flags.c_contiguous or c.ndim != 1 or \
+            c.shape[0] != d.shape[1] or c.strides != (c.itemsize,) or not c.flags.writeable:
+        return False
+    r = gemv(alpha, d.T, ones_vector(d.shape[0], d.dtype), beta=beta, y=c, overwrite_y=1)  # D^T: (out, N)
     if r is not c and not np.shares_memory(r, c):  # pragma: no cover - BLAS made a copy
         c[...] = r
     return True

@@ -22,6 +22,7 @@ from chainrule.compiler.blas import weight_grad
 from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
 from chainrule.compiler.update import PendingGrad
+from chainrule.core import ones_vector, sum_rows
 from chainrule.rules.elementwise import ReLU, zeros_of
 from chainrule.rules.embedding import Embedding
 from chainrule.rules.linalg import Linear
@@ -207,8 +208,8 @@ class LinearKernel:
         tx, tw = deliver(b, targets[0], buffer=True), deliver(b, targets[1])
         tb = deliver(b, targets[2]) if len(targets) == 3 else None
         gx = np.empty(array_of(rec.inputs[0]).shape, array_of(rec.out).dtype) if tx is not None else None
-        fold = b.folds.get(rec.index)
-        dot, add = np.dot, np.add.reduce  # ndarray.sum's own reduction, without its Python wrapper
+        fold, bias_fold = b.folds.get(rec.index), b.bias_folds.get(rec.index)
+        dot = np.dot
 
         def backward():
             g = env[gs]
@@ -225,7 +226,11 @@ class LinearKernel:
                 else:
                     tw(weight_grad(x, g, w.flags.f_contiguous), g)
             if tb is not None:
-                tb(add(g, axis=0), g)
+                prev = None if bias_fold is None else bias_fold._grad
+                if bias_fold is not None and (prev is None or type(prev) is np.ndarray):
+                    bias_fold._grad = PendingGrad(None, g, False, prev)  # folded into b: gemv
+                else:
+                    tb(sum_rows(g), g)
 
         b.p.steps.append(backward)
         return True
@@ -307,7 +312,8 @@ def guard(b, rec):
 
 
 class CrossEntropyKernel:
-    """The log-softmax of the logits into a buffer (the per-sample losses are left to the mean)."""
+    """The log-softmax of the logits into a buffer, in the NumPy calls of eager's log_softmax_array (the
+    per-sample losses are left to the mean)."""
 
     def forward(self, b, rec):
         env = b.p.env
@@ -319,12 +325,13 @@ class CrossEntropyKernel:
             ts = b.array_slot(labels, "the target array of cross_entropy")
         n, c = array_of(rec.inputs[0]).shape
         dt = array_of(rec.inputs[0]).dtype
-        m = np.empty((n, 1), dt)
-        s = np.empty((n, 1), dt)
-        logp = np.empty((n, c), dt)
-        self.logp, self.ts, self.n, self.c, self.xs = logp, ts, n, c, xs
-        mx, sub, exp, add, log = np.maximum.reduce, np.subtract, np.exp, np.add.reduce, np.log
-        e = np.empty((n, c), dt)
+        m, s = np.empty((n, 1), dt), np.empty((n, 1), dt)
+        logp, e = np.empty((n, c), dt), np.empty((n, c), dt)
+        # the labels' places in the flattened (n, c) arrays: row * c + label
+        base, picks = np.arange(0, n * c, c), np.empty(n, np.intp)
+        self.logp, self.picks, self.n = logp, picks, n
+        mx, sub, exp, log, add, dot = np.maximum.reduce, np.subtract, np.exp, np.log, np.add, np.dot
+        ones, sums = ones_vector(c, dt), s.reshape(n)  # sum_last's product, without its checks
         xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
         bad = outside(np.asarray(labels).dtype, n, c)
 
@@ -332,11 +339,12 @@ class CrossEntropyKernel:
             x, t = env[xs], env[ts]
             if bad(t):
                 raise Fallback("labels outside [0, C)")
+            add(base, t, out=picks)
             copyto(xt, x.T)                              # the row maxima down the columns of x^T:
             mx(xt, axis=0, keepdims=True, out=mt)        # NumPy reduces (N, C) along C slowly for a small C
             sub(x, m, out=logp)                          # z = x - max
             exp(logp, out=e)
-            add(e, axis=1, keepdims=True, out=s)
+            dot(e, ones, out=sums)                       # the row sums (core.sum_last)
             log(s, out=s)
             sub(logp, s, out=logp)                       # z - log sum e^z
 
@@ -357,17 +365,15 @@ class CrossEntropyMeanKernel:
     def forward(self, b, rec):
         env = b.p.env
         ck = b.plan.kernels[self.ce.index]
-        logp, ts, n = ck.logp, ck.ts, ck.n
-        dt = logp.dtype.type
-        nn = dt(n)
-        rows = np.arange(n)
+        flat, picks, n = ck.logp.reshape(-1), ck.picks, ck.n
+        nn = ck.logp.dtype.type(n)
+        v = np.empty(n, ck.logp.dtype)
         out = b.new_slot()
-        add, neg, isfinite = np.add.reduce, np.negative, np.isfinite
+        take, add, isfinite = np.take, np.add.reduce, np.isfinite
 
         def forward():
-            v = logp[rows, env[ts]]
-            neg(v, out=v)
-            loss = np.asarray(add(v, axis=None) / nn)
+            take(flat, picks, out=v, mode="clip")        # log p_i[y_i] (the labels were checked)
+            loss = np.asarray(-add(v, axis=None) / nn)
             if not isfinite(loss):
                 raise Fallback("a non-finite loss")
             env[out] = loss
@@ -378,7 +384,7 @@ class CrossEntropyMeanKernel:
     def backward(self, b, rec, gs, targets):
         env = b.p.env
         ck = b.plan.kernels[self.ce.index]
-        logp, ts, n = ck.logp, ck.ts, ck.n
+        logp, picks, n = ck.logp, ck.picks, ck.n
         t = self.ce.inputs[0]
         if not t.requires_grad:
             return True
@@ -388,7 +394,7 @@ class CrossEntropyMeanKernel:
         tx = deliver(b, target, buffer=True)
         nn = logp.dtype.type(n)
         d = np.empty_like(logp)
-        rows = np.arange(n)
+        flat = d.reshape(-1)
         exp, mul = np.exp, np.multiply
 
         def backward():
@@ -397,7 +403,7 @@ class CrossEntropyMeanKernel:
                 return
             env[gs] = None
             exp(logp, out=d)                             # softmax
-            d[rows, env[ts]] -= 1                        # - onehot
+            flat[picks] -= 1                             # - onehot
             mul(d, g / nn, out=d)                        # * dL/dloss_i = g / N
             tx(d, None)
 

@@ -213,12 +213,12 @@ class Builder:
         p.attribute_guards = buffers.attribute_guards(tr)
         p.optimizers = list({id(ev[1]): ev[1] for ev in tr.events if ev[0] in ("zero_grad", "step")}.values())
         self.plan = kernels.plan(self, tr)
-        self.folds = update.plan_folds(self, tr)
+        self.folds, self.bias_folds = update.plan_folds(self, tr)
         first_op = True
         for ev in tr.events:
             kind = ev[0]
-            if kind == "op" and first_op and self.folds:
-                p.steps.append(update.drop_stale_step(list(self.folds.values())))
+            if kind == "op" and first_op and (self.folds or self.bias_folds):
+                p.steps.append(update.drop_stale_step(list(self.folds.values()) + list(self.bias_folds.values())))
                 first_op = False
             if kind == "op":
                 self.op(ev[1])

@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.compiler.engine import array_of, opt_state
 from chainrule.compiler.blas import _blas, axpy_into, gemm_into, weight_grad
+from chainrule.core import sum_rows
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.sgd import SGD, Adam, AdamW
 
@@ -33,7 +34,7 @@ FOLDABLE = (SGD, Adam, AdamW)
 class PendingGrad:
     """dL/dW = extra + D^T X, the product not yet computed: an array-like that computes (once) when
     read. ``extra`` is the gradient W had already received in this backward from other ops (an L2
-    penalty's 2 lambda W), or None."""
+    penalty's 2 lambda W), or None. For a bias ``x`` is None: dL/db = extra + D^T 1, D's rows summed."""
 
     __slots__ = ("x", "d", "fortran", "extra", "value")
 
@@ -43,7 +44,7 @@ class PendingGrad:
     def __array__(self, dtype=None, copy=None):
         v = self.value
         if v is None:
-            v = weight_grad(self.x, self.d, self.fortran)
+            v = sum_rows(self.d) if self.x is None else weight_grad(self.x, self.d, self.fortran)
             if self.extra is not None:
                 v = np.asarray(self.extra + v)   # as the walk accumulates: what came first, plus dW
             self.value = v
@@ -53,7 +54,7 @@ class PendingGrad:
 
     @property
     def shape(self):
-        return (self.d.shape[1], self.x.shape[1])
+        return (self.d.shape[1],) if self.x is None else (self.d.shape[1], self.x.shape[1])
 
     @property
     def dtype(self):
@@ -85,36 +86,41 @@ PendingGrad.__abs__ = lambda self: abs(np.asarray(self))
 PendingGrad.__hash__ = object.__hash__
 
 
-def plan_folds(b, tr) -> dict:
-    """The Linear ops (by index) whose weight gradient the optimizer can fold: the weight is a live
-    leaf read by one Linear op (other ops may read it too: an L2 penalty's gradient arrives first,
-    as ``extra``), one backward() reaches the op, and a step of SGD, Adam or AdamW that owns the
-    weight follows it."""
+def plan_folds(b, tr) -> tuple[dict, dict]:
+    """The Linear ops (by index) whose weight gradient, and those whose bias gradient, the optimizer
+    can fold: the weight (the bias) is a live leaf read by one Linear op (other ops may read it too:
+    an L2 penalty's gradient arrives first, as ``extra``), one backward() reaches the op, and a step
+    of SGD, Adam or AdamW that owns the parameter follows it. Returns ({index: weight}, {index: bias})."""
     if _blas is None:
-        return {}
+        return {}, {}
     backs = [i for i, ev in enumerate(tr.events) if ev[0] == "backward"]
     if len(backs) != 1:
-        return {}
+        return {}, {}
     stepped = set()
     for ev in tr.events[backs[0] + 1:]:
         if ev[0] == "step" and type(ev[1]) in FOLDABLE:
             stepped.update(id(p) for g in ev[1].param_groups for p in g["params"])
-    uses: dict = {}  # id(weight) -> the Linear kernels reading it
+    uses: dict = {}  # id(weight or bias) -> the Linear kernels reading it
     for index, kernel in b.plan.kernels.items():
         if type(kernel).__name__ == "LinearKernel":
-            w = tr.ops[index].inputs[1]
-            uses[id(w)] = uses.get(id(w), 0) + 1
-    folds = {}
+            for p in tr.ops[index].inputs[1:]:
+                uses[id(p)] = uses.get(id(p), 0) + 1
+
+    def foldable(p) -> bool:
+        if id(p) in b.producer or id(p) in tr.born or id(p) in b.slot_of or not p.requires_grad:
+            return False  # not a parameter (an argument, a computed tensor, a constant)
+        return uses.get(id(p)) == 1 and id(p) in stepped and array_of(p).dtype.kind == "f"
+
+    folds, bias_folds = {}, {}
     for index, kernel in b.plan.kernels.items():
         if type(kernel).__name__ != "LinearKernel" or index not in b.plan.backwarded:
             continue
-        rec = tr.ops[index]
-        w = rec.inputs[1]
-        if id(w) in b.producer or id(w) in tr.born or id(w) in b.slot_of or not w.requires_grad:
-            continue  # not a parameter (an argument, a computed tensor, a constant)
-        if uses.get(id(w)) == 1 and id(w) in stepped and array_of(w).dtype.kind == "f":
-            folds[index] = w
-    return folds
+        inputs = tr.ops[index].inputs
+        if foldable(inputs[1]):
+            folds[index] = inputs[1]
+        if len(inputs) == 3 and foldable(inputs[2]):
+            bias_folds[index] = inputs[2]
+    return folds, bias_folds
 
 
 def zero_grad_step(opt, set_to_none: bool):
@@ -147,7 +153,7 @@ def drop_stale_step(params):
 
 def step(b, opt):
     """The optimizer's step as a replay step."""
-    folded = {id(w) for w in b.folds.values()}
+    folded = {id(w) for w in b.folds.values()} | {id(p) for p in b.bias_folds.values()}
     if type(opt) not in FOLDABLE or not any(id(p) in folded for g in opt.param_groups for p in g["params"]):
         return lambda: _EAGER_STEP(opt)
     buffers: dict = {}  # id(param) -> dW buffer (Adam)

@@ -252,9 +252,50 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
             axes.append(extra + i)
         elif n != grad.shape[extra + i]:
             raise ValueError(f"gradient of shape {grad.shape} cannot belong to an input of shape {shape}")
+    if axes == [0] and grad.ndim == 2:  # a bias's gradient: the batch's rows summed
+        return sum_rows(grad).reshape(shape)
     if axes:
         grad = grad.sum(axis=tuple(axes), keepdims=True)
     return grad.reshape(shape)
+
+
+_ONES: dict = {}
+
+
+def sum_rows(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The rows of a 2-D ``g`` summed (``g.sum(0)``), for float32 and float64 as a product with a vector
+    of ones: BLAS's gemv is 3-5x faster than NumPy's reduction down the rows (0.6 against 1.9 us at
+    (64, 100) float32, 3.7 against 17 us at (1024, 100)); the order of the additions differs, the
+    result is the same within rounding. ``out``: a C-contiguous array for the result (of g's dtype)."""
+    n = g.shape[0]
+    if g.dtype.char not in "fd" or n < 2:
+        return np.add.reduce(g, axis=0, out=out)
+    return np.dot(ones_vector(n, g.dtype), g, out=out)
+
+
+def sum_last(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` summed over its last axis, keeping it (``x.sum(-1, keepdims=True)``); for float32 and float64
+    as a product with a vector of ones: NumPy reduces a short last axis (softmax's 10 classes) 3-7x
+    slower than gemv (15.7 against 2.1 us at (1024, 10)). ``out``: a C-contiguous array of the result's
+    shape."""
+    c = x.shape[-1]
+    if x.dtype.char not in "fd" or c < 2 or x.ndim < 2 or not x.flags.c_contiguous:
+        return np.add.reduce(x, axis=-1, keepdims=True, out=out)
+    rows = x.reshape(-1, c)
+    if out is None:
+        return np.dot(rows, ones_vector(c, x.dtype)).reshape(x.shape[:-1] + (1,))
+    np.dot(rows, ones_vector(c, x.dtype), out=out.reshape(rows.shape[0]))
+    return out
+
+
+def ones_vector(n: int, dtype) -> np.ndarray:
+    """A read-only vector of n ones: a view of one block per dtype, grown when needed."""
+    ones = _ONES.get(dtype)
+    if ones is None or ones.size < n:
+        ones = np.ones(max(n, 1024), dtype)
+        ones.flags.writeable = False
+        _ONES[dtype] = ones
+    return ones[:n]
 
 
 # --------------------------------------------------------------------------- versions (in-place ops)

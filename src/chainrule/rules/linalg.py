@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.core import ALL, Function
+from chainrule.core import ALL, Function, sum_rows
 
 
 def _mm(a, b):
@@ -81,7 +81,7 @@ class Linear(Function):
                 gw = np.dot(grad.T, self.x)                 # (out, N) @ (N, in) -> (out, in)
         if len(self.needs_input_grad) == 2:
             return gx, gw
-        gb = np.add.reduce(grad, axis=0) if self.needs_input_grad[2] else None  # grad.sum(0), no wrapper
+        gb = sum_rows(grad) if self.needs_input_grad[2] else None
         return gx, gw, gb
 
     def local(self, i):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.core import Function
+from chainrule.core import Function, sum_last
 
 
 def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
@@ -20,9 +20,16 @@ def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
         m = np.where(m == -np.inf, 0, m)  # gives inf - inf = NaN for the whole slice, as PyTorch
         with np.errstate(invalid="ignore", divide="ignore"):
             z = x - m
-            return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
+            return z - np.log(_sum(np.exp(z), axis))
     z = x - m
-    return z - np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
+    return z - np.log(_sum(np.exp(z), axis))
+
+
+def _sum(e: np.ndarray, axis: int) -> np.ndarray:
+    """e summed along ``axis`` (kept): over the last axis as a product with ones (sum_last)."""
+    if axis in (-1, e.ndim - 1):
+        return sum_last(e)
+    return np.add.reduce(e, axis=axis, keepdims=True)
 
 
 class Softmax(Function):
