@@ -29,11 +29,12 @@ import numpy as np
 SIZES = [3072, 100, 100, 10]
 CONV = dict(image=(3, 32, 32), channels=32, kernel=7, pool=2, hidden=100, classes=10)
 LR = 1e-3
-CONTENDERS = ["numpy", "torch", "torch.compile", "jax.jit", "chainrule", "chainrule.compile"]
-CONVNET_CONTENDERS = ["torch", "jax.jit", "chainrule", "chainrule.compile"]
+CONTENDERS = ["numpy", "torch", "torch.compile", "jax.jit", "chainrule", "chainrule.compile", "chainrule.autotune"]
+CONVNET_CONTENDERS = ["torch", "jax.jit", "chainrule", "chainrule.compile", "chainrule.autotune"]
 NET = "mlp"  # or "convnet" (set by --net)
 TITLES = {"numpy": "NumPy by hand", "torch": "PyTorch eager", "torch.compile": "torch.compile (whole step)",
-          "jax.jit": "JAX jit", "chainrule": "chainrule eager", "chainrule.compile": "chainrule compiled"}
+          "jax.jit": "JAX jit", "chainrule": "chainrule eager", "chainrule.compile": "chainrule compiled",
+          "chainrule.autotune": "compiled, max-autotune"}
 
 
 def shapes():
@@ -149,7 +150,7 @@ def make_jax():
     return setup
 
 
-def make_chainrule(compiled: bool):
+def make_chainrule(compiled: bool, mode=None):
     import chainrule as cr
     from chainrule.nn import functional as F
     net = layers(cr.nn)
@@ -164,7 +165,7 @@ def make_chainrule(compiled: bool):
         return loss
 
     if compiled:
-        step = cr.compile(step)
+        step = cr.compile(step, mode=mode)
 
     def setup(n):
         X, y = batch(n)
@@ -175,7 +176,8 @@ def make_chainrule(compiled: bool):
 
 MAKERS = {"numpy": make_numpy, "torch": lambda: make_torch(False), "torch.compile": lambda: make_torch(True),
           "jax.jit": make_jax, "chainrule": lambda: make_chainrule(False),
-          "chainrule.compile": lambda: make_chainrule(True)}
+          "chainrule.compile": lambda: make_chainrule(True),
+          "chainrule.autotune": lambda: make_chainrule(True, "max-autotune")}
 
 
 def best_block(fn, seconds=0.4, block=0.002):
@@ -278,15 +280,17 @@ def main():
         for name in names:
             t = best.get((name, n))
             row.append(f"{t * 1e3:.3f}" if t is not None else "n/a")
-        c, j, e = (best.get((k, n)) for k in ("chainrule.compile", "jax.jit", "chainrule"))
+        c, a, j, e = (best.get((k, n)) for k in ("chainrule.compile", "chainrule.autotune", "jax.jit", "chainrule"))
         row.append(f"{c / j:.2f}x" if c and j else "n/a")
-        row.append(f"{c / e:.2f}x" if c and e else "n/a")
+        row.append(f"{a / j:.2f}x" if a and j else "n/a")
+        row.append(f"{min(c or e, a or e) / e:.2f}x" if e and (c or a) else "n/a")
         rows.append(row)
     what = "MLP 3072-100-100-10" if NET == "mlp" else "ConvNet 3x32x32 conv 32 7x7, pool 2, fc 100, 10"
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     print(f"{what} step time, ms (best of {args.rounds} interleaved rounds; one thread; pinned to core {args.core}"
           f"{'; OPENBLAS_CORETYPE=' + coretype if coretype else ''})\n")
-    print(_common.table(["batch"] + [TITLES[n] for n in names] + ["compiled / JAX", "compiled / eager"], rows))
+    print(_common.table(["batch"] + [TITLES[n] for n in names] +
+                        ["compiled / JAX", "max-autotune / JAX", "best compiled / eager"], rows))
     rows = [[n] + [f"{first[name, n]:.3f}" if first.get((name, n)) is not None else "n/a" for name in names]
             for n in batches]
     print("\nFirst call (trace or compile), s\n")

@@ -42,7 +42,11 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="chain
             cannot be captured whole.
         dynamic (None, False): shapes are always specialised (a new shape traces again); True is refused.
         backend (str, "chainrule"): "eager" runs the function as it is; "inductor" is taken as "chainrule".
-        mode (str, None): accepted for PyTorch's names; there is one mode.
+        mode (str, None): ``"max-autotune"`` (or ``"max-autotune-no-cudagraphs"``) times the large
+            GEMMs of a replay on each BLAS engine at hand (NumPy's OpenBLAS; AMD's BLIS with the
+            optional ``aoclda`` package) and keeps the fastest, results within float rounding of
+            eager (:mod:`chainrule.compiler.autotune`); the other names are PyTorch's and replay with
+            NumPy's calls.
         options (dict, None): accepted and ignored (PyTorch's backend options).
         disable (bool, False): return the function unchanged.
         cache_size_limit (int, 8): signatures kept per function; the oldest goes first.
@@ -81,8 +85,8 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="chain
     if disable or backend == "eager":
         return model
     if isinstance(model, Module):
-        return CompiledModule(model, fullgraph, cache_size_limit)
-    return CompiledFunction(model, fullgraph, cache_size_limit)
+        return CompiledModule(model, fullgraph, cache_size_limit, mode)
+    return CompiledFunction(model, fullgraph, cache_size_limit, mode)
 
 
 class CompiledFunction:
@@ -91,10 +95,11 @@ class CompiledFunction:
     ``stats`` counts ``traces``, ``replays`` and ``eager`` calls (for tests and the curious).
     """
 
-    def __init__(self, fn, fullgraph: bool = False, cache_size_limit: int = 8):
+    def __init__(self, fn, fullgraph: bool = False, cache_size_limit: int = 8, mode=None):
         functools.update_wrapper(self, fn)
         self._fn = fn
         self._fullgraph = fullgraph
+        self._autotune = mode in ("max-autotune", "max-autotune-no-cudagraphs")
         self._limit = max(1, int(cache_size_limit))
         self._cache: dict = {}
         self._warned: set = set()
@@ -136,7 +141,7 @@ class CompiledFunction:
         with Trace(flat) as tr:  # NumPy arguments are seen as the step's data (taint.py)
             result = self._fn(*[derived_view(a) for a in args], **{k: derived_view(v) for k, v in kwargs.items()})
         try:
-            entry = Builder(tr, flat, result, rng, rng_state()).build()
+            entry = Builder(tr, flat, result, rng, rng_state(), self._autotune).build()
         except Unsupported as e:
             if self._fullgraph:
                 raise CompileError(f"chainrule.compile(fullgraph=True): {self._name()} {e}") from None
@@ -197,9 +202,9 @@ class CompiledModule:
     """A module whose calls are compiled (``chainrule.compile(model)``); every attribute is the
     module's (``_orig_mod`` is the module itself, as in PyTorch)."""
 
-    def __init__(self, module, fullgraph: bool = False, cache_size_limit: int = 8):
+    def __init__(self, module, fullgraph: bool = False, cache_size_limit: int = 8, mode=None):
         object.__setattr__(self, "_orig_mod", module)
-        object.__setattr__(self, "_compiled", CompiledFunction(module, fullgraph, cache_size_limit))
+        object.__setattr__(self, "_compiled", CompiledFunction(module, fullgraph, cache_size_limit, mode))
 
     def __call__(self, *args, **kwargs):
         return self._compiled(*args, **kwargs)

@@ -38,7 +38,7 @@ def _numpy_cblas() -> dict:
             lib = ctypes.CDLL(path)
         except OSError:  # pragma: no cover - depends on the environment
             continue
-        out = {}
+        out = {"lib": lib}
         for dt, name, real in ((np.float32, "scipy_cblas_sgemm64_", ctypes.c_float),
                                (np.float64, "scipy_cblas_dgemm64_", ctypes.c_double)):
             fn = getattr(lib, name, None)
@@ -52,7 +52,15 @@ def _numpy_cblas() -> dict:
     return {}
 
 
-_CBLAS = _numpy_cblas() if _blas is not None else {}  # (only where SciPy's BLAS is there to fall back on)
+_NUMPY_BLAS = _numpy_cblas()
+_CBLAS = _NUMPY_BLAS if _blas is not None else {}  # (only where SciPy's BLAS is there to fall back on)
+
+
+def blas_threads() -> int:
+    """The threads NumPy's OpenBLAS runs now (0: unknown, NumPy brings another BLAS)."""
+    lib = _NUMPY_BLAS.get("lib")
+    fn = getattr(lib, "scipy_openblas_get_num_threads64_", None)
+    return int(fn()) if fn is not None else 0
 # a ctypes call costs about 6 us more than SciPy's, and from batch 512 the two libraries were even
 # (or SciPy's ahead) in interleaved runs: NumPy's is used for W of 65536+ elements at batch 32-256
 _CBLAS_SIZE, _CBLAS_BATCHES = 1 << 16, range(32, 257)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.compiler import autotune
 from chainrule.compiler.blas import weight_grad
 from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
@@ -192,12 +193,21 @@ class LinearKernel:
         y = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
         self.xs, self.ws, self.y = xs, ws, y
         out = b.new_slot(y)
-        dot, add = np.dot, np.add
+        add = np.add
+        tuned = autotune.forward(array_of(rec.inputs[0]), array_of(rec.inputs[1]), y) if b.autotune else None
+        if tuned is None:
+            dot = np.dot
+
+            def product():
+                dot(env[xs], env[ws].T, out=y)     # (N, in) @ (in, out) -> (N, out)
+        else:               # mode="max-autotune" found another engine faster for this shape
+            def product():
+                tuned(env[xs], env[ws], y)
         if bs is None:
-            b.p.steps.append(lambda: dot(env[xs], env[ws].T, out=y))
+            b.p.steps.append(product)
         else:
             def forward():
-                dot(env[xs], env[ws].T, out=y)     # (N, in) @ (in, out) -> (N, out)
+                product()
                 add(y, env[bs], out=y)
             b.p.steps.append(forward)
         return out
@@ -209,6 +219,7 @@ class LinearKernel:
         tb = deliver(b, targets[2]) if len(targets) == 3 else None
         gx = np.empty(array_of(rec.inputs[0]).shape, array_of(rec.out).dtype) if tx is not None else None
         fold, bias_fold = b.folds.get(rec.index), b.bias_folds.get(rec.index)
+        tuned = b.autotune
         dot = np.dot
 
         def backward():
@@ -222,7 +233,7 @@ class LinearKernel:
                 x, w = env[xs], env[ws]
                 prev = None if fold is None else fold._grad
                 if fold is not None and (prev is None or type(prev) is np.ndarray):  # the optimizer
-                    fold._grad = PendingGrad(x, g, w.flags.f_contiguous, prev)     # folds it into W
+                    fold._grad = PendingGrad(x, g, w.flags.f_contiguous, prev, tuned)  # folds it into W
                 else:
                     tw(weight_grad(x, g, w.flags.f_contiguous), g)
             if tb is not None:

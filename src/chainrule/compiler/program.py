@@ -146,8 +146,9 @@ class Program:
 class Builder:
     """Turns a :class:`~chainrule.compiler.trace.Trace` and the call's flat arguments into a Program."""
 
-    def __init__(self, trace, flat_args, result, rng_before, rng_after):
+    def __init__(self, trace, flat_args, result, rng_before, rng_after, autotune: bool = False):
         self.trace, self.flat, self.result = trace, flat_args, result
+        self.autotune = autotune  # mode="max-autotune": the large GEMMs on the fastest engine (autotune.py)
         if trace.problem:
             raise Unsupported(trace.problem)
         if trace.changed_in_place():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.compiler.engine import array_of, opt_state
+from chainrule.compiler import autotune
 from chainrule.compiler.blas import _blas, axpy_into, gemm_into, weight_grad
 from chainrule.core import sum_rows
 from chainrule.optim.optimizer import Optimizer
@@ -36,10 +37,11 @@ class PendingGrad:
     read. ``extra`` is the gradient W had already received in this backward from other ops (an L2
     penalty's 2 lambda W), or None. For a bias ``x`` is None: dL/db = extra + D^T 1, D's rows summed."""
 
-    __slots__ = ("x", "d", "fortran", "extra", "value")
+    __slots__ = ("x", "d", "fortran", "extra", "value", "tuned")
 
-    def __init__(self, x, d, fortran: bool, extra=None):
+    def __init__(self, x, d, fortran: bool, extra=None, tuned: bool = False):
         self.x, self.d, self.fortran, self.extra, self.value = x, d, fortran, extra, None
+        self.tuned = tuned  # mode="max-autotune": the update's GEMM on the fastest engine (autotune.py)
 
     def __array__(self, dtype=None, copy=None):
         v = self.value
@@ -197,7 +199,8 @@ def _plain_sgd(opt, group: dict) -> None:
 def _gemm_grad(c, alpha, g: PendingGrad, beta) -> bool:
     """c = beta c + alpha dW, with dW = D^T X (+ g.extra) never formed; False when the GEMM cannot run
     here (c unchanged)."""
-    if not gemm_into(c, alpha, g.x, g.d, beta):
+    tuned = autotune.update(c, g.x, g.d) if g.tuned and g.x is not None else None
+    if not (gemm_into if tuned is None else tuned)(c, alpha, g.x, g.d, beta):
         return False
     if g.extra is not None:
         axpy_into(c, alpha, g.extra)

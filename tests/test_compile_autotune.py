@@ -1,0 +1,123 @@
+"""chainrule.compile(mode="max-autotune"): the large GEMMs of a replay on the fastest BLAS engine at
+hand, timed once per shape; the steps stay eager's within float rounding, whichever engine wins."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import chainrule as cr
+from chainrule.compiler import autotune
+from test_compile import batches, make_step   # the MLP steps of the default mode's tests
+
+BLIS = pytest.mark.skipif(autotune._blis() is None,
+                          reason="AMD's BLIS comes with the optional aoclda wheel (Linux x86-64), not installed here")
+
+
+def run_both(sizes, opt_name, dtype, steps=12, batch=48):
+    (net_e, _, eager), (net_c, _, step) = make_step(sizes, opt_name, dtype), make_step(sizes, opt_name, dtype)
+    compiled = cr.compile(step, mode="max-autotune", fullgraph=True)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for x, y in batches(steps, batch, sizes[0], sizes[-1], dtype):
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), **tol)
+    for (name, pc), pe in zip(net_c.named_parameters(), net_e.parameters()):
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), err_msg=name, **tol)
+    assert compiled.stats == {"traces": 1, "replays": steps - 1, "eager": 0}
+    return net_c
+
+
+@BLIS
+@pytest.mark.parametrize("engine", ["numpy", "aocl-blis"])
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_each_engine_gives_eagers_steps(monkeypatch, engine, opt_name, dtype):
+    # the timing is replaced by a fixed winner, so that both engines' code runs whatever this machine prefers
+    monkeypatch.setattr(autotune, "_choices", {})
+    monkeypatch.setattr(autotune, "_updates", {})
+    monkeypatch.setattr(autotune, "_fastest", lambda candidates: engine)
+    calls = {"forward": 0, "update": 0}
+    for kind in calls:  # count the calls that BLIS itself ran (not a fallback to NumPy)
+        real = getattr(autotune.Blis, kind)
+
+        def counted(self, *args, _real=real, _kind=kind):
+            done = _real(self, *args)
+            calls[_kind] += bool(done)
+            return done
+        monkeypatch.setattr(autotune.Blis, kind, counted)
+    with threadpool_limits(1, "blas"):
+        run_both([300, 40, 5], opt_name, dtype)
+    if engine == "aocl-blis":   # two Linear layers, 11 replays: each forward, each folded update
+        assert calls["forward"] >= 22 and calls["update"] >= 22
+    else:
+        assert calls == {"forward": 0, "update": 0}
+    picked = autotune.choices()
+    assert ("forward", (48, 300), (40, 300), np.dtype(dtype).char) in picked
+    assert ("update", (40, 300), (48, 300), np.dtype(dtype).char) in picked
+    assert set(picked.values()) == {engine}
+
+
+@BLIS
+def test_the_timing_picks_an_engine_per_shape_and_keeps_it():
+    with threadpool_limits(1, "blas"):
+        assert autotune.engines() == ["numpy", "aocl-blis"]
+        run_both([512, 64, 10], "sgd", np.float32, batch=64)
+        picked = autotune.choices()
+        key = ("forward", (64, 512), (64, 512), "f")
+        assert picked[key] in ("numpy", "aocl-blis")
+        calls = []
+        real = autotune._fastest
+        autotune._fastest = lambda c: calls.append(1) or real(c)
+        try:
+            run_both([512, 64, 10], "sgd", np.float32, batch=64, steps=3)  # the same shapes: no new timing
+        finally:
+            autotune._fastest = real
+        assert calls == [] and autotune.choices()[key] == picked[key]
+
+
+def test_a_faster_engine_must_win_by_two_percent():
+    import time
+    slow = lambda: time.sleep(0.001)   # noqa: E731
+    assert autotune._fastest({"numpy": slow, "other": slow}) == "numpy"   # a tie keeps NumPy's
+    assert autotune._fastest({"numpy": slow, "other": lambda: None}) == "other"
+
+
+def test_with_several_blas_threads_only_numpys_engine_is_timed(monkeypatch):
+    monkeypatch.setattr(autotune, "blas_threads", lambda: 4)
+    assert autotune.engines() == ["numpy"]
+    w = np.asfortranarray(np.ones((3, 5), np.float32))
+    assert autotune.forward(np.ones((2, 5), np.float32), w, np.empty((2, 3), np.float32)) is None
+    assert autotune.update(w, np.ones((2, 5), np.float32), np.ones((2, 3), np.float32)) is None
+    run_both([20, 8, 3], "sgd", np.float32)   # the default mode's calls, through mode="max-autotune"
+
+
+@BLIS
+def test_a_weight_replaced_by_another_layout_falls_back_to_numpy(monkeypatch):
+    # BLIS is called for nn.Linear's Fortran-ordered W; a C-ordered array of the same shape put in its
+    # place (no retrace: same shape and dtype) takes np.dot, and the numbers stay right
+    monkeypatch.setattr(autotune, "_choices", {})
+    monkeypatch.setattr(autotune, "_updates", {})
+    monkeypatch.setattr(autotune, "_fastest", lambda candidates: "aocl-blis")
+    with threadpool_limits(1, "blas"):
+        (net_e, _, eager), (net_c, _, step) = make_step([64, 16, 4], "sgd", np.float32), make_step([64, 16, 4], "sgd", np.float32)
+        compiled = cr.compile(step, mode="max-autotune")
+        data = batches(6, 8, 64, 4, np.float32)
+        for i, (x, y) in enumerate(data):
+            if i == 3:
+                for net in (net_c, net_e):
+                    net[0].weight.data = np.ascontiguousarray(net[0].weight.data)
+            np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=2e-4)
+        for pc, pe in zip(net_c.parameters(), net_e.parameters()):
+            np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=2e-4, atol=2e-5)
+        assert compiled.stats["replays"] >= 4
+
+
+def test_the_default_mode_does_not_time_anything(monkeypatch):
+    monkeypatch.setattr(autotune, "_fastest", lambda candidates: pytest.fail("timed in the default mode"))
+    _, _, step = make_step([20, 8, 3], "sgd", np.float32)
+    compiled = cr.compile(step)
+    for x, y in batches(3, 4, 20, 3, np.float32):
+        compiled(x, y)
+    assert compiled.stats["replays"] == 2
+
+
+def test_an_unknown_mode_is_one_clear_error():
+    with pytest.raises(ValueError, match="unknown mode 'fastest'"):
+        cr.compile(lambda x: x, mode="fastest")
