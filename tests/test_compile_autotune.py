@@ -5,7 +5,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import chainrule as cr
-from chainrule.compiler import autotune
+from chainrule.compiler import autotune, fused
+from chainrule.nn import functional as F
 from test_compile import batches, make_step   # the MLP steps of the default mode's tests
 
 BLIS = pytest.mark.skipif(autotune._blis() is None,
@@ -121,3 +122,77 @@ def test_the_default_mode_does_not_time_anything(monkeypatch):
 def test_an_unknown_mode_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown mode 'fastest'"):
         cr.compile(lambda x: x, mode="fastest")
+
+
+# ----------------------------------------------------------------------------- the fused loops (Numba)
+NUMBA = pytest.mark.skipif(not fused.available(), reason="Numba (the fused loops' compiler) is not installed here")
+
+
+@NUMBA
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_relu_and_relu_mask_give_the_default_replays_bits(dtype):
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((7, 9)).astype(dtype)
+    y[0, :3] = [np.nan, np.inf, -np.inf]
+    b = rng.standard_normal(9).astype(dtype)
+    want = np.maximum(y + b, np.zeros_like(y))        # the default replay's two calls (a NaN stays NaN)
+    got = y.copy()
+    fused.bias_relu(got, b)
+    np.testing.assert_array_equal(got, want)
+    g = rng.standard_normal((7, 9)).astype(dtype)
+    g[1, 1] = np.inf
+    r = want
+    expect = g * ~(r <= 0)                              # ReLU's own backward: a NaN output passes g
+    out = np.empty_like(g)
+    fused.relu_mask(g, out, r)
+    np.testing.assert_array_equal(out, expect)
+    assert np.array_equal(np.signbit(out), np.signbit(expect))   # -0.0 where g < 0 is masked, as g * 0
+
+
+@NUMBA
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_softmax_cross_entropy_is_the_ops_within_rounding(dtype):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((13, 10)) * 30).astype(dtype)   # large logits: the max shift matters
+    t = rng.integers(0, 10, 13)
+    d = np.empty_like(x)
+    loss = fused.softmax_xent(x, t, d)
+    xt = cr.tensor(x, requires_grad=True)
+    ref = F.cross_entropy(xt, cr.tensor(t))
+    ref.backward()
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(loss, ref.item(), **tol)
+    np.testing.assert_allclose(d / 13, xt.grad.numpy(), **tol)
+    t[4] = 10
+    assert fused.softmax_xent(x, t, d) == -1.0          # a label outside [0, C): the sentinel
+    t[4] = -1
+    assert fused.softmax_xent(x, t, d) == -1.0
+
+
+@NUMBA
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NumPy's, on the inf batch
+def test_max_autotune_fuses_and_still_falls_back_on_bad_labels_and_infinite_losses():
+    _, _, eager = make_step([12, 8, 4], "sgd", np.float32)
+    net, _, step = make_step([12, 8, 4], "sgd", np.float32)
+    compiled = cr.compile(step, mode="max-autotune")
+    data = batches(4, 6, 12, 4, np.float32)
+    for x, y in data:
+        compiled(x, y)
+    kinds = [getattr(s, "__qualname__", "") for s in next(iter(compiled._cache.values())).steps]
+    assert any("_fused_forward" in k for k in kinds)    # the loss came from the fused loop
+    x, y = data[0]
+    bad = cr.tensor(np.array([0, 1, 4, 0, 1, 2]))
+    with pytest.warns(cr.compiler.CompileWarning, match="labels outside"), pytest.raises(Exception) as err:
+        compiled(x, bad)
+    with pytest.raises(type(err.value)):
+        eager(x, bad)                                   # the eager step's own error, as without fusing
+    huge = cr.tensor(np.full((6, 12), np.inf, np.float32))
+    with pytest.warns(cr.compiler.CompileWarning, match="non-finite loss"):
+        assert not np.isfinite(compiled(huge, y).item())
+    assert compiled.stats["eager"] == 2
+
+
+def test_without_numba_max_autotune_replays_numpys_calls(monkeypatch):
+    monkeypatch.setattr(fused, "available", lambda: False)
+    net_c = run_both([20, 8, 3], "momentum", np.float32)
+    assert net_c is not None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.compiler import autotune
+from chainrule.compiler import autotune, fused
 from chainrule.compiler.blas import weight_grad
 from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
@@ -45,6 +45,7 @@ class Plan:
 
 def plan(b, tr) -> Plan:
     pl = Plan()
+    fuse = b.autotune and fused.available()  # max-autotune with Numba: the fused loops of fused.py
     reads = {rec.index: _reads(b, rec) for rec in tr.ops}
     for rec in tr.ops:
         for t in reads[rec.index]:
@@ -84,8 +85,8 @@ def plan(b, tr) -> Plan:
             pl.kernels[rec.index] = LinearKernel()
         elif rec.cls is Mean and _ce_mean(b, pl, rec):
             ce = b.producer[id(rec.inputs[0])]
-            pl.kernels[ce.index] = CrossEntropyKernel()
-            pl.kernels[rec.index] = CrossEntropyMeanKernel(ce)
+            pl.kernels[ce.index] = CrossEntropyKernel(fuse)
+            pl.kernels[rec.index] = CrossEntropyMeanKernel(ce, fuse)
     for rec in tr.ops:  # ReLU after the Linear kernels are known: it may work in place on their output
         if rec.index not in pl.dead and rec.cls is ReLU and array_of(rec.inputs[0]).dtype.kind == "f":
             src = b.producer.get(id(rec.inputs[0]))
@@ -95,7 +96,10 @@ def plan(b, tr) -> Plan:
             owned = len(users) == 1 and id(rec.out) not in pl.pinned and \
                 isinstance(pl.kernels.get(users[0].index), LinearKernel) and \
                 users[0].inputs[0] is rec.out and users[0].inputs[1] is not rec.out
-            pl.kernels[rec.index] = ReLUKernel(inplace, owned)
+            with_bias = inplace and fuse and len(src.inputs) == 3 and array_of(rec.out).ndim == 2
+            if with_bias:  # the Linear kernel's step adds the bias and takes the max in one loop
+                pl.kernels[src.index].relu = True
+            pl.kernels[rec.index] = ReLUKernel(inplace, owned, fuse and array_of(rec.out).ndim == 2, with_bias)
     return pl
 
 
@@ -186,6 +190,8 @@ def deliver(b, target, buffer: bool = False):
 class LinearKernel:
     """y = x W^T + b into one buffer; backward: g W into a buffer, g^T x (or folded), sum_n g."""
 
+    relu = False  # max-autotune: the ReLU that follows is applied here, with the bias (fused.py)
+
     def forward(self, b, rec):
         env = b.p.env
         xs, ws = b.tensor_slot(rec.inputs[0]), b.tensor_slot(rec.inputs[1])
@@ -205,6 +211,13 @@ class LinearKernel:
                 tuned(env[xs], env[ws], y)
         if bs is None:
             b.p.steps.append(product)
+        elif self.relu:     # max-autotune: y + b and the ReLU after it, one loop (fused.py)
+            bias_relu = fused.bias_relu
+
+            def forward():
+                product()
+                bias_relu(y, env[bs])
+            b.p.steps.append(forward)
         else:
             def forward():
                 product()
@@ -251,8 +264,10 @@ class ReLUKernel:
     """max(0, x), in place on a Linear kernel's output when nothing else reads it; backward zeroes
     the gradient where the output is <= 0 (in place when the gradient is a buffer of ours)."""
 
-    def __init__(self, inplace: bool, owned: bool):
+    def __init__(self, inplace: bool, owned: bool, fuse: bool = False, in_linear: bool = False):
         self.inplace, self.owned = inplace, owned
+        self.fuse = fuse            # max-autotune: the backward's mask in one loop (fused.py)
+        self.in_linear = in_linear  # ... and the forward done by the Linear kernel before it
 
     def forward(self, b, rec):
         env = b.p.env
@@ -264,6 +279,8 @@ class ReLUKernel:
             r = np.empty(array_of(rec.out).shape, array_of(rec.out).dtype)
             out = b.new_slot(r)
         self.r = r
+        if self.in_linear:
+            return out
         zeros = zeros_of(r)  # eager ReLU's zero block: maximum is several times faster against an array
         maximum = np.maximum
         b.p.steps.append(lambda: maximum(env[xs], zeros, out=r))
@@ -274,19 +291,29 @@ class ReLUKernel:
         tx = deliver(b, targets[0], buffer=True)
         if tx is None:
             return True
-        mask = np.empty(r.shape, bool)
         gbuf = None if self.owned else np.empty(r.shape, r.dtype)  # owned: the incoming gradient is a
-        le, lnot, mul = np.less_equal, np.logical_not, np.multiply  # Linear kernel's buffer, read by
-        # nobody else, so it is masked in place
+        # Linear kernel's buffer, read by nobody else, so it is masked in place
+        if self.fuse:   # max-autotune: one loop (fused.py)
+            relu_mask = fused.relu_mask
+
+            def masked(g, out):
+                relu_mask(g, out, r)
+                return out
+        else:
+            mask = np.empty(r.shape, bool)
+            le, lnot, mul = np.less_equal, np.logical_not, np.multiply
+
+            def masked(g, out):
+                le(r, 0, out=mask)
+                lnot(mask, out=mask)
+                return mul(g, mask, out=out)  # grad * ~(out <= 0), as the op does
 
         def backward():
             g = env[gs]
             if g is None:
                 return
             env[gs] = None
-            le(r, 0, out=mask)
-            lnot(mask, out=mask)
-            tx(mul(g, mask, out=g if gbuf is None else gbuf), g)  # grad * ~(out <= 0), as the op does
+            tx(masked(g, g if gbuf is None else gbuf), g)
         b.p.steps.append(backward)
         return True
 
@@ -324,7 +351,11 @@ def guard(b, rec):
 
 class CrossEntropyKernel:
     """The log-softmax of the logits into a buffer, in the NumPy calls of eager's log_softmax_array (the
-    per-sample losses are left to the mean)."""
+    per-sample losses are left to the mean). Fused (max-autotune): nothing here, the mean's loop
+    (fused.softmax_xent) does it all."""
+
+    def __init__(self, fuse: bool = False):
+        self.fuse = fuse
 
     def forward(self, b, rec):
         env = b.p.env
@@ -345,6 +376,9 @@ class CrossEntropyKernel:
         ones, sums = ones_vector(c, dt), s.reshape(n)  # sum_last's product, without its checks
         xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
         bad = outside(np.asarray(labels).dtype, n, c)
+        self.xs, self.ts, self.c = xs, ts, c
+        if self.fuse:
+            return b.new_slot()
 
         def forward():
             x, t = env[xs], env[ts]
@@ -370,12 +404,14 @@ class CrossEntropyKernel:
 class CrossEntropyMeanKernel:
     """mean_i -log p_i[y_i] from the kept log-softmax; backward: (softmax - onehot) * g / N."""
 
-    def __init__(self, ce):
-        self.ce = ce
+    def __init__(self, ce, fuse: bool = False):
+        self.ce, self.fuse = ce, fuse
 
     def forward(self, b, rec):
         env = b.p.env
         ck = b.plan.kernels[self.ce.index]
+        if self.fuse:
+            return self._fused_forward(b, ck)
         flat, picks, n = ck.logp.reshape(-1), ck.picks, ck.n
         nn = ck.logp.dtype.type(n)
         v = np.empty(n, ck.logp.dtype)
@@ -392,6 +428,24 @@ class CrossEntropyMeanKernel:
         b.p.steps.append(forward)
         return out
 
+    def _fused_forward(self, b, ck):
+        """The loss, and softmax - onehot into ``self.d``, in one loop; the labels checked in it."""
+        env, xs, ts, dt = b.p.env, ck.xs, ck.ts, ck.logp.dtype
+        self.d = d = np.empty_like(ck.logp)
+        out = b.new_slot()
+        xent, isfinite, scalar = fused.softmax_xent, np.isfinite, dt.type
+
+        def forward():
+            loss = xent(env[xs], env[ts], d)
+            if loss < 0:
+                raise Fallback("labels outside [0, C)")
+            loss = np.asarray(scalar(loss))
+            if not isfinite(loss):
+                raise Fallback("a non-finite loss")
+            env[out] = loss
+        b.p.steps.append(forward)
+        return out
+
     def backward(self, b, rec, gs, targets):
         env = b.p.env
         ck = b.plan.kernels[self.ce.index]
@@ -404,17 +458,26 @@ class CrossEntropyMeanKernel:
             ("leaf", b.tensor_slot(t), t)
         tx = deliver(b, target, buffer=True)
         nn = logp.dtype.type(n)
-        d = np.empty_like(logp)
-        flat = d.reshape(-1)
-        exp, mul = np.exp, np.multiply
+        mul = np.multiply
+        if self.fuse:   # softmax - onehot is there from the forward's loop (fused.py)
+            d = self.d
+
+            def softmax_minus_onehot():
+                pass
+        else:
+            d, exp = np.empty_like(logp), np.exp
+            flat = d.reshape(-1)
+
+            def softmax_minus_onehot():
+                exp(logp, out=d)                         # softmax
+                flat[picks] -= 1                         # - onehot
 
         def backward():
             g = env[gs]
             if g is None:
                 return
             env[gs] = None
-            exp(logp, out=d)                             # softmax
-            flat[picks] -= 1                             # - onehot
+            softmax_minus_onehot()
             mul(d, g / nn, out=d)                        # * dL/dloss_i = g / N
             tx(d, None)
 
