@@ -44,9 +44,10 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="chain
         backend (str, "chainrule"): "eager" runs the function as it is; "inductor" is taken as "chainrule".
         mode (str, None): ``"max-autotune"`` (or ``"max-autotune-no-cudagraphs"``) times the large
             GEMMs of a replay on each BLAS engine at hand (NumPy's OpenBLAS; AMD's BLIS with the
-            optional ``aoclda`` package) and keeps the fastest, results within float rounding of
-            eager (:mod:`chainrule.compiler.autotune`); the other names are PyTorch's and replay with
-            NumPy's calls.
+            optional ``aoclda`` package) and keeps the fastest, and with Numba fuses bias + ReLU,
+            ReLU's backward and softmax cross-entropy into loops (:mod:`chainrule.compiler.fused`);
+            results within float rounding of eager (:mod:`chainrule.compiler.autotune`). The other
+            names are PyTorch's and replay with NumPy's calls.
         options (dict, None): accepted and ignored (PyTorch's backend options).
         disable (bool, False): return the function unchanged.
         cache_size_limit (int, 8): signatures kept per function; the oldest goes first.
