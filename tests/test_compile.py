@@ -572,6 +572,20 @@ def test_train_command_with_compile_matches_eager(tmp_path):
     assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["compile"] is True
 
 
+def test_train_command_takes_compiles_mode_and_refuses_an_unknown_one_in_one_line(tmp_path):
+    import json
+    flags = ("--dataset", "spiral", "--epochs", "2", "--hidden", "32")
+    cli_train(tmp_path / "e", *flags), cli_train(tmp_path / "c", *flags, "--compile", "max-autotune")
+    for a, b in zip(metrics(tmp_path / "e"), metrics(tmp_path / "c")):   # within float rounding
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-6)
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["compile"] == "max-autotune"
+    p = cli_train(tmp_path / "x", *flags, "--compile", "fastest", check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].endswith(
+        "--compile: unknown mode 'fastest'; choose from default, reduce-overhead, max-autotune, "
+        "max-autotune-no-cudagraphs"), p.stderr
+
+
 def test_train_command_compiles_each_rank_of_an_mpi_run(tmp_path):
     # each rank replays forward and backward; the Allreduce and the update follow, as in eager
     try:

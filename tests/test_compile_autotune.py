@@ -137,14 +137,14 @@ def test_bias_relu_and_relu_mask_give_the_default_replays_bits(dtype):
     b = rng.standard_normal(9).astype(dtype)
     want = np.maximum(y + b, np.zeros_like(y))        # the default replay's two calls (a NaN stays NaN)
     got = y.copy()
-    fused.bias_relu(got, b)
+    fused.loop("bias_relu")(got, b)
     np.testing.assert_array_equal(got, want)
     g = rng.standard_normal((7, 9)).astype(dtype)
     g[1, 1] = np.inf
     r = want
     expect = g * ~(r <= 0)                              # ReLU's own backward: a NaN output passes g
     out = np.empty_like(g)
-    fused.relu_mask(g, out, r)
+    fused.loop("relu_mask")(g, out, r)
     np.testing.assert_array_equal(out, expect)
     assert np.array_equal(np.signbit(out), np.signbit(expect))   # -0.0 where g < 0 is masked, as g * 0
 
@@ -156,7 +156,7 @@ def test_the_fused_softmax_cross_entropy_is_the_ops_within_rounding(dtype):
     x = (rng.standard_normal((13, 10)) * 30).astype(dtype)   # large logits: the max shift matters
     t = rng.integers(0, 10, 13)
     d = np.empty_like(x)
-    loss = fused.softmax_xent(x, t, d)
+    loss = fused.loop("softmax_xent")(x, t, d)
     xt = cr.tensor(x, requires_grad=True)
     ref = F.cross_entropy(xt, cr.tensor(t))
     ref.backward()
@@ -164,9 +164,9 @@ def test_the_fused_softmax_cross_entropy_is_the_ops_within_rounding(dtype):
     np.testing.assert_allclose(loss, ref.item(), **tol)
     np.testing.assert_allclose(d / 13, xt.grad.numpy(), **tol)
     t[4] = 10
-    assert fused.softmax_xent(x, t, d) == -1.0          # a label outside [0, C): the sentinel
+    assert fused.loop("softmax_xent")(x, t, d) == -1.0          # a label outside [0, C): the sentinel
     t[4] = -1
-    assert fused.softmax_xent(x, t, d) == -1.0
+    assert fused.loop("softmax_xent")(x, t, d) == -1.0
 
 
 @NUMBA

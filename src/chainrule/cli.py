@@ -283,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "config.json); flags given here override it")
     t.add_argument("--nproc", type=int, metavar="K",
                    help="train data-parallel on K processes (starts mpiexec; needs chainrule[distributed])")
-    t.add_argument("--compile", action="store_true", default=None,
-                   help="trace each step once and replay it (chainrule.compile); eager is the default")
+    t.add_argument("--compile", nargs="?", const=True, default=None, metavar="MODE",
+                   help="trace each step once and replay it (chainrule.compile); eager is the default. "
+                        "MODE max-autotune: time the large products on each BLAS engine, fuse with Numba")
     t.add_argument("--tensorboard", nargs="?", const=True, metavar="DIR",
                    help="log the curves for TensorBoard (default DIR: RUN_DIR/tensorboard; needs tensorboardX)")
     t.add_argument("--diagnostics", action="store_true",

@@ -30,6 +30,7 @@ __all__ = ["compile", "CompiledFunction", "CompiledModule", "CompileError", "Com
 _EAGER = object()  # a cache entry: this signature runs eagerly
 _checking = False  # a first replay's eager twin is running (verify.py): nested compiled calls inline
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+MODES = _MODES[1:]  # the names compile(mode=...) takes (PyTorch's)
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="chainrule", mode=None,  # noqa: A001

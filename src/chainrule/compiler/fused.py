@@ -3,10 +3,10 @@
 Compiled by Numba (optional: ``pip install numba``; without it ``max-autotune`` fuses nothing) on
 first use, and cached on disk by Numba. Each loop is the arithmetic of the ops it fuses, written once:
 
-- :func:`bias_relu`: a Linear layer's ``y + b`` and the ReLU after it, in place (two NumPy calls and
+- ``bias_relu``: a Linear layer's ``y + b`` and the ReLU after it, in place (two NumPy calls and
   two passes over y in the default replay);
-- :func:`relu_mask`: ReLU's backward, ``g * ~(out <= 0)`` (three NumPy calls);
-- :func:`softmax_xent`: softmax cross-entropy's forward, its mean and the gradient's
+- ``relu_mask``: ReLU's backward, ``g * ~(out <= 0)`` (three NumPy calls);
+- ``softmax_xent``: softmax cross-entropy's forward, its mean and the gradient's
   ``softmax - onehot`` in one pass over the logits (about fifteen NumPy calls); the labels are
   checked in the same pass.
 
@@ -16,16 +16,10 @@ Numba's dispatch costs about 0.2 us a call, against 0.4-1 us for a NumPy call wi
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 
-try:  # optional
-    import numba
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
-
-
-def _jit(fn):
-    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else None
+_LOOPS: dict = {}  # name -> the compiled loop, made on first use (importing Numba takes ~0.2 s)
 
 
 def _bias_relu(y, b):
@@ -69,8 +63,16 @@ def _softmax_xent(x, t, d):
     return total / n
 
 
-bias_relu, relu_mask, softmax_xent = _jit(_bias_relu), _jit(_relu_mask), _jit(_softmax_xent)
-
-
 def available() -> bool:
-    return numba is not None
+    """Is Numba installed (the fused loops' compiler)?"""
+    return importlib.util.find_spec("numba") is not None
+
+
+def loop(name: str):
+    """The compiled loop ``name`` ("bias_relu", "relu_mask" or "softmax_xent"); Numba is imported on
+    the first call (by a max-autotune trace, not by ``import chainrule``)."""
+    fn = _LOOPS.get(name)
+    if fn is None:
+        import numba  # optional: available() was checked by the caller
+        fn = _LOOPS[name] = numba.njit(cache=True, nogil=True)(globals()["_" + name])
+    return fn

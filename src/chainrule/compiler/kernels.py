@@ -212,7 +212,7 @@ class LinearKernel:
         if bs is None:
             b.p.steps.append(product)
         elif self.relu:     # max-autotune: y + b and the ReLU after it, one loop (fused.py)
-            bias_relu = fused.bias_relu
+            bias_relu = fused.loop("bias_relu")
 
             def forward():
                 product()
@@ -294,7 +294,7 @@ class ReLUKernel:
         gbuf = None if self.owned else np.empty(r.shape, r.dtype)  # owned: the incoming gradient is a
         # Linear kernel's buffer, read by nobody else, so it is masked in place
         if self.fuse:   # max-autotune: one loop (fused.py)
-            relu_mask = fused.relu_mask
+            relu_mask = fused.loop("relu_mask")
 
             def masked(g, out):
                 relu_mask(g, out, r)
@@ -352,7 +352,7 @@ def guard(b, rec):
 class CrossEntropyKernel:
     """The log-softmax of the logits into a buffer, in the NumPy calls of eager's log_softmax_array (the
     per-sample losses are left to the mean). Fused (max-autotune): nothing here, the mean's loop
-    (fused.softmax_xent) does it all."""
+    (fused.py, softmax_xent) does it all."""
 
     def __init__(self, fuse: bool = False):
         self.fuse = fuse
@@ -433,7 +433,7 @@ class CrossEntropyMeanKernel:
         env, xs, ts, dt = b.p.env, ck.xs, ck.ts, ck.logp.dtype
         self.d = d = np.empty_like(ck.logp)
         out = b.new_slot()
-        xent, isfinite, scalar = fused.softmax_xent, np.isfinite, dt.type
+        xent, isfinite, scalar = fused.loop("softmax_xent"), np.isfinite, dt.type
 
         def forward():
             loss = xent(env[xs], env[ts], d)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule import nn, optim
+from chainrule.compiler import MODES
 from chainrule.fileio import load_json, read_regular
 from chainrule.nn import functional as F
 from chainrule.train import models
@@ -72,7 +73,8 @@ class RunConfig:
     dtype: str = "float32"
     preprocess: str = "auto"         # none, scale, mean_image, channel; auto: mean_image for images
     limit: int = 0                   # use only the first N training images (0: all), for quick trials
-    compile: bool = False            # replay each step with chainrule.compile (eager is the reference)
+    compile: bool | str = False      # replay each step with chainrule.compile (eager is the reference);
+    #                                  a string: compile's mode ("max-autotune": the fastest engines)
 
     @classmethod
     def defaults(cls, dataset: str = "spiral") -> "RunConfig":
@@ -109,6 +111,8 @@ class RunConfig:
             raise ValueError(f"--data-dir must be a folder name, got {self.data_dir!r}")
         if self.dataset in ("cifar10", "mnist") and not self.data_dir:
             raise ValueError(f"--dataset {self.dataset} needs --data-dir (the folder with its files)")
+        if not isinstance(self.compile, bool) and self.compile not in MODES:
+            raise ValueError(f"--compile: unknown mode {self.compile!r}; choose from {', '.join(MODES)}")
         _check_range("epochs", self.epochs, 1, None, integer=True)
         _check_range("batch_size", self.batch_size, 1, None, integer=True)
         _check_range("limit", self.limit, 0, None, integer=True, note="(0: all)")

@@ -49,7 +49,8 @@ class Trainer:
             (whenever fit ends: finished, interrupted or stopped by an error).
         distributed (bool, None): data-parallel on the ranks of an MPI job (None: when launched under
             mpiexec or the process group is initialized); see :mod:`chainrule.train.distributed`.
-        compile (bool, False): run each step through :func:`chainrule.compile`: the whole step (zero_grad,
+        compile (bool or str, False): run each step through :func:`chainrule.compile` (a string: its
+            ``mode``, such as ``"max-autotune"``): the whole step (zero_grad,
             forward, loss, backward and the optimizer's update, with the weight gradients folded into
             it) in one process; forward, loss and backward on each rank of an MPI run (the gradients'
             Allreduce sits between the backward and the update).
@@ -57,7 +58,7 @@ class Trainer:
 
     def __init__(self, model, loss_fn, optimizer, train_loader, val_loader=None, scheduler=None, epochs: int = 10,
                  reg: float = 0.0, run_dir=None, config=None, progress: bool = True, callbacks=(),
-                 distributed=None, compile: bool = False):  # noqa: A002
+                 distributed=None, compile: bool | str = False):  # noqa: A002
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
         self.epochs, self.reg, self.run_dir, self.config = epochs, reg, run_dir, config or {}
@@ -72,6 +73,7 @@ class Trainer:
         self._stop = False
         self.dist = DistributedRun(self) if (wanted() if distributed is None else distributed) else None
         self.compile, self._compiled_steps = bool(compile), {}
+        self.compile_mode = compile if isinstance(compile, str) else None
 
     # ------------------------------------------------------------------ state
     @property
@@ -229,7 +231,8 @@ class Trainer:
         whole = self.dist is None
         fn = self._compiled_steps.get(whole)
         if fn is None:
-            fn = self._compiled_steps[whole] = compile_fn(self._train_step if whole else self._forward_backward)
+            fn = self._compiled_steps[whole] = compile_fn(self._train_step if whole else self._forward_backward,
+                                                          mode=self.compile_mode)
         return fn
 
     def _compiled(self, X, y):
