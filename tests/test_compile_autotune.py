@@ -196,3 +196,35 @@ def test_without_numba_max_autotune_replays_numpys_calls(monkeypatch):
     monkeypatch.setattr(fused, "available", lambda: False)
     net_c = run_both([20, 8, 3], "momentum", np.float32)
     assert net_c is not None
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_model_compiled_with_max_autotune_gives_eagers_outputs(training):
+    # the forward alone (a compiled module, no_grad in eval): the tuned product and the fused bias + ReLU
+    cr.manual_seed(2)
+    net = cr.nn.Sequential(cr.nn.Linear(40, 30), cr.nn.ReLU(), cr.nn.Linear(30, 30), cr.nn.ReLU(), cr.nn.Linear(30, 4))
+    net.train(training)
+    model = cr.compile(net, mode="max-autotune")
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        x = cr.tensor(rng.standard_normal((16, 40)).astype(np.float32))
+        with cr.no_grad():
+            np.testing.assert_allclose(model(x).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert model._compiled.stats["replays"] == 3
+
+
+def test_a_model_compiled_with_max_autotune_replays_its_backward_into_the_grads():
+    cr.manual_seed(2)
+    nets = [cr.nn.Sequential(cr.nn.Linear(40, 30), cr.nn.ReLU(), cr.nn.Linear(30, 4)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    model = cr.compile(nets[1], mode="max-autotune")
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x = cr.tensor(rng.standard_normal((8, 40)).astype(np.float32))
+        y = cr.tensor(rng.integers(0, 4, 8))
+        for net, f in ((nets[0], nets[0]), (nets[1], model)):
+            net.zero_grad()
+            F.cross_entropy(f(x), y).backward()
+        for pe, pc in zip(nets[0].parameters(), nets[1].parameters()):
+            np.testing.assert_allclose(pc.grad.numpy(), pe.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert model._compiled.stats["replays"] == 2
