@@ -54,6 +54,9 @@ def _numpy_cblas() -> dict:
 
 _NUMPY_BLAS = _numpy_cblas()
 _CBLAS = _NUMPY_BLAS if _blas is not None else {}  # (only where SciPy's BLAS is there to fall back on)
+# a ctypes call costs about 6 us more than SciPy's, and from batch 512 the two libraries were even
+# (or SciPy's ahead) in interleaved runs: NumPy's is used for W of 65536+ elements at batch 32-256
+_CBLAS_SIZE, _CBLAS_BATCHES = 1 << 16, range(32, 257)
 
 
 def blas_threads() -> int:
@@ -61,9 +64,6 @@ def blas_threads() -> int:
     lib = _NUMPY_BLAS.get("lib")
     fn = getattr(lib, "scipy_openblas_get_num_threads64_", None)
     return int(fn()) if fn is not None else 0
-# a ctypes call costs about 6 us more than SciPy's, and from batch 512 the two libraries were even
-# (or SciPy's ahead) in interleaved runs: NumPy's is used for W of 65536+ elements at batch 32-256
-_CBLAS_SIZE, _CBLAS_BATCHES = 1 << 16, range(32, 257)
 
 
 def weight_grad(x: np.ndarray, d: np.ndarray, w_fortran: bool) -> np.ndarray:
