@@ -24,7 +24,7 @@ ENGINE = ["core", "rules", "ops", "tensor.py", "autograd.py", "creation.py", "dt
 # what a function may import: optional extras (`import chainrule` works without them, and a command
 # that needs one says how to install it) and the POSIX-only modules a run lock uses where they exist
 OPTIONAL = {"matplotlib", "graphviz", "optuna", "sqlalchemy", "sklearn", "mpi4py", "tensorboardX", "scipy",
-            "selenium", "PIL", "fcntl", "resource"}
+            "selenium", "PIL", "fcntl", "resource", "numba"}
 
 
 def contracts():
