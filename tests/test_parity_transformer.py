@@ -337,6 +337,9 @@ INTERP_CASES = [
     ((1, 2, 3, 4, 3), dict(size=(2, 5, 4), mode="nearest")),
     ((1, 2, 6, 9), dict(size=(4, 3), mode="area")),
     ((1, 2, 6, 9), dict(scale_factor=0.5, mode="area")),
+    ((1, 2, 7), dict(size=3, mode="area")),
+    ((1, 2, 4, 6, 5), dict(size=(2, 4, 3), mode="area")),     # 5-d: adaptive_avg_pool3d
+    ((1, 1, 6, 4, 8), dict(scale_factor=0.5, mode="area")),
 ]
 
 

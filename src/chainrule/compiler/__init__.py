@@ -18,9 +18,9 @@ import numpy as np
 from chainrule import autograd
 from chainrule.compiler.engine import array_of, tracer
 from chainrule.compiler.errors import CompileError, CompileWarning, Fallback, Unsupported
-from chainrule.compiler.program import Builder, flatten, rng_state, unflatten
+from chainrule.compiler.program import Builder, flatten, unflatten
 from chainrule.compiler.taint import Derived
-from chainrule.compiler.trace import Trace
+from chainrule.compiler.trace import Trace, rng_state
 from chainrule.compiler.verify import Snapshot, close
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor

@@ -103,19 +103,17 @@ class Program:
             env[s] = array_of(a) if is_tensor else a
         self.current_flat = flat
         self.generation += 1
-        if self.buffers.rows or self.rngs:  # a step that falls back must leave the buffers and the
-            saved = self.buffers.save()     # random streams as it found them
-            streams = rng_states(self.rngs)
-            try:
-                for step in self.steps:
-                    step()
-            except Fallback:
-                self.buffers.restore(saved)
-                set_rng_states(streams)
-                raise
-        else:
+        guarded = self.buffers.rows or self.rngs  # a step that falls back must leave the buffers and
+        if guarded:                               # the random streams as it found them
+            saved, streams = self.buffers.save(), rng_states(self.rngs)
+        try:
             for step in self.steps:
                 step()
+        except Fallback:
+            if guarded:
+                self.buffers.restore(saved)
+                set_rng_states(streams)
+            raise
         out = []
         for kind, v in self.outputs:
             if kind == "slot":
@@ -584,11 +582,6 @@ def _add_into(env, target, source):
         prev, g = env[target], env[source]
         env[target] = g if prev is None else prev + g
     return add
-
-
-def rng_state():
-    """The state of the library's generator, to see whether a step drew random numbers."""
-    return _random.get_rng().bit_generator.state
 
 
 def rng_states(sources) -> list:

@@ -149,13 +149,13 @@ class Trace:
         def dropout_mask_(rng, shape, p, dtype):  # the draw a replay repeats (Builder.draw)
             if not mine():
                 return dropout_mask(rng, shape, p, dtype)
-            before = _random.get_rng().bit_generator.state if rng is None else None
+            before = rng_state() if rng is None else None
             trace._drawing = True
             try:
                 out = dropout_mask(rng, shape, p, dtype)
             finally:
                 trace._drawing = False
-            after = _random.get_rng().bit_generator.state if rng is None else None
+            after = rng_state() if rng is None else None
             rec = DrawRecord(rng, tuple(shape), p, dtype, out, before, after)
             trace.draws.append(rec)
             trace.events.append(("draw", rec))
@@ -277,3 +277,8 @@ def _reader(trace, name, orig):
 
     read.__name__ = name
     return read
+
+
+def rng_state():
+    """The state of the library's default generator, to see whether a step drew random numbers."""
+    return _random.get_rng().bit_generator.state

@@ -343,8 +343,6 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     if min(sizes) < 1:
         raise RuntimeError(f"interpolate: output size {tuple(sizes)} from input {x.shape} must be positive")
     if mode == "area":
-        if x.ndim == 5:
-            raise NotImplementedError("interpolate: mode='area' on a 5-d input is not supported in chainrule")
         return _adaptive_avg(x, tuple(sizes), x.ndim - 2)
     dt = x._data.dtype
     for axis, (n, m, s) in enumerate(zip(x.shape[2:], sizes, scales), start=2):
@@ -1336,14 +1334,26 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                                  running_var=rv, momentum=momentum)
 
 
+def as_normalized_shape(normalized_shape) -> tuple:
+    """``normalized_shape`` (an int for one axis, or a sequence) as a tuple of ints, as LayerNorm,
+    RMSNorm and their functions take it."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+    return tuple(int(s) for s in shape)
+
+
+def _last_axes(op: str, x, normalized_shape, error) -> tuple:
+    """The normalized shape, checked to be x's last axes (``error``: the type PyTorch raises for ``op``)."""
+    shape = as_normalized_shape(normalized_shape)
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise error(f"{op}: normalized_shape {shape} does not match the last axes of input shape {x.shape}")
+    return shape
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:  # noqa: A002
     """Normalise each sample over its last axes ``normalized_shape`` (mean 0, variance 1, biased), then
     scale by ``weight`` and shift by ``bias`` (both of that shape). One fused node."""
     x = as_tensor(input)
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
-    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
-        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the last axes of input shape "
-                         f"{x.shape}")
+    shape = _last_axes("layer_norm", x, normalized_shape, ValueError)
     if x._data.dtype.kind != "f":
         raise TypeError(f"layer_norm: input must be float, got dtype {x.dtype}")
     dt = x._data.dtype
@@ -1970,10 +1980,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None) -> Tensor:  # noqa:
     """x / sqrt(mean(x^2) + eps) over the last axes ``normalized_shape``, times ``weight`` (that shape);
     ``eps`` None is the dtype's machine epsilon, as PyTorch."""
     x = float_input(input)
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
-    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
-        raise RuntimeError(f"rms_norm: normalized_shape {shape} does not match the last axes of input shape "
-                           f"{x.shape}")
+    shape = _last_axes("rms_norm", x, normalized_shape, RuntimeError)
     e = np.finfo(x._data.dtype).eps if eps is None else eps
     dims = tuple(range(x.ndim - len(shape), x.ndim))
     y = x / ops.sqrt((x * x).mean(dims, keepdim=True) + e)

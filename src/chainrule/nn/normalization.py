@@ -120,8 +120,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
-        self.normalized_shape = tuple(int(s) for s in shape)
+        self.normalized_shape = F.as_normalized_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dt = dtype or np.float32
         self.weight = Parameter(np.ones(self.normalized_shape, dt)) if elementwise_affine else None
@@ -231,8 +230,7 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine: bool = True, device=None, dtype=None):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
-        self.normalized_shape = tuple(int(s) for s in shape)
+        self.normalized_shape = F.as_normalized_shape(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self.weight = Parameter(np.ones(self.normalized_shape, dtype or np.float32)) if elementwise_affine else None
 
