@@ -13,11 +13,6 @@ BLIS = pytest.mark.skipif(autotune._blis() is None,
                           reason="AMD's BLIS comes with the optional aoclda wheel (Linux x86-64), not installed here")
 
 
-def winner(engine):
-    """A stand-in for the timing: ``engine`` wins, alone or as a (forward, update) pair."""
-    return lambda candidates: engine if engine in candidates else (engine, engine)
-
-
 def run_both(sizes, opt_name, dtype, steps=12, batch=48):
     (net_e, _, eager), (net_c, _, step) = make_step(sizes, opt_name, dtype), make_step(sizes, opt_name, dtype)
     compiled = cr.compile(step, mode="max-autotune", fullgraph=True)
@@ -38,7 +33,7 @@ def test_each_engine_gives_eagers_steps(monkeypatch, engine, opt_name, dtype):
     # the timing is replaced by a fixed winner, so that both engines' code runs whatever this machine prefers
     monkeypatch.setattr(autotune, "_choices", {})
     monkeypatch.setattr(autotune, "_updates", {})
-    monkeypatch.setattr(autotune, "_fastest", winner(engine))
+    monkeypatch.setattr(autotune, "_fastest", lambda candidates: engine)
     calls = {"forward": 0, "update": 0}
     for kind in calls:  # count the calls that BLIS itself ran (not a fallback to NumPy)
         real = getattr(autotune.Blis, kind)
@@ -61,20 +56,11 @@ def test_each_engine_gives_eagers_steps(monkeypatch, engine, opt_name, dtype):
 
 
 @BLIS
-def test_the_timing_picks_an_engine_per_shape_and_keeps_it(monkeypatch):
-    monkeypatch.setattr(autotune, "_choices", {})
-    monkeypatch.setattr(autotune, "_updates", {})
-    timed = []
-    real_fastest = autotune._fastest
-    monkeypatch.setattr(autotune, "_fastest", lambda c: timed.append(list(c)) or real_fastest(c))
+def test_the_timing_picks_an_engine_per_shape_and_keeps_it():
     with threadpool_limits(1, "blas"):
         assert autotune.engines() == ["numpy", "aocl-blis"]
         run_both([512, 64, 10], "sgd", np.float32, batch=64)
         picked = autotune.choices()
-        # a folded layer's forward and update are picked together: four pairs, the default's first
-        assert [("numpy", "numpy"), ("numpy", "aocl-blis"), ("aocl-blis", "numpy"), ("aocl-blis", "aocl-blis")] in timed
-        assert ("update", (64, 512), (64, 512), "f") in picked
-        monkeypatch.setattr(autotune, "_fastest", real_fastest)
         key = ("forward", (64, 512), (64, 512), "f")
         assert picked[key] in ("numpy", "aocl-blis")
         calls = []
@@ -109,7 +95,7 @@ def test_a_weight_replaced_by_another_layout_falls_back_to_numpy(monkeypatch):
     # place (no retrace: same shape and dtype) takes np.dot, and the numbers stay right
     monkeypatch.setattr(autotune, "_choices", {})
     monkeypatch.setattr(autotune, "_updates", {})
-    monkeypatch.setattr(autotune, "_fastest", winner("aocl-blis"))
+    monkeypatch.setattr(autotune, "_fastest", lambda candidates: "aocl-blis")
     with threadpool_limits(1, "blas"):
         (net_e, _, eager), (net_c, _, step) = make_step([64, 16, 4], "sgd", np.float32), make_step([64, 16, 4], "sgd", np.float32)
         compiled = cr.compile(step, mode="max-autotune")

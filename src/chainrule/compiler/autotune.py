@@ -123,8 +123,8 @@ def engines() -> list[str]:
     return ["numpy"] + (["aocl-blis"] if _blis() is not None and blas_threads() == 1 else [])
 
 
-def _fastest(candidates: dict):
-    """The name (a key) of the fastest of ``{name: fn}`` (NumPy's, the first, unless another is 2% faster)."""
+def _fastest(candidates: dict) -> str:
+    """The name of the fastest of ``{name: fn}`` (NumPy's, the first, unless another is 2% faster)."""
     names = list(candidates)
     for fn in candidates.values():  # warm: first-touch of the buffers, the libraries' own set-up
         fn()
@@ -142,34 +142,17 @@ def _fastest(candidates: dict):
     return pick if best[pick] <= _GAIN * best[names[0]] else names[0]
 
 
-def forward(x: np.ndarray, w: np.ndarray, y: np.ndarray, folded: bool = False):
+def forward(x: np.ndarray, w: np.ndarray, y: np.ndarray):
     """A function ``(x, w, y)`` computing y = x W^T on the fastest engine for these arrays' shapes and
-    layouts, or None when that is NumPy's ``np.dot(x, w.T, out=y)`` (the caller's own call).
-
-    ``folded``: W's update D^T X is folded into the optimizer's step (same x, D of y's shape); the two
-    products are then picked together, each pair of engines timed as the step runs them, forward then
-    update (a product leaves the caches to the next: the pair's order ranks engines more steadily than
-    each product alone, whose margins at batch 1024 are within the timing's noise)."""
+    layouts, or None when that is NumPy's ``np.dot(x, w.T, out=y)`` (the caller's own call)."""
     if "aocl-blis" not in engines() or not (x.ndim == 2 and x.flags.c_contiguous and w.flags.f_contiguous):
         return None
     key = ("forward", x.shape, w.shape, x.dtype.char)
     name = _choices.get(key)
     if name is None:
-        blis = _blis()
         xs, ys = x.copy(), np.empty_like(y)
-        fwd = {"numpy": lambda: np.dot(xs, w.T, out=ys), "aocl-blis": lambda: blis.forward(xs, w, ys)}
-        ukey = ("update", w.shape, x.shape, x.dtype.char)
-        if folded and ukey not in _updates:
-            cs, ds = np.array(w, order="F"), np.ones_like(y)
-            d_f = np.empty(y.shape, y.dtype, order="F")
-            upd = {"numpy": lambda: gemm_into(cs, -1e-9, xs, ds, 1.0),
-                   "aocl-blis": lambda: blis.update(cs, -1e-9, xs, ds, d_f, 1.0)}
-            pairs = {(f, u): (lambda f=f, u=u: (fwd[f](), upd[u]())) for f in fwd for u in upd}
-            name, up = _fastest(pairs)   # ("numpy", "numpy") first: the default's pair
-            _choices[key], _choices[ukey] = name, up
-            _updates[ukey] = _tuned_update(d_f) if up == "aocl-blis" else None
-        else:
-            name = _choices[key] = _fastest(fwd)
+        name = _choices[key] = _fastest({"numpy": lambda: np.dot(xs, w.T, out=ys),
+                                         "aocl-blis": lambda: _blis().forward(xs, w, ys)})
     if name == "numpy":
         return None
     blis, dot = _blis(), np.dot
@@ -194,18 +177,15 @@ def update(c: np.ndarray, x: np.ndarray, d: np.ndarray):
     cs, xs, ds = np.array(c, order="F"), x.copy(), d.copy()
     name = _choices[key] = _fastest({"numpy": lambda: gemm_into(cs, -1e-3, xs, ds, 1.0),
                                      "aocl-blis": lambda: _blis().update(cs, -1e-3, xs, ds, d_f, 1.0)})
-    run = _updates[key] = _tuned_update(d_f) if name == "aocl-blis" else None
-    return run
+    run = None
+    if name != "numpy":
+        blis = _blis()
 
-
-def _tuned_update(d_f):
-    """The update on BLIS, D copied into ``d_f``; the default's gemm_into when BLIS cannot take it."""
-    blis = _blis()
-
-    def run(c, alpha, x, d, beta) -> bool:
-        if d.shape == d_f.shape and d.dtype == d_f.dtype and blis.update(c, alpha, x, d, d_f, beta):
-            return True
-        return gemm_into(c, alpha, x, d, beta)
+        def run(c, alpha, x, d, beta) -> bool:
+            if d.shape == d_f.shape and d.dtype == d_f.dtype and blis.update(c, alpha, x, d, d_f, beta):
+                return True
+            return gemm_into(c, alpha, x, d, beta)
+    _updates[key] = run
     return run
 
 
