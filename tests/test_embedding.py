@@ -216,3 +216,17 @@ def test_embedding_bag_of_no_indices_or_only_padding_gives_zeros_and_no_gradient
         check_op(lambda w: F.embedding_bag(cr.tensor(idx), w, cr.tensor([0, 0]), mode=mode, **kw),
                  lambda w: TF.embedding_bag(torch.tensor(idx), w, torch.tensor([0, 0]), mode=mode, **kw), [table],
                  gradcheck=False)
+
+
+@pytest.mark.parametrize("rows,n", [(5, 40), (1000, 7), (3, 0)])
+def test_a_row_lookups_backward_sums_repeats_over_few_or_many_rows(rows, n):
+    # add_rows sums over the whole table when the indices are many, over the rows used when they are few
+    from chainrule.rules.embedding import add_rows
+    rng = np.random.default_rng(rows)
+    idx = rng.integers(-rows, rows, (n, 1))         # negative indices count from the end, as NumPy's
+    g = rng.standard_normal((n, 1, 4)).astype(np.float32)
+    want = np.zeros((rows, 4), np.float32)
+    np.add.at(want, idx.reshape(-1) % rows, g.reshape(-1, 4))
+    got = add_rows(g, idx, rows)
+    assert got.dtype == np.float32 and got.shape == (rows, 4)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

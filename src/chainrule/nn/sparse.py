@@ -42,22 +42,21 @@ class _Table(Module):
         if self.padding_idx is not None:
             self.weight._data[self.padding_idx] = 0
 
-    def extra_repr(self):
-        s = f"{self.num_embeddings}, {self.embedding_dim}"
-        if isinstance(self, Embedding) and self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx}"
+    def extra_repr(self):  # PyTorch's order: the table, the class's own leading option, the shared
+        s = f"{self.num_embeddings}, {self.embedding_dim}" + self._repr_lead()  # ones, its trailing ones
         if self.max_norm is not None:
             s += f", max_norm={self.max_norm!r}"
         if self.norm_type != 2:
             s += f", norm_type={self.norm_type!r}"
         if self.scale_grad_by_freq:
             s += ", scale_grad_by_freq=True"
-        if isinstance(self, EmbeddingBag):
-            s += f", mode={self.mode!r}" + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None
-                                            else "")
-        elif self.sparse:
-            s += ", sparse=True"
-        return s
+        return s + self._repr_tail()
+
+    def _repr_lead(self) -> str:
+        return ""
+
+    def _repr_tail(self) -> str:
+        return ""
 
 
 class Embedding(_Table):
@@ -107,6 +106,12 @@ class Embedding(_Table):
         w = _pretrained(embeddings)
         return cls(w.shape[0], w.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=w, _freeze=freeze)
+
+    def _repr_lead(self) -> str:
+        return f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+
+    def _repr_tail(self) -> str:
+        return ", sparse=True" if self.sparse else ""
 
 
 class EmbeddingBag(_Table):
@@ -158,3 +163,6 @@ class EmbeddingBag(_Table):
                   include_last_offset=include_last_offset, padding_idx=padding_idx)
         bag.weight.requires_grad = not freeze
         return bag
+
+    def _repr_tail(self) -> str:
+        return f", mode={self.mode!r}" + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")

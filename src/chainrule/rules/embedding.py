@@ -14,15 +14,16 @@ def add_rows(grad: np.ndarray, idx: np.ndarray, rows: int) -> np.ndarray:
     tail = grad.shape[idx.ndim:]
     d = int(np.prod(tail))
     idx = idx.reshape(-1).astype(np.intp) % rows
-    if rows <= 2 * idx.size:
-        flat = (idx[:, None] * d + np.arange(d)).ravel()
-        out = np.bincount(flat, weights=grad.reshape(-1), minlength=rows * d)
-        return out.astype(grad.dtype, copy=False).reshape((rows,) + tail)
-    used, which = np.unique(idx, return_inverse=True)
-    sums = np.bincount((which[:, None] * d + np.arange(d)).ravel(), weights=grad.reshape(-1),
-                       minlength=len(used) * d)
+    used = None
+    if rows > 2 * idx.size:  # renumber the rows used 0..k-1, and sum over those only
+        used, idx = np.unique(idx, return_inverse=True)
+    n = rows if used is None else len(used)
+    sums = np.bincount((idx[:, None] * d + np.arange(d)).ravel(), weights=grad.reshape(-1), minlength=n * d)
+    sums = sums.astype(grad.dtype, copy=False).reshape((n,) + tail)
+    if used is None:
+        return sums
     out = np.zeros((rows,) + tail, grad.dtype)
-    out[used] = sums.reshape((len(used),) + tail)
+    out[used] = sums
     return out
 
 
