@@ -23,7 +23,7 @@ from chainrule.compiler.blas import weight_grad
 from chainrule.compiler.engine import array_of
 from chainrule.compiler.errors import Fallback
 from chainrule.compiler.update import PendingGrad
-from chainrule.core import ones_vector, sum_rows
+from chainrule.core import sum_last, sum_rows
 from chainrule.rules.elementwise import ReLU, zeros_of
 from chainrule.rules.embedding import Embedding
 from chainrule.rules.linalg import Linear
@@ -367,18 +367,16 @@ class CrossEntropyKernel:
             ts = b.array_slot(labels, "the target array of cross_entropy")
         n, c = array_of(rec.inputs[0]).shape
         dt = array_of(rec.inputs[0]).dtype
-        m, s = np.empty((n, 1), dt), np.empty((n, 1), dt)
-        logp, e = np.empty((n, c), dt), np.empty((n, c), dt)
+        logp = np.empty((n, c), dt)
         # the labels' places in the flattened (n, c) arrays: row * c + label
         base, picks = np.arange(0, n * c, c), np.empty(n, np.intp)
-        self.logp, self.picks, self.n = logp, picks, n
-        mx, sub, exp, log, add, dot = np.maximum.reduce, np.subtract, np.exp, np.log, np.add, np.dot
-        ones, sums = ones_vector(c, dt), s.reshape(n)  # sum_last's product, without its checks
-        xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
-        bad = outside(np.asarray(labels).dtype, n, c)
-        self.xs, self.ts, self.c = xs, ts, c
+        self.logp, self.picks, self.n, self.xs, self.ts = logp, picks, n, xs, ts
         if self.fuse:
             return b.new_slot()
+        m, s, e = np.empty((n, 1), dt), np.empty((n, 1), dt), np.empty((n, c), dt)
+        mx, sub, exp, log, add = np.maximum.reduce, np.subtract, np.exp, np.log, np.add
+        xt, mt, copyto = np.empty((c, n), dt), m.reshape(1, n), np.copyto
+        bad = outside(np.asarray(labels).dtype, n, c)
 
         def forward():
             x, t = env[xs], env[ts]
@@ -389,7 +387,7 @@ class CrossEntropyKernel:
             mx(xt, axis=0, keepdims=True, out=mt)        # NumPy reduces (N, C) along C slowly for a small C
             sub(x, m, out=logp)                          # z = x - max
             exp(logp, out=e)
-            dot(e, ones, out=sums)                       # the row sums (core.sum_last)
+            sum_last(e, out=s)                           # the row sums, as eager's
             log(s, out=s)
             sub(logp, s, out=logp)                       # z - log sum e^z
 
