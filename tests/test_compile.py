@@ -226,6 +226,30 @@ def test_a_changed_learning_rate_takes_effect_without_a_retrace():
     assert compiled.stats["traces"] == 1
 
 
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum"])
+@pytest.mark.parametrize("change", ["pop", "swap"])
+def test_a_parameter_taken_out_of_its_group_between_replays_stays_put(opt_name, change):
+    # the replay's step runs each group's parameters smallest first, an order it keeps between
+    # replays: it must see the group's list change, as eager's step does
+    net_e, opt_e, eager = make_step([6, 5, 4, 3], opt_name, np.float64)
+    net_c, opt_c, step = make_step([6, 5, 4, 3], opt_name, np.float64)
+    compiled = cr.compile(step)
+    for i, (x, y) in enumerate(batches(8, 4, 6, 3, np.float64)):
+        if i == 4:  # freeze the first layer's weight: out of the optimizer's group
+            for opt in (opt_e, opt_c):
+                params = opt.param_groups[0]["params"]
+                if change == "pop":
+                    params.pop(0)
+                else:     # the same length, another tensor in its place (never stepped: no grad)
+                    params[0] = cr.zeros(5, 6, requires_grad=True, dtype=cr.float64)
+            frozen = np.array(net_c[0].weight.data)
+        np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-12)
+    for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.data, pe.data, rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(net_c[0].weight.data, frozen)
+    assert compiled.stats["eager"] == 0
+
+
 def test_decorator_forms_and_arguments():
     @cr.compile
     def f(x):

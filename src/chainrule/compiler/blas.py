@@ -83,19 +83,8 @@ def gemm_into(c: np.ndarray, alpha: float, x: np.ndarray | None, d: np.ndarray, 
     gemm = _GEMM.get(c.dtype)
     if gemm is None or x.dtype != c.dtype or d.dtype != c.dtype:
         return False
-    cblas = _CBLAS.get(c.dtype) if c.size >= _CBLAS_SIZE and x.shape[0] in _CBLAS_BATCHES else None
-    if cblas is not None and x.ndim == d.ndim == 2 and x.flags.c_contiguous and d.flags.c_contiguous and \
-            c.flags.writeable and x.shape[0] == d.shape[0] and c.shape == (d.shape[1], x.shape[1]):
-        n, (out, inp) = x.shape[0], c.shape
-        # X and D are row-major: as column-major they are X^T (in, N) and D^T (out, N)
-        if c.flags.f_contiguous:   # C (out, in) = alpha D^T X + beta C
-            cblas(_COL_MAJOR, _NO_TRANS, _TRANS, out, inp, n, alpha, d.ctypes.data, max(out, 1),
-                  x.ctypes.data, max(inp, 1), beta, c.ctypes.data, max(out, 1))
-            return True
-        if c.flags.c_contiguous:   # C^T (in, out) = alpha X^T D + beta C^T
-            cblas(_COL_MAJOR, _NO_TRANS, _TRANS, inp, out, n, alpha, x.ctypes.data, max(inp, 1),
-                  d.ctypes.data, max(out, 1), beta, c.ctypes.data, max(inp, 1))
-            return True
+    if c.size >= _CBLAS_SIZE and x.shape[0] in _CBLAS_BATCHES and cblas_into(c, alpha, x, d, beta):
+        return True
     if c.flags.f_contiguous:   # c is (out, in) in Fortran order: C = alpha D^T X + beta C
         r = gemm(alpha, d.T, x.T, beta=beta, c=c, trans_b=1, overwrite_c=1)
     elif c.flags.c_contiguous:  # c^T is (in, out) in Fortran order: C^T = alpha X^T D + beta C^T
@@ -105,6 +94,35 @@ def gemm_into(c: np.ndarray, alpha: float, x: np.ndarray | None, d: np.ndarray, 
         return False
     if r is not c and not np.shares_memory(r, c):  # pragma: no cover - BLAS made a copy
         c[...] = r
+    return True
+
+
+def cblas_available(dtype) -> bool:
+    """Can :func:`cblas_into` run for this dtype (NumPy's OpenBLAS found, and SciPy's to fall back on)?"""
+    return np.dtype(dtype) in _CBLAS
+
+
+def cblas_fits(c: np.ndarray, x: np.ndarray, d: np.ndarray) -> bool:
+    """Can :func:`cblas_into` write into c for these arrays (library, dtypes, shapes, layouts)?"""
+    return c.dtype in _CBLAS and x.dtype == c.dtype and d.dtype == c.dtype and x.ndim == d.ndim == 2 and \
+        x.flags.c_contiguous and d.flags.c_contiguous and c.flags.writeable and \
+        (c.flags.f_contiguous or c.flags.c_contiguous) and x.shape[0] == d.shape[0] and \
+        c.shape == (d.shape[1], x.shape[1])
+
+
+def cblas_into(c: np.ndarray, alpha: float, x: np.ndarray, d: np.ndarray, beta: float) -> bool:
+    """gemm_into's product through the CBLAS of NumPy's own OpenBLAS (ctypes), whatever the sizes;
+    False (c untouched) when that library or these layouts are not there."""
+    if not cblas_fits(c, x, d):
+        return False
+    cblas, n, (out, inp) = _CBLAS[c.dtype], x.shape[0], c.shape
+    # X and D are row-major: as column-major they are X^T (in, N) and D^T (out, N)
+    if c.flags.f_contiguous:   # C (out, in) = alpha D^T X + beta C
+        cblas(_COL_MAJOR, _NO_TRANS, _TRANS, out, inp, n, alpha, d.ctypes.data, max(out, 1),
+              x.ctypes.data, max(inp, 1), beta, c.ctypes.data, max(out, 1))
+    else:                      # C^T (in, out) = alpha X^T D + beta C^T
+        cblas(_COL_MAJOR, _NO_TRANS, _TRANS, inp, out, n, alpha, x.ctypes.data, max(inp, 1),
+              d.ctypes.data, max(out, 1), beta, c.ctypes.data, max(inp, 1))
     return True
 
 

@@ -18,6 +18,8 @@ without a retrace.
 """
 from __future__ import annotations
 
+from operator import is_
+
 import numpy as np
 
 from chainrule.compiler.engine import array_of, opt_state
@@ -160,14 +162,16 @@ def step(b, opt):
         return lambda: _EAGER_STEP(opt)
     buffers: dict = {}  # id(param) -> dW buffer (Adam)
     sgd = type(opt) is SGD
+    orders: dict = {}   # id(group) -> (its params, the same smallest first)
 
     def run():
         for group in opt.param_groups:
+            params = _smallest_first(group["params"], orders, id(group))
             maximize = group.get("maximize")
             if sgd and not group["momentum"] and not group["weight_decay"] and not maximize:
-                _plain_sgd(opt, group)
+                _plain_sgd(opt, group["lr"], params)
                 continue
-            for p in group["params"]:
+            for p in params:
                 g = p._grad
                 if g is None:
                     continue
@@ -180,10 +184,21 @@ def step(b, opt):
     return run
 
 
-def _plain_sgd(opt, group: dict) -> None:
-    """w <- w - lr g for every parameter of the group: the folded gemm, or one axpy."""
-    lr = group["lr"]
-    for p in group["params"]:
+def _smallest_first(params: list, orders: dict, key) -> list:
+    """``params`` smallest first. Each parameter's update is its own (the order changes no result), but
+    a large layer's folded GEMM streams its input X (12 MB at batch 1024 for a 3072-input layer) through
+    the caches: run after it, the small layers' GEMMs would read their D and X back from memory."""
+    known = orders.get(key)
+    if known is not None and len(known[0]) == len(params) and all(map(is_, known[0], params)):
+        return known[1]
+    order = sorted(params, key=lambda p: array_of(p).size)
+    orders[key] = (list(params), order)
+    return order
+
+
+def _plain_sgd(opt, lr: float, params: list) -> None:
+    """w <- w - lr g for every parameter: the folded gemm, or one axpy."""
+    for p in params:
         g = p._grad
         if g is None:
             continue
