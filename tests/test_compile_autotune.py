@@ -173,8 +173,8 @@ def test_the_fused_softmax_cross_entropy_is_the_ops_within_rounding(dtype):
     rng = np.random.default_rng(6)
     x = (rng.standard_normal((13, 10)) * 30).astype(dtype)   # large logits: the max shift matters
     t = rng.integers(0, 10, 13)
-    d = np.empty_like(x)
-    loss = fused.loop("softmax_xent")(x, t, d)
+    d, m = np.empty_like(x), np.empty(13, dtype)
+    loss = fused.loop("softmax_xent")(x, t, d, m)
     xt = cr.tensor(x, requires_grad=True)
     ref = F.cross_entropy(xt, cr.tensor(t))
     ref.backward()
@@ -182,9 +182,9 @@ def test_the_fused_softmax_cross_entropy_is_the_ops_within_rounding(dtype):
     np.testing.assert_allclose(loss, ref.item(), **tol)
     np.testing.assert_allclose(d / 13, xt.grad.numpy(), **tol)
     t[4] = 10
-    assert fused.loop("softmax_xent")(x, t, d) == -1.0          # a label outside [0, C): the sentinel
+    assert fused.loop("softmax_xent")(x, t, d, m) == -1.0          # a label outside [0, C): the sentinel
     t[4] = -1
-    assert fused.loop("softmax_xent")(x, t, d) == -1.0
+    assert fused.loop("softmax_xent")(x, t, d, m) == -1.0
 
 
 @NUMBA

@@ -351,8 +351,8 @@ def guard(b, rec):
 
 class CrossEntropyKernel:
     """The log-softmax of the logits into a buffer, in the NumPy calls of eager's log_softmax_array (the
-    per-sample losses are left to the mean). Fused (max-autotune): nothing here, the mean's loop
-    (fused.py, softmax_xent) does it all."""
+    per-sample losses are left to the mean). Fused (max-autotune): nothing here, the mean's loops
+    (fused.py, softmax_xent) do it all."""
 
     def __init__(self, fuse: bool = False):
         self.fuse = fuse
@@ -427,14 +427,15 @@ class CrossEntropyMeanKernel:
         return out
 
     def _fused_forward(self, b, ck):
-        """The loss, and softmax - onehot into ``self.d``, in one loop; the labels checked in it."""
+        """The loss, and softmax - onehot into ``self.d``, in fused.py's loops; the labels checked there."""
         env, xs, ts, dt = b.p.env, ck.xs, ck.ts, ck.logp.dtype
         self.d = d = np.empty_like(ck.logp)
+        m = np.empty(ck.n, dt)  # the row maxima
         out = b.new_slot()
         xent, isfinite, scalar = fused.loop("softmax_xent"), np.isfinite, dt.type
 
         def forward():
-            loss = xent(env[xs], env[ts], d)
+            loss = xent(env[xs], env[ts], d, m)
             if loss < 0:
                 raise Fallback("labels outside [0, C)")
             loss = np.asarray(scalar(loss))
