@@ -250,6 +250,87 @@ def test_a_parameter_taken_out_of_its_group_between_replays_stays_put(opt_name, 
     assert compiled.stats["eager"] == 0
 
 
+@pytest.mark.parametrize("clip", ["norm", "value"])
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])
+def test_gradient_clipping_between_backward_and_step_replays(clip, opt_name):
+    # nn.utils.clip_grad_norm_ / clip_grad_value_ are replayed as the same call on the replay's
+    # gradients (before this, the check of the first replay found the clipping missing and sent the
+    # step to eager for good); the returned norm is an output like any other
+    def make():
+        net, opt, _ = make_step([6, 5, 3], opt_name, np.float64)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            if clip == "norm":
+                total = cr.nn.utils.clip_grad_norm_(net.parameters(), max_norm=0.1)  # a generator
+            else:
+                cr.nn.utils.clip_grad_value_(net.parameters(), clip_value=0.05)
+                total = loss.detach() * 0
+            opt.step()
+            return loss, total
+        return net, step
+    (net_e, eager), (net_c, step) = make(), make()
+    compiled = cr.compile(step, fullgraph=True)
+    for x, y in batches(8, 4, 6, 3, np.float64):
+        (le, te), (lc, tc) = eager(x, y), compiled(x, y)
+        np.testing.assert_allclose(lc.item(), le.item(), rtol=1e-12)
+        np.testing.assert_allclose(tc.item(), te.item(), rtol=1e-12)
+    if clip == "norm":
+        assert te.item() > 0.1   # the clipping did scale the gradients
+    for pe, pc in zip(net_e.parameters(), net_c.parameters()):
+        np.testing.assert_allclose(pc.data, pe.data, rtol=1e-12, atol=1e-13)
+    assert compiled.stats == {"traces": 1, "replays": 7, "eager": 0}
+
+
+def test_clip_grad_norm_refusing_a_non_finite_norm_raises_from_the_eager_step():
+    w = cr.ones(3, requires_grad=True, dtype=cr.float64)
+    opt = cr.optim.SGD([w], lr=0.1)
+
+    @cr.compile
+    def step(x):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        cr.nn.utils.clip_grad_norm_([w], 1.0, error_if_nonfinite=True)
+        opt.step()
+
+    for _ in range(3):
+        step(cr.tensor(np.array([1.0, 2.0, 3.0])))
+    before = w.data.numpy().copy()
+    with pytest.warns(CompileWarning, match="error_if_nonfinite"), pytest.raises(RuntimeError, match="non-finite"):
+        step(cr.tensor(np.array([1.0, np.inf, 3.0])))
+    np.testing.assert_array_equal(w.data.numpy(), before)   # the step stopped before the update
+    step(cr.tensor(np.array([1.0, 2.0, 3.0])))
+    assert step.stats["replays"] == 3 and step.stats["eager"] == 1
+
+
+def test_positions_argmax_sort_and_topk_replay_on_each_calls_data():
+    # integer positions read off the values (a prediction, an accuracy, a ranking) are ops outside
+    # the graph, as comparisons are: the replay repeats them on new data instead of falling back
+    net = cr.nn.Linear(5, 4)
+
+    @cr.compile(fullgraph=True)
+    def evaluate(x, y):
+        with cr.no_grad():
+            out = net(x)
+            pred = out.argmax(1)
+            acc = (pred == y).float().mean()
+            top = cr.topk(out, 2, dim=1)
+            order = cr.sort(out, dim=0, descending=True)
+            return pred, acc, top.indices, top.values, order.indices, out.argmin(), out.argmax(1, keepdim=True)
+
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        x = cr.tensor(rng.standard_normal((6, 5)).astype(np.float32))
+        y = cr.tensor(rng.integers(0, 4, 6))
+        got, want = evaluate(x, y), evaluate._fn(x, y)
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
+    assert evaluate.stats == {"traces": 1, "replays": 3, "eager": 0}
+
+
 def test_decorator_forms_and_arguments():
     @cr.compile
     def f(x):

@@ -143,7 +143,10 @@ class CompiledFunction:
         with Trace(flat) as tr:  # NumPy arguments are seen as the step's data (taint.py)
             result = self._fn(*[derived_view(a) for a in args], **{k: derived_view(v) for k, v in kwargs.items()})
         try:
-            entry = Builder(tr, flat, result, rng, rng_state(), self._autotune).build()
+            after = rng_state()
+            entry = Builder(tr, flat, result, rng, after, self._autotune).build()
+            if self._autotune:  # checked on the default mode's calls; the tuned engines take over after
+                entry.exact = Builder(tr, flat, result, rng, after, False).build()
         except Unsupported as e:
             if self._fullgraph:
                 raise CompileError(f"chainrule.compile(fullgraph=True): {self._name()} {e}") from None
@@ -155,11 +158,17 @@ class CompiledFunction:
         return result
 
     def _verify(self, key, entry, args, kwargs, flat):
-        """The first replay, checked against the eager step from the same state (verify.py)."""
-        snap = Snapshot(entry, flat)
+        """The first replay, checked against the eager step from the same state (verify.py). What is
+        checked is the capture: that the replay does the step's work. Under max-autotune that check
+        runs the step on the default mode's calls (``entry.exact``), which are eager's bit for bit or
+        nearly: the tuned engines round differently, and an optimizer can magnify a rounding
+        difference past any tolerance (Adam turns a gradient that is rounding noise, a convolution's
+        bias before BatchNorm, into a full step of either sign)."""
+        checked = entry.exact or entry
+        snap = Snapshot(checked, flat)
         before = snap.take()
         try:
-            replayed = entry.run(flat)
+            replayed = checked.run(flat)
         except Fallback as e:
             snap.restore(before)
             self._warn(f"runs eagerly for this call: the replay met {e}")
@@ -185,7 +194,7 @@ class CompiledFunction:
                        f"compute on arrays, .data or .grad, directly?)")
             self._cache[key] = _EAGER
         else:
-            entry.verified = True
+            entry.verified, entry.exact = True, None
         return result
 
     def _name(self) -> str:

@@ -65,6 +65,9 @@ class Program:
         self.attribute_guards: list = []  # (module's __dict__, getter, values): buffers.attribute_guards
         self.optimizers: list = []  # the optimizers the step zeroes or steps
         self.verified = False       # the first replay is checked against the eager step (verify.py)
+        self.exact = None           # max-autotune: the same step on the default mode's calls, which that
+                                    # check runs (tuned engines round differently, and an optimizer such
+                                    # as Adam can magnify that past any tolerance)
         self.generation = 0         # replays so far (an output's node refuses a stale backward)
         self.aot_seed = None        # an output needing its backward: seed slot, walk, gradient slots,
         self.aot_steps: list = []   # and the leaves they belong to (node.py)
@@ -232,9 +235,29 @@ class Builder:
                 p.steps.append(update.step(self, ev[1]))
             elif kind == "draw":
                 self.draw(ev[1])
+            elif kind == "clip":
+                self.clip(*ev[1:])
         p.steps += self.counters
         self.outputs()
         return p
+
+    def clip(self, fn, params, args, kwargs, out) -> None:
+        """Gradient clipping (``nn.utils.clip_grad_norm_``, ``clip_grad_value_``) at its point of the
+        step: the library's own function again, on this replay's gradients (a folded weight gradient is
+        computed when it reads it), its returned norm into a slot. A norm that the function refuses
+        (``error_if_nonfinite``) sends the call back to eager, which meets the error itself."""
+        env, s = self.p.env, None
+        if isinstance(out, Tensor):
+            s = self.slot_of[id(out)] = self.new_slot(array_of(out))
+
+        def clip():
+            try:
+                r = fn(params, *args, **kwargs)
+            except RuntimeError:
+                raise Fallback("a gradient norm that clip_grad_norm_ refuses (error_if_nonfinite)") from None
+            if s is not None:
+                env[s] = array_of(r)
+        self.p.steps.append(clip)
 
     def draw(self, d) -> None:
         """A dropout mask drawn afresh each replay, at the point of the step where eager draws it, from

@@ -2,7 +2,8 @@
 
 While a :class:`Trace` is active, the engine's hook (``Function.apply``) reports every op applied,
 and a few entry points are wrapped for the duration of the run: ``backward()``, the optimizers'
-``zero_grad`` and ``step``, the ``.grad`` property, the Tensor constructors (to know which tensors
+``zero_grad`` and ``step``, gradient clipping (``nn.utils.clip_grad_norm_``, ``clip_grad_value_``),
+the ``.grad`` property, the Tensor constructors (to know which tensors
 were born inside the step) and the methods that read a tensor's values into Python (``item``,
 ``bool``, ``float``, ...). The run itself is the eager step, so its results are the eager ones;
 what the trace keeps is the list of events the replay will repeat.
@@ -17,6 +18,7 @@ from chainrule import random as _random
 from chainrule.compiler import taint
 from chainrule.compiler.buffers import attributes
 from chainrule.compiler.engine import clock, has_hooks, make_tensor, module_buffers, opt_state_dicts, set_tracer
+from chainrule.nn import utils as nn_utils
 from chainrule.nn.module import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -63,6 +65,7 @@ class Trace:
         # the step's data: the arguments, the ops' outputs, tensors around derived arrays (taint.py)
         self.events: list = []   # ("op", rec) | ("backward", roots, seeds, retain) | ("zero_grad", opt,
                                  # set_to_none) | ("clear_grad", tensor) | ("step", opt) | ("grad_read", t)
+                                 # | ("clip", fn, params, args, kwargs, result)
         self.born: dict = {}     # id -> tensor, for tensors created inside the step (kept alive)
         self.grad_reads: dict = {}  # id of a tensor handed out by .grad -> the tensor it belongs to
         self.modules: dict = {}  # id -> module called during the step (their flags are guarded)
@@ -183,6 +186,16 @@ class Trace:
                 trace.events.append(("step", self))
             return step(self, *a, **k)
 
+        def clipper(fn):  # nn.utils.clip_grad_norm_ / clip_grad_value_: replayed as the same call
+            def clip_(parameters, *a, **k):
+                if not mine():
+                    return fn(parameters, *a, **k)
+                params = [parameters] if isinstance(parameters, Tensor) else list(parameters)  # a generator
+                out = fn(params, *a, **k)                                     # is read once, here
+                trace.events.append(("clip", fn, params, a, k, out))
+                return out
+            return clip_
+
         def call(self, *a, **k):
             if mine() and id(self) not in trace.modules:
                 trace.modules[id(self)] = self
@@ -198,7 +211,8 @@ class Trace:
                    (Optimizer, "step", step_), (Module, "__call__", call)]
         # functions are patched wherever a chainrule module holds them (``from ... import backward``)
         patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make) + \
-            _everywhere(resolve, resolve_) + _everywhere(dropout_mask, dropout_mask_)
+            _everywhere(resolve, resolve_) + _everywhere(dropout_mask, dropout_mask_) + \
+            [x for fn in (nn_utils.clip_grad_norm_, nn_utils.clip_grad_value_) for x in _everywhere(fn, clipper(fn))]
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:

@@ -11,10 +11,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from chainrule.core import DtypeError, ShapeError, TensorBase, make
+from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.rules.index import IndexSelect, MaskedFill, Scatter, ScatterAdd, TakeAlong
+from chainrule.rules.index import IndexSelect, MaskedFill, Positions, Scatter, ScatterAdd, TakeAlong
 from chainrule.rules.shape import Clone, Flip, Roll, Tile
 
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -44,18 +44,24 @@ def _nothing(x: np.ndarray):
 
 
 # ----------------------------------------------------------------------------- arg-reductions
+def _positions(x, rule):
+    """The Positions op on tensor x: ``rule(x's array)``, int64, outside any graph."""
+    with no_grad():
+        return Positions.apply(x, rule=rule)
+
+
 def _arg(np_fn, x, dim, keepdim, op):
     x = as_tensor(x)
     d = x._data
     if d.size == 0:
         raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     if dim is None:
-        i = np.asarray(np_fn(d.reshape(-1)), np.int64)
-        return _nothing(i.reshape((1,) * d.ndim) if keepdim else i)
+        shape = (1,) * d.ndim if keepdim else ()
+        return _positions(x, lambda v: np_fn(v.reshape(-1)).reshape(shape))
     a = args.dim(dim, d.ndim, op)
     if d.ndim == 0:
-        return _nothing(np.zeros((), np.int64))
-    return _nothing(np.asarray(np_fn(d, axis=a, keepdims=keepdim), np.int64))
+        return _positions(x, lambda v: np.zeros((), np.int64))
+    return _positions(x, lambda v: np_fn(v, axis=a, keepdims=keepdim))
 
 
 def argmax(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A002
@@ -106,7 +112,7 @@ def sort(input, dim: int = -1, descending: bool = False, stable: bool = False, *
         return SortResult(TakeAlong.apply(x.reshape(1), _nothing(np.zeros(1, np.int64)), dim=0).reshape(()),
                           _nothing(np.zeros((), np.int64)))
     a = args.dim(axis if axis is not None else dim, x.ndim, "sort")
-    idx = _nothing(_sort_indices(x._data, a, descending))
+    idx = _positions(x, lambda v: _sort_indices(v, a, descending))
     return SortResult(TakeAlong.apply(x, idx, dim=a), idx)
 
 
@@ -127,12 +133,12 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     n = d.shape[a]
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
         raise ShapeError(f"topk: k ({k}) must be an int in [0, {n}] for dim {a} of shape {x.shape}")
-    idx = np.take(_sort_indices(d, a, largest), np.arange(k), axis=a)
     xx = x if x.ndim else x.reshape(1)
-    indices = _nothing(idx)
+    first = np.arange(k)
+    indices = _positions(xx, lambda v: np.take(_sort_indices(v, a, largest), first, axis=a))
     values = TakeAlong.apply(xx, indices, dim=a)
     if x.ndim == 0:
-        return TopkResult(values.reshape(()), _nothing(idx.reshape(())))
+        return TopkResult(values.reshape(()), indices.reshape(()))
     return TopkResult(values, indices)
 
 

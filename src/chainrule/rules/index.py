@@ -16,6 +16,18 @@ def _along(index: np.ndarray, dim: int) -> tuple:
     return tuple(grids)
 
 
+class Positions(Function):
+    """Integer positions read off the values, ``rule(a)`` (argmax, argmin, a sort's order), as int64.
+    It has no gradient: the front applies it under no_grad, so it is recorded for a compiled step's
+    replay (which repeats it on each call's data) but never enters a graph."""
+
+    def forward(self, a, *, rule):
+        return np.asarray(rule(a), np.int64)
+
+    def backward(self, grad):  # pragma: no cover - never in a graph (applied under no_grad)
+        raise RuntimeError("positions have no gradient")
+
+
 class TakeAlong(Function):
     """y = x picked at ``index`` along ``dim`` (gather, sort, topk); dL/dx adds dL/dy back at the
     picked positions (np.add.at, so an element picked twice gets both gradients)."""
