@@ -331,6 +331,33 @@ def test_positions_argmax_sort_and_topk_replay_on_each_calls_data():
     assert evaluate.stats == {"traces": 1, "replays": 3, "eager": 0}
 
 
+def test_one_hot_replays_and_meets_its_errors_eagerly():
+    @cr.compile
+    def encode(y):
+        return F.one_hot(y, 4).float().sum(0)
+
+    @cr.compile
+    def inferred(y):  # num_classes from the values: the output's shape depends on them, so eager
+        return F.one_hot(y)
+
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        y = cr.tensor(rng.integers(0, 4, 9))
+        np.testing.assert_array_equal(encode(y).numpy(), np.bincount(y.numpy(), minlength=4))
+    assert encode.stats == {"traces": 1, "replays": 2, "eager": 0}
+    for bad in (4, -1):   # the labels are checked at every replay (same shape): eager's error (the
+        y = np.zeros(9, np.int64)     # warning comes once)
+        y[5] = bad
+        with warnings.catch_warnings(record=True) as seen, pytest.raises(RuntimeError, match="class values"):
+            warnings.simplefilter("always")
+            encode(cr.tensor(y))
+        assert [str(w.message) for w in seen if "labels outside" in str(w.message)] or bad == -1
+    assert encode.stats == {"traces": 1, "replays": 2, "eager": 2}
+    with pytest.warns(CompileWarning, match="reads a tensor's value"):
+        assert inferred(cr.tensor(np.array([0, 2]))).shape == (2, 3)
+    assert inferred(cr.tensor(np.array([0, 5]))).shape == (2, 6)
+
+
 def test_decorator_forms_and_arguments():
     @cr.compile
     def f(x):

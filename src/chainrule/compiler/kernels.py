@@ -26,6 +26,7 @@ from chainrule.compiler.update import PendingGrad
 from chainrule.core import sum_last, sum_rows
 from chainrule.rules.elementwise import ReLU, zeros_of
 from chainrule.rules.embedding import Embedding
+from chainrule.rules.index import OneHot
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import CrossEntropy
 from chainrule.rules.reduce import Mean
@@ -332,12 +333,15 @@ def outside(dtype, n: int, c: int):
 
 def guard(b, rec):
     """A replay step that checks the indices the front checked before applying op ``rec`` (a
-    CrossEntropy's labels, an Embedding's rows: NumPy would wrap a negative one silently), raising
-    Fallback so that the call runs eagerly and meets the front's error; None when nothing is checked."""
+    CrossEntropy's labels, an Embedding's rows, one_hot's labels: NumPy would wrap a negative one
+    silently), raising Fallback so that the call runs eagerly and meets the front's error; None when
+    nothing is checked."""
     if rec.cls is CrossEntropy and len(rec.inputs) == 2:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
     elif rec.cls is Embedding:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[0], "indices outside the table"
+    elif rec.cls is OneHot:
+        idx, bound, what = rec.inputs[0], rec.options["num_classes"], "one_hot's labels outside [0, num_classes)"
     else:
         return None
     env, s = b.p.env, b.tensor_slot(idx)

@@ -17,7 +17,7 @@ from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
 from chainrule.random import dropout_mask, resolve
-from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding
+from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding, index as _index
 from chainrule.rules import norm as _norm, pool as _pool
 from chainrule.tensor import Tensor
 
@@ -809,21 +809,22 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
         >>> cr.nn.functional.one_hot(cr.tensor([0, 2]), 3).tolist()
         [[1, 0, 0], [0, 0, 1]]
     """
-    t = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    tensor = as_tensor(tensor)
+    t = tensor._data
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot is only applicable to index tensors (int64), got dtype {t.dtype}")
     if num_classes == -1:
         if t.size == 0:
             raise RuntimeError("one_hot: cannot infer the number of classes from an empty tensor; pass num_classes")
-        num_classes = int(t.max()) + 1
+        num_classes = int(tensor.max().item()) + 1  # read through the tensor: the output's shape depends on
+        # the values, which a compiled step then sees (and runs eagerly)
     if t.size and t.min() < 0:
         raise RuntimeError("one_hot: class values must be non-negative")
     if t.size and t.max() >= num_classes:
         raise RuntimeError(f"one_hot: class values must be smaller than num_classes ({num_classes}), "
                            f"got {t.max()}")
-    out = np.zeros(t.shape + (num_classes,), np.int64)
-    np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
-    return make(out)
+    with no_grad():
+        return _index.OneHot.apply(tensor, num_classes=int(num_classes))
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002

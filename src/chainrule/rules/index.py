@@ -28,6 +28,20 @@ class Positions(Function):
         raise RuntimeError("positions have no gradient")
 
 
+class OneHot(Function):
+    """(..., ) labels in [0, num_classes) -> (..., num_classes) int64 rows, a 1 at each label (the front
+    checks the labels). No gradient: applied under no_grad, so a compiled step replays it on each
+    call's labels (with the check again) but no graph holds it."""
+
+    def forward(self, t, *, num_classes):
+        out = np.zeros(t.shape + (num_classes,), np.int64)
+        np.put_along_axis(out, t[..., None].astype(np.int64), 1, axis=-1)
+        return out
+
+    def backward(self, grad):  # pragma: no cover - never in a graph (applied under no_grad)
+        raise RuntimeError("one_hot has no gradient")
+
+
 class TakeAlong(Function):
     """y = x picked at ``index`` along ``dim`` (gather, sort, topk); dL/dx adds dL/dy back at the
     picked positions (np.add.at, so an element picked twice gets both gradients)."""
