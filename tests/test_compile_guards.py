@@ -45,8 +45,8 @@ def test_a_comparison_outside_any_graph_has_no_gradient():
 @pytest.mark.parametrize("body, what", [
     # NumPy on a tensor (Tensor.__array_ufunc__): uniform at trace time (all ones), not later
     (lambda x: (x * np.sign(x.detach())).sum(), "np.sign of the data"),
-    # a library function that builds its mask with NumPy from the data: 0-d, True at trace time
-    (lambda x: F.threshold(x.sum(), 0.5, 0.0), "threshold's 0-d mask"),
+    # front code that builds its mask with NumPy from the data: 0-d, True at trace time
+    (lambda x: cr.where(x.sum()._data > 0.5, x.sum(), cr.tensor(0.0)), "a 0-d mask made by NumPy"),
     # front code passing an op a 0-d option computed from the data (as a library function would)
     (lambda x: Compare.apply(x, fn=np.greater, other=x._data.mean()).sum(), "a 0-d option"),
 ])
@@ -60,6 +60,72 @@ def test_an_array_computed_from_the_data_outside_the_ops_is_not_frozen(body, wha
     assert out == [body(cr.tensor(x)).item() for x in xs], what
     assert len([w for w in rec if issubclass(w.category, CompileWarning)]) == 1
     assert compiled.stats == {"traces": 1, "replays": 0, "eager": 2}
+
+
+@pytest.mark.parametrize("name, body", [
+    ("smooth_l1_loss", lambda x: F.smooth_l1_loss(x, x.detach() * 0 + 0.25, beta=1.5)),
+    ("huber_loss", lambda x: F.huber_loss(x, x.detach() * 0 - 0.5, delta=0.5)),
+    ("threshold", lambda x: F.threshold(x, 0.5, -1.0).sum()),
+    ("hardshrink", lambda x: F.hardshrink(x, 1.0).sum()),
+    ("prelu", lambda x: F.prelu(x, cr.tensor([0.25])).sum()),
+    ("poisson_nll_loss", lambda x: F.poisson_nll_loss(x, (x.detach() * 0 + 1.5).abs(), full=True)),
+])
+def test_the_library_masks_are_ops_and_replay_on_each_calls_data(name, body):
+    # the masks of these functions (|d| < beta, x > threshold, ...) are comparisons, ops outside the
+    # graph, so the replay makes them again from each call's values, and the gradients follow
+    xs = [np.full((2, 3), 2.0), np.full((2, 3), 0.1), np.arange(6.0).reshape(2, 3) - 2.5]
+
+    def step(x):
+        out = body(x)
+        out.backward()
+        return out.detach(), x.grad
+
+    compiled = cr.compile(step, fullgraph=True)
+    for v in xs:
+        x1, x2 = cr.tensor(v, requires_grad=True), cr.tensor(v, requires_grad=True)
+        (o1, g1), (o2, g2) = compiled(x1), step(x2)
+        np.testing.assert_allclose(o1.numpy(), o2.numpy(), rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(g1.numpy(), g2.numpy(), rtol=1e-12, err_msg=name)
+    assert compiled.stats == {"traces": 1, "replays": 2, "eager": 0}
+
+
+def test_nll_loss_replays_and_an_ignored_label_sends_the_call_to_eager():
+    # nll_loss's plain case (no class weights, every label kept) is ops alone; a batch with a label
+    # equal to ignore_index (-100, outside [0, C)) trips the gather's check at the replay, and eager
+    # computes it with that row left out
+    w = cr.tensor(np.random.default_rng(2).standard_normal((4, 3)), requires_grad=True)
+
+    def step(x, y):
+        loss = F.nll_loss(F.log_softmax(x @ w, dim=1), y)
+        loss.backward()
+        return loss.detach(), w.grad
+
+    compiled = cr.compile(step)
+    rng = np.random.default_rng(3)
+    labels = [rng.integers(0, 3, 5) for _ in range(3)] + [np.array([0, -100, 2, 1, -100])]
+    for i, y in enumerate(labels):
+        x = cr.tensor(rng.standard_normal((5, 4)))
+        w.grad = None
+        if i < 3:
+            l1, g1 = compiled(x, cr.tensor(y))
+        else:
+            with pytest.warns(CompileWarning, match="gather's indices outside"):
+                l1, g1 = compiled(x, cr.tensor(y))
+        g1 = g1.numpy().copy()
+        w.grad = None
+        l2, g2 = step(x, cr.tensor(y))
+        np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-12)
+        np.testing.assert_allclose(g1, g2.numpy(), rtol=1e-12)
+    assert compiled.stats == {"traces": 1, "replays": 2, "eager": 1}
+    pick = cr.compile(lambda x, i: cr.gather(x, 1, i))
+    for _ in range(3):
+        assert pick(cr.ones(2, 3), cr.tensor([[0], [2]])).tolist() == [[1.0], [1.0]]
+    for bad in (3, -1):   # NumPy would wrap -1 silently: the replay's check sends it to gather's error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)
+            with pytest.raises(Exception, match="gather"):
+                pick(cr.ones(2, 3), cr.tensor([[0], [bad]]))
+    assert pick.stats == {"traces": 1, "replays": 2, "eager": 2}
 
 
 def test_a_detached_view_of_the_data_is_replayed_as_the_data():

@@ -115,6 +115,11 @@ def test_gather_and_its_gradient_adds_at_repeats():
                  lambda t: t.gather(dim, torch.tensor(idx)), [x], gradcheck=False)
     with pytest.raises(IndexError, match="gather: index 4 is out of bounds for dim 1 of size 4"):
         cr.gather(cr.tensor(x), 1, cr.tensor([[4]]))
+    for lib, t, i in ((torch, torch.tensor(x), torch.tensor([[-1]])), (cr, cr.tensor(x), cr.tensor([[-1]]))):
+        with pytest.raises((RuntimeError, IndexError), match="index -1 is out of bounds"):  # never wrapped
+            lib.gather(t, 1, i)
+        with pytest.raises((RuntimeError, IndexError), match="index -1 is out of bounds"):
+            lib.zeros(3, 4, dtype=t.dtype).scatter_add(1, i, lib.ones(1, 1, dtype=t.dtype))
     with pytest.raises(TypeError, match="gather: index must be an integer tensor"):
         cr.gather(cr.tensor(x), 1, cr.tensor([[1.0]]))
 

@@ -728,7 +728,15 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     if t.dtype.kind == "f":
         raise TypeError(f"nll_loss: target must hold integer class labels (dtype int64), got dtype {t.dtype}")
     w = _class_weight(weight, x.shape[1], x._data.dtype, "nll_loss")
-    _, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x._data.dtype)
+    keep, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x._data.dtype)
+    if w is None and isinstance(target, Tensor) and target.ndim == 1 and x is input and \
+            not 0 <= ignore_index < x.shape[1] and keep.all():
+        # the plain case in ops alone (a compiled step replays it on each call's labels, which the
+        # gather's replay checks again: an ignored label, outside [0, C), sends that call to eager)
+        loss = -ops.gather(x, 1, target.reshape(-1, 1)).reshape(-1)
+        if reduction == "mean":  # the weighted mean's total: N, from the shape
+            return loss.sum() / make(np.asarray(len(t), x._data.dtype))
+        return loss.sum() if reduction == "sum" else loss
     picked = x[np.arange(len(t)), rows]
     loss = -picked if w is None and wi.all() else -picked * make(wi)
     return _weighted_reduce(loss, wi, reduction, out_shape)
@@ -768,7 +776,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     ad = ops.abs(d)
     if beta == 0:
         return _reduce(ad, reduction)
-    return _reduce(ops.where(ad._data < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
+    return _reduce(ops.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:  # noqa: A002
@@ -779,7 +787,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     a, b = _pair(input, target, "huber_loss")
     d = a - b
     ad = ops.abs(d)
-    loss = ops.where(ad._data < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    loss = ops.where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * as_tensor(weight, loss._data.dtype)
     return _reduce(loss, reduction)
@@ -1791,7 +1799,7 @@ def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False, 
     loss = ops.exp(x) - t * x if log_input else x - t * ops.log(x + eps)
     if full:
         stirling = t * ops.log(t) - t + 0.5 * ops.log(2 * np.pi * t)
-        loss = loss + ops.where(t._data > 1, stirling, make(np.zeros((), x._data.dtype)))
+        loss = loss + ops.where(t > 1, stirling, make(np.zeros((), x._data.dtype)))
     return _reduce(loss, reduction)
 
 
@@ -1834,7 +1842,7 @@ def prelu(input, weight) -> Tensor:  # noqa: A002
         raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
                            f"{w.numel()} and channel size = {channels}.")
     w = w.reshape((-1,) + (1,) * (x.ndim - 2)) if x.ndim >= 2 else w.reshape(())
-    return ops.where(x._data > 0, x, w * x)
+    return ops.where(x > 0, x, w * x)
 
 
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -1904,13 +1912,15 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
 def hardshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
     """x where |x| > lambd, else 0."""
     x = float_input(input)
-    return ops.where(np.abs(x._data) > lambd, x, make(np.zeros((), x._data.dtype)))
+    with no_grad():  # the mask, an op outside the graph (a compiled step replays it)
+        keep = ops.abs(x) > lambd
+    return ops.where(keep, x, make(np.zeros((), x._data.dtype)))
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: A002
     """x where x > threshold, else ``value`` (gradient only where x > threshold)."""
     x = as_tensor(input)
-    return ops.where(x._data > threshold, x, make(np.asarray(value, x._data.dtype)))
+    return ops.where(x > threshold, x, make(np.asarray(value, x._data.dtype)))
 
 
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:  # noqa: A002

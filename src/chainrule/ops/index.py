@@ -173,8 +173,8 @@ def _check_along(x, idx: np.ndarray, dim: int, op: str, src_shape=None) -> None:
         if src_shape is not None and ni > src_shape[d]:
             raise ShapeError(f"{op}: index of shape {idx.shape} is larger than src of shape "
                              f"{src_shape} at dim {d}")
-    if idx.size and (idx.min() < -shape[dim] or idx.max() >= shape[dim]):
-        bad = idx[(idx < -shape[dim]) | (idx >= shape[dim])].flat[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= shape[dim]):  # negative ones too, as PyTorch (NumPy
+        bad = idx[(idx < 0) | (idx >= shape[dim])].flat[0]            # would wrap them)
         raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} of size {shape[dim]}")
 
 
