@@ -69,10 +69,17 @@ def test_an_array_computed_from_the_data_outside_the_ops_is_not_frozen(body, wha
     ("hardshrink", lambda x: F.hardshrink(x, 1.0).sum()),
     ("prelu", lambda x: F.prelu(x, cr.tensor([0.25])).sum()),
     ("poisson_nll_loss", lambda x: F.poisson_nll_loss(x, (x.detach() * 0 + 1.5).abs(), full=True)),
+    ("hinge_embedding_loss", lambda x: F.hinge_embedding_loss(x, (x.detach() - 0.5).sign())),
+    ("cosine_embedding_loss", lambda x: F.cosine_embedding_loss(x, x.detach().flip(0), (x.detach()[:, 0] - 0.5).sign())),
+    # shape constants (a causal mask, interpolation's taps): made by NumPy from shapes alone
+    ("causal attention", lambda x: F.scaled_dot_product_attention(*[x.reshape(1, 1, 2, 3)] * 3, is_causal=True).pow(2).sum()),
+    ("interpolate nearest", lambda x: F.interpolate(x.reshape(1, 1, 2, 3), scale_factor=1.5).pow(2).sum()),
+    ("interpolate bilinear", lambda x: F.interpolate(x.reshape(1, 1, 2, 3), size=(3, 5), mode="bilinear").pow(2).sum()),
 ])
 def test_the_library_masks_are_ops_and_replay_on_each_calls_data(name, body):
     # the masks of these functions (|d| < beta, x > threshold, ...) are comparisons, ops outside the
-    # graph, so the replay makes them again from each call's values, and the gradients follow
+    # graph, so the replay makes them again from each call's values, and the gradients follow; the
+    # arrays they make from shapes alone are noted as such (core.shape_constant) and kept
     xs = [np.full((2, 3), 2.0), np.full((2, 3), 0.1), np.arange(6.0).reshape(2, 3) - 2.5]
 
     def step(x):

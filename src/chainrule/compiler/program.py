@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.autograd import unbroadcast
+from chainrule.core import is_shape_constant
 from chainrule.compiler import buffers, kernels, taint, update
 from chainrule.compiler.engine import HOOKS, array_of, clock, make
 from chainrule.compiler.errors import Fallback, Unsupported
@@ -333,7 +334,7 @@ class Builder:
             raise Unsupported(f"uses {what} of shape {a.shape} computed from the step's data by NumPy outside "
                               f"the ops (a mask, a cast or a count made from .data or ._data), which a replay "
                               f"would keep as traced")
-        if a.ndim == 0 or a.size <= 1:
+        if a.ndim == 0 or a.size <= 1 or is_shape_constant(a):
             return self.const(a)
         for s0, arg in self.arg_arrays:  # an argument, converted (labels cast to int64, ...)
             if arg.shape == a.shape and np.array_equal(arg, a):

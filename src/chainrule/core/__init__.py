@@ -7,6 +7,7 @@ from chainrule.core.engine import (  # noqa: F401
     RemovableHandle, backward, grad, queue_callback, register_hook, toposort)
 from chainrule.core.function import (  # noqa: F401
     ALL, AccumulateGrad, Function, FunctionCtx, TensorBase, bump_version, check_versions, make, ones_vector,
-    set_tensor_class, sum_last, sum_rows, torch_name, unbroadcast, version_error)
+    is_shape_constant, set_tensor_class, shape_constant, sum_last, sum_rows, torch_name, unbroadcast,
+    version_error)
 from chainrule.core.mode import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled)

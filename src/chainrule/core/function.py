@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import weakref
 
 import numpy as np
 
@@ -296,6 +297,23 @@ def ones_vector(n: int, dtype) -> np.ndarray:
         ones.flags.writeable = False
         _ONES[dtype] = ones
     return ones[:n]
+
+
+_SHAPE_CONSTANTS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()  # id -> array
+
+
+def shape_constant(a: np.ndarray) -> np.ndarray:
+    """``a``, noted as made from shapes and options alone, never from a tensor's values (an index
+    pattern, a causal mask): a compiled step keeps it as traced instead of refusing it as what could
+    be a mask of the data. Read-only, so that nothing changes it after the note."""
+    a.flags.writeable = False
+    _SHAPE_CONSTANTS[id(a)] = a
+    return a
+
+
+def is_shape_constant(a) -> bool:
+    """Was array ``a`` itself noted by :func:`shape_constant`?"""
+    return _SHAPE_CONSTANTS.get(id(a)) is a
 
 
 # --------------------------------------------------------------------------- versions (in-place ops)

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from chainrule import dtypes, ops
-from chainrule.core import DtypeError, ShapeError, make, no_grad
+from chainrule.core import DtypeError, ShapeError, make, no_grad, shape_constant
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
@@ -94,7 +94,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     L, S = q.shape[-2], k.shape[-2]
     extra, kind = [], None
     if is_causal:
-        extra, kind = [make(np.tril(np.ones((L, S), bool)))], "bool"
+        extra, kind = [make(shape_constant(np.tril(np.ones((L, S), bool))))], "bool"
     elif attn_mask is not None:
         m = attn_mask if isinstance(attn_mask, Tensor) else as_tensor(attn_mask)
         kind = "bool" if m._data.dtype == np.bool_ else "float"
@@ -347,12 +347,13 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     dt = x._data.dtype
     for axis, (n, m, s) in enumerate(zip(x.shape[2:], sizes, scales), start=2):
         if mode.startswith("nearest"):
-            x = ops.index_select(x, axis, Tensor._make(_nearest_index(n, m, s, mode == "nearest-exact"), False, None))
+            x = ops.index_select(x, axis, Tensor._make(shape_constant(_nearest_index(n, m, s, mode == "nearest-exact")),
+                                                       False, None))
             continue
         i0, i1, w0, w1 = _linear_taps(n, m, s, align_corners, dt)
         shape = (m,) + (1,) * (x.ndim - 1 - axis)  # the weights broadcast along the other axes
-        x = (ops.index_select(x, axis, Tensor._make(i0, False, None)) * Tensor._make(w0.reshape(shape), False, None)
-             + ops.index_select(x, axis, Tensor._make(i1, False, None)) * Tensor._make(w1.reshape(shape), False, None))
+        i0, i1, w0, w1 = (Tensor._make(shape_constant(a), False, None) for a in (i0, i1, w0.reshape(shape), w1.reshape(shape)))
+        x = ops.index_select(x, axis, i0) * w0 + ops.index_select(x, axis, i1) * w1
     return x
 
 
@@ -1744,7 +1745,7 @@ def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, 
     """x where target is 1, max(0, margin - x) where target is -1 (target gets no gradient)."""
     reduction = _legacy(size_average, reduce, reduction, "hinge_embedding_loss")
     x = float_input(input)
-    y = target._data if isinstance(target, Tensor) else np.asarray(target)
+    y = as_tensor(target)   # its masks as comparisons: ops, which a compiled step replays
     zero = make(np.zeros((), x._data.dtype))
     loss = ops.where(y != 1, ops.clamp_min(margin - x, 0), zero) + ops.where(y != -1, x, zero)
     return _reduce(loss, reduction)
@@ -1766,7 +1767,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0, size_averag
     with target (N,), or (D,) with target (); cos with 1e-12 added to each squared norm, as PyTorch."""
     reduction = _legacy(size_average, reduce, reduction, "cosine_embedding_loss")
     a, b = floats(*promote(input1, input2))
-    y = target._data if isinstance(target, Tensor) else np.asarray(target)
+    y = as_tensor(target)   # its masks as comparisons: ops, which a compiled step replays
     if a.ndim != b.ndim or a.ndim != y.ndim + 1 or a.ndim not in (1, 2):
         raise RuntimeError(f"cosine_embedding_loss: expected inputs (N, D) with target (N,), or (D,) with "
                            f"target (), got {a.shape}, {b.shape} and {y.shape}")
