@@ -37,7 +37,10 @@ def run_py(code: str, *args, memory=GIB, timeout=60):
     prints ``maxrss=<KiB>`` last. Returns (returncode, stdout, stderr, seconds, max RSS in bytes)."""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    wrapped = code + "\nimport resource as _r\nprint(f'maxrss={_r.getrusage(_r.RUSAGE_SELF).ru_maxrss}')\n"
+    # the peak of this interpreter's own memory (VmHWM, KiB): getrusage's ru_maxrss would also count the
+    # pages the child had at fork, the test process's own (Linux keeps the larger across exec)
+    wrapped = code + ("\nprint('maxrss=' + next(_l.split()[1] for _l in open('/proc/self/status') "
+                      "if _l.startswith('VmHWM:')))\n")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     t0 = time.monotonic()
     p = subprocess.run([sys.executable, "-c", wrapped, *map(str, args)], capture_output=True, text=True,
