@@ -3,10 +3,10 @@
 While a :class:`Trace` is active, the engine's hook (``Function.apply``) reports every op applied,
 and a few entry points are wrapped for the duration of the run: ``backward()``, the optimizers'
 ``zero_grad`` and ``step``, gradient clipping (``nn.utils.clip_grad_norm_``, ``clip_grad_value_``),
-the ``.grad`` property, the Tensor constructors (to know which tensors
-were born inside the step) and the methods that read a tensor's values into Python (``item``,
-``bool``, ``float``, ...). The run itself is the eager step, so its results are the eager ones;
-what the trace keeps is the list of events the replay will repeat.
+the ``.grad`` property, the Tensor constructors (to know which tensors were born inside the step)
+and the methods that read a tensor's values into Python (``item``, ``bool``, ``float``, ...). The
+run itself is the eager step, so its results are the eager ones; what the trace keeps is the list of
+events the replay will repeat.
 """
 from __future__ import annotations
 
