@@ -135,6 +135,36 @@ def test_nll_loss_replays_and_an_ignored_label_sends_the_call_to_eager():
     assert pick.stats == {"traces": 1, "replays": 2, "eager": 2}
 
 
+@pytest.mark.parametrize("loss_name", ["CrossEntropyLoss", "NLLLoss"])
+def test_class_weighted_losses_replay_and_an_ignored_label_runs_eagerly(loss_name):
+    # with class weights (here a module's buffer, as nn.CrossEntropyLoss(weight=...) keeps them) each
+    # row's weight is an index_select of the labels and the mean's total a sum: ops, replayed
+    crit = getattr(cr.nn, loss_name)(weight=cr.tensor([1.0, 3.0, 0.5]))
+    w = cr.tensor(np.random.default_rng(4).standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+
+    def step(x, y):
+        out = x @ w
+        loss = crit(out if loss_name == "CrossEntropyLoss" else F.log_softmax(out, dim=1), y)
+        loss.backward()
+        return loss.detach(), w.grad
+
+    compiled = cr.compile(step)
+    rng = np.random.default_rng(5)
+    labels = [rng.integers(0, 3, 6) for _ in range(3)] + [np.array([0, -100, 2, 1, 1, 2])]
+    for i, y in enumerate(labels):
+        x = cr.tensor(rng.standard_normal((6, 4)).astype(np.float32))
+        w.grad = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)
+            l1, g1 = compiled(x, cr.tensor(y))
+        g1 = g1.numpy().copy()
+        w.grad = None
+        l2, g2 = step(x, cr.tensor(y))
+        np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-6)
+        np.testing.assert_allclose(g1, g2.numpy(), rtol=1e-5, atol=1e-7)
+    assert compiled.stats == {"traces": 1, "replays": 2, "eager": 1}
+
+
 def test_a_detached_view_of_the_data_is_replayed_as_the_data():
     # h.detach() and h.data share h's array: the replay reads the op's output, not the traced values
     def body(x):

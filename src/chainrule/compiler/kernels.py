@@ -26,7 +26,7 @@ from chainrule.compiler.update import PendingGrad
 from chainrule.core import sum_last, sum_rows
 from chainrule.rules.elementwise import ReLU, zeros_of
 from chainrule.rules.embedding import Embedding
-from chainrule.rules.index import OneHot, TakeAlong
+from chainrule.rules.index import IndexSelect, OneHot, TakeAlong
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import CrossEntropy
 from chainrule.rules.reduce import Mean
@@ -333,15 +333,16 @@ def outside(dtype, n: int, c: int):
 
 def guard(b, rec):
     """A replay step that checks the indices the front checked before applying op ``rec`` (a
-    CrossEntropy's labels, an Embedding's rows, one_hot's labels, gather's indices: NumPy would wrap a
-    negative one silently), raising Fallback so that the call runs eagerly and meets the front's error; None when
+    CrossEntropy's labels, an Embedding's rows, one_hot's labels, gather's and index_select's indices:
+    NumPy would wrap a negative one silently), raising Fallback so that the call runs eagerly and meets the front's error; None when
     nothing is checked."""
     if rec.cls is CrossEntropy and len(rec.inputs) == 2:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
     elif rec.cls is Embedding:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[0], "indices outside the table"
-    elif rec.cls is TakeAlong:  # gather's indices (sort's and topk's are in range by construction)
-        idx, what = rec.inputs[1], "gather's indices outside the input"
+    elif rec.cls in (TakeAlong, IndexSelect):  # gather's and index_select's indices (sort's, topk's
+        idx, what = rec.inputs[1], f"{'gather' if rec.cls is TakeAlong else 'index_select'}'s indices " \
+            "outside the input"                 # and interpolate's are in range by construction)
         bound = (array_of(rec.inputs[0]).shape or (1,))[rec.options["dim"]]
     elif rec.cls is OneHot:
         idx, bound, what = rec.inputs[0], rec.options["num_classes"], "one_hot's labels outside [0, num_classes)"

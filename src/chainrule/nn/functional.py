@@ -633,6 +633,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         loss = -(logp * make(wq.astype(x._data.dtype, copy=False))).sum(1)
         return _weighted_reduce(loss, np.ones(len(t), x._data.dtype), reduction, out_shape)
     keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x._data.dtype)
+    if not label_smoothing and isinstance(target, Tensor) and target.ndim == 1 and x is input and \
+            not 0 <= ignore_index < c and keep.all():  # class weights, every label kept: ops alone
+        return _picked(logp, target, weight, w, reduction)
     loss = -logp[np.arange(len(t)), rows] * make(wi)
     if label_smoothing:
         wc = logp if w is None else logp * make(w)
@@ -730,17 +733,29 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
         raise TypeError(f"nll_loss: target must hold integer class labels (dtype int64), got dtype {t.dtype}")
     w = _class_weight(weight, x.shape[1], x._data.dtype, "nll_loss")
     keep, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x._data.dtype)
-    if w is None and isinstance(target, Tensor) and target.ndim == 1 and x is input and \
-            not 0 <= ignore_index < x.shape[1] and keep.all():
-        # the plain case in ops alone (a compiled step replays it on each call's labels, which the
-        # gather's replay checks again: an ignored label, outside [0, C), sends that call to eager)
-        loss = -ops.gather(x, 1, target.reshape(-1, 1)).reshape(-1)
-        if reduction == "mean":  # the weighted mean's total: N, from the shape
-            return loss.sum() / make(np.asarray(len(t), x._data.dtype))
-        return loss.sum() if reduction == "sum" else loss
+    if isinstance(target, Tensor) and target.ndim == 1 and x is input and not 0 <= ignore_index < x.shape[1] \
+            and keep.all():
+        return _picked(x, target, weight, w, reduction)
     picked = x[np.arange(len(t)), rows]
     loss = -picked if w is None and wi.all() else -picked * make(wi)
     return _weighted_reduce(loss, wi, reduction, out_shape)
+
+
+def _picked(x: Tensor, target: Tensor, weight, w, reduction: str) -> Tensor:
+    """nll_loss's plain case, every label kept, in ops alone: -x[i, y_i], times the class weight w[y_i]
+    (``weight``, as the caller's tensor where it has x's dtype), reduced as PyTorch. A compiled step
+    replays it on each call's labels, and checks them again: a label outside [0, C), one that a
+    later batch ignores, sends that call to eager."""
+    loss = -ops.gather(x, 1, target.reshape(-1, 1)).reshape(-1)
+    if w is None:
+        total = make(np.asarray(len(loss), x._data.dtype))  # the weighted mean's total: N, from the shape
+    else:
+        wt = weight if isinstance(weight, Tensor) and weight._data.dtype == w.dtype else make(w)
+        wi = ops.index_select(wt, 0, target)
+        loss, total = loss * wi, wi.sum()
+    if reduction == "mean":
+        return loss.sum() / total
+    return loss.sum() if reduction == "sum" else loss
 
 
 def _pair(input, target, op: str):  # noqa: A002

@@ -285,8 +285,8 @@ def index_select(input, dim: int, index):  # noqa: A002
         idx = index._data
     a = args.dim(dim, x.ndim, "index_select")
     n = x.shape[a] if x.ndim else 1
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise IndexError(f"index_select: index {idx[(idx < -n) | (idx >= n)][0]} is out of bounds for "
+    if idx.size and (idx.min() < 0 or idx.max() >= n):  # negative ones too, as PyTorch
+        raise IndexError(f"index_select: index {idx[(idx < 0) | (idx >= n)][0]} is out of bounds for "
                          f"dim {a} of size {n}")
     if x.ndim == 0:
         return TakeAlong.apply(x.reshape(1), index, dim=0).reshape(())
