@@ -97,9 +97,9 @@ def test_the_library_masks_are_ops_and_replay_on_each_calls_data(name, body):
 
 
 def test_nll_loss_replays_and_an_ignored_label_sends_the_call_to_eager():
-    # nll_loss's plain case (no class weights, every label kept) is ops alone; a batch with a label
-    # equal to ignore_index (-100, outside [0, C)) trips the gather's check at the replay, and eager
-    # computes it with that row left out
+    # nll_loss's plain case (every label kept) is one op, NLL, with the labels as an input; a batch
+    # with a label equal to ignore_index (-100, outside [0, C)) trips the label check at the replay,
+    # and eager computes it with that row left out
     w = cr.tensor(np.random.default_rng(2).standard_normal((4, 3)), requires_grad=True)
 
     def step(x, y):
@@ -116,7 +116,7 @@ def test_nll_loss_replays_and_an_ignored_label_sends_the_call_to_eager():
         if i < 3:
             l1, g1 = compiled(x, cr.tensor(y))
         else:
-            with pytest.warns(CompileWarning, match="gather's indices outside"):
+            with pytest.warns(CompileWarning, match="labels outside"):
                 l1, g1 = compiled(x, cr.tensor(y))
         g1 = g1.numpy().copy()
         w.grad = None
@@ -137,8 +137,8 @@ def test_nll_loss_replays_and_an_ignored_label_sends_the_call_to_eager():
 
 @pytest.mark.parametrize("loss_name", ["CrossEntropyLoss", "NLLLoss"])
 def test_class_weighted_losses_replay_and_an_ignored_label_runs_eagerly(loss_name):
-    # with class weights (here a module's buffer, as nn.CrossEntropyLoss(weight=...) keeps them) each
-    # row's weight is an index_select of the labels and the mean's total a sum: ops, replayed
+    # with class weights (here a module's buffer, as nn.CrossEntropyLoss(weight=...) keeps them) the
+    # NLL op takes the weights as an input and picks each row's from its label: replayed
     crit = getattr(cr.nn, loss_name)(weight=cr.tensor([1.0, 3.0, 0.5]))
     w = cr.tensor(np.random.default_rng(4).standard_normal((4, 3)).astype(np.float32), requires_grad=True)
 

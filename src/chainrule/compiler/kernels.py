@@ -28,7 +28,7 @@ from chainrule.rules.elementwise import ReLU, zeros_of
 from chainrule.rules.embedding import Embedding
 from chainrule.rules.index import IndexSelect, OneHot, TakeAlong
 from chainrule.rules.linalg import Linear
-from chainrule.rules.loss import CrossEntropy
+from chainrule.rules.loss import NLL, CrossEntropy
 from chainrule.rules.reduce import Mean
 from chainrule.tensor import Tensor
 
@@ -332,11 +332,13 @@ def outside(dtype, n: int, c: int):
 
 
 def guard(b, rec):
-    """A replay step that checks the indices the front checked before applying op ``rec`` (a
-    CrossEntropy's labels, an Embedding's rows, one_hot's labels, gather's and index_select's indices:
-    NumPy would wrap a negative one silently), raising Fallback so that the call runs eagerly and meets the front's error; None when
-    nothing is checked."""
+    """A replay step that checks the indices the front checked before applying op ``rec`` (the labels
+    of CrossEntropy, NLL and one_hot, an Embedding's rows, gather's and index_select's indices: NumPy
+    would wrap a negative one silently), raising Fallback so that the call runs eagerly and meets the
+    front's error; None when nothing is checked."""
     if rec.cls is CrossEntropy and len(rec.inputs) == 2:
+        idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
+    elif rec.cls is NLL:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
     elif rec.cls is Embedding:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[0], "indices outside the table"

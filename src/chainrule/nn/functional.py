@@ -15,7 +15,7 @@ from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
-from chainrule.rules.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
+from chainrule.rules.loss import NLL, BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
 from chainrule.random import dropout_mask, resolve
 from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding, index as _index
 from chainrule.rules import norm as _norm, pool as _pool
@@ -742,20 +742,14 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
 
 
 def _picked(x: Tensor, target: Tensor, weight, w, reduction: str) -> Tensor:
-    """nll_loss's plain case, every label kept, in ops alone: -x[i, y_i], times the class weight w[y_i]
-    (``weight``, as the caller's tensor where it has x's dtype), reduced as PyTorch. A compiled step
-    replays it on each call's labels, and checks them again: a label outside [0, C), one that a
-    later batch ignores, sends that call to eager."""
-    loss = -ops.gather(x, 1, target.reshape(-1, 1)).reshape(-1)
-    if w is None:
-        total = make(np.asarray(len(loss), x._data.dtype))  # the weighted mean's total: N, from the shape
-    else:
-        wt = weight if isinstance(weight, Tensor) and weight._data.dtype == w.dtype else make(w)
-        wi = ops.index_select(wt, 0, target)
-        loss, total = loss * wi, wi.sum()
-    if reduction == "mean":
-        return loss.sum() / total
-    return loss.sum() if reduction == "sum" else loss
+    """nll_loss's plain case, every label kept: the NLL rule on the log-probabilities x, with the class
+    weights ``weight`` (the caller's tensor where it has x's dtype, else ``w`` converted). The labels
+    are an input of the op, so a compiled step replays it on each call's labels and checks them
+    again: a label outside [0, C), one that a later batch ignores, sends that call to eager."""
+    inputs = (x, target) if w is None else \
+        (x, target, weight if isinstance(weight, Tensor) and weight._data.dtype == w.dtype else make(w))
+    out = NLL.apply(*inputs, mean=reduction == "mean")
+    return out.sum() if reduction == "sum" else out
 
 
 def _pair(input, target, op: str):  # noqa: A002

@@ -36,6 +36,37 @@ class CrossEntropy(Function):
         return ("(softmax({0}) - onehot(y)) * {g}",)
 
 
+class NLL(Function):
+    """The negative log-likelihood of each row's label, L_i = -logp[i, t_i], times its class weight
+    w[t_i] when a weight is given; with ``mean`` the weighted mean sum_i w_i L_i / sum_i w_i, as
+    PyTorch's (the front checks the labels). dL/dlogp[i, t_i] = -w_i (/ sum w), zero elsewhere; the
+    labels and the weight get none."""
+
+    saved_inputs = (1,)
+
+    def forward(self, logp, target, weight=None, *, mean=False):
+        n = logp.shape[0]
+        self.rows, self.target, self.shape, self.n_in = np.arange(n), target, logp.shape, 2 + (weight is not None)
+        loss = -logp[self.rows, target]
+        self.w = None if weight is None else weight[target]
+        if self.w is not None:
+            loss = loss * self.w
+        self.total = None
+        if not mean:
+            return loss
+        self.total = np.asarray(n if self.w is None else self.w.sum(), logp.dtype)
+        return np.asarray(loss.sum() / self.total)
+
+    def backward(self, grad):
+        per = grad / self.total if self.total is not None else grad   # () or (N,)
+        d = -np.broadcast_to(per, self.rows.shape)
+        if self.w is not None:
+            d = d * self.w
+        g = np.zeros(self.shape, grad.dtype)
+        g[self.rows, self.target] = d
+        return (g,) + (None,) * (self.n_in - 1)
+
+
 class MulticlassSVM(Function):
     """The lecture's hinge loss per sample, L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + margin);
     dL_i/ds_j = 1 where a margin is violated, dL_i/ds_{y_i} = -(number of violations)."""
