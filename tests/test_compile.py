@@ -305,7 +305,7 @@ def test_clip_grad_norm_refusing_a_non_finite_norm_raises_from_the_eager_step():
     assert step.stats["replays"] == 3 and step.stats["eager"] == 1
 
 
-def test_positions_argmax_sort_and_topk_replay_on_each_calls_data():
+def test_positions_argmax_sort_topk_and_median_replay_on_each_calls_data():
     # integer positions read off the values (a prediction, an accuracy, a ranking) are ops outside
     # the graph, as comparisons are: the replay repeats them on new data instead of falling back
     net = cr.nn.Linear(5, 4)
@@ -318,7 +318,9 @@ def test_positions_argmax_sort_and_topk_replay_on_each_calls_data():
             acc = (pred == y).float().mean()
             top = cr.topk(out, 2, dim=1)
             order = cr.sort(out, dim=0, descending=True)
-            return pred, acc, top.indices, top.values, order.indices, out.argmin(), out.argmax(1, keepdim=True)
+            med = out.median(dim=1)
+            return pred, acc, top.indices, top.values, order.indices, out.argmin(), out.argmax(1, keepdim=True), \
+                med.values, med.indices, out.median()
 
     rng = np.random.default_rng(7)
     for _ in range(4):

@@ -83,6 +83,39 @@ def test_sort_nan_is_largest_and_result_is_named():
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_median_values_indices_and_gradients(shape):
+    rng = rng_for("median", shape)
+    x = rng.standard_normal(shape)
+    check_op(lambda t: cr.median(t), lambda t: torch.median(t), [x])   # all elements: a 0-d tensor
+    for d in range(len(shape)):
+        for keepdim in (False, True):
+            check_op(lambda t: cr.median(t, dim=d, keepdim=keepdim).values,
+                     lambda t: torch.median(t, dim=d, keepdim=keepdim).values, [x])
+            r, tr = cr.tensor(x).median(d, keepdim), torch.tensor(x).median(d, keepdim)
+            same(r.indices, tr.indices)
+    assert repr(cr.tensor(x).median(0)).startswith("median(values=tensor(")
+
+
+def test_median_nan_ties_and_edges():
+    x = np.array([[3.0, 1.0, np.nan, 2.0, np.nan], [4.0, 1.0, 1.0, 2.0, 9.0]])
+    r, tr = cr.tensor(x).median(dim=1), torch.tensor(x).median(dim=1)   # a NaN row: NaN, its first NaN
+    np.testing.assert_array_equal(r.values.numpy(), tr.values.numpy())
+    same(r.indices, tr.indices)
+    for v in ([2.0, 1.0, 2.0, 3.0], [2.0, np.nan, 1.0]):   # the gradient shared by the ties (or the NaNs)
+        t, tt = cr.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+        t.median().backward()
+        tt.median().backward()
+        np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+    same(cr.tensor([3, 1, 2]).median(), torch.tensor([3, 1, 2]).median())
+    assert np.isnan(cr.tensor([]).median().item()) and np.isnan(torch.tensor([]).median().item())
+    r, tr = cr.tensor(5.0).median(dim=0), torch.tensor(5.0).median(dim=0)
+    same(r.values, tr.values)
+    same(r.indices, tr.indices)
+    with pytest.raises(IndexError, match="non-zero size"):
+        cr.zeros(2, 0).median(dim=1)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("largest", [True, False])
 def test_topk(shape, largest):
     rng = rng_for("topk", shape, largest)

@@ -14,13 +14,15 @@ import numpy as np
 from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.rules.index import IndexSelect, MaskedFill, Positions, Scatter, ScatterAdd, TakeAlong
+from chainrule.rules.index import IndexSelect, MaskedFill, Median, Positions, Scatter, ScatterAdd, TakeAlong
 from chainrule.rules.shape import Clone, Flip, Roll, Tile
 
 SortResult = namedtuple("sort", ["values", "indices"])
 SortResult.__doc__ = "(values, indices), as torch.sort returns them."
 TopkResult = namedtuple("topk", ["values", "indices"])
 TopkResult.__doc__ = "(values, indices), as torch.topk returns them."
+MedianResult = namedtuple("median", ["values", "indices"])
+MedianResult.__doc__ = "(values, indices), as torch.median(x, dim) returns them."
 
 
 def _int_index(index, op: str):
@@ -79,6 +81,48 @@ def argmax(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A002
 def argmin(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A002
     """Position of the smallest value (flattened when ``dim`` is None); the first one on ties."""
     return _arg(np.argmin, input, axis if dim is None else dim, keepdim, "argmin")
+
+
+# ----------------------------------------------------------------------------- median
+def _median_order(v: np.ndarray, dim: int) -> np.ndarray:
+    """The position along ``dim`` of each lower median (keepdims): the middle of a stable order, or the
+    first NaN of a row holding one (its median is NaN), as PyTorch picks them."""
+    n = v.shape[dim]
+    idx = np.take(np.argsort(v, axis=dim, kind="stable"), [(n - 1) // 2], axis=dim)
+    if v.dtype.kind == "f":
+        nan = np.isnan(v)
+        idx = np.where(nan.any(axis=dim, keepdims=True), np.argmax(nan, axis=dim, keepdims=True), idx)
+    return idx
+
+
+def median(input, dim=None, keepdim: bool = False):  # noqa: A002
+    """The lower median (the middle value, the smaller of the two middle ones for an even count); NaN
+    where a NaN is among the values. Without ``dim``: of all the elements, a 0-d tensor whose gradient
+    is shared by the elements equal to it. With ``dim``: ``(values, indices)`` along it, the gradient
+    going to each picked element.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.median(cr.tensor([3.0, 1.0, 4.0, 2.0])).item()
+        2.0
+        >>> cr.tensor([[3.0, 1.0, 2.0], [5.0, 6.0, 4.0]]).median(dim=1).indices.tolist()
+        [2, 0]
+    """
+    x = as_tensor(input)
+    if dim is None:
+        if x.numel() == 0:
+            return make(np.asarray(np.nan, x._data.dtype if x._data.dtype.kind == "f" else np.float32))
+        return Median.apply(x)
+    a = args.dim(dim, x.ndim, "median")
+    if x.ndim == 0:
+        return MedianResult(x.clone(), make(np.zeros((), np.int64)))
+    if x.shape[a] == 0:
+        raise IndexError(f"median(): Expected reduction dim {a} to have non-zero size.")
+    idx = _positions(x, lambda v: _median_order(v, a))
+    values = TakeAlong.apply(x, idx, dim=a)
+    if not keepdim:
+        values, idx = values.squeeze(a), idx.squeeze(a)
+    return MedianResult(values, idx)
 
 
 # ----------------------------------------------------------------------------- sort and topk

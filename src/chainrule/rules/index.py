@@ -28,6 +28,26 @@ class Positions(Function):
         raise RuntimeError("positions have no gradient")
 
 
+class Median(Function):
+    """The lower median of all the elements, the middle one of the sorted values ((n - 1) // 2), or NaN
+    when one is NaN (torch.median without a dim); the gradient is shared evenly by the elements equal
+    to it (by the NaNs, when it is NaN), as PyTorch's."""
+
+    def forward(self, x):
+        flat = x.reshape(-1)
+        nan = np.isnan(flat) if flat.dtype.kind == "f" else None
+        if nan is not None and nan.any():
+            m, self.mask = flat[np.argmax(nan)], nan.reshape(x.shape)
+        else:
+            k = (flat.size - 1) // 2
+            m = np.partition(flat, k)[k]
+            self.mask = x == m
+        return np.asarray(m, x.dtype)
+
+    def backward(self, grad):
+        return self.mask * (grad / np.asarray(self.mask.sum(), grad.dtype))
+
+
 class OneHot(Function):
     """(..., ) labels in [0, num_classes) -> (..., num_classes) int64 rows, a 1 at each label (the front
     checks the labels). No gradient: applied under no_grad, so a compiled step replays it on each
