@@ -115,6 +115,29 @@ def test_median_nan_ties_and_edges():
         cr.zeros(2, 0).median(dim=1)
 
 
+def test_nanmedian_skips_the_nans():
+    x = np.array([[3.0, 1.0, np.nan, 2.0, np.nan], [np.nan] * 5, [4.0, 1.0, 1.0, 2.0, 9.0]])
+    for keepdim in (False, True):
+        r, tr = cr.tensor(x).nanmedian(1, keepdim), torch.tensor(x).nanmedian(1, keepdim)
+        np.testing.assert_array_equal(r.values.numpy(), tr.values.numpy())   # an all-NaN row: NaN
+        same(r.indices, tr.indices)
+    for v in ([2.0, np.nan, 1.0, 2.0, 3.0], [np.nan, np.nan], [1.0, 5.0, 3.0]):
+        t, tt = cr.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+        m, tm = cr.nanmedian(t), torch.nanmedian(tt)
+        np.testing.assert_array_equal(m.detach().numpy(), tm.detach().numpy())
+        m.backward()
+        tm.backward()
+        np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+    rng = rng_for("nanmedian")
+    y = rng.standard_normal((3, 6))
+    y[0, 2] = y[1, 0] = np.nan
+    check_op(lambda t: cr.nanmedian(t, dim=1).values, lambda t: torch.nanmedian(t, dim=1).values, [y],
+             gradcheck=False)   # (finite differences through a NaN are NaN)
+    z = rng.standard_normal((4, 5))
+    check_op(lambda t: cr.nanmedian(t, dim=0).values, lambda t: torch.nanmedian(t, dim=0).values, [z])
+    check_op(lambda t: cr.nanmedian(t), lambda t: torch.nanmedian(t), [z])
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("largest", [True, False])
 def test_topk(shape, largest):

@@ -84,15 +84,20 @@ def argmin(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A002
 
 
 # ----------------------------------------------------------------------------- median
-def _median_order(v: np.ndarray, dim: int) -> np.ndarray:
-    """The position along ``dim`` of each lower median (keepdims): the middle of a stable order, or the
-    first NaN of a row holding one (its median is NaN), as PyTorch picks them."""
+def _median_order(v: np.ndarray, dim: int, ignore_nan: bool) -> np.ndarray:
+    """The position along ``dim`` of each lower median (keepdims), as PyTorch picks them: the middle of a
+    stable order (NaN sorts last), or the first NaN of a row holding one (its median is NaN); with
+    ``ignore_nan`` the middle of the row's values that are not NaN (of all of them when all are)."""
     n = v.shape[dim]
-    idx = np.take(np.argsort(v, axis=dim, kind="stable"), [(n - 1) // 2], axis=dim)
-    if v.dtype.kind == "f":
-        nan = np.isnan(v)
-        idx = np.where(nan.any(axis=dim, keepdims=True), np.argmax(nan, axis=dim, keepdims=True), idx)
-    return idx
+    order = np.argsort(v, axis=dim, kind="stable")
+    idx = np.take(order, [(n - 1) // 2], axis=dim)
+    if v.dtype.kind != "f":
+        return idx
+    nan = np.isnan(v)
+    if ignore_nan:
+        k = n - nan.sum(axis=dim, keepdims=True)
+        return np.take_along_axis(order, np.where(k > 0, (k - 1) // 2, (n - 1) // 2), axis=dim)
+    return np.where(nan.any(axis=dim, keepdims=True), np.argmax(nan, axis=dim, keepdims=True), idx)
 
 
 def median(input, dim=None, keepdim: bool = False):  # noqa: A002
@@ -108,17 +113,26 @@ def median(input, dim=None, keepdim: bool = False):  # noqa: A002
         >>> cr.tensor([[3.0, 1.0, 2.0], [5.0, 6.0, 4.0]]).median(dim=1).indices.tolist()
         [2, 0]
     """
+    return _median(input, dim, keepdim, False, "median")
+
+
+def nanmedian(input, dim=None, keepdim: bool = False):  # noqa: A002
+    """:func:`median` of the values that are not NaN (NaN where all are), as torch.nanmedian."""
+    return _median(input, dim, keepdim, True, "nanmedian")
+
+
+def _median(input, dim, keepdim: bool, ignore_nan: bool, op: str):  # noqa: A002
     x = as_tensor(input)
     if dim is None:
         if x.numel() == 0:
             return make(np.asarray(np.nan, x._data.dtype if x._data.dtype.kind == "f" else np.float32))
-        return Median.apply(x)
-    a = args.dim(dim, x.ndim, "median")
+        return Median.apply(x, ignore_nan=ignore_nan)
+    a = args.dim(dim, x.ndim, op)
     if x.ndim == 0:
         return MedianResult(x.clone(), make(np.zeros((), np.int64)))
     if x.shape[a] == 0:
-        raise IndexError(f"median(): Expected reduction dim {a} to have non-zero size.")
-    idx = _positions(x, lambda v: _median_order(v, a))
+        raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
+    idx = _positions(x, lambda v: _median_order(v, a, ignore_nan))
     values = TakeAlong.apply(x, idx, dim=a)
     if not keepdim:
         values, idx = values.squeeze(a), idx.squeeze(a)

@@ -30,17 +30,19 @@ class Positions(Function):
 
 class Median(Function):
     """The lower median of all the elements, the middle one of the sorted values ((n - 1) // 2), or NaN
-    when one is NaN (torch.median without a dim); the gradient is shared evenly by the elements equal
-    to it (by the NaNs, when it is NaN), as PyTorch's."""
+    when one is NaN (torch.median without a dim); with ``ignore_nan`` the lower median of the values
+    that are not NaN, NaN when none is (torch.nanmedian). The gradient is shared evenly by the elements
+    equal to it (by the NaNs, when it is NaN), as PyTorch's."""
 
-    def forward(self, x):
+    def forward(self, x, *, ignore_nan=False):
         flat = x.reshape(-1)
         nan = np.isnan(flat) if flat.dtype.kind == "f" else None
-        if nan is not None and nan.any():
+        values = flat[~nan] if ignore_nan and nan is not None else flat
+        if nan is not None and (not values.size if ignore_nan else nan.any()):
             m, self.mask = flat[np.argmax(nan)], nan.reshape(x.shape)
         else:
-            k = (flat.size - 1) // 2
-            m = np.partition(flat, k)[k]
+            k = (values.size - 1) // 2
+            m = np.partition(values, k)[k]
             self.mask = x == m
         return np.asarray(m, x.dtype)
 
