@@ -33,9 +33,9 @@ import time
 
 import numpy as np
 
-from chainrule.compiler.blas import blas_threads, cblas_available, cblas_fits, cblas_into, gemm_into
+from chainrule.compiler.blas import (COL_MAJOR, NO_TRANS, TRANS, bind_gemm, blas_threads, cblas_available,
+                                     cblas_fits, cblas_into, gemm_into)
 
-_COL_MAJOR, _NO_TRANS, _TRANS = 102, 111, 112  # CBLAS's enums
 _GAIN = 0.98      # another engine is kept when it takes at most 98% of NumPy's time
 _choices: dict = {}  # (kind, shapes, dtype) -> engine name, once per process
 _updates: dict = {}  # the same key -> the update's function (None: the default's)
@@ -60,13 +60,8 @@ class Blis:
         lib.bli_thread_set_num_threads(1)
         lib.bli_info_get_blas_int_type_size.restype = ctypes.c_int64
         i = ctypes.c_int64 if lib.bli_info_get_blas_int_type_size() == 64 else ctypes.c_int
-        self.gemm = {}
-        for dt, name, real in ((np.float32, "cblas_sgemm", ctypes.c_float), (np.float64, "cblas_dgemm", ctypes.c_double)):
-            fn = getattr(lib, name)
-            p = ctypes.c_void_p
-            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, real, p, i, p, i, real, p, i]
-            fn.restype = None
-            self.gemm[np.dtype(dt)] = fn
+        self.gemm = {np.dtype(np.float32): bind_gemm(lib.cblas_sgemm, i, ctypes.c_float),
+                     np.dtype(np.float64): bind_gemm(lib.cblas_dgemm, i, ctypes.c_double)}
         self.lib = lib
 
     def forward(self, x, w, y) -> bool:
@@ -77,7 +72,7 @@ class Blis:
             return False
         (n, inp), out = x.shape, y.shape[1]
         # column-major: y^T (out, N) = W (out, in) x^T (in, N)
-        fn(_COL_MAJOR, _NO_TRANS, _NO_TRANS, out, n, inp, 1.0, w.ctypes.data, max(out, 1),
+        fn(COL_MAJOR, NO_TRANS, NO_TRANS, out, n, inp, 1.0, w.ctypes.data, max(out, 1),
            x.ctypes.data, max(inp, 1), 0.0, y.ctypes.data, max(out, 1))
         return True
 
@@ -91,7 +86,7 @@ class Blis:
         np.copyto(d_f, d)
         n, (out, inp) = x.shape[0], c.shape
         # column-major: C (out, in) = alpha (D_f)^T X + beta C, D_f (N, out) and X^T (in, N)
-        fn(_COL_MAJOR, _TRANS, _TRANS, out, inp, n, alpha, d_f.ctypes.data, max(n, 1),
+        fn(COL_MAJOR, TRANS, TRANS, out, inp, n, alpha, d_f.ctypes.data, max(n, 1),
            x.ctypes.data, max(inp, 1), beta, c.ctypes.data, max(out, 1))
         return True
 

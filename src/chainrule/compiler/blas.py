@@ -23,7 +23,16 @@ except ImportError:  # pragma: no cover - depends on the environment
 _GEMM = {} if _blas is None else {np.dtype(np.float32): _blas.sgemm, np.dtype(np.float64): _blas.dgemm}
 _AXPY = {} if _blas is None else {np.dtype(np.float32): _blas.saxpy, np.dtype(np.float64): _blas.daxpy}
 _GEMV = {} if _blas is None else {np.dtype(np.float32): _blas.sgemv, np.dtype(np.float64): _blas.dgemv}
-_COL_MAJOR, _NO_TRANS, _TRANS = 102, 111, 112  # CBLAS's enums
+COL_MAJOR, NO_TRANS, TRANS = 102, 111, 112  # CBLAS's enums
+
+
+def bind_gemm(fn, int_type, real):
+    """``fn``, a library's ``cblas_?gemm``, with its ctypes signature set: (order, transa, transb, m, n,
+    k, alpha, a, lda, b, ldb, beta, c, ldc), ints of ``int_type``, scalars of ``real``."""
+    i, p = int_type, ctypes.c_void_p
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, real, p, i, p, i, real, p, i]
+    fn.restype = None
+    return fn
 
 
 def _numpy_cblas() -> dict:
@@ -44,10 +53,7 @@ def _numpy_cblas() -> dict:
             fn = getattr(lib, name, None)
             if fn is None:  # pragma: no cover - depends on the environment
                 return {}
-            i, p = ctypes.c_int64, ctypes.c_void_p
-            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, real, p, i, p, i, real, p, i]
-            fn.restype = None
-            out[np.dtype(dt)] = fn
+            out[np.dtype(dt)] = bind_gemm(fn, ctypes.c_int64, real)
         return out
     return {}
 
@@ -118,10 +124,10 @@ def cblas_into(c: np.ndarray, alpha: float, x: np.ndarray, d: np.ndarray, beta: 
     cblas, n, (out, inp) = _CBLAS[c.dtype], x.shape[0], c.shape
     # X and D are row-major: as column-major they are X^T (in, N) and D^T (out, N)
     if c.flags.f_contiguous:   # C (out, in) = alpha D^T X + beta C
-        cblas(_COL_MAJOR, _NO_TRANS, _TRANS, out, inp, n, alpha, d.ctypes.data, max(out, 1),
+        cblas(COL_MAJOR, NO_TRANS, TRANS, out, inp, n, alpha, d.ctypes.data, max(out, 1),
               x.ctypes.data, max(inp, 1), beta, c.ctypes.data, max(out, 1))
     else:                      # C^T (in, out) = alpha X^T D + beta C^T
-        cblas(_COL_MAJOR, _NO_TRANS, _TRANS, inp, out, n, alpha, x.ctypes.data, max(inp, 1),
+        cblas(COL_MAJOR, NO_TRANS, TRANS, inp, out, n, alpha, x.ctypes.data, max(inp, 1),
               d.ctypes.data, max(out, 1), beta, c.ctypes.data, max(inp, 1))
     return True
 
