@@ -336,9 +336,7 @@ def guard(b, rec):
     of CrossEntropy, NLL and one_hot, an Embedding's rows, gather's and index_select's indices: NumPy
     would wrap a negative one silently), raising Fallback so that the call runs eagerly and meets the
     front's error; None when nothing is checked."""
-    if rec.cls is CrossEntropy and len(rec.inputs) == 2:
-        idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
-    elif rec.cls is NLL:
+    if rec.cls is NLL or (rec.cls is CrossEntropy and len(rec.inputs) == 2):
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
     elif rec.cls is Embedding:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[0], "indices outside the table"

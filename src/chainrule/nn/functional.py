@@ -633,8 +633,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         loss = -(logp * make(wq.astype(x._data.dtype, copy=False))).sum(1)
         return _weighted_reduce(loss, np.ones(len(t), x._data.dtype), reduction, out_shape)
     keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x._data.dtype)
-    if not label_smoothing and isinstance(target, Tensor) and target.ndim == 1 and x is input and \
-            not 0 <= ignore_index < c and keep.all():  # class weights, every label kept: ops alone
+    if not label_smoothing and _all_kept(input, x, target, ignore_index, keep):  # class weights: the NLL op
         return _picked(logp, target, weight, w, reduction)
     loss = -logp[np.arange(len(t)), rows] * make(wi)
     if label_smoothing:
@@ -733,12 +732,19 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
         raise TypeError(f"nll_loss: target must hold integer class labels (dtype int64), got dtype {t.dtype}")
     w = _class_weight(weight, x.shape[1], x._data.dtype, "nll_loss")
     keep, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x._data.dtype)
-    if isinstance(target, Tensor) and target.ndim == 1 and x is input and not 0 <= ignore_index < x.shape[1] \
-            and keep.all():
+    if _all_kept(input, x, target, ignore_index, keep):
         return _picked(x, target, weight, w, reduction)
     picked = x[np.arange(len(t)), rows]
     loss = -picked if w is None and wi.all() else -picked * make(wi)
     return _weighted_reduce(loss, wi, reduction, out_shape)
+
+
+def _all_kept(input, x, target, ignore_index: int, keep: np.ndarray) -> bool:  # noqa: A002
+    """Does :func:`_picked` apply: (N, C) scores given as they are, (N,) labels as a tensor, all kept, and
+    an ignore_index that no label can be (so the choice reads no label value that a replay would skip:
+    a later batch's ignored label is outside [0, C), and the replay's check sends it to eager)?"""
+    return isinstance(target, Tensor) and target.ndim == 1 and x is input and \
+        not 0 <= ignore_index < x.shape[1] and keep.all()
 
 
 def _picked(x: Tensor, target: Tensor, weight, w, reduction: str) -> Tensor:
