@@ -96,6 +96,20 @@ def test_median_values_indices_and_gradients(shape):
     assert repr(cr.tensor(x).median(0)).startswith("median(values=tensor(")
 
 
+def test_dot_and_its_errors():
+    rng = rng_for("dot")
+    a, b = rng.standard_normal(5), rng.standard_normal(5)
+    check_op(lambda x, y: cr.dot(x, y), lambda x, y: torch.dot(x, y), [a, b])
+    check_op(lambda x, y: x.dot(y), lambda x, y: x.dot(y), [a, b], gradcheck=False)
+    for lib in (torch, cr):   # the same refusals, in PyTorch's words
+        with pytest.raises(RuntimeError, match="1D tensors expected, but got 2D and 1D tensors"):
+            lib.dot(lib.ones(2, 2), lib.ones(2))
+        with pytest.raises(RuntimeError, match=r"inconsistent tensor size, expected tensor \[3\] and src \[2\]"):
+            lib.dot(lib.ones(3), lib.ones(2))
+        with pytest.raises(RuntimeError, match="dot : expected both vectors to have same dtype"):
+            lib.dot(lib.ones(3), lib.ones(3, dtype=lib.float64))
+
+
 def test_median_nan_ties_and_edges():
     x = np.array([[3.0, 1.0, np.nan, 2.0, np.nan], [4.0, 1.0, 1.0, 2.0, 9.0]])
     r, tr = cr.tensor(x).median(dim=1), torch.tensor(x).median(dim=1)   # a NaN row: NaN, its first NaN

@@ -29,7 +29,7 @@ from chainrule.creation import (arange, as_tensor, empty, empty_like, eye, from_
 from chainrule.creation import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor,  # noqa: F401
                                 HalfTensor, IntTensor, LongTensor)
 from chainrule.devices import device, get_default_device, set_default_device
-from chainrule.ops.linalg import bmm, mm, t
+from chainrule.ops.linalg import bmm, dot, mm, t
 from chainrule.ops.reduce import std
 from chainrule import accelerator, autograd, backends, cuda, onnx  # noqa: E402
 from chainrule.ops import (

@@ -610,6 +610,7 @@ class Tensor(TensorBase):
 
     def matmul(self, other, *, out=None): return _ops.linalg.matmul(self, other, out=out)
     def mm(self, other): return _ops.linalg.mm(self, other)
+    def dot(self, other): return _ops.linalg.dot(self, other)
     def bmm(self, other): return _ops.linalg.bmm(self, other)
     def t(self): return _ops.linalg.t(self)
 

@@ -50,6 +50,27 @@ def mm(input, mat2):  # noqa: A002
     return matmul(a, b)
 
 
+def dot(input, tensor):  # noqa: A002
+    """The dot product of two 1-D tensors of one length and one dtype (PyTorch's dot: no broadcasting,
+    no type promotion), a 0-d tensor.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.dot(cr.tensor([1.0, 2.0, 3.0]), cr.tensor([4.0, 5.0, 6.0])).item()
+        32.0
+    """
+    a, b = input, tensor
+    if getattr(a, "ndim", 1) != 1 or getattr(b, "ndim", 1) != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape != b.shape:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
+                           f"have the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements "
+                           f"respectively")
+    if getattr(a, "dtype", None) != getattr(b, "dtype", None):
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {a.dtype} and {b.dtype}")
+    return matmul(a, b)
+
+
 def bmm(input, mat2):  # noqa: A002
     """Batched matrix product: (B, N, K) @ (B, K, M) -> (B, N, M), no broadcasting."""
     a, b = input, mat2
