@@ -333,6 +333,32 @@ def test_positions_argmax_sort_topk_and_median_replay_on_each_calls_data():
     assert evaluate.stats == {"traces": 1, "replays": 3, "eager": 0}
 
 
+def test_quantile_in_a_training_step_replays_with_eagers_gradients():
+    # a loss that clips at a batch quantile (float q, and a 1-D q of nanquantile), compiled and eager
+    def make():
+        w = cr.tensor(np.linspace(-1.0, 1.0, 12).reshape(3, 4), requires_grad=True)
+        opt = cr.optim.SGD([w], lr=0.1)
+        q = cr.tensor([0.2, 0.9], dtype=cr.float64)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (cr.quantile(x * w, 0.3, dim=1) ** 2).sum() + \
+                cr.nanquantile(w, q, interpolation="midpoint").sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return w, step
+
+    (w1, eager), (w2, step) = make(), make()
+    step = cr.compile(step, fullgraph=True)
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        x = rng.standard_normal((3, 4))
+        assert step(cr.tensor(x)).item() == eager(cr.tensor(x)).item()
+        np.testing.assert_array_equal(w2.data.numpy(), w1.data.numpy())
+    assert step.stats == {"traces": 1, "replays": 4, "eager": 0}
+
+
 def test_one_hot_replays_and_meets_its_errors_eagerly():
     @cr.compile
     def encode(y):

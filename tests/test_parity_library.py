@@ -152,6 +152,75 @@ def test_nanmedian_skips_the_nans():
     check_op(lambda t: cr.nanmedian(t), lambda t: torch.nanmedian(t), [z])
 
 
+QUANTILE_MODES = ["linear", "lower", "higher", "midpoint", "nearest"]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("interpolation", QUANTILE_MODES)
+def test_quantile_values_and_gradients(shape, interpolation):
+    rng = rng_for("quantile", shape, interpolation)
+    x = rng.standard_normal(shape)
+    qs = [0.3, 0.5, 1.0, 0.0]
+    for q in qs:   # a float q, every dim and keepdim, and all the elements
+        for dim in [None] + list(range(len(shape))):
+            for keepdim in (False, True):
+                check_op(lambda t: cr.quantile(t, q, dim, keepdim, interpolation=interpolation),
+                         lambda t: torch.quantile(t, q, dim, keepdim, interpolation=interpolation), [x],
+                         gradcheck=dim is None and not keepdim)
+    qv = np.array([0.1, 0.5, 0.75, 0.9])   # a 1-D q: its axis first
+    check_op(lambda t: cr.quantile(t, cr.tensor(qv), dim=-1, interpolation=interpolation),
+             lambda t: torch.quantile(t, torch.tensor(qv), dim=-1, interpolation=interpolation), [x])
+    check_op(lambda t: t.quantile(cr.tensor(qv), keepdim=True, interpolation=interpolation),
+             lambda t: t.quantile(torch.tensor(qv), keepdim=True, interpolation=interpolation), [x])
+
+
+def test_quantile_float32_ranks_ties_and_nans():
+    # the ranks are computed in the input's dtype, as PyTorch's (q * (n - 1) in float32 can land off
+    # an integer), and "nearest" rounds half to even
+    for n, qs in ((26, (0.28, 0.56, 0.6)), (46, (0.6, 0.7)), (4, (0.03, 0.15)), (6, (0.5,))):
+        x32 = np.arange(n, dtype=np.float32)[::-1].copy()   # e.g. 0.28 * 25 = 7.0000005 in float32
+        for interpolation in QUANTILE_MODES:
+            for q in qs:
+                same(cr.quantile(cr.tensor(x32), q, interpolation=interpolation),
+                     torch.quantile(torch.tensor(x32), q, interpolation=interpolation))
+    x = np.array([[3.0, 1.0, np.nan, 2.0, np.nan], [np.nan] * 5, [4.0, 1.0, 1.0, 2.0, 9.0]])
+    q = np.array([0.0, 0.4, 1.0])
+    for interpolation in QUANTILE_MODES:   # quantile: NaN where a row holds one; nanquantile skips them
+        for fn in ("quantile", "nanquantile"):
+            for dim in (None, 1):
+                r = getattr(cr, fn)(cr.tensor(x), cr.tensor(q), dim, interpolation=interpolation)
+                tr = getattr(torch, fn)(torch.tensor(x), torch.tensor(q), dim, interpolation=interpolation)
+                np.testing.assert_array_equal(r.numpy(), tr.numpy())
+    for v in ([2.0, 1.0, 2.0, 3.0], [2.0, np.nan, 1.0, 5.0]):   # ties and a NaN: torch's gradient
+        for interpolation in QUANTILE_MODES:
+            t, tt = cr.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+            cr.nanquantile(t, 0.4, interpolation=interpolation).backward()
+            torch.nanquantile(tt, 0.4, interpolation=interpolation).backward()
+            np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+    y = rng_for("nanquantile").standard_normal((4, 6))
+    y[0, 2] = y[3, 0] = y[3, 5] = np.nan
+    check_op(lambda t: cr.nanquantile(t, 0.6, dim=1), lambda t: torch.nanquantile(t, 0.6, dim=1), [y],
+             gradcheck=False)   # (finite differences through a NaN are NaN)
+    same(cr.quantile(cr.tensor(2.5), 0.3, dim=0), torch.quantile(torch.tensor(2.5), 0.3, dim=0))
+
+
+def test_quantile_refusals_in_pytorchs_words():
+    for lib in (torch, cr):
+        x = lib.ones(3, 4)
+        for call, match in [
+                (lambda: lib.quantile(x, 1.5), r"q must be in the range \[0, 1\] but got 1.5"),
+                (lambda: lib.quantile(x, lib.tensor([0.5, 1.2])), r"q values must be in the range \[0, 1\]"),
+                (lambda: lib.quantile(x, lib.tensor([[0.5]])), "q must be a scalar or 1D tensor"),
+                (lambda: lib.quantile(x, lib.tensor([0.5], dtype=lib.float64)), "q tensor must be same dtype as the input"),
+                (lambda: lib.quantile(lib.ones(3, dtype=lib.int64), 0.5), "input tensor must be either float or double"),
+                (lambda: lib.quantile(lib.ones(0), 0.5), "input tensor must be non-empty"),
+                (lambda: lib.quantile(x, 0.5, interpolation="foo"), "interpolation must be one of linear, lower, higher, midpoint or nearest, but got foo")]:
+            with pytest.raises(RuntimeError, match=match):
+                call()
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            lib.quantile(x, 0.5, dim=2)
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("largest", [True, False])
 def test_topk(shape, largest):

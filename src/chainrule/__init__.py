@@ -38,7 +38,7 @@ from chainrule.ops import (
     permute, pow, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, squeeze, stack, sub, sum, tanh,
     transpose, unsqueeze, var, where)
 from chainrule.ops import (argmax, argmin, clone, flip, gather, index_select, masked_fill, median, nanmedian,  # noqa: F401
-                           roll, scatter_add, sort, tile, topk)
+                           nanquantile, quantile, roll, scatter_add, sort, tile, topk)
 from chainrule.ops import (all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer,  # noqa: F401
                            xlogy)
 from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_max, clamp_min,  # noqa: F401

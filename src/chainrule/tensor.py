@@ -683,6 +683,10 @@ class Tensor(TensorBase):
     def topk(self, k, dim=-1, largest=True, sorted=True): return _ops.topk(self, k, dim, largest, sorted)
     def median(self, dim=None, keepdim=False): return _ops.median(self, dim, keepdim)
     def nanmedian(self, dim=None, keepdim=False): return _ops.nanmedian(self, dim, keepdim)
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _ops.quantile(self, q, dim, keepdim, interpolation=interpolation)
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _ops.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
     def gather(self, dim, index): return _ops.gather(self, dim, index)
     def scatter_add(self, dim, index, src): return _ops.scatter_add(self, dim, index, src)
     def index_select(self, dim, index): return _ops.index_select(self, dim, index)

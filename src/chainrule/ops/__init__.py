@@ -28,8 +28,8 @@ from chainrule.ops.matrix import diag, diag_embed, diagonal, trace, tril, triu  
 from chainrule.ops.counting import (  # noqa: F401
     argsort, argwhere, bincount, histc, histogram, msort, nonzero, unique)
 from chainrule.ops.index import (  # noqa: F401
-    argmax, argmin, clone, flip, gather, index_select, masked_fill, masked_select, median, nanmedian, repeat,
-    repeat_interleave, roll, scatter, scatter_add, sort, tile, topk)
+    argmax, argmin, clone, flip, gather, index_select, masked_fill, masked_select, median, nanmedian, nanquantile,
+    quantile, repeat, repeat_interleave, roll, scatter, scatter_add, sort, tile, topk)
 from chainrule.ops.misc import (  # noqa: F401
     all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer, xlogy)
 

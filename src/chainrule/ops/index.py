@@ -14,7 +14,7 @@ import numpy as np
 from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.rules.index import IndexSelect, MaskedFill, Median, Positions, Scatter, ScatterAdd, TakeAlong
+from chainrule.rules.index import IndexSelect, MaskedFill, Median, Positions, Quantile, Scatter, ScatterAdd, TakeAlong
 from chainrule.rules.shape import Clone, Flip, Roll, Tile
 
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -137,6 +137,72 @@ def _median(input, dim, keepdim: bool, ignore_nan: bool, op: str):  # noqa: A002
     if not keepdim:
         values, idx = values.squeeze(a), idx.squeeze(a)
     return MedianResult(values, idx)
+
+
+# ----------------------------------------------------------------------------- quantile
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):  # noqa: A002
+    """The ``q``-quantiles along ``dim`` (of all the elements when it is None), as torch.quantile: the
+    value at rank q (n - 1) of the sorted values, between two neighbours by ``interpolation`` (linear,
+    lower, higher, midpoint or nearest); NaN where a NaN is among the values. ``q`` is a float or a 0-d
+    or 1-D tensor of the input's dtype, in [0, 1]; a 1-D q adds its axis first. The gradient goes to
+    the picked elements.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.quantile(cr.tensor([1.0, 2.0, 3.0, 4.0]), 0.5).item()
+        2.5
+        >>> cr.quantile(cr.tensor([1.0, 2.0, 3.0, 4.0]), cr.tensor([0.25, 0.75])).tolist()
+        [1.75, 3.25]
+    """
+    return _quantile(input, q, dim, keepdim, interpolation, False)
+
+
+def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear"):  # noqa: A002
+    """:func:`quantile` of the values that are not NaN (NaN where all are), as torch.nanquantile."""
+    return _quantile(input, q, dim, keepdim, interpolation, True)
+
+
+def _quantile(input, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool):  # noqa: A002
+    x = as_tensor(input)
+    op = "nanquantile()" if ignore_nan else "quantile()"
+    dt = x._data.dtype
+    if dt not in (np.float32, np.float64):
+        raise DtypeError(f"{op} input tensor must be either float or double dtype")
+    if isinstance(q, TensorBase):
+        if q.ndim > 1:
+            raise ShapeError(f"{op} q must be a scalar or 1D tensor")
+        if q._data.dtype != dt:
+            raise DtypeError(f"{op} q tensor must be same dtype as the input tensor")
+        qa = q._data
+        if not ((qa >= 0) & (qa <= 1)).all():
+            raise ShapeError(f"{op} q values must be in the range [0, 1]")
+        scalar = q.ndim == 0
+    elif isinstance(q, (int, float, np.integer, np.floating)) and not isinstance(q, bool):
+        if not 0 <= q <= 1:
+            raise ShapeError(f"{op} q must be in the range [0, 1] but got {q}")
+        qa, scalar = np.asarray(q, dt), True
+    else:
+        raise TypeError(f"{op} q must be a float or a tensor, got {type(q).__name__}")
+    if x.numel() == 0:
+        raise ShapeError(f"{op} input tensor must be non-empty")
+    if interpolation not in _INTERPOLATIONS:
+        raise ShapeError(f"{op} interpolation must be one of linear, lower, higher, midpoint or nearest, "
+                         f"but got {interpolation}")
+    if dim is None:
+        rows, kept = x.reshape(-1), (1,) * x.ndim
+    else:
+        a = args.dim(dim, x.ndim, op.rstrip("()"))
+        rows = x.movedim(a, -1) if x.ndim else x.reshape(1)
+        kept = x.shape[:a] + (1,) + x.shape[a + 1:] if x.ndim else ()
+    qt = q if isinstance(q, TensorBase) and q.ndim == 1 else make(qa.reshape(1))
+    out = Quantile.apply(rows, qt, interpolation=interpolation, ignore_nan=ignore_nan)   # (..., m)
+    out = out.movedim(-1, 0)
+    if keepdim:
+        out = out.reshape((out.shape[0],) + kept)
+    return out[0] if scalar else out
 
 
 # ----------------------------------------------------------------------------- sort and topk

@@ -50,6 +50,49 @@ class Median(Function):
         return self.mask * (grad / np.asarray(self.mask.sum(), grad.dtype))
 
 
+class Quantile(Function):
+    """The q-quantiles of x along its last axis, as PyTorch computes them: the sorted row (NaN last), a
+    rank r = q (n - 1) in x's dtype (q (k - 1) over the k values that are not NaN with ``ignore_nan``;
+    the last, a NaN, for a row holding one without it), then by ``interpolation`` the value at floor(r),
+    ceil(r), round(r) (half to even), or between the two (linear: weight r - floor(r); midpoint: 1/2)
+    by torch.lerp's formula. ``q`` is an (m,) array in x's dtype; the result is (..., m). The gradient
+    goes to the one or two picked elements, (1 - w) and w of it."""
+
+    def forward(self, x, q, *, interpolation, ignore_nan=False):
+        n = x.shape[-1]
+        order = np.argsort(x, axis=-1, kind="stable")
+        s = np.take_along_axis(x, order, -1)
+        nan = np.isnan(s)
+        if ignore_nan:
+            ranks = q * (n - nan.sum(-1, keepdims=True) - 1).astype(x.dtype)
+            ranks = np.maximum(ranks, 0, dtype=x.dtype)     # an all-NaN row: rank 0, a NaN
+        else:
+            ranks = np.where(nan[..., -1:], x.dtype.type(n - 1), q * x.dtype.type(n - 1)).astype(x.dtype)
+        if interpolation in ("lower", "higher", "nearest"):
+            ranks = {"lower": np.floor, "higher": np.ceil, "nearest": np.rint}[interpolation](ranks)
+        below = ranks.astype(np.int64)
+        self.shape = x.shape
+        self.below, self.above, self.w = np.take_along_axis(order, below, -1), None, None
+        out = np.take_along_axis(s, below, -1)
+        if interpolation in ("linear", "midpoint"):
+            above = np.ceil(ranks).astype(np.int64)
+            w = np.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below.astype(ranks.dtype)
+            end = np.take_along_axis(s, above, -1)
+            out = np.where(w < 0.5, out + w * (end - out), end - (end - out) * (1 - w))   # torch.lerp's
+            self.above, self.w = np.take_along_axis(order, above, -1), w
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        g = np.zeros(self.shape, grad.dtype)
+        last = g.ndim - 1
+        if self.w is None:
+            np.add.at(g, _along(self.below, last), grad)
+        else:
+            np.add.at(g, _along(self.below, last), grad * (1 - self.w))
+            np.add.at(g, _along(self.above, last), grad * self.w)
+        return g, None
+
+
 class OneHot(Function):
     """(..., ) labels in [0, num_classes) -> (..., num_classes) int64 rows, a 1 at each label (the front
     checks the labels). No gradient: applied under no_grad, so a compiled step replays it on each
