@@ -211,10 +211,13 @@ def test_quantile_refusals_in_pytorchs_words():
                 (lambda: lib.quantile(x, 1.5), r"q must be in the range \[0, 1\] but got 1.5"),
                 (lambda: lib.quantile(x, lib.tensor([0.5, 1.2])), r"q values must be in the range \[0, 1\]"),
                 (lambda: lib.quantile(x, lib.tensor([[0.5]])), "q must be a scalar or 1D tensor"),
-                (lambda: lib.quantile(x, lib.tensor([0.5], dtype=lib.float64)), "q tensor must be same dtype as the input"),
-                (lambda: lib.quantile(lib.ones(3, dtype=lib.int64), 0.5), "input tensor must be either float or double"),
+                (lambda: lib.quantile(x, lib.tensor([0.5], dtype=lib.float64)),
+                 "q tensor must be same dtype as the input"),
+                (lambda: lib.quantile(lib.ones(3, dtype=lib.int64), 0.5),
+                 "input tensor must be either float or double"),
                 (lambda: lib.quantile(lib.ones(0), 0.5), "input tensor must be non-empty"),
-                (lambda: lib.quantile(x, 0.5, interpolation="foo"), "interpolation must be one of linear, lower, higher, midpoint or nearest, but got foo")]:
+                (lambda: lib.quantile(x, 0.5, interpolation="foo"),
+                 "interpolation must be one of linear, lower, higher, midpoint or nearest, but got foo")]:
             with pytest.raises(RuntimeError, match=match):
                 call()
         with pytest.raises(IndexError, match="Dimension out of range"):

@@ -265,6 +265,7 @@ ACTIVATIONS = [
     ("selu", {}), ("celu", {}), ("celu", {"alpha": 0.5}), ("mish", {}), ("hardswish", {}), ("hardsigmoid", {}),
     ("softsign", {}), ("tanhshrink", {}), ("softshrink", {}), ("softshrink", {"lambd": 1.2}), ("hardshrink", {}),
     ("hardshrink", {"lambd": 0.1}), ("threshold", {"threshold": 0.3, "value": -2.0}),
+    ("rrelu", {}), ("rrelu", {"lower": 0.1, "upper": 0.3}),   # rrelu's default: training=False, a leaky ReLU
 ]
 
 
@@ -301,6 +302,41 @@ def test_activation_modules_print_and_compute_as_torch(name, args, kw):
     x = randn(1, 2, 3, 4, 4)
     want = t.double()(torch.tensor(x)).detach().numpy()
     np.testing.assert_allclose(m.double()(cr.tensor(x)).detach().numpy(), want, rtol=1e-12, atol=1e-14)
+
+
+def test_rrelu_draws_a_slope_per_element_in_training():
+    # training: x where x > 0, a x where x <= 0 with a ~ U(lower, upper) for each element, the gradient a;
+    # the draws come from chainrule's stream (PyTorch's bits differ), so the properties are checked
+    x = randn(3, 200, 5)
+    x[0, :3] = 0.0
+    for lib, F_ in ((cr, F), (torch, TF)):
+        lib.manual_seed(0)
+        t = lib.tensor(x, requires_grad=True)
+        y = F_.rrelu(t, 0.1, 0.3, training=True)
+        y.sum().backward()
+        yv, g = y.detach().numpy(), t.grad.numpy()
+        neg = x <= 0
+        np.testing.assert_array_equal(yv[~neg], x[~neg])
+        np.testing.assert_array_equal(g[~neg], 1.0)
+        assert (g[neg] >= 0.1).all() and (g[neg] <= 0.3).all()
+        np.testing.assert_allclose(yv[neg], g[neg] * x[neg], rtol=1e-15)   # the gradient is the drawn slope
+        assert 0.18 < g[neg].mean() < 0.22 and g[neg].std() > 0.04   # spread over [0.1, 0.3], not one value
+    cr.manual_seed(1)
+    a = F.rrelu(cr.tensor(x), training=True).numpy()
+    cr.manual_seed(1)
+    np.testing.assert_array_equal(F.rrelu(cr.tensor(x), training=True).numpy(), a)   # seeded: reproducible
+    assert not np.array_equal(F.rrelu(cr.tensor(x), training=True).numpy(), a)
+    m, t = cr.nn.RReLU(0.1, 0.3, inplace=True), torch.nn.RReLU(0.1, 0.3, inplace=True)
+    assert repr(m) == repr(t) and repr(cr.nn.RReLU()) == repr(torch.nn.RReLU())
+    m.eval()
+    t.eval()
+    np.testing.assert_array_equal(m(cr.tensor(x)).numpy(), t(torch.tensor(x)).numpy())   # eval: the mean slope
+    m.train()
+    assert not np.array_equal(m(cr.tensor(x)).numpy(), m(cr.tensor(x)).numpy())
+    for lib, F_ in ((torch, TF), (cr, F)):   # PyTorch's refusal, in either mode
+        for training in (False, True):
+            with pytest.raises(RuntimeError, match="Lower bound should be less than or equal to the upper bound"):
+                F_.rrelu(lib.ones(3), 0.5, 0.1, training)
 
 
 @pytest.mark.parametrize("dim,shape", [(-1, (3, 4)), (1, (2, 6, 3)), (0, (4,))])

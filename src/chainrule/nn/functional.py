@@ -33,6 +33,28 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Te
     return ops.leaky_relu(input, negative_slope)
 
 
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002
+          inplace: bool = False) -> Tensor:
+    """Randomized leaky ReLU: x where x > 0. In training, a x where x <= 0 with a slope a drawn uniformly
+    in [lower, upper] for each element (from chainrule's default stream), the gradient a; otherwise
+    (PyTorch's default, ``training=False``) the leaky ReLU of slope (lower + upper) / 2. ``inplace``
+    is accepted and computed out of place (docs/pytorch.md).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.rrelu(cr.tensor([-3.0, 2.0]), 0.1, 0.3).tolist()
+        [-0.6000000238418579, 2.0]
+    """
+    if lower > upper:
+        raise ShapeError("Lower bound should be less than or equal to the upper bound")
+    x = float_input(input)
+    if not training:
+        return ops.leaky_relu(x, (lower + upper) / 2)
+    d = x._data
+    slope = np.where(d <= 0, resolve(None).uniform(lower, upper, d.shape), 1).astype(d.dtype)
+    return x * Tensor._make(slope, False, None)
+
+
 sigmoid = ops.sigmoid
 tanh = ops.tanh
 
