@@ -165,6 +165,38 @@ def test_class_weighted_losses_replay_and_an_ignored_label_runs_eagerly(loss_nam
     assert compiled.stats == {"traces": 1, "replays": 2, "eager": 1}
 
 
+@pytest.mark.parametrize("kw", [{}, {"p": 2, "margin": 0.5}, {"weight": [1.0, 3.0, 0.5]}], ids=str)
+def test_multi_margin_loss_replays_on_each_calls_labels(kw):
+    # the SVM loss's target column is picked by gather and left out by a comparison with the labels,
+    # ops a replay repeats on each call's labels; a label outside [0, C) meets the eager error
+    if "weight" in kw:
+        kw = dict(kw, weight=cr.tensor(kw["weight"], dtype=cr.float64))
+    w = cr.tensor(np.random.default_rng(6).standard_normal((4, 3)), requires_grad=True)
+
+    def step(x, y):
+        loss = F.multi_margin_loss(x @ w, y, **kw)
+        loss.backward()
+        return loss.detach(), w.grad
+
+    compiled = cr.compile(step, fullgraph=True)
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        x, y = cr.tensor(rng.standard_normal((6, 4))), cr.tensor(rng.integers(0, 3, 6))
+        w.grad = None
+        l1, g1 = compiled(x, y)
+        g1 = g1.numpy().copy()
+        w.grad = None
+        l2, g2 = step(x, y)
+        assert l1.item() == l2.item()
+        np.testing.assert_array_equal(g1, g2.numpy())
+    assert compiled.stats == {"traces": 1, "replays": 3, "eager": 0}
+    lenient = cr.compile(step)
+    for _ in range(2):
+        lenient(x, y)
+    with pytest.warns(CompileWarning), pytest.raises(IndexError, match="target holds class 3"):
+        lenient(x, cr.tensor([0, 1, 2, 3, 0, 1]))
+
+
 def test_a_detached_view_of_the_data_is_replayed_as_the_data():
     # h.detach() and h.data share h's array: the replay reads the op's output, not the traced values
     def body(x):

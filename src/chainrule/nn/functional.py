@@ -1703,16 +1703,22 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     if t.dtype.kind not in "iu" or t.size != n or t.ndim != x.ndim - 1:
         raise ValueError(f"multi_margin_loss: target must hold {n} integer class labels of shape {x.shape[:-1]}, "
                          f"got dtype {t.dtype} and shape {t.shape}")
-    t = t.reshape(n).astype(np.int64)
     if n and (t.min() < 0 or t.max() >= c):
         raise IndexError(f"multi_margin_loss: target holds class {t[(t < 0) | (t >= c)][0]}, outside [0, {c})")
-    others = np.ones((n, c), x._data.dtype)
-    others[np.arange(n), t] = 0  # the target's own column adds nothing
-    if weight is not None:
-        others *= _class_weight(weight, c, x._data.dtype, "multi_margin_loss")[t][:, None]
-    z = margin - rows[np.arange(n), t].unsqueeze(1) + rows  # (N, C)
+    # ops on the labels (gather, a comparison, index_select), not arrays made from them: a compiled
+    # step replays the loss on each call's labels (and checks them again)
+    labels = _labels(target, t).reshape(n, 1)
+    dtype = x._data.dtype
+    others = labels != make(shape_constant(np.arange(c)))  # (N, C): the target's own column adds nothing
+    w = _class_weight(weight, c, dtype, "multi_margin_loss")
+    if w is not None:
+        wt = weight if isinstance(weight, Tensor) and weight._data.dtype == dtype else make(w)
+        with no_grad():   # the weights get no gradient, as in PyTorch
+            picked = ops.index_select(wt, 0, labels.reshape(n)).unsqueeze(1)
+        others = others * picked
+    z = margin - ops.gather(rows, 1, labels) + rows  # (N, C)
     h = ops.relu(z) if p == 1 else ops.relu(z) ** 2  # the kernel's z > 0: no gradient at z == 0
-    loss = (h * make(others)).sum(1) / c
+    loss = (h * others).sum(1) / c
     return _reduce(loss if x.ndim == 2 else loss.reshape(()), reduction)
 
 
