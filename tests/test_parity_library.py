@@ -684,7 +684,8 @@ def test_binary_cross_entropy():
 
 
 CE_CASES = [dict(), dict(weight=True), dict(ignore_index=1), dict(weight=True, ignore_index=2),
-            dict(label_smoothing=0.2), dict(weight=True, ignore_index=0, label_smoothing=0.3)]
+            dict(label_smoothing=0.2), dict(weight=True, ignore_index=0, label_smoothing=0.3),
+            dict(weight=True, label_smoothing=0.2), dict(ignore_index=3, label_smoothing=0.1)]
 
 
 @pytest.mark.parametrize("case", CE_CASES, ids=str)

@@ -319,11 +319,14 @@ class ReLUKernel:
         return True
 
 
-def outside(dtype, n: int, c: int):
-    """A test ``(t) -> bool``: does index array t (n integers of ``dtype``) hold one outside [0, c)?"""
+def outside(dtype, n: int, c: int, skip=None):
+    """A test ``(t) -> bool``: does index array t (n integers of ``dtype``) hold one outside [0, c)
+    (other than ``skip``, an ignored label)?"""
     mx, mn = np.maximum.reduce, np.minimum.reduce
     if not n:
         return lambda t: False
+    if skip is not None:
+        return lambda t: bool((((t < 0) | (t >= c)) & (t != skip)).any())
     if dtype.kind == "i":  # one reduction: as unsigned, a negative index is huge
         unsigned = np.dtype(f"u{dtype.itemsize}")
         return lambda t: mx(t.view(unsigned), axis=None) >= c if t.dtype == dtype else \
@@ -336,8 +339,10 @@ def guard(b, rec):
     of CrossEntropy, NLL and one_hot, an Embedding's rows, gather's and index_select's indices: NumPy
     would wrap a negative one silently), raising Fallback so that the call runs eagerly and meets the
     front's error; None when nothing is checked."""
+    skip = None
     if rec.cls is NLL or (rec.cls is CrossEntropy and len(rec.inputs) == 2):
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
+        skip = rec.options.get("ignore_index")   # NLL's ignored label, wherever it is
     elif rec.cls is Embedding:
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[0], "indices outside the table"
     elif rec.cls in (TakeAlong, IndexSelect):  # gather's and index_select's indices (sort's, topk's
@@ -349,7 +354,7 @@ def guard(b, rec):
     else:
         return None
     env, s = b.p.env, b.tensor_slot(idx)
-    bad = outside(array_of(idx).dtype, array_of(idx).size, bound)
+    bad = outside(array_of(idx).dtype, array_of(idx).size, bound, skip)
 
     def check():
         if bad(env[s]):

@@ -583,9 +583,10 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 def _labels(target, t: np.ndarray):
     """The labels as an int64 tensor input of a loss rule: ``target`` itself when it already is one
-    (so that changing it in place before backward raises), else a new tensor."""
-    if isinstance(target, Tensor) and target._data.dtype == np.int64:
-        return target
+    (so that changing it in place before backward raises), a cast of it (an op) when it is another
+    integer tensor, else a new tensor of ``t``."""
+    if isinstance(target, Tensor) and target._data.dtype.kind in "iu":
+        return target if target._data.dtype == np.int64 else target.long()
     return make(t.astype(np.int64))
 
 
@@ -653,16 +654,27 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         q = t if not label_smoothing else t * (1 - label_smoothing) + label_smoothing / c
         wq = q if w is None else q * w
         loss = -(logp * make(wq.astype(x._data.dtype, copy=False))).sum(1)
-        return _weighted_reduce(loss, np.ones(len(t), x._data.dtype), reduction, out_shape)
-    keep, rows, wi = _kept(t, w, ignore_index, c, "cross_entropy", x._data.dtype)
-    if not label_smoothing and _all_kept(input, x, target, ignore_index, keep):  # class weights: the NLL op
-        return _picked(logp, target, weight, w, reduction)
-    loss = -logp[np.arange(len(t)), rows] * make(wi)
-    if label_smoothing:
-        wc = logp if w is None else logp * make(w)
-        smooth = -wc.sum(1) * make(keep.astype(x._data.dtype))
-        loss = (1 - label_smoothing) * loss + smooth * (label_smoothing / c)
-    return _weighted_reduce(loss, wi, reduction, out_shape)
+        return _reduce(loss.reshape(out_shape), reduction)
+    keep = _kept(t, ignore_index, c, "cross_entropy")
+    labels, wt = _label_rows(target, t), _weight_tensor(weight, w)
+    loss = _picked(logp, labels, wt, reduction, ignore_index, keep, out_shape)
+    if not label_smoothing:
+        return loss
+    # PyTorch's: (1 - eps) nll + eps / C times -sum_c w_c logp_c of each kept row, its mean over the
+    # kept rows' weights; ops on the labels (a comparison, where, index_select), so a step replays it
+    kept = labels != ignore_index
+    smooth = -(logp if wt is None else logp * wt).sum(1)
+    smooth = ops.where(kept, smooth, 0.0)   # (where, not a product: an ignored row's gradient is 0)
+    if reduction == "none":
+        smooth = smooth.reshape(out_shape)
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    else:
+        with no_grad():
+            total = kept.sum() if wt is None else \
+                ops.where(kept, ops.index_select(wt, 0, ops.where(kept, labels, 0)), 0.0).sum()
+        smooth = smooth.sum() / total.to(smooth.dtype)
+    return (1 - label_smoothing) * loss + smooth * (label_smoothing / c)
 
 
 def _as_rows(input, target, op: str):
@@ -706,28 +718,28 @@ def _class_weight(weight, c: int, dtype, op: str):
     return w.astype(dtype, copy=False)
 
 
-def _kept(t: np.ndarray, w, ignore_index: int, c: int, op: str, dtype):
-    """(kept rows mask, labels with ignored ones replaced by 0, the weight of each row's class)."""
+def _kept(t: np.ndarray, ignore_index: int, c: int, op: str) -> np.ndarray:
+    """Which labels are kept (not ignore_index), after checking that those are in [0, C)."""
     t = t.astype(np.int64, copy=False)
     keep = t != ignore_index
     bad = keep & ((t < 0) | (t >= c))
     if bad.any():
         raise ValueError(f"{op}: target holds class {t[bad][0]}, outside the range [0, {c}) of {c} classes "
                          f"(and not ignore_index={ignore_index})")
-    rows = np.where(keep, t, 0)
-    wi = (keep.astype(dtype) if w is None else w[rows] * keep).astype(dtype, copy=False)
-    return keep, rows, wi
+    return keep
 
 
-def _weighted_reduce(loss: Tensor, wi: np.ndarray, reduction: str, out_shape) -> Tensor:
-    if reduction == "none":
-        return loss.reshape(out_shape)
-    if reduction == "sum":
-        return loss.sum()
-    total = wi.sum()  # PyTorch's weighted mean: over the kept rows, by their class weights
-    if total == 0:  # nothing kept: NaN, and a zero gradient (the kept rows' weights), as PyTorch
-        return loss.sum() * 0.0 + make(np.array(np.nan, loss._data.dtype))
-    return loss.sum() / total.astype(loss._data.dtype)
+def _label_rows(target, t: np.ndarray):
+    """:func:`_labels`, one per row of the scores as :func:`_as_rows` reshapes them (``t`` is already)."""
+    labels = _labels(target, t)
+    return labels if labels.ndim == 1 else labels.reshape(-1)
+
+
+def _weight_tensor(weight, w):
+    """The class weights as a tensor of the scores' dtype: the caller's own where it is one, else ``w``."""
+    if w is None:
+        return None
+    return weight if isinstance(weight, Tensor) and weight._data.dtype == w.dtype else make(w)
 
 
 def svm_loss(scores, target, margin: float = 1.0, reduction: str = "mean") -> Tensor:
@@ -753,31 +765,22 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     if t.dtype.kind == "f":
         raise TypeError(f"nll_loss: target must hold integer class labels (dtype int64), got dtype {t.dtype}")
     w = _class_weight(weight, x.shape[1], x._data.dtype, "nll_loss")
-    keep, rows, wi = _kept(t, w, ignore_index, x.shape[1], "nll_loss", x._data.dtype)
-    if _all_kept(input, x, target, ignore_index, keep):
-        return _picked(x, target, weight, w, reduction)
-    picked = x[np.arange(len(t)), rows]
-    loss = -picked if w is None and wi.all() else -picked * make(wi)
-    return _weighted_reduce(loss, wi, reduction, out_shape)
+    keep = _kept(t, ignore_index, x.shape[1], "nll_loss")
+    return _picked(x, _label_rows(target, t), _weight_tensor(weight, w), reduction, ignore_index, keep, out_shape)
 
 
-def _all_kept(input, x, target, ignore_index: int, keep: np.ndarray) -> bool:  # noqa: A002
-    """Does :func:`_picked` apply: (N, C) scores given as they are, (N,) labels as a tensor, all kept, and
-    an ignore_index that no label can be (so the choice reads no label value that a replay would skip:
-    a later batch's ignored label is outside [0, C), and the replay's check sends it to eager)?"""
-    return isinstance(target, Tensor) and target.ndim == 1 and x is input and \
-        not 0 <= ignore_index < x.shape[1] and keep.all()
-
-
-def _picked(x: Tensor, target: Tensor, weight, w, reduction: str) -> Tensor:
-    """nll_loss's plain case, every label kept: the NLL rule on the log-probabilities x, with the class
-    weights ``weight`` (the caller's tensor where it has x's dtype, else ``w`` converted). The labels
-    are an input of the op, so a compiled step replays it on each call's labels and checks them
-    again: a label outside [0, C), one that a later batch ignores, sends that call to eager."""
-    inputs = (x, target) if w is None else \
-        (x, target, weight if isinstance(weight, Tensor) and weight._data.dtype == w.dtype else make(w))
-    out = NLL.apply(*inputs, mean=reduction == "mean")
-    return out.sum() if reduction == "sum" else out
+def _picked(logp: Tensor, labels: Tensor, weight, reduction: str, ignore_index: int, keep: np.ndarray,
+            out_shape) -> Tensor:
+    """nll_loss of log-probabilities (rows, C): the NLL rule, with the class weights ``weight`` (a tensor
+    or None), and ``ignore_index`` when a label can be it (one of the classes, or one of these labels:
+    the choice reads no label value that a replay would skip, since a later batch's ignored label
+    outside [0, C) fails the replay's check of the labels and runs eagerly)."""
+    ignore = ignore_index if 0 <= ignore_index < logp.shape[1] or not keep.all() else None
+    inputs = (logp, labels) if weight is None else (logp, labels, weight)
+    out = NLL.apply(*inputs, mean=reduction == "mean", ignore_index=ignore)
+    if reduction == "sum":
+        return out.sum()
+    return out.reshape(out_shape) if reduction == "none" and out.shape != out_shape else out
 
 
 def _pair(input, target, op: str):  # noqa: A002

@@ -39,22 +39,29 @@ class CrossEntropy(Function):
 class NLL(Function):
     """The negative log-likelihood of each row's label, L_i = -logp[i, t_i], times its class weight
     w[t_i] when a weight is given; with ``mean`` the weighted mean sum_i w_i L_i / sum_i w_i, as
-    PyTorch's (the front checks the labels). dL/dlogp[i, t_i] = -w_i (/ sum w), zero elsewhere; the
-    labels and the weight get none."""
+    PyTorch's (the front checks the labels). A row whose label is ``ignore_index`` adds nothing, to
+    the loss or to the mean's weights (NaN when none is kept). dL/dlogp[i, t_i] = -w_i (/ sum w),
+    zero elsewhere and in ignored rows; the labels and the weight get none."""
 
     saved_inputs = (1,)
 
-    def forward(self, logp, target, weight=None, *, mean=False):
+    def forward(self, logp, target, weight=None, *, mean=False, ignore_index=None):
         n = logp.shape[0]
-        self.rows, self.target, self.shape, self.n_in = np.arange(n), target, logp.shape, 2 + (weight is not None)
-        loss = -logp[self.rows, target]
-        self.w = None if weight is None else weight[target]
-        if self.w is not None:
-            loss = loss * self.w
-        self.total = None
+        keep = None if ignore_index is None else target != ignore_index
+        t = target if keep is None else np.where(keep, target, 0)
+        self.rows, self.target, self.keep, self.shape = np.arange(n), t, keep, logp.shape
+        self.n_in = 2 + (weight is not None)
+        loss = -logp[self.rows, t]
+        w = None if weight is None else weight[t]
+        if w is not None:
+            loss = loss * w
+        if keep is not None:   # (where, not a product: 0 * inf would be NaN)
+            loss = np.where(keep, loss, loss.dtype.type(0))
+            w = keep.astype(logp.dtype) if w is None else np.where(keep, w, w.dtype.type(0))
+        self.w, self.total = w, None
         if not mean:
             return loss
-        self.total = np.asarray(n if self.w is None else self.w.sum(), logp.dtype)
+        self.total = np.asarray(n if w is None else w.sum(), logp.dtype)
         return np.asarray(loss.sum() / self.total)
 
     def backward(self, grad):
@@ -62,6 +69,8 @@ class NLL(Function):
         d = -np.broadcast_to(per, self.rows.shape)
         if self.w is not None:
             d = d * self.w
+        if self.keep is not None:   # an ignored row: 0, even when nothing is kept (per is then inf)
+            d = np.where(self.keep, d, d.dtype.type(0))
         g = np.zeros(self.shape, grad.dtype)
         g[self.rows, self.target] = d
         return (g,) + (None,) * (self.n_in - 1)
