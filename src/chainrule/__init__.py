@@ -51,6 +51,11 @@ from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not,  # noqa: F401
                            logical_or, logical_xor, masked_select, repeat_interleave, scatter, square,
                            floor_divide, fmod, remainder, addcmul, addcdiv)
+from chainrule.ops import (absolute, acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,  # noqa: F401
+                           arctanh, asin, asinh, atan, atan2, atanh, concat, copysign, cosh, deg2rad, divide,
+                           float_power, fmax, fmin, heaviside, hypot, isfinite, isinf, isnan, isneginf, isposinf,
+                           isreal, logit, multiply, nan_to_num, nanmean, nansum, negative, rad2deg, sgn, signbit,
+                           sinc, sinh, subtract, tan, true_divide)
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

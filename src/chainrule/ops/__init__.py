@@ -32,5 +32,16 @@ from chainrule.ops.index import (  # noqa: F401
     quantile, repeat, repeat_interleave, roll, scatter, scatter_add, sort, tile, topk)
 from chainrule.ops.misc import (  # noqa: F401
     all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer, xlogy)
+from chainrule.ops.floating import (  # noqa: F401
+    copysign, float_power, fmax, fmin, heaviside, isfinite, isinf, isnan, isneginf, isposinf, isreal, nan_to_num,
+    nanmean, nansum, signbit)
+from chainrule.ops.transcendental import (  # noqa: F401
+    acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh, cosh,
+    deg2rad, hypot, logit, rad2deg, sinc, sinh, tan)
+from chainrule.ops.math import true_divide  # noqa: F401
+from chainrule.ops.elementwise import (  # noqa: F401  PyTorch's aliases of existing ops
+    abs as absolute, div as divide, mul as multiply, neg as negative, sub as subtract)
+from chainrule.ops.math import sign as sgn  # noqa: F401
+from chainrule.ops.shape import cat as concat  # noqa: F401
 
 clamp = clip

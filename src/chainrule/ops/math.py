@@ -192,6 +192,11 @@ def floor_divide(input, other):  # noqa: A002
     return div(input, other, rounding_mode="floor")
 
 
+def true_divide(input, other, *, out=None):  # noqa: A002
+    """a / b with broadcasting, always true division (``div`` without ``rounding_mode``)."""
+    return div(input, other, out=out)
+
+
 def remainder(input, other):  # noqa: A002
     """a % b with the sign of b (Python's and PyTorch's ``%``): a - b * floor(a / b);
     d/da = 1, d/db = -floor(a / b)."""

@@ -1,0 +1,296 @@
+"""PyTorch parity: elementwise math and predicates (isnan... signbit, nan_to_num, nansum, nanmean, the
+trigonometric and hyperbolic functions, atan2, hypot, sinc, deg2rad, rad2deg, logit, copysign,
+heaviside, fmax, fmin, float_power, and PyTorch's aliases of existing ops), each as the same snippet in
+chainrule and in torch 2.13: values, dtypes, float64 gradients (and a gradcheck), edges and refusals."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule as cr
+from chainrule.compiler import CompileWarning
+from oracle import check_op
+from test_parity_ops2 import pair, same   # the same values in both libraries; their comparison
+
+INF, NAN = float("inf"), float("nan")
+RNG = np.random.default_rng(20261129)
+SPECIAL = [1.5, -2.0, 0.0, -0.0, NAN, INF, -INF, 3e38]
+
+
+def both(name, *args, **kw):
+    """chainrule's and torch's function ``name`` on the same arguments (tensors given as pairs)."""
+    c = getattr(cr, name)(*[a[0] if isinstance(a, tuple) else a for a in args], **kw)
+    t = getattr(torch, name)(*[a[1] if isinstance(a, tuple) else a for a in args], **kw)
+    return c, t
+
+
+def refused(exc, match, cr_call, torch_call):
+    """Both libraries refuse, with an exception of the same type whose words match."""
+    with pytest.raises(exc, match=match):
+        cr_call()
+    with pytest.raises(exc, match=match):
+        torch_call()
+
+
+# ----------------------------------------------------------------------------- predicates
+PREDICATES = ["isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "isreal"]
+
+
+@pytest.mark.parametrize("name", PREDICATES)
+@pytest.mark.parametrize("values, dtype", [(SPECIAL, "float64"), (SPECIAL, "float32"), ([[1, -2], [0, 7]], "int64"),
+                                           ([True, False], "bool"), (-0.0, "float32")])
+def test_predicates_are_torchs_bool_tensors_without_a_graph(name, values, dtype):
+    grad = dtype.startswith("float")
+    c, t = pair(values, dtype, grad=grad)
+    cv, tv = both(name, (c, t))
+    same(cv, tv)
+    assert cv.dtype == cr.bool and not cv.requires_grad and cv.grad_fn is None
+    same(getattr(c, name)(), getattr(t, name)())
+
+
+def test_predicates_refuse_out_as_the_repo_does():
+    c, t = pair([1.0, NAN], grad=False)
+    refused(TypeError, "out", lambda: cr.isnan(c, out=cr.empty(2)), lambda: torch.isnan(t, out=torch.empty(2)))
+
+
+def test_a_compiled_step_replays_isnan_and_isfinite_on_each_calls_data():
+    def body(x):
+        finite = cr.isfinite(x)
+        return cr.where(finite, x, 0.0).sum() * 2 + cr.isnan(x).sum() + x.signbit().sum() + cr.nansum(x)
+
+    xs = [[1.0, 2.0, 3.0], [NAN, -1.0, 4.0], [INF, NAN, -0.5], [-INF, 5.0, NAN]]
+    compiled = cr.compile(body, fullgraph=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        got = [compiled(cr.tensor(x)).item() for x in xs]
+    assert got == [body(cr.tensor(x)).item() for x in xs]
+    assert got[1] == 2 * 3.0 + 1 + 1 + 3.0  # the NaN of call 2 counted: not the trace's all-False mask
+    assert compiled.stats == {"traces": 1, "replays": 3, "eager": 0}
+
+
+# ----------------------------------------------------------------------------- nan_to_num, nansum, nanmean
+@pytest.mark.parametrize("kw", [{}, {"nan": 2.0, "posinf": 3.0}, {"nan": -1.0, "posinf": 1e9, "neginf": -7.0}])
+def test_nan_to_num_values_and_gradient(kw):
+    """The gradient is 1 where finite, 0 where replaced (also where posinf keeps inf)."""
+    x = np.array([[1.5, NAN, INF], [-INF, -0.25, 0.0]])
+    check_op(lambda a: cr.nan_to_num(a, **kw), lambda a: torch.nan_to_num(a, **kw), [x], gradcheck=False)
+    check_op(lambda a: a.nan_to_num(**kw), lambda a: a.nan_to_num(**kw), [RNG.standard_normal((3, 2))])
+    c, t = pair(x, grad=True)
+    same(cr.nan_to_num(c, posinf=INF), torch.nan_to_num(t, posinf=INF))
+    cr.nan_to_num(c, posinf=INF).sum().backward()
+    torch.nan_to_num(t, posinf=INF).sum().backward()
+    same(c, t, grad=True)
+
+
+@pytest.mark.parametrize("values, dtype", [(SPECIAL, "float32"), ([3, -1], "int64"), ([True, False], "bool")])
+def test_nan_to_num_dtypes(values, dtype):
+    c, t = pair(values, dtype, grad=False)
+    same(*both("nan_to_num", (c, t), 1.5))
+    same(*both("nan_to_num", (c, t)))
+
+
+def test_nan_to_num_refuses_a_replacement_that_is_not_a_number():
+    c, t = pair([NAN], grad=False)
+    refused(TypeError, "argument 'nan' must be float, not str", lambda: cr.nan_to_num(c, nan="a"),
+            lambda: torch.nan_to_num(t, nan="a"))
+
+
+NAN_ROWS = np.array([[[1.0, NAN, 3.0], [NAN, NAN, NAN]], [[0.5, -2.0, INF], [4.0, NAN, -1.0]]])
+
+
+@pytest.mark.parametrize("name", ["nansum", "nanmean"])
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (2, False), (-1, True), ((0, 2), True), ((1,), False)])
+def test_nansum_nanmean_values_and_gradients(name, dim, keepdim):
+    """0 gradient at NaN; an all-NaN row of nanmean is NaN with NaN gradients, as torch's."""
+    args = () if dim is None else (dim, keepdim)
+    check_op(lambda a: getattr(cr, name)(a, *args), lambda a: getattr(torch, name)(a, *args), [NAN_ROWS],
+             gradcheck=False)
+    x = RNG.standard_normal((2, 3, 4))
+    x[0, 1, 2] = x[1, 0, 0] = NAN
+    check_op(lambda a: getattr(a, name)(*args), lambda a: getattr(a, name)(*args), [x])
+
+
+def test_nansum_nanmean_dtypes_and_refusals():
+    c, t = pair([[1, 2], [3, 4]], "int64", grad=False)
+    same(*both("nansum", (c, t)))
+    same(cr.nansum(c, 1, dtype=cr.float32), torch.nansum(t, 1, dtype=torch.float32))
+    same(*both("nansum", pair([True, True, False], "bool", grad=False)))
+    f32 = pair([[1.0, NAN], [2.0, 3.0]], "float32", grad=False)
+    same(f32[0].nanmean(dtype=cr.float64), f32[1].nanmean(dtype=torch.float64))
+    same(f32[0].nansum(dtype=cr.int64), f32[1].nansum(dtype=torch.int64))
+    same(cr.nanmean(f32[0], axis=0, keepdims=True), torch.nanmean(f32[1], 0, keepdim=True))
+    refused(RuntimeError, "nanmean\\(\\): expected input to have floating point or complex dtype but got Long",
+            lambda: cr.nanmean(c), lambda: torch.nanmean(t))
+    refused(IndexError, "Dimension out of range", lambda: cr.nansum(f32[0], 2), lambda: torch.nansum(f32[1], 2))
+
+
+# ----------------------------------------------------------------------------- trigonometric and hyperbolic
+SHAPES = [(), (5,), (3, 4), (1, 4)]
+UNIT = lambda s: RNG.uniform(-0.9, 0.9, s)  # noqa: E731 - the domain of asin, acos, atanh
+ANY = lambda s: RNG.standard_normal(s) * 2  # noqa: E731
+ABOVE_ONE = lambda s: RNG.uniform(1.1, 4.0, s)  # noqa: E731
+UNARY = [("tan", lambda s: RNG.uniform(-1.4, 1.4, s)), ("asin", UNIT), ("acos", UNIT), ("atan", ANY),
+         ("sinh", ANY), ("cosh", ANY), ("asinh", ANY), ("acosh", ABOVE_ONE), ("atanh", UNIT), ("sinc", ANY),
+         ("deg2rad", ANY), ("rad2deg", ANY), ("logit", lambda s: RNG.uniform(0.05, 0.95, s))]
+
+
+@pytest.mark.parametrize("name, draw", UNARY, ids=[u[0] for u in UNARY])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_unary_values_and_gradients(name, draw, shape):
+    check_op(getattr(cr, name), getattr(torch, name), [draw(shape)])
+
+
+@pytest.mark.parametrize("name, draw", UNARY, ids=[u[0] for u in UNARY])
+def test_unary_float32_integers_and_methods(name, draw):
+    c, t = pair(draw((3, 4)), "float32", grad=False)
+    same(getattr(c, name)(), getattr(t, name)())
+    same(*both(name, pair([[0, 1], [-1, 2]], "int64", grad=False)))  # integers become float32, as torch's
+    same(*both(name, pair([True, False], "bool", grad=False)))
+
+
+@pytest.mark.parametrize("name", ["asin", "acos", "atan", "asinh", "acosh", "atanh"])
+def test_arc_aliases_are_the_same_functions(name):
+    arc = "arc" + name[1:]
+    assert getattr(cr, arc) is getattr(cr, name)
+    assert getattr(cr.Tensor, arc) is getattr(cr.Tensor, name)
+
+
+@pytest.mark.parametrize("name, values", [("asin", [1.0, -1.0, 2.0, 0.0]), ("acos", [1.0, -1.0, 1.5]),
+                                          ("acosh", [1.0, 0.5, 2.0]), ("atanh", [1.0, -1.0, 2.0, 0.5]),
+                                          ("tan", [0.0, 1.5707963]), ("sinc", [0.0, 1.0, -2.0, 1e-9, NAN]),
+                                          ("logit", [0.0, 1.0, -0.5, 1.5, 0.5])])
+def test_unary_edges_values_and_gradients(name, values):
+    """inf at the ends of a domain, NaN outside it, sinc's 1 and slope 0 at 0, logit's NaN slope outside [0, 1]."""
+    c, t = pair(values)
+    cv, tv = both(name, (c, t))
+    same(cv, tv)
+    cv.sum().backward()
+    tv.sum().backward()
+    same(c, t, grad=True)
+
+
+@pytest.mark.parametrize("eps", [0.2, 1e-6, 0.0])
+def test_logit_with_eps_clamps_and_zeroes_the_gradient_outside(eps):
+    c, t = pair([0.1, 0.2, 0.5, 0.8, 0.9, -1.0, 2.0, 0.0, 1.0])
+    cv, tv = cr.logit(c, eps), torch.logit(t, eps)
+    same(cv, tv)
+    cv.sum().backward()
+    tv.sum().backward()
+    same(c, t, grad=True)
+    check_op(lambda a: a.logit(0.3), lambda a: a.logit(0.3), [RNG.uniform(0.35, 0.65, (3, 4))])
+
+
+def test_unary_refuses_what_is_not_a_tensor():
+    refused(TypeError, "NoneType", lambda: cr.tan(None), lambda: torch.tan(None))
+
+
+# ----------------------------------------------------------------------------- binary
+BINARY = [("atan2", ANY, ANY), ("hypot", ANY, ANY), ("copysign", ANY, ANY), ("fmax", ANY, ANY),
+          ("fmin", ANY, ANY), ("float_power", lambda s: RNG.uniform(0.5, 2.0, s), ANY)]
+PAIRS = [((), ()), ((5,), (5,)), ((3, 4), (1, 4)), ((1, 4), (3, 4)), ((3, 4), ()), ((2, 1, 4), (3, 1))]
+
+
+@pytest.mark.parametrize("name, da, db", BINARY, ids=[b[0] for b in BINARY])
+@pytest.mark.parametrize("sa, sb", PAIRS, ids=str)
+def test_binary_values_and_gradients_with_broadcasting(name, da, db, sa, sb):
+    check_op(getattr(cr, name), getattr(torch, name), [da(sa), db(sb)])
+    check_op(lambda a, b: getattr(a, name)(b), lambda a, b: getattr(a, name)(b), [da(sa), db(sb)])
+
+
+@pytest.mark.parametrize("name, a, b", [
+    ("atan2", [0.0, 0.0, -0.0, 1.0, 0.0, NAN], [0.0, -1.0, -1.0, 0.0, -0.0, 1.0]),
+    ("hypot", [0.0, 3.0, INF, NAN], [0.0, -4.0, NAN, 1.0]),
+    ("copysign", [1.0, -2.0, 0.0, -0.0, 3.0, NAN], [-1.0, -1.0, -1.0, 1.0, -0.0, -1.0]),
+    ("fmax", [1.0, 2.0, NAN, NAN, 3.0, -0.0], [1.0, 1.0, 2.0, NAN, NAN, 0.0]),
+    ("fmin", [1.0, 2.0, NAN, NAN, 3.0, -0.0], [1.0, 1.0, 2.0, NAN, NAN, 0.0]),
+    ("float_power", [0.0, 0.0, -1.0, 2.0, -8.0], [2.0, 0.0, 2.0, -1.0, 1 / 3]),
+])
+def test_binary_edges_values_and_gradients(name, a, b):
+    """atan2's 0 slope at (0, 0), hypot's NaN there, copysign of zeros, fmax/fmin's NaN and ties."""
+    (ca, ta), (cb, tb) = pair(a), pair(b)
+    cv, tv = both(name, (ca, ta), (cb, tb))
+    same(cv, tv)
+    np.testing.assert_array_equal(np.signbit(cv.detach().numpy()), np.signbit(tv.detach().numpy()))
+    cv.backward(cr.ones_like(cv))
+    tv.backward(torch.ones_like(tv))
+    same(ca, ta, grad=True)
+    same(cb, tb, grad=True)
+
+
+@pytest.mark.parametrize("name", ["atan2", "copysign", "fmax", "fmin", "float_power"])
+def test_binary_dtypes_of_integers_and_mixes(name):
+    ints, floats = pair([[1, -2], [0, 3]], "int64", grad=False), pair([0.5, -1.5], "float32", grad=False)
+    same(*both(name, ints, ints))        # float32 (atan2, copysign), int64 (fmax, fmin), float64 (float_power)
+    same(*both(name, ints, floats))
+    same(*both(name, floats, 2.0 if name in ("copysign", "float_power") else floats))
+    same(*both(name, pair([True, False], "bool", grad=False), pair([False, False], "bool", grad=False)))
+
+
+def test_float_power_is_float64_with_the_gradient_in_the_inputs_dtype():
+    c, t = pair([1.0, 2.0, 3.0], "float32")
+    cv, tv = c.float_power(2), t.float_power(2)
+    same(cv, tv)
+    cv.sum().backward()
+    tv.sum().backward()
+    same(c, t, grad=True)
+
+
+def test_binary_refusals_in_torchs_words():
+    (ci, ti), (cf, tf) = pair([1, 2], "int64", grad=False), pair([1.0, 2.0], "float32", grad=False)
+    refused(NotImplementedError, "\"hypot_cpu\" not implemented for 'Long'", lambda: cr.hypot(ci, ci),
+            lambda: torch.hypot(ti, ti))
+    short, tshort = pair([1.0, 2.0, 3.0], "float32", grad=False)
+    for name in ("atan2", "hypot", "copysign", "fmax", "fmin", "float_power"):
+        refused(RuntimeError, "(do not broadcast|must match the size)", lambda: getattr(cr, name)(cf, short),
+                lambda: getattr(torch, name)(tf, tshort))
+
+
+# ----------------------------------------------------------------------------- heaviside
+@pytest.mark.parametrize("values, dtype", [([-1.5, 0.0, -0.0, 2.0, NAN, INF], "float64"),
+                                           ([[-1, 0], [3, 0]], "int64"), ([True, False], "bool")])
+def test_heaviside_values_and_no_gradient(values, dtype):
+    grad = dtype == "float64"
+    c, t = pair(values, dtype, grad=grad)
+    w = np.asarray([0.5] if dtype != "bool" else [True], dtype)
+    cw, tw = cr.tensor(w), torch.tensor(w)
+    cv, tv = both("heaviside", (c, t), (cw, tw))
+    same(cv, tv)
+    same(c.heaviside(cw), t.heaviside(tw))
+    assert not cv.requires_grad
+    if grad:
+        with pytest.raises(RuntimeError, match="derivative for aten::heaviside is not implemented"):
+            tv.sum().backward()
+
+
+def test_heaviside_refuses_values_of_another_dtype():
+    (c, t), (cw, tw) = pair([1.0], "float32", grad=False), pair([1.0], "float64", grad=False)
+    refused(RuntimeError, "heaviside is not yet implemented for tensors with different dtypes",
+            lambda: cr.heaviside(c, cw), lambda: torch.heaviside(t, tw))
+
+
+# ----------------------------------------------------------------------------- aliases of existing ops
+@pytest.mark.parametrize("alias, name", [("absolute", "abs"), ("multiply", "mul"), ("subtract", "sub"),
+                                         ("divide", "div"), ("negative", "neg"), ("sgn", "sign"), ("concat", "cat")])
+def test_aliases_are_the_existing_functions(alias, name):
+    assert getattr(cr, alias) is getattr(cr, name)
+
+
+def test_aliases_behave_as_torchs():
+    a, b = pair(RNG.standard_normal((3, 4)), grad=False), pair(RNG.standard_normal(4) + 3, grad=False)
+    same(*both("subtract", a, b, alpha=2))
+    same(*both("divide", a, b, rounding_mode="floor"))
+    same(*both("true_divide", a, b))
+    same(*both("true_divide", pair([1, 2], "int64", grad=False), 2))
+    same(*both("multiply", a, b))
+    same(*both("absolute", a))
+    same(*both("negative", pair([1, -2], "int64", grad=False)))
+    same(*both("sgn", pair([True, False], "bool", grad=False)))
+    same(cr.concat([a[0], b[0][None].expand(3, 4)], 1), torch.concat([a[1], b[1][None].expand(3, 4)], 1))
+    for name in ("absolute", "negative", "sgn"):
+        same(getattr(a[0], name)(), getattr(a[1], name)())
+    same(a[0].true_divide(b[0]), a[1].true_divide(b[1]))
+    check_op(lambda x, y: cr.true_divide(x, y), torch.true_divide, [RNG.standard_normal((3, 4)),
+                                                                    RNG.standard_normal(4) + 3])
+    refused(TypeError, "rounding_mode", lambda: cr.true_divide(a[0], b[0], rounding_mode="floor"),
+            lambda: torch.true_divide(a[1], b[1], rounding_mode="floor"))
