@@ -69,6 +69,21 @@ def test_a_compiled_step_replays_isnan_and_isfinite_on_each_calls_data():
     assert compiled.stats == {"traces": 1, "replays": 3, "eager": 0}
 
 
+@pytest.mark.parametrize("body", [
+    lambda x: cr.nanmean(x) + cr.nan_to_num(x, posinf=2.0, neginf=-3.0).sum(),
+    lambda x: cr.heaviside(x, cr.tensor(0.5, dtype=x.dtype)).sum() + cr.fmax(x, x.flip(0)).nansum(),
+    lambda x: cr.nansum(cr.atan2(x, x.flip(0)) + cr.copysign(x.abs(), x.flip(0)) + cr.logit(x.sigmoid(), 0.3)),
+], ids=["nanmean-nan_to_num", "heaviside-fmax", "atan2-copysign-logit"])
+def test_the_other_new_ops_replay_in_a_compiled_step(body):
+    xs = [[1.0, 2.0, 3.0], [NAN, -1.0, 4.0], [INF, NAN, -0.5], [-INF, 0.0, NAN]]
+    compiled = cr.compile(body, fullgraph=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        got = [compiled(cr.tensor(x)).item() for x in xs]
+    np.testing.assert_array_equal(got, [body(cr.tensor(x)).item() for x in xs])
+    assert compiled.stats == {"traces": 1, "replays": 3, "eager": 0}
+
+
 # ----------------------------------------------------------------------------- nan_to_num, nansum, nanmean
 @pytest.mark.parametrize("kw", [{}, {"nan": 2.0, "posinf": 3.0}, {"nan": -1.0, "posinf": 1e9, "neginf": -7.0}])
 def test_nan_to_num_values_and_gradient(kw):
