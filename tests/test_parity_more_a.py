@@ -282,6 +282,8 @@ def test_heaviside_refuses_values_of_another_dtype():
     (c, t), (cw, tw) = pair([1.0], "float32", grad=False), pair([1.0], "float64", grad=False)
     refused(RuntimeError, "heaviside is not yet implemented for tensors with different dtypes",
             lambda: cr.heaviside(c, cw), lambda: torch.heaviside(t, tw))
+    refused(TypeError, "argument 'values' \\(position 2\\) must be Tensor, not float", lambda: cr.heaviside(c, 0.5),
+            lambda: torch.heaviside(t, 0.5))
 
 
 # ----------------------------------------------------------------------------- aliases of existing ops

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import DtypeError, TensorBase, make, no_grad
+from chainrule.core import DtypeError, TensorBase, no_grad
 from chainrule.ops import args, reduce
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.ops.elementwise import compare, div, pow
@@ -112,10 +112,11 @@ fmin = _nan_ignoring(FMin, "fmin", "Elementwise min ignoring NaN (NaN only where
 
 def heaviside(input, values, *, out=None):  # noqa: A002
     """The step function: 0 where input < 0, ``values`` where input == 0, 1 where input > 0; no gradient.
-    ``values`` (a tensor of input's dtype, broadcast, or a number) must have input's dtype, as PyTorch."""
+    ``values`` (a tensor, broadcast against input) must have input's dtype, as PyTorch."""
     args.no_out("heaviside", out)
-    x = as_tensor(input)
-    v = values if isinstance(values, TensorBase) else make(np.asarray(values, x._data.dtype))
+    x, v = as_tensor(input), values
+    if not isinstance(v, TensorBase):
+        raise TypeError(f"heaviside(): argument 'values' (position 2) must be Tensor, not {type(v).__name__}")
     if v._data.dtype != x._data.dtype:
         raise DtypeError("heaviside is not yet implemented for tensors with different dtypes.")
     with no_grad():
