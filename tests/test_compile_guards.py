@@ -24,6 +24,9 @@ def calls(f, xs):
     lambda x: (x * (x > 0).float()).sum(),                    # all True at trace time, mixed later
     lambda x: (x * (0 < x)).sum() + (x >= 1).long().sum() + (x != x).sum(),
     lambda x: (x * x.gt(0.5).to(x.dtype)).mean(),
+    # masks combined by &, |, ^, ~ and the logical ops are ops too
+    lambda x: (x * ((x > 0) & ~(x > 1))).sum() + (x * ((x < -1) | (x > 1.5) ^ (x > 2))).sum(),
+    lambda x: (x * cr.logical_and(x > 0, cr.logical_not(x > 1.2))).sum() + cr.logical_or(x, x < 0).sum(),
 ])
 def test_comparisons_are_replayed_on_each_calls_data(body):
     rng = np.random.default_rng(0)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import TensorBase, make
+from chainrule.core import TensorBase, make, no_grad
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_pair, promote
 from chainrule.ops.elementwise import clip, compare, div, unary
 from chainrule.rules.elementwise import Exp2, Flat, Frac, Lerp, Log2, Log10, Reciprocal, Rsqrt
+from chainrule.rules.floating import Indicator
 from chainrule.rules.reduce import Cumprod, Prod
 
 log10 = unary(Log10, "log10", "Base-10 logarithm elementwise.")
@@ -129,11 +130,23 @@ def equal(input, other) -> bool:  # noqa: A002
 def _bitwise(np_fn, op: str, *operands):
     """PyTorch's bitwise op on bool or integer tensors (``&``, ``|``, ``^``, ``~``): no gradient; a
     float operand is refused, as PyTorch refuses it."""
-    arrays = [x._data if isinstance(x, TensorBase) else np.asarray(x) for x in operands]
-    for a in arrays:
+    for x in operands:
+        a = x._data if isinstance(x, TensorBase) else np.asarray(x)
         if a.dtype.kind not in "biu":
             raise RuntimeError(f'"{op}_cpu" not implemented for \'{dtypes.type_name(a.dtype)}\'')
-    return make(np.asarray(np_fn(*arrays)))
+    return _no_grad_op(np_fn, *operands)
+
+
+def _no_grad_op(np_fn, *operands):
+    """``np_fn`` of one or two operands as an op outside any graph (Compare, Indicator), so that a
+    compiled step repeats it on each call's data (a mask ``(x > 0) & ~y.isnan()`` replays)."""
+    if len(operands) == 2:
+        return compare(np_fn, *operands)
+    x = operands[0]
+    if not isinstance(x, TensorBase):
+        return make(np.asarray(np_fn(np.asarray(x))))
+    with no_grad():
+        return Indicator.apply(x, fn=np_fn)
 
 
 def bitwise_and(input, other):  # noqa: A002
@@ -156,29 +169,24 @@ def bitwise_not(input):  # noqa: A002
     return _bitwise(np.invert, "bitwise_not", input)
 
 
-def _truth(x) -> np.ndarray:
-    a = x._data if isinstance(x, TensorBase) else np.asarray(x)
-    return a != 0
-
-
 def logical_and(input, other):  # noqa: A002
     """Elementwise ``input != 0 and other != 0``, as a bool tensor (any dtypes)."""
-    return make(np.logical_and(_truth(input), _truth(other)))
+    return _no_grad_op(np.logical_and, input, other)
 
 
 def logical_or(input, other):  # noqa: A002
     """Elementwise ``input != 0 or other != 0``, as a bool tensor."""
-    return make(np.logical_or(_truth(input), _truth(other)))
+    return _no_grad_op(np.logical_or, input, other)
 
 
 def logical_xor(input, other):  # noqa: A002
     """Elementwise ``(input != 0) != (other != 0)``, as a bool tensor."""
-    return make(np.logical_xor(_truth(input), _truth(other)))
+    return _no_grad_op(np.logical_xor, input, other)
 
 
 def logical_not(input):  # noqa: A002
     """Elementwise ``input == 0``, as a bool tensor."""
-    return make(~_truth(input))
+    return _no_grad_op(np.logical_not, input)
 
 
 def square(input):  # noqa: A002
