@@ -634,6 +634,14 @@ class Tensor(TensorBase):
     def unsqueeze(self, dim=None, **kw): return _ops.unsqueeze(self, dim, **kw)
     def expand(self, *shape): return _ops.expand(self, *shape)
 
+    # ---- ops added for PyTorch parity (shape and index)
+    def broadcast_to(self, size): return _ops.broadcast_to(self, size)
+    def unflatten(self, dim, sizes): return _ops.unflatten(self, dim, sizes)
+    def tensor_split(self, indices_or_sections, dim=0): return _ops.tensor_split(self, indices_or_sections, dim)
+    def hsplit(self, indices_or_sections): return _ops.hsplit(self, indices_or_sections)
+    def vsplit(self, indices_or_sections): return _ops.vsplit(self, indices_or_sections)
+    def dsplit(self, indices_or_sections): return _ops.dsplit(self, indices_or_sections)
+
     # ------------------------------------------------------------------ new tensors like this one
     def _like(self, data, dtype, requires_grad, device):
         if device is not None:

@@ -34,3 +34,6 @@ from chainrule.ops.misc import (  # noqa: F401
     all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer, xlogy)
 
 clamp = clip
+from chainrule.ops.shape import (  # noqa: F401 - PyTorch parity (shape and index)
+    atleast_1d, atleast_2d, atleast_3d, broadcast_to, column_stack, dsplit, dstack, hsplit, hstack, ravel,
+    tensor_split, unflatten, vsplit, vstack)
