@@ -1,11 +1,14 @@
 """PyTorch parity (shape and index): stacks and splits, diff/rot90/take/select, index patterns and
 products, index_add/index_copy/index_fill/scatter_reduce; each the same snippet in chainrule and in
 torch (values, shapes, dtypes, float64 gradients by check_op, refusals in torch's words)."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 import chainrule as cr
+from chainrule.compiler import CompileWarning
 from oracle import check_op
 
 RNG = np.random.default_rng(20261129)
@@ -159,3 +162,152 @@ def test_numpy_splits_refuse_in_torchs_words():
     refuses(lambda m: m.dsplit(m.ones(2, 2), 1), RuntimeError,
             "torch.dsplit requires a tensor with at least 3 dimension, but got a tensor with 2 dimensions!")
     refuses(lambda m: m.hsplit(m.tensor(1.0), 1), RuntimeError, "torch.hsplit requires a tensor with at least 1")
+
+
+# ----------------------------------------------------------------------------- 2. diff, rot90, take, select
+@pytest.mark.parametrize("shape, kw", [((5,), {}), ((5,), {"n": 2}), ((3, 4), {"dim": 0}), ((3, 4), {"n": 3}),
+                                       ((3, 4), {"n": 6}), ((2, 3), {"prepend": (2, 1), "append": (2, 2)}),
+                                       ((2, 3), {"dim": 0, "n": 2, "append": (1, 3)}), ((4,), {"n": 0})], ids=str)
+def test_diff_is_torchs(shape, kw):
+    ends = [k for k in ("prepend", "append") if k in kw]
+    rest = {k: v for k, v in kw.items() if k not in ends}
+    arrays = [arr(*shape)] + [arr(*kw[k]) for k in ends]
+
+    def run(lib):
+        return lambda x, *es: lib.diff(x, **rest, **dict(zip(ends, es)))
+    check_op(run(cr), run(torch), arrays)
+    check_op(lambda x: x.diff(**rest), lambda t: t.diff(**rest), arrays[:1])
+
+
+def test_diff_of_integers_and_bools_and_mixed_dtypes_is_torchs():
+    for values in ([1, 3, 2, 7], [True, False, False, True]):
+        same(cr.diff(cr.tensor(values)), torch.diff(torch.tensor(values)))
+    x, t = cr.arange(6.0).reshape(2, 3), torch.arange(6.0).reshape(2, 3)
+    same(cr.diff(x, append=cr.zeros(2, 1, dtype=cr.float64), dim=1),
+         torch.diff(t, append=torch.zeros(2, 1, dtype=torch.float64), dim=1))
+    same(cr.diff(x, prepend=cr.zeros(2, 1, dtype=cr.int64)), torch.diff(t, prepend=torch.zeros(2, 1, dtype=torch.int64)))
+
+
+def test_diff_refuses_in_torchs_words():
+    refuses(lambda m: m.diff(m.tensor(1.0)), RuntimeError, "diff expects input to be at least one-dimensional")
+    refuses(lambda m: m.diff(m.ones(3), n=-1), RuntimeError, "order must be non-negative but got -1")
+    refuses(lambda m: m.diff(m.ones(2, 3), prepend=m.zeros(1)), RuntimeError,
+            "diff expects prepend or append to be the same dimension as input")
+    refuses(lambda m: m.diff(m.ones(2, 3), prepend=m.zeros(1, 3)), RuntimeError,
+            r"diff expects the shape of tensor to prepend or append to match that of input except along the "
+            r"differencing dimension; input.size\(0\) = 2, but got tensor.size\(0\) = 1")
+
+
+@pytest.mark.parametrize("k", [-3, -1, 0, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("dims", [(0, 1), (1, 0), (-1, 0), (0, 2)], ids=str)
+def test_rot90_is_torchs(k, dims):
+    check_op(lambda x: cr.rot90(x, k, dims), lambda t: torch.rot90(t, k, dims), [arr(2, 3, 4)])
+    check_op(lambda x: x.rot90(k, dims), lambda t: t.rot90(k, dims), [arr(2, 3, 4)])
+
+
+def test_rot90_fliplr_flipud_are_torchs_and_refuse_in_its_words():
+    check_op(cr.fliplr, torch.fliplr, [arr(3, 4, 2)])
+    check_op(cr.flipud, torch.flipud, [arr(3, 4)])
+    check_op(lambda x: x.flipud(), lambda t: t.flipud(), [arr(3)])
+    check_op(lambda x: x.fliplr(), lambda t: t.fliplr(), [arr(3, 2)])
+    refuses(lambda m: m.rot90(m.ones(2, 2), 1, (0, 0)), RuntimeError,
+            "expected rotation dims to be different, but got dim0 = 0 and dim1 = 0")
+    refuses(lambda m: m.rot90(m.ones(2, 2), 1, (0,)), RuntimeError, "expected total rotation dims == 2, but got dims = 1")
+    refuses(lambda m: m.rot90(m.ones(3)), RuntimeError, "expected total dims >= 2, but got total dims = 1")
+    refuses(lambda m: m.rot90(m.ones(2, 2), 1, (0, 5)), IndexError, "Dimension out of range")
+    refuses(lambda m: m.fliplr(m.ones(3)), RuntimeError, "Input must be >= 2-d.")
+    refuses(lambda m: m.flipud(m.tensor(1.0)), RuntimeError, "Input must be >= 1-d.")
+
+
+@pytest.mark.parametrize("index", [[[0, -1], [5, 2]], [3, 3, 0], 4, [-6]], ids=str)
+def test_take_is_torchs(index):
+    check_op(lambda x: cr.take(x, cr.tensor(index)), lambda t: torch.take(t, torch.tensor(index)), [arr(2, 3)])
+    check_op(lambda x: x.take(cr.tensor(index)), lambda t: t.take(torch.tensor(index)), [arr(2, 3)])
+
+
+def test_take_refuses_in_torchs_words():
+    refuses(lambda m: m.take(m.ones(2, 3), m.tensor([6])), IndexError,
+            "out of range: tried to access index 6 on a tensor of 6 elements.")
+    refuses(lambda m: m.take(m.ones(2, 3), m.tensor([-7])), IndexError,
+            "out of range: tried to access index -7 on a tensor of 6 elements.")
+    refuses(lambda m: m.take(m.ones(2, 3), m.tensor([1.0])), RuntimeError, "Expected a long tensor for index")
+
+
+@pytest.mark.parametrize("shape, index, dim", [((2, 3), [[0, 2]], 1), ((2, 3), [[1], [0], [1]], 0),
+                                               ((2, 3), [[0], [1]], None), ((2, 3, 4), [[[3], [0], [1]]], -1),
+                                               ((2, 1, 4), [[[2, 0]], [[1, 1]]], 2), ((4,), [3, 0, 0], 0)], ids=str)
+def test_take_along_dim_is_torchs(shape, index, dim):
+    check_op(lambda x: cr.take_along_dim(x, cr.tensor(index), dim),
+             lambda t: torch.take_along_dim(t, torch.tensor(index), dim), [arr(*shape)])
+    check_op(lambda x: x.take_along_dim(cr.tensor(index), dim=dim),
+             lambda t: t.take_along_dim(torch.tensor(index), dim=dim), [arr(*shape)])
+
+
+def test_take_along_dim_of_argsort_is_sort_and_refusals_are_torchs():
+    a = arr(3, 5)
+    idx = cr.argsort(cr.tensor(a), dim=1)
+    np.testing.assert_array_equal(cr.take_along_dim(cr.tensor(a), idx, dim=1).numpy(), np.sort(a, 1))
+    refuses(lambda m: m.take_along_dim(m.ones(2, 3), m.tensor([0, 1]), 1), RuntimeError,
+            r"torch.take_along_dim\(\): input and indices should have the same number of dimensions, but got 2 "
+            "dimensions for input, and 1 dimensions for indices")
+    refuses(lambda m: m.take_along_dim(m.ones(2, 3), m.tensor([[0.0]]), 1), RuntimeError,
+            r"torch.take_along_dim\(\): dtype of indices should be Long")
+    refuses(lambda m: m.take_along_dim(m.ones(2, 3), m.tensor([[0, 1, 1, 0]]), 0), RuntimeError,
+            r"The size of tensor a \(3\) must match the size of tensor b \(4\) at non-singleton dimension 1")
+    # out of range: chainrule refuses as its gather does (torch wraps or reads garbage along a dim)
+    for bad in ([[3]], [[-1]]):
+        with pytest.raises(IndexError, match="out of bounds"):
+            cr.take_along_dim(cr.ones(2, 3), cr.tensor(bad), 1)
+
+
+@pytest.mark.parametrize("shape, dim, index", [((2, 3), 1, -1), ((2, 3), 0, 1), ((4,), 0, -4), ((2, 3, 4), -1, 2)],
+                         ids=str)
+def test_select_is_torchs(shape, dim, index):
+    check_op(lambda x: cr.select(x, dim, index), lambda t: torch.select(t, dim, index), [arr(*shape)])
+    check_op(lambda x: x.select(dim, index), lambda t: t.select(dim, index), [arr(*shape)])
+
+
+def test_select_refuses_in_torchs_words():
+    refuses(lambda m: m.select(m.ones(2, 3), 1, 3), IndexError,
+            r"select\(\): index 3 out of range for tensor of size \[2, 3\] at dimension 1")
+    refuses(lambda m: m.select(m.ones(2, 3), 1, -4), IndexError, r"select\(\): index -4 out of range")
+    refuses(lambda m: m.select(m.tensor(1.0), 0, 0), IndexError, r"select\(\) cannot be applied to a 0-dim tensor.")
+
+
+@pytest.mark.parametrize("shape, offset", [((3,), 0), ((2, 2), 1), ((), -1), ((2, 3), -2)], ids=str)
+def test_diagflat_is_torchs(shape, offset):
+    check_op(lambda x: cr.diagflat(x, offset), lambda t: torch.diagflat(t, offset), [arr(*shape)])
+    check_op(lambda x: x.diagflat(offset), lambda t: t.diagflat(offset), [arr(*shape)])
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 1), [], (1,)], ids=str)
+def test_count_nonzero_is_torchs(dim):
+    a = RNG.integers(-1, 2, (3, 4)).astype(np.float64)
+    a[0, 0] = np.nan
+    for values in (a, a.astype(bool), a[1].astype(np.int64)):
+        if values.ndim == 1 and dim not in (None, 0, -1, []):
+            continue
+        c = cr.count_nonzero(cr.tensor(values), dim)
+        same(c, torch.count_nonzero(torch.tensor(values), dim))
+        same(cr.tensor(values).count_nonzero(dim), torch.tensor(values).count_nonzero(dim))
+        assert not c.requires_grad
+    same(cr.count_nonzero(cr.tensor(3.0), 0), torch.count_nonzero(torch.tensor(3.0), 0))
+    refuses(lambda m: m.count_nonzero(m.ones(2, 2), dim=[0, 0]), RuntimeError,
+            "dim 0 appears multiple times in the list of dims")
+    refuses(lambda m: m.count_nonzero(m.ones(2, 2), 2), IndexError, "Dimension out of range")
+
+
+def test_take_and_count_nonzero_replay_on_each_calls_data():
+    """Negative indices are wrapped by ops, so a compiled step replays them; an index out of range at a
+    replay meets the eager error (index_select's replay check)."""
+    f = cr.compile(lambda x, i: (cr.take(x, i) * 2).sum() + cr.count_nonzero(x))
+    x = cr.tensor([[0.0, 1.0, 2.0], [3.0, 0.0, 5.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for i in ([0, -1], [2, -3], [5, 1]):
+            assert f(x, cr.tensor(i)).item() == 2 * x.numpy().reshape(-1)[i].sum() + 4
+    assert f.stats == {"traces": 1, "replays": 2, "eager": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        with pytest.raises(IndexError, match="out of range: tried to access index 6"):
+            f(x, cr.tensor([6, 0]))

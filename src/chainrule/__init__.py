@@ -63,6 +63,8 @@ from chainrule.ops.shape import broadcast_shapes, broadcast_tensors, is_tensor, 
 from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
     atleast_1d, atleast_2d, atleast_3d, broadcast_to, column_stack, dsplit, dstack, hsplit, hstack, ravel,
     tensor_split, unflatten, vsplit, vstack)
+from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
+    count_nonzero, diagflat, diff, fliplr, flipud, rot90, select, take, take_along_dim)
 from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 

@@ -641,6 +641,15 @@ class Tensor(TensorBase):
     def hsplit(self, indices_or_sections): return _ops.hsplit(self, indices_or_sections)
     def vsplit(self, indices_or_sections): return _ops.vsplit(self, indices_or_sections)
     def dsplit(self, indices_or_sections): return _ops.dsplit(self, indices_or_sections)
+    def diff(self, n=1, dim=-1, prepend=None, append=None): return _ops.diff(self, n, dim, prepend, append)
+    def rot90(self, k=1, dims=(0, 1)): return _ops.rot90(self, k, dims)
+    def fliplr(self): return _ops.fliplr(self)
+    def flipud(self): return _ops.flipud(self)
+    def take(self, index): return _ops.take(self, index)
+    def take_along_dim(self, indices, dim=None): return _ops.take_along_dim(self, indices, dim)
+    def select(self, dim, index): return _ops.select(self, dim, index)
+    def diagflat(self, offset=0): return _ops.diagflat(self, offset)
+    def count_nonzero(self, dim=None): return _ops.count_nonzero(self, dim)
 
     # ------------------------------------------------------------------ new tensors like this one
     def _like(self, data, dtype, requires_grad, device):

@@ -37,3 +37,7 @@ clamp = clip
 from chainrule.ops.shape import (  # noqa: F401 - PyTorch parity (shape and index)
     atleast_1d, atleast_2d, atleast_3d, broadcast_to, column_stack, dsplit, dstack, hsplit, hstack, ravel,
     tensor_split, unflatten, vsplit, vstack)
+from chainrule.ops.index import fliplr, flipud, rot90, select, take, take_along_dim  # noqa: F401
+from chainrule.ops.misc import diff  # noqa: F401
+from chainrule.ops.matrix import diagflat  # noqa: F401
+from chainrule.ops.counting import count_nonzero  # noqa: F401

@@ -10,7 +10,7 @@ import numpy as np
 from chainrule.core import ShapeError, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor
-from chainrule.ops.elementwise import nonzero_tuple
+from chainrule.ops.elementwise import compare, nonzero_tuple
 from chainrule.ops.index import _sort_indices, sort
 
 
@@ -110,3 +110,19 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
         raise ShapeError(f"histogram: weight has shape {w.shape}, input {d.shape}")
     hist, edges = np.histogram(d, bins=b, range=range, weights=w, density=density)
     return HistogramResult(make(hist.astype(d.dtype)), make(edges.astype(d.dtype)))
+
+
+def count_nonzero(input, dim=None):  # noqa: A002
+    """How many elements are not zero (NaN counts), over ``dim`` (an int or a tuple; all when None):
+    an int64 tensor, outside the graph (a comparison and a sum, so a compiled step repeats them).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.count_nonzero(cr.tensor([[0.0, 1.0], [2.0, 3.0]]), dim=1).tolist()
+        [1, 2]
+    """
+    x = as_tensor(input)
+    axes = args.dims(dim, x.ndim, "count_nonzero")
+    if not axes or x.ndim == 0:
+        axes = None
+    return compare(np.not_equal, x, 0).sum(axes)

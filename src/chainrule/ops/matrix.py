@@ -55,3 +55,15 @@ def trace(input):  # noqa: A002
     if x.ndim != 2:
         raise ShapeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
     return Diagonal.apply(x, offset=0, dim1=0, dim2=1).sum()
+
+
+def diagflat(input, offset: int = 0):  # noqa: A002
+    """The flattened ``input`` on the diagonal ``offset`` of a square matrix (zeros elsewhere).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.diagflat(cr.tensor([[1, 2]])).tolist()
+        [[1, 0], [0, 2]]
+    """
+    x = as_tensor(input)
+    return DiagEmbed.apply(x.reshape(-1), offset=int(offset))
