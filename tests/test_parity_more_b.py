@@ -311,3 +311,133 @@ def test_take_and_count_nonzero_replay_on_each_calls_data():
         warnings.simplefilter("ignore", CompileWarning)
         with pytest.raises(IndexError, match="out of range: tried to access index 6"):
             f(x, cr.tensor([6, 0]))
+
+
+# ----------------------------------------------------------------------------- 3. index patterns and products
+@pytest.mark.parametrize("name", ["tril_indices", "triu_indices"])
+@pytest.mark.parametrize("row, col, offset", [(3, 3, 0), (4, 3, 1), (3, 4, -1), (0, 3, 0), (3, 0, 0), (5, 2, -7),
+                                              (2, 5, 9)])
+def test_triangle_indices_are_torchs(name, row, col, offset):
+    same(getattr(cr, name)(row, col, offset), getattr(torch, name)(row, col, offset))
+    same(getattr(cr, name)(row, col, offset, dtype=cr.int32), getattr(torch, name)(row, col, offset, dtype=torch.int32))
+
+
+def test_triangle_indices_refuse_in_torchs_words():
+    refuses(lambda m: m.tril_indices(-1, 3), RuntimeError, "row must be non-negative, got-1")
+    refuses(lambda m: m.triu_indices(3, -2), RuntimeError, "col must be non-negative, got-2")
+    refuses(lambda m: m.tril_indices(3, 3, dtype=m.float32), NotImplementedError,
+            "\"tril_indices\" not implemented for 'Float'")
+
+
+@pytest.mark.parametrize("indices, shape", [([4, 5, 0], (2, 3)), (4, (2, 3)), ([-1, 6, -7, 23], (2, 3)),
+                                            ([[1, 2], [7, 3]], 8), ([11, 3], (2, 3, 2)), (0, ())], ids=str)
+def test_unravel_index_is_torchs(indices, shape):
+    cs = cr.unravel_index(cr.tensor(indices), shape)
+    same_all(cs, torch.unravel_index(torch.tensor(indices), shape))
+    cs32 = cr.unravel_index(cr.tensor(np.asarray(indices, np.int32)), shape)
+    same_all(cs32, torch.unravel_index(torch.tensor(np.asarray(indices, np.int32)), shape))
+
+
+def test_unravel_index_refuses_in_torchs_words():
+    refuses(lambda m: m.unravel_index(m.tensor(1.0), (2, 3)), TypeError, "expected 'indices' to be integer dtype")
+    refuses(lambda m: m.unravel_index(m.tensor([1]), (2, -3)), ValueError,
+            r"'shape' cannot have negative values, but got \(2, -3\)")
+
+
+@pytest.mark.parametrize("shapes", [[(2,), (3,)], [(3,)], [(2,), (1,), (3,)], [(2,), (0,)]], ids=str)
+def test_cartesian_prod_is_torchs(shapes):
+    check_op(cr.cartesian_prod, torch.cartesian_prod, [arr(*s) for s in shapes])
+    same(cr.cartesian_prod(cr.tensor([1, 2]), cr.tensor([3, 4, 5])),
+         torch.cartesian_prod(torch.tensor([1, 2]), torch.tensor([3, 4, 5])))
+
+
+def test_cartesian_prod_refuses_in_torchs_words():
+    refuses(lambda m: m.cartesian_prod(m.ones(2, 2)), RuntimeError, r"Expect a 1D vector, but got shape \[2, 2\]")
+    refuses(lambda m: m.cartesian_prod(m.tensor([1, 2]), m.tensor([1.0])), RuntimeError,
+            "meshgrid expects all tensors to have the same dtype")
+    refuses(lambda m: m.cartesian_prod(), RuntimeError, "meshgrid expects a non-empty TensorList")
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4])
+@pytest.mark.parametrize("r", [0, 1, 2, 3, 5])
+@pytest.mark.parametrize("with_replacement", [False, True])
+def test_combinations_are_torchs(n, r, with_replacement):
+    a = arr(n)
+    same(cr.combinations(cr.tensor(a), r, with_replacement), torch.combinations(torch.tensor(a), r, with_replacement))
+    if cr.combinations(cr.tensor(a), r, with_replacement).numel():
+        check_op(lambda x: cr.combinations(x, r, with_replacement=with_replacement),
+                 lambda t: torch.combinations(t, r, with_replacement=with_replacement), [a])
+
+
+def test_combinations_refuse_in_torchs_words():
+    refuses(lambda m: m.combinations(m.ones(2, 2)), RuntimeError, r"Expect a 1D vector, but got shape \[2, 2\]")
+    refuses(lambda m: m.combinations(m.ones(3), -1), RuntimeError, "Expect a non-negative number, but got -1")
+
+
+@pytest.mark.parametrize("shapes", [[(2, 3), (3,)], [(), (2,)], [(2, 2), (3, 1)], [(2, 1, 3), (2, 2)], [(), ()],
+                                    [(3,), (2, 2, 2)]], ids=str)
+def test_kron_is_torchs(shapes):
+    arrays = [arr(*s) for s in shapes]
+    check_op(cr.kron, torch.kron, arrays)
+    check_op(lambda a, b: a.kron(b), lambda a, b: a.kron(b), arrays)
+
+
+def test_kron_promotes_as_torch():
+    same(cr.kron(cr.ones(2), cr.tensor([1, 2])), torch.kron(torch.ones(2), torch.tensor([1, 2])))
+    same(cr.kron(cr.tensor([1, 2]), cr.tensor([[3], [4]])), torch.kron(torch.tensor([1, 2]), torch.tensor([[3], [4]])))
+
+
+@pytest.mark.parametrize("shapes", [[(2, 2), (), (2,), (0, 2)], [(1, 3)], [(2, 3), (3, 1), (1, 1)], [(0, 0), (2,)]],
+                         ids=str)
+def test_block_diag_is_torchs(shapes):
+    check_op(cr.block_diag, torch.block_diag, [arr(*s) for s in shapes])
+
+
+def test_block_diag_dtypes_and_refusal_are_torchs():
+    same(cr.block_diag(), torch.block_diag())
+    same(cr.block_diag(cr.tensor([[1, 2]]), cr.tensor(3.0)), torch.block_diag(torch.tensor([[1, 2]]), torch.tensor(3.0)))
+    same(cr.block_diag(cr.tensor([[1, 2]]), cr.tensor(3)), torch.block_diag(torch.tensor([[1, 2]]), torch.tensor(3)))
+    refuses(lambda m: m.block_diag(m.ones(2), m.ones(2, 2, 2)), RuntimeError,
+            "torch.block_diag: Input tensors must have 2 or fewer dimensions. Input 1 has 3 dimensions")
+
+
+@pytest.mark.parametrize("N", [None, 0, 1, 2, 5])
+@pytest.mark.parametrize("increasing", [False, True])
+def test_vander_is_torchs(N, increasing):
+    """Values are torch.vander's; its backward raises in torch 2.13 (an in-place write of a saved
+    tensor), so the gradients are checked against torch's own construction (a cumprod of copies)."""
+    a = arr(4)
+    a[1] = 0.0  # cumprod's gradient through a zero, as torch's
+    same(cr.vander(cr.tensor(a), N, increasing), torch.vander(torch.tensor(a), N, increasing))
+
+    def torch_vander(t):
+        n = len(t) if N is None else N
+        cols = [torch.ones(len(t), min(n, 1), dtype=t.dtype), t[:, None].expand(len(t), max(n - 1, 0)).cumprod(1)]
+        out = torch.cat(cols, 1)
+        return out if increasing else out.flip(1)
+    if N in (0, 1):   # no power of x: outside the graph in both
+        assert not cr.vander(cr.tensor(a, requires_grad=True), N).requires_grad
+        assert not torch.vander(torch.tensor(a, requires_grad=True), N).requires_grad
+    else:
+        check_op(lambda x: cr.vander(x, N, increasing), torch_vander, [a])
+    for values in ([1, 2, 3], [True, False], np.array([1, -2], np.int32)):
+        same(cr.vander(cr.tensor(values), N, increasing), torch.vander(torch.tensor(values), N, increasing))
+
+
+def test_vander_refuses_in_torchs_words():
+    refuses(lambda m: m.vander(m.ones(3), -1), RuntimeError, "N must be non-negative.")
+    refuses(lambda m: m.vander(m.ones(2, 2)), RuntimeError, "x must be a one-dimensional tensor.")
+
+
+def test_products_and_index_patterns_replay_on_each_calls_data():
+    """combinations' and vander's index patterns and ones are shape constants, unravel_index is a
+    positions op: a compiled step replays them all instead of running eagerly."""
+    def body(x):
+        return (cr.combinations(x).prod(1).sum() + cr.vander(x).sum() + cr.block_diag(x, x).sum()
+                + cr.kron(x, x).sum() + cr.unravel_index(cr.argmax(x), (3,))[0])
+    f = cr.compile(body)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for a in ([1.0, 2.0, 3.0], [0.0, 1.0, -1.0], [2.0, 2.0, 5.0]):
+            assert f(cr.tensor(a)).item() == pytest.approx(body(cr.tensor(a)).item())
+    assert f.stats == {"traces": 1, "replays": 2, "eager": 0}

@@ -650,6 +650,7 @@ class Tensor(TensorBase):
     def select(self, dim, index): return _ops.select(self, dim, index)
     def diagflat(self, offset=0): return _ops.diagflat(self, offset)
     def count_nonzero(self, dim=None): return _ops.count_nonzero(self, dim)
+    def kron(self, other): return _ops.kron(self, other)
 
     # ------------------------------------------------------------------ new tensors like this one
     def _like(self, data, dtype, requires_grad, device):

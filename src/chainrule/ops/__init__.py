@@ -41,3 +41,7 @@ from chainrule.ops.index import fliplr, flipud, rot90, select, take, take_along_
 from chainrule.ops.misc import diff  # noqa: F401
 from chainrule.ops.matrix import diagflat  # noqa: F401
 from chainrule.ops.counting import count_nonzero  # noqa: F401
+from chainrule.ops.matrix import block_diag, kron, tril_indices, triu_indices, vander  # noqa: F401
+from chainrule.ops.counting import unravel_index  # noqa: F401
+from chainrule.ops.shape import cartesian_prod  # noqa: F401
+from chainrule.ops.index import combinations  # noqa: F401

@@ -7,11 +7,12 @@ clone complete the family.
 """
 from __future__ import annotations
 
+import itertools
 from collections import namedtuple
 
 import numpy as np
 
-from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad
+from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad, shape_constant
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.ops.elementwise import compare, where
@@ -661,3 +662,27 @@ def select(input, dim: int, index: int):  # noqa: A002
     if not -n <= i < n:
         raise IndexError(f"select(): index {i} out of range for tensor of size {list(x.shape)} at dimension {d}")
     return getitem(x, (slice(None),) * d + (i % n,))
+
+
+def combinations(input, r: int = 2, with_replacement: bool = False):  # noqa: A002
+    """The length-``r`` combinations of the elements of a 1-D tensor, as rows of a (k, r) tensor in
+    itertools' order (with_replacement: combinations_with_replacement); r = 0 gives an empty (0,)
+    tensor. The elements are picked by index_select with an index pattern made from the length alone,
+    so gradients add back to the elements.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.combinations(cr.tensor([1, 2, 3])).tolist()
+        [[1, 2], [1, 3], [2, 3]]
+    """
+    x = as_tensor(input)
+    if x.ndim != 1:
+        raise ShapeError(f"Expect a 1D vector, but got shape {list(x.shape)}")
+    r = int(r)
+    if r < 0:
+        raise ShapeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return getitem(x, slice(0, 0))
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    pattern = np.fromiter(itertools.chain.from_iterable(pick(range(x.shape[0]), r)), np.int64)
+    return index_select(x, 0, make(shape_constant(pattern))).reshape(-1, r)

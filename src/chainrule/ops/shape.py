@@ -541,3 +541,25 @@ def vsplit(input, indices_or_sections):  # noqa: A002
 def dsplit(input, indices_or_sections):  # noqa: A002
     """:func:`tensor_split` along dim 2 of a tensor of at least 3 dims; an int must divide that length."""
     return _numpy_split(input, indices_or_sections, 2, 3, "dsplit")
+
+
+def cartesian_prod(*tensors):
+    """The cartesian product of 1-D tensors of one dtype: an (n0 * n1 * ..., k) tensor of every
+    combination, in itertools.product's order (one tensor: itself). Built from meshgrid and stack, so
+    gradients flow back.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.cartesian_prod(cr.tensor([1, 2]), cr.tensor([3, 4])).tolist()
+        [[1, 3], [1, 4], [2, 3], [2, 4]]
+    """
+    if not tensors:
+        raise ShapeError("meshgrid expects a non-empty TensorList")
+    ts = [as_tensor(t) for t in tensors]
+    for t in ts:
+        if t.ndim != 1:
+            raise ShapeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
+    if len(ts) == 1:
+        return ts[0]
+    grids = meshgrid(*ts, indexing="ij")
+    return stack([Reshape.apply(g, shape=(g.numel(),)) for g in grids], 1)
