@@ -441,3 +441,205 @@ def test_products_and_index_patterns_replay_on_each_calls_data():
         for a in ([1.0, 2.0, 3.0], [0.0, 1.0, -1.0], [2.0, 2.0, 5.0]):
             assert f(cr.tensor(a)).item() == pytest.approx(body(cr.tensor(a)).item())
     assert f.stats == {"traces": 1, "replays": 2, "eager": 0}
+
+
+# ----------------------------------------------------------------------------- 4. index_add, index_copy, index_fill, scatter_reduce
+SLICES = [((5, 3), 0, [0, 4, 0, 2]), ((5, 3), 1, [2, 2]), ((4,), 0, [3, 1, 3]), ((2, 3, 4), -1, [1]), ((3, 2), 0, 2)]
+
+
+@pytest.mark.parametrize("shape, dim, index", SLICES, ids=str)
+@pytest.mark.parametrize("alpha", [1, -2.5])
+def test_index_add_is_torchs(shape, dim, index, alpha):
+    k = np.size(index)
+    src_shape = list(shape)
+    src_shape[dim] = k
+    if np.ndim(index) == 0:
+        src_shape[dim] = 1
+    a, s = arr(*shape), arr(*src_shape)
+    check_op(lambda x, v: cr.index_add(x, dim, cr.tensor(index), v, alpha=alpha),
+             lambda x, v: torch.index_add(x, dim, torch.tensor(index), v, alpha=alpha), [a, s])
+    check_op(lambda x, v: x.index_add(dim, cr.tensor(index), v, alpha=alpha),
+             lambda x, v: x.index_add(dim, torch.tensor(index), v, alpha=alpha), [a, s])
+
+
+@pytest.mark.parametrize("shape, dim, index", [sl for sl in SLICES if len(set(np.ravel(sl[2]))) == np.size(sl[2])],
+                         ids=str)
+def test_index_copy_is_torchs(shape, dim, index):
+    src_shape = list(shape)
+    src_shape[dim] = max(np.size(index), 1)
+    a, s = arr(*shape), arr(*src_shape)
+    check_op(lambda x, v: cr.index_copy(x, dim, cr.tensor(index), v),
+             lambda x, v: torch.index_copy(x, dim, torch.tensor(index), v), [a, s])
+    check_op(lambda x, v: x.index_copy(dim, cr.tensor(index), v),
+             lambda x, v: x.index_copy(dim, torch.tensor(index), v), [a, s])
+
+
+@pytest.mark.parametrize("shape, dim, index", SLICES + [((5, 3), 0, [-1, 0]), ((), 0, [0])], ids=str)
+@pytest.mark.parametrize("value", [7.5, "tensor"])
+def test_index_fill_is_torchs(shape, dim, index, value):
+    def run(lib):
+        v = lib.tensor(-3.0, dtype=lib.float64) if value == "tensor" else value
+        return lambda x: lib.index_fill(x, dim, lib.tensor(index), v)
+    check_op(run(cr), run(torch), [arr(*shape)])
+    check_op(lambda x: x.index_fill(dim, cr.tensor(index), 2), lambda t: t.index_fill(dim, torch.tensor(index), 2),
+             [arr(*shape)])
+
+
+def test_index_ops_keep_dtypes_as_torch():
+    same(cr.index_fill(cr.zeros(2, dtype=cr.int64), 0, cr.tensor(1), 2.7),
+         torch.index_fill(torch.zeros(2, dtype=torch.int64), 0, torch.tensor(1), 2.7))
+    same(cr.index_add(cr.zeros(3, dtype=cr.int64), 0, cr.tensor([0, 0], dtype=cr.int32), cr.tensor([2, 5])),
+         torch.index_add(torch.zeros(3, dtype=torch.int64), 0, torch.tensor([0, 0], dtype=torch.int32),
+                         torch.tensor([2, 5])))
+    same(cr.index_add(cr.tensor(1.0), 0, cr.tensor([0]), cr.tensor(2.0)),
+         torch.index_add(torch.tensor(1.0), 0, torch.tensor([0]), torch.tensor(2.0)))
+
+
+def test_index_ops_refuse_in_torchs_words():
+    refuses(lambda m: m.index_add(m.zeros(3, 2), 0, m.tensor([0, 3]), m.ones(2, 2)), RuntimeError,
+            "index 3 is out of bounds for dimension 0 with size 3")
+    refuses(lambda m: m.index_add(m.zeros(3, 2), 0, m.tensor([0, -1]), m.ones(2, 2)), RuntimeError,
+            "index -1 is out of bounds for dimension 0 with size 3")
+    refuses(lambda m: m.index_add(m.zeros(3, 2), 0, m.tensor([0, 1]), m.ones(3, 2)), RuntimeError,
+            r"index_add_\(\): Number of indices \(2\) should be equal to source.size\(dim\): \(3\), for dim: 0")
+    refuses(lambda m: m.index_add(m.zeros(3, 2), 0, m.tensor([0, 1]), m.ones(2, 3)), RuntimeError,
+            r"source tensor shape must match self tensor shape, excluding the specified dimension. Got self.shape = "
+            r"\[3, 2\] source.shape = \[2, 3\]")
+    refuses(lambda m: m.index_add(m.zeros(3, 2), 0, m.tensor([0.0, 1.0]), m.ones(2, 2)), RuntimeError,
+            r"index_add_\(\): Expected dtype int32/int64 for index but got: Float")
+    refuses(lambda m: m.index_add(m.zeros(3, 2), 0, m.tensor([0, 1]), m.ones(2, 2, dtype=m.float64)), RuntimeError,
+            r"index_add_\(\): self \(Float\) and source \(Double\) must have the same scalar type")
+    refuses(lambda m: m.index_add(m.zeros(3, 2), 0, m.tensor([[0, 1]]), m.ones(2, 2)), IndexError,
+            r"index_add_\(\): Index is supposed to be a vector, but got dim: 2")
+    refuses(lambda m: m.index_copy(m.zeros(3, 2), 0, m.tensor([0, -1]), m.ones(2, 2)), IndexError,
+            r"index_copy_\(\): index -1 is out of bounds for dimension 0 with size 3")
+    refuses(lambda m: m.index_copy(m.zeros(3, 2), 0, m.tensor([0, 1]), m.ones(3, 2)), IndexError,
+            r"index_copy_\(\): Number of indices \(2\) should be equal to source.size\(dim\) \(3\)")
+    refuses(lambda m: m.index_copy(m.zeros(3, 2), 0, m.tensor([0, 1]), m.ones(2, 2, dtype=m.float64)), RuntimeError,
+            r"index_copy_\(\): self and source expected to have the same dtype, but got \(self\) Float and \(source\) "
+            r"Double")
+    refuses(lambda m: m.index_copy(m.zeros(3, 2), 0, m.tensor([0.0]), m.ones(1, 2)), RuntimeError,
+            r"index_copy_\(\): Expected a long tensor for index, but got Float")
+    refuses(lambda m: m.index_fill(m.zeros(3, 2), 0, m.tensor([0, 3]), 5), IndexError,
+            "index 3 is out of bounds for dimension 0 with size 3")
+    refuses(lambda m: m.index_fill(m.zeros(3, 2), 0, m.tensor([-4]), 5), IndexError,
+            "index -4 is out of bounds for dimension 0 with size 3")
+    refuses(lambda m: m.index_fill(m.zeros(3, 2), 1, m.tensor([0.0]), 5), IndexError,
+            r"index_fill_\(\): Expected dtype int64 for index.")
+    refuses(lambda m: m.index_fill(m.zeros(3, 2), 1, m.tensor([[0]]), 5), RuntimeError, "Index has to be a vector/scalar")
+    refuses(lambda m: m.index_fill(m.zeros(3, 2), 1, m.tensor(1), m.tensor([5.0])), RuntimeError,
+            r"index_fill_ only supports a 0-dimensional value tensor, but got tensor with 1 dimension\(s\).")
+
+
+REDUCES = ["sum", "prod", "mean", "amax", "amin"]
+SCATTERS = [((4,), [0, 2, 0, 0, 3], 0), ((3, 2), [[0, 1], [2, 0], [0, 0], [2, 2]], 0),
+            ((2, 4), [[3, 3, 0], [1, 1, 1]], 1), ((), 0, 0), ((2, 3, 2), [[[1, 0]], [[2, 2]]], 1)]
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("shape, index, dim", SCATTERS, ids=str)
+def test_scatter_reduce_is_torchs(reduce, include_self, shape, index, dim):
+    a, s = arr(*shape), arr(*np.shape(index))
+    check_op(lambda x, v: cr.scatter_reduce(x, dim, cr.tensor(index), v, reduce, include_self=include_self),
+             lambda x, v: torch.scatter_reduce(x, dim, torch.tensor(index), v, reduce, include_self=include_self),
+             [a, s])
+    check_op(lambda x, v: x.scatter_reduce(dim, cr.tensor(index), v, reduce=reduce, include_self=include_self),
+             lambda x, v: x.scatter_reduce(dim, torch.tensor(index), v, reduce=reduce, include_self=include_self),
+             [a, s])
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_at_ties_and_zeros_is_torchs(reduce, include_self):
+    """Ties for amax/amin (the gradient shared evenly), zeros for prod (one and two at a position)."""
+    a = np.array([0.0, 2.0, 3.0, 1.0])
+    s = np.array([0.0, 2.0, 2.0, 0.0, 5.0, 0.0, 3.0])
+    index = [0, 1, 1, 2, 2, 3, 3]
+    check_op(lambda x, v: cr.scatter_reduce(x, 0, cr.tensor(index), v, reduce, include_self=include_self),
+             lambda x, v: torch.scatter_reduce(x, 0, torch.tensor(index), v, reduce, include_self=include_self),
+             [a, s], gradcheck=reduce not in ("amax", "amin"))
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_scatter_reduce_of_integers_is_torchs(reduce):
+    x, s, i = [-1, 2, 3, 7], [-4, 5, 7, 2, -9], [0, 0, 1, 0, 3]
+    for include_self in (True, False):
+        same(cr.scatter_reduce(cr.tensor(x), 0, cr.tensor(i, dtype=cr.int32), cr.tensor(s), reduce,
+                               include_self=include_self),
+             torch.scatter_reduce(torch.tensor(x), 0, torch.tensor(i, dtype=torch.int32), torch.tensor(s), reduce,
+                                  include_self=include_self))
+
+
+def test_scatter_reduce_with_an_index_smaller_than_src():
+    """Values as torch's; src elements the index does not reach get a zero gradient (torch's backward
+    refuses this case in 2.13), checked by finite differences."""
+    a, s, index = arr(3, 2), arr(4, 3), [[0, 1], [2, 0], [0, 0]]
+    for reduce in REDUCES:
+        same(cr.scatter_reduce(cr.tensor(a), 0, cr.tensor(index), cr.tensor(s), reduce),
+             torch.scatter_reduce(torch.tensor(a), 0, torch.tensor(index), torch.tensor(s), reduce))
+        xs = [cr.tensor(a, requires_grad=True), cr.tensor(s, requires_grad=True)]
+        assert cr.gradcheck(lambda x, v: cr.scatter_reduce(x, 0, cr.tensor(index), v, reduce), *xs)
+        cr.scatter_reduce(xs[0], 0, cr.tensor(index), xs[1], reduce).sum().backward()
+        assert (xs[1].grad.numpy()[3] == 0).all() and (xs[1].grad.numpy()[:, 2] == 0).all()
+
+
+def test_scatter_reduce_refuses_in_torchs_words():
+    x, s = (lambda m: m.zeros(3, 2)), (lambda m: m.ones(4, 3))
+    refuses(lambda m: m.scatter_reduce(x(m), 0, m.tensor([[0, 3]]), s(m), "sum"), RuntimeError,
+            "index 3 is out of bounds for dimension 0 with size 3")
+    refuses(lambda m: m.scatter_reduce(x(m), 0, m.tensor([[0, -1]]), s(m), "amax"), RuntimeError,
+            "index -1 is out of bounds for dimension 0 with size 3")
+    refuses(lambda m: m.scatter_reduce(x(m), 0, m.tensor([[0, 1]]), s(m), "foo"), RuntimeError,
+            "reduce argument must be either sum, prod, mean, amax or amin, got foo")
+    refuses(lambda m: m.scatter_reduce(x(m), 0, m.tensor([[0.0]]), s(m), "sum"), RuntimeError,
+            r"scatter\(\): Expected dtype int32/int64 for index")
+    refuses(lambda m: m.scatter_reduce(x(m), 0, m.tensor([0, 1]), s(m), "sum"), RuntimeError,
+            "Index tensor must have the same number of dimensions as self tensor")
+    refuses(lambda m: m.scatter_reduce(x(m), 0, m.tensor([[0]]), s(m).double(), "sum"), RuntimeError,
+            r"scatter\(\): Expected self.dtype to be equal to src.dtype")
+    refuses(lambda m: m.scatter_reduce(x(m), 0, m.zeros(5, 1, dtype=m.int64), s(m), "sum"), RuntimeError,
+            r"Expected index \[5, 1\] to be no larger than self \[3, 2\] apart from dimension 0 and to be no larger "
+            r"size than src \[4, 3\]")
+    refuses(lambda m: m.scatter_reduce(m.tensor([True]), 0, m.tensor([0]), m.tensor([True]), "mean"),
+            NotImplementedError, "not implemented for 'Bool'")
+
+
+@pytest.mark.parametrize("name, call", [
+    ("IndexAdd", lambda x, i: cr.index_add(x, 0, i, cr.ones(2, 2))),
+    ("IndexCopy", lambda x, i: cr.index_copy(x, 0, i, cr.ones(2, 2))),
+    ("ScatterReduce", lambda x, i: cr.scatter_reduce(x, 0, i.reshape(2, 1).expand(2, 2), cr.ones(2, 2), "amax")),
+    ("ScatterAdd", lambda x, i: cr.scatter_add(x, 0, i.reshape(2, 1).expand(2, 2), cr.ones(2, 2))),
+    ("Scatter", lambda x, i: cr.scatter(x, 0, i.reshape(2, 1).expand(2, 2), cr.ones(2, 2)))])
+def test_index_writes_replay_and_an_index_out_of_range_falls_back_to_the_eager_error(name, call):
+    """The replay's guard re-checks the indices (NumPy would wrap -1 silently, or write past the end):
+    the call runs eagerly and meets the front's error. scatter and scatter_add were not re-checked
+    before (a -1 at a replay wrote to the last row)."""
+    f = cr.compile(lambda x, i: call(x, i) * 2)
+    x = cr.zeros(3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for i in ([0, 2], [1, 1], [2, 0]):
+            np.testing.assert_array_equal(f(x, cr.tensor(i)).numpy(), (call(x, cr.tensor(i)) * 2).numpy())
+    assert f.stats == {"traces": 1, "replays": 2, "eager": 0}
+    for k, bad in enumerate((-1, 3)):
+        with pytest.warns(CompileWarning, match=f"{name}'s indices outside the input") if not k else \
+                warnings.catch_warnings():   # (one warning per reason)
+            with pytest.raises((IndexError, RuntimeError), match="out of bounds"):
+                f(x, cr.tensor([0, bad]))
+    assert f.stats == {"traces": 1, "replays": 2, "eager": 2}
+
+
+def test_index_fill_replays_negative_indices_and_falls_back_out_of_range():
+    f = cr.compile(lambda x, i: cr.index_fill(x, 1, i, 5.0).sum(0))
+    x = cr.zeros(2, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for i in ([0, -1], [1, 1], [-3, 2]):
+            np.testing.assert_array_equal(f(x, cr.tensor(i)).numpy(),
+                                          torch.index_fill(torch.zeros(2, 3), 1, torch.tensor(i), 5.0).sum(0).numpy())
+    assert f.stats == {"traces": 1, "replays": 2, "eager": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        with pytest.raises(IndexError, match="index 3 is out of bounds"):
+            f(x, cr.tensor([0, 3]))

@@ -67,6 +67,7 @@ from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
     count_nonzero, diagflat, diff, fliplr, flipud, rot90, select, take, take_along_dim)
 from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
     block_diag, cartesian_prod, combinations, kron, tril_indices, triu_indices, unravel_index, vander)
+from chainrule.ops import index_add, index_copy, index_fill, scatter_reduce  # noqa: F401 - PyTorch parity
 from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 

@@ -651,6 +651,11 @@ class Tensor(TensorBase):
     def diagflat(self, offset=0): return _ops.diagflat(self, offset)
     def count_nonzero(self, dim=None): return _ops.count_nonzero(self, dim)
     def kron(self, other): return _ops.kron(self, other)
+    def index_add(self, dim, index, source, *, alpha=1): return _ops.index_add(self, dim, index, source, alpha=alpha)
+    def index_copy(self, dim, index, source): return _ops.index_copy(self, dim, index, source)
+    def index_fill(self, dim, index, value): return _ops.index_fill(self, dim, index, value)
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return _ops.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
 
     # ------------------------------------------------------------------ new tensors like this one
     def _like(self, data, dtype, requires_grad, device):

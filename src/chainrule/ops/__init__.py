@@ -45,3 +45,5 @@ from chainrule.ops.matrix import block_diag, kron, tril_indices, triu_indices, v
 from chainrule.ops.counting import unravel_index  # noqa: F401
 from chainrule.ops.shape import cartesian_prod  # noqa: F401
 from chainrule.ops.index import combinations  # noqa: F401
+from chainrule.ops import writes  # noqa: F401 - index_add, index_copy, index_fill, scatter_reduce
+from chainrule.ops.writes import index_add, index_copy, index_fill, scatter_reduce  # noqa: F401

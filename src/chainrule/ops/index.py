@@ -12,6 +12,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad, shape_constant
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
@@ -578,7 +579,7 @@ def flipud(input):  # noqa: A002
 def _long_index(index, op: str):
     """An int64 index tensor as torch's take-like ops want it (torch's refusal of another dtype)."""
     if not isinstance(index, TensorBase) or index._data.dtype != np.int64:
-        dt = index._data.dtype if isinstance(index, TensorBase) else type(index).__name__
+        dt = dtypes.type_name(index._data.dtype) if isinstance(index, TensorBase) else type(index).__name__
         raise DtypeError(f"{op}: Expected a long tensor for index, but got {dt}")
     return index
 
@@ -621,7 +622,7 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
     """
     x = as_tensor(input)
     if not isinstance(indices, TensorBase) or indices._data.dtype != np.int64:
-        dt = indices._data.dtype if isinstance(indices, TensorBase) else type(indices).__name__
+        dt = dtypes.type_name(indices._data.dtype) if isinstance(indices, TensorBase) else type(indices).__name__
         raise DtypeError(f"torch.take_along_dim(): dtype of indices should be Long but got {dt}")
     if dim is None:
         return gather(x.reshape(-1), 0, indices.reshape(-1))

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
@@ -476,7 +477,7 @@ def _split_points(sections, n: int, op: str) -> list:
                              f"one-dimensional tensor, but got a tensor with {a.ndim} dims")
         if a.dtype != np.int64:
             raise DtypeError(f"{op} expected tensor_indices_or_sections to have dtype of long, but got "
-                             f"{a.dtype}")
+                             f"{dtypes.type_name(a.dtype)}")
         sections = a.item() if a.ndim == 0 else a.tolist()
     if isinstance(sections, (int, np.integer)) and not isinstance(sections, bool):
         k = int(sections)
