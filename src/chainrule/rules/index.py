@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import Function
-from chainrule.rules.shape import fill_index
+from chainrule.rules.shape import Slot, fill_index
 
 
 def _along(index: np.ndarray, dim: int) -> tuple:
@@ -228,7 +228,6 @@ class IndexPut(Function):
         return (gx, gv) + (None,) * (len(self.needs_input_grad) - 2)
 
 
-
 # ----------------------------------------------------------------------------- writes along one dim by a 1-D index
 class IndexAdd(Function):
     """out = x, then out[..., index[i], ...] += alpha * src[..., i, ...] along ``dim`` (repeats add up);
@@ -249,26 +248,14 @@ class IndexAdd(Function):
         return grad, gs, None
 
 
-class IndexCopy(Function):
-    """out = x, then out[..., index[i], ...] = src[..., i, ...] along ``dim``; dL/dx = g with zeros at the
-    written slices, dL/dsrc = g[..., index, ...]."""
+class IndexCopy(IndexPut):
+    """out = x, then out[..., index[i], ...] = src[..., i, ...] along ``dim`` (IndexPut at those slices);
+    dL/dx = g with zeros at the written slices, dL/dsrc = g[..., index, ...]."""
 
     saved_inputs = (2,)
 
     def forward(self, x, src, index, *, dim):
-        self.where = (slice(None),) * dim + (index,)
-        out = x.copy()
-        out[self.where] = src
-        return out
-
-    def backward(self, grad):
-        gx = gs = None
-        if self.needs_input_grad[0]:
-            gx = grad.copy()
-            gx[self.where] = 0
-        if self.needs_input_grad[1]:
-            gs = grad[self.where]
-        return gx, gs, None
+        return super().forward(x, src, index, index=(slice(None),) * dim + (Slot(0),))
 
 
 class IndexFill(Function):
