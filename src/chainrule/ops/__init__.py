@@ -4,7 +4,7 @@ Each function normalises its arguments (:mod:`.args`: dims and their NumPy alias
 :mod:`.convert`: operands to tensors of one dtype) and calls a rule of :mod:`chainrule.rules`.
 Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`, :mod:`.shape`,
 :mod:`.index`, :mod:`.softmax`, :mod:`.misc`, :mod:`.math`, :mod:`.matrix`, :mod:`.counting`,
-:mod:`.inplace`. Tensor's operators and methods call them.
+:mod:`.writes` (index_add, index_copy, index_fill, scatter_reduce), :mod:`.inplace`. Tensor's operators and methods call them.
 """
 from chainrule.ops import (  # noqa: F401
     counting, elementwise, index, linalg, math, matrix, misc, reduce, sampling, shape, softmax)
