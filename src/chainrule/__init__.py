@@ -65,6 +65,14 @@ from chainrule._settings import (are_deterministic_algorithms_enabled,  # noqa: 
 from chainrule._format import set_printoptions  # noqa: F401
 from chainrule.dtypes import finfo, iinfo  # noqa: F401
 from chainrule.ops.shape import broadcast_shapes, broadcast_tensors, is_tensor, meshgrid, numel  # noqa: F401
+from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
+    atleast_1d, atleast_2d, atleast_3d, broadcast_to, column_stack, dsplit, dstack, hsplit, hstack, ravel,
+    tensor_split, unflatten, vsplit, vstack)
+from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
+    count_nonzero, diagflat, diff, fliplr, flipud, rot90, select, take, take_along_dim)
+from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
+    block_diag, cartesian_prod, combinations, kron, tril_indices, triu_indices, unravel_index, vander)
+from chainrule.ops import index_add, index_copy, index_fill, scatter_reduce  # noqa: F401 - PyTorch parity
 from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
 

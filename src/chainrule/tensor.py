@@ -634,6 +634,29 @@ class Tensor(TensorBase):
     def unsqueeze(self, dim=None, **kw): return _ops.unsqueeze(self, dim, **kw)
     def expand(self, *shape): return _ops.expand(self, *shape)
 
+    # ---- ops added for PyTorch parity (shape and index)
+    def broadcast_to(self, size): return _ops.broadcast_to(self, size)
+    def unflatten(self, dim, sizes): return _ops.unflatten(self, dim, sizes)
+    def tensor_split(self, indices_or_sections, dim=0): return _ops.tensor_split(self, indices_or_sections, dim)
+    def hsplit(self, indices_or_sections): return _ops.hsplit(self, indices_or_sections)
+    def vsplit(self, indices_or_sections): return _ops.vsplit(self, indices_or_sections)
+    def dsplit(self, indices_or_sections): return _ops.dsplit(self, indices_or_sections)
+    def diff(self, n=1, dim=-1, prepend=None, append=None): return _ops.diff(self, n, dim, prepend, append)
+    def rot90(self, k=1, dims=(0, 1)): return _ops.rot90(self, k, dims)
+    def fliplr(self): return _ops.fliplr(self)
+    def flipud(self): return _ops.flipud(self)
+    def take(self, index): return _ops.take(self, index)
+    def take_along_dim(self, indices, dim=None): return _ops.take_along_dim(self, indices, dim)
+    def select(self, dim, index): return _ops.select(self, dim, index)
+    def diagflat(self, offset=0): return _ops.diagflat(self, offset)
+    def count_nonzero(self, dim=None): return _ops.count_nonzero(self, dim)
+    def kron(self, other): return _ops.kron(self, other)
+    def index_add(self, dim, index, source, *, alpha=1): return _ops.index_add(self, dim, index, source, alpha=alpha)
+    def index_copy(self, dim, index, source): return _ops.index_copy(self, dim, index, source)
+    def index_fill(self, dim, index, value): return _ops.index_fill(self, dim, index, value)
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return _ops.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
     # ------------------------------------------------------------------ new tensors like this one
     def _like(self, data, dtype, requires_grad, device):
         if device is not None:

@@ -26,7 +26,8 @@ from chainrule.compiler.update import PendingGrad
 from chainrule.core import sum_last, sum_rows
 from chainrule.rules.elementwise import ReLU, zeros_of
 from chainrule.rules.embedding import Embedding
-from chainrule.rules.index import IndexSelect, OneHot, TakeAlong
+from chainrule.rules.index import (IndexAdd, IndexCopy, IndexFill, IndexSelect, OneHot, Scatter, ScatterAdd,
+                                   ScatterReduce, TakeAlong)
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import NLL, CrossEntropy
 from chainrule.rules.reduce import Mean
@@ -334,11 +335,15 @@ def outside(dtype, n: int, c: int, skip=None):
     return lambda t: mn(t, axis=None) < 0 or mx(t, axis=None) >= c
 
 
+WRITES_ALONG = (IndexAdd, IndexCopy, IndexFill, ScatterReduce, ScatterAdd, Scatter)  # their index is the last input
+
+
 def guard(b, rec):
     """A replay step that checks the indices the front checked before applying op ``rec`` (the labels
-    of CrossEntropy, NLL and one_hot, an Embedding's rows, gather's and index_select's indices: NumPy
-    would wrap a negative one silently), raising Fallback so that the call runs eagerly and meets the
-    front's error; None when nothing is checked."""
+    of CrossEntropy, NLL and one_hot, an Embedding's rows, the indices of gather, index_select,
+    index_add, index_copy, index_fill, scatter, scatter_add and scatter_reduce: NumPy would wrap a
+    negative one silently), raising Fallback so that the call runs eagerly and meets the front's error;
+    None when nothing is checked."""
     skip = None
     if rec.cls is NLL or (rec.cls is CrossEntropy and len(rec.inputs) == 2):
         idx, bound, what = rec.inputs[1], array_of(rec.inputs[0]).shape[-1], "labels outside [0, C)"
@@ -348,6 +353,9 @@ def guard(b, rec):
     elif rec.cls in (TakeAlong, IndexSelect):  # gather's and index_select's indices (sort's, topk's
         idx, what = rec.inputs[1], f"{'gather' if rec.cls is TakeAlong else 'index_select'}'s indices " \
             "outside the input"                 # and interpolate's are in range by construction)
+        bound = (array_of(rec.inputs[0]).shape or (1,))[rec.options["dim"]]
+    elif rec.cls in WRITES_ALONG:  # index_add/copy/fill's slices, scatter_reduce's and scatter(_add)'s positions
+        idx, what = rec.inputs[-1], f"{rec.cls.__name__}'s indices outside the input"
         bound = (array_of(rec.inputs[0]).shape or (1,))[rec.options["dim"]]
     elif rec.cls is OneHot:
         idx, bound, what = rec.inputs[0], rec.options["num_classes"], "one_hot's labels outside [0, num_classes)"

@@ -4,7 +4,7 @@ Each function normalises its arguments (:mod:`.args`: dims and their NumPy alias
 :mod:`.convert`: operands to tensors of one dtype) and calls a rule of :mod:`chainrule.rules`.
 Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`, :mod:`.shape`,
 :mod:`.index`, :mod:`.softmax`, :mod:`.misc`, :mod:`.math`, :mod:`.matrix`, :mod:`.counting`,
-:mod:`.inplace`. Tensor's operators and methods call them.
+:mod:`.writes` (index_add, index_copy, index_fill, scatter_reduce), :mod:`.inplace`. Tensor's operators and methods call them.
 """
 from chainrule.ops import (  # noqa: F401
     counting, elementwise, index, linalg, math, matrix, misc, reduce, sampling, shape, softmax)
@@ -45,3 +45,16 @@ from chainrule.ops.math import sign as sgn  # noqa: F401
 from chainrule.ops.shape import cat as concat  # noqa: F401
 
 clamp = clip
+from chainrule.ops.shape import (  # noqa: F401 - PyTorch parity (shape and index)
+    atleast_1d, atleast_2d, atleast_3d, broadcast_to, column_stack, dsplit, dstack, hsplit, hstack, ravel,
+    tensor_split, unflatten, vsplit, vstack)
+from chainrule.ops.index import fliplr, flipud, rot90, select, take, take_along_dim  # noqa: F401
+from chainrule.ops.misc import diff  # noqa: F401
+from chainrule.ops.matrix import diagflat  # noqa: F401
+from chainrule.ops.counting import count_nonzero  # noqa: F401
+from chainrule.ops.matrix import block_diag, kron, tril_indices, triu_indices, vander  # noqa: F401
+from chainrule.ops.counting import unravel_index  # noqa: F401
+from chainrule.ops.shape import cartesian_prod  # noqa: F401
+from chainrule.ops.index import combinations  # noqa: F401
+from chainrule.ops import writes  # noqa: F401 - index_add, index_copy, index_fill, scatter_reduce
+from chainrule.ops.writes import index_add, index_copy, index_fill, scatter_reduce  # noqa: F401

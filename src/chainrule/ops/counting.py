@@ -1,17 +1,18 @@
 """Counting and ordering without a gradient (as in PyTorch): argsort, msort, unique, nonzero,
-where(condition), bincount, histc, histogram."""
+where(condition), bincount, histc, histogram, count_nonzero, unravel_index."""
 from __future__ import annotations
 
 import builtins
 import collections
+import functools
 
 import numpy as np
 
 from chainrule.core import ShapeError, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor
-from chainrule.ops.elementwise import nonzero_tuple
-from chainrule.ops.index import _sort_indices, sort
+from chainrule.ops.elementwise import compare, nonzero_tuple
+from chainrule.ops.index import _positions, _sort_indices, sort
 
 
 def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False):  # noqa: A002
@@ -110,3 +111,46 @@ def histogram(input, bins=100, *, range=None, weight=None, density: bool = False
         raise ShapeError(f"histogram: weight has shape {w.shape}, input {d.shape}")
     hist, edges = np.histogram(d, bins=b, range=range, weights=w, density=density)
     return HistogramResult(make(hist.astype(d.dtype)), make(edges.astype(d.dtype)))
+
+
+def count_nonzero(input, dim=None):  # noqa: A002
+    """How many elements are not zero (NaN counts), over ``dim`` (an int or a tuple; all when None):
+    an int64 tensor, outside the graph (a comparison and a sum, so a compiled step repeats them).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.count_nonzero(cr.tensor([[0.0, 1.0], [2.0, 3.0]]), dim=1).tolist()
+        [1, 2]
+    """
+    x = as_tensor(input)
+    axes = args.dims(dim, x.ndim, "count_nonzero")
+    if not axes or x.ndim == 0:
+        axes = None
+    return compare(np.not_equal, x, 0).sum(axes)
+
+
+def unravel_index(indices, shape) -> tuple:
+    """The coordinates in a tensor of ``shape`` of flat positions ``indices`` (an integer tensor): one
+    int64 tensor of ``indices``' shape per dim, as torch.unravel_index (a position outside [0, numel)
+    wraps around, as torch's does). Positions ops outside the graph, so a compiled step repeats them.
+
+    Example:
+        >>> import chainrule as cr
+        >>> [c.tolist() for c in cr.unravel_index(cr.tensor([4, 5]), (2, 3))]
+        [[1, 1], [1, 2]]
+    """
+    x = as_tensor(indices)
+    if x._data.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {x._data.dtype}")
+    sizes = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if builtins.any(s < 0 for s in sizes):
+        raise ValueError(f"'shape' cannot have negative values, but got {sizes}")
+    strides = np.cumprod((1,) + sizes[:0:-1])[::-1]   # the flat step of each dim, C order
+    return tuple(_positions(x, functools.partial(_coordinate, stride=int(st), size=s))
+                 for st, s in zip(strides, sizes))
+
+
+def _coordinate(v: np.ndarray, stride: int, size: int) -> np.ndarray:
+    """The coordinate along one dim of flat positions ``v``: (v // stride) mod size, floored as Python's
+    (so a negative position wraps around, as torch's)."""
+    return np.mod(np.floor_divide(v.astype(np.int64), stride), size) if size else np.zeros(v.shape, np.int64)

@@ -7,13 +7,17 @@ clone complete the family.
 """
 from __future__ import annotations
 
+import itertools
 from collections import namedtuple
 
 import numpy as np
 
-from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad
+from chainrule import dtypes
+from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad, shape_constant
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
+from chainrule.ops.elementwise import compare, where
+from chainrule.ops.shape import getitem
 from chainrule.rules.index import IndexSelect, MaskedFill, Median, Positions, Quantile, Scatter, ScatterAdd, TakeAlong
 from chainrule.rules.shape import Clone, Flip, Roll, Tile
 
@@ -527,3 +531,159 @@ def roll(input, shifts, dims=None):  # noqa: A002
 def clone(input, *, memory_format=None):  # noqa: A002
     """A copy of ``input`` that stays in the graph (the gradient passes through unchanged)."""
     return Clone.apply(as_tensor(input))
+
+
+# ----------------------------------------------------------------------------- rotations, picks (PyTorch parity)
+def rot90(input, k: int = 1, dims=(0, 1)):  # noqa: A002
+    """``input`` rotated by k quarter turns in the plane of ``dims``, from the first axis towards the
+    second (torch.rot90: a flip and a transpose, so the gradient is rotated back).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.rot90(cr.tensor([[1, 2], [3, 4]])).tolist()
+        [[2, 4], [1, 3]]
+    """
+    x = as_tensor(input)
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise ShapeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if x.ndim < 2:
+        raise ShapeError(f"expected total dims >= 2, but got total dims = {x.ndim}")
+    d0, d1 = (args.dim(d, x.ndim, "rot90") for d in dims)
+    if d0 == d1:
+        raise ShapeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
+    k = int(k) % 4
+    if k == 0:
+        return Clone.apply(x)
+    if k == 2:
+        return Flip.apply(x, dims=(d0, d1))
+    return Flip.apply(x, dims=(d1 if k == 1 else d0,)).transpose(d0, d1)
+
+
+def fliplr(input):  # noqa: A002
+    """``input`` reversed left to right (along dim 1); at least 2-D."""
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise ShapeError("Input must be >= 2-d.")
+    return Flip.apply(x, dims=(1,))
+
+
+def flipud(input):  # noqa: A002
+    """``input`` reversed upside down (along dim 0); at least 1-D."""
+    x = as_tensor(input)
+    if x.ndim < 1:
+        raise ShapeError("Input must be >= 1-d.")
+    return Flip.apply(x, dims=(0,))
+
+
+def _long_index(index, op: str):
+    """An int64 index tensor as torch's take-like ops want it (torch's refusal of another dtype)."""
+    if not isinstance(index, TensorBase) or index._data.dtype != np.int64:
+        dt = dtypes.type_name(index._data.dtype) if isinstance(index, TensorBase) else type(index).__name__
+        raise DtypeError(f"{op}: Expected a long tensor for index, but got {dt}")
+    return index
+
+
+def _from_end(index, n: int):
+    """``index`` with a negative entry counted from the end (i + n), by ops outside the graph, so that a
+    compiled step repeats it on each call's indices."""
+    with no_grad():
+        return where(compare(np.less, index, 0), index + n, index)
+
+
+def take(input, index):  # noqa: A002
+    """The elements of ``input``, read as if flattened, at ``index`` (any shape; negative ones count
+    from the end): the result has ``index``'s shape, the gradient adds back at the picked elements.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.take(cr.tensor([[1.0, 2.0], [3.0, 4.0]]), cr.tensor([[0, -1]])).tolist()
+        [[1.0, 4.0]]
+    """
+    x = as_tensor(input)
+    index = _long_index(index, "take()")
+    n, idx = x.numel(), index._data
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].flat[0]
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+    flat = index_select(x.reshape(-1), 0, _from_end(index.reshape(-1), n))
+    return flat.reshape(index.shape)
+
+
+def take_along_dim(input, indices, dim=None):  # noqa: A002
+    """``input`` picked at ``indices`` along ``dim`` (gather, with ``input`` and ``indices`` broadcast
+    against each other outside ``dim``); with ``dim=None`` the flattened input at the flattened indices.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[10.0, 30.0, 20.0], [60.0, 40.0, 50.0]])
+        >>> cr.take_along_dim(x, cr.argmax(x, dim=1, keepdim=True), dim=1).tolist()
+        [[30.0], [60.0]]
+    """
+    x = as_tensor(input)
+    if not isinstance(indices, TensorBase) or indices._data.dtype != np.int64:
+        dt = dtypes.type_name(indices._data.dtype) if isinstance(indices, TensorBase) else type(indices).__name__
+        raise DtypeError(f"torch.take_along_dim(): dtype of indices should be Long but got {dt}")
+    if dim is None:
+        return gather(x.reshape(-1), 0, indices.reshape(-1))
+    if x.ndim != indices.ndim:
+        raise ShapeError(f"torch.take_along_dim(): input and indices should have the same number of dimensions, "
+                         f"but got {x.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+    a = args.dim(dim, x.ndim, "take_along_dim")
+    if x.ndim == 0:
+        return gather(x, 0, indices)
+    xs, ix = list(x.shape), list(indices.shape)
+    xs[a] = ix[a] = 1
+    for i, (p, q) in enumerate(zip(xs, ix)):
+        if p != q and 1 not in (p, q):
+            raise ShapeError(f"The size of tensor a ({p}) must match the size of tensor b ({q}) at non-singleton "
+                             f"dimension {i}")
+    common = list(np.broadcast_shapes(tuple(xs), tuple(ix)))
+    want_x, want_i = common.copy(), common.copy()
+    want_x[a], want_i[a] = x.shape[a], indices.shape[a]
+    x = x if list(x.shape) == want_x else x.expand(*want_x)
+    indices = indices if list(indices.shape) == want_i else indices.expand(*want_i)
+    return gather(x, a, indices)
+
+
+def select(input, dim: int, index: int):  # noqa: A002
+    """The slice of ``input`` at ``index`` along ``dim`` (that dim removed; a negative index counts from
+    the end), as ``input[..., index, ...]``.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.select(cr.tensor([[1, 2], [3, 4]]), 1, -1).tolist()
+        [2, 4]
+    """
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = args.dim(dim, x.ndim, "select")
+    n, i = x.shape[d], int(index)
+    if not -n <= i < n:
+        raise IndexError(f"select(): index {i} out of range for tensor of size {list(x.shape)} at dimension {d}")
+    return getitem(x, (slice(None),) * d + (i % n,))
+
+
+def combinations(input, r: int = 2, with_replacement: bool = False):  # noqa: A002
+    """The length-``r`` combinations of the elements of a 1-D tensor, as rows of a (k, r) tensor in
+    itertools' order (with_replacement: combinations_with_replacement); r = 0 gives an empty (0,)
+    tensor. The elements are picked by index_select with an index pattern made from the length alone,
+    so gradients add back to the elements.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.combinations(cr.tensor([1, 2, 3])).tolist()
+        [[1, 2], [1, 3], [2, 3]]
+    """
+    x = as_tensor(input)
+    if x.ndim != 1:
+        raise ShapeError(f"Expect a 1D vector, but got shape {list(x.shape)}")
+    r = int(r)
+    if r < 0:
+        raise ShapeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return getitem(x, slice(0, 0))
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    pattern = np.fromiter(itertools.chain.from_iterable(pick(range(x.shape[0]), r)), np.int64)
+    return index_select(x, 0, make(shape_constant(pattern))).reshape(-1, r)

@@ -11,7 +11,8 @@ from chainrule import dtypes
 from chainrule.core import ShapeError, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
-from chainrule.ops.elementwise import unary
+from chainrule.ops.elementwise import compare, unary
+from chainrule.ops.shape import concatenate
 from chainrule.rules.elementwise import Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
 from chainrule.rules.linalg import Einsum, Outer
 from chainrule.rules.reduce import Cumsum, Norm
@@ -191,3 +192,46 @@ def einsum(equation: str, *operands):
             raise ShapeError(f"einsum: subscript {c!r} of {equation!r} has different sizes {sorted(ns)} "
                              f"in the operands of shapes {[t.shape for t in ts]}")
     return Einsum.apply(*ts, subs=subs, out=out)
+
+
+# ----------------------------------------------------------------------------- diff
+
+
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None):  # noqa: A002
+    """The ``n``-th forward difference along ``dim``: out[i] = x[i + 1] - x[i], repeated n times, of
+    ``input`` with ``prepend`` and ``append`` (tensors of its number of dims) joined at either end
+    (bool inputs: x[i + 1] != x[i], as torch's logical_xor). Built from slices and sub, so the gradient
+    flows to the input and to prepend/append.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.diff(cr.tensor([1, 3, 6, 10]), n=2).tolist()
+        [1, 1]
+    """
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise ShapeError("diff expects input to be at least one-dimensional")
+    if int(n) < 0:
+        raise ShapeError(f"order must be non-negative but got {n}")
+    d = args.dim(dim, x.ndim, "diff")
+    ends = [as_tensor(t) for t in (prepend, append) if t is not None]
+    for t in ends:   # (this module's any is torch.any)
+        if t.ndim != x.ndim:
+            raise ShapeError("diff expects prepend or append to be the same dimension as input")
+        for i, (a, b) in enumerate(zip(x.shape, t.shape)):
+            if i != d and a != b:
+                raise ShapeError(f"diff expects the shape of tensor to prepend or append to match that of input "
+                                 f"except along the differencing dimension; input.size({i}) = {a}, but got "
+                                 f"tensor.size({i}) = {b}")
+    if int(n) == 0:
+        return x.clone()   # prepend and append ignored, as torch
+    if ends:
+        x = concatenate(([as_tensor(prepend)] if prepend is not None else []) + [x] +
+                        ([as_tensor(append)] if append is not None else []), d)
+    lead = (slice(None),) * d
+    for _ in range(int(n)):
+        if x.shape[d] == 0:
+            break
+        hi, lo = x[lead + (slice(1, None),)], x[lead + (slice(None, -1),)]
+        x = compare(np.not_equal, hi, lo) if x.dtype == np.bool_ else hi - lo
+    return x

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
@@ -326,3 +327,240 @@ def broadcast_tensors(*tensors) -> tuple:
     ts = [as_tensor(t) for t in tensors]
     shape = tuple(broadcast_shapes(*(t.shape for t in ts)))
     return tuple(t if t.shape == shape else t.expand(*shape) for t in ts)
+
+
+# ----------------------------------------------------------------------------- stacks and splits (NumPy's names)
+def _tensor_list(tensors, op: str) -> list:
+    """The non-empty sequence of tensors a stacking function takes, as PyTorch refuses what it is not."""
+    if isinstance(tensors, TensorBase):
+        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
+    if not len(tensors):
+        raise ShapeError(f"{op} expects a non-empty TensorList")
+    return list(promote(*tensors))
+
+
+def _atleast(x, n: int):
+    """One tensor with at least ``n`` dims: a 0-d one as (1,)*n, a 1-D (k,) as (1, k) or (1, k, 1),
+    a 2-D (m, k) as (m, k, 1), as NumPy and PyTorch lay them out."""
+    x = as_tensor(x)
+    if x.ndim >= n:
+        return x
+    shape = {0: (1,) * n, 1: ((1,) + x.shape + (1,))[:n] if n == 3 else (1,) + x.shape, 2: x.shape + (1,)}[x.ndim]
+    return Reshape.apply(x, shape=shape)
+
+
+def _atleast_all(tensors, n: int):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        return tuple(_atleast(t, n) for t in tensors[0])
+    if len(tensors) == 1:
+        return _atleast(tensors[0], n)
+    return tuple(_atleast(t, n) for t in tensors)
+
+
+def atleast_1d(*tensors):
+    """Each tensor with at least one dim (a 0-d one as shape (1,)); one tensor in, one out; several
+    (or a list), a tuple."""
+    return _atleast_all(tensors, 1)
+
+
+def atleast_2d(*tensors):
+    """Each tensor with at least two dims: 0-d as (1, 1), (k,) as (1, k)."""
+    return _atleast_all(tensors, 2)
+
+
+def atleast_3d(*tensors):
+    """Each tensor with at least three dims: 0-d as (1, 1, 1), (k,) as (1, k, 1), (m, k) as (m, k, 1)."""
+    return _atleast_all(tensors, 3)
+
+
+def hstack(tensors, *, out=None):
+    """The tensors joined column-wise: along dim 1, or dim 0 for 1-D ones (0-d ones count as (1,)).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.hstack([cr.tensor([1, 2]), cr.tensor([3])]).tolist()
+        [1, 2, 3]
+    """
+    args.no_out("hstack", out)
+    ts = [_atleast(t, 1) for t in _tensor_list(tensors, "hstack")]
+    return concatenate(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors, *, out=None):
+    """The tensors joined row-wise, along dim 0 of their :func:`atleast_2d` forms."""
+    args.no_out("vstack", out)
+    return concatenate([_atleast(t, 2) for t in _tensor_list(tensors, "vstack")], 0)
+
+
+def dstack(tensors, *, out=None):
+    """The tensors joined depth-wise, along dim 2 of their :func:`atleast_3d` forms."""
+    args.no_out("dstack", out)
+    return concatenate([_atleast(t, 3) for t in _tensor_list(tensors, "dstack")], 2)
+
+
+def column_stack(tensors, *, out=None):
+    """The tensors as columns side by side: 0-d and 1-D ones as (n, 1) columns, then joined along dim 1."""
+    args.no_out("column_stack", out)
+    ts = _tensor_list(tensors, "column_stack")
+    return concatenate([Reshape.apply(t, shape=(t.numel(), 1)) if t.ndim <= 1 else t for t in ts], 1)
+
+
+def broadcast_to(input, size):  # noqa: A002
+    """``input`` expanded to ``size`` (PyTorch's expand: -1 keeps a length, new dims lead), with torch's
+    refusals in its words. A view in PyTorch; here the gradient sums back over the broadcast axes."""
+    x = as_tensor(input)
+    shape = _shape_arg((size,))
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand(size={list(shape)}): the number of sizes provided ({len(shape)}) must be "
+                         f"greater or equal to the number of dimensions in the tensor ({x.ndim})")
+    full = []
+    for i, s in enumerate(shape):
+        if i < lead:
+            if s < 0:
+                raise ShapeError(f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
+                                 f"non-existing dimension {i}")
+            full.append(s)
+            continue
+        n = x.shape[i - lead]
+        if s == -1:
+            s = n
+        elif n != 1 and s != n:
+            raise ShapeError(f"The expanded size of the tensor ({s}) must match the existing size ({n}) at "
+                             f"non-singleton dimension {i}.  Target sizes: {list(shape)}.  Tensor sizes: "
+                             f"{list(x.shape)}")
+        full.append(s)
+    return Expand.apply(x, shape=tuple(full))
+
+
+def ravel(input):  # noqa: A002
+    """``input`` as a 1-D tensor (a 0-d one as (1,))."""
+    x = as_tensor(input)
+    return Reshape.apply(x, shape=(x.numel(),))
+
+
+def unflatten(input, dim: int, sizes):  # noqa: A002
+    """Dim ``dim`` of ``input`` split into dims of ``sizes`` (one of them may be -1), as torch.unflatten.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.unflatten(cr.zeros(2, 6), 1, (3, -1)).shape
+        (2, 3, 2)
+    """
+    x = as_tensor(input)
+    d = args.dim(dim, x.ndim, "unflatten")
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise ShapeError("unflatten: sizes must be non-empty")
+    n = x.shape[d] if x.ndim else 1
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if sizes.count(-1) > 1:
+        raise ShapeError("unflatten: only one dimension can be inferred")
+    if -1 in sizes:
+        if known == 0 or n % known:
+            raise ShapeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim "
+                             f"{dim} ({n}) in the input tensor")
+        sizes = tuple(n // known if s == -1 else s for s in sizes)
+    elif known != n:
+        raise ShapeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                         f"({n}) in the input tensor")
+    return Reshape.apply(x, shape=x.shape[:d] + sizes + x.shape[d + 1:])
+
+
+def _split_points(sections, n: int, op: str) -> list:
+    """tensor_split's boundaries: ``sections`` equal parts (the first n % sections one longer) or the
+    given indices (clipped to [0, n], as slices clip)."""
+    if isinstance(sections, TensorBase):
+        a = sections._data
+        if a.ndim > 1:
+            raise ShapeError(f"{op} expected tensor_indices_or_sections to be a zero-dimensional or "
+                             f"one-dimensional tensor, but got a tensor with {a.ndim} dims")
+        if a.dtype != np.int64:
+            raise DtypeError(f"{op} expected tensor_indices_or_sections to have dtype of long, but got "
+                             f"{dtypes.type_name(a.dtype)}")
+        sections = a.item() if a.ndim == 0 else a.tolist()
+    if isinstance(sections, (int, np.integer)) and not isinstance(sections, bool):
+        k = int(sections)
+        if k <= 0:
+            raise ShapeError(f"number of sections must be larger than 0, got {k}")
+        size, extra = divmod(n, k)
+        return [i * size + min(i, extra) for i in range(1, k)]
+    if not isinstance(sections, (list, tuple)) or not all(isinstance(i, (int, np.integer)) for i in sections):
+        raise TypeError(f"{op}(): indices_or_sections must be an int, a list of ints or an int64 tensor, "
+                        f"got {sections!r}")
+    return [int(i) for i in sections]
+
+
+def _split_at(x, points: list, d: int) -> tuple:
+    n = x.shape[d]
+    bounds = [0] + [min(max(p + n if p < 0 else p, 0), n) for p in points] + [n]
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(a, max(a, b)),)) for a, b in zip(bounds, bounds[1:]))
+
+
+def tensor_split(input, indices_or_sections, dim: int = 0):  # noqa: A002
+    """``input`` cut along ``dim`` into ``indices_or_sections`` near-equal parts (an int: the first
+    n % k parts one element longer) or at the given indices (a list or a 0-d/1-D int64 tensor), as
+    torch.tensor_split. A tuple of tensors; each has its gradient.
+
+    Example:
+        >>> import chainrule as cr
+        >>> [p.tolist() for p in cr.tensor_split(cr.arange(7), 3)]
+        [[0, 1, 2], [3, 4], [5, 6]]
+    """
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise ShapeError("tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
+    d = args.dim(dim, x.ndim, "tensor_split")
+    return _split_at(x, _split_points(indices_or_sections, x.shape[d], "tensor_split"), d)
+
+
+def _numpy_split(input, indices_or_sections, d: int, need: int, op: str):  # noqa: A002
+    x = as_tensor(input)
+    if x.ndim < need:
+        raise ShapeError(f"torch.{op} requires a tensor with at least {need} dimension, but got a tensor "
+                         f"with {x.ndim} dimensions!")
+    d = 0 if op == "hsplit" and x.ndim == 1 else d
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k, n = int(indices_or_sections), x.shape[d]
+        if k == 0 or n % k:
+            raise ShapeError(f"torch.{op} attempted to split along dimension {d}, but the size of the dimension "
+                             f"{n} is not divisible by the split_size {k}!")
+    return tensor_split(x, indices_or_sections, d)
+
+
+def hsplit(input, indices_or_sections):  # noqa: A002
+    """:func:`tensor_split` along dim 1 (dim 0 of a 1-D tensor); an int must divide that length."""
+    return _numpy_split(input, indices_or_sections, 1, 1, "hsplit")
+
+
+def vsplit(input, indices_or_sections):  # noqa: A002
+    """:func:`tensor_split` along dim 0 of a tensor of at least 2 dims; an int must divide that length."""
+    return _numpy_split(input, indices_or_sections, 0, 2, "vsplit")
+
+
+def dsplit(input, indices_or_sections):  # noqa: A002
+    """:func:`tensor_split` along dim 2 of a tensor of at least 3 dims; an int must divide that length."""
+    return _numpy_split(input, indices_or_sections, 2, 3, "dsplit")
+
+
+def cartesian_prod(*tensors):
+    """The cartesian product of 1-D tensors of one dtype: an (n0 * n1 * ..., k) tensor of every
+    combination, in itertools.product's order (one tensor: itself). Built from meshgrid and stack, so
+    gradients flow back.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.cartesian_prod(cr.tensor([1, 2]), cr.tensor([3, 4])).tolist()
+        [[1, 3], [1, 4], [2, 3], [2, 4]]
+    """
+    if not tensors:
+        raise ShapeError("meshgrid expects a non-empty TensorList")
+    ts = [as_tensor(t) for t in tensors]
+    for t in ts:
+        if t.ndim != 1:
+            raise ShapeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
+    if len(ts) == 1:
+        return ts[0]
+    grids = meshgrid(*ts, indexing="ij")
+    return stack([Reshape.apply(g, shape=(g.numel(),)) for g in grids], 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.core import Function
-from chainrule.rules.shape import fill_index
+from chainrule.rules.shape import Slot, fill_index
 
 
 def _along(index: np.ndarray, dim: int) -> tuple:
@@ -227,3 +227,137 @@ class IndexPut(Function):
             gv = grad[self.index]
         return (gx, gv) + (None,) * (len(self.needs_input_grad) - 2)
 
+
+# ----------------------------------------------------------------------------- writes along one dim by a 1-D index
+class IndexAdd(Function):
+    """out = x, then out[..., index[i], ...] += alpha * src[..., i, ...] along ``dim`` (repeats add up);
+    dL/dx = g, dL/dsrc = alpha * g[..., index, ...]."""
+
+    saved_inputs = (2,)
+
+    def forward(self, x, src, index, *, dim, alpha=1):
+        self.where, self.alpha = (slice(None),) * dim + (index,), alpha
+        out = x.copy()
+        np.add.at(out, self.where, src if alpha == 1 else src * np.asarray(alpha, src.dtype))
+        return out
+
+    def backward(self, grad):
+        gs = grad[self.where] if self.needs_input_grad[1] else None
+        if gs is not None and self.alpha != 1:
+            gs = gs * np.asarray(self.alpha, grad.dtype)
+        return grad, gs, None
+
+
+class IndexCopy(IndexPut):
+    """out = x, then out[..., index[i], ...] = src[..., i, ...] along ``dim`` (IndexPut at those slices);
+    dL/dx = g with zeros at the written slices, dL/dsrc = g[..., index, ...]."""
+
+    saved_inputs = (2,)
+
+    def forward(self, x, src, index, *, dim):
+        return super().forward(x, src, index, index=(slice(None),) * dim + (Slot(0),))
+
+
+class IndexFill(Function):
+    """out = x, then out[..., index[i], ...] = value along ``dim``; dL/dx = g with zeros at the filled
+    slices (the value, a number, gets none)."""
+
+    saved_inputs = (1,)
+
+    def forward(self, x, index, *, dim, value):
+        self.where = (slice(None),) * dim + (index,)
+        out = x.copy()
+        out[self.where] = value
+        return out
+
+    def backward(self, grad):
+        g = grad.copy()
+        g[self.where] = 0
+        return g, None
+
+
+def _scatter_reduce(x, src, where, reduce, include_self):
+    """x with src (already cut to the index's shape) reduced into it at ``where`` (torch's
+    scatter_reduce forward on arrays): the scattered positions start from x (include_self) or from
+    the reduction's identity."""
+    hit = np.zeros(x.shape, bool)
+    hit[where] = True
+    out = x.copy()
+    if not include_self:
+        if reduce in ("sum", "mean"):
+            out[hit] = 0
+        elif reduce == "prod":
+            out[hit] = 1
+        elif x.dtype.kind == "f":
+            out[hit] = -np.inf if reduce == "amax" else np.inf
+        elif x.dtype.kind == "b":
+            out[hit] = reduce == "amin"
+        else:
+            out[hit] = np.iinfo(x.dtype).min if reduce == "amax" else np.iinfo(x.dtype).max
+    ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+    ufunc.at(out, where, src)
+    count = None
+    if reduce == "mean":
+        count = np.ones(x.shape, x.dtype) if include_self else np.zeros(x.shape, x.dtype)
+        np.add.at(count, where, 1)
+        count[count == 0] = 1
+        out = out / count if x.dtype.kind == "f" else np.floor_divide(out, count)
+    return out, hit, count
+
+
+class ScatterReduce(Function):
+    """out = x with src reduced into it along ``dim`` at ``index`` (sum, prod, mean, amax or amin; with
+    x's value too when ``include_self``), as torch.scatter_reduce. Local gradients as torch's: sum:
+    g to x and g[index] to src; mean: g / n and (g / n)[index], n the count at each position; prod:
+    g times the product of the others (zeros handled as torch: the others' product, not out / x);
+    amax/amin: g shared evenly by the elements equal to the result. With include_self False x gets no
+    gradient where something was scattered. src elements the index does not reach get 0."""
+
+    saved_inputs = (0, 1, 2)
+    saves_output = True
+
+    def forward(self, x, src, index, *, dim, reduce, include_self=True):
+        self.where = _along(index, dim)
+        self.used = tuple(slice(0, n) for n in index.shape)
+        self.x, self.src, self.dim = x, src, dim
+        self.reduce, self.include_self = reduce, include_self
+        self.out, self.hit, self.count = _scatter_reduce(x, src[self.used], self.where, reduce, include_self)
+        return self.out
+
+    def backward(self, grad):
+        x, s, w, out, reduce = self.x, self.src[self.used], self.where, self.out, self.reduce
+        if reduce == "sum":
+            gx, gs = grad, grad[w]
+        elif reduce == "mean":
+            gx = grad / self.count
+            gs = gx[w]
+        elif reduce == "prod":
+            gx, gs = self._prod_grads(grad, x, s, w, out)
+        else:  # amax / amin: split evenly among the elements that equal the result
+            x_is = (x == out).astype(grad.dtype)
+            s_is = (s == out[w]).astype(grad.dtype)
+            n = x_is.copy()
+            np.add.at(n, w, s_is)
+            share = grad / n
+            gx, gs = x_is * share, s_is * share[w]
+        if not self.include_self:
+            gx = np.where(self.hit, np.zeros((), grad.dtype), gx)
+        g_src = None
+        if self.needs_input_grad[1]:
+            g_src = np.zeros(self.src.shape, grad.dtype)
+            g_src[self.used] = gs
+        return gx, g_src, None
+
+    def _prod_grads(self, grad, x, s, w, out):
+        """torch's: x's gradient from the product with x's zeros taken as 1; src's the product of the
+        others, by out / src unless src is the one zero at its position (then the product without it)."""
+        one = np.ones((), x.dtype)
+        masked_x = np.where(x == 0, one, x)
+        gx = grad * _scatter_reduce(masked_x, s, w, "prod", self.include_self)[0] / masked_x
+        zero = s == 0
+        zeros_at = np.zeros(x.shape, grad.dtype)
+        np.add.at(zeros_at, w, zero.astype(grad.dtype))
+        single = zero & (zeros_at[w] == 1)
+        without = _scatter_reduce(x, np.where(single, one, s), w, "prod", self.include_self)[0]
+        gs = np.where(single, (grad * without)[w], (grad * out)[w] / np.where(zero, one, s))
+        return gx, gs
