@@ -27,6 +27,8 @@ def calls(f, xs):
     # masks combined by &, |, ^, ~ and the logical ops are ops too
     lambda x: (x * ((x > 0) & ~(x > 1))).sum() + (x * ((x < -1) | (x > 1.5) ^ (x > 2))).sum(),
     lambda x: (x * cr.logical_and(x > 0, cr.logical_not(x > 1.2))).sum() + cr.logical_or(x, x < 0).sum(),
+    # and so is a rounded quotient (//, %, fmod, div's rounding_mode)
+    lambda x: ((x % 1.5) * x + x // 0.5 + cr.fmod(x, 0.7) + cr.div(x, 0.3, rounding_mode="trunc")).sum(),
 ])
 def test_comparisons_are_replayed_on_each_calls_data(body):
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.ops.inplace import write_out
 from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Compare, Cos, Div, Exp, LeakyReLU, Log,
                                          Maximum, Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt,
-                                         Sub, Tanh, Where)
+                                         RoundedDiv, Sub, Tanh, Where)
 
 _CONSTS: dict = {}
 
@@ -140,10 +140,8 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
         if rounding_mode not in ("trunc", "floor"):
             raise ShapeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                              f"found {rounding_mode!r}")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = np.floor_divide(a._data, b._data) if rounding_mode == "floor" else \
-                np.trunc(np.true_divide(a._data, b._data)).astype(a._data.dtype)
-        return write_out(make(np.asarray(q)), out, "div")
+        with no_grad():  # an op outside the graph, so that a compiled step repeats it (remainder, //)
+            return write_out(RoundedDiv.apply(a, b, mode=rounding_mode), out, "div")
     r = Div.apply(*floats(a, b))
     return r if out is None else write_out(r, out, "div")
 

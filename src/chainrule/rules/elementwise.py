@@ -449,6 +449,20 @@ class Compare(Function):
         raise RuntimeError("compare: a comparison has no gradient")
 
 
+class RoundedDiv(Function):
+    """a / b rounded down (``mode`` "floor", Python's ``//``) or toward zero ("trunc"), in a's dtype. No
+    gradient: the front applies it under no_grad (a compiled step repeats it on each call's data)."""
+
+    def forward(self, a, b, *, mode):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if mode == "floor":
+                return np.floor_divide(a, b)
+            return np.trunc(np.true_divide(a, b)).astype(a.dtype)
+
+    def backward(self, grad):  # pragma: no cover - never in a graph (applied under no_grad)
+        raise RuntimeError("a rounded quotient has no gradient")
+
+
 class Where(Function):
     """cond ? a : b; the gradient goes to a where cond holds and to b elsewhere (cond, a bool input,
     gets none)."""
