@@ -51,6 +51,11 @@ from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not,  # noqa: F401
                            logical_or, logical_xor, masked_select, repeat_interleave, scatter, square,
                            floor_divide, fmod, remainder, addcmul, addcdiv)
+from chainrule.ops import (addbmm, addmm, addmv, addr, aminmax, baddbmm, bucketize, cdist,  # noqa: F401
+                           chain_matmul, corrcoef, cov, cross, cummax, cummin, det, dist, ger, inner, inverse,
+                           isin, kthvalue, logcumsumexp, logdet, matrix_power, mode, mv, pdist, searchsorted,
+                           slogdet, std_mean, tensordot, var_mean, vdot)
+from chainrule import linalg  # noqa: E402,F401
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

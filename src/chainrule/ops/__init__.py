@@ -34,3 +34,12 @@ from chainrule.ops.misc import (  # noqa: F401
     all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer, xlogy)
 
 clamp = clip
+from chainrule.ops import distance, inverse  # noqa: F401,E402
+from chainrule.ops.linalg import (  # noqa: F401,E402
+    addbmm, addmm, addmv, addr, baddbmm, chain_matmul, cross, ger, inner, mv, tensordot, vdot)
+from chainrule.ops.distance import cdist, dist, pdist  # noqa: F401,E402
+from chainrule.ops.reduce import aminmax, corrcoef, cov, std_mean, var_mean  # noqa: F401,E402
+from chainrule.ops.index import cummax, cummin, kthvalue, mode  # noqa: F401,E402
+from chainrule.ops.misc import logcumsumexp  # noqa: F401,E402
+from chainrule.ops.counting import bucketize, isin, searchsorted  # noqa: F401,E402
+from chainrule.ops.inverse import det, inverse, logdet, matrix_power, slogdet  # noqa: F401,E402
