@@ -481,3 +481,184 @@ def test_corrcoef_of_a_constant_row_is_nan_as_torch():
     same(c, t)
     c, t = on_both("corrcoef", np.array([[1, 2, 4], [1, 1, 3]]))
     same(c, t)
+
+
+# ----------------------------------------------------------------------------- chainrule.linalg
+def well_conditioned(*shape, seed=0):
+    """Random (..., n, n) matrices comfortably away from singular (some with a negative determinant)."""
+    a = rand(*shape, seed=seed)
+    return a + 2 * np.eye(shape[-1]) * np.sign(rand(*shape[:-2], 1, 1, seed=seed + 1))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 4), (2, 1, 2, 2), (1, 1)])
+def test_inv_det_slogdet_logdet_match_torch(shape):
+    a = well_conditioned(*shape)
+    check_op(cr.linalg.inv, torch.linalg.inv, [a])
+    check_op(cr.inverse, torch.inverse, [a], gradcheck=False)
+    check_op(lambda x: x.inverse(), lambda x: x.inverse(), [a], gradcheck=False)
+    check_op(cr.linalg.det, torch.linalg.det, [a])
+    check_op(lambda x: x.det(), lambda x: x.det(), [a], gradcheck=False)
+    check_op(lambda x: cr.linalg.slogdet(x).logabsdet, lambda x: torch.linalg.slogdet(x).logabsdet, [a])
+    check_op(lambda x: x.slogdet()[1], lambda x: x.slogdet()[1], [a], gradcheck=False)
+    c, t = cr.slogdet(cr.tensor(a)), torch.slogdet(torch.tensor(a))
+    assert c._fields == ("sign", "logabsdet")
+    same(c.sign, t.sign)
+    same(c.logabsdet, t.logabsdet)
+    positive = a @ np.swapaxes(a, -1, -2) + np.eye(shape[-1])   # det > 0: logdet finite
+    check_op(cr.logdet, torch.logdet, [positive])
+    check_op(cr.logdet, torch.logdet, [a], gradcheck=False)   # NaN where det < 0, with a zero gradient
+    check_op(lambda x: x.logdet(), lambda x: x.logdet(), [positive], gradcheck=False)
+
+
+def test_det_and_slogdet_of_singular_matrices_are_torchs():
+    for m in ([[1.0, 2.0], [2.0, 4.0]], [[1.0, 0, 0], [0, 1, 0], [0, 0, 0]], [[0.0, 0.0], [0.0, 0.0]]):
+        check_op(cr.det, torch.det, [m], gradcheck=False)          # det 0 and a zero gradient
+        c, t = on_both("slogdet", np.array(m))
+        same(c.sign, t.sign)
+        same(c.logabsdet, t.logabsdet)                              # sign 0, -inf
+        same(cr.logdet(cr.tensor(m)), torch.logdet(torch.tensor(m)))
+    batch = np.stack([np.eye(2), np.zeros((2, 2))])
+    same(cr.linalg.det(cr.tensor(batch)), torch.linalg.det(torch.tensor(batch)))
+    same(cr.linalg.det(cr.zeros(3, 0, 0)), torch.linalg.det(torch.zeros(3, 0, 0)))
+
+
+def test_inv_and_solve_refuse_a_singular_matrix_as_torch():
+    singular = [[1.0, 2.0], [2.0, 4.0]]
+    both_raise(lambda: cr.linalg.inv(cr.tensor(singular)), lambda: torch.linalg.inv(torch.tensor(singular)),
+               RuntimeError, "the input matrix is singular")
+    with pytest.raises(cr.linalg.LinAlgError, match=r"linalg.inv: \(Batch element 1\): .*singular"):
+        cr.linalg.inv(cr.tensor(np.stack([np.eye(2), np.zeros((2, 2))])))
+    with pytest.raises(torch.linalg.LinAlgError, match=r"\(Batch element 1\): .*singular"):
+        torch.linalg.inv(torch.tensor(np.stack([np.eye(2), np.zeros((2, 2))])))
+    both_raise(lambda: cr.linalg.solve(cr.tensor(singular), cr.ones(2)),
+               lambda: torch.linalg.solve(torch.tensor(singular), torch.ones(2)), RuntimeError,
+               "linalg.solve: The solver failed because the input matrix is singular.")
+    assert issubclass(cr.linalg.LinAlgError, RuntimeError)
+
+
+@pytest.mark.parametrize("sa, sb", [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3)), ((2, 3, 3), (3, 2)),
+                                    ((3, 3), (4, 3, 2)), ((2, 1, 3, 3), (5, 3, 1))])
+def test_solve_matches_torch(sa, sb):
+    check_op(cr.linalg.solve, torch.linalg.solve, [well_conditioned(*sa), rand(*sb, seed=3)])
+
+
+def test_solve_left_false_and_refusals_are_torchs():
+    a, b = well_conditioned(3, 3), rand(2, 3, seed=3)
+    check_op(lambda x, y: cr.linalg.solve(x, y, left=False), lambda x, y: torch.linalg.solve(x, y, left=False), [a, b])
+    both_raise(lambda: cr.linalg.solve(cr.ones(2, 3, 3), cr.ones(4, 3)),
+               lambda: torch.linalg.solve(torch.ones(2, 3, 3), torch.ones(4, 3)), RuntimeError,
+               r"linalg.solve: Incompatible shapes of A and B for the equation AX = B \(3x3 and 4x3\)")
+    both_raise(lambda: cr.linalg.solve(cr.ones(3, 3), cr.ones(3, 3, dtype=cr.float64)),
+               lambda: torch.linalg.solve(torch.ones(3, 3), torch.ones(3, 3, dtype=torch.float64)), RuntimeError,
+               "linalg.solve: Expected A and B to have the same dtype, but found A of type Float and B of type Double")
+
+
+def test_square_matrix_refusals_are_torchs():
+    r = RuntimeError
+    for name in ("inv", "det", "slogdet"):
+        both_raise(lambda: getattr(cr.linalg, name)(cr.ones(3, 2)), lambda: getattr(torch.linalg, name)(torch.ones(3, 2)),
+                   r, f"linalg.{name}: A must be batches of square matrices, but they are 3 by 2 matrices")
+        both_raise(lambda: getattr(cr.linalg, name)(cr.ones(3)), lambda: getattr(torch.linalg, name)(torch.ones(3)),
+                   r, f"linalg.{name}: The input tensor A must have at least 2 dimensions.")
+        both_raise(lambda: getattr(cr.linalg, name)(cr.ones(2, 2, dtype=cr.int64)),
+                   lambda: getattr(torch.linalg, name)(torch.ones(2, 2, dtype=torch.long)), r,
+                   f"linalg.{name}: Expected a floating point or complex tensor as input. Got Long")
+    both_raise(lambda: cr.logdet(cr.ones(3, 2)), lambda: torch.logdet(torch.ones(3, 2)), r,
+               "logdet: A must be batches of square matrices, but they are 3 by 2 matrices")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, -1, -2])
+def test_matrix_power_matches_torch(n):
+    a = well_conditioned(2, 3, 3) / 2
+    check_op(lambda x: cr.linalg.matrix_power(x, n), lambda x: torch.linalg.matrix_power(x, n), [a])
+    check_op(lambda x: x.matrix_power(n), lambda x: x.matrix_power(n), [a], gradcheck=False)
+
+
+def test_matrix_power_zero_integers_and_refusals_are_torchs():
+    same(cr.matrix_power(cr.tensor(rand(3, 2, 2)), 0), torch.matrix_power(torch.tensor(rand(3, 2, 2)), 0))
+    m = np.array([[1, 1], [0, 1]])
+    same(cr.matrix_power(cr.tensor(m), 3), torch.matrix_power(torch.tensor(m), 3))
+    both_raise(lambda: cr.linalg.matrix_power(cr.ones(2, 3), 2), lambda: torch.linalg.matrix_power(torch.ones(2, 3), 2),
+               RuntimeError, "linalg.matrix_power: A must be batches of square matrices, but they are 2 by 3 matrices")
+    both_raise(lambda: cr.linalg.matrix_power(cr.ones(2, 2), 1.5), lambda: torch.linalg.matrix_power(torch.ones(2, 2), 1.5),
+               TypeError, r"argument 'n' \(position 2\) must be int, not float")
+    both_raise(lambda: cr.linalg.matrix_power(cr.zeros(2, 2), -1), lambda: torch.linalg.matrix_power(torch.zeros(2, 2), -1),
+               RuntimeError, "input matrix is singular")
+
+
+@pytest.mark.parametrize("ord, dim, keepdim", [(2, None, False), (1, 1, True), (INF, None, False), (-INF, 0, False),
+                                              (0, None, False), (3.5, (0, 1), True), (-1, None, False),
+                                              (2, (0, 2), False), (2, None, True)])
+def test_vector_norm_matches_torch(ord, dim, keepdim):
+    x = rand(2, 3, 4)
+    check_op(lambda a: cr.linalg.vector_norm(a, ord, dim, keepdim), lambda a: torch.linalg.vector_norm(a, ord, dim, keepdim),
+             [x], gradcheck=ord != 0)
+
+
+@pytest.mark.parametrize("ord", ["fro", 1, -1, INF, -INF])
+@pytest.mark.parametrize("shape, dim, keepdim", [((3, 4), (-2, -1), False), ((2, 3, 4), (0, 2), True),
+                                                ((2, 3, 4), (2, 1), False)])
+def test_matrix_norm_matches_torch(ord, shape, dim, keepdim):
+    check_op(lambda a: cr.linalg.matrix_norm(a, ord, dim, keepdim), lambda a: torch.linalg.matrix_norm(a, ord, dim, keepdim),
+             [rand(*shape)])
+
+
+@pytest.mark.parametrize("ord, dim, shape", [(None, None, (2, 3, 4)), (None, None, (3, 4)), (1, None, (3, 4)),
+                                            (INF, None, (4,)), ("fro", (0, 1), (3, 4)), (3, 1, (3, 4)),
+                                            (None, (1, 2), (2, 3, 4)), (-INF, None, (3, 4)), (None, 0, (3, 4))])
+def test_linalg_norm_matches_torch(ord, dim, shape):
+    check_op(lambda a: cr.linalg.norm(a, ord, dim), lambda a: torch.linalg.norm(a, ord, dim), [rand(*shape)])
+
+
+def test_norm_refusals_are_torchs():
+    r = RuntimeError
+    both_raise(lambda: cr.linalg.matrix_norm(cr.ones(2, 2), ord=3), lambda: torch.linalg.matrix_norm(torch.ones(2, 2), ord=3),
+               r, "linalg.matrix_norm: Order 3 not supported.")
+    both_raise(lambda: cr.linalg.matrix_norm(cr.ones(3)), lambda: torch.linalg.matrix_norm(torch.ones(3)), r,
+               "linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    both_raise(lambda: cr.linalg.matrix_norm(cr.ones(2, 2), dim=(0, 0)),
+               lambda: torch.linalg.matrix_norm(torch.ones(2, 2), dim=(0, 0)), r,
+               r"linalg.matrix_norm: dims must be different. Got \(0, 0\)")
+    both_raise(lambda: cr.linalg.norm(cr.ones(2, 2, 2), 1), lambda: torch.linalg.norm(torch.ones(2, 2, 2), 1), r,
+               "linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got 3D.")
+    both_raise(lambda: cr.linalg.norm(cr.ones(2, 2, 2), dim=(0, 1, 2)),
+               lambda: torch.linalg.norm(torch.ones(2, 2, 2), dim=(0, 1, 2)), r,
+               r"linalg.norm: If dim is specified, it must be of length 1 or 2. Got \[0, 1, 2\]")
+    both_raise(lambda: cr.linalg.vector_norm(cr.zeros(0), INF), lambda: torch.linalg.vector_norm(torch.zeros(0), INF),
+               r, "linalg.vector_norm cannot compute the inf norm on an empty tensor")
+    both_raise(lambda: cr.linalg.vector_norm(cr.tensor([1, 2])), lambda: torch.linalg.vector_norm(torch.tensor([1, 2])),
+               r, "linalg.vector_norm: Expected a floating point or complex tensor as input. Got Long")
+    both_raise(lambda: cr.linalg.vector_norm(cr.ones(2), "fro"), lambda: torch.linalg.vector_norm(torch.ones(2), "fro"),
+               TypeError, "argument 'ord' .*must be Number, not str")
+    with pytest.raises(NotImplementedError, match="SVD"):
+        cr.linalg.matrix_norm(cr.ones(2, 2), ord="nuc")
+
+
+def test_multi_dot_matches_torch():
+    arrays = [rand(3), rand(3, 4, seed=1), rand(4, 2, seed=2), rand(2, seed=3)]
+    check_op(lambda *a: cr.linalg.multi_dot(list(a)), lambda *a: torch.linalg.multi_dot(list(a)), arrays)
+    check_op(lambda *a: cr.linalg.multi_dot(a), lambda *a: torch.linalg.multi_dot(a), arrays[1:3])
+    check_op(lambda *a: cr.linalg.matmul(*a), lambda *a: torch.linalg.matmul(*a), arrays[1:3], gradcheck=False)
+    r = RuntimeError
+    both_raise(lambda: cr.linalg.multi_dot([cr.ones(2, 2)]), lambda: torch.linalg.multi_dot([torch.ones(2, 2)]), r,
+               r"multi_dot\(\): expected at least 2 tensors but got 1")
+    both_raise(lambda: cr.linalg.multi_dot([cr.ones(2, 2, 2), cr.ones(2, 2)]),
+               lambda: torch.linalg.multi_dot([torch.ones(2, 2, 2), torch.ones(2, 2)]), r,
+               r"multi_dot\(\): the first tensor must be 1D or 2D but got 3D")
+    both_raise(lambda: cr.linalg.multi_dot([cr.ones(2, 2), cr.ones(3, 2)]),
+               lambda: torch.linalg.multi_dot([torch.ones(2, 2), torch.ones(3, 2)]), r,
+               r"multi_dot\(\): tensors 0 and 1 with shapes \[2, 2\] and \[3, 2\] cannot be multiplied")
+
+
+def test_linalg_is_a_module_with_torchs_names_and_one_clear_error_for_the_rest():
+    import chainrule.linalg as linalg
+    assert cr.linalg is linalg
+    for name in ("norm", "vector_norm", "matrix_norm", "inv", "det", "slogdet", "solve", "matrix_power", "cross",
+                 "multi_dot", "matmul", "LinAlgError"):
+        assert hasattr(torch.linalg, name) and hasattr(cr.linalg, name), name
+    assert not hasattr(cr.linalg, "eigh")
+    with pytest.raises(AttributeError, match=r"module 'chainrule.linalg' has no attribute 'svd'\..*torch.linalg.svd.*"
+                                             r"docs/pytorch.md"):
+        cr.linalg.svd
+    with pytest.raises(AttributeError, match="Did you mean chainrule.linalg.solve"):
+        cr.linalg.solv

@@ -530,14 +530,14 @@ def clone(input, *, memory_format=None):  # noqa: A002
 
 
 # ----------------------------------------------------------------------------- cummax, cummin, kthvalue, mode
-CummaxResult = namedtuple("cummax", ["values", "indices"])
-CummaxResult.__doc__ = "(values, indices), as torch.cummax returns them."
-CumminResult = namedtuple("cummin", ["values", "indices"])
-CumminResult.__doc__ = "(values, indices), as torch.cummin returns them."
-KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
-KthvalueResult.__doc__ = "(values, indices), as torch.kthvalue returns them."
-ModeResult = namedtuple("mode", ["values", "indices"])
-ModeResult.__doc__ = "(values, indices), as torch.mode returns them."
+def _values_indices(op: str):
+    """The named tuple (values, indices) that torch.<op> returns."""
+    result = namedtuple(op, ["values", "indices"])
+    result.__doc__ = f"(values, indices), as torch.{op} returns them."
+    return result
+
+
+CummaxResult, CumminResult, KthvalueResult, ModeResult = map(_values_indices, ("cummax", "cummin", "kthvalue", "mode"))
 
 
 def _running_positions(v: np.ndarray, dim: int, largest: bool) -> np.ndarray:

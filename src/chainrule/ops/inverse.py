@@ -11,7 +11,7 @@ from chainrule import dtypes
 from chainrule.core import DtypeError, LinAlgError, ShapeError, make, no_grad, shape_constant
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor
-from chainrule.ops.elementwise import log
+from chainrule.ops.elementwise import where
 from chainrule.ops.linalg import matmul
 from chainrule.rules.linalg import Det, Inv, Slogdet, Solve
 
@@ -34,7 +34,7 @@ def _square(input, op):  # noqa: A002
 
 
 def _first_singular(a) -> str:
-    """"(Batch element i): " for the first singular matrix of a batch ``a`` (an array), as PyTorch says."""
+    """PyTorch's "(Batch element i): " for the first singular matrix of a batch ``a`` (an array)."""
     if a.ndim == 2:
         return ""
     for i, m in enumerate(a.reshape((-1,) + a.shape[-2:])):
@@ -103,11 +103,11 @@ def slogdet(A, *, out=None):  # noqa: N803
 
 
 def logdet(input):  # noqa: A002
-    """log det A of each (..., n, n) matrix, as torch.logdet: NaN for a negative determinant, -inf for
-    a singular matrix; the gradient is A^-T (that of log |det A|)."""
+    """log det A of each (..., n, n) matrix, as torch.logdet: NaN for a negative determinant (with a
+    zero gradient), -inf for a singular matrix; elsewhere the gradient is A^-T (that of log |det A|)."""
     a = _square(input, "logdet")
     sign, logabs = slogdet(a)
-    return logabs + log(sign)  # log of 1, -1, 0: 0, NaN, -inf (sign is a constant)
+    return where(sign < 0, np.nan, logabs)
 
 
 def solve(A, B, *, left=True, out=None):  # noqa: N803
@@ -122,7 +122,7 @@ def solve(A, B, *, left=True, out=None):  # noqa: N803
     """
     args.no_out("linalg.solve", out)
     if not left:
-        return solve(transpose_last(A), transpose_last(B)).mT
+        return solve(_swap_last(A), _swap_last(B)).mT
     a = _square(A, "linalg.solve")
     b = as_tensor(B)
     if b._data.dtype != a._data.dtype:
@@ -145,7 +145,7 @@ def solve(A, B, *, left=True, out=None):  # noqa: N803
     return x.squeeze(-1) if vector else x
 
 
-def transpose_last(x):
+def _swap_last(x):
     """The last two axes of ``x`` swapped."""
     return as_tensor(x).transpose(-2, -1)
 

@@ -309,6 +309,10 @@ class LogCumSumExp(Function):
     def backward(self, grad):
         d, x, y = self.dim, self.x, self.out
         with np.errstate(divide="ignore", invalid="ignore"):
-            def part(g):  # log sum_{i >= j} g_i e^{-y_i}, for g >= 0
-                return np.flip(_log_cumsum_exp(np.flip(np.log(g) - y, d), d), d)
-            return np.exp(x + part(np.maximum(grad, 0))) - np.exp(x + part(np.maximum(-grad, 0)))
+            return (np.exp(x + _log_suffix_sum(np.maximum(grad, 0), y, d)) -
+                    np.exp(x + _log_suffix_sum(np.maximum(-grad, 0), y, d)))
+
+
+def _log_suffix_sum(g, y, d):
+    """log sum_{i >= j} g_i e^{-y_i} along ``d``, for g >= 0 (-inf where the sum is 0)."""
+    return np.flip(_log_cumsum_exp(np.flip(np.log(g) - y, d), d), d)
