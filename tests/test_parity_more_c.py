@@ -43,7 +43,7 @@ def both_raise(cr_fn, torch_fn, exc, match):
 
 
 def on_both(name, *values, **kw):
-    """``name(*values, **kw)`` in both libraries, on (non-float64 aware) copies of ``values``."""
+    """``name(*values, **kw)`` in both libraries, each array of ``values`` as a tensor of its own dtype."""
     cs, ts = zip(*(pair(v, np.asarray(v).dtype) for v in values))
     return getattr(cr, name)(*cs, **kw), getattr(torch, name)(*ts, **kw)
 
@@ -122,7 +122,8 @@ def test_cross_without_dim_takes_the_first_axis_of_length_3_and_warns_as_torch()
         same(c, t)
         c, t = on_both("cross", rand(3, 4), rand(3, 4, seed=1))        # dim 0
         same(c, t)
-        both_raise(lambda: cr.cross(cr.ones(2, 4), cr.ones(2, 4)), lambda: torch.cross(torch.ones(2, 4), torch.ones(2, 4)),
+        both_raise(lambda: cr.cross(cr.ones(2, 4), cr.ones(2, 4)),
+                   lambda: torch.cross(torch.ones(2, 4), torch.ones(2, 4)),
                    RuntimeError, "no dimension of size 3 in input")
     # linalg.cross takes the last axis
     c, t = (cr.linalg.cross(cr.tensor(rand(3, 3)), cr.tensor(rand(3, 3, seed=1))),
@@ -221,11 +222,13 @@ def test_distance_refusals_are_torchs():
     both_raise(lambda: cr.cdist(cr.ones(3), cr.ones(4, 3)), lambda: torch.cdist(torch.ones(3), torch.ones(4, 3)),
                r, "cdist only supports at least 2D tensors, X1 got: 1D")
     both_raise(lambda: cr.cdist(cr.ones(3, 2), cr.ones(4, 2), p=-1),
-               lambda: torch.cdist(torch.ones(3, 2), torch.ones(4, 2), p=-1), r, "cdist only supports non-negative p values")
+               lambda: torch.cdist(torch.ones(3, 2), torch.ones(4, 2), p=-1), r,
+               "cdist only supports non-negative p values")
     both_raise(lambda: cr.cdist(cr.ones(3, 2, dtype=cr.int64), cr.ones(4, 2, dtype=cr.int64)),
                lambda: torch.cdist(torch.ones(3, 2, dtype=torch.long), torch.ones(4, 2, dtype=torch.long)), r,
                "cdist only supports floating-point dtypes, X1 got: Long")
-    both_raise(lambda: cr.pdist(cr.ones(3)), lambda: torch.pdist(torch.ones(3)), r, "pdist only supports 2D tensors, got: 1D")
+    both_raise(lambda: cr.pdist(cr.ones(3)),
+               lambda: torch.pdist(torch.ones(3)), r, "pdist only supports 2D tensors, got: 1D")
     both_raise(lambda: cr.pdist(cr.ones(3, 2), p=-1), lambda: torch.pdist(torch.ones(3, 2), p=-1), r,
                "pdist only supports non-negative p values")
     with pytest.raises(r, match="must match the size of tensor b"):
@@ -397,11 +400,13 @@ def test_searchsorted_refusals_are_torchs():
                "side and right can't be set to opposites, got side of left while right was True")
     both_raise(lambda: cr.searchsorted(cs, cv, side="middle"), lambda: torch.searchsorted(s, v, side="middle"),
                RuntimeError, "side can only be 'left' or 'right' but got middle")
-    both_raise(lambda: cr.searchsorted(cr.ones(2, 3), cr.ones(3)), lambda: torch.searchsorted(torch.ones(2, 3), torch.ones(3)),
+    both_raise(lambda: cr.searchsorted(cr.ones(2, 3), cr.ones(3)),
+               lambda: torch.searchsorted(torch.ones(2, 3), torch.ones(3)),
                RuntimeError, "boundaries tensor should be 1 dimension or the first N-1 dimensions")
     both_raise(lambda: cr.searchsorted(cr.tensor(1.0), cv), lambda: torch.searchsorted(torch.tensor(1.0), v),
                RuntimeError, "boundaries tensor should have positive dimension, but got 0 dimension")
-    both_raise(lambda: cr.searchsorted(cs, cv, sorter=cr.tensor([0])), lambda: torch.searchsorted(s, v, sorter=torch.tensor([0])),
+    both_raise(lambda: cr.searchsorted(cs, cv, sorter=cr.tensor([0])),
+               lambda: torch.searchsorted(s, v, sorter=torch.tensor([0])),
                RuntimeError, "boundary and sorter must have the same size")
 
 
@@ -412,7 +417,8 @@ def test_bucketize_matches_torch_without_a_graph(kw):
     same(c, t)
     assert not c.requires_grad
     same(cr.bucketize(3.0, cr.tensor(b), **kw), torch.bucketize(3.0, torch.tensor(b), **kw))
-    same(cr.bucketize(cr.tensor([1, 5]), cr.tensor(b), **kw), torch.bucketize(torch.tensor([1, 5]), torch.tensor(b), **kw))
+    same(cr.bucketize(cr.tensor([1, 5]), cr.tensor(b), **kw),
+         torch.bucketize(torch.tensor([1, 5]), torch.tensor(b), **kw))
     both_raise(lambda: cr.bucketize(x[0], cr.ones(1, 2)), lambda: torch.bucketize(x[1], torch.ones(1, 2)), RuntimeError,
                r"boundaries tensor must be 1 dimension, but got dim\(2\)")
 
@@ -556,7 +562,8 @@ def test_solve_left_false_and_refusals_are_torchs():
 def test_square_matrix_refusals_are_torchs():
     r = RuntimeError
     for name in ("inv", "det", "slogdet"):
-        both_raise(lambda: getattr(cr.linalg, name)(cr.ones(3, 2)), lambda: getattr(torch.linalg, name)(torch.ones(3, 2)),
+        both_raise(lambda: getattr(cr.linalg, name)(cr.ones(3, 2)),
+                   lambda: getattr(torch.linalg, name)(torch.ones(3, 2)),
                    r, f"linalg.{name}: A must be batches of square matrices, but they are 3 by 2 matrices")
         both_raise(lambda: getattr(cr.linalg, name)(cr.ones(3)), lambda: getattr(torch.linalg, name)(torch.ones(3)),
                    r, f"linalg.{name}: The input tensor A must have at least 2 dimensions.")
@@ -580,9 +587,11 @@ def test_matrix_power_zero_integers_and_refusals_are_torchs():
     same(cr.matrix_power(cr.tensor(m), 3), torch.matrix_power(torch.tensor(m), 3))
     both_raise(lambda: cr.linalg.matrix_power(cr.ones(2, 3), 2), lambda: torch.linalg.matrix_power(torch.ones(2, 3), 2),
                RuntimeError, "linalg.matrix_power: A must be batches of square matrices, but they are 2 by 3 matrices")
-    both_raise(lambda: cr.linalg.matrix_power(cr.ones(2, 2), 1.5), lambda: torch.linalg.matrix_power(torch.ones(2, 2), 1.5),
+    both_raise(lambda: cr.linalg.matrix_power(cr.ones(2, 2), 1.5),
+               lambda: torch.linalg.matrix_power(torch.ones(2, 2), 1.5),
                TypeError, r"argument 'n' \(position 2\) must be int, not float")
-    both_raise(lambda: cr.linalg.matrix_power(cr.zeros(2, 2), -1), lambda: torch.linalg.matrix_power(torch.zeros(2, 2), -1),
+    both_raise(lambda: cr.linalg.matrix_power(cr.zeros(2, 2), -1),
+               lambda: torch.linalg.matrix_power(torch.zeros(2, 2), -1),
                RuntimeError, "input matrix is singular")
 
 
@@ -591,7 +600,8 @@ def test_matrix_power_zero_integers_and_refusals_are_torchs():
                                               (2, (0, 2), False), (2, None, True)])
 def test_vector_norm_matches_torch(ord, dim, keepdim):
     x = rand(2, 3, 4)
-    check_op(lambda a: cr.linalg.vector_norm(a, ord, dim, keepdim), lambda a: torch.linalg.vector_norm(a, ord, dim, keepdim),
+    check_op(lambda a: cr.linalg.vector_norm(a, ord, dim, keepdim),
+             lambda a: torch.linalg.vector_norm(a, ord, dim, keepdim),
              [x], gradcheck=ord != 0)
 
 
@@ -599,7 +609,8 @@ def test_vector_norm_matches_torch(ord, dim, keepdim):
 @pytest.mark.parametrize("shape, dim, keepdim", [((3, 4), (-2, -1), False), ((2, 3, 4), (0, 2), True),
                                                 ((2, 3, 4), (2, 1), False)])
 def test_matrix_norm_matches_torch(ord, shape, dim, keepdim):
-    check_op(lambda a: cr.linalg.matrix_norm(a, ord, dim, keepdim), lambda a: torch.linalg.matrix_norm(a, ord, dim, keepdim),
+    check_op(lambda a: cr.linalg.matrix_norm(a, ord, dim, keepdim),
+             lambda a: torch.linalg.matrix_norm(a, ord, dim, keepdim),
              [rand(*shape)])
 
 
@@ -612,7 +623,8 @@ def test_linalg_norm_matches_torch(ord, dim, shape):
 
 def test_norm_refusals_are_torchs():
     r = RuntimeError
-    both_raise(lambda: cr.linalg.matrix_norm(cr.ones(2, 2), ord=3), lambda: torch.linalg.matrix_norm(torch.ones(2, 2), ord=3),
+    both_raise(lambda: cr.linalg.matrix_norm(cr.ones(2, 2), ord=3),
+               lambda: torch.linalg.matrix_norm(torch.ones(2, 2), ord=3),
                r, "linalg.matrix_norm: Order 3 not supported.")
     both_raise(lambda: cr.linalg.matrix_norm(cr.ones(3)), lambda: torch.linalg.matrix_norm(torch.ones(3)), r,
                "linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
@@ -662,3 +674,30 @@ def test_linalg_is_a_module_with_torchs_names_and_one_clear_error_for_the_rest()
         cr.linalg.svd
     with pytest.raises(AttributeError, match="Did you mean chainrule.linalg.solve"):
         cr.linalg.solv
+
+
+def test_det_gradient_in_a_batch_with_a_singular_matrix_is_torchs():
+    batch = np.stack([well_conditioned(3, 3), np.diag([1.0, 1.0, 0.0]), np.zeros((3, 3))])
+    check_op(cr.linalg.det, torch.linalg.det, [batch], gradcheck=False)
+
+
+@pytest.mark.parametrize("name, shapes", [("mv", [(3, 2), (2,)]), ("addmm", [(3, 4), (3, 2), (2, 4)]),
+                                          ("addr", [(3, 4), (3,), (4,)]), ("inner", [(2, 3), (3,)]),
+                                          ("tensordot", [(2, 3), (3, 2)]), ("dist", [(3,), (3,)]),
+                                          ("logcumsumexp", [(4,)]), ("inverse", [(3, 3)]), ("det", [(3, 3)]),
+                                          ("corrcoef", [(2, 4)]), ("cov", [(2, 4)])])
+def test_float32_stays_float32_as_torch(name, shapes):
+    arrays = [(rand(*s, seed=i) + (3 * np.eye(s[0]) if name in ("inverse", "det") else 0)).astype(np.float32)
+              for i, s in enumerate(shapes)]
+    extra = {"tensordot": dict(dims=1), "logcumsumexp": dict(dim=0)}.get(name, {})
+    c, t = on_both(name, *arrays, **extra)
+    assert c.dtype == cr.float32 and t.dtype == torch.float32
+    np.testing.assert_allclose(c.numpy(), t.numpy(), rtol=2e-5, atol=1e-6)
+
+
+def test_integer_products_stay_integers_as_torch():
+    a, b = np.array([[1, 2], [3, 4]]), np.array([5, 6])
+    for name, arrays in [("mv", [a, b]), ("addmm", [a, a, a]), ("inner", [a, b]), ("ger", [b, b]),
+                         ("matrix_power", [a])]:
+        c, t = on_both(name, *arrays, **({"n": 3} if name == "matrix_power" else {}))
+        same(c, t)
