@@ -372,6 +372,11 @@ def test_mode_random_short_rows_gradient_and_refusal():
     c, t = cr.mode(cr.tensor(x)), torch.mode(torch.tensor(x))
     same(c.values, t.values)
     same(c.indices, t.indices)
+    y = np.random.default_rng(6).integers(0, 3, (5, 10, 4))
+    for dim, keepdim in [(1, False), (0, True), (-1, False)]:
+        c, t = cr.mode(cr.tensor(y), dim, keepdim), torch.mode(torch.tensor(y), dim, keepdim)
+        same(c.values, t.values)
+        same(c.indices, t.indices)
     check_op(lambda a: a.mode(0).values, lambda a: a.mode(0).values, [x[:10, :3]], gradcheck=False)
     check_op(lambda a: cr.mode(a, 1).values, lambda a: torch.mode(a, 1).values, [rand(3, 4)])
     both_raise(lambda: cr.mode(cr.zeros(0)), lambda: torch.mode(torch.zeros(0)), IndexError,

@@ -616,16 +616,16 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
 def _mode_positions(v: np.ndarray, dim: int) -> np.ndarray:
     """The position along ``dim`` (keepdims) of each row's most frequent value, the smallest one on a
     tie of counts, at its last occurrence (as PyTorch's sort-and-count)."""
-    rows = np.moveaxis(v, dim, -1).reshape(-1, v.shape[dim])
-    out = np.empty(rows.shape[0], np.int64)
-    for r, row in enumerate(rows):
-        order = np.argsort(row, kind="stable")
-        s = row[order]
-        ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])        # the last element of each run
-        counts = np.diff(np.r_[-1, ends])
-        out[r] = order[ends[np.argmax(counts)]]
-    shape = list(np.moveaxis(v, dim, -1).shape[:-1]) + [1]
-    return np.moveaxis(out.reshape(shape), -1, dim)
+    order = np.argsort(v, axis=dim, kind="stable")
+    s = np.moveaxis(np.take_along_axis(v, order, dim), dim, -1)
+    n = s.shape[-1]
+    pos = np.arange(n)
+    starts = np.concatenate([np.ones(s.shape[:-1] + (1,), bool), s[..., 1:] != s[..., :-1]], axis=-1)
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=-1)      # where each one's run starts
+    ends = np.concatenate([starts[..., 1:], np.ones(s.shape[:-1] + (1,), bool)], axis=-1)
+    counts = np.where(ends, pos - first + 1, 0)                           # a run's length at its end
+    best = np.moveaxis(np.argmax(counts, axis=-1)[..., None], -1, dim)    # the first longest run
+    return np.take_along_axis(order, best, dim)
 
 
 def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
