@@ -706,3 +706,35 @@ def test_integer_products_stay_integers_as_torch():
                          ("matrix_power", [a])]:
         c, t = on_both(name, *arrays, **({"n": 3} if name == "matrix_power" else {}))
         same(c, t)
+
+
+# ----------------------------------------------------------------------------- a compiled step
+def test_a_compiled_step_replays_the_new_ops_with_eagers_numbers():
+    """Each op is captured whole (fullgraph: no NumPy on the data in the front) and replays on new data."""
+    w = cr.tensor(rand(4, 3), requires_grad=True)
+    shift, edges = 3 * cr.eye(3, dtype=cr.float64), cr.tensor([0.0, 1.0])
+    cases = [lambda x: cr.cdist(x, w).sum() + cr.pdist(w, p=1).sum(),
+             lambda x: cr.addmm(x @ w.T, x, w.T, beta=0.5).sum() + cr.tensordot(x, w, dims=([1], [1])).sum(),
+             lambda x: cr.linalg.cross(x[:3], w[:3]).sum() + cr.linalg.solve(w[:3] + shift, x[:3].T).sum(),
+             lambda x: cr.linalg.det(w[:3] + shift) + cr.linalg.inv(w[:3] + shift).sum() + x.sum(),
+             lambda x: cr.logcumsumexp(x @ w.T, 1).sum() + cr.cummax(x @ w.T, 1).values.sum(),
+             lambda x: cr.kthvalue(x @ w.T, 2).values.sum() + cr.mode(x @ w.T, 0).values.sum(),
+             lambda x: sum(cr.aminmax(x @ w.T, dim=1)).sum() + sum(cr.var_mean(x @ w.T, 1)).sum(),
+             lambda x: cr.corrcoef(x @ w.T).sum() + cr.linalg.matrix_norm(x @ w.T, 1),
+             lambda x: ((x @ w.T) * cr.bucketize(x @ w.T, edges) * cr.isin(x @ w.T, x[0])).sum()]
+    rng = np.random.default_rng(7)
+    for fn in cases:
+        @cr.compile(fullgraph=True)
+        def step(x):
+            w.grad = None
+            loss = fn(x)
+            loss.backward()
+            return loss
+        for _ in range(3):
+            x = cr.tensor(rng.standard_normal((5, 3)))
+            got, grad = step(x).item(), w.grad.numpy().copy()
+            w.grad = None
+            want = fn(x)
+            want.backward()
+            np.testing.assert_allclose(got, want.item(), rtol=1e-12)
+            np.testing.assert_allclose(grad, w.grad.numpy(), rtol=1e-12, atol=1e-14)
