@@ -56,6 +56,11 @@ from chainrule.ops import (absolute, acos, acosh, arccos, arccosh, arcsin, arcsi
                            float_power, fmax, fmin, heaviside, hypot, isfinite, isinf, isnan, isneginf, isposinf,
                            isreal, logit, multiply, nan_to_num, nanmean, nansum, negative, rad2deg, sgn, signbit,
                            sinc, sinh, subtract, tan, true_divide)
+from chainrule.ops import (addbmm, addmm, addmv, addr, aminmax, baddbmm, bucketize, cdist,  # noqa: F401
+                           chain_matmul, corrcoef, cov, cross, cummax, cummin, det, dist, ger, inner, inverse,
+                           isin, kthvalue, logcumsumexp, logdet, matrix_power, mode, mv, pdist, searchsorted,
+                           slogdet, std_mean, tensordot, var_mean, vdot)
+from chainrule import linalg  # noqa: E402,F401
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

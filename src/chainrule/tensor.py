@@ -569,6 +569,35 @@ class Tensor(TensorBase):
         return _inplace.apply_(self, "scatter_", lambda old, s: _ops.scatter(old, dim, index, s, value, reduce=reduce),
                                src)
 
+    # ---- ops added for PyTorch parity (linear algebra, distances and reductions)
+    def mv(self, vec): return _ops.mv(self, vec)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def addmv(self, mat, vec, *, beta=1, alpha=1): return _ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
+    def addr(self, vec1, vec2, *, beta=1, alpha=1): return _ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+    def ger(self, vec2): return _ops.ger(self, vec2)
+    def inner(self, other): return _ops.inner(self, other)
+    def vdot(self, other): return _ops.vdot(self, other)
+    def cross(self, other, dim=None): return _ops.cross(self, other, dim)
+    def dist(self, other, p=2): return _ops.dist(self, other, p)
+    def aminmax(self, *, dim=None, keepdim=False): return _ops.aminmax(self, dim=dim, keepdim=keepdim)
+    def cummax(self, dim): return _ops.cummax(self, dim)
+    def cummin(self, dim): return _ops.cummin(self, dim)
+    def logcumsumexp(self, dim): return _ops.logcumsumexp(self, dim)
+    def kthvalue(self, k, dim=-1, keepdim=False): return _ops.kthvalue(self, k, dim, keepdim)
+    def mode(self, dim=-1, keepdim=False): return _ops.mode(self, dim, keepdim)
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        return _ops.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+    def corrcoef(self): return _ops.corrcoef(self)
+    def inverse(self): return _ops.inverse(self)
+    def det(self): return _ops.det(self)
+    def logdet(self): return _ops.logdet(self)
+    def slogdet(self): return _ops.slogdet(self)
+    def matrix_power(self, n): return _ops.matrix_power(self, n)
+
     # ------------------------------------------------------------------ methods (PyTorch names)
     def exp(self): return _ops.exp(self)
     def log(self): return _ops.log(self)

@@ -13,3 +13,8 @@ class ShapeError(RuntimeError, ValueError):
 
 class DtypeError(RuntimeError, TypeError):
     """An operand of a dtype the op does not take (PyTorch's RuntimeError; also a TypeError)."""
+
+
+class LinAlgError(RuntimeError):
+    """A linear-algebra op met a matrix it cannot handle, a singular one (PyTorch's
+    ``torch.linalg.LinAlgError``, a RuntimeError)."""

@@ -4,7 +4,9 @@ Each function normalises its arguments (:mod:`.args`: dims and their NumPy alias
 :mod:`.convert`: operands to tensors of one dtype) and calls a rule of :mod:`chainrule.rules`.
 Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`, :mod:`.shape`,
 :mod:`.index`, :mod:`.softmax`, :mod:`.misc`, :mod:`.math`, :mod:`.matrix`, :mod:`.counting`,
-:mod:`.writes` (index_add, index_copy, index_fill, scatter_reduce), :mod:`.inplace`. Tensor's operators and methods call them.
+:mod:`.writes` (index_add, index_copy, index_fill, scatter_reduce), :mod:`.floating` (isnan...,
+nan_to_num, nansum), :mod:`.transcendental` (tan, atan2...), :mod:`.distance` (cdist, norms),
+:mod:`.inverse` (inv, det, solve), :mod:`.inplace`. Tensor's operators and methods call them.
 """
 from chainrule.ops import (  # noqa: F401
     counting, elementwise, index, linalg, math, matrix, misc, reduce, sampling, shape, softmax)
@@ -58,3 +60,12 @@ from chainrule.ops.shape import cartesian_prod  # noqa: F401
 from chainrule.ops.index import combinations  # noqa: F401
 from chainrule.ops import writes  # noqa: F401 - index_add, index_copy, index_fill, scatter_reduce
 from chainrule.ops.writes import index_add, index_copy, index_fill, scatter_reduce  # noqa: F401
+from chainrule.ops import distance, inverse  # noqa: F401,E402
+from chainrule.ops.linalg import (  # noqa: F401,E402
+    addbmm, addmm, addmv, addr, baddbmm, chain_matmul, cross, ger, inner, mv, tensordot, vdot)
+from chainrule.ops.distance import cdist, dist, pdist  # noqa: F401,E402
+from chainrule.ops.reduce import aminmax, corrcoef, cov, std_mean, var_mean  # noqa: F401,E402
+from chainrule.ops.index import cummax, cummin, kthvalue, mode  # noqa: F401,E402
+from chainrule.ops.misc import logcumsumexp  # noqa: F401,E402
+from chainrule.ops.counting import bucketize, isin, searchsorted  # noqa: F401,E402
+from chainrule.ops.inverse import det, inverse, logdet, matrix_power, slogdet  # noqa: F401,E402

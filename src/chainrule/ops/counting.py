@@ -1,5 +1,6 @@
 """Counting and ordering without a gradient (as in PyTorch): argsort, msort, unique, nonzero,
-where(condition), bincount, histc, histogram, count_nonzero, unravel_index."""
+where(condition), bincount, histc, histogram, count_nonzero, unravel_index, searchsorted, bucketize,
+isin."""
 from __future__ import annotations
 
 import builtins
@@ -8,11 +9,14 @@ import functools
 
 import numpy as np
 
-from chainrule.core import ShapeError, make
+from chainrule import dtypes
+from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad
 from chainrule.ops import args
-from chainrule.ops.convert import as_tensor
+from chainrule.ops.convert import as_tensor, promote
 from chainrule.ops.elementwise import compare, nonzero_tuple
 from chainrule.ops.index import _positions, _sort_indices, sort
+from chainrule.rules.elementwise import Compare
+from chainrule.rules.index import SearchSorted
 
 
 def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False):  # noqa: A002
@@ -154,3 +158,88 @@ def _coordinate(v: np.ndarray, stride: int, size: int) -> np.ndarray:
     """The coordinate along one dim of flat positions ``v``: (v // stride) mod size, floored as Python's
     (so a negative position wraps around, as torch's)."""
     return np.mod(np.floor_divide(v.astype(np.int64), stride), size) if size else np.zeros(v.shape, np.int64)
+
+# ----------------------------------------------------------------------------- searchsorted, bucketize, isin
+def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: bool = False, side=None,
+                 sorter=None, out=None):
+    """The index at which each of ``values`` would be inserted into the last axis of ``sorted_sequence``
+    to keep it sorted, as torch.searchsorted: the first such index, or the last with ``right=True`` (or
+    ``side="right"``). ``sorted_sequence`` is 1-D or has the values' leading axes; ``sorter`` holds the
+    positions that sort it. int64 (int32 with ``out_int32``), no gradient.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.searchsorted(cr.tensor([1.0, 3.0, 5.0]), cr.tensor([3.0, 6.0])).tolist()
+        [1, 3]
+    """
+    args.no_out("searchsorted", out)
+    op = "torch.searchsorted()"
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ShapeError(f"{op}: side can only be 'left' or 'right' but got {side}")
+        if right and side == "left":
+            raise ShapeError(f"{op}: side and right can't be set to opposites, got side of left while right was "
+                             f"True")
+        right = side == "right"
+    scalar = not isinstance(values, TensorBase)
+    seq, v = promote(sorted_sequence, values)
+    if seq.ndim == 0:
+        raise ShapeError(f"{op}: boundaries tensor should have positive dimension, but got 0 dimension")
+    if seq.ndim > 1 and (v.ndim != seq.ndim or v.shape[:-1] != seq.shape[:-1]):
+        raise ShapeError(f"{op}: boundaries tensor should be 1 dimension or the first N-1 dimensions of "
+                         f"boundaries tensor and input value tensor must match, but we got boundaries tensor "
+                         f"{list(seq.shape)} and input value tensor {list(v.shape)}")
+    inputs = [seq, v]
+    if sorter is not None:
+        s = as_tensor(sorter)
+        if s.shape != seq.shape:
+            raise ShapeError(f"{op}: boundary and sorter must have the same size, but got boundary tensor "
+                             f"{list(seq.shape)}and got sorter tensor {list(s.shape)}")
+        if s._data.dtype != np.int64:
+            raise DtypeError(f"{op}: sorter must be a tensor of long dtype but got {dtypes.type_name(s.dtype)}")
+        if s._data.size and (s._data.min() < 0 or s._data.max() >= seq.shape[-1]):
+            raise ShapeError(f"{op}: sorter index out of range")
+        inputs.append(s)
+    with no_grad():
+        out = SearchSorted.apply(*inputs, right=bool(right), dtype=np.int32 if out_int32 else np.int64)
+    return out.reshape(()) if scalar else out
+
+
+def bucketize(input, boundaries, *, out_int32: bool = False, right: bool = False, out=None):  # noqa: A002
+    """The bucket of each element of ``input`` among the sorted 1-D ``boundaries``, as torch.bucketize:
+    i with boundaries[i-1] < x <= boundaries[i] (``right=True``: boundaries[i-1] <= x < boundaries[i]).
+    int64 (int32 with ``out_int32``), no gradient.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.bucketize(cr.tensor([0.5, 3.0, 9.0]), cr.tensor([1.0, 3.0, 5.0])).tolist()
+        [0, 1, 3]
+    """
+    args.no_out("bucketize", out)
+    b = as_tensor(boundaries)
+    if b.ndim != 1:
+        raise ShapeError(f"boundaries tensor must be 1 dimension, but got dim({b.ndim})")
+    return searchsorted(b, input, out_int32=out_int32, right=right)
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False):
+    """True where an element of ``elements`` is among ``test_elements`` (False with ``invert``), as
+    torch.isin: a bool tensor of ``elements``' shape (either may be a number, not both), no gradient.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.isin(cr.tensor([1, 2, 3]), cr.tensor([2, 5])).tolist()
+        [False, True, False]
+    """
+    if not isinstance(elements, TensorBase) and not isinstance(test_elements, TensorBase):
+        raise TypeError(f"isin() received an invalid combination of arguments - got "
+                        f"({type(elements).__name__}, {type(test_elements).__name__}), but expected one of: "
+                        f"(Tensor elements, Tensor test_elements, ...), (Scalar element, Tensor test_elements, ...), "
+                        f"(Tensor elements, Scalar test_element, ...)")
+    a, b = promote(elements, test_elements)
+    with no_grad():
+        return Compare.apply(a, b, fn=functools.partial(_isin, invert=bool(invert)))
+
+
+def _isin(a, b, *, invert):
+    return np.isin(a, b, invert=invert)

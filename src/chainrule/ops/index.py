@@ -687,3 +687,115 @@ def combinations(input, r: int = 2, with_replacement: bool = False):  # noqa: A0
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     pattern = np.fromiter(itertools.chain.from_iterable(pick(range(x.shape[0]), r)), np.int64)
     return index_select(x, 0, make(shape_constant(pattern))).reshape(-1, r)
+
+
+# ----------------------------------------------------------------------------- cummax, cummin, kthvalue, mode
+def _values_indices(op: str):
+    """The named tuple (values, indices) that torch.<op> returns."""
+    result = namedtuple(op, ["values", "indices"])
+    result.__doc__ = f"(values, indices), as torch.{op} returns them."
+    return result
+
+
+CummaxResult, CumminResult, KthvalueResult, ModeResult = map(_values_indices, ("cummax", "cummin", "kthvalue", "mode"))
+
+
+def _running_positions(v: np.ndarray, dim: int, largest: bool) -> np.ndarray:
+    """The position of the running max (min) along ``dim``, as PyTorch's cummax (cummin): a later
+    element equal to the running value takes over, and so does every NaN (which then stays)."""
+    acc = np.maximum if largest else np.minimum
+    running = acc.accumulate(v, axis=dim)
+    pos = np.arange(v.shape[dim]).reshape([-1 if a == dim else 1 for a in range(v.ndim)])
+    hit = v == running
+    if v.dtype.kind == "f":
+        hit |= np.isnan(v)
+    return np.maximum.accumulate(np.where(hit, pos, 0), axis=dim)
+
+
+def _cumulative_extreme(input, dim, largest):  # noqa: A002
+    op = "cummax" if largest else "cummin"
+    result = CummaxResult if largest else CumminResult
+    x = as_tensor(input)
+    a = args.dim(dim, x.ndim, op)
+    if x.ndim == 0:
+        return result(x.clone(), make(np.zeros((), np.int64)))
+    idx = _positions(x, lambda v: _running_positions(v, a, largest))
+    return result(TakeAlong.apply(x, idx, dim=a), idx)
+
+
+def cummax(input, dim):  # noqa: A002
+    """The running maximum along ``dim`` and its position, ``(values, indices)`` as torch.cummax (a
+    later equal element takes the position; from a NaN on, NaN). The gradient goes to the picked element.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.cummax(cr.tensor([1.0, 3.0, 2.0, 3.0]), 0).indices.tolist()
+        [0, 1, 1, 3]
+    """
+    return _cumulative_extreme(input, dim, True)
+
+
+def cummin(input, dim):  # noqa: A002
+    """The running minimum along ``dim`` and its position, ``(values, indices)`` (see :func:`cummax`)."""
+    return _cumulative_extreme(input, dim, False)
+
+
+def _pick(x, dim, keepdim, op, result, order):
+    """``result(values, indices)``: the element ``order(array, dim)`` (positions, keepdims) picks along
+    ``dim``, its gradient going back to it."""
+    a = args.dim(dim, x.ndim, op)
+    if x.ndim == 0:
+        return result(x.clone(), make(np.zeros((), np.int64)))
+    if x.shape[a] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
+    idx = _positions(x, lambda v: order(v, a))
+    values = TakeAlong.apply(x, idx, dim=a)
+    if not keepdim:
+        values, idx = values.squeeze(a), idx.squeeze(a)
+    return result(values, idx)
+
+
+def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
+    """The k-th smallest value along ``dim`` (k from 1) and its position, ``(values, indices)`` as
+    torch.kthvalue (NaN counts as the largest value). The gradient goes to the picked element.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.kthvalue(cr.tensor([3.0, 1.0, 2.0]), 2).values.item()
+        2.0
+    """
+    x = as_tensor(input)
+    a = args.dim(dim, x.ndim, "kthvalue")
+    n = x.shape[a] if x.ndim else 1
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n:
+        raise ShapeError(f"kthvalue(): selected number k out of range for dimension {a}")
+    return _pick(x, dim, keepdim, "kthvalue", KthvalueResult,
+                 lambda v, a: np.take(np.argsort(v, axis=a, kind="stable"), [k - 1], axis=a))
+
+
+def _mode_positions(v: np.ndarray, dim: int) -> np.ndarray:
+    """The position along ``dim`` (keepdims) of each row's most frequent value, the smallest one on a
+    tie of counts, at its last occurrence (as PyTorch's sort-and-count)."""
+    order = np.argsort(v, axis=dim, kind="stable")
+    s = np.moveaxis(np.take_along_axis(v, order, dim), dim, -1)
+    n = s.shape[-1]
+    pos = np.arange(n)
+    starts = np.concatenate([np.ones(s.shape[:-1] + (1,), bool), s[..., 1:] != s[..., :-1]], axis=-1)
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=-1)      # where each one's run starts
+    ends = np.concatenate([starts[..., 1:], np.ones(s.shape[:-1] + (1,), bool)], axis=-1)
+    counts = np.where(ends, pos - first + 1, 0)                           # a run's length at its end
+    best = np.moveaxis(np.argmax(counts, axis=-1)[..., None], -1, dim)    # the first longest run
+    return np.take_along_axis(order, best, dim)
+
+
+def mode(input, dim: int = -1, keepdim: bool = False):  # noqa: A002
+    """The most frequent value along ``dim`` (the smallest one on a tie) and its last position,
+    ``(values, indices)`` as torch.mode. The gradient goes to the picked element.
+
+    Example:
+        >>> import chainrule as cr
+        >>> v, i = cr.mode(cr.tensor([2.0, 1.0, 2.0, 1.0, 3.0]))
+        >>> v.item(), i.item()
+        (1.0, 3)
+    """
+    return _pick(as_tensor(input), dim, keepdim, "mode", ModeResult, _mode_positions)

@@ -1,5 +1,5 @@
 """More of PyTorch's math (its names and keywords): cumsum, log1p, expm1, erf, erfc, logaddexp, xlogy,
-norm, all, any, outer and einsum. Each op's local gradient is in its docstring.
+norm, all, any, outer, einsum and logcumsumexp. Each op's local gradient is in its docstring.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from chainrule.ops.elementwise import compare, unary
 from chainrule.ops.shape import concatenate
 from chainrule.rules.elementwise import Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
 from chainrule.rules.linalg import Einsum, Outer
-from chainrule.rules.reduce import Cumsum, Norm
+from chainrule.rules.reduce import Cumsum, LogCumSumExp, Norm
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -56,6 +56,24 @@ def cumsum(input, dim: int, *, dtype=None, axis=None):  # noqa: A002
     if x.ndim == 0:
         return x.reshape(()) * 1
     return Cumsum.apply(x, dim=a)
+
+
+def logcumsumexp(input, dim: int):  # noqa: A002
+    """The running logsumexp along ``dim``, log sum_{j <= i} e^{x_j}, without overflow, as
+    torch.logcumsumexp (float inputs only); the gradient of y_i to x_j (j <= i) is e^{x_j - y_i}.
+
+    Example:
+        >>> import chainrule as cr
+        >>> round(cr.logcumsumexp(cr.tensor([0.0, 0.0]), 0)[1].item(), 4)
+        0.6931
+    """
+    x = as_tensor(input)
+    if x._data.dtype.kind != "f":
+        raise NotImplementedError(f'"logcumsumexp_out_cpu" not implemented for \'{dtypes.type_name(x.dtype)}\'')
+    a = args.dim(dim, x.ndim, "logcumsumexp")
+    if x.ndim == 0:
+        return x * 1
+    return LogCumSumExp.apply(x, dim=a)
 
 
 # ----------------------------------------------------------------------------- norm

@@ -1,17 +1,19 @@
-"""Reductions (PyTorch's signatures): sum, mean, max/min (amax/amin), logsumexp; var and std from
-primitives. The rules are in :mod:`chainrule.rules.reduce`."""
+"""Reductions (PyTorch's signatures): sum, mean, max/min (amax/amin), aminmax, logsumexp; var and std
+(and var_mean, std_mean); cov and corrcoef from primitives. The rules are in :mod:`chainrule.rules.reduce`."""
 from __future__ import annotations
 
 import collections
+import warnings
 
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import ShapeError, TensorBase, make
+from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input
-from chainrule.ops.elementwise import maximum, minimum
+from chainrule.ops.elementwise import clip, maximum, minimum
 from chainrule.ops.inplace import write_out
+from chainrule.ops.linalg import matmul
 from chainrule.rules.reduce import Amax, Amin, LogSumExp, MaxDim, Mean, Std, Sum, Var
 
 
@@ -175,3 +177,143 @@ def _var_std(rule, op, x, dim, unbiased, keepdim, correction, out, axis, keepdim
         raise RuntimeError(f"{op}(): only floating-point tensors are supported, got "
                            f"{dtypes.type_name(x.dtype)}")
     return rule.apply(x, axis=args.dims(dim, x.ndim, op), correction=correction, keepdims=keepdim)
+
+
+# ----------------------------------------------------------------------------- var_mean, std_mean, aminmax
+def var_mean(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, out=None, axis=None,
+             keepdims=None):
+    """``(var, mean)`` over ``dim``, a tuple as torch.var_mean (the arguments of :func:`var`).
+
+    Example:
+        >>> import chainrule as cr
+        >>> [t.item() for t in cr.var_mean(cr.tensor([1.0, 2.0, 3.0]))]
+        [1.0, 2.0]
+    """
+    return _with_mean(var, "var_mean", x, dim, unbiased, keepdim, correction, out, axis, keepdims)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, out=None, axis=None,
+             keepdims=None):
+    """``(std, mean)`` over ``dim``, a tuple as torch.std_mean (the arguments of :func:`std`)."""
+    return _with_mean(std, "std_mean", x, dim, unbiased, keepdim, correction, out, axis, keepdims)
+
+
+def _with_mean(spread, op, x, dim, unbiased, keepdim, correction, out, axis, keepdims):
+    x = as_tensor(x)
+    args.no_out(op, out)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op} only support floating point and complex dtypes")
+    s = spread(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
+    d, k, _ = _var_args(op, dim, unbiased, keepdim, correction, axis, keepdims)
+    return s, mean(x, d, k)
+
+
+class AminmaxResult(collections.namedtuple("aminmax", ["min", "max"])):
+    """aminmax's result: a named tuple (min, max), as torch.return_types.aminmax."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"chainrule.return_types.aminmax(\nmin={self.min!r},\nmax={self.max!r})"
+
+
+def aminmax(input, *, dim=None, keepdim: bool = False, out=None):  # noqa: A002
+    """``(min, max)`` of all elements or along ``dim``, a named tuple as torch.aminmax; the gradients
+    are amin's and amax's (split evenly among ties).
+
+    Example:
+        >>> import chainrule as cr
+        >>> r = cr.aminmax(cr.tensor([[1.0, 5.0], [7.0, 2.0]]), dim=1)
+        >>> r.min.tolist(), r.max.tolist()
+        ([1.0, 2.0], [5.0, 7.0])
+    """
+    x = as_tensor(input)
+    args.no_out("aminmax", out)
+    if dim is None:
+        if x._data.size == 0:
+            raise ShapeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has "
+                             "no identity.")
+        axes = None
+    else:
+        axes = args.dims(dim, x.ndim, "aminmax")
+        if x.ndim == 0:
+            axes = None
+        elif x.shape[axes[0]] == 0:
+            raise IndexError(f"aminmax: Expected reduction dim {axes[0]} to have non-zero size.")
+    if axes is None and keepdim:
+        axes = tuple(range(x.ndim))
+    return AminmaxResult(*(rule.apply(x, axis=axes, keepdims=keepdim, route_nan=False) for rule in (Amin, Amax)))
+
+
+# ----------------------------------------------------------------------------- cov and corrcoef
+def _weights(w, name, n, integral):
+    w = as_tensor(w)
+    if w.ndim > 1:
+        raise ShapeError(f"cov(): expected {name} to have one or fewer dimensions but got {name} with "
+                         f"{w.ndim} dimensions")
+    if w.numel() != n:
+        raise ShapeError(f"cov(): expected {name} to have the same numel as there are observations in the "
+                         f"input but got {w.numel()} != {n}")
+    if integral and w._data.dtype.kind not in "iu":
+        raise DtypeError(f"cov(): expected {name} to have integral dtype but got {name} with "
+                         f"{dtypes.type_name(w.dtype)} dtype")
+    if not integral and w._data.dtype.kind != "f":
+        raise DtypeError(f"cov(): expected {name} to have floating point dtype but got {name} with "
+                         f"{dtypes.type_name(w.dtype)} dtype")
+    if (w._data < 0).any():
+        raise ShapeError(f"cov(): {name} cannot be negative")
+    return w
+
+
+def cov(input, *, correction: int = 1, fweights=None, aweights=None):  # noqa: A002
+    """The covariance matrix of the variables (rows) of ``input`` over its observations (columns), as
+    torch.cov: an (N, N) tensor (0-d for one variable), divided by the sum of the weights minus
+    ``correction`` (0 or less: a warning and a division by 0). ``fweights`` are integer repeat counts,
+    ``aweights`` float importance weights, one per observation. A composite of differentiable ops.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.cov(cr.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])).tolist()
+        [[1.0, -1.0], [-1.0, 1.0]]
+    """
+    x = float_input(input)
+    if x.ndim > 2:
+        raise ShapeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
+                         f"{x.ndim} dimensions")
+    x = x.reshape(1, -1) if x.ndim < 2 else x
+    n = x.shape[1]
+    w = None
+    if fweights is not None:
+        w = as_tensor(_weights(fweights, "fweights", n, True), x.dtype)
+    if aweights is not None:
+        aw = as_tensor(_weights(aweights, "aweights", n, False), x.dtype)
+        w = aw if w is None else w * aw
+    w_sum = w.sum() if w is not None else float(n)
+    avg = (x * w if w is not None else x).sum(1) / w_sum
+    if w is not None and aweights is not None and correction != 0:
+        norm_factor = w_sum - correction * (w * aw).sum() / w_sum
+    else:
+        norm_factor = w_sum - correction
+    if float(norm_factor._data if isinstance(norm_factor, TensorBase) else norm_factor) <= 0:
+        warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of "
+                      "observations.", UserWarning, stacklevel=2)
+        norm_factor = 0.0   # PyTorch zeroes it: a division by 0 (inf, NaN for 0 / 0), no gradient through it
+    d = x - avg.unsqueeze(1)
+    c = matmul(d, (d * w if w is not None else d).mT)      # (N, n) @ (n, N) -> (N, N)
+    return (c / norm_factor).squeeze()
+
+
+def corrcoef(input):  # noqa: A002
+    """The Pearson correlation coefficients of the variables (rows) of ``input``, as torch.corrcoef:
+    cov / (std_i std_j), clipped to [-1, 1] (NaN for a constant variable).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.corrcoef(cr.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])).tolist()
+        [[1.0, -1.0], [-1.0, 1.0]]
+    """
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    s = c.diagonal().sqrt()
+    return clip(c / s.unsqueeze(1) / s.unsqueeze(0), -1, 1)

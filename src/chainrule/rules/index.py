@@ -28,6 +28,26 @@ class Positions(Function):
         raise RuntimeError("positions have no gradient")
 
 
+class SearchSorted(Function):
+    """The position where each value would enter the sorted last axis of ``seq`` (the first such place,
+    or the last with ``right``), as int64 or int32; ``seq`` is 1-D or has the values' leading axes, and
+    an optional ``sorter`` (positions that sort ``seq``) is a third input. No gradient: applied under
+    no_grad, like :class:`Positions`."""
+
+    def forward(self, seq, values, sorter=None, *, right=False, dtype=np.int64):
+        if sorter is not None:
+            seq = np.take_along_axis(seq, sorter, -1)
+        side = "right" if right else "left"
+        if seq.ndim == 1:
+            return np.asarray(np.searchsorted(seq, values, side=side), dtype)
+        rows, vals = seq.reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1])
+        out = np.stack([np.searchsorted(r, v, side=side) for r, v in zip(rows, vals)])
+        return out.reshape(values.shape).astype(dtype)
+
+    def backward(self, grad):  # pragma: no cover - never in a graph (applied under no_grad)
+        raise RuntimeError("searchsorted has no gradient")
+
+
 class Median(Function):
     """The lower median of all the elements, the middle one of the sorted values ((n - 1) // 2), or NaN
     when one is NaN (torch.median without a dim); with ``ignore_nan`` the lower median of the values

@@ -147,3 +147,105 @@ class Einsum(Function):
             grads.append(g)
         return tuple(grads)
 
+
+
+# ----------------------------------------------------------------------------- cross product, inverse,
+# determinant and solve (torch.cross, torch.linalg)
+class Cross(Function):
+    """y = a x b along ``dim`` (3-vectors); dL/da = b x g, dL/db = g x a (the cross product is
+    antisymmetric: g . (a x b) = a . (b x g) = b . (g x a))."""
+
+    saved_inputs = (0, 1)
+
+    def forward(self, a, b, *, dim):
+        self.a, self.b, self.dim = a, b, dim
+        return np.cross(a, b, axis=dim)
+
+    def backward(self, grad):
+        na, nb = self.needs_input_grad
+        d = self.dim
+        return (np.cross(self.b, grad, axis=d) if na else None), (np.cross(grad, self.a, axis=d) if nb else None)
+
+
+def _mT(a):
+    return np.swapaxes(a, -1, -2)
+
+
+class Inv(Function):
+    """Y = A^-1 of each (..., n, n) matrix; dL/dA = -Y^T G Y^T (the front refuses a singular A)."""
+
+    saves_output = True
+
+    def forward(self, a):
+        self.y = np.linalg.inv(a)
+        return self.y
+
+    def backward(self, grad):
+        yt = _mT(self.y)
+        return -(yt @ grad @ yt)
+
+
+def _inv_t(a):
+    """A^-T of each matrix, NaN for a singular one (its gradient is not finite)."""
+    try:
+        return _mT(np.linalg.inv(a))
+    except np.linalg.LinAlgError:
+        out = np.full(a.shape, np.nan, a.dtype)
+        flat, res = a.reshape((-1,) + a.shape[-2:]), out.reshape((-1,) + a.shape[-2:])
+        for i, m in enumerate(flat):
+            try:
+                res[i] = np.linalg.inv(m).T
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+class Det(Function):
+    """det A of each (..., n, n) matrix; dL/dA = g det(A) A^-T (the cofactors), 0 where det A = 0,
+    as PyTorch."""
+
+    saved_inputs, saves_output = (0,), True
+
+    def forward(self, a):
+        self.a = a
+        self.out = np.asarray(np.linalg.det(a), a.dtype)
+        return self.out
+
+    def backward(self, grad):
+        s = (grad * self.out)[..., None, None]
+        singular = self.out == 0
+        if not singular.any():
+            return s * _inv_t(self.a)
+        safe = np.where(singular[..., None, None], np.eye(self.a.shape[-1], dtype=self.a.dtype), self.a)
+        return np.where(singular[..., None, None], np.zeros((), grad.dtype), s * _inv_t(safe))
+
+
+class Slogdet(Function):
+    """log |det A| of each (..., n, n) matrix (or, with ``sign``, the sign of det A, which has no
+    gradient); d log|det A| / dA = A^-T (not finite for a singular A)."""
+
+    saved_inputs = (0,)
+
+    def forward(self, a, *, sign=False):
+        self.a = a
+        s, logabs = np.linalg.slogdet(a)
+        return np.asarray(s if sign else logabs, a.dtype)
+
+    def backward(self, grad):
+        return grad[..., None, None] * _inv_t(self.a)
+
+
+class Solve(Function):
+    """X = A^-1 B for (..., n, n) A and (..., n, k) B; dL/dB = A^-T G, dL/dA = -dL/dB X^T."""
+
+    saved_inputs, saves_output = (0,), True
+
+    def forward(self, a, b):
+        self.a = a
+        self.x = np.linalg.solve(a, b)
+        return self.x
+
+    def backward(self, grad):
+        gb = np.linalg.solve(_mT(self.a), grad)
+        ga = -(gb @ _mT(self.x)) if self.needs_input_grad[0] else None
+        return ga, gb

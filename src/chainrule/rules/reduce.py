@@ -187,13 +187,13 @@ class Norm(Function):
 
     d/dx = sign(x) |x|^(p-1) / norm^(p-1) (x / norm for p = 2, sign(x) for p = 1), taken as 0 where
     the norm is 0, as PyTorch does; for p = +-inf the gradient goes to the extreme |x|, split evenly
-    among ties.
+    among ties (given whole to each of them without ``share_ties``, as PyTorch's cdist and pdist).
     """
 
     saved_inputs, saves_output = (0,), True
 
-    def forward(self, x, p, axis=None, keepdims=False):
-        self.x, self.p, self.axis, self.keepdims = x, p, axis, keepdims
+    def forward(self, x, p, axis=None, keepdims=False, share_ties=True):
+        self.x, self.p, self.axis, self.keepdims, self.share_ties = x, p, axis, keepdims, share_ties
         a = np.abs(x)
         if p == 2:
             out = np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
@@ -228,6 +228,8 @@ class Norm(Function):
                 return np.sign(x) * g
             if p in (np.inf, -np.inf):
                 hit = np.abs(x) == out
+                if not self.share_ties:
+                    return np.sign(x) * hit * g
                 count = hit.sum(axis=self.axis, keepdims=True)
                 return np.sign(x) * hit * (g / count)
             a = np.abs(x)
@@ -285,3 +287,32 @@ class Cumprod(Function):
             tail = np.cumprod(xm[..., j + 1:], axis=-1)   # products of x_{j+1..i}
             out[..., j] = left[..., 0] * (gm[..., j] + np.sum(gm[..., j + 1:] * tail, axis=-1))
         return np.moveaxis(out, -1, d)
+
+
+def _log_cumsum_exp(x, axis):
+    """log sum_{j <= i} e^{x_j} along ``axis``, stably (np.logaddexp's running reduction)."""
+    return np.logaddexp.accumulate(x, axis=axis)
+
+
+class LogCumSumExp(Function):
+    """Running logsumexp along ``dim``: y_i = log sum_{j <= i} e^{x_j};
+    dL/dx_j = sum_{i >= j} g_i e^{x_j - y_i}, summed in log space (the positive and negative parts of g
+    apart) so that nothing overflows."""
+
+    saved_inputs, saves_output = (0,), True
+
+    def forward(self, x, dim):
+        self.x, self.dim = x, dim
+        self.out = _log_cumsum_exp(x, dim)
+        return self.out
+
+    def backward(self, grad):
+        d, x, y = self.dim, self.x, self.out
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.exp(x + _log_suffix_sum(np.maximum(grad, 0), y, d)) -
+                    np.exp(x + _log_suffix_sum(np.maximum(-grad, 0), y, d)))
+
+
+def _log_suffix_sum(g, y, d):
+    """log sum_{i >= j} g_i e^{-y_i} along ``d``, for g >= 0 (-inf where the sum is 0)."""
+    return np.flip(_log_cumsum_exp(np.flip(np.log(g) - y, d), d), d)
