@@ -1028,3 +1028,50 @@ def test_the_folded_gemm_is_the_product_in_every_layout(dtype, order, n):
         expected, before = 0.5 * w - 0.25 * (d.T @ x), w
         assert blas.gemm_into(w, -0.25, x, d, 0.5) and w is before
         np.testing.assert_allclose(w, expected, **tolerance(dtype))
+
+
+def test_a_gpt_style_step_with_positions_from_arange_replays():
+    # minGPT's forward: token and position embeddings, the positions made by arange inside the step,
+    # a causal attention, cross-entropy with ignore_index=-1 (padding), AdamW and clipping
+    class Tiny(cr.nn.Module):
+        def __init__(self, vocab=11, block=6, d=8):
+            super().__init__()
+            self.tok, self.pos = cr.nn.Embedding(vocab, d), cr.nn.Embedding(block, d)
+            self.attn, self.head = cr.nn.Linear(d, 3 * d), cr.nn.Linear(d, vocab)
+
+        def forward(self, idx, targets):
+            b, t = idx.shape
+            pos = cr.arange(0, t, dtype=cr.long)
+            x = self.tok(idx) + self.pos(pos)
+            q, k, v = self.attn(x).split(x.shape[-1], dim=2)
+            x = x + F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            logits = self.head(x)
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+
+    def make():
+        cr.manual_seed(3)
+        model = Tiny().double()
+        opt = cr.optim.AdamW(model.parameters(), lr=1e-2)
+
+        def step(idx, targets):
+            opt.zero_grad(set_to_none=True)
+            loss = model(idx, targets)
+            loss.backward()
+            cr.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            return loss
+        return model, step
+
+    (m_e, eager), (m_c, step) = make(), make()
+    compiled = cr.compile(step, fullgraph=True)
+    rng = np.random.default_rng(13)
+    for _ in range(5):
+        idx = rng.integers(0, 11, (2, 6))
+        targets = np.roll(idx, -1, 1)
+        targets[:, -1] = -1
+        a = compiled(cr.tensor(idx), cr.tensor(targets)).item()
+        b = eager(cr.tensor(idx), cr.tensor(targets)).item()
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    for pc, pe in zip(m_c.parameters(), m_e.parameters()):
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert compiled.stats == {"traces": 1, "replays": 4, "eager": 0}

@@ -39,6 +39,41 @@ def test_comparisons_are_replayed_on_each_calls_data(body):
     assert compiled.stats == {"traces": 1, "replays": 4, "eager": 0}
 
 
+@pytest.mark.parametrize("body", [
+    lambda x: (x * cr.arange(x.shape[1]).float()).sum(),
+    lambda x: (x @ cr.eye(3) * cr.linspace(0, 1, 3)).sum(),
+    lambda x: (x * cr.tensor([1.0, -2.0, 0.5], dtype=cr.float64)).sum() + cr.as_tensor([[1, 2, 3]]).sum(),
+    lambda x: (x * cr.arange(0, 6, 2, dtype=cr.float64, device="cpu")).sum() + cr.logspace(0, 2, 3).sum(),
+], ids=["arange", "eye, linspace", "tensor, as_tensor", "keywords, logspace"])
+def test_factories_from_python_values_are_constants_of_the_replay(body):
+    # arange(T), eye(n), a literal list: made from Python values alone, so the replay keeps them (a
+    # position index in a transformer's forward, a fixed weighting)
+    rng = np.random.default_rng(12)
+    xs = [rng.standard_normal((4, 3)) for _ in range(4)]
+    compiled = cr.compile(body, fullgraph=True)
+    assert calls(compiled, xs) == calls(body, xs)
+    assert compiled.stats == {"traces": 1, "replays": 3, "eager": 0}
+
+
+def test_a_factory_constant_handed_out_and_changed_leaves_the_replay_alone():
+    def body(x):
+        w = cr.tensor([1.0, 2.0, 3.0], dtype=cr.float64)
+        return (x * w).sum(), w
+
+    compiled = cr.compile(body, fullgraph=True)
+    for _ in range(3):
+        total, w = compiled(cr.ones(2, 3, dtype=cr.float64))
+        assert total.item() == 12.0
+        w += 1   # the caller's tensor (the trace's own, then copies): the replay keeps its constant
+        assert w.tolist() == [2.0, 3.0, 4.0]
+    assert compiled.stats["replays"] == 2
+
+
+def test_a_factory_fed_with_the_datas_values_is_not_a_constant():
+    with pytest.raises(CompileError, match="reads a tensor's value"):
+        cr.compile(lambda x: (x * cr.tensor(x.tolist())).sum(), fullgraph=True)(cr.ones(2))
+
+
 def test_a_comparison_outside_any_graph_has_no_gradient():
     x = cr.tensor([1.0, -2.0, 3.0], requires_grad=True)
     m = x > 0

@@ -336,6 +336,12 @@ class Builder:
                               f"would keep as traced")
         if a.ndim == 0 or a.size <= 1 or is_shape_constant(a):
             return self.const(a)
+        if self.trace.made.get(id(a)) is a:  # arange(T), eye(n), tensor([...]) from Python values: the
+            frozen = a.copy()                 # replay's own read-only copy (the step may hand out a)
+            frozen.flags.writeable = False
+            self.keep.append(a)
+            s = self.arr_slot[id(a)] = self.new_slot(frozen)
+            return s
         for s0, arg in self.arg_arrays:  # an argument, converted (labels cast to int64, ...)
             if arg.shape == a.shape and np.array_equal(arg, a):
                 if arg.dtype == a.dtype:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import sys
 import threading
 
-from chainrule import autograd
+import numpy as np
+
+from chainrule import autograd, creation, devices
 from chainrule import random as _random
 from chainrule.compiler import taint
 from chainrule.compiler.buffers import attributes
@@ -72,6 +74,8 @@ class Trace:
         self.buffers: dict = {}  # id(module) -> its buffers when the step first called it (name -> object)
         self.attributes: dict = {}  # id(module) -> its plain attributes then (buffers.attributes)
         self.draws: list = []    # DrawRecord per dropout mask drawn (also an event: ("draw", rec))
+        self.made: dict = {}     # id -> array of a factory's result made from Python values alone
+                                 # (arange(T), eye(n), tensor([1., 2.])): a constant of the replay
         self.problem = None      # the first reason the trace cannot be replayed
         self._thread = threading.get_ident()
         self._saved = []
@@ -169,6 +173,14 @@ class Trace:
                 trace.refuse("calls autograd.grad")
             return agrad(*a, **k)
 
+        def factory(fn):  # arange, eye, linspace, logspace, tensor, as_tensor: their result is a constant
+            def made(*a, **k):  # when every argument is a Python value (a shape, a literal list)
+                out = fn(*a, **k)
+                if mine() and isinstance(out, Tensor) and _python_values(a) and _python_values(k.values()):
+                    trace.made[id(out._data)] = out._data
+                return out
+            return made
+
         def zero_grad_(self, set_to_none=True):
             if not mine():
                 return zero_grad(self, set_to_none)
@@ -212,7 +224,8 @@ class Trace:
         # functions are patched wherever a chainrule module holds them (``from ... import backward``)
         patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make) + \
             _everywhere(resolve, resolve_) + _everywhere(dropout_mask, dropout_mask_) + \
-            [x for fn in (nn_utils.clip_grad_norm_, nn_utils.clip_grad_value_) for x in _everywhere(fn, clipper(fn))]
+            [x for fn in (nn_utils.clip_grad_norm_, nn_utils.clip_grad_value_) for x in _everywhere(fn, clipper(fn))] + \
+            [x for fn in FACTORIES for x in _everywhere(fn, factory(fn))]
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:
@@ -262,6 +275,23 @@ class Trace:
             if vc is not None and len(vc) > 1 and vc[-1] > self._seq0:
                 return True
         return False
+
+
+FACTORIES = (creation.arange, creation.eye, creation.linspace, creation.logspace, creation.tensor,
+             creation.as_tensor)
+_PYTHON_SCALARS = (bool, int, float, str, type(None))
+
+
+def _python_values(values) -> bool:
+    """Are ``values`` Python's own numbers, strings, dtypes, devices, or lists and tuples of them (never
+    an array, a tensor or a NumPy scalar, which may carry the step's data)?"""
+    for v in values:
+        if isinstance(v, (list, tuple)):
+            if not _python_values(v):
+                return False
+        elif type(v) not in _PYTHON_SCALARS and not isinstance(v, (np.dtype, type, devices.device)):
+            return False
+    return True
 
 
 def _everywhere(fn, new) -> list:
