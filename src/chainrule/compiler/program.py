@@ -261,15 +261,15 @@ class Builder:
         self.p.steps.append(clip)
 
     def draw(self, d) -> None:
-        """A dropout mask drawn afresh each replay, at the point of the step where eager draws it, from
-        the generator eager uses (the default stream is looked up at each call: manual_seed replaces it)."""
+        """A random draw (a dropout mask, a sampler's tensor) made afresh each replay, at the point of the
+        step where eager draws it, from the generator eager uses (the default stream is looked up at
+        each call: manual_seed replaces it)."""
         s = self.new_slot(d.out)
         self.arr_slot[id(d.out)] = s
-        env, rng, shape, prob, dtype = self.p.env, d.rng, d.shape, d.p, d.dtype
-        mask = _random.dropout_mask
+        env, rng, redo = self.p.env, d.rng, d.redo
         if all(r is not rng for r in self.p.rngs):
             self.p.rngs.append(rng)
-        self.p.steps.append(lambda: env.__setitem__(s, mask(rng, shape, prob, dtype)))
+        self.p.steps.append(lambda: env.__setitem__(s, redo()))
 
     def tensor_slot(self, t: Tensor) -> int:
         """The slot of a tensor that an op reads."""

@@ -43,19 +43,19 @@ _VALUE_READS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist
                 "__repr__", "__format__", "__iter__")
 
 
-RANDOM = "draws random numbers (randn, rand, a generator's draw...) other than dropout's mask, which a " \
-    "replay would repeat identically"
+RANDOM = "draws random numbers other than dropout's mask and the samplers' (randn, rand, randint, " \
+    "randperm and their _like forms, with Python sizes), which a replay would repeat identically"
 
 
 class DrawRecord:
-    """One dropout mask drawn during the trace (``random.dropout_mask``): its arguments, the array it
-    gave, and for a draw from the default stream the stream's state before and after."""
+    """One random draw during the trace (a dropout mask, a sampler's tensor): the generator it drew from
+    (None: the default stream), the array it gave, ``redo`` (the same draw again, for a replay), and
+    for a draw from the default stream the stream's state before and after."""
 
-    __slots__ = ("rng", "shape", "p", "dtype", "out", "before", "after")
+    __slots__ = ("rng", "out", "redo", "before", "after")
 
-    def __init__(self, rng, shape, p, dtype, out, before, after):
-        self.rng, self.shape, self.p, self.dtype, self.out = rng, shape, p, dtype, out
-        self.before, self.after = before, after
+    def __init__(self, rng, out, redo, before, after):
+        self.rng, self.out, self.redo, self.before, self.after = rng, out, redo, before, after
 
 
 class Trace:
@@ -153,20 +153,40 @@ class Trace:
                 trace.refuse(RANDOM)
             return resolve(*a, **k)
 
-        def dropout_mask_(rng, shape, p, dtype):  # the draw a replay repeats (Builder.draw)
-            if not mine():
-                return dropout_mask(rng, shape, p, dtype)
+        def drawn(rng, redo):  # a draw a replay repeats (Builder.draw): ``redo()`` gives its array
             before = rng_state() if rng is None else None
             trace._drawing = True
             try:
-                out = dropout_mask(rng, shape, p, dtype)
+                out = redo()
             finally:
                 trace._drawing = False
             after = rng_state() if rng is None else None
-            rec = DrawRecord(rng, tuple(shape), p, dtype, out, before, after)
+            rec = DrawRecord(rng, out, redo, before, after)
             trace.draws.append(rec)
             trace.events.append(("draw", rec))
             return out
+
+        def dropout_mask_(rng, shape, p, dtype):
+            if not mine():
+                return dropout_mask(rng, shape, p, dtype)
+            shape = tuple(shape)
+            return drawn(rng, lambda: dropout_mask(rng, shape, p, dtype))
+
+        def sampler(fn):  # randn(2, 3), rand_like(x), randint(0, 10, (4,)), randperm(n): drawn afresh by
+            like = fn in LIKE_SAMPLERS  # the replay, when the sizes and options are Python values
+
+            def sample(*a, **k):
+                rng = k.get("generator", k.get("rng"))
+                if not mine() or trace._drawing or k.get("requires_grad") or \
+                        not _python_values(a[1:] if like else a) or \
+                        not _python_values(v for n, v in k.items() if n not in ("generator", "rng")) or \
+                        not (rng is None or isinstance(rng, (np.random.Generator, _random.Generator))):
+                    return fn(*a, **k)    # (a draw resolve_ refuses, if it is the step's)
+                if like:  # only the input's shape and dtype count: a stand-in, not the step's array
+                    src = a[0]._data if isinstance(a[0], Tensor) else np.asarray(a[0])
+                    a = (np.broadcast_to(np.zeros((), src.dtype), src.shape),) + tuple(a[1:])
+                return make(drawn(rng, lambda: fn(*a, **k)._data))
+            return sample
 
         def grad_(*a, **k):
             if mine():
@@ -225,7 +245,8 @@ class Trace:
         patches += _everywhere(backward, backward_) + _everywhere(agrad, grad_) + _everywhere(make_tensor, make) + \
             _everywhere(resolve, resolve_) + _everywhere(dropout_mask, dropout_mask_) + \
             [x for fn in (nn_utils.clip_grad_norm_, nn_utils.clip_grad_value_) for x in _everywhere(fn, clipper(fn))] + \
-            [x for fn in FACTORIES for x in _everywhere(fn, factory(fn))]
+            [x for fn in FACTORIES for x in _everywhere(fn, factory(fn))] + \
+            [x for fn in SAMPLERS + LIKE_SAMPLERS for x in _everywhere(fn, sampler(fn))]
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:
@@ -279,6 +300,8 @@ class Trace:
 
 FACTORIES = (creation.arange, creation.eye, creation.linspace, creation.logspace, creation.tensor,
              creation.as_tensor)
+SAMPLERS = (creation.randn, creation.rand, creation.randint, creation.randperm)
+LIKE_SAMPLERS = (creation.randn_like, creation.rand_like, creation.randint_like)
 _PYTHON_SCALARS = (bool, int, float, str, type(None))
 
 
