@@ -4,6 +4,8 @@ logcumsumexp, kthvalue, mode, bucketize, searchsorted, isin, cov, corrcoef) and 
 (norms, inv, det, slogdet, solve, matrix_power, cross, multi_dot) with the top-level inverse, det,
 logdet, slogdet and matrix_power: each as the same snippet in chainrule and in torch (values,
 float64 gradients, dtypes, errors), with a float64 gradcheck for every differentiable op."""
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -238,6 +240,29 @@ def test_distance_refusals_are_torchs():
     both_raise(lambda: cr.dist(cr.ones(2, dtype=cr.int64), cr.ones(2, dtype=cr.int64)),
                lambda: torch.dist(torch.ones(2, dtype=torch.long), torch.ones(2, dtype=torch.long)), r,
                "norm\\(\\): input dtype should be either floating point or complex. Got Long instead.")
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, INF])
+def test_cdist_in_row_blocks_gives_the_same_numbers(p, monkeypatch):
+    # the rule holds one block of differences at a time (here a few rows, batched): torch's values and
+    # gradients at every block boundary, and the same numbers as one block
+    a, b = rand(2, 7, 3), rand(1, 5, 3, seed=1)
+    whole = cr.cdist(cr.tensor(a), cr.tensor(b), p=p).numpy()
+    monkeypatch.setattr(cr.rules.reduce.Cdist, "BLOCK", 40)   # 40 // (2 * 5 * 3) = 1 row a block
+    check_op(lambda x, y: cr.cdist(x, y, p=p), lambda x, y: torch.cdist(x, y, p=p), [a, b])
+    np.testing.assert_array_equal(cr.cdist(cr.tensor(a), cr.tensor(b), p=p).numpy(), whole)
+
+
+def test_cdist_of_large_sets_holds_a_block_not_all_differences():
+    # 1500 x 1500 points of 64 coordinates: all differences at once would be 1.1 GB in float64
+    code = ("import numpy as np, chainrule as cr\n"
+            "r = np.random.default_rng(0)\n"
+            "a = cr.tensor(r.standard_normal((1500, 64)), requires_grad=True)\n"
+            "d = cr.cdist(a, cr.tensor(r.standard_normal((1500, 64))))\n"
+            "d.sum().backward()\n"
+            "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert int(out.stdout) < 400_000   # kB: the process's own peak
 
 
 def test_cdist_keeps_float32():

@@ -1,6 +1,7 @@
-"""Distances and norms (PyTorch's signatures): cdist, pdist, dist, and torch.linalg's vector_norm,
-matrix_norm and norm, from the differences and the p-norm rule (:class:`chainrule.rules.reduce.Norm`:
-its gradient at a zero distance is 0, as PyTorch's) or amax/amin of sums."""
+"""Distances and norms (PyTorch's signatures): cdist and pdist (the Cdist rule: the differences a block
+of rows at a time), dist, and torch.linalg's vector_norm, matrix_norm and norm, from the p-norm
+(:func:`chainrule.rules.reduce.pnorm`: its gradient at a zero distance is 0, as PyTorch's) or
+amax/amin of sums."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,7 @@ from chainrule.ops.convert import as_tensor, promote
 from chainrule.ops.index import index_select
 from chainrule.ops.misc import norm
 from chainrule.ops.reduce import amax, amin
-from chainrule.rules.reduce import Norm
+from chainrule.rules.reduce import Cdist
 
 
 def _p(p, op) -> float:
@@ -54,14 +55,15 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ShapeError(f"cdist: the batch dimensions of X1 {a.shape} and X2 {b.shape} do not broadcast") from None
-    diff = a.unsqueeze(-2) - b.unsqueeze(-3)     # (..., P, 1, M) - (..., 1, R, M) -> (..., P, R, M)
-    return _row_norms(diff, p)
-
-
-def _row_norms(diff, p):
-    """The p-norms of the last axis of ``diff``; for p = inf each coordinate tied for the largest gets
-    the whole gradient, as PyTorch's cdist and pdist (torch.norm shares it)."""
-    return Norm.apply(diff, p=p, axis=(diff.ndim - 1,), keepdims=False, share_ties=False)
+    a, b = promote(a, b)
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    (P, M), R = a.shape[-2:], b.shape[-2]  # noqa: N806
+    if a.shape[:-2] != batch:
+        a = a.expand(*batch, P, M)
+    if b.shape[:-2] != batch:
+        b = b.expand(*batch, R, M)
+    out = Cdist.apply(a.reshape(-1, P, M), b.reshape(-1, R, M), p=p)  # the rows in blocks: bounded memory
+    return out.reshape(*batch, P, R)
 
 
 def pdist(input, p=2):  # noqa: A002
@@ -73,10 +75,9 @@ def pdist(input, p=2):  # noqa: A002
         raise ShapeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
     if x._data.dtype.kind != "f":
         raise DtypeError("pdist only supports floating-point dtypes")
-    i, j = np.triu_indices(x.shape[0], k=1)
-    rows_i = index_select(x, 0, make(shape_constant(i.astype(np.int64))))
-    rows_j = index_select(x, 0, make(shape_constant(j.astype(np.int64))))
-    return _row_norms(rows_i - rows_j, p)
+    n = x.shape[0]
+    upper = np.flatnonzero(np.triu(np.ones((n, n), bool), k=1))   # the pairs i < j, in torch's order
+    return index_select(cdist(x, x, p).reshape(-1), 0, make(shape_constant(upper.astype(np.int64))))
 
 
 def dist(input, other, p=2):  # noqa: A002

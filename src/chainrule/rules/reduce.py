@@ -182,60 +182,105 @@ class Cumsum(Function):
         return np.flip(np.cumsum(np.flip(grad, d), axis=d), d)
 
 
-class Norm(Function):
-    """The p-norm (sum |x|^p)^(1/p) over axes (p = inf: max |x|, -inf: min |x|).
+def pnorm(x, p, axis):
+    """The p-norm (sum |x|^p)^(1/p) over ``axis`` (an int, a tuple, or None for all), keeping the reduced
+    axes (p = inf: max |x|, -inf: min |x|, 0: the count of non-zeros)."""
+    a = np.abs(x)
+    if p == 2:
+        return np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
+    if p == 1:
+        return np.sum(a, axis=axis, keepdims=True)
+    if p == np.inf:
+        return np.amax(a, axis=axis, keepdims=True)
+    if p == -np.inf:
+        return np.amin(a, axis=axis, keepdims=True)
+    if p == 0:
+        return np.sum(a != 0, axis=axis, keepdims=True).astype(x.dtype)
+    with np.errstate(divide="ignore"):
+        return np.sum(a ** p, axis=axis, keepdims=True) ** (1.0 / p)
 
-    d/dx = sign(x) |x|^(p-1) / norm^(p-1) (x / norm for p = 2, sign(x) for p = 1), taken as 0 where
-    the norm is 0, as PyTorch does; for p = +-inf the gradient goes to the extreme |x|, split evenly
-    among ties (given whole to each of them without ``share_ties``, as PyTorch's cdist and pdist).
-    """
+
+def pnorm_grad(x, out, g, p, axis, share_ties=True):
+    """dL/dx of ``out = pnorm(x, p, axis)`` (kept axes) for the upstream ``g`` (shaped as ``out``):
+    sign(x) |x|^(p-1) / norm^(p-1) times g (x / norm for p = 2, sign(x) for p = 1), 0 where the norm
+    is 0, as PyTorch does; for p = +-inf g goes to the extreme |x|, split evenly among ties (given
+    whole to each of them without ``share_ties``, as PyTorch's cdist and pdist)."""
+    zero = np.zeros((), x.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if p == 0:
+            return np.zeros(x.shape, x.dtype)
+        if p == 2:
+            return np.where(out == 0, zero, g / out) * x
+        if p == 1:
+            return np.sign(x) * g
+        if p in (np.inf, -np.inf):
+            hit = np.abs(x) == out
+            if not share_ties:
+                return np.sign(x) * hit * g
+            count = hit.sum(axis=axis, keepdims=True)
+            return np.sign(x) * hit * (g / count)
+        a = np.abs(x)
+        scaled = np.where(x == 0, zero, np.sign(x) * a ** (p - 1))
+        return scaled * np.where(out == 0, zero, g / out ** (p - 1))
+
+
+class Norm(Function):
+    """The p-norm (sum |x|^p)^(1/p) over axes (p = inf: max |x|, -inf: min |x|): :func:`pnorm`, and
+    its gradient :func:`pnorm_grad` (0 where the norm is 0; for p = +-inf to the extreme |x|, split
+    among ties unless ``share_ties`` is False)."""
 
     saved_inputs, saves_output = (0,), True
 
     def forward(self, x, p, axis=None, keepdims=False, share_ties=True):
         self.x, self.p, self.axis, self.keepdims, self.share_ties = x, p, axis, keepdims, share_ties
-        a = np.abs(x)
-        if p == 2:
-            out = np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
-        elif p == 1:
-            out = np.sum(a, axis=axis, keepdims=True)
-        elif p == np.inf:
-            out = np.amax(a, axis=axis, keepdims=True)
-        elif p == -np.inf:
-            out = np.amin(a, axis=axis, keepdims=True)
-        elif p == 0:
-            out = np.sum(a != 0, axis=axis, keepdims=True).astype(x.dtype)
-        else:
-            with np.errstate(divide="ignore"):
-                out = np.sum(a ** p, axis=axis, keepdims=True) ** (1.0 / p)
-        self.out = out
+        out = self.out = pnorm(x, p, axis)
         if keepdims:
             return out
         return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
 
     def backward(self, grad):
-        x, p, out = self.x, self.p, self.out
-        g = grad
+        x, g = self.x, grad
         if not self.keepdims:
             g = g.reshape((1,) * x.ndim) if self.axis is None else np.expand_dims(g, self.axis)
-        zero = np.zeros((), x.dtype)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if p == 0:
-                return np.zeros(x.shape, x.dtype)
-            if p == 2:
-                return np.where(out == 0, zero, g / out) * x
-            if p == 1:
-                return np.sign(x) * g
-            if p in (np.inf, -np.inf):
-                hit = np.abs(x) == out
-                if not self.share_ties:
-                    return np.sign(x) * hit * g
-                count = hit.sum(axis=self.axis, keepdims=True)
-                return np.sign(x) * hit * (g / count)
-            a = np.abs(x)
-            scaled = np.where(x == 0, zero, np.sign(x) * a ** (p - 1))
-            return scaled * np.where(out == 0, zero, g / out ** (p - 1))
+        return pnorm_grad(x, self.out, g, self.p, self.axis, self.share_ties)
 
+
+class Cdist(Function):
+    """D[n, i, j] = ||a[n, i] - b[n, j]||_p (a: (N, P, M), b: (N, R, M)), as torch.cdist; the rows of a
+    in blocks, so that only a block's differences are ever held (the backward computes them again).
+    dL/da_i = sum_j d||d_ij||/dd_ij G_ij and dL/db_j = -sum_i of the same (:func:`pnorm_grad`, the
+    whole gradient to each tie for p = inf, as PyTorch's)."""
+
+    saved_inputs, saves_output = (0, 1), True
+    BLOCK = 1 << 20  # elements of differences per block
+
+    def forward(self, a, b, *, p):
+        self.a, self.b, self.p = a, b, p
+        out = self.out = np.empty(a.shape[:-1] + (b.shape[-2],), np.result_type(a, b))
+        for rows in self._blocks():
+            out[:, rows] = pnorm(self._diff(rows), p, -1)[..., 0]
+        return out
+
+    def backward(self, grad):
+        need_a, need_b = self.needs_input_grad
+        ga = np.zeros(self.a.shape, grad.dtype) if need_a else None
+        gb = np.zeros(self.b.shape, grad.dtype) if need_b else None
+        for rows in self._blocks():
+            gd = pnorm_grad(self._diff(rows), self.out[:, rows, :, None], grad[:, rows, :, None], self.p, -1,
+                            share_ties=False)
+            if need_a:
+                ga[:, rows] = gd.sum(2)
+            if need_b:
+                gb -= gd.sum(1)
+        return ga, gb
+
+    def _diff(self, rows):
+        return self.a[:, rows, None, :] - self.b[:, None, :, :]
+
+    def _blocks(self):
+        n, p, m = self.a.shape
+        step = max(1, self.BLOCK // max(1, n * self.b.shape[1] * m))
+        return [slice(i, min(i + step, p)) for i in range(0, p, step)] or [slice(0, 0)]
 
 
 def _others_product(x, axis):
