@@ -246,6 +246,21 @@ def test_topk(shape, largest):
 
 
 # ----------------------------------------------------------------------------- gather, scatter, select
+def test_an_index_out_of_range_is_a_runtime_error_as_in_pytorch():
+    # gather, scatter_add and index_select raise RuntimeError in PyTorch; chainrule's error is that
+    # and an IndexError (what it raised before)
+    x = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    for call in (lambda L: L.gather(L.tensor(x), 1, L.tensor([[0], [5]])),
+                 lambda L: L.gather(L.tensor(x), 1, L.tensor([[0], [-1]])),
+                 lambda L: L.scatter_add(L.tensor(x), 1, L.tensor([[0], [5]]), L.ones(2, 1)),
+                 lambda L: L.index_select(L.tensor(x), 1, L.tensor([5]))):
+        for lib in (torch, cr):
+            with pytest.raises(RuntimeError, match="5|-1"):
+                call(lib)
+        with pytest.raises(IndexError, match="out of bounds"):
+            call(cr)
+
+
 def test_gather_and_its_gradient_adds_at_repeats():
     rng = rng_for("gather")
     x = rng.standard_normal((3, 4))

@@ -2,7 +2,7 @@
 
 It imports nothing else of chainrule (checked by import-linter, see ARCHITECTURE.md).
 """
-from chainrule.core.errors import DtypeError, LinAlgError, ShapeError  # noqa: F401
+from chainrule.core.errors import DtypeError, IndexRangeError, LinAlgError, ShapeError  # noqa: F401
 from chainrule.core.engine import (  # noqa: F401
     RemovableHandle, backward, grad, queue_callback, register_hook, toposort)
 from chainrule.core.function import (  # noqa: F401

@@ -18,3 +18,8 @@ class DtypeError(RuntimeError, TypeError):
 class LinAlgError(RuntimeError):
     """A linear-algebra op met a matrix it cannot handle, a singular one (PyTorch's
     ``torch.linalg.LinAlgError``, a RuntimeError)."""
+
+
+class IndexRangeError(IndexError, RuntimeError):
+    """An index outside its axis in gather, scatter or index_select (PyTorch's RuntimeError there; an
+    IndexError, the type chainrule raised before, and Python's for an index out of range)."""

@@ -13,7 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad, shape_constant
+from chainrule.core import DtypeError, IndexRangeError, ShapeError, TensorBase, make, no_grad, shape_constant
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.ops.elementwise import compare, where
@@ -303,7 +303,7 @@ def _check_along(x, idx: np.ndarray, dim: int, op: str, src_shape=None) -> None:
                              f"{src_shape} at dim {d}")
     if idx.size and (idx.min() < 0 or idx.max() >= shape[dim]):  # negative ones too, as PyTorch (NumPy
         bad = idx[(idx < 0) | (idx >= shape[dim])].flat[0]            # would wrap them)
-        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} of size {shape[dim]}")
+        raise IndexRangeError(f"{op}: index {bad} is out of bounds for dim {dim} of size {shape[dim]}")
 
 
 
@@ -414,7 +414,7 @@ def index_select(input, dim: int, index):  # noqa: A002
     a = args.dim(dim, x.ndim, "index_select")
     n = x.shape[a] if x.ndim else 1
     if idx.size and (idx.min() < 0 or idx.max() >= n):  # negative ones too, as PyTorch
-        raise IndexError(f"index_select: index {idx[(idx < 0) | (idx >= n)][0]} is out of bounds for "
+        raise IndexRangeError(f"index_select: index {idx[(idx < 0) | (idx >= n)][0]} is out of bounds for "
                          f"dim {a} of size {n}")
     if x.ndim == 0:
         return TakeAlong.apply(x.reshape(1), index, dim=0).reshape(())
