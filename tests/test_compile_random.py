@@ -171,3 +171,30 @@ def test_other_draws_run_eagerly_with_the_reason(body):
         f(cr.ones(3, 2))
     f(cr.ones(3, 2))
     assert f.stats == {"traces": 1, "replays": 0, "eager": 1}
+
+
+def test_attention_dropout_is_a_dropout_draw_the_replay_repeats():
+    # scaled_dot_product_attention's dropout_p (and so MultiheadAttention's and a Transformer layer's
+    # dropout) draws dropout's mask: a compiled training step replays it with eager's numbers
+    def make():
+        cr.manual_seed(0)
+        layer = cr.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.2, batch_first=True).double()
+        opt = cr.optim.RMSprop(layer.parameters(), lr=1e-3)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (layer(x) ** 2).mean() + F.scaled_dot_product_attention(x, x, x, dropout_p=0.3).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    eager, compiled = make(), cr.compile(make(), fullgraph=True)
+    rng = np.random.default_rng(4)
+    data = [cr.tensor(rng.standard_normal((2, 5, 8))) for _ in range(6)]
+    out = []
+    for f in (eager, compiled):
+        cr.manual_seed(21)
+        out.append(([f(x).item() for x in data], cr.random.get_rng().bit_generator.state))
+    assert out[1] == out[0]
+    assert compiled.stats == {"traces": 1, "replays": 5, "eager": 0}

@@ -122,8 +122,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         kind = "bool" if m._data.dtype == np.bool_ else "float"
         extra = [m if kind == "bool" else as_tensor(m, q._data.dtype)]
     if dropout_p:
-        keep = resolve(generator).random(np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (L, S)) >= dropout_p
-        extra.append(make((keep / (1 - dropout_p)).astype(q._data.dtype)))
+        shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (L, S)   # dropout's own draw (which
+        extra.append(make(dropout_mask(generator, shape, dropout_p, q._data.dtype)))  # a compiled step repeats)
     s = 1 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
     return ScaledDotProductAttention.apply(q, k, v, *extra, scale=s, mask=kind, dropout=bool(dropout_p))
 
