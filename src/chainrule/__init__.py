@@ -68,7 +68,10 @@ from chainrule._settings import get_float32_matmul_precision, set_float32_matmul
 from chainrule._settings import (are_deterministic_algorithms_enabled,  # noqa: F401
                                  is_deterministic_algorithms_warn_only_enabled, use_deterministic_algorithms)
 from chainrule._format import set_printoptions  # noqa: F401
-from chainrule.dtypes import finfo, iinfo  # noqa: F401
+from chainrule.dtypes import can_cast, finfo, iinfo, promote_types  # noqa: F401
+from chainrule.ops import is_floating_point, is_nonzero, result_type  # noqa: F401
+from chainrule.random import initial_seed, seed  # noqa: F401
+from chainrule._settings import get_num_threads, set_num_threads  # noqa: F401
 from chainrule.ops.shape import broadcast_shapes, broadcast_tensors, is_tensor, meshgrid, numel  # noqa: F401
 from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
     atleast_1d, atleast_2d, atleast_3d, broadcast_to, column_stack, dsplit, dstack, hsplit, hstack, ravel,

@@ -1,7 +1,10 @@
-"""PyTorch's global switches that have no meaning on NumPy, accepted and remembered (documented no-ops)."""
+"""PyTorch's global switches: the thread count (NumPy's BLAS threads), and those that have no meaning
+on NumPy, accepted and remembered (documented no-ops)."""
 from __future__ import annotations
 
 import warnings
+
+from threadpoolctl import threadpool_info, threadpool_limits
 
 _PRECISIONS = ("highest", "high", "medium")
 _matmul_precision = "highest"
@@ -40,3 +43,22 @@ def are_deterministic_algorithms_enabled() -> bool:
 def is_deterministic_algorithms_warn_only_enabled() -> bool:
     """The warn_only flag use_deterministic_algorithms last set."""
     return _deterministic["warn_only"]
+
+
+def set_num_threads(num: int) -> None:
+    """The threads NumPy's BLAS (and OpenMP) may use in this process (torch.set_num_threads: PyTorch's
+    intra-op threads; chainrule's parallel work is BLAS's). ``chainrule train --threads`` sets it too."""
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    threadpool_limits(num)
+
+
+def blas_threads() -> int | None:
+    """The BLAS thread count in force (None if no BLAS library is loaded)."""
+    counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    return min(counts) if counts else None
+
+
+def get_num_threads() -> int:
+    """The threads NumPy's BLAS uses now (1 when no BLAS library reports a count)."""
+    return blas_threads() or 1

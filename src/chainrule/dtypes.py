@@ -135,6 +135,21 @@ def operands_dtype(*operands) -> np.dtype:
     return _combine(best[0], _combine(best[1], best[2]))
 
 
+def promote_types(type1, type2) -> np.dtype:
+    """The dtype an op on tensors of dtypes ``type1`` and ``type2`` computes in (torch.promote_types)."""
+    return result_type(as_dtype(type1), as_dtype(type2))
+
+
+def _category(d: np.dtype) -> int:
+    return 0 if d.kind == "b" else 2 if d.kind == "f" else 1
+
+
+def can_cast(from_, to) -> bool:
+    """Whether PyTorch's type promotion may cast ``from_`` to ``to``: never to a lower category (bool <
+    integers < floats), any size within one (torch.can_cast)."""
+    return _category(as_dtype(from_)) <= _category(as_dtype(to))
+
+
 def set_default_dtype(dtype) -> None:
     """The float dtype of new tensors made from Python floats and of factories (float32 or float64)."""
     global DEFAULT_FLOAT

@@ -9,14 +9,27 @@ import numpy as np
 from chainrule import devices
 from chainrule.core import TensorBase, make
 
-_rng = np.random.default_rng()
+_seed = secrets.randbits(63)   # the stream's seed until manual_seed (initial_seed reports it)
+_rng = np.random.default_rng(_seed)
 
 
 def manual_seed(seed: int) -> np.random.Generator:
     """Seed chainrule's generator (weights, dropout masks, randn/rand without rng=)."""
-    global _rng
-    _rng = np.random.default_rng(seed)
+    global _rng, _seed
+    _rng, _seed = np.random.default_rng(seed), seed
     return _rng
+
+
+def seed() -> int:
+    """Seed chainrule's generator with a fresh non-deterministic number, and return it (torch.seed)."""
+    s = secrets.randbits(63)
+    manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    """The seed of chainrule's generator: the last one given to manual_seed or drawn by seed()."""
+    return _seed
 
 
 def get_rng() -> np.random.Generator:

@@ -69,3 +69,4 @@ from chainrule.ops.index import cummax, cummin, kthvalue, mode  # noqa: F401,E40
 from chainrule.ops.misc import logcumsumexp  # noqa: F401,E402
 from chainrule.ops.counting import bucketize, isin, searchsorted  # noqa: F401,E402
 from chainrule.ops.inverse import det, inverse, logdet, matrix_power, slogdet  # noqa: F401,E402
+from chainrule.ops.info import is_floating_point, is_nonzero, result_type  # noqa: F401,E402

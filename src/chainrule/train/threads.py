@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from threadpoolctl import threadpool_info, threadpool_limits
+from chainrule._settings import blas_threads, set_num_threads
 
 ENV = "CHAINRULE_NUM_THREADS"
 DEFAULT = 1
@@ -46,11 +46,8 @@ def use(n: int) -> int:
     for v in BLAS_VARS:
         os.environ[v] = str(n)
     os.environ[ENV] = str(n)
-    threadpool_limits(n)   # the libraries already loaded; the limit stays for the process's life
+    set_num_threads(n)   # the libraries already loaded; the limit stays for the process's life
     return n
 
 
-def current() -> int | None:
-    """The BLAS thread count in force (None if no BLAS library is loaded)."""
-    counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    return min(counts) if counts else None
+current = blas_threads  # the BLAS thread count in force (None if no BLAS library is loaded)
