@@ -569,6 +569,38 @@ class Tensor(TensorBase):
         return _inplace.apply_(self, "scatter_", lambda old, s: _ops.scatter(old, dim, index, s, value, reduce=reduce),
                                src)
 
+    # in-place forms of the index writes (GNN message passing: out.index_add_(0, dst, messages))
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return _inplace.apply_(self, "index_add_", lambda old, s: _ops.index_add(old, dim, index, s, alpha=alpha),
+                               source)
+
+    def index_copy_(self, dim, index, source):
+        return _inplace.apply_(self, "index_copy_", lambda old, s: _ops.index_copy(old, dim, index, s), source)
+
+    def index_fill_(self, dim, index, value):
+        return _inplace.apply_(self, "index_fill_", lambda old: _ops.index_fill(old, dim, index, value))
+
+    def scatter_add_(self, dim, index, src):
+        return _inplace.apply_(self, "scatter_add_", lambda old, s: _ops.scatter_add(old, dim, index, s), src)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return _inplace.apply_(self, "scatter_reduce_", lambda old, s: _ops.scatter_reduce(
+            old, dim, index, s, reduce, include_self=include_self), src)
+
+    def tril_(self, diagonal=0): return _inplace.apply_(self, "tril_", _ops.tril, diagonal)
+    def triu_(self, diagonal=0): return _inplace.apply_(self, "triu_", _ops.triu, diagonal)
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return _inplace.apply_(self, "nan_to_num_", _ops.nan_to_num, nan, posinf, neginf)
+    def sign_(self): return _inplace.apply_(self, "sign_", _ops.sign)
+    def floor_(self): return _inplace.apply_(self, "floor_", _ops.floor)
+    def ceil_(self): return _inplace.apply_(self, "ceil_", _ops.ceil)
+    def round_(self): return _inplace.apply_(self, "round_", _ops.round)
+    def trunc_(self): return _inplace.apply_(self, "trunc_", _ops.trunc)
+    def sin_(self): return _inplace.apply_(self, "sin_", _ops.sin)
+    def cos_(self): return _inplace.apply_(self, "cos_", _ops.cos)
+    def clamp_min_(self, min): return _inplace.apply_(self, "clamp_min_", _ops.clamp_min, min)  # noqa: A002
+    def clamp_max_(self, max): return _inplace.apply_(self, "clamp_max_", _ops.clamp_max, max)  # noqa: A002
+
     # ---- ops added for PyTorch parity (linear algebra, distances and reductions)
     def mv(self, vec): return _ops.mv(self, vec)
     def addmm(self, mat1, mat2, *, beta=1, alpha=1): return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)

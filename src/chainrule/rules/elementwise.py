@@ -659,12 +659,18 @@ class Reciprocal(Function):
         return -grad * self.out * self.out
 
 
+def _sign(x):
+    """-1, 0 or 1, and 0 for NaN, as PyTorch's sign (NumPy's gives NaN)."""
+    s = np.sign(x)
+    return np.where(s != s, s.dtype.type(0), s) if s.dtype.kind == "f" else s
+
+
 class Flat(Function):
     """A piecewise-constant function (sign, trunc, floor, round...): d/dx = 0 (PyTorch's zero gradient)."""
 
     def forward(self, x, fn="sign"):
         self.shape = x.shape
-        return getattr(np, fn)(x)
+        return _sign(x) if fn == "sign" else getattr(np, fn)(x)
 
     def backward(self, grad):
         return np.zeros(self.shape, grad.dtype)
