@@ -1713,9 +1713,8 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     labels = _labels(target, t).reshape(n, 1)
     dtype = x._data.dtype
     others = labels != make(shape_constant(np.arange(c)))  # (N, C): the target's own column adds nothing
-    w = _class_weight(weight, c, dtype, "multi_margin_loss")
-    if w is not None:
-        wt = weight if isinstance(weight, Tensor) and weight._data.dtype == dtype else make(w)
+    wt = _weight_tensor(weight, _class_weight(weight, c, dtype, "multi_margin_loss"))
+    if wt is not None:
         with no_grad():   # the weights get no gradient, as in PyTorch
             picked = ops.index_select(wt, 0, labels.reshape(n)).unsqueeze(1)
         others = others * picked

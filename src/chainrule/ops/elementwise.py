@@ -9,6 +9,7 @@ import numpy as np
 from chainrule.core import ShapeError, TensorBase, make, no_grad
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.ops.inplace import write_out
+from chainrule.rules.floating import Indicator
 from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Compare, Cos, Div, Exp, LeakyReLU, Log,
                                          Maximum, Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt,
                                          RoundedDiv, Sub, Tanh, Where)
@@ -184,6 +185,13 @@ def where(condition, input=None, other=None):  # noqa: A002 - torch keywords
                                     dtype=bool))
     a, b = promote(input, other)
     return Where.apply(a, b, condition)
+
+
+def indicate(np_fn, x):
+    """``np_fn`` of one operand's values (np.isnan, np.logical_not, np.invert...) as the Indicator op,
+    outside any graph (no gradient), as :func:`compare` is for two: a compiled step repeats it."""
+    with no_grad():
+        return Indicator.apply(as_tensor(x), fn=np_fn)
 
 
 def compare(np_fn, a, b):

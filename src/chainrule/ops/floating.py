@@ -18,16 +18,15 @@ from chainrule import dtypes
 from chainrule.core import DtypeError, TensorBase, no_grad
 from chainrule.ops import args, reduce
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.ops.elementwise import compare, div, pow
+from chainrule.ops.elementwise import compare, div, indicate, pow
 from chainrule.ops.transcendental import real_binary
-from chainrule.rules.floating import Copysign, FMax, FMin, Heaviside, Indicator, NanToNum, NanZero
+from chainrule.rules.floating import Copysign, FMax, FMin, Heaviside, NanToNum, NanZero
 
 
 def _indicator(np_fn, name: str, doc: str):
     def op(input, *, out=None):  # noqa: A002 - torch's keywords
         args.no_out(name, out)
-        with no_grad():  # recorded (a compiled step repeats it), outside any graph
-            return Indicator.apply(as_tensor(input), fn=np_fn)
+        return indicate(np_fn, input)  # an op outside any graph: a compiled step repeats it
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = doc + " as a bool tensor (no gradient)."

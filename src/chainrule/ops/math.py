@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import TensorBase, make, no_grad
+from chainrule.core import TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_pair, promote
-from chainrule.ops.elementwise import clip, compare, div, unary
+from chainrule.ops.elementwise import clip, compare, div, indicate, unary
 from chainrule.rules.elementwise import Exp2, Flat, Frac, Lerp, Log2, Log10, Reciprocal, Rsqrt
-from chainrule.rules.floating import Indicator
 from chainrule.rules.reduce import Cumprod, Prod
 
 log10 = unary(Log10, "log10", "Base-10 logarithm elementwise.")
@@ -134,19 +133,7 @@ def _bitwise(np_fn, op: str, *operands):
         a = x._data if isinstance(x, TensorBase) else np.asarray(x)
         if a.dtype.kind not in "biu":
             raise RuntimeError(f'"{op}_cpu" not implemented for \'{dtypes.type_name(a.dtype)}\'')
-    return _no_grad_op(np_fn, *operands)
-
-
-def _no_grad_op(np_fn, *operands):
-    """``np_fn`` of one or two operands as an op outside any graph (Compare, Indicator), so that a
-    compiled step repeats it on each call's data (a mask ``(x > 0) & ~y.isnan()`` replays)."""
-    if len(operands) == 2:
-        return compare(np_fn, *operands)
-    x = operands[0]
-    if not isinstance(x, TensorBase):
-        return make(np.asarray(np_fn(np.asarray(x))))
-    with no_grad():
-        return Indicator.apply(x, fn=np_fn)
+    return compare(np_fn, *operands) if len(operands) == 2 else indicate(np_fn, *operands)
 
 
 def bitwise_and(input, other):  # noqa: A002
@@ -171,22 +158,22 @@ def bitwise_not(input):  # noqa: A002
 
 def logical_and(input, other):  # noqa: A002
     """Elementwise ``input != 0 and other != 0``, as a bool tensor (any dtypes)."""
-    return _no_grad_op(np.logical_and, input, other)
+    return compare(np.logical_and, input, other)
 
 
 def logical_or(input, other):  # noqa: A002
     """Elementwise ``input != 0 or other != 0``, as a bool tensor."""
-    return _no_grad_op(np.logical_or, input, other)
+    return compare(np.logical_or, input, other)
 
 
 def logical_xor(input, other):  # noqa: A002
     """Elementwise ``(input != 0) != (other != 0)``, as a bool tensor."""
-    return _no_grad_op(np.logical_xor, input, other)
+    return compare(np.logical_xor, input, other)
 
 
 def logical_not(input):  # noqa: A002
     """Elementwise ``input == 0``, as a bool tensor."""
-    return _no_grad_op(np.logical_not, input)
+    return indicate(np.logical_not, input)
 
 
 def square(input):  # noqa: A002

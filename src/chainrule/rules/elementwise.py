@@ -436,8 +436,8 @@ class Clip(Function):
 
 
 class Compare(Function):
-    """A comparison (``fn``: np.less, np.equal, ...) as a bool array: of two arrays, or of one array and
-    a constant ``other`` (on the left when ``swap``). It has no gradient: the front applies it under
+    """A comparison (``fn``: np.less, np.equal, ...; also np.bitwise_and, np.logical_or... of masks) of
+    two arrays, or of one array and a constant ``other`` (on the left when ``swap``). It has no gradient: the front applies it under
     no_grad, so it is recorded for a compiled step's replay but never enters a graph."""
 
     def forward(self, a, b=None, *, fn, other=None, swap=False):
