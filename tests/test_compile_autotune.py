@@ -1,5 +1,6 @@
 """chainrule.compile(mode="max-autotune"): the large GEMMs of a replay on the fastest BLAS engine at
-hand, timed once per shape; the steps stay eager's within float rounding, whichever engine wins."""
+hand, each timed where it runs in the first replays; the steps stay eager's within float rounding,
+whichever engine wins."""
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -25,6 +26,13 @@ def run_both(sizes, opt_name, dtype, steps=12, batch=48):
     return net_c
 
 
+def force(monkeypatch, engine):
+    """Each site keeps ``engine`` where it is a candidate (numpy-cblas is one for the update only),
+    from its first call, untimed: each engine's code runs whatever this machine prefers."""
+    monkeypatch.setattr(autotune, "ROUNDS", 0)
+    monkeypatch.setattr(autotune, "_best", lambda names, rounds: engine if engine in names else "numpy")
+
+
 CBLAS = pytest.mark.skipif(not blas.cblas_available(np.float32),
                            reason="NumPy's wheel brings no OpenBLAS of its own here (or SciPy is missing)")
 
@@ -34,11 +42,8 @@ CBLAS = pytest.mark.skipif(not blas.cblas_available(np.float32),
 @pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_each_engine_gives_eagers_steps(monkeypatch, engine, opt_name, dtype):
-    # the timing is replaced by a fixed winner (where it is a candidate: numpy-cblas is one for the
-    # update only), so that each engine's code runs whatever this machine prefers
     monkeypatch.setattr(autotune, "_choices", {})
-    monkeypatch.setattr(autotune, "_updates", {})
-    monkeypatch.setattr(autotune, "_fastest", lambda candidates: engine if engine in candidates else "numpy")
+    force(monkeypatch, engine)
     calls = {"forward": 0, "update": 0, "cblas": 0}
     for kind in ("forward", "update"):  # count the calls that BLIS itself ran (not a fallback to NumPy)
         real = getattr(autotune.Blis, kind)
@@ -69,41 +74,64 @@ def test_each_engine_gives_eagers_steps(monkeypatch, engine, opt_name, dtype):
 
 
 @BLIS
-def test_the_timing_picks_an_engine_per_shape_and_keeps_it():
+def test_each_site_times_its_candidates_in_the_replays_then_keeps_one(monkeypatch):
+    sites, ran = [], []
+
+    class Counted(autotune.Site):   # each candidate's calls recorded, by site and engine
+        __slots__ = ()
+
+        def __init__(self, key, candidates):
+            n = len(sites)
+            counted = {name: (lambda *a, _f=fn, _k=(n, name): ran.append(_k) or _f(*a)) for name, fn in candidates.items()}
+            super().__init__(key, counted)
+            sites.append(self)
+    monkeypatch.setattr(autotune, "Site", Counted)
+    monkeypatch.setattr(autotune, "_choices", {})
+    steps = 2 + (autotune.ROUNDS + 1) * 3 + 5   # trace, the check, the rounds of 3 candidates, 5 more
     with threadpool_limits(1, "blas"):
         assert autotune.engines()[0] == "numpy" and "aocl-blis" in autotune.engines()
-        run_both([512, 64, 10], "sgd", np.float32, batch=64)
-        picked = autotune.choices()
-        key = ("forward", (64, 512), (64, 512), "f")
-        assert picked[key] in ("numpy", "aocl-blis")   # numpy-cblas is not a forward candidate
-        assert picked[("update", (64, 512), (64, 512), "f")] in autotune.engines()
-        calls = []
-        real = autotune._fastest
-        autotune._fastest = lambda c: calls.append(1) or real(c)
-        try:
-            run_both([512, 64, 10], "sgd", np.float32, batch=64, steps=3)  # the same shapes: no new timing
-        finally:
-            autotune._fastest = real
-        assert calls == [] and autotune.choices()[key] == picked[key]
+        run_both([512, 64, 10], "sgd", np.float32, batch=64, steps=steps)
+    # two Linear layers, each a forward site (numpy, aocl-blis) and an update site (and numpy-cblas)
+    assert sorted(site.key[0] for site in sites) == ["forward", "forward", "update", "update"]
+    for n, site in enumerate(sites):
+        names = site.names
+        assert site.chosen in names and autotune.choices()[site.key] == site.chosen
+        assert len(site.rounds) == autotune.ROUNDS and all(set(r) == set(names) for r in site.rounds)
+        mine = [name for k, name in ran if k == n]
+        tuning = (autotune.ROUNDS + 1) * len(names)    # a warm-up round, then the timed ones
+        assert sorted(mine[:tuning]) == sorted(names * (autotune.ROUNDS + 1))
+        assert mine[tuning:] == [site.chosen] * (steps - 2 - tuning)   # one call a replay
+        assert mine[0:len(names)] != mine[len(names):2 * len(names)]   # the order turns from round to round
 
 
 def test_a_faster_engine_must_win_by_two_percent():
-    import time
-    slow = lambda: time.sleep(0.001)   # noqa: E731
-    assert autotune._fastest({"numpy": slow, "other": slow}) == "numpy"   # a tie keeps NumPy's
-    assert autotune._fastest({"numpy": slow, "other": lambda: None}) == "other"
+    rounds = [{"numpy": 1.0, "other": t} for t in (0.97, 0.99, 1.01, 0.99, 0.985)]
+    assert autotune._best(["numpy", "other"], rounds) == "numpy"       # 1.5% faster: NumPy's stays
+    rounds = [{"numpy": 1.0, "other": t, "third": 0.9} for t in (0.97, 0.97, 1.01)]
+    assert autotune._best(["numpy", "other", "third"], rounds) == "third"
+    assert autotune._best(["numpy", "other"], rounds) == "other"      # 3% faster
+    assert autotune._best(["numpy", "other"], []) == "numpy"          # nothing timed
+
+
+def test_one_lucky_fast_call_does_not_decide():
+    # NumPy's slower in every round but one, where it ran 20x faster: the best time of each would keep it
+    rounds = [{"numpy": 4e-3, "other": 2e-3} for _ in range(6)]
+    rounds[3]["numpy"] = 2e-4
+    assert autotune._best(["numpy", "other"], rounds) == "other"
+    # and each round compares the engines of that round: a slow moment slows both
+    rounds = [{"numpy": 1e-3 * k, "other": 1.05e-3 * k} for k in (1, 5, 1, 9, 1)]
+    assert autotune._best(["numpy", "other"], rounds) == "numpy"
 
 
 def test_with_several_blas_threads_only_numpys_library_is_timed(monkeypatch):
     # another library's thread pool would compete with OpenBLAS's for the cores: BLIS is left out
     monkeypatch.setattr(autotune, "blas_threads", lambda: 4)
     monkeypatch.setattr(autotune, "_choices", {})
-    monkeypatch.setattr(autotune, "_updates", {})
     assert autotune.engines() == ["numpy"] + (["numpy-cblas"] if blas.cblas_available(np.float32) else [])
     w = np.asfortranarray(np.ones((3, 5), np.float32))
     assert autotune.forward(np.ones((2, 5), np.float32), w, np.empty((2, 3), np.float32)) is None
-    autotune.update(w, np.ones((2, 5), np.float32), np.ones((2, 3), np.float32))
-    assert autotune.choices()[("update", (3, 5), (2, 5), "f")] in ("numpy", "numpy-cblas")
+    site = autotune.update(w, np.ones((2, 5), np.float32), np.ones((2, 3), np.float32))
+    assert (site is None) if not blas.cblas_available(np.float32) else site.names == ["numpy", "numpy-cblas"]
     run_both([20, 8, 3], "sgd", np.float32)   # NumPy's OpenBLAS only, through mode="max-autotune"
     assert "aocl-blis" not in autotune.choices().values()
 
@@ -113,8 +141,7 @@ def test_a_weight_replaced_by_another_layout_falls_back_to_numpy(monkeypatch):
     # BLIS is called for nn.Linear's Fortran-ordered W; a C-ordered array of the same shape put in its
     # place (no retrace: same shape and dtype) takes np.dot, and the numbers stay right
     monkeypatch.setattr(autotune, "_choices", {})
-    monkeypatch.setattr(autotune, "_updates", {})
-    monkeypatch.setattr(autotune, "_fastest", lambda candidates: "aocl-blis")
+    force(monkeypatch, "aocl-blis")
     with threadpool_limits(1, "blas"):
         (net_e, _, eager), (net_c, _, step) = make_step([64, 16, 4], "sgd", np.float32), make_step([64, 16, 4], "sgd", np.float32)
         compiled = cr.compile(step, mode="max-autotune")
@@ -130,7 +157,7 @@ def test_a_weight_replaced_by_another_layout_falls_back_to_numpy(monkeypatch):
 
 
 def test_the_default_mode_does_not_time_anything(monkeypatch):
-    monkeypatch.setattr(autotune, "_fastest", lambda candidates: pytest.fail("timed in the default mode"))
+    monkeypatch.setattr(autotune, "Site", lambda *a: pytest.fail("a tuned site in the default mode"))
     _, _, step = make_step([20, 8, 3], "sgd", np.float32)
     compiled = cr.compile(step)
     for x, y in batches(3, 4, 20, 3, np.float32):
@@ -270,3 +297,4 @@ def test_max_autotune_with_adam_replays_where_a_gradient_is_rounding_noise():
             y = cr.tensor(rng.integers(0, 5, 16))
             np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-4)
     assert compiled.stats == {"traces": 1, "replays": 5, "eager": 0}
+

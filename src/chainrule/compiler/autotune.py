@@ -1,4 +1,4 @@
-"""``mode="max-autotune"``: each large GEMM of a replay timed on the BLAS engines at hand, the fastest kept.
+"""``mode="max-autotune"``: each large GEMM of a replay timed on the BLAS engines at hand, in place, the fastest kept.
 
 PyTorch's ``max-autotune`` benchmarks several implementations of a matrix product and keeps the
 fastest; here the implementations are BLAS libraries, existing ones:
@@ -11,17 +11,17 @@ fastest; here the implementations are BLAS libraries, existing ones:
 - ``aocl-blis``: AMD's BLIS (AOCL), where the optional ``aoclda`` package (AMD's AOCL Data Analytics,
   which ships it) is installed. On this project's AMD Zen 5 machine its kernels are 10-40% faster than
   OpenBLAS 0.3.31 for the MLP's first layer at batch 16-128 (x W^T) and from batch 128 (the folded
-  D^T X update), and level or slower elsewhere: hence a measurement per shape, not a rule.
+  D^T X update), and level or slower elsewhere: hence a measurement per product, not a rule.
 
 Two products are tuned, the ones that dominate an MLP step: a Linear layer's forward ``x W^T`` and
 its folded weight update ``C <- beta C + alpha D^T X`` (:mod:`chainrule.compiler.update`), both with
-W in nn.Linear's Fortran order. Each (shape, dtype) is timed once per process, candidates
-interleaved, best of several runs, at trace time (about 20 ms a candidate, 30 ms at batch 1024);
-another engine is kept only when it is at least 2% faster. The results differ from eager's within float
-rounding (another library sums in another order), as the folded update's already do; the default
-mode keeps NumPy's calls. Engines other than NumPy's are candidates only while NumPy's BLAS runs
-one thread (the benchmarks' and an MPI rank's setting): two thread pools would compete for the
-cores.
+W in nn.Linear's Fortran order. Each is a :class:`Site` of the replay: its first replays rotate
+through the candidates, timing each call where it runs, in the step, and compare each engine with
+NumPy's round by round (:func:`_best`); another engine is kept only when it is at least 2% faster.
+Nothing is timed at trace time. The results differ from eager's within float rounding (another
+library sums in another order), as the folded update's already do; the default mode keeps NumPy's
+calls. Engines other than NumPy's are candidates only while NumPy's BLAS runs one thread (the
+benchmarks' and an MPI rank's setting): two thread pools would compete for the cores.
 """
 from __future__ import annotations
 
@@ -37,9 +37,7 @@ from chainrule.compiler.blas import (COL_MAJOR, NO_TRANS, TRANS, bind_gemm, blas
                                      cblas_fits, cblas_into, gemm_into)
 
 _GAIN = 0.98      # another engine is kept when it takes at most 98% of NumPy's time
-_choices: dict = {}  # (kind, shapes, dtype) -> engine name, once per process
-_updates: dict = {}  # the same key -> the update's function (None: the default's)
-_UNSEEN = object()
+_choices: dict = {}  # (kind, shapes, dtype) -> the engine its latest site kept
 
 
 class Blis:
@@ -122,79 +120,110 @@ def engines() -> list[str]:
         (["aocl-blis"] if _blis() is not None and blas_threads() == 1 else [])
 
 
-def _fastest(candidates: dict) -> str:
-    """The name of the fastest of ``{name: fn}`` (NumPy's, the first, unless another is 2% faster)."""
-    names = list(candidates)
-    for fn in candidates.values():  # warm: first-touch of the buffers, the libraries' own set-up
-        fn()
-    t = time.perf_counter()
-    candidates[names[0]]()
-    once = time.perf_counter() - t
-    reps = int(min(200, max(10, 0.02 / max(once, 1e-7))))  # about 20 ms each (30 ms at batch 1024)
-    best = dict.fromkeys(names, float("inf"))
-    for _ in range(reps):  # interleaved: a noisy moment slows them alike
-        for name in names:
-            t = time.perf_counter()
-            candidates[name]()
-            best[name] = min(best[name], time.perf_counter() - t)
-    pick = min(names, key=best.get)
-    return pick if best[pick] <= _GAIN * best[names[0]] else names[0]
+ROUNDS = 6  # timed rounds of each candidate, in the replays, before a site keeps one
+
+
+def _best(names: list, rounds: list) -> str:
+    """The engine to keep: ``names[0]`` (NumPy's) unless another's median, over ``rounds`` ({name:
+    seconds} each), of its time divided by NumPy's in the same round is at most ``_GAIN``. A noisy
+    moment slows one round's calls alike, and one lucky fast call decides nothing (the best time of
+    each did: a third of the processes kept NumPy's 1024 x 3072 forward, 2-4% slower a step here)."""
+    if not rounds:
+        return names[0]
+    score = {name: float(np.median([r[name] / max(r[names[0]], 1e-9) for r in rounds])) for name in names[1:]}
+    pick = min(score, key=score.get, default=None)
+    return pick if pick is not None and score[pick] <= _GAIN else names[0]
+
+
+class Site:
+    """One tuned product of a replay, called like its engines. The first ``ROUNDS + 1`` rounds of
+    calls rotate through the candidates (one call each per round, the order turning from round to
+    round), each call timed where it runs: inside the step, after what ran before it, on the replay's
+    own arrays. The first round only warms (libraries' set-up, first touch); then the engine
+    :func:`_best` picks takes every call. Timing in place matters: a product timed alone, warm, can
+    rank otherwise than in the step (BLIS won (1024, 100) x (100, 10) alone and lost in the step)."""
+
+    __slots__ = ("key", "fns", "names", "rounds", "now", "turn", "call")
+
+    def __init__(self, key: tuple, candidates: dict):
+        self.key, self.fns, self.names = key, candidates, list(candidates)
+        self.rounds: list = []     # {name: seconds} per complete round, the warm-up round left out
+        self.now: dict = {}        # this round's so far
+        self.turn = 0
+        self.call = None           # the kept engine's function, once chosen
+        if ROUNDS <= 0:
+            self._keep()
+
+    def __call__(self, *args):
+        if self.call is not None:
+            return self.call(*args)
+        order = self.names[self.turn % len(self.names):] + self.names[:self.turn % len(self.names)]
+        name = next(n for n in order if n not in self.now)
+        t = time.perf_counter()
+        out = self.fns[name](*args)
+        self.now[name] = time.perf_counter() - t
+        if len(self.now) == len(self.names):
+            if self.turn:
+                self.rounds.append(self.now)
+            self.now, self.turn = {}, self.turn + 1
+            if len(self.rounds) >= ROUNDS:
+                self._keep()
+        return out
+
+    def _keep(self) -> None:
+        name = _best(self.names, self.rounds)
+        _choices[self.key] = name
+        self.call = self.fns[name]
+
+    @property
+    def chosen(self):
+        """The kept engine's name, or None while the candidates are still being timed."""
+        return None if self.call is None else _choices.get(self.key)
 
 
 def forward(x: np.ndarray, w: np.ndarray, y: np.ndarray):
-    """A function ``(x, w, y)`` computing y = x W^T on the fastest engine for these arrays' shapes and
-    layouts, or None when that is NumPy's ``np.dot(x, w.T, out=y)`` (the caller's own call)."""
+    """A :class:`Site` computing ``(x, w, y)``: y = x W^T for a Linear layer of these arrays' shapes,
+    or None when NumPy's ``np.dot(x, w.T, out=y)`` (the caller's own call) is the only engine here."""
     if "aocl-blis" not in engines() or not (x.ndim == 2 and x.flags.c_contiguous and w.flags.f_contiguous):
-        return None
-    key = ("forward", x.shape, w.shape, x.dtype.char)
-    name = _choices.get(key)
-    if name is None:
-        xs, ys = x.copy(), np.empty_like(y)
-        name = _choices[key] = _fastest({"numpy": lambda: np.dot(xs, w.T, out=ys),
-                                         "aocl-blis": lambda: _blis().forward(xs, w, ys)})
-    if name != "aocl-blis":
         return None
     blis, dot = _blis(), np.dot
 
-    def run(x, w, y):
+    def numpy(x, w, y):
+        dot(x, w.T, out=y)
+
+    def aocl_blis(x, w, y):
         if not blis.forward(x, w, y):  # another layout this call (a new array of the same shape)
             dot(x, w.T, out=y)
-    return run
+    return Site(("forward", x.shape, w.shape, x.dtype.char), {"numpy": numpy, "aocl-blis": aocl_blis})
 
 
-def update(c: np.ndarray, x: np.ndarray, d: np.ndarray):
-    """A function ``(c, alpha, x, d, beta) -> bool`` writing c <- beta c + alpha D^T X on the fastest
-    engine for these shapes, or None when that is the default mode's :func:`blas.gemm_into`."""
-    key = ("update", c.shape, x.shape, c.dtype.char)
-    run = _updates.get(key, _UNSEEN)  # called at every replay: the choice first, the checks once
-    if run is not _UNSEEN:
-        return run
-    if not (c.flags.f_contiguous and x.ndim == 2 and x.flags.c_contiguous and d.ndim == 2):
+def update(w: np.ndarray, x: np.ndarray, d: np.ndarray):
+    """A :class:`Site` computing ``(c, alpha, x, d, beta) -> bool``: c <- beta c + alpha D^T X for a
+    Linear layer's weight ``w`` (c is w, its momentum buffer or Adam's gradient buffer, in w's
+    layout), or None when the default mode's :func:`blas.gemm_into` is the only engine here."""
+    if not (w.flags.f_contiguous and x.ndim == 2 and d.ndim == 2):
         return None
-    d_f = np.empty(d.shape, d.dtype, order="F")  # D in Fortran order, kept for this shape
-    cs, xs, ds = np.array(c, order="F"), x.copy(), d.copy()
     here = engines()
-    candidates = {"numpy": lambda: gemm_into(cs, -1e-3, xs, ds, 1.0)}
-    if "numpy-cblas" in here and cblas_fits(cs, xs, ds):  # NumPy's OpenBLAS called directly
-        candidates["numpy-cblas"] = lambda: cblas_into(cs, -1e-3, xs, ds, 1.0)
+    candidates = {"numpy": gemm_into}
+    if "numpy-cblas" in here and cblas_available(w.dtype):  # NumPy's OpenBLAS called directly
+        def numpy_cblas(c, alpha, x, d, beta) -> bool:
+            return cblas_into(c, alpha, x, d, beta) or gemm_into(c, alpha, x, d, beta)
+        candidates["numpy-cblas"] = numpy_cblas
     if "aocl-blis" in here:
-        candidates["aocl-blis"] = lambda: _blis().update(cs, -1e-3, xs, ds, d_f, 1.0)
-    name = _choices[key] = _fastest(candidates) if len(candidates) > 1 else "numpy"
-    run = None
-    if name == "aocl-blis":
         blis = _blis()
+        d_f = np.empty(d.shape, d.dtype, order="F")  # D in Fortran order, kept for this site
 
-        def run(c, alpha, x, d, beta) -> bool:
+        def aocl_blis(c, alpha, x, d, beta) -> bool:
             if d.shape == d_f.shape and d.dtype == d_f.dtype and blis.update(c, alpha, x, d, d_f, beta):
                 return True
             return gemm_into(c, alpha, x, d, beta)
-    elif name == "numpy-cblas":
-        def run(c, alpha, x, d, beta) -> bool:
-            return cblas_into(c, alpha, x, d, beta) or gemm_into(c, alpha, x, d, beta)
-    _updates[key] = run
-    return run
+        candidates["aocl-blis"] = aocl_blis
+    if len(candidates) == 1:
+        return None
+    return Site(("update", w.shape, x.shape, w.dtype.char), candidates)
 
 
 def choices() -> dict:
-    """What was chosen so far in this process: {(kind, shapes..., dtype): engine}."""
+    """What the sites kept so far in this process: {(kind, shapes..., dtype): engine}, the latest
+    site's choice for a key that several share."""
     return dict(_choices)

@@ -208,7 +208,7 @@ class LinearKernel:
 
             def product():
                 dot(env[xs], env[ws].T, out=y)     # (N, in) @ (in, out) -> (N, out)
-        else:               # mode="max-autotune" found another engine faster for this shape
+        else:               # mode="max-autotune": the engine its site times and keeps (autotune.py)
             def product():
                 tuned(env[xs], env[ws], y)
         if bs is None:
@@ -234,7 +234,8 @@ class LinearKernel:
         tb = deliver(b, targets[2]) if len(targets) == 3 else None
         gx = np.empty(array_of(rec.inputs[0]).shape, array_of(rec.out).dtype) if tx is not None else None
         fold, bias_fold = b.folds.get(rec.index), b.bias_folds.get(rec.index)
-        tuned = b.autotune
+        tuned = autotune.update(array_of(rec.inputs[1]), array_of(rec.inputs[0]), array_of(rec.out)) \
+            if b.autotune and fold is not None and tw is not None else None  # max-autotune: the folded update's site
         dot = np.dot
 
         def backward():

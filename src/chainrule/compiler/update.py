@@ -23,7 +23,6 @@ from operator import is_
 import numpy as np
 
 from chainrule.compiler.engine import array_of, opt_state
-from chainrule.compiler import autotune
 from chainrule.compiler.blas import _blas, axpy_into, gemm_into, weight_grad
 from chainrule.core import sum_rows
 from chainrule.optim.optimizer import Optimizer
@@ -41,9 +40,9 @@ class PendingGrad:
 
     __slots__ = ("x", "d", "fortran", "extra", "value", "tuned")
 
-    def __init__(self, x, d, fortran: bool, extra=None, tuned: bool = False):
+    def __init__(self, x, d, fortran: bool, extra=None, tuned=None):
         self.x, self.d, self.fortran, self.extra, self.value = x, d, fortran, extra, None
-        self.tuned = tuned  # mode="max-autotune": the update's GEMM on the fastest engine (autotune.py)
+        self.tuned = tuned  # mode="max-autotune": the update's site, its GEMM on the engine kept (autotune.py)
 
     def __array__(self, dtype=None, copy=None):
         v = self.value
@@ -214,7 +213,7 @@ def _plain_sgd(opt, lr: float, params: list) -> None:
 def _gemm_grad(c, alpha, g: PendingGrad, beta) -> bool:
     """c = beta c + alpha dW, with dW = D^T X (+ g.extra) never formed; False when the GEMM cannot run
     here (c unchanged)."""
-    tuned = autotune.update(c, g.x, g.d) if g.tuned and g.x is not None else None
+    tuned = g.tuned if g.x is not None else None
     if not (gemm_into if tuned is None else tuned)(c, alpha, g.x, g.d, beta):
         return False
     if g.extra is not None:
