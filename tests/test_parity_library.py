@@ -3,6 +3,7 @@ gradients, shapes and dtypes), nn containers and Module methods, the functional 
 activations against torch with the same weights, and save/load round trips and refusals."""
 import io
 import math
+import warnings
 import zlib
 
 import numpy as np
@@ -738,9 +739,14 @@ def test_cross_entropy_shapes_and_probability_targets():
     for kw in (dict(), dict(label_smoothing=0.1), dict(reduction="sum")):
         check_op(lambda t: F.cross_entropy(t, cr.tensor(q), **kw),
                  lambda t: TF.cross_entropy(t, torch.tensor(q), **kw), [rng.standard_normal((5, 4))])
-    all_ignored = F.cross_entropy(cr.zeros(2, 3), cr.tensor([-100, -100]))
+    x = cr.zeros(2, 3, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # NaN by design, as PyTorch's: no NumPy warning on the way
+        all_ignored = F.cross_entropy(x, cr.tensor([-100, -100]))
+        all_ignored.backward()
     assert math.isnan(all_ignored.item()) and math.isnan(TF.cross_entropy(torch.zeros(2, 3),
                                                                            torch.tensor([-100, -100])).item())
+    assert np.array_equal(x.grad.numpy(), np.zeros((2, 3)))   # torch's gradient there too
     with pytest.raises(ValueError, match=r"weight must have one entry per class, shape \(3,\)"):
         F.cross_entropy(cr.zeros(2, 3), cr.tensor([0, 1]), weight=cr.ones(4))
     with pytest.raises(ValueError, match=r"target holds class 5, outside the range \[0, 3\)"):

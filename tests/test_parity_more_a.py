@@ -311,3 +311,19 @@ def test_aliases_behave_as_torchs():
                                                                     RNG.standard_normal(4) + 3])
     refused(TypeError, "rounding_mode", lambda: cr.true_divide(a[0], b[0], rounding_mode="floor"),
             lambda: torch.true_divide(a[1], b[1], rounding_mode="floor"))
+
+
+def test_negating_or_subtracting_a_bool_tensor_is_refused_in_pytorchs_words():
+    # PyTorch points a mask's inversion to ~ and logical_not; NumPy's TypeError said much the same in
+    # another type, which `except RuntimeError` would miss
+    cases = [(lambda m, f: -m, "neg"), (lambda m, f: m.neg(), "neg"), (lambda m, f: m - m, "two bools"),
+             (lambda m, f: 1 - m, "rsub"), (lambda m, f: m - 1, "sub int"), (lambda m, f: f - m, "float - bool"),
+             (lambda m, f: f.clone().sub_(m), "sub_")]
+    for fn, what in cases:
+        with pytest.raises(RuntimeError) as theirs:
+            fn(torch.tensor([True, False]), torch.tensor([1.0, 2.0]))
+        with pytest.raises(RuntimeError) as ours:
+            fn(cr.tensor([True, False]), cr.tensor([1.0, 2.0]))
+        assert str(ours.value) == str(theirs.value), what
+    assert (~cr.tensor([True, False])).tolist() == [False, True]      # what the message points to
+    assert (cr.tensor([3, 1]) - cr.tensor([1, 1])).tolist() == [2, 0]  # integers still subtract

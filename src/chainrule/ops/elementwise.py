@@ -35,25 +35,30 @@ def _const(value, dtype):
     return t
 
 
-def binary(rule, name: str, doc: str):
+def binary(rule, name: str, doc: str, no_bool: tuple | None = None):
     """The front function of a two-input rule: both operands brought to one dtype, then
     ``rule.apply(a, b)``.
 
     The common cases (two tensors of one dtype; a float tensor and a Python number) take a short path
     inside this one function (one Python call between an operator and its rule); everything else
-    goes through ``promote``.
+    goes through ``promote``. ``no_bool``: PyTorch's RuntimeErrors (two bool tensors, one) refusing a
+    bool tensor operand (subtraction).
     """
     apply = rule.apply
 
     def op(a, b):
         if isinstance(a, TensorBase):
             if isinstance(b, TensorBase):
-                if a._data.dtype is b._data.dtype:
+                if a._data.dtype is b._data.dtype and (no_bool is None or a._data.dtype.kind != "b"):
                     return apply(a, b)
             elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
                 return apply(a, _const(b, a._data.dtype))
         elif isinstance(b, TensorBase) and (type(a) is float or type(a) is int) and b._data.dtype.kind == "f":
             return apply(_const(a, b._data.dtype), b)
+        if no_bool is not None:
+            bools = [isinstance(t, TensorBase) and t._data.dtype.kind == "b" for t in (a, b)]
+            if any(bools):
+                raise RuntimeError(no_bool[0] if all(bools) else no_bool[1])
         return apply(*promote(a, b))
 
     op.__name__ = op.__qualname__ = name
@@ -61,14 +66,17 @@ def binary(rule, name: str, doc: str):
     return op
 
 
-def unary(rule, name: str, doc: str, floats_only: bool = True):
+def unary(rule, name: str, doc: str, floats_only: bool = True, no_bool: str | None = None):
     """The front function of a one-input rule: ``rule.apply(x)``, integer and bool inputs made float
-    first when ``floats_only`` (exp, log, ...), as in PyTorch."""
+    first when ``floats_only`` (exp, log, ...), as in PyTorch; a bool input refused with PyTorch's
+    RuntimeError ``no_bool`` when given."""
     apply = rule.apply
 
     def op(input):  # noqa: A002 - torch's keyword
         if not (isinstance(input, TensorBase) and (input._data.dtype.kind == "f" or not floats_only)):
             input = float_input(input) if floats_only else as_tensor(input)  # noqa: A001
+        if no_bool is not None and input._data.dtype == np.bool_:
+            raise RuntimeError(no_bool)
         return apply(input)
 
     op.__name__ = op.__qualname__ = name
@@ -78,13 +86,18 @@ def unary(rule, name: str, doc: str, floats_only: bool = True):
 
 # the operators a + b, a - b, a * b, a ** b: the same ops without the keyword checks (the hottest path)
 add2 = binary(Add, "add2", "a + b with broadcasting (the operator).")
-sub2 = binary(Sub, "sub2", "a - b with broadcasting (the operator).")
+sub2 = binary(Sub, "sub2", "a - b with broadcasting (the operator).", no_bool=(
+    "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` "
+    "operator instead.", "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+    "trying to invert a mask, use the `~` or `logical_not()` operator instead."))
 mul2 = binary(Mul, "mul2", "a * b with broadcasting (the operator).")
 pow = binary(Pow, "pow", "a ** b with broadcasting.")  # noqa: A001 - the op's name
 maximum = binary(Maximum, "maximum", "Elementwise max of two tensors (the lecture's max gate).")
 minimum = binary(Minimum, "minimum", "Elementwise min of two tensors.")
 
-neg = unary(Neg, "neg", "-x elementwise.", floats_only=False)
+neg = unary(Neg, "neg", "-x elementwise.", floats_only=False,
+            no_bool="Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                    "invert a mask, use the `~` or `logical_not()` operator instead.")
 abs = unary(Abs, "abs", "|x| elementwise.", floats_only=False)  # noqa: A001
 relu = unary(ReLU, "relu", "max(0, x) elementwise.", floats_only=False)
 exp = unary(Exp, "exp", "e^x elementwise.")

@@ -62,13 +62,15 @@ class NLL(Function):
         if not mean:
             return loss
         self.total = np.asarray(n if w is None else w.sum(), logp.dtype)
-        return np.asarray(loss.sum() / self.total)
+        with np.errstate(divide="ignore", invalid="ignore"):  # nothing kept: 0 / 0, NaN as PyTorch's
+            return np.asarray(loss.sum() / self.total)
 
     def backward(self, grad):
-        per = grad / self.total if self.total is not None else grad   # () or (N,)
-        d = -np.broadcast_to(per, self.rows.shape)
-        if self.w is not None:
-            d = d * self.w
+        with np.errstate(divide="ignore", invalid="ignore"):  # nothing kept: per is inf, d is 0 below
+            per = grad / self.total if self.total is not None else grad   # () or (N,)
+            d = -np.broadcast_to(per, self.rows.shape)
+            if self.w is not None:
+                d = d * self.w
         if self.keep is not None:   # an ignored row: 0, even when nothing is kept (per is then inf)
             d = np.where(self.keep, d, d.dtype.type(0))
         g = np.zeros(self.shape, grad.dtype)
