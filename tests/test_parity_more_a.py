@@ -326,4 +326,9 @@ def test_negating_or_subtracting_a_bool_tensor_is_refused_in_pytorchs_words():
             fn(cr.tensor([True, False]), cr.tensor([1.0, 2.0]))
         assert str(ours.value) == str(theirs.value), what
     assert (~cr.tensor([True, False])).tolist() == [False, True]      # what the message points to
+    for lib in (torch, cr):   # a bool squared is an int64, as ** 2: True * True would stay True
+        m = lib.tensor([True, False])
+        assert (m.square() + m.square()).tolist() == [2, 0] and str(m.square().dtype).endswith("int64")
+        with pytest.raises(RuntimeError, match="result type Long can't be cast to the desired output type Bool"):
+            m.square_()
     assert (cr.tensor([3, 1]) - cr.tensor([1, 1])).tolist() == [2, 0]  # integers still subtract

@@ -177,8 +177,11 @@ def logical_not(input):  # noqa: A002
 
 
 def square(input):  # noqa: A002
-    """x * x elementwise (an integer stays an integer); d/dx = 2x."""
+    """x * x elementwise (an integer stays an integer, a bool becomes int64 as PyTorch's ``x ** 2``:
+    True * True would stay a bool); d/dx = 2x."""
     x = as_tensor(input)
+    if x._data.dtype == np.bool_:
+        x = as_tensor(x._data.astype(np.int64))   # no gradient flows from a bool
     return x * x
 
 
