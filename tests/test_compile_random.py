@@ -1,7 +1,7 @@
 """chainrule.compile and random numbers: dropout's mask and the samplers' tensors (randn, rand,
-randint, randperm and their _like forms, with Python sizes) are drawn afresh at every replay, from the
-stream eager draws from, so that with one seed compiled and eager steps agree bit for bit; any other
-draw makes the step run eagerly."""
+randint, randperm and their _like forms, with Python sizes; bernoulli, normal and multinomial of the
+step's tensors) are drawn afresh at every replay, from the stream eager draws from, so that with one
+seed compiled and eager steps agree bit for bit; any other draw makes the step run eagerly."""
 import warnings
 
 import numpy as np
@@ -42,6 +42,16 @@ def run(step, data, seed=7):
         warnings.simplefilter("error", CompileWarning)
         losses = [step(x, y).item() for x, y in data]
     return losses, cr.random.get_rng().bit_generator.state
+
+
+def side_by_side(eager, compiled, data, seed):
+    """Each function's losses over ``data`` from the default stream seeded with ``seed``, and the
+    stream's state after them: [(losses, state) of eager, (losses, state) of compiled]."""
+    out = []
+    for f in (eager, compiled):
+        cr.manual_seed(seed)
+        out.append(([f(x).item() for x in data], cr.random.get_rng().bit_generator.state))
+    return out
 
 
 def test_dropout_replay_is_bit_identical_to_eager_for_50_steps():
@@ -131,10 +141,7 @@ def test_the_samplers_are_drawn_afresh_by_each_replay_from_eagers_stream():
     mods_e, eager = make_vae_step()
     mods_c, step = make_vae_step()
     compiled = cr.compile(step, fullgraph=True)
-    out = []
-    for f in (eager, compiled):
-        cr.manual_seed(9)
-        out.append(([f(x).item() for x in data], cr.random.get_rng().bit_generator.state))
+    out = side_by_side(eager, compiled, data, 9)
     assert compiled.stats == {"traces": 1, "replays": 19, "eager": 0}
     assert out[1] == out[0] and len(set(out[0][0])) == 20   # bit for bit, the stream left alike
     for me, mc in zip(mods_e, mods_c):
@@ -158,8 +165,81 @@ def test_a_sampler_draws_from_its_own_generator_as_it_is_at_each_call():
     assert compiled.stats == {"traces": 1, "replays": 4, "eager": 0}
 
 
+def make_rbm_step():
+    # a restricted Boltzmann machine trained by contrastive divergence (CD-1), as PyTorch programs
+    # write it: Gibbs sampling with bernoulli of the step's probabilities, the free energy's gap
+    # as the loss
+    cr.manual_seed(5)
+    W = cr.nn.Parameter(cr.randn(12, 6) * 0.1)
+    b, c = cr.nn.Parameter(cr.zeros(12)), cr.nn.Parameter(cr.zeros(6))
+    opt = cr.optim.SGD([W, b, c], lr=0.05, momentum=0.5)
+
+    def free_energy(v):
+        return -(v @ b) - F.softplus(v @ W + c).sum(1)
+
+    def step(v0):
+        h0 = cr.bernoulli(cr.sigmoid(v0 @ W + c))
+        v1 = (h0 @ W.t() + b).sigmoid().bernoulli()           # the Tensor method
+        opt.zero_grad()
+        loss = free_energy(v0).mean() - free_energy(v1.detach()).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    return [W, b, c], step
+
+
+def test_draws_from_the_steps_tensors_are_drawn_afresh_from_each_replays_arrays():
+    rng = np.random.default_rng(6)
+    data = [cr.tensor((rng.random((10, 12)) < 0.4).astype(np.float32)) for _ in range(20)]
+    (pe, eager), (pc, step) = make_rbm_step(), make_rbm_step()
+    compiled = cr.compile(step, fullgraph=True)
+    out = side_by_side(eager, compiled, data, 11)
+    assert compiled.stats == {"traces": 1, "replays": 19, "eager": 0}
+    assert out[1] == out[0] and len(set(out[0][0])) == 20   # bit for bit, the stream left alike
+    for a, b in zip(pe, pc):
+        np.testing.assert_array_equal(b.data, a.data)
+
+
+def test_normal_and_multinomial_of_the_steps_tensors_replay_with_eagers_numbers():
+    # REINFORCE-like: actions drawn from the policy's probabilities, a noisy reward around a value
+    def make():
+        cr.manual_seed(2)
+        net = cr.nn.Linear(4, 3).double()
+        opt = cr.optim.Adam(net.parameters(), lr=1e-2)
+        g = cr.Generator().manual_seed(8)
+
+        def step(x):
+            opt.zero_grad()
+            logits = net(x)
+            a = cr.multinomial(logits.softmax(-1).detach(), 1, generator=g)
+            reward = cr.normal(logits.detach().mean(1, keepdim=True), logits.detach().std() + 0.1)
+            loss = -(logits.log_softmax(-1).gather(1, a) * reward).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    rng = np.random.default_rng(3)
+    data = [cr.tensor(rng.standard_normal((5, 4))) for _ in range(8)]
+    eager, compiled = make(), cr.compile(make(), fullgraph=True)
+    out = side_by_side(eager, compiled, data, 4)
+    assert out[1] == out[0] and compiled.stats == {"traces": 1, "replays": 7, "eager": 0}
+
+
+def test_a_replay_whose_sample_the_front_refuses_runs_eagerly_into_its_error():
+    f = cr.compile(lambda p: (cr.bernoulli(p) * p).sum())
+    for _ in range(3):
+        f(cr.full((2, 3), 0.5))
+    with pytest.warns(CompileWarning, match=r"the replay met arguments the sampler refuses \(bernoulli"):
+        with pytest.raises(RuntimeError, match=r"bernoulli: all elements of input must be in \[0, 1\]"):
+            f(cr.full((2, 3), 1.5))
+    assert f.stats == {"traces": 1, "replays": 2, "eager": 1}
+    f(cr.full((2, 3), 0.25))
+    assert f.stats["replays"] == 3
+
+
 @pytest.mark.parametrize("body", [
-    lambda x: (x * cr.bernoulli(x.sigmoid())).sum(),   # probabilities from the data
+    lambda x: (x * cr.ones(3, 2).bernoulli_(0.5)).sum(),   # an in-place fill
+    lambda x: (x * cr.bernoulli(x.sigmoid(), generator=123)).sum(),   # a seed: a new stream each call
     lambda x: (x * cr.randn(3, 2, requires_grad=True)).sum(),
     lambda x: [cr.random.get_rng().random(), F.dropout(x, 0.5).sum()][1],  # the stream reached directly
 ])
@@ -192,9 +272,6 @@ def test_attention_dropout_is_a_dropout_draw_the_replay_repeats():
     eager, compiled = make(), cr.compile(make(), fullgraph=True)
     rng = np.random.default_rng(4)
     data = [cr.tensor(rng.standard_normal((2, 5, 8))) for _ in range(6)]
-    out = []
-    for f in (eager, compiled):
-        cr.manual_seed(21)
-        out.append(([f(x).item() for x in data], cr.random.get_rng().bit_generator.state))
+    out = side_by_side(eager, compiled, data, 21)
     assert out[1] == out[0]
     assert compiled.stats == {"traces": 1, "replays": 5, "eager": 0}

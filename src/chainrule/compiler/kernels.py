@@ -42,7 +42,7 @@ class Plan:
         self.kernels: dict = {}     # op index -> kernel
         self.backwarded: dict = {}  # op index -> True when some backward() reaches it
         self.consumers: dict = {}   # id(tensor) -> [op records reading it]
-        self.pinned: set = set()    # ids of tensors returned or used as backward roots/seeds
+        self.pinned: set = set()    # ids of tensors returned, used as backward roots/seeds or read by a draw
 
 
 def plan(b, tr) -> Plan:
@@ -62,6 +62,8 @@ def plan(b, tr) -> Plan:
                 if seed is not None:
                     pinned.append(seed)
                 reach(b, root, pl.backwarded)
+    for d in tr.draws:     # a draw from the step's tensors (bernoulli's p) reads them: they are live
+        pinned.extend(d.inputs)
     for v in pinned:
         pl.pinned.add(id(v))
         src = b.alias_of(v)  # a detached view of an op's output pins that output

@@ -264,12 +264,22 @@ class Builder:
         """A random draw (a dropout mask, a sampler's tensor) made afresh each replay, at the point of the
         step where eager draws it, from the generator eager uses (the default stream is looked up at
         each call: manual_seed replaces it)."""
+        ins = [self.tensor_slot(t) for t in d.inputs]  # a draw from the step's tensors reads them
         s = self.new_slot(d.out)
         self.arr_slot[id(d.out)] = s
         env, rng, redo = self.p.env, d.rng, d.redo
         if all(r is not rng for r in self.p.rngs):
             self.p.rngs.append(rng)
-        self.p.steps.append(lambda: env.__setitem__(s, redo()))
+        if not ins:
+            self.p.steps.append(lambda: env.__setitem__(s, redo()))
+            return
+
+        def draw():   # the front checks the arguments before it draws: a refusal moves no stream
+            try:
+                env[s] = redo(*[env[i] for i in ins])
+            except RuntimeError as e:  # bernoulli's p outside [0, 1], a negative std, bad weights
+                raise Fallback(f"arguments the sampler refuses ({str(e).splitlines()[0]})") from None
+        self.p.steps.append(draw)
 
     def tensor_slot(self, t: Tensor) -> int:
         """The slot of a tensor that an op reads."""

@@ -22,6 +22,7 @@ from chainrule.compiler.buffers import attributes
 from chainrule.compiler.engine import clock, has_hooks, make_tensor, module_buffers, opt_state_dicts, set_tracer
 from chainrule.nn import utils as nn_utils
 from chainrule.nn.module import Module
+from chainrule.ops import sampling
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
 
@@ -44,18 +45,22 @@ _VALUE_READS = ("item", "__bool__", "__float__", "__int__", "__index__", "tolist
 
 
 RANDOM = "draws random numbers other than dropout's mask and the samplers' (randn, rand, randint, " \
-    "randperm and their _like forms, with Python sizes), which a replay would repeat identically"
+    "randperm and their _like forms, with Python sizes; bernoulli, normal and multinomial of the step's " \
+    "tensors), which a replay would repeat identically"
 
 
 class DrawRecord:
     """One random draw during the trace (a dropout mask, a sampler's tensor): the generator it drew from
-    (None: the default stream), the array it gave, ``redo`` (the same draw again, for a replay), and
-    for a draw from the default stream the stream's state before and after."""
+    (None: the default stream), the array it gave, ``redo`` (the same draw again, for a replay, from the
+    arrays of ``inputs``: the tensors a draw from data reads, bernoulli's probabilities, normal's mean
+    and std, multinomial's weights; none for the others), and for a draw from the default stream the
+    stream's state before and after."""
 
-    __slots__ = ("rng", "out", "redo", "before", "after")
+    __slots__ = ("rng", "out", "redo", "before", "after", "inputs")
 
-    def __init__(self, rng, out, redo, before, after):
+    def __init__(self, rng, out, redo, before, after, inputs=()):
         self.rng, self.out, self.redo, self.before, self.after = rng, out, redo, before, after
+        self.inputs = inputs
 
 
 class Trace:
@@ -153,15 +158,15 @@ class Trace:
                 trace.refuse(RANDOM)
             return resolve(*a, **k)
 
-        def drawn(rng, redo):  # a draw a replay repeats (Builder.draw): ``redo()`` gives its array
-            before = rng_state() if rng is None else None
+        def drawn(rng, redo, inputs=()):  # a draw a replay repeats (Builder.draw): ``redo(*arrays of
+            before = rng_state() if rng is None else None   # inputs)`` gives its array
             trace._drawing = True
             try:
-                out = redo()
+                out = redo(*(t._data for t in inputs))
             finally:
                 trace._drawing = False
             after = rng_state() if rng is None else None
-            rec = DrawRecord(rng, out, redo, before, after)
+            rec = DrawRecord(rng, out, redo, before, after, tuple(inputs))
             trace.draws.append(rec)
             trace.events.append(("draw", rec))
             return out
@@ -186,6 +191,23 @@ class Trace:
                     src = a[0]._data if isinstance(a[0], Tensor) else np.asarray(a[0])
                     a = (np.broadcast_to(np.zeros((), src.dtype), src.shape),) + tuple(a[1:])
                 return make(drawn(rng, lambda: fn(*a, **k)._data))
+            return sample
+
+        def data_sampler(fn):  # bernoulli(p), normal(mean, std), multinomial(w, n): drawn afresh by the
+            def sample(*a, **k):  # replay from the arrays it computed, the other arguments Python values
+                rng = k.get("generator")
+                values = a + tuple(v for n, v in k.items() if n != "generator")
+                tensors = [v for v in values if isinstance(v, Tensor)]
+                if not mine() or trace._drawing or not tensors or k.get("requires_grad") or \
+                        not _python_values(v for v in values if not isinstance(v, Tensor)) or \
+                        not (rng is None or isinstance(rng, (np.random.Generator, _random.Generator))):
+                    return fn(*a, **k)    # (a draw resolve_ refuses, if it is the step's)
+
+                def redo(*arrays):  # the same call on a replay's arrays (in the order of ``tensors``)
+                    it = iter(arrays)
+                    swap = lambda v: make_tensor(next(it)) if isinstance(v, Tensor) else v  # noqa: E731
+                    return fn(*[swap(v) for v in a], **{n: swap(v) for n, v in k.items()})._data
+                return make(drawn(rng, redo, tensors))
             return sample
 
         def grad_(*a, **k):
@@ -246,7 +268,8 @@ class Trace:
             _everywhere(resolve, resolve_) + _everywhere(dropout_mask, dropout_mask_) + \
             [x for fn in (nn_utils.clip_grad_norm_, nn_utils.clip_grad_value_) for x in _everywhere(fn, clipper(fn))] + \
             [x for fn in FACTORIES for x in _everywhere(fn, factory(fn))] + \
-            [x for fn in SAMPLERS + LIKE_SAMPLERS for x in _everywhere(fn, sampler(fn))]
+            [x for fn in SAMPLERS + LIKE_SAMPLERS for x in _everywhere(fn, sampler(fn))] + \
+            [x for fn in DATA_SAMPLERS for x in _everywhere(fn, data_sampler(fn))]
         for name in _VALUE_READS:
             orig = Tensor.__dict__.get(name)
             if orig is not None:
@@ -302,6 +325,7 @@ FACTORIES = (creation.arange, creation.eye, creation.linspace, creation.logspace
              creation.as_tensor)
 SAMPLERS = (creation.randn, creation.rand, creation.randint, creation.randperm)
 LIKE_SAMPLERS = (creation.randn_like, creation.rand_like, creation.randint_like)
+DATA_SAMPLERS = (sampling.bernoulli, sampling.normal, sampling.multinomial)
 _PYTHON_SCALARS = (bool, int, float, str, type(None))
 
 
