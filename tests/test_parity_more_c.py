@@ -253,6 +253,20 @@ def test_cdist_in_row_blocks_gives_the_same_numbers(p, monkeypatch):
     np.testing.assert_array_equal(cr.cdist(cr.tensor(a), cr.tensor(b), p=p).numpy(), whole)
 
 
+@pytest.mark.parametrize("p", [1.0, 2.0, INF])
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_pdist_computes_the_pairs_a_block_of_rows_at_a_time(p, rows, monkeypatch):
+    # 6 points of 3 coordinates, blocks of 1, 2 or all 5 rows with pairs: torch's values and gradients
+    # at every block boundary; each block takes its rows against the rows after its first one
+    a = rand(6, 3)
+    monkeypatch.setattr(cr.rules.reduce.Pdist, "BLOCK", rows * 6 * 3)
+    check_op(lambda x: cr.pdist(x, p=p), lambda x: torch.pdist(x, p=p), [a])
+    seen, real = [], cr.rules.reduce.pnorm
+    monkeypatch.setattr(cr.rules.reduce, "pnorm", lambda d, *k: seen.append(d.shape[:2]) or real(d, *k))
+    cr.pdist(cr.tensor(a), p=p)
+    assert seen == [(min(rows, 5 - r0), 5 - r0) for r0 in range(0, 5, rows)]   # 15 pairs; 36 for cdist
+
+
 def test_cdist_of_large_sets_holds_a_block_not_all_differences():
     # 1500 x 1500 points of 64 coordinates: all differences at once would be 1.1 GB in float64
     code = ("import numpy as np, chainrule as cr\n"

@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import DtypeError, ShapeError, make, shape_constant
+from chainrule.core import DtypeError, ShapeError
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.ops.index import index_select
 from chainrule.ops.misc import norm
 from chainrule.ops.reduce import amax, amin
-from chainrule.rules.reduce import Cdist
+from chainrule.rules.reduce import Cdist, Pdist
 
 
 def _p(p, op) -> float:
@@ -75,9 +74,7 @@ def pdist(input, p=2):  # noqa: A002
         raise ShapeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
     if x._data.dtype.kind != "f":
         raise DtypeError("pdist only supports floating-point dtypes")
-    n = x.shape[0]
-    upper = np.flatnonzero(np.triu(np.ones((n, n), bool), k=1))   # the pairs i < j, in torch's order
-    return index_select(cdist(x, x, p).reshape(-1), 0, make(shape_constant(upper.astype(np.int64))))
+    return Pdist.apply(x, p=p)   # the pairs i < j alone, in blocks of rows
 
 
 def dist(input, other, p=2):  # noqa: A002

@@ -283,6 +283,50 @@ class Cdist(Function):
         return [slice(i, min(i + step, p)) for i in range(0, p, step)] or [slice(0, 0)]
 
 
+class Pdist(Function):
+    """d_k = ||x_i - x_j||_p for each pair i < j of the rows of an (N, M) x, in torch.pdist's order
+    (0, 1), (0, 2), ..., (1, 2), ...: only those pairs are computed, a block of rows at a time (row i
+    against the rows after the block's first), so that a block's differences are all that is held.
+    Gradients as :class:`Cdist`'s: dL/dx_i = sum_j of the pair's, dL/dx_j minus it."""
+
+    saved_inputs, saves_output = (0,), True
+    BLOCK = 1 << 20  # elements of differences per block
+
+    def forward(self, x, *, p):
+        self.x, self.p = x, p
+        n = x.shape[0]
+        out = self.out = np.empty(n * (n - 1) // 2, x.dtype)
+        for r0, r1, pairs, d in self._blocks():
+            out[self._at(r0):self._at(r1)] = pnorm(d, p, -1)[..., 0][pairs]
+        return out
+
+    def backward(self, grad):
+        gx = np.zeros(self.x.shape, grad.dtype)
+        for r0, r1, pairs, d in self._blocks():
+            g, o = np.zeros(pairs.shape, grad.dtype), np.zeros(pairs.shape, self.out.dtype)
+            g[pairs], o[pairs] = grad[self._at(r0):self._at(r1)], self.out[self._at(r0):self._at(r1)]
+            gd = pnorm_grad(d, o[..., None], g[..., None], self.p, -1, share_ties=False)  # 0 off the pairs
+            gx[r0:r1] += gd.sum(1)
+            gx[r0 + 1:] -= gd.sum(0)
+        return (gx,)
+
+    def _at(self, i):
+        """Where row i's pairs (i, j > i) start in the condensed output."""
+        n = self.x.shape[0]
+        return i * n - i * (i + 1) // 2
+
+    def _blocks(self):
+        """(r0, r1, pairs, differences) per block of rows r0..r1-1: the differences (B, N - r0 - 1, M)
+        of those rows with rows r0 + 1..N-1, and the mask of the pairs i < j among them."""
+        x = self.x
+        n, m = x.shape
+        step = max(1, self.BLOCK // max(1, n * m))
+        for r0 in range(0, max(n - 1, 0), step):
+            r1 = min(r0 + step, n - 1)
+            pairs = np.arange(r0 + 1, n)[None, :] > np.arange(r0, r1)[:, None]
+            yield r0, r1, pairs, x[r0:r1, None, :] - x[None, r0 + 1:, :]
+
+
 def _others_product(x, axis):
     """The product of every other element along ``axis``, without dividing (exact where x has zeros):
     the exclusive running product from the left times the one from the right."""
