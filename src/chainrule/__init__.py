@@ -61,6 +61,7 @@ from chainrule.ops import (addbmm, addmm, addmv, addr, aminmax, baddbmm, bucketi
                            isin, kthvalue, logcumsumexp, logdet, matrix_power, mode, mv, pdist, searchsorted,
                            slogdet, std_mean, tensordot, var_mean, vdot)
 from chainrule import linalg  # noqa: E402,F401
+from chainrule import special  # noqa: E402,F401
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.random import Generator, manual_seed
 from chainrule.serialization import load, save  # noqa: F401

@@ -26,6 +26,12 @@ erf = unary(Erf, "erf", "The error function 2/sqrt(pi) int_0^x e^(-t^2) dt.")
 erfc = unary(Erfc, "erfc", "1 - erf(x), exact where erf(x) is close to 1.")
 
 
+def ndtr(input):  # noqa: A002
+    """The standard normal's cumulative distribution, 0.5 erfc(-x / sqrt(2)) (exact in the lower tail,
+    where 1 + erf would round to 0); d/dx = e^(-x^2 / 2) / sqrt(2 pi), through erfc's rule."""
+    return erfc(float_input(input) * (-0.5 ** 0.5)) * 0.5
+
+
 def logaddexp(input, other):  # noqa: A002
     """log(e^input + e^other), elementwise with broadcasting, without overflow."""
     return LogAddExp.apply(*float_pair(input, other))
