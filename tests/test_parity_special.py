@@ -55,3 +55,21 @@ def test_a_missing_special_function_is_one_clear_error():
     with pytest.raises(AttributeError, match=r"torch\.special\.gammaln, chainrule does not provide it: see docs/pytorch\.md"):
         cr.special.gammaln(cr.ones(2))
     assert not hasattr(cr.special, "erfinv") and hasattr(torch.special, "erfinv")
+
+
+def test_entr_and_xlog1py_match_torch_with_their_edges():
+    check_op(cr.special.entr, torch.special.entr, [P])
+    check_op(cr.special.xlog1py, torch.special.xlog1py, [X, P])
+    # the edges, values and gradients: entr at 0 (+inf slope), below 0 (-inf, NaN slope), NaN;
+    # xlog1py with x = 0 against y = 2, 0, -1 and NaN
+    for ours_fn, theirs_fn, args in [
+            (cr.special.entr, torch.special.entr, [[0.0, 1.0, -1.0, float("nan")]]),
+            (cr.special.xlog1py, torch.special.xlog1py, [[0.0, 0.0, 0.0, 0.0, 1.0], [2.0, 0.0, -1.0, float("nan"), -1.0]])]:
+        ours = [cr.tensor(a, dtype=cr.float64, requires_grad=True) for a in args]
+        theirs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in args]
+        o, t = ours_fn(*ours), theirs_fn(*theirs)
+        o.sum().backward()
+        t.sum().backward()
+        np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-15, atol=0)  # inf, NaN alike
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-15, atol=0)

@@ -13,7 +13,7 @@ from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
 from chainrule.ops.elementwise import compare, unary
 from chainrule.ops.shape import concatenate
-from chainrule.rules.elementwise import Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
+from chainrule.rules.elementwise import Entr, Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
 from chainrule.rules.linalg import Einsum, Outer
 from chainrule.rules.reduce import Cumsum, LogCumSumExp, Norm
 
@@ -40,6 +40,14 @@ def logaddexp(input, other):  # noqa: A002
 def xlogy(input, other):  # noqa: A002
     """input * log(other), 0 where input is 0 (so 0 log 0 = 0, as entropy needs)."""
     return XLogY.apply(*float_pair(input, other))
+
+
+def xlog1py(input, other):  # noqa: A002
+    """input * log(1 + other), 0 where input is 0 (torch.special.xlog1py)."""
+    return XLogY.apply(*float_pair(input, other), log1p=True)
+
+
+entr = unary(Entr, "entr", "-x ln x elementwise: 0 at 0, -inf below (torch.special.entr).")
 
 
 # ----------------------------------------------------------------------------- cumsum

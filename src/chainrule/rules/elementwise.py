@@ -550,25 +550,45 @@ class LogAddExp(Function):
 
 class XLogY(Function):
     """x log y, taken as 0 where x = 0 (unless y is NaN); d/dx = log y (0 where x = 0 and y <= 0, as
-    PyTorch), d/dy = x / y."""
+    PyTorch), d/dy = x / y. With ``log1p``, x log(1 + y) (torch.special.xlog1py): the same with 1 + y
+    for y, d/dy = x / (1 + y)."""
 
     saved_inputs = (0, 1)
 
-    def forward(self, x, y):
-        self.x, self.y = x, y
+    def forward(self, x, y, log1p=False):
+        self.x, self.y, self.log1p = x, y, log1p
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = x * np.log(y)
+            out = x * (np.log1p(y) if log1p else np.log(y))
         return np.where((x == 0) & ~np.isnan(y), np.zeros((), out.dtype), out)
 
     def backward(self, grad):
         nx, ny = self.needs_input_grad
         gx = gy = None
+        y = self.y
         with np.errstate(divide="ignore", invalid="ignore"):
             if nx:
-                gx = grad * np.where((self.x == 0) & (self.y <= 0), 0, np.log(self.y))
+                gx = grad * np.where((self.x == 0) & (y <= (-1 if self.log1p else 0)), 0,
+                                     np.log1p(y) if self.log1p else np.log(y))
             if ny:
-                gy = grad * self.x / self.y
+                gy = grad * self.x / (1 + y if self.log1p else y)
         return gx, gy
+
+
+class Entr(Function):
+    """The entropy term -x ln x (torch.special.entr): 0 at x = 0, -inf below (NaN stays NaN);
+    d/dx = -(1 + ln x): +inf at 0, NaN below, as PyTorch's."""
+
+    saved_inputs = (0,)
+
+    def forward(self, x):
+        self.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = -x * np.log(x)
+        return np.where(x > 0, out, np.where(x == 0, np.zeros((), x.dtype), np.where(x < 0, -np.inf, x)))
+
+    def backward(self, grad):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad * -(1 + np.log(self.x))
 
 
 class Hardtanh(Function):
