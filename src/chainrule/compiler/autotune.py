@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from chainrule.compiler.blas import (COL_MAJOR, NO_TRANS, TRANS, bind_gemm, blas_threads, cblas_available,
-                                     cblas_fits, cblas_into, gemm_into)
+                                     cblas_into, gemm_into)
 
 _GAIN = 0.98      # another engine is kept when it takes at most 98% of NumPy's time
 _choices: dict = {}  # (kind, shapes, dtype) -> the engine its latest site kept

@@ -1,5 +1,5 @@
-"""Distances and norms (PyTorch's signatures): cdist and pdist (the Cdist rule: the differences a block
-of rows at a time), dist, and torch.linalg's vector_norm, matrix_norm and norm, from the p-norm
+"""Distances and norms (PyTorch's signatures): cdist and pdist (the Cdist and Pdist rules: the
+differences a block of rows at a time), dist, and torch.linalg's vector_norm, matrix_norm and norm, from the p-norm
 (:func:`chainrule.rules.reduce.pnorm`: its gradient at a zero distance is 0, as PyTorch's) or
 amax/amin of sums."""
 from __future__ import annotations

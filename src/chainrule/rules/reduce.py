@@ -296,35 +296,32 @@ class Pdist(Function):
         self.x, self.p = x, p
         n = x.shape[0]
         out = self.out = np.empty(n * (n - 1) // 2, x.dtype)
-        for r0, r1, pairs, d in self._blocks():
-            out[self._at(r0):self._at(r1)] = pnorm(d, p, -1)[..., 0][pairs]
+        for _, _, seg, pairs, d in self._blocks():
+            out[seg] = pnorm(d, p, -1)[..., 0][pairs]
         return out
 
     def backward(self, grad):
         gx = np.zeros(self.x.shape, grad.dtype)
-        for r0, r1, pairs, d in self._blocks():
+        for r0, r1, seg, pairs, d in self._blocks():
             g, o = np.zeros(pairs.shape, grad.dtype), np.zeros(pairs.shape, self.out.dtype)
-            g[pairs], o[pairs] = grad[self._at(r0):self._at(r1)], self.out[self._at(r0):self._at(r1)]
+            g[pairs], o[pairs] = grad[seg], self.out[seg]
             gd = pnorm_grad(d, o[..., None], g[..., None], self.p, -1, share_ties=False)  # 0 off the pairs
             gx[r0:r1] += gd.sum(1)
             gx[r0 + 1:] -= gd.sum(0)
         return (gx,)
 
-    def _at(self, i):
-        """Where row i's pairs (i, j > i) start in the condensed output."""
-        n = self.x.shape[0]
-        return i * n - i * (i + 1) // 2
-
     def _blocks(self):
-        """(r0, r1, pairs, differences) per block of rows r0..r1-1: the differences (B, N - r0 - 1, M)
-        of those rows with rows r0 + 1..N-1, and the mask of the pairs i < j among them."""
+        """(r0, r1, seg, pairs, differences) per block of rows r0..r1-1: their pairs' slice ``seg`` of
+        the condensed output, the differences (B, N - r0 - 1, M) of those rows with rows r0 + 1..N-1,
+        and the mask of the pairs i < j among them."""
         x = self.x
         n, m = x.shape
         step = max(1, self.BLOCK // max(1, n * m))
+        at = lambda i: i * n - i * (i + 1) // 2  # noqa: E731 - where row i's pairs (i, j > i) start
         for r0 in range(0, max(n - 1, 0), step):
             r1 = min(r0 + step, n - 1)
             pairs = np.arange(r0 + 1, n)[None, :] > np.arange(r0, r1)[:, None]
-            yield r0, r1, pairs, x[r0:r1, None, :] - x[None, r0 + 1:, :]
+            yield r0, r1, slice(at(r0), at(r1)), pairs, x[r0:r1, None, :] - x[None, r0 + 1:, :]
 
 
 def _others_product(x, axis):
