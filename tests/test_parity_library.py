@@ -371,11 +371,12 @@ def test_erf_erfc(shape):
 
 
 def test_erf_erfc_over_the_whole_line_and_in_float32():
-    """Every range of the fit (|x| < 2, 2 <= |x| < 6, beyond), the tails of erfc, inf and NaN; float64 to
-    within 3e-15 of torch and float32 within float32 rounding."""
+    """Every range of the fits (|x| < 2, 2 <= |x| < 6, beyond; erfc's own from 0.5), the tails of erfc, inf
+    and NaN; erf to within 3e-15 of torch in float64 and float32 rounding in float32, erfc relatively to
+    1.5e-14 and 1e-6 (it was 1e-5 off in float32 from 1 to 2, taken as 1 - erf, and 2e-6 near 6)."""
     x = np.concatenate([np.linspace(-9, 9, 3601), [0.0, -0.0, 1e-300, 1.999999, 2.0, 5.9999, 6.0, 27.0, np.inf,
                                                    -np.inf, np.nan]])
-    for dt, rtol in ((np.float64, 3e-15), (np.float32, 2e-7)):
+    for dt, rtol, erfc_rtol in ((np.float64, 3e-15, 1.5e-14), (np.float32, 2e-7, 1e-6)):
         xs = x.astype(dt)
         for name in ("erf", "erfc"):
             got = getattr(cr, name)(cr.tensor(xs)).numpy()
@@ -384,7 +385,7 @@ def test_erf_erfc_over_the_whole_line_and_in_float32():
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
             tail = want > 0 if name == "erfc" else np.ones_like(want, bool)
             ok = ~np.isnan(want) & tail & (np.abs(xs) < 6 if name == "erfc" else True)
-            np.testing.assert_allclose(got[ok], want[ok], rtol=rtol * (1e3 if name == "erfc" else 1),
+            np.testing.assert_allclose(got[ok], want[ok], rtol=erfc_rtol if name == "erfc" else rtol,
                                        atol=1e-300, err_msg=f"{name} {dt.__name__}")
             np.testing.assert_allclose(got, want, atol=2e-16 if dt == np.float64 else 2e-7, err_msg=name)
 
