@@ -332,3 +332,47 @@ def test_negating_or_subtracting_a_bool_tensor_is_refused_in_pytorchs_words():
         with pytest.raises(RuntimeError, match="result type Long can't be cast to the desired output type Bool"):
             m.square_()
     assert (cr.tensor([3, 1]) - cr.tensor([1, 1])).tolist() == [2, 0]  # integers still subtract
+
+
+def test_rounding_abs_frac_relu_and_plus_of_a_bool_tensor_are_refused_in_pytorchs_words():
+    # they returned the mask (or, for frac, zeros): PyTorch has no kernel for a bool there
+    cases = {"abs": lambda m: m.abs(), "abs()": lambda m: abs(m), "abs_": lambda m: m.abs_(),
+             "floor": lambda m: m.floor(), "floor_": lambda m: m.floor_(), "ceil": lambda m: m.ceil(),
+             "round": lambda m: m.round(), "round_": lambda m: m.round_(), "trunc": lambda m: m.trunc(),
+             "fix": lambda m: m.fix(), "frac": lambda m: m.frac(), "relu": lambda m: m.relu(),
+             "relu_": lambda m: m.relu_(), "F.relu": "relu", "+": lambda m: +m, "positive": lambda m: m.positive(),
+             "round decimals": lambda m: m.round(decimals=1)}
+    for what, fn in cases.items():
+        if fn == "relu":
+            theirs_fn, ours_fn = (lambda m: torch.nn.functional.relu(m)), (lambda m: cr.nn.functional.relu(m))
+        else:
+            theirs_fn = ours_fn = fn
+        with pytest.raises((RuntimeError, NotImplementedError)) as theirs:
+            theirs_fn(torch.tensor([True, False]))
+        with pytest.raises((RuntimeError, NotImplementedError)) as ours:
+            ours_fn(cr.tensor([True, False]))
+        assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value)), what
+    for name in ("abs", "floor", "ceil", "round", "trunc", "fix", "positive"):  # integers are kept, as torch's
+        same(*both(name, pair([3, -2], "int64", grad=False)))
+    refused(NotImplementedError, "\"frac_cpu\" not implemented for 'Long'", lambda: cr.frac(cr.tensor([3, -2])),
+            lambda: torch.frac(torch.tensor([3, -2])))
+    f = pair([1.5, -2.0], "float32")
+    assert cr.positive(f[0]) is f[0] and (+f[0]) is f[0]
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2, 3, -1, -2])
+def test_round_with_decimals_is_torchs(decimals):
+    rng = np.random.default_rng(20261130)
+    x = rng.standard_normal(200) * 10.0 ** rng.integers(-2, 4, 200)
+    x[:4] = [0.125, 2.5, -0.35, 1234.5678]
+    for dtype in ("float32", "float64"):
+        a = pair(x, dtype)
+        c, t = both("round", a, decimals=decimals)
+        same(c, t)
+        same(a[0].round(decimals=decimals), a[1].round(decimals=decimals))
+    refused(NotImplementedError, "\"round_cpu\" not implemented for 'Long'",  # without decimals, kept
+            lambda: cr.round(cr.tensor([17, -25]), decimals=-1), lambda: torch.round(torch.tensor([17, -25]), decimals=-1))
+    a = pair(x[:6], "float64")
+    for lib, v in zip((cr, torch), a):
+        lib.round(v * 3.0, decimals=decimals).sum().backward()
+    same(*a, grad=True)   # zeros, as torch's

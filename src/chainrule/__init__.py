@@ -54,7 +54,7 @@ from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, lo
 from chainrule.ops import (absolute, acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,  # noqa: F401
                            arctanh, asin, asinh, atan, atan2, atanh, concat, copysign, cosh, deg2rad, divide,
                            float_power, fmax, fmin, heaviside, hypot, isfinite, isinf, isnan, isneginf, isposinf,
-                           isreal, logit, multiply, nan_to_num, nanmean, nansum, negative, rad2deg, sgn, signbit,
+                           isreal, logit, multiply, nan_to_num, nanmean, nansum, negative, positive, rad2deg, sgn, signbit,
                            sinc, sinh, subtract, tan, true_divide)
 from chainrule.ops import (addbmm, addmm, addmv, addr, aminmax, baddbmm, bucketize, cdist,  # noqa: F401
                            chain_matmul, corrcoef, cov, cross, cummax, cummin, det, dist, ger, inner, inverse,

@@ -413,7 +413,7 @@ class Tensor(TensorBase):
         return _ops.neg(self)
 
     def __pos__(self):
-        return self
+        return _ops.positive(self)
 
     def __abs__(self):
         return _ops.abs(self)
@@ -594,7 +594,7 @@ class Tensor(TensorBase):
     def sign_(self): return _inplace.apply_(self, "sign_", _ops.sign)
     def floor_(self): return _inplace.apply_(self, "floor_", _ops.floor)
     def ceil_(self): return _inplace.apply_(self, "ceil_", _ops.ceil)
-    def round_(self): return _inplace.apply_(self, "round_", _ops.round)
+    def round_(self, *, decimals=0): return _inplace.apply_(self, "round_", _ops.round, decimals=decimals)
     def trunc_(self): return _inplace.apply_(self, "trunc_", _ops.trunc)
     def sin_(self): return _inplace.apply_(self, "sin_", _ops.sin)
     def cos_(self): return _inplace.apply_(self, "cos_", _ops.cos)
@@ -838,7 +838,8 @@ class Tensor(TensorBase):
     fix = trunc
     def floor(self): return _ops.floor(self)
     def ceil(self): return _ops.ceil(self)
-    def round(self): return _ops.round(self)
+    def round(self, *, decimals=0): return _ops.round(self, decimals=decimals)
+    def positive(self): return _ops.positive(self)
     def frac(self): return _ops.frac(self)
     def lerp(self, end, weight): return _ops.lerp(self, end, weight)
     def clamp_min(self, min): return _ops.clamp_min(self, min)  # noqa: A002

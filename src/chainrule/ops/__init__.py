@@ -13,7 +13,7 @@ from chainrule.ops import (  # noqa: F401
 from chainrule.ops.convert import as_tensor, cast, promote  # noqa: F401
 from chainrule.ops.elementwise import (  # noqa: F401
     abs, add, clip, compare, cos, div, elu, exp, gelu, leaky_relu, log, maximum, minimum, mul, neg,
-    pow, relu, sigmoid, sin, softplus, sqrt, sub, tanh, where)
+    positive, pow, relu, sigmoid, sin, softplus, sqrt, sub, tanh, where)
 from chainrule.ops.linalg import bmm, dot, matmul, mm, t  # noqa: F401
 from chainrule.ops.softmax import log_softmax, softmax  # noqa: F401
 from chainrule.ops.reduce import amax, amin, logsumexp, max, mean, min, std, sum, var  # noqa: F401

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from chainrule import dtypes
 from chainrule.core import ShapeError, TensorBase, make, no_grad
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.ops.inplace import write_out
@@ -66,17 +67,28 @@ def binary(rule, name: str, doc: str, no_bool: tuple | None = None):
     return op
 
 
-def unary(rule, name: str, doc: str, floats_only: bool = True, no_bool: str | None = None):
+def no_kernel(kernel: str, dtype) -> NotImplementedError:
+    """PyTorch's refusal of a dtype its op has no kernel for: abs, floor... of a bool, frac of an integer."""
+    return NotImplementedError(f"\"{kernel}\" not implemented for '{dtypes.type_name(dtype)}'")
+
+
+def refuse_bool(x, no_bool) -> None:
+    """Raise PyTorch's refusal when ``x`` is a bool tensor: ``no_bool`` is its RuntimeError's words, or
+    ``("kernel", name)`` for an op without a bool kernel (:func:`no_kernel`)."""
+    if no_bool is not None and x._data.dtype == np.bool_:
+        raise no_kernel(no_bool[1], np.bool_) if isinstance(no_bool, tuple) else RuntimeError(no_bool)
+
+
+def unary(rule, name: str, doc: str, floats_only: bool = True, no_bool=None):
     """The front function of a one-input rule: ``rule.apply(x)``, integer and bool inputs made float
-    first when ``floats_only`` (exp, log, ...), as in PyTorch; a bool input refused with PyTorch's
-    RuntimeError ``no_bool`` when given."""
+    first when ``floats_only`` (exp, log, ...), as in PyTorch; a bool input refused as PyTorch does
+    when ``no_bool`` is given (:func:`refuse_bool`)."""
     apply = rule.apply
 
     def op(input):  # noqa: A002 - torch's keyword
         if not (isinstance(input, TensorBase) and (input._data.dtype.kind == "f" or not floats_only)):
             input = float_input(input) if floats_only else as_tensor(input)  # noqa: A001
-        if no_bool is not None and input._data.dtype == np.bool_:
-            raise RuntimeError(no_bool)
+        refuse_bool(input, no_bool)
         return apply(input)
 
     op.__name__ = op.__qualname__ = name
@@ -98,8 +110,16 @@ minimum = binary(Minimum, "minimum", "Elementwise min of two tensors.")
 neg = unary(Neg, "neg", "-x elementwise.", floats_only=False,
             no_bool="Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
                     "invert a mask, use the `~` or `logical_not()` operator instead.")
-abs = unary(Abs, "abs", "|x| elementwise.", floats_only=False)  # noqa: A001
-relu = unary(ReLU, "relu", "max(0, x) elementwise.", floats_only=False)
+abs = unary(Abs, "abs", "|x| elementwise.", floats_only=False, no_bool=("kernel", "abs_cpu"))  # noqa: A001
+relu = unary(ReLU, "relu", "max(0, x) elementwise.", floats_only=False,
+             no_bool="Boolean inputs not supported for relu")
+
+
+def positive(input):  # noqa: A002
+    """``input`` itself, as ``+x`` (PyTorch refuses a bool tensor)."""
+    x = as_tensor(input)
+    refuse_bool(x, "The `+` operator, on a bool tensor is not supported.")
+    return x
 exp = unary(Exp, "exp", "e^x elementwise.")
 log = unary(Log, "log", "Natural logarithm elementwise (nan below 0, -inf at 0, as NumPy).")
 sqrt = unary(Sqrt, "sqrt", "Square root elementwise.")

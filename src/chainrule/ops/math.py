@@ -10,7 +10,7 @@ from chainrule import dtypes
 from chainrule.core import TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_pair, promote
-from chainrule.ops.elementwise import clip, compare, div, indicate, unary
+from chainrule.ops.elementwise import clip, compare, div, indicate, no_kernel, refuse_bool, unary
 from chainrule.rules.elementwise import Exp2, Flat, Frac, Lerp, Log2, Log10, Reciprocal, Rsqrt
 from chainrule.rules.reduce import Cumprod, Prod
 
@@ -19,7 +19,14 @@ log2 = unary(Log2, "log2", "Base-2 logarithm elementwise.")
 exp2 = unary(Exp2, "exp2", "2^x elementwise.")
 rsqrt = unary(Rsqrt, "rsqrt", "1 / sqrt(x) elementwise.")
 reciprocal = unary(Reciprocal, "reciprocal", "1 / x elementwise (integer inputs give floats).")
-frac = unary(Frac, "frac", "The fractional part x - trunc(x), with x's sign.")
+
+
+def frac(input):  # noqa: A002
+    """The fractional part x - trunc(x), with x's sign (PyTorch has no kernel for integers or bools)."""
+    x = as_tensor(input)
+    if x._data.dtype.kind != "f":
+        raise no_kernel("frac_cpu", x._data.dtype)
+    return Frac.apply(x)
 
 
 def sign(input):  # noqa: A002
@@ -35,6 +42,7 @@ def sign(input):  # noqa: A002
 def _flat(fn, doc):
     def op(input):  # noqa: A002
         x = as_tensor(input)
+        refuse_bool(x, ("kernel", fn + "_vml_cpu"))
         return Flat.apply(x, fn=fn) if x._data.dtype.kind == "f" else make(x._data.copy())
 
     op.__name__ = op.__qualname__ = fn
@@ -44,7 +52,19 @@ def _flat(fn, doc):
 
 floor = _flat("floor", "Each element rounded down")
 ceil = _flat("ceil", "Each element rounded up")
-round = _flat("round", "Each element rounded to the nearest integer, halves to even")  # noqa: A001
+_round = _flat("round", "Each element rounded to the nearest integer, halves to even")
+
+
+def round(input, *, decimals: int = 0):  # noqa: A001,A002
+    """Each element rounded to ``decimals`` decimal places, halves to even: x * 10^d rounded, / 10^d
+    (x / 10^-d rounded, * 10^-d when d < 0), in x's dtype, as PyTorch. With decimals, PyTorch has no
+    kernel for integers or bools. The gradient is 0, as PyTorch's."""
+    if not decimals:
+        return _round(input)
+    x = as_tensor(input)
+    if x._data.dtype.kind != "f":
+        raise no_kernel("round_cpu", x._data.dtype)
+    return Flat.apply(x, fn="round", decimals=int(decimals))
 trunc = fix = _flat("trunc", "Each element rounded toward zero")
 
 

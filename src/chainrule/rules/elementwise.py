@@ -688,8 +688,11 @@ def _sign(x):
 class Flat(Function):
     """A piecewise-constant function (sign, trunc, floor, round...): d/dx = 0 (PyTorch's zero gradient)."""
 
-    def forward(self, x, fn="sign"):
+    def forward(self, x, fn="sign", decimals=0):
         self.shape = x.shape
+        if decimals:  # round's decimals, as PyTorch: x * 10^d, rounded, / 10^d (/ then * when d < 0)
+            scale = x.dtype.type(10.0 ** abs(decimals))
+            return np.rint(x * scale) / scale if decimals > 0 else np.rint(x / scale) * scale
         return _sign(x) if fn == "sign" else getattr(np, fn)(x)
 
     def backward(self, grad):
