@@ -376,3 +376,68 @@ def test_round_with_decimals_is_torchs(decimals):
     for lib, v in zip((cr, torch), a):
         lib.round(v * 3.0, decimals=decimals).sum().backward()
     same(*a, grad=True)   # zeros, as torch's
+
+
+def test_dtypes_pytorch_refuses_are_refused_in_its_words():
+    # each gave a number where PyTorch refuses: randn_like of an integer tensor drew truncated normals
+    B, L, I = ([True, False, True], "bool"), ([3, -2, 0], "int64"), ([3, -2, 0], "int32")
+    cases = [("argmax", B, {}, RuntimeError), ("argmin", B, {"dim": 0}, RuntimeError),
+             ("median", B, {}, NotImplementedError), ("nanmedian", B, {"dim": 0}, NotImplementedError),
+             ("randn_like", L, {}, NotImplementedError), ("randn_like", B, {}, NotImplementedError),
+             ("rand_like", I, {}, NotImplementedError), ("bernoulli", B, {}, NotImplementedError),
+             ("bernoulli", L, {}, NotImplementedError), ("cov", B, {}, RuntimeError),
+             ("corrcoef", B, {}, RuntimeError), ("norm", L, {}, RuntimeError), ("norm", B, {}, RuntimeError)]
+    for name, (values, dtype), kw, exc in cases:
+        with pytest.raises(exc) as theirs:
+            getattr(torch, name)(torch.tensor(np.array(values, dtype)), **kw)
+        with pytest.raises(exc) as ours:
+            getattr(cr, name)(cr.tensor(np.array(values, dtype)), **kw)
+        assert str(ours.value) == str(theirs.value), (name, dtype)
+    with pytest.raises(RuntimeError, match="Input shapes should be of type ints"):
+        cr.broadcast_shapes(cr.tensor([1, 2]))
+    # what PyTorch allows stays: a float dtype asked for, or a median of integers
+    same(cr.rand_like(cr.tensor([1, 2]), dtype=cr.float64) * 0, torch.rand_like(torch.tensor([1, 2]), dtype=torch.float64) * 0)
+    same(*both("median", pair([3, 1, 2], "int64", grad=False)))
+    same(*both("argmax", pair([3, 1, 7], "int64", grad=False)))
+
+
+def test_all_and_any_of_uint8_are_uint8_as_pytorchs():
+    for name in ("all", "any"):
+        for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}):
+            same(*both(name, pair([[3, 0], [1, 2]], "uint8", grad=False), **kw))
+            same(*both(name, pair([[3, 0], [1, 2]], "int64", grad=False), **kw))   # bool, as before
+        a = pair([[3, 0], [1, 2]], "uint8", grad=False)
+        same(getattr(a[0], name)(), getattr(a[1], name)())
+
+
+def test_integer_powers_with_negative_tensor_exponents_and_bool_powers_are_torchs():
+    # NumPy refuses an integer to a negative integer power (ValueError); PyTorch truncates 1 / a^|b|:
+    # 1 for a = 1, +-1 for a = -1, else 0 (also for a = 0)
+    a, b = [0, 2, -1, -1, 1, 3, -3], [-1, -1, -3, -2, -5, 2, 3]
+    for da, db in (("int64", "int64"), ("int32", "int64"), ("int32", "int32"), ("uint8", "int64")):
+        x, y = pair(np.abs(a) if da == "uint8" else a, da, grad=False), pair(b, db, grad=False)
+        same(*both("pow", x, y))
+        same(x[0] ** y[0], x[1] ** y[1])
+    same(*both("pow", 2, pair([-1, 0, 3], "int64", grad=False)))
+    m = pair([True, False], "bool", grad=False)
+    for e in (True, False, 2, pair([2, -1], "int64", grad=False)):   # bool ** True stays bool, as torch's
+        same(*both("pow", m, e))
+    for e in (-1, -2):   # a negative Python exponent of an integer tensor: PyTorch's RuntimeError
+        refused(RuntimeError, "Integers to negative integer powers are not allowed", lambda: cr.tensor([2, 3]) ** e,
+                lambda: torch.tensor([2, 3]) ** e)
+        refused(RuntimeError, "Integers to negative integer powers are not allowed", lambda: cr.tensor([2, 3]).pow(e),
+                lambda: torch.tensor([2, 3]).pow(e))
+    same(cr.tensor([2.0, 4.0]) ** -1, torch.tensor([2.0, 4.0]) ** -1)
+
+
+def test_fmod_and_remainder_take_a_bool_operand_as_pytorch():
+    # they subtracted, which refuses bools: PyTorch computes in the promoted dtype, and refuses two bools
+    m = pair([True, False, True], "bool", grad=False)
+    for name in ("fmod", "remainder"):
+        for other in (pair([2, -3, 1], "int64", grad=False), pair([0.75, 2.0, -0.5], "float32", grad=False), 2, 0.75):
+            same(*both(name, m, other))
+        refused(NotImplementedError, f'"{name}_cpu" not implemented for \'Bool\'', lambda: getattr(cr, name)(m[0], m[0]),
+                lambda: getattr(torch, name)(m[1], m[1]))
+        refused(NotImplementedError, f'"{name}_cpu" not implemented for \'Bool\'', lambda: getattr(cr, name)(m[0], True),
+                lambda: getattr(torch, name)(m[1], True))
+    same(m[0] % 2, m[1] % 2)

@@ -101,9 +101,14 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     return _new(np.full(_shape((size,)), v, d), requires_grad, device)
 
 
-def _like(t, dtype):
+def _like(t, dtype, floats_only: str | None = None):
+    """t's array and the dtype of the new tensor (t's, or ``dtype``); ``floats_only``: the kernel PyTorch
+    names when it refuses another dtype (rand_like and randn_like of an integer tensor)."""
     a = t._data if isinstance(t, Tensor) else np.asarray(t)
-    return a, (a.dtype if dtype is None else dtypes.as_dtype(dtype))
+    d = a.dtype if dtype is None else dtypes.as_dtype(dtype)
+    if floats_only is not None and d.kind != "f":
+        raise dtypes.no_kernel(floats_only, d)
+    return a, d
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
@@ -148,12 +153,12 @@ def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:  # noqa: A002
-    a, d = _like(input, dtype)
+    a, d = _like(input, dtype, "normal_kernel_cpu")
     return _new(_rng(generator).standard_normal(a.shape).astype(d), requires_grad, device)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:  # noqa: A002
-    a, d = _like(input, dtype)
+    a, d = _like(input, dtype, "check_uniform_bounds")
     return _new(_rng(generator).random(a.shape).astype(d), requires_grad, device)
 
 

@@ -173,6 +173,12 @@ def type_name(dtype) -> str:
     return _TORCH_TYPES.get(np.dtype(dtype).name, np.dtype(dtype).name)
 
 
+def no_kernel(kernel: str, dtype) -> NotImplementedError:
+    """PyTorch's refusal of a dtype its op has no kernel for (abs of a bool, frac or randn_like of an
+    integer...), in its words: ``"abs_cpu" not implemented for 'Bool'``."""
+    return NotImplementedError(f"\"{kernel}\" not implemented for '{type_name(dtype)}'")
+
+
 def is_float(dtype: np.dtype) -> bool:
     return dtype.kind == "f"
 

@@ -10,7 +10,7 @@ from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.ops.misc import norm
+from chainrule.ops.misc import float_for as _float_for, norm
 from chainrule.ops.reduce import amax, amin
 from chainrule.rules.reduce import Cdist, Pdist
 
@@ -95,10 +95,6 @@ def dist(input, other, p=2):  # noqa: A002
 
 
 # ----------------------------------------------------------------------------- torch.linalg's norms
-def _float_for(x, op):
-    if x._data.dtype.kind != "f":
-        raise DtypeError(f"{op}: Expected a floating point or complex tensor as input. Got {dtypes.type_name(x.dtype)}")
-
 
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None, out=None):  # noqa: A002
     """The vector ``ord``-norm of ``x`` over ``dim`` (all elements, flattened, when None), as

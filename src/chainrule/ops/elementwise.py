@@ -67,16 +67,11 @@ def binary(rule, name: str, doc: str, no_bool: tuple | None = None):
     return op
 
 
-def no_kernel(kernel: str, dtype) -> NotImplementedError:
-    """PyTorch's refusal of a dtype its op has no kernel for: abs, floor... of a bool, frac of an integer."""
-    return NotImplementedError(f"\"{kernel}\" not implemented for '{dtypes.type_name(dtype)}'")
-
-
 def refuse_bool(x, no_bool) -> None:
     """Raise PyTorch's refusal when ``x`` is a bool tensor: ``no_bool`` is its RuntimeError's words, or
-    ``("kernel", name)`` for an op without a bool kernel (:func:`no_kernel`)."""
+    ``("kernel", name)`` for an op without a bool kernel (:func:`chainrule.dtypes.no_kernel`)."""
     if no_bool is not None and x._data.dtype == np.bool_:
-        raise no_kernel(no_bool[1], np.bool_) if isinstance(no_bool, tuple) else RuntimeError(no_bool)
+        raise dtypes.no_kernel(no_bool[1], np.bool_) if isinstance(no_bool, tuple) else RuntimeError(no_bool)
 
 
 def unary(rule, name: str, doc: str, floats_only: bool = True, no_bool=None):
@@ -103,7 +98,15 @@ sub2 = binary(Sub, "sub2", "a - b with broadcasting (the operator).", no_bool=(
     "operator instead.", "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
     "trying to invert a mask, use the `~` or `logical_not()` operator instead."))
 mul2 = binary(Mul, "mul2", "a * b with broadcasting (the operator).")
-pow = binary(Pow, "pow", "a ** b with broadcasting.")  # noqa: A001 - the op's name
+_pow = binary(Pow, "pow", "a ** b with broadcasting.")
+
+
+def pow(input, exponent):  # noqa: A001,A002 - the op's name
+    """a ** b with broadcasting. Integers to a negative integer tensor give 1 / a^|b| truncated (0 unless
+    a = +-1), as PyTorch; to a negative Python int, PyTorch's RuntimeError."""
+    if type(exponent) is int and exponent < 0 and isinstance(input, TensorBase) and input._data.dtype.kind in "iub":
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return _pow(input, exponent)
 maximum = binary(Maximum, "maximum", "Elementwise max of two tensors (the lecture's max gate).")
 minimum = binary(Minimum, "minimum", "Elementwise min of two tensors.")
 

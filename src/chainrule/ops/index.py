@@ -59,6 +59,8 @@ def _positions(x, rule):
 def _arg(np_fn, x, dim, keepdim, op):
     x = as_tensor(x)
     d = x._data
+    if d.dtype == np.bool_:
+        raise RuntimeError(f"{op}(): does not support bool input")
     if d.size == 0:
         raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     if dim is None:
@@ -127,6 +129,8 @@ def nanmedian(input, dim=None, keepdim: bool = False):  # noqa: A002
 
 def _median(input, dim, keepdim: bool, ignore_nan: bool, op: str):  # noqa: A002
     x = as_tensor(input)
+    if x._data.dtype == np.bool_:
+        raise dtypes.no_kernel("median_cpu" if dim is None else "median_out", np.bool_)
     if dim is None:
         if x.numel() == 0:
             return make(np.asarray(np.nan, x._data.dtype if x._data.dtype.kind == "f" else np.float32))

@@ -10,7 +10,7 @@ from chainrule import dtypes
 from chainrule.core import TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_pair, promote
-from chainrule.ops.elementwise import clip, compare, div, indicate, no_kernel, refuse_bool, unary
+from chainrule.ops.elementwise import clip, compare, div, indicate, refuse_bool, unary
 from chainrule.rules.elementwise import Exp2, Flat, Frac, Lerp, Log2, Log10, Reciprocal, Rsqrt
 from chainrule.rules.reduce import Cumprod, Prod
 
@@ -25,7 +25,7 @@ def frac(input):  # noqa: A002
     """The fractional part x - trunc(x), with x's sign (PyTorch has no kernel for integers or bools)."""
     x = as_tensor(input)
     if x._data.dtype.kind != "f":
-        raise no_kernel("frac_cpu", x._data.dtype)
+        raise dtypes.no_kernel("frac_cpu", x._data.dtype)
     return Frac.apply(x)
 
 
@@ -63,7 +63,7 @@ def round(input, *, decimals: int = 0):  # noqa: A001,A002
         return _round(input)
     x = as_tensor(input)
     if x._data.dtype.kind != "f":
-        raise no_kernel("round_cpu", x._data.dtype)
+        raise dtypes.no_kernel("round_cpu", x._data.dtype)
     return Flat.apply(x, fn="round", decimals=int(decimals))
 trunc = fix = _flat("trunc", "Each element rounded toward zero")
 
@@ -218,14 +218,26 @@ def true_divide(input, other, *, out=None):  # noqa: A002
 def remainder(input, other):  # noqa: A002
     """a % b with the sign of b (Python's and PyTorch's ``%``): a - b * floor(a / b);
     d/da = 1, d/db = -floor(a / b)."""
-    a, b = _operand(input, other), _operand(other, input)
+    a, b = _operands(input, other, "remainder_cpu")
     return a - b * div(a, b, rounding_mode="floor")
 
 
 def fmod(input, other):  # noqa: A002
     """The C remainder, with the sign of a: a - b * trunc(a / b); d/da = 1, d/db = -trunc(a / b)."""
-    a, b = _operand(input, other), _operand(other, input)
+    a, b = _operands(input, other, "fmod_cpu")
     return a - b * div(a, b, rounding_mode="trunc")
+
+
+def _operands(input, other, kernel: str) -> tuple:  # noqa: A002
+    """remainder's and fmod's operands as tensors; a bool one is cast to the pair's dtype (two bools:
+    PyTorch's refusal, naming ``kernel``)."""
+    a, b = _operand(input, other), _operand(other, input)
+    if np.bool_ in (a._data.dtype, b._data.dtype):
+        d = dtypes.operands_dtype(a, b)
+        if d == np.bool_:
+            raise dtypes.no_kernel(kernel, d)
+        a, b = as_tensor(a, d), as_tensor(b, d)
+    return a, b
 
 
 def _operand(x, other):

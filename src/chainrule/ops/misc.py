@@ -8,7 +8,7 @@ import string
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import ShapeError, make
+from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
 from chainrule.ops.elementwise import compare, unary
@@ -93,6 +93,12 @@ def logcumsumexp(input, dim: int):  # noqa: A002
 # ----------------------------------------------------------------------------- norm
 
 
+def float_for(x, op: str) -> None:
+    """PyTorch's refusal of a norm of a tensor that is not floating point (it refuses ``dtype=`` too)."""
+    if x._data.dtype.kind != "f":
+        raise DtypeError(f"{op}: Expected a floating point or complex tensor as input. Got {dtypes.type_name(x.dtype)}")
+
+
 def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None, *, axis=None):  # noqa: A002
     """The vector p-norm of ``input`` over ``dim`` (all elements when None), as torch.norm.
 
@@ -109,6 +115,8 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None, *, axis=No
         >>> cr.norm(cr.tensor([3.0, 4.0])).item()
         5.0
     """
+    if isinstance(input, TensorBase):
+        float_for(input, "linalg.vector_norm")
     x = float_input(input)
     if dtype is not None:
         x = as_tensor(x, dtypes.as_dtype(dtype))
@@ -143,7 +151,7 @@ def _logical(np_fn, input, dim, keepdim, axis, op):
         r = np_fn(d)
     else:
         r = np_fn(d, axis=axes, keepdims=keepdim and axes is not None)
-    return make(np.asarray(r, dtype=bool))
+    return make(np.asarray(r, dtype=np.uint8 if d.dtype == np.uint8 else bool))  # uint8 stays, as PyTorch
 
 
 def all(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A001, A002

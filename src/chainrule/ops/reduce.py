@@ -276,6 +276,8 @@ def cov(input, *, correction: int = 1, fweights=None, aweights=None):  # noqa: A
         >>> cr.cov(cr.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])).tolist()
         [[1.0, -1.0], [-1.0, 1.0]]
     """
+    if isinstance(input, TensorBase) and input._data.dtype == np.bool_:
+        raise RuntimeError("cov(): bool dtype is not supported for input")
     x = float_input(input)
     if x.ndim > 2:
         raise ShapeError(f"cov(): expected input to have two or fewer dimensions but got an input with "

@@ -51,6 +51,8 @@ def _draw(rng, p, k, replacement):
 def bernoulli(input, p=None, *, generator=None):  # noqa: A002
     """0 or 1 per element, 1 with the probability ``input`` (or ``p``), in the input's dtype."""
     x = as_tensor(input)
+    if p is None and x._data.dtype.kind != "f":
+        raise dtypes.no_kernel("bernoulli_tensor_cpu_p_", x._data.dtype)
     prob = x._data if p is None else np.broadcast_to(np.asarray(p, np.float64), x.shape)
     if ((prob < 0) | (prob > 1)).any() or np.isnan(prob).any():
         raise RuntimeError("bernoulli: all elements of input must be in [0, 1]")

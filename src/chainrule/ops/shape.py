@@ -313,6 +313,9 @@ def numel(input) -> int:  # noqa: A002
 
 def broadcast_shapes(*shapes) -> tuple:
     """The shape that tensors of ``shapes`` broadcast to (NumPy's and PyTorch's rule), a tuple like ``x.shape``."""
+    for s in shapes:
+        if isinstance(s, TensorBase):
+            raise RuntimeError(f"Input shapes should be of type ints, a tuple of ints, or a list of ints, got {s}")
     shapes = [(int(s),) if isinstance(s, (int, np.integer)) else tuple(int(n) for n in s) for s in shapes]
     try:
         out = np.broadcast_shapes(*shapes)
