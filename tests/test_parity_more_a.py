@@ -441,3 +441,61 @@ def test_fmod_and_remainder_take_a_bool_operand_as_pytorch():
         refused(NotImplementedError, f'"{name}_cpu" not implemented for \'Bool\'', lambda: getattr(cr, name)(m[0], True),
                 lambda: getattr(torch, name)(m[1], True))
     same(m[0] % 2, m[1] % 2)
+
+
+def test_clamp_promotes_as_pytorch_and_refuses_a_bool_bound_of_bools():
+    # an integer tensor clamped by 0.5 stayed integer (0 where PyTorch gives 0.5); a bool by 0, bool
+    ints = pair([1, 5, -3], "int64", grad=False)
+    for name in ("clamp", "clip"):
+        for args in ((0.5,), (0, 2.5), (None, 2.5), (-1, 2), (2,)):
+            same(*both(name, ints, *args))
+            same(*both(name, pair([1, 5, -3], "int32", grad=False), *args))
+        for args in ((0,), (0.5,), (None, 0)):
+            same(*both(name, pair([True, False], "bool", grad=False), *args))
+        for args, kernel in (((True,), "clamp_min_scalar_cpu"), ((None, True), "clamp_max_scalar_cpu"),
+                             ((True, True), "clamp_scalar_cpu")):
+            refused(NotImplementedError, f"\"{kernel}\" not implemented for 'Bool'",
+                    lambda: getattr(cr, name)(cr.tensor([True, False]), *args),
+                    lambda: getattr(torch, name)(torch.tensor([True, False]), *args))
+    same(cr.tensor([1, 5]).clamp(0.5), torch.tensor([1, 5]).clamp(0.5))
+
+
+@pytest.mark.parametrize("bounds", ["lo", "hi", "both", "crossed", "scalar-hi"])
+def test_clamp_by_tensors_is_torchs_with_its_gradients(bounds):
+    # clamp(x, min=tensor) raised NumPy's "given a Tensor that requires grad"; PyTorch's clamp.Tensor:
+    # NaN from x or a bound propagates; d/dx where lo <= x <= hi, d/dlo where x < lo (and lo < hi),
+    # d/dhi where x > hi (or hi < lo)
+    rng = np.random.default_rng(20261130)
+    x = rng.standard_normal((4, 5)).round(1)
+    lo, hi = rng.standard_normal(5).round(1) - 0.5, rng.standard_normal((4, 1)).round(1) + 0.5
+    x[0, 0], x[1, 1], lo[2], x[2, 3] = np.nan, lo[1], np.nan, hi[2, 0]   # NaNs, and ties with each bound
+    if bounds == "crossed":   # lo above hi in some rows: the result is hi there
+        lo = np.where(np.isnan(lo), np.nan, float(np.median(hi)))
+    pick = {"lo": (lo, None), "hi": (None, hi), "both": (lo, hi), "crossed": (lo, hi), "scalar-hi": (lo, 0.3)}[bounds]
+    ours = [pair(x)]
+    args_c, args_t = [], []
+    for b in pick:
+        if isinstance(b, np.ndarray):
+            p = pair(b)
+            args_c.append(p[0]); args_t.append(p[1]); ours.append(p)
+        else:
+            args_c.append(b); args_t.append(b)
+    if bounds == "scalar-hi":
+        with pytest.raises(TypeError):    # PyTorch takes both bounds as tensors or both as numbers
+            torch.clamp(ours[0][1], *args_t)
+        args_t[1] = torch.tensor(0.3, dtype=torch.float64)
+    c, t = cr.clamp(ours[0][0], *args_c), torch.clamp(ours[0][1], *args_t)
+    same(c, t)
+    if t.shape == ours[0][1].shape:   # PyTorch's backward fails when a bound widens the shape
+        c.sum().backward(), t.sum().backward()
+        for p in ours:
+            same(*p, grad=True)
+    assert cr.tensor(x).clamp(min=cr.tensor(lo)).shape == (4, 5)
+    if bounds in ("both", "crossed"):   # finite differences and torch, away from ties and NaNs
+        r = np.random.default_rng(7)
+        xs, los, his = r.standard_normal((4, 5)), r.standard_normal((4, 5)) - 0.5, r.standard_normal((4, 5)) + 0.5
+        if bounds == "crossed":
+            los, his = his + 0.25, los
+        check_op(lambda a, b, h: cr.clamp(a, b, h), lambda a, b, h: torch.clamp(a, b, h), [xs, los, his])
+        check_op(lambda a, b: cr.clamp(a, min=b), lambda a, b: torch.clamp(a, min=b), [xs, los])
+        check_op(lambda a, h: a.clamp(max=h), lambda a, h: a.clamp(max=h), [xs, his])

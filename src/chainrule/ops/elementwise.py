@@ -11,7 +11,7 @@ from chainrule.core import ShapeError, TensorBase, make, no_grad
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.ops.inplace import write_out
 from chainrule.rules.floating import Indicator
-from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, Clip, Compare, Cos, Div, Exp, LeakyReLU, Log,
+from chainrule.rules.elementwise import (ELU, GELU, Abs, Add, ClampBy, Clip, Compare, Cos, Div, Exp, LeakyReLU, Log,
                                          Maximum, Minimum, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Softplus, Sqrt,
                                          RoundedDiv, Sub, Tanh, Where)
 
@@ -198,10 +198,25 @@ def gelu(x, approximate: str = "none"):
 
 
 def clip(x, min=None, max=None):  # noqa: A002
-    """x limited to [min, max] (either may be None)."""
+    """x limited to [min, max] (either may be None): numbers, or tensors (broadcast, with their
+    gradients, as PyTorch's clamp.Tensor; a number beside a tensor is taken as one). The result has
+    PyTorch's dtype for x and the bounds: an integer tensor clamped by 0.5 is float, a bool by 0 int64,
+    a bool by a bool number refused."""
     if min is None and max is None:
         raise ShapeError("clip: give at least one of min and max")
-    return Clip.apply(as_tensor(x), lo=min, hi=max)
+    x = as_tensor(x)
+    given = [b for b in (min, max) if b is not None]
+    d = dtypes.operands_dtype(x, *given)
+    tensors = any(isinstance(b, TensorBase) for b in given)
+    if d == np.bool_ and not tensors:
+        raise dtypes.no_kernel("clamp_scalar_cpu" if len(given) == 2 else
+                               "clamp_min_scalar_cpu" if max is None else "clamp_max_scalar_cpu", d)
+    if x._data.dtype != d:
+        x = as_tensor(x, d)
+    if not tensors:
+        return Clip.apply(x, lo=min, hi=max)
+    return ClampBy.apply(x, *(as_tensor(b, d) for b in given),
+                         bounds=" ".join(n for n, b in (("lo", min), ("hi", max)) if b is not None))
 
 
 def nonzero_tuple(condition) -> tuple:

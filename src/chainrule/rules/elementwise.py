@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from chainrule.core import Function
+from chainrule.core import ALL, Function
 from chainrule.rules.special import erf, erfc
 
 
@@ -448,6 +448,35 @@ class Clip(Function):
 
     def backward(self, grad):
         return grad * self.mask
+
+
+class ClampBy(Function):
+    """x limited to [lo, hi] given as tensors, broadcast (``bounds``: which follow x, "lo", "hi" or
+    "lo hi"), PyTorch's clamp.Tensor: a NaN in x or a bound gives NaN; d/dx = 1 where lo <= x <= hi,
+    d/dlo = 1 where x < lo (and lo < hi), d/dhi = 1 where x > hi (or hi < lo: the result is hi)."""
+
+    saved_inputs = ALL
+
+    def forward(self, x, *limits, bounds="lo hi"):
+        self.x = x
+        self.lo = limits[0] if "lo" in bounds else None
+        self.hi = limits[-1] if "hi" in bounds else None
+        out = x if self.lo is None else np.maximum(x, self.lo)
+        return out if self.hi is None else np.minimum(out, self.hi)
+
+    def backward(self, grad):
+        x, lo, hi = self.x, self.lo, self.hi
+        inside, grads = True, []
+        if lo is not None:
+            inside = inside & (x >= lo)
+        if hi is not None:
+            inside = inside & (x <= hi)
+        grads.append(np.where(inside, grad, 0))
+        if lo is not None:
+            grads.append(np.where((x < lo) & (True if hi is None else lo < hi), grad, 0))
+        if hi is not None:
+            grads.append(np.where((x > hi) | (False if lo is None else hi < lo), grad, 0))
+        return tuple(g.astype(grad.dtype, copy=False) for g in grads)
 
 
 class Compare(Function):
