@@ -11,7 +11,6 @@ kept), so that a busy machine slows all of them alike.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -65,13 +64,13 @@ VARIANTS = [("1 process x 2 threads", 1, 2), ("1 process x 1 thread", 1, 1), ("2
 
 
 def run_variant(nproc: int, threads: int, batch: int, steps: int) -> dict:
-    from chainrule.distributed.launch import mpi_env, mpiexec_command
+    from chainrule.distributed.launch import mpi_env, mpiexec_command, run_job
     env = mpi_env(blas_threads=None)
     for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[v] = str(threads)
     argv = [sys.executable, os.path.abspath(__file__), "--worker", str(batch), "--steps", str(steps)]
     cmd = mpiexec_command(nproc, argv) if nproc > 1 else argv
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    p = run_job(cmd, env=env, timeout=600)
     if p.returncode != 0:
         raise SystemExit(f"bench_distributed: {' '.join(cmd)} failed:\n{p.stderr}")
     return json.loads(p.stdout.strip().splitlines()[-1])

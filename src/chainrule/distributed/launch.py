@@ -12,6 +12,11 @@ Used by ``chainrule train --nproc K``, the tests and the benchmark. The command 
   interface is probed (fast start-up, and no trouble in containers);
 - one BLAS thread per rank unless the caller's environment already says otherwise.
 
+Open MPI 5 sometimes fails to start at all: its PMIx server's listener thread does not start and
+mpiexec exits at once, before any rank (about one launch in a few hundred here, not reproducible on
+demand). :func:`run` launches again, up to twice, when that is how a job ended (:func:`did_not_start`):
+no rank ran, so nothing is repeated.
+
 Nothing outlives the launcher (:func:`run`): mpiexec gets a parent-death signal (Linux), so a
 launcher killed even with SIGKILL takes mpiexec with it, and every rank watches the launcher
 (:func:`watch_launcher`) and ends itself when it is gone, which frees the run folder's lock.
@@ -36,6 +41,13 @@ PASSED_VARS = (*BLAS_VARS, "CHAINRULE_NUM_THREADS", "CHAINRULE_PROGRESS", LAUNCH
 _BANNER = re.compile(r"^-{20,}\s*$")     # Open MPI frames its notices (MPI_ABORT, exit status) in dashes
 # after a rank has reported an error, the job's teardown may add PMIx's complaint about the ranks it lost
 _TEARDOWN = re.compile(r"^\[[^\]]*\] PMIX ERROR: PMIX_ERR_UNREACH ")
+NOT_STARTED = "The PMIx server's listener thread failed to start"   # mpiexec's words; no rank started
+LAUNCHES = 3                     # a job that did not start is launched again, up to this many times in all
+
+
+def did_not_start(stderr: str) -> bool:
+    """Did mpiexec end before starting any rank, for the PMIx listener's failure (see the module)?"""
+    return NOT_STARTED in stderr
 
 
 def find_mpiexec() -> str:
@@ -95,11 +107,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def _relay(src, dst, told: list) -> None:
+def _relay(src, dst, told: list, unstarted: list | None = None) -> None:
     """Copy mpiexec's stderr to ours, leaving out Open MPI's framed notices: the launcher says in one
-    line what went wrong. ``told`` records whether a rank printed an error line of its own."""
+    line what went wrong. ``told`` records whether a rank printed an error line of its own,
+    ``unstarted`` whether mpiexec said it could not start (:func:`did_not_start`)."""
     in_banner = False
     for line in src:
+        if unstarted is not None and did_not_start(line):
+            unstarted.append(line)
         if _BANNER.match(line):
             in_banner = not in_banner
             continue
@@ -117,13 +132,43 @@ def _relay(src, dst, told: list) -> None:
 def run(nproc: int, argv: list, env=None) -> tuple:
     """Run ``argv`` on ``nproc`` local ranks under mpiexec; returns (exit code, whether a rank already
     printed an error line). Ctrl-C reaches mpiexec too (one process group), which ends the ranks;
-    if this process dies, mpiexec gets SIGTERM and each rank ends itself (see :func:`watch_launcher`)."""
+    if this process dies, mpiexec gets SIGTERM and each rank ends itself (see :func:`watch_launcher`).
+    A job that did not start is launched again (:data:`LAUNCHES`)."""
     env = mpi_env(env)
     env[LAUNCHER_VAR] = f"{os.getpid()}:{_start_time(os.getpid())}"
+    for attempt in range(1, LAUNCHES):
+        code, told, unstarted = _launch(nproc, argv, env)
+        if code == 0 or not unstarted:
+            return code, told
+        _again(attempt)
+    code, told, _ = _launch(nproc, argv, env)
+    return code, told
+
+
+def run_job(cmd: list, **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True, **kw)`` for an mpiexec command line built
+    by the caller (the tests, the benchmark), launched again as :func:`run` does when it did not start."""
+    for attempt in range(1, LAUNCHES):
+        p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+        if p.returncode == 0 or not did_not_start(p.stderr):
+            return p
+        _again(attempt)
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def _again(attempt: int) -> None:
+    sys.stderr.write(f"mpiexec did not start (\"{NOT_STARTED}\"); launching it again ({attempt + 1} of "
+                     f"{LAUNCHES})\n")
+    time.sleep(0.2 * attempt)
+
+
+def _launch(nproc: int, argv: list, env: dict) -> tuple:
+    """One mpiexec job: (exit code, whether a rank printed an error line, whether it did not start)."""
     proc = subprocess.Popen(mpiexec_command(nproc, argv), env=env, stderr=subprocess.PIPE, text=True,
                             errors="replace", preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     told: list = []
-    relay = threading.Thread(target=_relay, args=(proc.stderr, sys.stderr, told), daemon=True)
+    unstarted: list = []
+    relay = threading.Thread(target=_relay, args=(proc.stderr, sys.stderr, told, unstarted), daemon=True)
     relay.start()
     try:
         code = proc.wait()
@@ -135,7 +180,7 @@ def run(nproc: int, argv: list, env=None) -> tuple:
         relay.join(timeout=5)
         raise
     relay.join(timeout=5)
-    return code, bool(told)
+    return code, bool(told), bool(unstarted)
 
 
 def watch_launcher(poll: float = 0.5) -> bool:
