@@ -499,3 +499,39 @@ def test_clamp_by_tensors_is_torchs_with_its_gradients(bounds):
         check_op(lambda a, b, h: cr.clamp(a, b, h), lambda a, b, h: torch.clamp(a, b, h), [xs, los, his])
         check_op(lambda a, b: cr.clamp(a, min=b), lambda a, b: torch.clamp(a, min=b), [xs, los])
         check_op(lambda a, h: a.clamp(max=h), lambda a, h: a.clamp(max=h), [xs, his])
+
+
+NESTED_INDICES = {
+    "lists": lambda L: [[0, 1], [2, 2]], "int and slice": lambda L: [0, slice(None)], "int and None": lambda L: [1, None],
+    "ellipsis": lambda L: [Ellipsis, 1], "tensors": lambda L: [L.tensor([0, 2]), L.tensor([3, 1])],
+    "range and list": lambda L: [range(2), [1, 3]], "ndarray inside": lambda L: [np.array([0, 1]), 2],
+    "empty": lambda L: [], "32 lists (an array)": lambda L: [[0]] * 32, "plain ints": lambda L: [2, 0, 2],
+    "bools": lambda L: [True, False, True],
+}
+
+
+@pytest.mark.parametrize("name", list(NESTED_INDICES))
+def test_a_list_index_holding_sequences_is_a_tuple_as_in_pytorch(name):
+    # PyTorch keeps old NumPy's rule: a list of fewer than 32 items holding a sequence, tensor, slice,
+    # Ellipsis or None indexes as a tuple (x[[rows, cols]] is x[rows, cols]); NumPy's array reading
+    # gave another shape silently. An empty list is an empty integer index.
+    a = np.arange(60, dtype=np.float64).reshape(3, 4, 5)
+    got = {}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        cr.tensor(a)[NESTED_INDICES[name](cr)]
+        z = cr.tensor(a)
+        z[NESTED_INDICES[name](cr)] = 0.0
+    as_tuple = name not in ("empty", "32 lists (an array)", "plain ints", "bools")
+    assert [str(w.message).startswith("Using a non-tuple sequence") for w in said] == [True] * 2 * as_tuple, said
+    assert all(w.filename == __file__ for w in said)      # the warning points at the indexing line
+    for lib in (cr, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = x[NESTED_INDICES[name](lib)]
+        (y * lib.tensor(np.arange(y.numel(), dtype=np.float64).reshape(tuple(y.shape)))).sum().backward()
+        z = lib.tensor(a.copy())
+        z[NESTED_INDICES[name](lib)] = -1.0
+        got[lib] = (tuple(y.shape), y.detach().numpy(), x.grad.numpy(), z.numpy())
+    assert got[cr][0] == got[torch][0]
+    for ours, theirs in zip(got[cr][1:], got[torch][1:]):
+        np.testing.assert_array_equal(ours, theirs)

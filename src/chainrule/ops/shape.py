@@ -24,13 +24,28 @@ def index_inputs(index) -> tuple:
         if isinstance(i, TensorBase):
             tensors.append(i)
         elif isinstance(i, (list, np.ndarray)):
-            tensors.append(make(np.array(i)))
+            a = np.array(i)
+            tensors.append(make(a.astype(np.int64) if a.size == 0 and a.dtype.kind == "f" else a))  # [] indexes nothing
         else:
             return i
         return Slot(len(tensors) - 1)
 
+    index = _as_tuple(index)
     template = tuple(one(i) for i in index) if isinstance(index, tuple) else one(index)
     return template, tuple(tensors)
+
+
+def _as_tuple(index):
+    """PyTorch's rule (old NumPy's): a list of fewer than 32 items holding a tensor, a sequence, a slice,
+    Ellipsis or None is a tuple of indices, so that ``x[[rows, cols]]`` is ``x[rows, cols]``; other
+    lists are one integer or boolean index array. PyTorch 2.13 warns that it will read such a list as
+    one index array; so does chainrule, in its words."""
+    if isinstance(index, list) and len(index) < 32 and any(
+            i is None or i is Ellipsis or isinstance(i, (TensorBase, list, tuple, range, np.ndarray, slice)) for i in index):
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated (PyTorch will read it "
+                      "as one index tensor); use x[tuple(seq)] instead of x[seq]", UserWarning, stacklevel=5)
+        return tuple(index)
+    return index
 
 
 # ----------------------------------------------------------------------------- functions
