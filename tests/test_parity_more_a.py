@@ -535,3 +535,80 @@ def test_a_list_index_holding_sequences_is_a_tuple_as_in_pytorch(name):
     assert got[cr][0] == got[torch][0]
     for ours, theirs in zip(got[cr][1:], got[torch][1:]):
         np.testing.assert_array_equal(ours, theirs)
+
+
+UNIT = "acos arccos asin arcsin atanh arctanh erf erfc logit".split()                  # inputs in (0, 1)
+POSITIVE = "acosh arccosh log10 log1p log2 rsqrt reciprocal".split()                 # inputs above 1
+PLAIN = "absolute arcsinh asinh arctan atan cosh deg2rad exp2 expm1 fix frac negative rad2deg sgn sinc sinh tan".split()
+WITH_OTHER = ("arctan2 atan2 copysign divide eq float_power floor_divide fmod ge greater greater_equal gt heaviside hypot "
+              "le less less_equal lt multiply ne not_equal remainder subtract true_divide xlogy").split()
+BITS = "bitwise_and bitwise_or bitwise_xor logical_and logical_or logical_xor".split()
+
+
+@pytest.mark.parametrize("name", UNIT + POSITIVE + PLAIN + WITH_OTHER + BITS + ["bitwise_not", "logical_not", "cumsum",
+                                                                                  "cumprod", "addmm", "addmv", "addr",
+                                                                                  "baddbmm", "addbmm"])
+def test_each_in_place_form_is_torchs(name):
+    # x.f_(...) existed for a third of PyTorch's methods; the others raised AttributeError
+    rng = np.random.default_rng(20261130)
+    v = rng.uniform(0.1, 0.9, (3, 4)) if name in UNIT else rng.uniform(1.5, 4.0, (3, 4)) if name in POSITIVE else \
+        rng.standard_normal((3, 4)) * 2
+    w = rng.uniform(0.5, 2.0, (3, 4))
+    args = {"cumsum": (1,), "cumprod": (0,), "addmm": ("m34", "m44"), "addmv": None, "addr": None, "baddbmm": None,
+            "addbmm": None}.get(name, ("w",) if name in WITH_OTHER else ())
+    dtype = "int64" if name in BITS + ["bitwise_not"] else "bool" if name == "logical_not" else "float64"
+    if dtype != "float64":
+        v, w = rng.integers(0, 7, (3, 4)), rng.integers(0, 7, (3, 4))
+        args = ("w",) if name in BITS else ()
+    shapes = {"addmv": ((3,), ("m34", "v4")), "addr": ((3, 4), ("v3", "v4")), "baddbmm": ((2, 3, 4), ("b23", "b34")),
+              "addbmm": ((3, 4), ("b23", "b34"))}
+    if name in shapes:
+        shape, args = shapes[name]
+        v = rng.standard_normal(shape)
+    extra = {"m34": rng.standard_normal((3, 4)), "m44": rng.standard_normal((4, 4)), "v4": rng.standard_normal(4),
+             "v3": rng.standard_normal(3), "b23": rng.standard_normal((2, 3, 2)), "b34": rng.standard_normal((2, 2, 4)), "w": w}
+    results = []
+    for lib in (cr, torch):
+        x = lib.tensor(np.asarray(v, dtype))
+        a = [lib.tensor(np.asarray(extra[k], dtype)) if isinstance(k, str) else k for k in args]
+        before = x._version
+        out = getattr(x, name + "_")(*a)
+        assert out is x and x._version == before + 1, name
+        results.append(x)
+    same(*results)
+    if dtype == "float64":     # a leaf that requires grad refuses, in PyTorch's words
+        refused(RuntimeError, "a leaf Variable that requires grad is being used in an in-place operation",
+                lambda: getattr(cr.tensor(v, requires_grad=True), name + "_")(
+                    *[cr.tensor(extra[k]) if isinstance(k, str) else k for k in args]),
+                lambda: getattr(torch.tensor(v, requires_grad=True), name + "_")(
+                    *[torch.tensor(extra[k]) if isinstance(k, str) else k for k in args]))
+
+
+def test_an_in_place_form_refuses_a_result_its_tensor_cannot_hold():
+    for call in (lambda L: L.tensor([4, 9]).rsqrt_(), lambda L: L.tensor([4, 9]).divide_(L.tensor([2, 2])),
+                 lambda L: L.tensor([1, 2]).exp2_()):
+        with pytest.raises(RuntimeError) as theirs:
+            call(torch)
+        with pytest.raises(RuntimeError) as ours:
+            call(cr)
+        assert str(ours.value).split(": ", 1)[-1] == str(theirs.value), str(theirs.value)
+    x = cr.tensor([1.0, -2.0], requires_grad=True) * 1   # a non-leaf: recorded, the gradient flows through
+    x.tan_().sum().backward()
+
+
+@pytest.mark.parametrize("shape, dim, size, step", [((10,), 0, 3, 2), ((10,), 0, 3, 1), ((2, 3, 7), -1, 2, 3),
+                                                    ((5, 4), 0, 5, 1), ((6, 2), 0, 2, 2), ((4,), 0, 0, 1)], ids=str)
+def test_tensor_unfold_slides_windows_as_pytorch(shape, dim, size, step):
+    # Tensor.unfold (sliding windows: the axis becomes the window index, a new last axis the place in
+    # the window) was missing; overlapping windows add their gradients
+    x = np.random.default_rng(20261130).standard_normal(shape)
+    check_op(lambda t: t.unfold(dim, size, step), lambda t: t.unfold(dim, size, step), [x])
+
+
+def test_tensor_unfold_refuses_what_pytorch_refuses():
+    x = np.arange(10.0)
+    for args, exc, words in (((0, 11, 1), RuntimeError, "maximum size for tensor at dimension 0 is 10 but size is 11"),
+                             ((0, 3, 0), RuntimeError, "step is 0 but must be > 0"),
+                             ((1, 2, 1), IndexError, "Dimension out of range")):
+        refused(exc, words, lambda: cr.tensor(x).unfold(*args), lambda: torch.tensor(x).unfold(*args))
+    same(cr.tensor(3.0).unfold(0, 1, 1), torch.tensor(3.0).unfold(0, 1, 1))

@@ -878,12 +878,36 @@ class Tensor(TensorBase):
     def chunk(self, chunks, dim=0): return _ops.chunk(self, chunks, dim)
     def unbind(self, dim=0): return _ops.unbind(self, dim)
     def narrow(self, dim, start, length): return _ops.narrow(self, dim, start, length)
+    def unfold(self, dimension, size, step): return _ops.shape.unfold(self, dimension, size, step)
     def movedim(self, source, destination): return _ops.movedim(self, source, destination)
     moveaxis = movedim
     def swapaxes(self, axis0, axis1): return _ops.swapaxes(self, axis0, axis1)
     swapdims = swapaxes
 
 
+# PyTorch's in-place forms ``x.f_(...)`` of these methods ``x.f(...)``: f's result written into x by the
+# rules of every in-place op (:func:`chainrule.ops.inplace.apply_`: the leaf error, the version, the
+# node replaced, a result x's dtype cannot hold refused)
+_IN_PLACE_FORMS = (
+    "absolute acos acosh arccos arccosh arcsin arcsinh arctan arctan2 arctanh asin asinh atan atan2 atanh cosh "
+    "deg2rad erf erfc exp2 expm1 fix frac log10 log1p log2 logit negative rad2deg reciprocal rsqrt sgn sinc sinh "
+    "tan copysign divide float_power floor_divide fmod heaviside hypot multiply remainder subtract true_divide xlogy "
+    "eq ne lt le gt ge greater greater_equal less less_equal not_equal bitwise_and bitwise_or bitwise_xor "
+    "bitwise_not logical_and logical_or logical_xor logical_not cumsum cumprod addmm addmv addr baddbmm addbmm").split()
+
+
+def _in_place_form(name: str):
+    out_of_place = getattr(Tensor, name)
+
+    def method(self, *args, **kwargs):
+        return _inplace.apply_(self, name + "_", out_of_place, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"``x.{name}(...)`` written into x in place."
+    return method
+
+
+for _name in _IN_PLACE_FORMS:
+    setattr(Tensor, _name + "_", _in_place_form(_name))
 
 
 _REFLECTED = {np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub__"),

@@ -10,7 +10,7 @@ from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
-from chainrule.rules.shape import Concatenate, Expand, Getitem, Pad, Permute, Reshape, Slot, Stack
+from chainrule.rules.shape import Concatenate, Expand, Getitem, Pad, Permute, Reshape, Slot, Stack, Windows
 
 
 def index_inputs(index) -> tuple:
@@ -210,6 +210,24 @@ def narrow(input, dim: int, start: int, length: int):  # noqa: A002
     if not 0 <= s <= n or length < 0 or s + length > n:
         raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}).")
     return getitem(x, (slice(None),) * d + (slice(s, s + int(length)),))
+
+
+def unfold(input, dimension: int, size: int, step: int):  # noqa: A002
+    """Tensor.unfold: the windows of ``size`` elements along ``dimension``, one every ``step``; that
+    axis becomes the window's number and a new last axis holds each window (a copy here, a view in
+    PyTorch)."""
+    x = as_tensor(input)
+    scalar = x.ndim == 0   # PyTorch: a 0-d tensor's one window of one element, shape (1,)
+    if scalar:
+        x = reshape(x, 1)
+    d = args.dim(dimension, x.ndim, "unfold")
+    size, step = int(size), int(step)
+    if size > x.shape[d]:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {x.shape[d]} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    out = Windows.apply(x, axis=d, size=size, step=step)
+    return reshape(out, -1) if scalar else out
 
 
 def split(tensor, split_size_or_sections, dim: int = 0):

@@ -50,6 +50,24 @@ class Expand(Function):
         return grad
 
 
+class Windows(Function):
+    """x's windows of ``size`` elements along ``axis``, one every ``step`` (Tensor.unfold): the axis
+    becomes the window's number, a new last axis the place in the window; dL/dx adds each window's
+    gradient back where the window read (overlapping windows, step < size, add up)."""
+
+    def forward(self, x, axis, size, step):
+        self.shape, self.axis, self.size, self.step = x.shape, axis, size, step
+        windows = np.lib.stride_tricks.sliding_window_view(x, size, axis=axis)
+        return np.ascontiguousarray(windows[(slice(None),) * axis + (slice(None, None, step),)])
+
+    def backward(self, grad):
+        gx = np.zeros(self.shape, grad.dtype)
+        n, head = grad.shape[self.axis], (slice(None),) * self.axis
+        for k in range(self.size):   # place k of window j read x[j * step + k]
+            gx[head + (slice(k, k + self.step * (n - 1) + 1, self.step),)] += grad[..., k]
+        return gx
+
+
 class Slot:
     """A place in an index tuple held by an index array that is an input of the op (input ``k``)."""
 
