@@ -612,3 +612,40 @@ def test_tensor_unfold_refuses_what_pytorch_refuses():
                              ((1, 2, 1), IndexError, "Dimension out of range")):
         refused(exc, words, lambda: cr.tensor(x).unfold(*args), lambda: torch.tensor(x).unfold(*args))
     same(cr.tensor(3.0).unfold(0, 1, 1), torch.tensor(3.0).unfold(0, 1, 1))
+
+
+def test_random_fills_draw_their_laws_and_refuse_as_pytorch():
+    # exponential_, geometric_, cauchy_, log_normal_ and random_ were missing (torch's gumbel_softmax
+    # draws its noise as -empty_like(x).exponential_().log())
+    cr.manual_seed(20261130)
+    n = 200_000
+    e = cr.empty(n, dtype=cr.float64).exponential_(2.0).numpy()
+    g = cr.empty(n).geometric_(0.25).numpy()
+    c = cr.empty(n, dtype=cr.float64).cauchy_(1.0, 2.0).numpy()
+    ln = cr.empty(n, dtype=cr.float64).log_normal_(0.5, 0.25).numpy()
+    assert abs(e.mean() - 0.5) < 0.01 and e.min() >= 0
+    assert abs(g.mean() - 4.0) < 0.05 and g.min() == 1 and np.all(g == np.round(g))
+    assert abs(np.median(c) - 1.0) < 0.03 and abs(np.percentile(c, 75) - 3.0) < 0.06   # median + sigma
+    assert abs(np.log(ln).mean() - 0.5) < 0.01 and abs(np.log(ln).std() - 0.25) < 0.01
+    r = cr.zeros(n, dtype=cr.int64).random_(2, 5).numpy()
+    assert set(np.unique(r)) == {2, 3, 4}
+    assert set(np.unique(cr.zeros(1000).random_(3).numpy())) == {0.0, 1.0, 2.0}
+    f = cr.zeros(n).random_().numpy()
+    assert f.max() <= 2 ** 24 and f.max() > 2 ** 23 and np.all(f == np.round(f))
+    assert cr.zeros(5, dtype=cr.bool).random_().dtype == cr.bool
+    cr.manual_seed(3)
+    a = cr.empty(4).exponential_()
+    cr.manual_seed(3)
+    assert np.array_equal(a.numpy(), cr.empty(4).exponential_().numpy())
+    for call, exc in ((lambda L: L.zeros(3).exponential_(0.0), RuntimeError), (lambda L: L.zeros(3).geometric_(1.5), RuntimeError),
+                      (lambda L: L.zeros(3).cauchy_(0.0, -1.0), RuntimeError), (lambda L: L.zeros(3).log_normal_(1.0, 0.0), RuntimeError),
+                      (lambda L: L.zeros(3).random_(5, 2), RuntimeError),
+                      (lambda L: L.zeros(3, dtype=L.int64).exponential_(), RuntimeError),
+                      (lambda L: L.zeros(3, dtype=L.int64).log_normal_(), NotImplementedError)):
+        with pytest.raises(exc) as theirs:
+            call(torch)
+        with pytest.raises(exc) as ours:
+            call(cr)
+        assert str(ours.value) == str(theirs.value)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        cr.zeros(3, requires_grad=True).exponential_()

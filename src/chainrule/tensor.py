@@ -507,6 +507,25 @@ class Tensor(TensorBase):
     def bernoulli_(self, p=0.5, *, generator=None):
         return _inplace.fill_(self, "bernoulli_", _ops.sampling.bernoulli_(self, p, generator=generator))
 
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return _inplace.fill_(self, "exponential_", _ops.sampling.exponential_(self, lambd, generator=generator))
+
+    def geometric_(self, p, *, generator=None):
+        return _inplace.fill_(self, "geometric_", _ops.sampling.geometric_(self, p, generator=generator))
+
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        return _inplace.fill_(self, "cauchy_", _ops.sampling.cauchy_(self, median, sigma, generator=generator))
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        return _inplace.fill_(self, "log_normal_", _ops.sampling.log_normal_(self, mean, std, generator=generator))
+
+    def random_(self, *bounds, generator=None, **named):
+        """x.random_(), x.random_(to), x.random_(from, to) (also ``from=``/``to=`` by name)."""
+        if len(bounds) == 1 and "to" not in named:
+            bounds = (0, bounds[0])
+        frm, to = (list(bounds) + [named.get("from", 0), named.get("to")][len(bounds):])[:2]
+        return _inplace.fill_(self, "random_", _ops.sampling.random_(self, frm, to, generator=generator))
+
     def bernoulli(self, p=None, *, generator=None): return _ops.sampling.bernoulli(self, p, generator=generator)
 
     def multinomial(self, num_samples, replacement=False, *, generator=None):

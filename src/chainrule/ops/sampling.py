@@ -90,6 +90,56 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires
     return t
 
 
+def _continuous(x, name: str, law: str) -> None:
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{law} distribution is a continuous probability distribution. dtype must be a floating "
+                           f"point but you specified {dtypes.type_name(x._data.dtype)}")
+
+
+def exponential_(x, lambd=1.0, *, generator=None):
+    """Draws for ``x.exponential_(lambd)``: rate ``lambd`` (mean 1 / lambd)."""
+    _continuous(x, "exponential_", "Exponential")
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
+    return resolve(generator).exponential(1.0 / lambd, x.shape)
+
+
+def geometric_(x, p, *, generator=None):
+    """Draws for ``x.geometric_(p)``: the number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p:g}")
+    return resolve(generator).geometric(p, x.shape)
+
+
+def cauchy_(x, median=0.0, sigma=1.0, *, generator=None):
+    """Draws for ``x.cauchy_(median, sigma)``."""
+    _continuous(x, "cauchy_", "Cauchy")
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma:g}")
+    return median + sigma * resolve(generator).standard_cauchy(x.shape)
+
+
+def log_normal_(x, mean=1.0, std=2.0, *, generator=None):
+    """Draws for ``x.log_normal_(mean, std)``: e^N(mean, std^2)."""
+    if x._data.dtype.kind != "f":
+        raise dtypes.no_kernel("log_normal_cpu", x._data.dtype)
+    if not std > 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std:g}")
+    return resolve(generator).lognormal(mean, std, x.shape)
+
+
+def random_(x, from_=0, to=None, *, generator=None):
+    """Draws for ``x.random_()``, ``x.random_(to)``, ``x.random_(from, to)``: integers uniform in
+    [from, to); without ``to``, up to the largest integer the dtype holds exactly (2^24 for float32,
+    2^53 for float64, the integer type's maximum, 1 for bool)."""
+    d = x._data.dtype
+    if to is None:
+        to = 2 if d == np.bool_ else 2 ** (np.finfo(d).nmant + 1) + 1 if d.kind == "f" else int(np.iinfo(d).max)
+    if from_ >= to:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} >= to={to}")
+    return resolve(generator).integers(from_, to, x.shape, dtype=np.int64)
+
+
 def bernoulli_(x, p=0.5, *, generator=None):
     """Fill ``x`` in place with 0/1 draws, 1 with probability ``p`` (a number or a tensor)."""
     prob = p._data if isinstance(p, TensorBase) else p
