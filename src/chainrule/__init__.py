@@ -49,7 +49,7 @@ from chainrule.ops import (allclose, argsort, argwhere, bincount, chunk, clamp_m
                            unbind, unique)
 from chainrule.ops import bernoulli, multinomial, normal  # noqa: F401
 from chainrule.ops import (bitwise_and, bitwise_not, bitwise_or, bitwise_xor, logical_and, logical_not,  # noqa: F401
-                           logical_or, logical_xor, masked_select, repeat_interleave, scatter, square,
+                           logical_or, logical_xor, masked_scatter, masked_select, repeat_interleave, scatter, square,
                            floor_divide, fmod, remainder, addcmul, addcdiv)
 from chainrule.ops import (absolute, acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,  # noqa: F401
                            arctanh, asin, asinh, atan, atan2, atanh, concat, copysign, cosh, deg2rad, divide,
@@ -60,6 +60,7 @@ from chainrule.ops import (addbmm, addmm, addmv, addr, aminmax, baddbmm, bucketi
                            chain_matmul, corrcoef, cov, cross, cummax, cummin, det, dist, ger, inner, inverse,
                            isin, kthvalue, logcumsumexp, logdet, matrix_power, mode, mv, pdist, searchsorted,
                            slogdet, std_mean, tensordot, var_mean, vdot)
+from chainrule.ops import frexp, gcd, lcm, ldexp, logaddexp2, renorm, unique_consecutive  # noqa: F401
 from chainrule import linalg  # noqa: E402,F401
 from chainrule import special  # noqa: E402,F401
 from chainrule.gradcheck import GradcheckError, gradcheck

@@ -376,6 +376,37 @@ class Tensor(TensorBase):
     def element_size(self) -> int:
         return self._data.itemsize
 
+    # ------------------------------------------------------------------ the array's facts, PyTorch's names
+    itemsize = property(lambda self: self._data.itemsize, doc="Bytes per element.")
+    nbytes = property(lambda self: self._data.nbytes, doc="Bytes of all elements.")
+
+    def stride(self, dim=None):
+        """Steps between neighbours along each dim, in elements (of the array: a copy here may be a view
+        in PyTorch, whose strides then differ)."""
+        steps = tuple(s // self._data.itemsize for s in self._data.strides)
+        return steps if dim is None else steps[_ops.args.dim(dim, self.ndim, "stride")]
+
+    def storage_offset(self) -> int:
+        """Elements from the start of the base array this one views (0 for an array of its own)."""
+        base = self._data
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        return (self._data.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // self._data.itemsize
+
+    def data_ptr(self) -> int:
+        """The address of the first element."""
+        return self._data.__array_interface__["data"][0]
+
+    def get_device(self) -> int: return -1   # PyTorch's number for the CPU
+    def is_signed(self) -> bool: return self._data.dtype.kind in "if"
+    def is_complex(self) -> bool: return False
+    def is_same_size(self, other) -> bool: return self.shape == other.shape
+    def is_nonzero(self) -> bool: return _ops.is_nonzero(self)
+    is_cpu = property(lambda self: True, doc="Always True: chainrule computes on the CPU.")
+    is_sparse = is_quantized = is_meta = is_mkldnn = is_nested = property(lambda self: False)
+    def is_inference(self) -> bool: return False
+    def is_pinned(self) -> bool: return False
+
     # ------------------------------------------------------------------ operators
     # the hottest operators are the front's functions themselves (one Python call less per op)
     __add__ = add2
@@ -492,6 +523,28 @@ class Tensor(TensorBase):
             raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                                f"{dtypes.type_name(mask._data.dtype)}")
         return _inplace.apply_(self, "masked_fill_", lambda old, v: _ops.where(mask, v, old), value)
+
+    def masked_scatter(self, mask, source): return _ops.masked_scatter(self, mask, source)
+
+    def masked_scatter_(self, mask, source):
+        return _inplace.apply_(self, "masked_scatter_", lambda old, s: _ops.masked_scatter(old, mask, s), source)
+
+    def index_put_(self, indices, values, accumulate=False):
+        return _inplace.index_put_(self, indices, values, accumulate)
+
+    def index_put(self, indices, values, accumulate=False):
+        return _inplace.index_put_(_ops.clone(self), indices, values, accumulate)
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        """The main diagonal set to ``fill_value`` (every dim of equal length beyond 2-D; a tall matrix's
+        diagonal restarts after a gap row when ``wrap``, as NumPy's fill_diagonal)."""
+        if self.ndim < 2:
+            raise RuntimeError("dimensions must larger than 1")
+        if self.ndim > 2 and len(set(self.shape)) > 1:
+            raise RuntimeError("all dimensions of input must be of equal length")
+        on = np.zeros(self.shape, bool)
+        np.fill_diagonal(on, True, wrap=bool(wrap))
+        return self.masked_fill_(make(on), fill_value)
 
     def zero_(self): return _inplace.fill_(self, "zero_", 0)
 
@@ -898,6 +951,29 @@ class Tensor(TensorBase):
     def unbind(self, dim=0): return _ops.unbind(self, dim)
     def narrow(self, dim, start, length): return _ops.narrow(self, dim, start, length)
     def unfold(self, dimension, size, step): return _ops.shape.unfold(self, dimension, size, step)
+    def split_with_sizes(self, split_sizes, dim=0): return _ops.split(self, list(split_sizes), dim)
+    def gcd(self, other): return _ops.gcd(self, other)
+    def lcm(self, other): return _ops.lcm(self, other)
+    def ldexp(self, other): return _ops.ldexp(self, other)
+    def frexp(self): return _ops.frexp(self)
+    def logaddexp2(self, other): return _ops.logaddexp2(self, other)
+    def renorm(self, p, dim, maxnorm): return _ops.renorm(self, p, dim, maxnorm)
+
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+        return _ops.unique_consecutive(self, return_inverse, return_counts, dim)
+
+    def sum_to_size(self, *size):
+        """This tensor summed down to ``size``, a shape it broadcasts from (PyTorch's sum_to_size)."""
+        size = _ops.shape._shape_arg(size)
+        try:
+            if np.broadcast_shapes(size, self.shape) != self.shape:
+                raise ValueError
+        except ValueError:
+            raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(self.shape)}}}.") from None
+        lead = self.ndim - len(size)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(size) if n == 1 and self.shape[lead + i] != 1)
+        out = _ops.sum(self, axes, True) if axes else self
+        return out.reshape(size) if out.shape != tuple(size) else out
     def movedim(self, source, destination): return _ops.movedim(self, source, destination)
     moveaxis = movedim
     def swapaxes(self, axis0, axis1): return _ops.swapaxes(self, axis0, axis1)
@@ -912,7 +988,8 @@ _IN_PLACE_FORMS = (
     "deg2rad erf erfc exp2 expm1 fix frac log10 log1p log2 logit negative rad2deg reciprocal rsqrt sgn sinc sinh "
     "tan copysign divide float_power floor_divide fmod heaviside hypot multiply remainder subtract true_divide xlogy "
     "eq ne lt le gt ge greater greater_equal less less_equal not_equal bitwise_and bitwise_or bitwise_xor "
-    "bitwise_not logical_and logical_or logical_xor logical_not cumsum cumprod addmm addmv addr baddbmm addbmm").split()
+    "bitwise_not logical_and logical_or logical_xor logical_not cumsum cumprod addmm addmv addr baddbmm addbmm "
+    "gcd lcm ldexp renorm").split()
 
 
 def _in_place_form(name: str):

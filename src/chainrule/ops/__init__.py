@@ -30,7 +30,7 @@ from chainrule.ops.matrix import diag, diag_embed, diagonal, trace, tril, triu  
 from chainrule.ops.counting import (  # noqa: F401
     argsort, argwhere, bincount, histc, histogram, msort, nonzero, unique)
 from chainrule.ops.index import (  # noqa: F401
-    argmax, argmin, clone, flip, gather, index_select, masked_fill, masked_select, median, nanmedian, nanquantile,
+    argmax, argmin, clone, flip, gather, index_select, masked_fill, masked_scatter, masked_select, median, nanmedian, nanquantile,
     quantile, repeat, repeat_interleave, roll, scatter, scatter_add, sort, tile, topk)
 from chainrule.ops.misc import (  # noqa: F401
     all, any, cumsum, einsum, erf, erfc, expm1, log1p, logaddexp, norm, outer, xlogy)
@@ -70,3 +70,6 @@ from chainrule.ops.misc import logcumsumexp  # noqa: F401,E402
 from chainrule.ops.counting import bucketize, isin, searchsorted  # noqa: F401,E402
 from chainrule.ops.inverse import det, inverse, logdet, matrix_power, slogdet  # noqa: F401,E402
 from chainrule.ops.info import is_floating_point, is_nonzero, result_type  # noqa: F401,E402
+from chainrule.ops.counting import unique_consecutive  # noqa: F401,E402
+from chainrule.ops.math import frexp, gcd, lcm, ldexp  # noqa: F401,E402
+from chainrule.ops.misc import logaddexp2, renorm  # noqa: F401,E402

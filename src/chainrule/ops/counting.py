@@ -47,6 +47,24 @@ def unique(input, sorted: bool = True, return_inverse: bool = False, return_coun
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def unique_consecutive(input, return_inverse: bool = False, return_counts: bool = False, dim=None):  # noqa: A002
+    """Each run of equal neighbours (elements of the flattened input, or slices along ``dim``) kept
+    once, in order; with the inverse positions (each element's run) and the runs' lengths when asked."""
+    x = as_tensor(input)
+    d = x._data.reshape(-1) if dim is None else np.moveaxis(x._data, args.dim(dim, x.ndim, "unique_consecutive"), 0)
+    flat = d.reshape(len(d), -1) if len(d) else d.reshape(0, 1)
+    starts = np.ones(len(d), bool)
+    starts[1:] = np.any(flat[1:] != flat[:-1], axis=1)
+    run = np.cumsum(starts) - 1
+    values = d[starts] if dim is None else np.moveaxis(d[starts], 0, dim % x.ndim)
+    out = [make(np.ascontiguousarray(values))]
+    if return_inverse:
+        out.append(make(run.astype(np.int64).reshape(x.shape if dim is None else -1)))
+    if return_counts:
+        out.append(make(np.diff(np.append(np.flatnonzero(starts), len(d))).astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def nonzero(input, *, as_tuple: bool = False, out=None):  # noqa: A002
     """The positions of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per axis
     with ``as_tuple=True``."""

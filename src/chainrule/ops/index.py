@@ -18,8 +18,8 @@ from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.ops.elementwise import compare, where
 from chainrule.ops.shape import getitem
-from chainrule.rules.index import IndexSelect, MaskedFill, Median, Positions, Quantile, Scatter, ScatterAdd, TakeAlong
-from chainrule.rules.shape import Clone, Flip, Roll, Tile
+from chainrule.rules.index import IndexPut, IndexSelect, MaskedFill, Median, Positions, Quantile, Scatter, ScatterAdd, TakeAlong
+from chainrule.rules.shape import Clone, Flip, Roll, Slot, Tile
 
 SortResult = namedtuple("sort", ["values", "indices"])
 SortResult.__doc__ = "(values, indices), as torch.sort returns them."
@@ -426,6 +426,27 @@ def index_select(input, dim: int, index):  # noqa: A002
 
 
 # ----------------------------------------------------------------------------- masks and copies
+
+
+def masked_scatter(input, mask, source):  # noqa: A002
+    """A copy of ``input`` with ``source``'s first elements, in order, where the boolean ``mask``
+    (broadcast to input) is True; the gradient goes to input where the mask is False and to the
+    elements of source taken (IndexPut at the mask)."""
+    x, src = as_tensor(input), as_tensor(source)
+    m = mask._data if isinstance(mask, TensorBase) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with dtype {dtypes.type_name(m.dtype)}")
+    if src._data.dtype != x._data.dtype:
+        raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got "
+                           f"{dtypes.type_name(x._data.dtype)} and {dtypes.type_name(src._data.dtype)}")
+    try:
+        m = np.broadcast_to(m, x.shape)
+    except ValueError:
+        raise ShapeError(f"masked_scatter: the mask of shape {m.shape} does not broadcast to {x.shape}") from None
+    k = int(m.sum())
+    if src._data.size < k:
+        raise RuntimeError("Number of elements of source < number of ones in mask")
+    return IndexPut.apply(x, getitem(src.reshape(-1), slice(0, k)), make(np.ascontiguousarray(m)), index=Slot(0))
 
 
 def masked_fill(input, mask, value):  # noqa: A002

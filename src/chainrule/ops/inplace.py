@@ -112,20 +112,33 @@ def fill_(x, op: str, values):
     return x
 
 
-def setitem(x, index, value) -> None:
-    """``x[index] = value`` in place (recorded as IndexPut when a gradient flows; index tensors are
-    inputs of that op)."""
+def setitem(x, index, value, accumulate: bool = False, op: str = "setitem") -> None:
+    """``x[index] = value`` in place (``accumulate``: ``+=``, repeated positions adding up, as
+    index_put_), recorded as IndexPut when a gradient flows (index tensors are inputs of that op)."""
     template, idx = index_inputs(index)
     if not (is_grad_enabled() and (x.requires_grad or isinstance(value, TensorBase) and value.requires_grad)):
         if is_grad_enabled() and x.requires_grad and x._ctx is None:
             raise RuntimeError(LEAF_ERROR)
-        _write(x, value._data if isinstance(value, TensorBase) else value,
-               fill_index(template, tuple(i._data for i in idx)))
+        where = fill_index(template, tuple(i._data for i in idx))
+        values = value._data if isinstance(value, TensorBase) else value
+        if accumulate:
+            np.add.at(x._data, where, np.asarray(values, x._data.dtype))
+        else:
+            _write(x, values, where)
         bump_version(x)
         return
     v = as_tensor(value, x._data.dtype) if isinstance(value, TensorBase) else \
         make(np.asarray(value, x._data.dtype))
-    apply_(x, "setitem", lambda old, v: IndexPut.apply(old, v, *idx, index=template), v)
+    apply_(x, op, lambda old, v: IndexPut.apply(old, v, *idx, index=template, accumulate=accumulate), v)
+
+
+def index_put_(x, indices, values, accumulate: bool = False):
+    """PyTorch's ``x.index_put_(indices, values, accumulate)``: ``indices`` a tuple (or list) of index
+    tensors, one per leading dim; ``accumulate`` adds, repeated positions adding up."""
+    if not isinstance(indices, (tuple, list)) or not all(isinstance(i, TensorBase) for i in indices):
+        raise TypeError(f"index_put_(): argument 'indices' must be tuple of Tensors, not {type(indices).__name__}")
+    setitem(x, tuple(indices), values, accumulate=bool(accumulate), op="index_put_")
+    return x
 
 
 def write_out(result, out, op: str):

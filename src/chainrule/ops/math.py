@@ -4,6 +4,8 @@ The rules (with their local gradients) are in :mod:`chainrule.rules.elementwise`
 :mod:`chainrule.rules.reduce`."""
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 
 from chainrule import dtypes
@@ -257,3 +259,41 @@ def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002
 def addcdiv(input, tensor1, tensor2, *, value=1):  # noqa: A002
     """input + value * tensor1 / tensor2 (a hand-written Adam's step)."""
     return input + value * tensor1 / tensor2 if value != 1 else input + tensor1 / tensor2
+
+
+def _whole(name: str, np_fn):
+    def op(input, other):  # noqa: A002
+        a, b = promote(input, other)
+        if a._data.dtype.kind not in "iu":
+            raise dtypes.no_kernel(f"{name}_cpu", a._data.dtype)
+        return make(np_fn(a._data, b._data))
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+gcd = _whole("gcd", np.gcd)
+gcd.__doc__ = "The greatest common divisor of integers, elementwise (non-negative; gcd(0, 0) = 0)."
+lcm = _whole("lcm", np.lcm)
+lcm.__doc__ = "The least common multiple of integers, elementwise (non-negative; 0 when either is 0)."
+
+
+def ldexp(input, other):  # noqa: A002
+    """input * 2^other, a float tensor (integers become the default float dtype, as PyTorch)."""
+    a = as_tensor(input)
+    return (a if a._data.dtype.kind == "f" else as_tensor(a, dtypes.DEFAULT_FLOAT)) * exp2(other)
+
+
+Frexp = collections.namedtuple("frexp", ["mantissa", "exponent"])
+
+
+def frexp(input):  # noqa: A002
+    """(mantissa, exponent) with input = mantissa * 2^exponent, |mantissa| in [0.5, 1) (0, inf and NaN
+    kept, exponent 0); the exponent is int32, and the mantissa's gradient is input's divided by
+    2^exponent, as PyTorch's."""
+    x = as_tensor(input)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError("torch.frexp() only supports floating-point dtypes")
+    _, e = np.frexp(x._data)
+    exponent = make(np.asarray(e, np.int32))
+    return Frexp(x / make(np.ldexp(np.ones((), x._data.dtype), e)), exponent)

@@ -11,7 +11,7 @@ from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
-from chainrule.ops.elementwise import compare, unary
+from chainrule.ops.elementwise import compare, unary, where
 from chainrule.ops.shape import concatenate
 from chainrule.rules.elementwise import Entr, Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
 from chainrule.rules.linalg import Einsum, Outer
@@ -35,6 +35,27 @@ def ndtr(input):  # noqa: A002
 def logaddexp(input, other):  # noqa: A002
     """log(e^input + e^other), elementwise with broadcasting, without overflow."""
     return LogAddExp.apply(*float_pair(input, other))
+
+
+def logaddexp2(input, other):  # noqa: A002
+    """log2(2^input + 2^other), elementwise with broadcasting, without overflow."""
+    a, b = float_pair(input, other)
+    ln2 = float(np.log(2.0))
+    return LogAddExp.apply(a * ln2, b * ln2) / ln2
+
+
+def renorm(input, p, dim: int, maxnorm):  # noqa: A002
+    """Each slice along ``dim`` whose p-norm (over the other dims) exceeds ``maxnorm`` scaled down to
+    it (by maxnorm / (norm + 1e-7), as PyTorch); the gradient flows through the norms too."""
+    x = float_input(input)
+    if x.ndim < 2:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+    d = args.dim(dim, x.ndim, "renorm")
+    if not p > 0:
+        raise RuntimeError("renorm: non-positive-norm not supported")
+    n = norm(x, p, dim=tuple(i for i in range(x.ndim) if i != d), keepdim=True)
+    over = compare(np.greater, n, maxnorm)
+    return x * where(over, maxnorm / (n + 1e-7), make(np.ones((), x._data.dtype)))
 
 
 def xlogy(input, other):  # noqa: A002

@@ -224,25 +224,30 @@ class MaskedFill(Function):
 
 
 class IndexPut(Function):
-    """y = x with y[index] = v; dL/dx = dL/dy with zeros at index, dL/dv = dL/dy[index].
+    """y = x with y[index] = v (``accumulate``: y[index] += v, repeated positions adding up);
+    dL/dx = dL/dy with zeros at index (all of dL/dy when accumulating), dL/dv = dL/dy[index].
 
     The index arrays in ``index`` are inputs after x and v (see :func:`fill_index`).
     """
 
     saved_inputs = slice(2, None)
 
-    def forward(self, x, v, *arrays, index):
+    def forward(self, x, v, *arrays, index, accumulate=False):
         index = fill_index(index, arrays)
-        self.index, self.v_shape = index, v.shape
+        self.index, self.v_shape, self.accumulate = index, v.shape, accumulate
         y = x.copy()
-        y[index] = v
+        if accumulate:
+            np.add.at(y, index, v)
+        else:
+            y[index] = v
         return y
 
     def backward(self, grad):
         gx = gv = None
         if self.needs_input_grad[0]:
             gx = grad.copy()
-            gx[self.index] = 0
+            if not self.accumulate:
+                gx[self.index] = 0
         if self.needs_input_grad[1]:
             gv = grad[self.index]
         return (gx, gv) + (None,) * (len(self.needs_input_grad) - 2)
