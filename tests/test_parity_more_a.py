@@ -741,3 +741,26 @@ def test_more_of_pytorchs_functions(case):
             refused(RuntimeError, words, lambda: cr.ones(2, 3).renorm(*args), lambda: torch.ones(2, 3).renorm(*args))
         refused(RuntimeError, "renorm: input needs at least 2 dimensions", lambda: cr.ones(3).renorm(2, 0, 1.0),
                 lambda: torch.ones(3).renorm(2, 0, 1.0))
+
+
+@pytest.mark.parametrize("name, args, src_shape", [
+    ("select_scatter", (0, 1), (4, 2)), ("select_scatter", (2, -1), (3, 4)), ("slice_scatter", (1, 0, 4, 2), (3, 2, 2)),
+    ("slice_scatter", (0, 1, None, 1), (2, 4, 2)), ("diagonal_scatter", (0, 0, 1), (2, 3)), ("diagonal_scatter", (1, 0, 1), (2, 3)),
+    ("diagonal_scatter", (-1, 1, 2), (3, 2)), ("diagonal_scatter", (0, 2, 0), (4, 2))], ids=str)
+def test_scatter_into_a_part_is_torchs(name, args, src_shape):
+    # select_scatter, slice_scatter and diagonal_scatter (the functional forms of writing a part) were missing
+    rng = np.random.default_rng(20261130)
+    check_op(lambda x, s: getattr(cr, name)(x, s, *args), lambda x, s: getattr(torch, name)(x, s, *args),
+             [rng.standard_normal((3, 4, 2)), rng.standard_normal(src_shape)])
+
+
+def test_scatter_into_a_part_refuses_a_wrong_size_in_pytorchs_words():
+    for call in (lambda L: L.select_scatter(L.zeros(3, 4), L.ones(3), 0, 1),
+                 lambda L: L.slice_scatter(L.zeros(3, 4), L.ones(3, 3), 1, 0, 4, 2),
+                 lambda L: L.diagonal_scatter(L.zeros(3, 4), L.ones(4), 1)):
+        with pytest.raises(RuntimeError) as theirs:
+            call(torch)
+        with pytest.raises(RuntimeError) as ours:
+            call(cr)
+        assert str(ours.value) == str(theirs.value)
+    same(cr.arange(10).narrow_copy(0, 2, 3), torch.arange(10).narrow_copy(0, 2, 3))

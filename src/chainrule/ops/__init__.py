@@ -73,3 +73,4 @@ from chainrule.ops.info import is_floating_point, is_nonzero, result_type  # noq
 from chainrule.ops.counting import unique_consecutive  # noqa: F401,E402
 from chainrule.ops.math import frexp, gcd, lcm, ldexp  # noqa: F401,E402
 from chainrule.ops.misc import logaddexp2, renorm  # noqa: F401,E402
+from chainrule.ops.index import diagonal_scatter, select_scatter, slice_scatter  # noqa: F401,E402

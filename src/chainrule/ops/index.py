@@ -17,7 +17,7 @@ from chainrule.core import DtypeError, IndexRangeError, ShapeError, TensorBase, 
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
 from chainrule.ops.elementwise import compare, where
-from chainrule.ops.shape import getitem
+from chainrule.ops.shape import getitem, index_inputs, movedim
 from chainrule.rules.index import IndexPut, IndexSelect, MaskedFill, Median, Positions, Quantile, Scatter, ScatterAdd, TakeAlong
 from chainrule.rules.shape import Clone, Flip, Roll, Slot, Tile
 
@@ -447,6 +447,43 @@ def masked_scatter(input, mask, source):  # noqa: A002
     if src._data.size < k:
         raise RuntimeError("Number of elements of source < number of ones in mask")
     return IndexPut.apply(x, getitem(src.reshape(-1), slice(0, k)), make(np.ascontiguousarray(m)), index=Slot(0))
+
+
+def _embed(x, src, index, part):
+    """x with ``src`` written at ``index`` (IndexPut: the gradient to x outside, to src inside); ``part``
+    is what x[index] is, whose shape src must have (PyTorch's check and words)."""
+    x, src = as_tensor(x), as_tensor(src)
+    if src.shape != part.shape:
+        raise RuntimeError(f"expected src to have a size equal to the slice of self. src size = {list(src.shape)}, "
+                           f"slice size = {list(part.shape)}")
+    template, arrays = index_inputs(index)
+    return IndexPut.apply(x, as_tensor(src, x._data.dtype), *arrays, index=template)
+
+
+def select_scatter(input, src, dim: int, index: int):  # noqa: A002
+    """A copy of ``input`` with ``input.select(dim, index)`` replaced by ``src``."""
+    x = as_tensor(input)
+    where_ = (slice(None),) * args.dim(dim, x.ndim, "select_scatter") + (int(index),)
+    return _embed(x, src, where_, getitem(x, where_))
+
+
+def slice_scatter(input, src, dim: int = 0, start=None, end=None, step: int = 1):  # noqa: A002
+    """A copy of ``input`` with the slice ``start:end:step`` along ``dim`` replaced by ``src``."""
+    x = as_tensor(input)
+    where_ = (slice(None),) * args.dim(dim, x.ndim, "slice_scatter") + (slice(start, end, step),)
+    return _embed(x, src, where_, getitem(x, where_))
+
+
+def diagonal_scatter(input, src, offset: int = 0, dim1: int = 0, dim2: int = 1):  # noqa: A002
+    """A copy of ``input`` with its diagonal ``offset`` of dims (dim1, dim2) replaced by ``src`` (shaped
+    as ``input.diagonal(offset, dim1, dim2)``: the other dims, then the diagonal)."""
+    x = as_tensor(input)
+    d1, d2 = args.dim(dim1, x.ndim, "diagonal_scatter"), args.dim(dim2, x.ndim, "diagonal_scatter")
+    xm = movedim(x, (d1, d2), (-2, -1))
+    n = max(0, min(xm.shape[-2] - max(-offset, 0), xm.shape[-1] - max(offset, 0)))
+    rows = np.arange(n) + max(-offset, 0)
+    where_ = (Ellipsis, rows, rows + offset)
+    return movedim(_embed(xm, src, where_, getitem(xm, where_)), (-2, -1), (d1, d2))
 
 
 def masked_fill(input, mask, value):  # noqa: A002
