@@ -136,6 +136,15 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
+    def __delattr__(self, name):
+        """``del module.name`` forgets a parameter, buffer or submodule, as in PyTorch."""
+        for store in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(store, ()):
+                del self.__dict__[store][name]
+                self.__dict__.get("_non_persistent", set()).discard(name)
+                return
+        object.__delattr__(self, name)
+
     def __getattr__(self, name):
         d = self.__dict__
         for store in ("_parameters", "_modules", "_buffers"):
@@ -382,12 +391,15 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
-        for name, m in self._modules.items():
-            sub = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {sub}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        return head + ")" if not lines else head + "\n" + "\n".join(lines) + "\n)"
+        # PyTorch's layout: a one-line extra_repr alone stays on the head line; otherwise its lines and
+        # the children's, each indented by two
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        if len(lines) == 1 and not children:
+            return f"{type(self).__name__}({lines[0]})"
+        body = lines + children
+        return f"{type(self).__name__}(" + ("\n  " + "\n  ".join(body) + "\n" if body else "") + ")"
 
 
 class Sequential(Module):
