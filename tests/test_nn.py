@@ -296,6 +296,18 @@ def test_del_forgets_a_parameter_buffer_or_submodule_as_pytorch():
             del m.nothing
 
 
+def test_a_parameter_or_module_assigned_again_keeps_its_place_as_in_pytorch():
+    """Replacing ``weight`` keeps the state_dict order (weight, bias); it moved after bias before."""
+    for M in (nn, torch.nn):
+        lin = M.Linear(2, 3)
+        lin.weight = M.Parameter(lin.weight.detach().clone())
+        seq = M.Sequential(M.ReLU(), M.Linear(2, 2))
+        seq[0] = M.Linear(2, 2)
+        seq.add_module("0", M.Tanh())
+        assert list(lin.state_dict()) == ["weight", "bias"]
+        assert [type(m).__name__ for m in seq] == ["Tanh", "Linear"] and list(seq.state_dict()) == ["1.weight", "1.bias"]
+
+
 def test_load_state_dict_lists_missing_unexpected_and_wrong_shapes():
     net = nn.MLP([4, 8, 3])
     sd = net.state_dict()

@@ -122,9 +122,11 @@ class Module:
     def __setattr__(self, name, value):
         if isinstance(value, (Parameter, Module)):
             self._check_init()
+            store = self._parameters if isinstance(value, Parameter) else self._modules
             for d in (self._parameters, self._modules, self._buffers):
-                d.pop(name, None)
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+                if d is not store:  # a name replaced in its own store keeps its place, as in PyTorch
+                    d.pop(name, None)
+            store[name] = value
             self.__dict__.pop(name, None)
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
