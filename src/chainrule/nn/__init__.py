@@ -32,7 +32,7 @@ from chainrule.nn.loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbedd
 from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Softmax  # noqa: F401
 from chainrule.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Mish,  # noqa: F401
                                      PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
-from chainrule.nn.containers import ModuleDict, ModuleList  # noqa: F401
+from chainrule.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: F401
 from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
 from chainrule.nn import parallel  # noqa: F401,E402
 
