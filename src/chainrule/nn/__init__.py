@@ -1,6 +1,6 @@
 """Networks: Module, Parameter, layers, activations, losses, init and functional (PyTorch's names)."""
 from chainrule.nn import functional, init, utils  # noqa: F401
-from chainrule.nn.layers import (ELU, GELU, MLP, CosineSimilarity, Dropout, Flatten, Identity,  # noqa: F401
+from chainrule.nn.layers import (ELU, GELU, MLP, Bilinear, CosineSimilarity, Dropout, Flatten, Identity,  # noqa: F401
                                  LeakyReLU, Linear, PairwiseDistance, ReLU, RReLU, Sigmoid, SiLU, Softplus, Tanh,
                                  Unflatten)
 from chainrule.nn.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401

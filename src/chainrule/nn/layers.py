@@ -1,4 +1,4 @@
-"""Layers: Linear, Flatten, Unflatten, Dropout, Identity, the activations, and MLP."""
+"""Layers: Linear, Bilinear, Flatten, Unflatten, Dropout, Identity, the activations, and MLP."""
 from __future__ import annotations
 
 import math
@@ -48,6 +48,47 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b: each output o is the bilinear form of A_o (in1 x in2) on the two inputs.
+
+    Args:
+        in1_features (int), in2_features (int), out_features (int).
+        bias (bool, True): learn an additive bias.
+        device (None or "cpu"), dtype (dtype, float32): as for Linear.
+
+    Shape: (*, in1_features) and (*, in2_features), the same leading axes -> (*, out_features).
+    ``weight`` is (out_features, in1_features, in2_features), ``bias`` (out_features,); both start
+    U(-1/sqrt(in1_features), 1/sqrt(in1_features)), as in PyTorch.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.Bilinear(3, 4, 5)(cr.randn(8, 3), cr.randn(8, 4)).shape
+        (8, 5)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        dt = dtype or np.float32
+        self.weight = Parameter(np.empty((out_features, in1_features, in2_features), dtype=dt))
+        self.bias = Parameter(np.empty(out_features, dtype=dt)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features else 0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
 class Identity(Module):
