@@ -336,6 +336,9 @@ def test_module_without_super_init_says_so():
 def test_linear_shape_error():
     with pytest.raises(ValueError, match=r"linear: input of shape \(2, 5\) does not match weight of shape \(3, 4\)"):
         nn.Linear(4, 3)(cr.zeros(2, 5))
+    for lib in (cr, torch):   # PyTorch's type too (it was a ValueError only)
+        with pytest.raises(RuntimeError):
+            lib.nn.Linear(4, 3)(lib.zeros(2, 5))
 
 
 def test_clip_grad_norm_matches_pytorch():

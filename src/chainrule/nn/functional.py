@@ -562,7 +562,7 @@ def linear(x, weight, bias=None) -> Tensor:
         return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     x = as_tensor(x)
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
+        raise ShapeError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected the last axis to be {weight.shape[1]})")
     if x._data.dtype != weight._data.dtype:
         x = as_tensor(x, weight._data.dtype)
