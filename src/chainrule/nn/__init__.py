@@ -1,8 +1,8 @@
 """Networks: Module, Parameter, layers, activations, losses, init and functional (PyTorch's names)."""
 from chainrule.nn import functional, init, utils  # noqa: F401
 from chainrule.nn.layers import (ELU, GELU, MLP, Bilinear, CosineSimilarity, Dropout, Flatten, Identity,  # noqa: F401
-                                 LeakyReLU, Linear, PairwiseDistance, ReLU, RReLU, Sigmoid, SiLU, Softplus, Tanh,
-                                 Unflatten)
+                                 LazyLinear, LeakyReLU, Linear, PairwiseDistance, ReLU, RReLU, Sigmoid, SiLU,
+                                 Softplus, Tanh, Unflatten)
 from chainrule.nn.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401
                                ConvTranspose3d)
 from chainrule.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
@@ -34,7 +34,7 @@ from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Sof
 from chainrule.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Mish,  # noqa: F401
                                      PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
 from chainrule.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: F401
-from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
+from chainrule.nn.module import Module, Parameter, Sequential, UninitializedParameter  # noqa: F401
 from chainrule.nn import parallel  # noqa: F401,E402
 
 
