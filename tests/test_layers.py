@@ -108,10 +108,11 @@ def test_pool_rules_gradcheck():
     assert cr.gradcheck(lambda x: rpool.AdaptiveAvgPool.apply(x, output_size=(3, 4)), x)
 
 
+@pytest.mark.parametrize("shape", [(4, 3, 2, 2), (2, 3, 2, 1, 3)])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_rule_gradchecks(training):
+def test_batch_norm_rule_gradchecks(training, shape):
     rng = np.random.default_rng(2)
-    x, w, b = _t(rng.standard_normal((4, 3, 2, 2))), _t(rng.standard_normal(3)), _t(rng.standard_normal(3))
+    x, w, b = _t(rng.standard_normal(shape)), _t(rng.standard_normal(3)), _t(rng.standard_normal(3))
     rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
     assert cr.gradcheck(lambda x, w, b: rnorm.BatchNorm.apply(x, w, b, training=training, running_mean=rm.copy(),
                                                                running_var=rv.copy()), x, w, b)
@@ -310,7 +311,7 @@ def test_1d_pooling_matches_pytorch(kw, shape):
         np.testing.assert_allclose(ours(cr.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
 
 
-@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (2, 3, 4, 5)])
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (2, 3, 4, 5), (2, 3, 2, 3, 4)])
 def test_batch_norm_function_matches_pytorch_with_running_buffers(shape):
     rng = np.random.default_rng(11)
     x, w, b = rng.standard_normal(shape), rng.standard_normal(3), rng.standard_normal(3)
@@ -474,6 +475,10 @@ LAYERS = {
     "BatchNorm2d": (lambda M: M.BatchNorm2d(3, momentum=0.2), (2, 3, 4, 5)),
     "BatchNorm2d_noaffine": (lambda M: M.BatchNorm2d(3, affine=False), (2, 3, 3, 3)),
     "BatchNorm2d_untracked": (lambda M: M.BatchNorm2d(3, track_running_stats=False), (2, 3, 3, 3)),
+    "BatchNorm3d": (lambda M: M.BatchNorm3d(3, momentum=0.3), (2, 3, 2, 3, 4)),
+    "BatchNorm3d_cumulative": (lambda M: M.BatchNorm3d(3, momentum=None, eps=1e-3), (3, 3, 2, 2, 2)),
+    "BatchNorm3d_noaffine": (lambda M: M.BatchNorm3d(3, affine=False), (2, 3, 1, 2, 3)),
+    "BatchNorm3d_untracked": (lambda M: M.BatchNorm3d(3, track_running_stats=False), (2, 3, 2, 2, 3)),
     "ConvNet": (lambda M: M.Sequential(M.Conv2d(3, 8, 7, padding=3), M.BatchNorm2d(8), M.ReLU(), M.MaxPool2d(2),
                                       M.Flatten(), M.Linear(8 * 4 * 4, 10)), (2, 3, 8, 8)),
 }
@@ -617,6 +622,7 @@ def test_recurrent_dropout_acts_between_layers_in_training_only():
 def test_state_dict_keys_and_shapes_are_pytorchs():
     for make in (lambda M: M.LSTM(3, 4, num_layers=2, bidirectional=True), lambda M: M.GRU(3, 4, bias=False),
                  lambda M: M.Conv2d(6, 4, 3, groups=2), lambda M: M.BatchNorm1d(5), lambda M: M.Embedding(5, 2),
+                 lambda M: M.BatchNorm3d(3), lambda M: M.BatchNorm3d(2, affine=False, track_running_stats=False),
                  lambda M: M.LayerNorm([2, 3]), lambda M: M.LSTMCell(3, 2), lambda M: M.Conv1d(2, 3, 4),
                  lambda M: M.ConvTranspose2d(6, 4, 3, groups=2), lambda M: M.ConvTranspose1d(2, 3, 4, bias=False)):
         ours = {k: np.shape(v) for k, v in make(nn).state_dict().items()}
@@ -627,6 +633,7 @@ def test_state_dict_keys_and_shapes_are_pytorchs():
 def test_printed_forms_match_pytorch():
     for make in (lambda M: M.Conv2d(1, 6, 5), lambda M: M.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
                  lambda M: M.BatchNorm2d(8), lambda M: M.LSTM(3, 4, num_layers=2, batch_first=True),
+                 lambda M: M.BatchNorm3d(4, momentum=None, affine=False), lambda M: M.Bilinear(2, 3, 4),
                  lambda M: M.Embedding(10, 3, padding_idx=0), lambda M: M.LayerNorm(4),
                  lambda M: M.Conv1d(2, 3, 4, padding="same")):
         assert repr(make(nn)) == repr(make(torch.nn))
@@ -639,6 +646,8 @@ def test_printed_forms_match_pytorch():
     (lambda: F.max_pool2d(cr.zeros(1, 1, 4, 4), 2, padding=2), "at most half the kernel"),
     (lambda: nn.BatchNorm2d(3)(cr.zeros(2, 4, 2, 2)), "expected a 4-d input with 3 channels"),
     (lambda: nn.BatchNorm1d(3)(cr.zeros(1, 3)), "more than 1 value per channel"),
+    (lambda: nn.BatchNorm3d(3)(cr.zeros(2, 3, 2, 2)), "expected a 5-d input with 3 channels on axis 1, got shape (2, 3, 2, 2)"),
+    (lambda: nn.BatchNorm3d(3)(cr.zeros(1, 3, 1, 1, 1)), "more than 1 value per channel"),
     (lambda: F.embedding(cr.tensor([5]), cr.zeros(3, 2)), "index 5 is out of range"),
     (lambda: nn.LSTM(3, 4)(cr.zeros(2, 1, 5)), "input_size=3"),
     (lambda: F.layer_norm(cr.zeros(2, 3), (4,)), "does not match"),

@@ -259,6 +259,55 @@ def test_module_registration_state_dict_and_repr():
     other.load_state_dict(tnet.state_dict())
 
 
+def test_repr_lays_out_extra_repr_and_children_as_pytorch():
+    """A module with an extra_repr and children prints the extra lines on their own, as torch does."""
+    def make(M):
+        class Tagged(M.Module):
+            def __init__(self, lines):
+                super().__init__()
+                self.lines = lines
+                self.fc = M.Linear(2, 3)
+
+            def extra_repr(self):
+                return "\n".join(self.lines)
+
+        class Leaf(M.Module):
+            def extra_repr(self):
+                return "a=1\nb=2"
+
+        outer = M.Sequential(Tagged(["k=3"]), Tagged(["k=3", "mode=x"]), Leaf(), Tagged([]))
+        outer.add_module("none", None)
+        return outer
+
+    assert repr(make(nn)) == repr(make(torch.nn))
+
+
+def test_del_forgets_a_parameter_buffer_or_submodule_as_pytorch():
+    for M in (nn, torch.nn):
+        m = M.BatchNorm1d(3)
+        m.extra = M.Linear(2, 2)
+        del m.bias, m.running_var, m.extra
+        m.plain = 1
+        del m.plain
+        assert [n for n, _ in m.named_parameters()] == ["weight"]
+        assert list(m.state_dict()) == ["weight", "running_mean", "num_batches_tracked"]
+        assert list(m.children()) == [] and not hasattr(m, "plain") and not hasattr(m, "bias")
+        with pytest.raises(AttributeError):
+            del m.nothing
+
+
+def test_a_parameter_or_module_assigned_again_keeps_its_place_as_in_pytorch():
+    """Replacing ``weight`` keeps the state_dict order (weight, bias); it moved after bias before."""
+    for M in (nn, torch.nn):
+        lin = M.Linear(2, 3)
+        lin.weight = M.Parameter(lin.weight.detach().clone())
+        seq = M.Sequential(M.ReLU(), M.Linear(2, 2))
+        seq[0] = M.Linear(2, 2)
+        seq.add_module("0", M.Tanh())
+        assert list(lin.state_dict()) == ["weight", "bias"]
+        assert [type(m).__name__ for m in seq] == ["Tanh", "Linear"] and list(seq.state_dict()) == ["1.weight", "1.bias"]
+
+
 def test_load_state_dict_lists_missing_unexpected_and_wrong_shapes():
     net = nn.MLP([4, 8, 3])
     sd = net.state_dict()
@@ -287,6 +336,9 @@ def test_module_without_super_init_says_so():
 def test_linear_shape_error():
     with pytest.raises(ValueError, match=r"linear: input of shape \(2, 5\) does not match weight of shape \(3, 4\)"):
         nn.Linear(4, 3)(cr.zeros(2, 5))
+    for lib in (cr, torch):   # PyTorch's type too (it was a ValueError only)
+        with pytest.raises(RuntimeError):
+            lib.nn.Linear(4, 3)(lib.zeros(2, 5))
 
 
 def test_clip_grad_norm_matches_pytorch():

@@ -596,3 +596,65 @@ def test_compiled_steps_replay_the_piecewise_activations(name):
             w.grad = None
             np.testing.assert_allclose(got, step(x).item(), rtol=1e-5)
             np.testing.assert_allclose(gw, w.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- bilinear
+@pytest.mark.parametrize("lead", [(4,), (2, 3), (), (0,)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_bilinear_function(lead, with_bias):
+    """y = x1^T A x2 + b on any leading axes: values, the four inputs' gradients and a gradcheck."""
+    arrays = [randn(1, *lead, 3), randn(2, *lead, 4), randn(3, 5, 3, 4)] + ([randn(4, 5)] if with_bias else [])
+    check_op(lambda *a: F.bilinear(*a), lambda *a: TF.bilinear(*a), arrays)
+
+
+def test_bilinear_module_initialises_prints_and_trains_as_torch():
+    cr.manual_seed(0)
+    for bias in (True, False):
+        m, t = cr.nn.Bilinear(6, 4, 3, bias=bias), torch.nn.Bilinear(6, 4, 3, bias=bias)
+        assert repr(m) == repr(t)
+        assert {k: tuple(v.shape) for k, v in m.state_dict().items()} == \
+            {k: tuple(v.shape) for k, v in t.state_dict().items()}
+        assert m.weight.dtype == cr.float32
+    big = cr.nn.Bilinear(16, 2, 400)   # U(-1/sqrt(in1), 1/sqrt(in1)) = U(-0.25, 0.25) for weight and bias
+    for p in (big.weight, big.bias):
+        a = p.detach().numpy()
+        assert np.abs(a).max() <= 0.25 and np.abs(a).max() > 0.24 and abs(a.mean()) < 0.01
+    m, t = cr.nn.Bilinear(6, 4, 3).double(), torch.nn.Bilinear(6, 4, 3).double()
+    t.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()})
+    x1, x2 = randn(5, 2, 7, 6), randn(6, 2, 7, 4)
+    opt, topt = cr.optim.SGD(m.parameters(), lr=0.1), torch.optim.SGD(t.parameters(), lr=0.1)
+    for _ in range(2):
+        loss = (m(cr.tensor(x1), cr.tensor(x2)) ** 2).mean()
+        tloss = (t(torch.tensor(x1), torch.tensor(x2)) ** 2).mean()
+        opt.zero_grad()
+        topt.zero_grad()
+        loss.backward()
+        tloss.backward()
+        assert loss.item() == pytest.approx(tloss.item(), rel=1e-12)
+        opt.step()
+        topt.step()
+    for k, v in m.state_dict().items():
+        np.testing.assert_allclose(v.numpy(), t.state_dict()[k].numpy(), rtol=1e-12, err_msg=k)
+
+
+def test_bilinear_casts_its_inputs_to_the_weights_dtype_as_linear_does():
+    m = cr.nn.Bilinear(3, 2, 4)
+    y = m(cr.tensor(randn(7, 5, 3)), cr.tensor(randn(8, 5, 2)))
+    assert y.dtype == cr.float32 and y.shape == (5, 4)
+
+
+@pytest.mark.parametrize("s1, s2, wshape, bshape, match", [
+    ((2, 3), (3, 4), (5, 3, 4), (5,), "input batch dimensions do not match at dim 0: got 2 and 3"),
+    ((6, 2, 3), (2, 4), (5, 3, 4), (5,), "input dimensions do not match: got 3 and 2"),
+    ((2, 3), (2, 5), (5, 3, 4), (5,), "input2 size does not match weight size: got 5 but expected 4"),
+    ((2, 4), (2, 4), (5, 3, 4), (5,), "input1 size does not match weight size: got 4 but expected 3"),
+    ((2, 3), (2, 4), (5, 3, 4), (4,), "bias size does not match weight size: got"),
+])
+def test_bilinear_shape_errors_are_one_line_runtime_errors_as_torchs(s1, s2, wshape, bshape, match):
+    for lib, f in ((cr, F.bilinear), (torch, TF.bilinear)):
+        args = [lib.zeros(*s) for s in (s1, s2, wshape, bshape)]
+        with pytest.raises(RuntimeError, match=match) as e:
+            f(*args)
+        assert "\n" not in str(e.value)
+    with pytest.raises(RuntimeError, match="weight must be 3-d"):
+        F.bilinear(cr.zeros(2, 3), cr.zeros(2, 4), cr.zeros(5, 3))

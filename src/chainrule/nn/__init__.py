@@ -1,13 +1,14 @@
 """Networks: Module, Parameter, layers, activations, losses, init and functional (PyTorch's names)."""
 from chainrule.nn import functional, init, utils  # noqa: F401
-from chainrule.nn.layers import (ELU, GELU, MLP, CosineSimilarity, Dropout, Flatten, Identity,  # noqa: F401
-                                 LeakyReLU, Linear, PairwiseDistance, ReLU, RReLU, Sigmoid, SiLU, Softplus, Tanh,
-                                 Unflatten)
+from chainrule.nn.layers import (ELU, GELU, MLP, Bilinear, CosineSimilarity, Dropout, Flatten, Identity,  # noqa: F401
+                                 LazyLinear, LeakyReLU, Linear, PairwiseDistance, ReLU, RReLU, Sigmoid, SiLU,
+                                 Softplus, Tanh, Unflatten)
 from chainrule.nn.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401
                                ConvTranspose3d)
 from chainrule.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
-from chainrule.nn.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,  # noqa: F401
-                                        InstanceNorm2d, InstanceNorm3d, LayerNorm, LocalResponseNorm, RMSNorm)
+from chainrule.nn.normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,  # noqa: F401
+                                        InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm,
+                                        LocalResponseNorm, RMSNorm)
 from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,  # noqa: F401
                                   ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
                                   ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
@@ -32,8 +33,8 @@ from chainrule.nn.loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbedd
 from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Softmax  # noqa: F401
 from chainrule.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Mish,  # noqa: F401
                                      PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
-from chainrule.nn.containers import ModuleDict, ModuleList  # noqa: F401
-from chainrule.nn.module import Module, Parameter, Sequential  # noqa: F401
+from chainrule.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: F401
+from chainrule.nn.module import Module, Parameter, Sequential, UninitializedParameter  # noqa: F401
 from chainrule.nn import parallel  # noqa: F401,E402
 
 

@@ -1,10 +1,14 @@
 """ModuleList and ModuleDict: hold submodules in a list or a dict so that their parameters are
-registered (names ``layers.0.weight``, ``heads.out.bias``), as in PyTorch."""
+registered (names ``layers.0.weight``, ``heads.out.bias``), as in PyTorch; ParameterList and
+ParameterDict do the same for parameters (``weights.0``, ``scales.left``)."""
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 
-from chainrule.nn.module import Module
+from chainrule.nn.module import Module, Parameter
+from chainrule.tensor import Tensor
 
 
 def _check_module(m, where: str):
@@ -154,3 +158,242 @@ class ModuleDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict has no forward(): pick a module by key in your forward")
+
+
+# ----------------------------------------------------------------------------- parameters
+def _as_parameter(value):
+    """A Tensor given to a ParameterList or ParameterDict becomes a Parameter (sharing its array), as
+    in PyTorch; Parameters, modules and other objects are kept as they are."""
+    return Parameter(value) if isinstance(value, Tensor) and not isinstance(value, Parameter) else value
+
+
+def _entry(owner: Module, name: str):
+    """The object stored under ``name``: a parameter, a submodule or a plain attribute."""
+    for store in (owner._parameters, owner._modules):
+        if name in store:
+            return store[name]
+    return owner.__dict__[name]
+
+
+def _entry_lines(items, type_name) -> str:
+    """PyTorch's extra_repr of a parameter container: one line per entry, the type (``type_name`` of a
+    tensor: its dtype in a list, its tensor type in a dict, as PyTorch prints them) and size of each."""
+    lines = []
+    for k, p in items:
+        if isinstance(p, Tensor):
+            size = "x".join(str(n) for n in p.shape)
+            kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+            lines.append(f"  ({k}): {kind} containing: [{type_name(p)} of size {size}]")
+        else:
+            lines.append(f"  ({k}): Object of type: {type(p).__name__}")
+    return "\n".join(lines)
+
+
+class ParameterList(Module):
+    """A list of parameters that belong to the owner: ``parameters()``, ``state_dict()`` (keys
+    ``<attribute>.0``, ``<attribute>.1``, ...) and the optimizers see them. Tensors put in it become
+    Parameters; other objects are kept as they are, as in PyTorch.
+
+    Args:
+        values (iterable, None): the first entries.
+
+    Example:
+        >>> import chainrule as cr
+        >>> ws = cr.nn.ParameterList([cr.zeros(2, 3), cr.zeros(3)])
+        >>> [name for name, _ in ws.named_parameters()], type(ws[1]).__name__
+        (['0', '1'], 'Parameter')
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self += values
+
+    def _key(self, idx) -> str:
+        idx = operator.index(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} is out of range")
+        return str(idx % len(self))
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)([self[i] for i in range(*idx.indices(len(self)))])
+        return _entry(self, self._key(idx))
+
+    def __setitem__(self, idx, value) -> None:
+        setattr(self, self._key(idx), _as_parameter(value))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self):
+        return iter([self[i] for i in range(len(self))])
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+    def append(self, value):
+        """Put ``value`` at the end (a Tensor as a Parameter); returns self."""
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values):
+        """Append every value of an iterable (not of a Tensor: that raises TypeError); returns self."""
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError(f"ParameterList.extend should be called with an iterable, but got {type(values).__name__}")
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        return _entry_lines(enumerate(self), lambda p: p.dtype)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters (string keys) that belong to the owner: ``state_dict()`` keys are
+    ``<attribute>.<key>``. Tensors put in it become Parameters. As in PyTorch, a plain ``dict`` given
+    to the constructor or ``update`` is added in sorted key order (an ``OrderedDict``, a ParameterDict
+    or a sequence of pairs in its own order).
+
+    Args:
+        parameters (mapping or iterable of (str, value) pairs, None): the first entries.
+
+    Example:
+        >>> import chainrule as cr
+        >>> scales = cr.nn.ParameterDict({"right": cr.ones(3), "left": cr.zeros(3)})
+        >>> list(scales.state_dict()), "left" in scales
+        (['left', 'right'], True)
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    @staticmethod
+    def _check_key(key) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"Index given to ParameterDict cannot be used as a key as it is not a string "
+                            f"(type is '{type(key).__name__}')")
+        return key
+
+    def __getitem__(self, key: str):
+        self._check_key(key)
+        if key not in self._keys:
+            raise AttributeError(f"'ParameterDict' object has no attribute '{key}'")
+        return _entry(self, key)
+
+    def __setitem__(self, key: str, value) -> None:
+        self._check_key(key)
+        value = _as_parameter(value)
+        if isinstance(value, (Parameter, Module)) and ("." in key or not key):
+            kind = "parameter" if isinstance(value, Parameter) else "module"
+            raise KeyError(f"{kind} name can't contain \".\"" if key else f"{kind} name can't be empty string \"\"")
+        self._keys[key] = None
+        setattr(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._keys[key]
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(self._keys)
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys
+
+    def keys(self):
+        return self._keys.keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self._keys)
+
+    def values(self):
+        return (self[k] for k in self._keys)
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key: str, default=None):
+        """``self[key]``, first set to ``default`` when the key is new."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key: str):
+        v = self[key]
+        del self[key]
+        return v
+
+    def popitem(self) -> tuple:
+        """Remove and return the last (key, value) pair put in."""
+        key = next(reversed(self._keys))
+        return key, self.pop(key)
+
+    def clear(self) -> None:
+        for k in list(self._keys):
+            del self[k]
+
+    def copy(self) -> "ParameterDict":
+        """A new ParameterDict holding the same parameters, in the same order."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    def fromkeys(self, keys, default=None) -> "ParameterDict":
+        return ParameterDict((k, default) for k in keys)
+
+    def update(self, parameters) -> None:
+        """Add or replace entries from a mapping or an iterable of (key, value) pairs."""
+        if not isinstance(parameters, Iterable):
+            raise TypeError(f"ParametersDict.update should be called with an iterable of key/value pairs, "
+                            f"but got {type(parameters).__name__}")
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = list(parameters.items())
+        elif isinstance(parameters, Mapping):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = []
+            for j, p in enumerate(parameters):
+                if not isinstance(p, Iterable):
+                    raise TypeError(f"ParameterDict update sequence element #{j} should be Iterable; is "
+                                    f"{type(p).__name__}")
+                p = list(p)
+                if len(p) != 2:
+                    raise ValueError(f"ParameterDict update sequence element #{j} has length {len(p)}; 2 is required")
+                pairs.append(p)
+        for k, v in pairs:
+            self[k] = v
+
+    def __or__(self, other) -> "ParameterDict":
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other) -> "ParameterDict":
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def extra_repr(self) -> str:
+        return _entry_lines(self.items(), lambda p: p.type())
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")

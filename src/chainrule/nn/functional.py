@@ -562,7 +562,7 @@ def linear(x, weight, bias=None) -> Tensor:
         return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     x = as_tensor(x)
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
+        raise ShapeError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected the last axis to be {weight.shape[1]})")
     if x._data.dtype != weight._data.dtype:
         x = as_tensor(x, weight._data.dtype)
@@ -571,6 +571,36 @@ def linear(x, weight, bias=None) -> Tensor:
         x = x.reshape(-1, x.shape[-1])
     y = Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
     return y if len(lead) == 1 else y.reshape(*lead, weight.shape[0])
+
+
+def bilinear(input1, input2, weight, bias=None) -> Tensor:
+    """y_o = x1^T A_o x2 + b_o for each output o, with A = ``weight`` of shape (out, in1, in2): one
+    einsum (its gradient is exact: each operand's is an einsum of the others). Inputs are cast to the
+    weight's dtype, as in ``linear``.
+
+    Shape: input1 (*, in1) and input2 (*, in2) with the same leading axes -> (*, out); bias (out,).
+    """
+    x1, x2, w = as_tensor(input1), as_tensor(input2), as_tensor(weight)
+    if w.ndim != 3:
+        raise ShapeError(f"bilinear(): weight must be 3-d (out_features, in1_features, in2_features), "
+                         f"got shape {w.shape}")
+    if x1.ndim != x2.ndim:
+        raise ShapeError(f"bilinear(): input dimensions do not match: got {x1.ndim} and {x2.ndim} "
+                         f"(input1 {x1.shape}, input2 {x2.shape})")
+    for d, (a, b) in enumerate(zip(x1.shape[:-1], x2.shape[:-1])):
+        if a != b:
+            raise ShapeError(f"bilinear(): input batch dimensions do not match at dim {d}: got {a} and {b} "
+                             f"(input1 {x1.shape}, input2 {x2.shape})")
+    for name, x, want in (("input1", x1, w.shape[1]), ("input2", x2, w.shape[2])):
+        if x.ndim == 0 or x.shape[-1] != want:
+            raise ShapeError(f"bilinear(): {name} size does not match weight size: got "
+                             f"{x.shape[-1] if x.ndim else 'a 0-d input'} but expected {want} (weight {w.shape})")
+    if bias is not None and tuple(np.shape(bias)) != w.shape[:1]:
+        raise ShapeError(f"bilinear(): bias size does not match weight size: got shape {tuple(np.shape(bias))} "
+                         f"but expected ({w.shape[0]},)")
+    dt = w._data.dtype
+    y = ops.einsum("...i,oij,...j->...o", as_tensor(x1, dt), w, as_tensor(x2, dt))
+    return y if bias is None else y + as_tensor(bias, dt)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

@@ -1,4 +1,4 @@
-"""Layers: Linear, Flatten, Unflatten, Dropout, Identity, the activations, and MLP."""
+"""Layers: Linear, LazyLinear, Bilinear, Flatten, Unflatten, Dropout, Identity, the activations, and MLP."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ import numpy as np
 from chainrule import ops
 from chainrule.nn import functional as F
 from chainrule.nn import init
-from chainrule.nn.module import Module, Parameter, Sequential
+from chainrule.nn.lazy import LazyModuleMixin
+from chainrule.nn.module import Module, Parameter, Sequential, UninitializedParameter
 
 
 class Linear(Module):
@@ -48,6 +49,91 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """A Linear layer whose ``in_features`` is the last axis of its first input: until then ``weight``
+    and ``bias`` are UninitializedParameters; the first forward gives them their shapes and Linear's
+    initialisation, and the module becomes a :class:`Linear`.
+
+    Args:
+        out_features (int), bias (bool, True), device (None or "cpu"), dtype (dtype, float32).
+
+    Example:
+        >>> import chainrule as cr
+        >>> layer = cr.nn.LazyLinear(10)
+        >>> layer(cr.zeros(4, 3)).shape, layer
+        ((4, 10), Linear(in_features=3, out_features=10, bias=True))
+    """
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None):
+        super().__init__(0, 0, False, device, dtype)
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_features = out_features
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input) -> None:  # noqa: A002
+        """Take ``in_features`` from the input's last axis and initialise as Linear does."""
+        if self.has_uninitialized_params():
+            self.in_features = input.shape[-1]
+            self.weight.materialize((self.in_features, self.out_features))
+            self.weight._data = self.weight._data.T    # Linear's layout: see Linear.__init__
+            if self.bias is not None:
+                self.bias.materialize((self.out_features,))
+            self.reset_parameters()
+        if self.in_features == 0:   # parameters loaded from a state_dict
+            if input.shape[-1] != self.weight.shape[-1]:
+                raise AssertionError(f"The in_features inferred from input: {input.shape[-1]} is not equal to "
+                                     f"in_features from self.weight: {self.weight.shape[-1]}")
+            self.in_features = input.shape[-1]
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b: each output o is the bilinear form of A_o (in1 x in2) on the two inputs.
+
+    Args:
+        in1_features (int), in2_features (int), out_features (int).
+        bias (bool, True): learn an additive bias.
+        device (None or "cpu"), dtype (dtype, float32): as for Linear.
+
+    Shape: (*, in1_features) and (*, in2_features), the same leading axes -> (*, out_features).
+    ``weight`` is (out_features, in1_features, in2_features), ``bias`` (out_features,); both start
+    U(-1/sqrt(in1_features), 1/sqrt(in1_features)), as in PyTorch.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.Bilinear(3, 4, 5)(cr.randn(8, 3), cr.randn(8, 4)).shape
+        (8, 5)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        dt = dtype or np.float32
+        self.weight = Parameter(np.empty((out_features, in1_features, in2_features), dtype=dt))
+        self.bias = Parameter(np.empty(out_features, dtype=dt)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features else 0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
 
 
 class Identity(Module):

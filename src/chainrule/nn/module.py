@@ -6,6 +6,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from chainrule import devices, dtypes
+from chainrule.core import TensorBase
 from chainrule.nn import hooks
 from chainrule.nn.moves import parse_to
 from chainrule.tensor import Tensor
@@ -31,6 +32,68 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     __str__ = __repr__  # print(param) shows it as torch does, whatever Tensor.__str__ is
+
+
+_SLOT = TensorBase.__dict__["_data"]   # the array slot itself, past the property below
+
+
+def _uninitialized(dtype, requires_grad):
+    return UninitializedParameter(requires_grad, dtype=dtype)
+
+
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet: a lazy module's (``LazyLinear``) until its first
+    forward. It has a dtype and ``requires_grad`` but no values: reading them raises ValueError, its
+    shape RuntimeError, as in PyTorch. ``materialize(shape)`` gives it an (uninitialised) array and
+    makes it a :class:`Parameter`, the same object, so an optimizer made before holds it.
+
+    Args:
+        requires_grad (bool, True), device (None or "cpu"), dtype (dtype, float32).
+    """
+
+    __slots__ = ()
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        Tensor.__init__(self, np.empty(0, dtypes.as_dtype(dtype or dtypes.float32)), device=device,
+                        requires_grad=requires_grad)
+
+    @property
+    def _data(self):
+        raise ValueError("Attempted to use an uninitialized parameter (a lazy module's before its first forward); "
+                         "call forward with a dummy batch to initialize the parameters first")
+
+    @_data.setter
+    def _data(self, value):
+        _SLOT.__set__(self, value)
+
+    @property
+    def shape(self):
+        raise RuntimeError("Can't access the shape of an uninitialized parameter: call forward to initialize "
+                           "the parameters before accessing their attributes")
+
+    @property
+    def dtype(self):
+        return _SLOT.__get__(self).dtype
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Give the parameter an uninitialised array of ``shape`` (its dtype unless ``dtype``) and make
+        it a Parameter."""
+        devices.check("cpu" if device is None else device)
+        _SLOT.__set__(self, np.empty(tuple(shape), dtypes.as_dtype(dtype) if dtype else self.dtype))
+        self.__class__ = self.cls_to_become
+
+    def _retype(self, dtype) -> None:
+        """Module.to(dtype) before the first forward: the dtype it will materialize in."""
+        _SLOT.__set__(self, np.empty(0, dtype))
+
+    def __reduce_ex__(self, protocol):   # copy, deepcopy and pickle without reading the values
+        return _uninitialized, (self.dtype, self.requires_grad)
+
+    def __repr__(self):
+        return "<UninitializedParameter>"
+
+    __str__ = __repr__
 
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -122,9 +185,11 @@ class Module:
     def __setattr__(self, name, value):
         if isinstance(value, (Parameter, Module)):
             self._check_init()
+            store = self._parameters if isinstance(value, Parameter) else self._modules
             for d in (self._parameters, self._modules, self._buffers):
-                d.pop(name, None)
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+                if d is not store:  # a name replaced in its own store keeps its place, as in PyTorch
+                    d.pop(name, None)
+            store[name] = value
             self.__dict__.pop(name, None)
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
@@ -135,6 +200,15 @@ class Module:
             self._buffers[name] = value
         else:
             object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        """``del module.name`` forgets a parameter, buffer or submodule, as in PyTorch."""
+        for store in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(store, ()):
+                del self.__dict__[store][name]
+                self.__dict__.get("_non_persistent", set()).discard(name)
+                return
+        object.__delattr__(self, name)
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -286,7 +360,9 @@ class Module:
         if d is None:
             return self
         for p in self.parameters():
-            if p._data.dtype != d:
+            if isinstance(p, UninitializedParameter):
+                p._retype(d)
+            elif p._data.dtype != d:
                 p._data = p._data.astype(d)
                 p.grad = None
         for m in self.modules():
@@ -331,7 +407,7 @@ class Module:
         out = OrderedDict() if destination is None else destination
         for n, kind, m, name in self._state_items():
             v = m._parameters[name] if kind == "param" else m._buffers[name]
-            if not keep_vars:
+            if not keep_vars and not isinstance(v, UninitializedParameter):  # itself, as in PyTorch
                 v = v.detach() if isinstance(v, Tensor) else wrap(np.asarray(v))
             out[prefix + n] = v
         return out
@@ -351,7 +427,14 @@ class Module:
             if k not in state:
                 continue
             v = state[k]
+            if isinstance(v, UninitializedParameter):   # saved before a lazy module's first forward
+                if not isinstance(target, UninitializedParameter):
+                    wrong.append(f"{k}: the saved parameter is uninitialized (its lazy module never ran forward)")
+                continue
             v = _as_array(v)
+            if isinstance(target, UninitializedParameter):   # a lazy module takes the saved shape, below
+                arrays[k] = v
+                continue
             have = target._data.shape if kind == "param" else np.shape(target[0]._buffers[target[1]])
             if v.shape != have:
                 wrong.append(f"{k}: expected shape {have}, got {v.shape}")
@@ -366,6 +449,8 @@ class Module:
             raise RuntimeError("\n".join(lines))
         for k, v in arrays.items():
             kind, target = own[k]
+            if isinstance(target, UninitializedParameter):
+                target.materialize(v.shape)
             if kind == "param":
                 target._data[...] = v.astype(target._data.dtype, copy=False)
             else:
@@ -382,12 +467,15 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
-        for name, m in self._modules.items():
-            sub = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {sub}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        return head + ")" if not lines else head + "\n" + "\n".join(lines) + "\n)"
+        # PyTorch's layout: a one-line extra_repr alone stays on the head line; otherwise its lines and
+        # the children's, each indented by two
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        if len(lines) == 1 and not children:
+            return f"{type(self).__name__}({lines[0]})"
+        body = lines + children
+        return f"{type(self).__name__}(" + ("\n  " + "\n  ".join(body) + "\n" if body else "") + ")"
 
 
 class Sequential(Module):

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm1d,
+"""Normalisation layers: BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, GroupNorm, InstanceNorm1d,
 InstanceNorm2d, InstanceNorm3d, RMSNorm and LocalResponseNorm (PyTorch's arguments, parameters, buffers and
 state_dict keys)."""
 from __future__ import annotations
@@ -101,6 +101,12 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W) inputs, one mean and variance per channel over N, H and W."""
 
     _ndims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs, one mean and variance per channel over N, D, H and W."""
+
+    _ndims = (5,)
 
 
 class LayerNorm(Module):

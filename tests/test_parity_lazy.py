@@ -1,0 +1,130 @@
+"""nn.LazyLinear and nn.UninitializedParameter against torch 2.13: in_features taken from the first
+input, the module becoming a Linear, state_dicts loaded into a lazy module, an optimizer made before the
+first forward training it as torch's does, and the refusals of an uninitialized parameter."""
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule as cr
+from chainrule.compiler import CompileWarning
+
+SEED = 20260515
+
+
+def lifecycle(lib):
+    """A LazyLinear before and after its first forward, recorded as plain data (dtypes as names)."""
+    nn, out = lib.nn, []
+    m = nn.LazyLinear(5)
+    out.append((repr(m), type(m.weight).__name__, repr(m.weight), repr(m.bias), list(m.state_dict()),
+                [type(v).__name__ for v in m.state_dict().values()], isinstance(m.weight, nn.Parameter),
+                isinstance(m, nn.Linear), len(list(m.parameters()))))
+    out.append(str(m.double().weight.dtype).replace("torch.", ""))
+    twin = copy.deepcopy(m)
+    out.append((type(twin.weight).__name__, type(pickle.loads(pickle.dumps(m)).weight).__name__))
+    y = m(lib.ones(4, 3, dtype=lib.float64))
+    out.append((type(m).__name__, repr(m), tuple(y.shape), type(m.weight).__name__,
+                str(m.weight.dtype).replace("torch.", ""), tuple(m.weight.shape), m.in_features))
+    out.append((repr(twin(lib.ones(2, 6, dtype=lib.float64)).shape[-1]), repr(twin)))
+    out.append([tuple(nn.LazyLinear(2, bias=False)(lib.ones(7)).shape), list(nn.LazyLinear(2, bias=False).state_dict())])
+    seq = nn.Sequential(nn.LazyLinear(4), nn.ReLU(), nn.LazyLinear(2))
+    seq(lib.ones(3, 7))
+    out.append((repr(seq), sum(p.numel() for p in seq.parameters())))
+    return out
+
+
+def test_lazy_linear_takes_in_features_from_its_first_input_and_becomes_a_linear():
+    assert lifecycle(cr) == lifecycle(torch)
+
+
+def test_an_optimizer_made_before_the_first_forward_trains_it_as_torchs():
+    rng = np.random.default_rng(SEED)
+    x, target = rng.standard_normal((8, 6)), rng.standard_normal((8, 3))
+    models = [lib.nn.Sequential(lib.nn.LazyLinear(5), lib.nn.Tanh(), lib.nn.LazyLinear(3)).double() for lib in (cr, torch)]
+    opts = [cr.optim.Adam(models[0].parameters(), lr=0.05), torch.optim.Adam(models[1].parameters(), lr=0.05)]
+    for lib, m in zip((cr, torch), models):
+        with lib.no_grad():
+            m(lib.tensor(x))          # the dry run: shapes and the random initialisation
+    models[1].load_state_dict({k: torch.tensor(v.numpy()) for k, v in models[0].state_dict().items()})
+    for _ in range(3):
+        losses = []
+        for lib, m, opt in zip((cr, torch), models, opts):
+            opt.zero_grad()
+            loss = ((m(lib.tensor(x)) - lib.tensor(target)) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert losses[0] == pytest.approx(losses[1], rel=1e-12)
+    theirs = models[1].state_dict()
+    for k, v in models[0].state_dict().items():
+        np.testing.assert_allclose(v.numpy(), theirs[k].numpy(), rtol=1e-10, err_msg=k)
+    assert all(type(p) is cr.nn.Parameter for p in models[0].parameters())
+
+
+def test_a_lazy_module_takes_the_shapes_of_a_loaded_state_dict():
+    t = torch.nn.Linear(3, 5).double()
+    m = cr.nn.LazyLinear(5, dtype=cr.float64)
+    assert list(m.load_state_dict(t.state_dict())) == [[], []]
+    assert type(m).__name__ == "LazyLinear" and m.weight.shape == (5, 3) and m.in_features == 0   # as torch
+    x = np.random.default_rng(SEED + 1).standard_normal((2, 3))
+    np.testing.assert_allclose(m(cr.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    assert type(m) is cr.nn.Linear and m.in_features == 3
+    other = cr.nn.LazyLinear(5)
+    other.load_state_dict(t.state_dict())
+    for lib, lazy in ((cr, other), (torch, torch.nn.LazyLinear(5))):
+        lazy.load_state_dict(t.state_dict())
+        with pytest.raises(AssertionError, match="in_features inferred from input: 4 is not equal to in_features from "
+                                                 "self.weight: 3"):
+            lazy(lib.ones(2, 4, dtype=lib.float64))
+    unborn = cr.nn.LazyLinear(5)
+    assert list(unborn.load_state_dict(cr.nn.LazyLinear(5).state_dict())) == [[], []]
+    assert type(unborn.weight) is cr.nn.UninitializedParameter
+    with pytest.raises(RuntimeError, match="weight: the saved parameter is uninitialized"):
+        cr.nn.Linear(3, 5).load_state_dict(cr.nn.LazyLinear(5).state_dict())
+    with pytest.raises(RuntimeError, match="missing keys: bias"):    # a refused load leaves it uninitialized
+        unborn.load_state_dict({"weight": cr.ones(5, 3)})
+    assert type(unborn.weight) is cr.nn.UninitializedParameter
+
+
+def test_an_uninitialized_parameter_refuses_its_values_and_shape_as_torch(tmp_path):
+    for lib in (cr, torch):
+        p = lib.nn.LazyLinear(3).weight
+        with pytest.raises(RuntimeError, match="Can't access the shape of an uninitialized parameter"):
+            p.shape
+        with pytest.raises(ValueError, match="Attempted to use an uninitialized parameter"):
+            p.sum()
+        with pytest.raises(ValueError, match="Attempted to use an uninitialized parameter"):
+            lib.ones(3) * p
+    p = cr.nn.UninitializedParameter(dtype=cr.float64)
+    assert p.requires_grad and p.dtype == cr.float64 and p.grad is None
+    p.materialize((2, 3))
+    assert type(p) is cr.nn.Parameter and p.shape == (2, 3) and p.dtype == cr.float64
+    with pytest.raises(ValueError, match="uninitialized parameter"):
+        cr.save(cr.nn.LazyLinear(2).state_dict(), tmp_path / "lazy.pt")
+
+
+def test_a_compiled_step_runs_the_first_forward_of_a_lazy_model_eagerly_and_then_trains_it():
+    """The hook that shapes the parameters makes the first call eager (with a CompileWarning); the
+    numbers are the eager ones throughout."""
+    x = cr.tensor(np.random.default_rng(SEED + 2).standard_normal((5, 3)).astype(np.float32))
+    losses = []
+    for compiled in (False, True):
+        cr.manual_seed(0)
+        m = cr.nn.Sequential(cr.nn.LazyLinear(4), cr.nn.Tanh(), cr.nn.LazyLinear(1))
+        opt = cr.optim.SGD(m.parameters(), lr=0.1)
+
+        def step():
+            opt.zero_grad()
+            loss = (m(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = cr.compile(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)
+            losses.append([run().item() for _ in range(4)])
+    assert losses[0] == losses[1]
