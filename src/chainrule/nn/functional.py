@@ -11,6 +11,7 @@ import numpy as np
 
 from chainrule import dtypes, ops
 from chainrule.core import DtypeError, ShapeError, make, no_grad, shape_constant
+from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
@@ -33,6 +34,11 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Te
     return ops.leaky_relu(input, negative_slope)
 
 
+def _check_rrelu_bounds(lower: float, upper: float) -> None:
+    if lower > upper:
+        raise ShapeError("Lower bound should be less than or equal to the upper bound")
+
+
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002
           inplace: bool = False) -> Tensor:
     """Randomized leaky ReLU: x where x > 0. In training, a x where x <= 0 with a slope a drawn uniformly
@@ -45,8 +51,7 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
         >>> cr.nn.functional.rrelu(cr.tensor([-3.0, 2.0]), 0.1, 0.3).tolist()
         [-0.6000000238418579, 2.0]
     """
-    if lower > upper:
-        raise ShapeError("Lower bound should be less than or equal to the upper bound")
+    _check_rrelu_bounds(lower, upper)
     x = float_input(input)
     if not training:
         return ops.leaky_relu(x, (lower + upper) / 2)
@@ -1899,10 +1904,14 @@ def selu(input, inplace: bool = False) -> Tensor:  # noqa: A002
     return _SELU_SCALE * ops.elu(input, _SELU_ALPHA)
 
 
+def _check_celu_alpha(alpha: float) -> None:
+    if alpha == 0:  # PyTorch's RuntimeError, in its words
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+
+
 def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """max(0, x) + min(0, alpha (e^(x / alpha) - 1)): alpha * elu(x / alpha)."""
-    if alpha == 0:
-        raise ValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    _check_celu_alpha(alpha)
     x = float_input(input)
     return alpha * ops.elu(x / alpha) if alpha != 1 else ops.elu(x)
 
@@ -1965,8 +1974,65 @@ def hardshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: A002
     """x where x > threshold, else ``value`` (gradient only where x > threshold)."""
+    return _thresholded(input, threshold, value)
+
+
+def _thresholded(input, threshold: float, value: float) -> Tensor:  # noqa: A002
     x = as_tensor(input)
     return ops.where(x > threshold, x, make(np.asarray(value, x._data.dtype)))
+
+
+# ----------------------------------------------------------------------------- in-place activations
+# F.relu_, F.elu_, ...: the tensor's own array overwritten by the activation through ops.inplace.apply_,
+# as Tensor.relu_ does: its version goes up, a leaf that requires grad refuses, and outside no_grad the
+# op is recorded in the tensor's place (a node that saved the old value raises at backward)
+def _activation_(input, op: str, fn) -> Tensor:  # noqa: A002
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    return _inplace.apply_(input, op, fn)
+
+
+def relu_(input) -> Tensor:  # noqa: A002
+    """:func:`relu` in place: ``input`` overwritten by max(0, input), and returned."""
+    return _activation_(input, "relu_", ops.relu)
+
+
+def elu_(input, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """:func:`elu` in place."""
+    return _activation_(input, "elu_", lambda x: ops.elu(x, alpha))
+
+
+def leaky_relu_(input, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """:func:`leaky_relu` in place."""
+    return _activation_(input, "leaky_relu_", lambda x: ops.leaky_relu(x, negative_slope))
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    """:func:`hardtanh` in place."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh_: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return _activation_(input, "hardtanh_", lambda x: hardtanh(x, min_val, max_val))
+
+
+def selu_(input) -> Tensor:  # noqa: A002
+    """:func:`selu` in place."""
+    return _activation_(input, "selu_", selu)
+
+
+def celu_(input, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """:func:`celu` in place (alpha = 0 refused after the leaf check, as PyTorch)."""
+    return _activation_(input, "celu_", lambda x: celu(x, alpha))
+
+
+def threshold_(input, threshold: float, value: float) -> Tensor:  # noqa: A002
+    """:func:`threshold` in place: x where x > threshold, else ``value``."""
+    return _activation_(input, "threshold_", lambda x: _thresholded(x, threshold, value))
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:  # noqa: A002
+    """:func:`rrelu` in place (in training, its slopes drawn from chainrule's default stream)."""
+    _check_rrelu_bounds(lower, upper)
+    return _activation_(input, "rrelu_", lambda x: rrelu(x, lower, upper, training))
 
 
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:  # noqa: A002

@@ -1,0 +1,116 @@
+"""More of torch.nn.functional and torch.nn, each against torch on the same float64 inputs: the in-place
+activations (F.relu_, F.elu_, ...)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import chainrule as cr
+from chainrule.nn import functional as F
+from oracle import check_op
+
+R = np.random.default_rng
+
+
+def randn(seed, *shape):
+    return R(seed).standard_normal(shape)
+
+
+def away_from(x, points, gap=0.05):
+    """x with every entry within ``gap`` of one of ``points`` moved away (finite differences need no kink)."""
+    for p in points:
+        near = np.abs(x - p) < gap
+        x = np.where(near, p + np.where(x >= p, gap, -gap) * 2, x)
+    return x
+
+
+# ----------------------------------------------------------------------------- in-place activations
+INPLACE = [("relu_", (), [0]), ("elu_", (0.7,), [0]), ("leaky_relu_", (0.2,), [0]), ("hardtanh_", (-0.5, 1.5), [-0.5, 1.5]),
+           ("selu_", (), [0]), ("celu_", (1.25,), [0]), ("threshold_", (0.3, -2.0), [0.3]),
+           ("rrelu_", (0.1, 0.3), [0])]
+
+
+def inplace_run(lib, fn, name, args, x):
+    """``name`` applied in place to a non-leaf copy of x; (the returned tensor is it, out, dx, versions)."""
+    xt = lib.tensor(x, requires_grad=True)
+    y = xt * 1
+    v0 = y._version
+    r = fn(y, *args)
+    w = lib.tensor(np.linspace(-1, 2, y.numel()).reshape(y.shape))
+    (y * w).sum().backward()
+    return r is y, y.detach().numpy(), xt.grad.numpy(), y._version - v0
+
+
+@pytest.mark.parametrize("name, args, kinks", INPLACE)
+def test_inplace_activations_overwrite_and_differentiate_as_torch(name, args, kinks):
+    x = away_from(randn(1, 4, 5) * 2, kinks)
+    got = inplace_run(cr, getattr(F, name), name, args, x)
+    want = inplace_run(torch, getattr(TF, name), name, args, x)
+    assert got[0] and want[0]   # the input itself is returned
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=1e-15)
+    assert got[3] == want[3] == 1   # one version more
+    check_op(lambda t: getattr(F, name)(t * 1, *args), lambda t: getattr(TF, name)(t * 1, *args), [x])
+
+
+@pytest.mark.parametrize("name, args, kinks", INPLACE)
+def test_inplace_activations_refuse_and_raise_as_torch(name, args, kinks):
+    for lib, f in ((cr, getattr(F, name)), (torch, getattr(TF, name))):
+        leaf = lib.ones(3, dtype=lib.float64, requires_grad=True)
+        with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+            f(leaf, *args)
+        with lib.no_grad():   # outside the graph a leaf may be overwritten, and stays a leaf
+            assert f(leaf, *args) is leaf and leaf.requires_grad and leaf.grad_fn is None
+        y = lib.tensor([-1.0, 0.5, 2.0], dtype=lib.float64, requires_grad=True) * 1
+        z = y * y   # saved y
+        f(y, *args)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.sum().backward()
+    with pytest.raises(TypeError, match=rf"{name}\(\): argument 'input' \(position 1\) must be Tensor, not list"):
+        getattr(F, name)([1.0, 2.0], *args)
+
+
+def test_inplace_activations_of_integer_tensors_as_torch():
+    a = np.array([-3, 0, 2, 5])
+    for name, args in [("relu_", ()), ("threshold_", (1.5, 7.5)), ("hardtanh_", (-1.0, 3.0))]:
+        got, want = cr.tensor(a.copy()), torch.tensor(a.copy())
+        getattr(F, name)(got, *args), getattr(TF, name)(want, *args)
+        assert got.dtype == cr.int64
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=name)
+    for lib, fn in ((cr, F), (torch, TF)):
+        for name in ("elu_", "selu_", "leaky_relu_"):
+            with pytest.raises(RuntimeError):   # a float result cannot go back into int64
+                getattr(fn, name)(lib.tensor(a.copy()))
+        for x in (lib.tensor(a), lib.tensor([True, False])):   # no leaky_relu kernel for them, in place or not
+            with pytest.raises(NotImplementedError, match='"leaky_relu_cpu" not implemented for'):
+                fn.leaky_relu(x)
+
+
+def test_inplace_activation_argument_errors_come_first_as_torch():
+    for lib, fn in ((cr, F), (torch, TF)):
+        leaf = lib.ones(3, requires_grad=True)
+        with pytest.raises(RuntimeError, match="a leaf Variable"):   # celu_ checks the leaf first
+            fn.celu_(leaf, 0.0)
+        for x in (leaf * 1, lib.ones(3)):
+            with pytest.raises(RuntimeError, match="ZeroDivisionError: alpha cannot be 0 for CELU"):
+                fn.celu_(x, 0.0)
+        with pytest.raises(RuntimeError, match="ZeroDivisionError: alpha cannot be 0 for CELU"):
+            fn.celu(leaf, 0.0)
+        with pytest.raises(RuntimeError, match="Lower bound should be less than or equal to the upper bound"):
+            fn.rrelu_(leaf, 0.3, 0.1, True)   # rrelu_ checks its bounds first
+
+
+def test_rrelu_inplace_in_training_draws_a_slope_per_element():
+    x = cr.tensor(np.array([-2.0, -1.0, -0.5, 1.0, 3.0] * 20), requires_grad=True)
+    y = x * 1
+    cr.manual_seed(4)
+    F.rrelu_(y, 0.1, 0.3, training=True)
+    y.sum().backward()
+    slope = (y / x).detach().numpy()
+    neg = x.detach().numpy() < 0
+    assert ((slope[neg] >= 0.1) & (slope[neg] <= 0.3)).all() and len(np.unique(slope[neg])) > 10
+    np.testing.assert_array_equal(slope[~neg], 1.0)
+    np.testing.assert_allclose(x.grad.numpy(), slope, rtol=1e-6)   # the gradient is the drawn slope
+    cr.manual_seed(4)
+    again = F.rrelu(x.detach(), 0.1, 0.3, training=True)   # the same draw as the out-of-place form
+    np.testing.assert_array_equal(again.numpy(), y.detach().numpy())
