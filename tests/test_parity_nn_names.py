@@ -1,5 +1,7 @@
 """More of torch.nn.functional and torch.nn, each against torch on the same float64 inputs: the in-place
-activations (F.relu_, F.elu_, ...)."""
+activations (F.relu_, F.elu_, ...) and F.pdist, F.gumbel_softmax. Random draws cannot match torch's bits:
+those are checked by their formula given the draw, their statistics, and the noise fed to torch's own
+function."""
 import numpy as np
 import pytest
 import torch
@@ -114,3 +116,89 @@ def test_rrelu_inplace_in_training_draws_a_slope_per_element():
     cr.manual_seed(4)
     again = F.rrelu(x.detach(), 0.1, 0.3, training=True)   # the same draw as the out-of-place form
     np.testing.assert_array_equal(again.numpy(), y.detach().numpy())
+
+
+def test_pdist_is_torchs():
+    check_op(lambda a: F.pdist(a, p=1.5), lambda a: TF.pdist(a, p=1.5), [randn(2, 5, 3)])
+    assert F.pdist is cr.pdist
+
+
+# ----------------------------------------------------------------------------- gumbel_softmax
+def gumbel_noise(seed, shape):
+    """The Gumbel noise gumbel_softmax draws after cr.manual_seed(seed): -log(-log(u)), u = rand_like in float64."""
+    cr.manual_seed(seed)
+    u = cr.rand_like(cr.zeros(*shape, dtype=cr.float64), dtype=cr.float64).numpy()
+    return -np.log(-np.log(u))
+
+
+@pytest.mark.parametrize("tau, dim, shape", [(1.0, -1, (4, 5)), (0.5, 0, (3, 4)), (2.0, 1, (2, 3, 4)), (0.7, -1, (6,))])
+def test_gumbel_softmax_is_the_softmax_of_the_drawn_noise(tau, dim, shape):
+    logits = randn(3, *shape)
+    cr.manual_seed(11)
+    y = F.gumbel_softmax(cr.tensor(logits), tau=tau, dim=dim).numpy()
+    z = (logits + gumbel_noise(11, shape)) / tau
+    want = np.exp(z - z.max(dim, keepdims=True))
+    np.testing.assert_allclose(y, want / want.sum(dim, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(y.sum(dim), 1, rtol=1e-12)
+    cr.manual_seed(11)
+    f32 = F.gumbel_softmax(cr.tensor(logits.astype(np.float32)), tau=tau, dim=dim)
+    assert f32.dtype == cr.float32
+    np.testing.assert_allclose(f32.numpy(), y, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("tau, dim", [(1.0, -1), (0.4, 0)])
+def test_gumbel_softmax_matches_torchs_function_given_the_same_noise(hard, tau, dim, monkeypatch):
+    """torch's own gumbel_softmax, its exponential draw replaced by e^-g of chainrule's noise g: the same
+    values, and the same gradients (hard: the soft sample's, straight through)."""
+    shape, logits = (5, 4), randn(5, 5, 4)
+    e = np.exp(-gumbel_noise(2, shape))   # torch computes g = -log(E), E ~ Exponential(1)
+    monkeypatch.setattr(torch.Tensor, "exponential_", lambda self, *a, **k: self.copy_(torch.tensor(e)))
+
+    def ours(x):
+        cr.manual_seed(2)
+        return F.gumbel_softmax(x, tau=tau, hard=hard, dim=dim)
+    check_op(ours, lambda x: TF.gumbel_softmax(x, tau=tau, hard=hard, dim=dim), [logits], gradcheck=not hard)
+    if hard:
+        cr.manual_seed(2)
+        y = F.gumbel_softmax(cr.tensor(logits), tau=tau, hard=True, dim=dim).numpy()
+        assert set(np.unique(y)) == {0.0, 1.0}
+        np.testing.assert_array_equal(y.sum(dim), 1.0)
+        cr.manual_seed(2)
+        soft = F.gumbel_softmax(cr.tensor(logits), tau=tau, dim=dim).numpy()
+        np.testing.assert_array_equal(y.argmax(dim), soft.argmax(dim))
+
+
+def test_gumbel_softmax_draws_from_the_default_stream():
+    x = cr.tensor(randn(6, 3, 4))
+    cr.manual_seed(5)
+    a, b = F.gumbel_softmax(x).numpy(), F.gumbel_softmax(x).numpy()
+    cr.manual_seed(5)
+    np.testing.assert_array_equal(F.gumbel_softmax(x).numpy(), a)   # reproducible from the seed
+    assert not np.allclose(a, b)                                    # a fresh draw each call
+    with pytest.warns(UserWarning, match="`eps` parameter is deprecated and has no effect."):
+        F.gumbel_softmax(x, eps=1e-5)
+
+
+def test_gumbel_softmax_in_a_compiled_step_draws_afresh_as_eager():
+    def make():
+        cr.manual_seed(0)
+        net = cr.nn.Linear(4, 3).double()
+        opt = cr.optim.SGD(net.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            y = F.gumbel_softmax(net(x), tau=0.5, hard=True)
+            loss = (y * cr.tensor([1.0, -2.0, 0.5], dtype=cr.float64)).sum() + (net(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    data = [cr.tensor(randn(i, 5, 4)) for i in range(6)]
+    eager, compiled = make(), cr.compile(make(), fullgraph=True)
+    out = []
+    for f in (eager, compiled):
+        cr.manual_seed(3)
+        out.append([f(x).item() for x in data])
+    assert out[1] == out[0] and len(set(out[0])) == 6
+    assert compiled.stats == {"traces": 1, "replays": 5, "eager": 0}

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from chainrule import dtypes, ops
+from chainrule import creation, dtypes, ops
 from chainrule.core import DtypeError, ShapeError, make, no_grad, shape_constant
 from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
@@ -1761,6 +1761,9 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     return ops.norm(d, p, -1 if d.ndim else None, keepdim=keepdim and d.ndim > 0)
 
 
+pdist = ops.pdist
+
+
 def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
                         swap: bool = False, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)) with d the :func:`pairwise_distance`; ``swap`` takes
@@ -2039,6 +2042,32 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:  # noq
     """softmax(-x) along ``dim`` (PyTorch's implicit dim when None); ``dtype`` casts the input first."""
     x = as_tensor(input, None if dtype is None else dtypes.as_dtype(dtype))
     return ops.softmax(-x, _softmax_dim(x, dim, None, "softmin"))
+
+
+def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A sample of the Gumbel-softmax (Concrete) distribution: softmax((logits + g) / tau) along ``dim``,
+    g = -log(-log(u)) standard Gumbel noise with u uniform in [0, 1) drawn in float64 by ``rand_like``
+    from chainrule's default stream (which a compiled step draws afresh). ``hard=True`` gives the one-hot
+    of each sample's largest entry with the soft sample's gradient (straight through: y_hard -
+    y_soft.detach() + y_soft). ``eps`` is deprecated and unused, as in PyTorch.
+
+    Example:
+        >>> import chainrule as cr
+        >>> y = cr.nn.functional.gumbel_softmax(cr.zeros(2, 3), hard=True)
+        >>> y.sum(-1).tolist()
+        [1.0, 1.0]
+    """
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    x = float_input(logits)
+    u = creation.rand_like(x, dtype=np.float64)
+    g = -ops.log(-ops.log(u))  # ops on the draw, so that a compiled step repeats them on a fresh one
+    y_soft = ops.softmax((x + as_tensor(g, x._data.dtype)) / tau, dim)
+    if not hard:
+        return y_soft
+    index = ops.argmax(y_soft, dim, keepdim=True)
+    y_hard = ops.scatter(make(shape_constant(np.zeros(x.shape, x._data.dtype))), dim, index, value=1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def _affine(y: Tensor, weight, bias, shape) -> Tensor:
