@@ -1,13 +1,18 @@
 """More of torch.nn.functional and torch.nn, each against torch on the same float64 inputs: the in-place
-activations (F.relu_, F.elu_, ...) and F.pdist, F.gumbel_softmax. Random draws cannot match torch's bits:
+activations (F.relu_, F.elu_, ...), F.pdist, F.gumbel_softmax and alpha dropout (F.alpha_dropout,
+F.feature_alpha_dropout, nn.AlphaDropout, nn.FeatureAlphaDropout). Random draws cannot match torch's bits:
 those are checked by their formula given the draw, their statistics, and the noise fed to torch's own
 function."""
+import math
+import warnings
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
 
 import chainrule as cr
+from chainrule.compiler import CompileWarning
 from chainrule.nn import functional as F
 from oracle import check_op
 
@@ -202,3 +207,123 @@ def test_gumbel_softmax_in_a_compiled_step_draws_afresh_as_eager():
         out.append([f(x).item() for x in data])
     assert out[1] == out[0] and len(set(out[0])) == 6
     assert compiled.stats == {"traces": 1, "replays": 5, "eager": 0}
+
+
+# ----------------------------------------------------------------------------- alpha dropout
+ALPHA = 1.7580993408473766
+
+
+def alpha_coefficients(p):
+    a = 1 / math.sqrt((ALPHA ** 2 * p + 1) * (1 - p))
+    return a, ALPHA * a * p, ALPHA * a * p - ALPHA * a   # a, the kept elements' shift, the dropped value
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_alpha_dropout_keeps_zero_mean_and_unit_variance(p):
+    x = cr.tensor(randn(7, 400_000))
+    cr.manual_seed(1)
+    y = F.alpha_dropout(x, p, training=True).numpy()
+    assert abs(y.mean()) < 0.01 and abs(y.var() - 1) < 0.01
+    xf = cr.tensor(randn(8, 4000, 8, 4, 3))
+    yf = F.feature_alpha_dropout(xf, p, training=True).numpy()
+    assert abs(yf.mean()) < 0.02 and abs(yf.var() - 1) < 0.02
+
+
+@pytest.mark.parametrize("p", [0.2, 0.6])
+def test_alpha_dropout_formula_and_gradient_given_its_mask(p):
+    a, b, dropped = alpha_coefficients(p)
+    x = cr.tensor(randn(3, 2000), requires_grad=True)
+    w = randn(4, 2000)
+    cr.manual_seed(9)
+    y = F.alpha_dropout(x, p, training=True)
+    (y * cr.tensor(w)).sum().backward()
+    out, xs = y.detach().numpy(), x.detach().numpy()
+    kept = out != dropped           # the mask, read back from the output
+    assert abs(1 - kept.mean() - p) < 0.04
+    np.testing.assert_allclose(out[kept], a * xs[kept] + b, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), a * kept * w, rtol=1e-12)   # a where kept, 0 where dropped
+    # torch's formula in float32, on this mask: a (x m + alpha' (1 - m)) + b
+    x32 = torch.tensor(xs.astype(np.float32))
+    m = torch.tensor(kept.astype(np.float32))
+    want = x32 * (m * a) + ((m - 1) * (ALPHA * a) + ALPHA * a * p)
+    cr.manual_seed(9)
+    got = F.alpha_dropout(cr.tensor(xs.astype(np.float32)), p, training=True)
+    assert got.dtype == cr.float32
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, batched", [((4, 6, 5, 3), True), ((5, 7, 2), True), ((40, 7), True)])
+def test_feature_alpha_dropout_drops_whole_channels(shape, batched):
+    p = 0.4
+    a, b, dropped = alpha_coefficients(p)
+    x = cr.tensor(randn(5, *shape), requires_grad=True)
+    cr.manual_seed(2)
+    y = F.feature_alpha_dropout(x, p, training=True)
+    y.sum().backward()
+    out = y.detach().numpy().reshape(shape[0], shape[1], -1)
+    kept = out != dropped
+    assert (kept.all(-1) | ~kept.any(-1)).all()   # a channel is kept or dropped as a whole
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(x.grad.numpy().reshape(out.shape), a * kept, rtol=1e-12)
+
+
+def test_alpha_dropout_edges_as_torch():
+    for lib, fn in ((cr, F), (torch, TF)):
+        x = lib.tensor(randn(1, 3, 4), requires_grad=True)
+        for f in (fn.alpha_dropout, fn.feature_alpha_dropout):
+            assert f(x) is x and f(x, 0.5) is x              # training=False by default: the identity
+            assert f(x, 0.0, True) is x                       # nothing dropped
+            z = f(x, 1.0, True)                               # everything: the input times 0
+            z.sum().backward()
+            np.testing.assert_array_equal(z.detach().numpy(), 0)
+            np.testing.assert_array_equal(x.grad.numpy(), 0)
+            for p in (-0.1, 1.5):
+                with pytest.raises(ValueError, match=f"dropout probability has to be between 0 and 1, but got {p}"):
+                    f(x, p, True)
+        assert fn.feature_alpha_dropout(x[0, 0], 0.5) is not None   # 1-d is fine outside training
+        with pytest.raises(RuntimeError, match="Feature dropout requires at least 2 dimensions in the input"):
+            fn.feature_alpha_dropout(lib.tensor(randn(2, 5)), 0.5, True)
+        with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+            fn.alpha_dropout(lib.tensor([1, 2, 3]), 0.5, True)
+
+
+def test_alpha_dropout_modules_print_train_and_relate_as_torch():
+    for name, args in [("AlphaDropout", ()), ("AlphaDropout", (0.2,)), ("FeatureAlphaDropout", (0.3, True))]:
+        m, t = getattr(cr.nn, name)(*args), getattr(torch.nn, name)(*args)
+        assert repr(m) == repr(t) and list(m.state_dict()) == []
+        x = cr.tensor(randn(0, 4, 3, 5))
+        assert m.eval()(x) is x
+        assert not np.allclose(m.train()(x).numpy(), x.numpy())
+    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 2"):
+        cr.nn.AlphaDropout(2)
+    names = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+    for a in names:
+        for b in names:
+            assert issubclass(getattr(cr.nn, a), getattr(cr.nn, b)) == \
+                issubclass(getattr(torch.nn, a), getattr(torch.nn, b)), (a, b)
+
+
+def test_alpha_dropout_in_a_compiled_step_draws_its_mask_afresh_as_eager():
+    def make():
+        cr.manual_seed(0)
+        net = cr.nn.Sequential(cr.nn.Linear(6, 8), cr.nn.SELU(), cr.nn.AlphaDropout(0.3), cr.nn.Linear(8, 2))
+        conv = cr.nn.Sequential(cr.nn.Conv1d(2, 4, 3), cr.nn.FeatureAlphaDropout(0.4))
+        opt = cr.optim.RMSprop(list(net.parameters()) + list(conv.parameters()), lr=1e-3)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (net(x) ** 2).mean() + conv(x.reshape(4, 2, 3)).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    data = [cr.tensor(randn(i, 4, 6).astype(np.float32)) for i in range(8)]
+    eager, compiled = make(), cr.compile(make(), fullgraph=True)
+    out = []
+    for f in (eager, compiled):
+        cr.manual_seed(6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)
+            out.append(([f(x).item() for x in data], cr.random.get_rng().bit_generator.state))
+    assert out[1] == out[0] and len(set(out[0][0])) == 8   # bit for bit, the stream left alike
+    assert compiled.stats == {"traces": 1, "replays": 7, "eager": 0}

@@ -5,7 +5,7 @@ from chainrule.nn.layers import (ELU, GELU, MLP, CosineSimilarity, Dropout, Flat
                                  Unflatten)
 from chainrule.nn.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401
                                ConvTranspose3d)
-from chainrule.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
+from chainrule.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
 from chainrule.nn.normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,  # noqa: F401
                                         InstanceNorm2d, InstanceNorm3d, LayerNorm, LocalResponseNorm, RMSNorm)
 from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,  # noqa: F401

@@ -1502,6 +1502,53 @@ def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     return _feature_dropout(x, p, training, x.ndim == 5, "dropout3d", generator)
 
 
+_SELU_SATURATION = 1.7580993408473766   # -alpha' = SELU's scale * alpha: minus the value SELU tends to at -inf
+
+
+def _alpha_masked(x: Tensor, p: float, training: bool, feature: bool, op: str) -> Tensor:
+    """PyTorch's alpha dropout: each dropped element (each dropped channel of (N, C, *), ``feature``) set to
+    SELU's saturation value alpha' = -1.7581, then everything scaled by a = ((1 - p)(1 + p alpha'^2))^-1/2 and
+    shifted by b = -a alpha' p, which keeps zero mean and unit variance; the gradient is a where kept.
+    p = 1 gives the input times 0, as PyTorch."""
+    if not training or p == 0 or x._data.size == 0:
+        return x
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: result type Float can't be cast to the desired output type "
+                           f"{dtypes.type_name(x._data.dtype)}")
+    if p == 1:
+        return _masked(x, 1, True, None, None)
+    if feature and x.ndim < 2:
+        raise RuntimeError(f"{op}: Feature dropout requires at least 2 dimensions in the input")
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if feature else x.shape
+    dt = x._data.dtype
+    keep = Tensor._make(dropout_mask(None, shape, p, dt), False, None) != 0  # dropout's draw, which a
+    a = 1 / math.sqrt((_SELU_SATURATION ** 2 * p + 1) * (1 - p))          # compiled step repeats
+    b = _SELU_SATURATION * a * p
+    return ops.where(keep, x * a + b, make(np.asarray(b - _SELU_SATURATION * a, dt)))
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Dropout for self-normalising (SELU) networks: in training, each element is dropped with probability p
+    to SELU's saturation value -1.7581, and the result scaled and shifted so that an input of zero mean
+    and unit variance keeps them; the identity otherwise (PyTorch's default ``training=False``). The mask
+    is drawn from chainrule's default stream; ``inplace`` is accepted and computed out of place.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.alpha_dropout(cr.ones(3), 0.2).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    _check_p(p, "alpha_dropout")
+    return _alpha_masked(as_tensor(input), p, training, False, "alpha_dropout")
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
+    """:func:`alpha_dropout` of whole channels: one draw per (sample, channel) of (N, C, *), as PyTorch
+    (which reads any input of 2 or more dimensions as batched)."""
+    _check_p(p, "feature_alpha_dropout")
+    return _alpha_masked(as_tensor(input), p, training, True, "feature_alpha_dropout")
+
+
 def _indices(input, op: str, rows: int) -> np.ndarray:
     """The integer index array of ``input``, every index checked against a table of ``rows`` rows."""
     idx = input._data if isinstance(input, Tensor) else np.asarray(input)
