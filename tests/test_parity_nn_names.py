@@ -1,8 +1,9 @@
 """More of torch.nn.functional and torch.nn, each against torch on the same float64 inputs: the in-place
-activations (F.relu_, F.elu_, ...), F.pdist, F.gumbel_softmax and alpha dropout (F.alpha_dropout,
-F.feature_alpha_dropout, nn.AlphaDropout, nn.FeatureAlphaDropout). Random draws cannot match torch's bits:
-those are checked by their formula given the draw, their statistics, and the noise fed to torch's own
-function."""
+activations (F.relu_, F.elu_, ...), F.pdist, F.gumbel_softmax, alpha dropout (F.alpha_dropout,
+F.feature_alpha_dropout, nn.AlphaDropout, nn.FeatureAlphaDropout) and power-average pooling
+(F.lp_pool1d/2d/3d, nn.LPPool1d/2d/3d), F.channel_shuffle and nn.ChannelShuffle, the *_with_indices pooling
+names. Random draws cannot match torch's bits: those are checked by their formula given the draw, their
+statistics, and the noise fed to torch's own function."""
 import math
 import warnings
 
@@ -327,3 +328,83 @@ def test_alpha_dropout_in_a_compiled_step_draws_its_mask_afresh_as_eager():
             out.append(([f(x).item() for x in data], cr.random.get_rng().bit_generator.state))
     assert out[1] == out[0] and len(set(out[0][0])) == 8   # bit for bit, the stream left alike
     assert compiled.stats == {"traces": 1, "replays": 7, "eager": 0}
+
+
+# ----------------------------------------------------------------------------- pooling and channel shuffle
+LP = [(1, 2, 3.0, None, False, (2, 3, 9)), (1, 3, 2, 2, True, (2, 8)), (1, 2, 1.5, 1, False, (1, 2, 6)),
+      (2, 2, 2.0, None, False, (2, 3, 4, 6)), (2, (2, 3), 3, (1, 2), True, (1, 2, 5, 7)), (2, 2, 2, 1, False, (3, 4, 4)),
+      (3, 2, 2.0, None, False, (1, 2, 4, 4, 4)), (3, (1, 2, 2), 1.5, 1, True, (1, 1, 3, 5, 5))]
+
+
+@pytest.mark.parametrize("dims, kernel, norm, stride, ceil, shape", LP)
+def test_lp_pool_matches_torch(dims, kernel, norm, stride, ceil, shape):
+    x = np.abs(randn(4, *shape)) + 0.1   # positive: x^p and its 1/p-th root are defined for every p
+    name = f"lp_pool{dims}d"
+    check_op(lambda t: getattr(F, name)(t, norm, kernel, stride, ceil),
+             lambda t: getattr(TF, name)(t, norm, kernel, stride, ceil), [x])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in power:RuntimeWarning")
+@pytest.mark.parametrize("norm", [math.inf, -math.inf, 2, 3])
+def test_lp_pool_signs_infinities_and_zero_windows_as_torch(norm):
+    """p = +-inf pools |x| by max; an odd p over a window of negative sum gives NaN as in torch, and a window
+    whose x^p sum to 0 gives 0 with no gradient (torch's sign(s) relu(|s|))."""
+    x = np.array([[[0.0, 0.0, 1.0, -2.0, -3.0, 1.0, 2.5, -0.5]]])
+    check_op(lambda t: F.lp_pool1d(t, norm, 2), lambda t: TF.lp_pool1d(t, norm, 2), [x], gradcheck=False)
+    x2 = away_from(randn(5, 2, 6, 6), [0]) * np.array([0, 1, 1, 1, 1, 1])   # zero windows in column 0
+    check_op(lambda t: F.lp_pool2d(t, norm, 2), lambda t: TF.lp_pool2d(t, norm, 2), [x2], gradcheck=False)
+
+
+def test_lp_pool_modules_and_errors():
+    x = np.abs(randn(6, 2, 3, 6, 6)) + 0.1
+    for name, args, kw, xs in [("LPPool1d", (2, 3), {}, x[0, :, 0]), ("LPPool2d", (2.5, (2, 3)), {"ceil_mode": True}, x[0]),
+                               ("LPPool2d", (1, 2), {"stride": 1}, x[1]), ("LPPool3d", (2, 2), {}, x)]:
+        m, t = getattr(cr.nn, name)(*args, **kw), getattr(torch.nn, name)(*args, **kw)
+        assert repr(m) == repr(t)
+        np.testing.assert_allclose(m(cr.tensor(xs)).numpy(), t(torch.tensor(xs)).numpy(), rtol=1e-12)
+    with pytest.raises(TypeError, match="lp_pool1d: input must be float, got dtype int64"):
+        F.lp_pool1d(cr.tensor([[[1, 2, 3, 4]]]), 2, 2)
+    with pytest.raises(ValueError, match=r"lp_pool1d: expected a 2-d \(unbatched\) or 3-d \(batched\) input"):
+        F.lp_pool1d(cr.ones(4), 2, 2)
+    for a in ("LPPool1d", "LPPool2d", "LPPool3d"):
+        for b in ("LPPool1d", "LPPool2d", "LPPool3d"):
+            assert issubclass(getattr(cr.nn, a), getattr(cr.nn, b)) == issubclass(getattr(torch.nn, a), getattr(torch.nn, b))
+
+
+@pytest.mark.parametrize("name, args, shape", [
+    ("max_pool1d_with_indices", (2,), (2, 3, 7)), ("max_pool2d_with_indices", (3, 2, 1), (1, 2, 6, 5)),
+    ("max_pool3d_with_indices", (2,), (1, 1, 4, 4, 4)), ("adaptive_max_pool1d_with_indices", (3,), (2, 3, 7)),
+    ("adaptive_max_pool2d_with_indices", ((2, 3),), (2, 5, 7)), ("adaptive_max_pool3d_with_indices", (2,), (1, 2, 5, 4, 3))])
+def test_pooling_with_indices_names_return_both_as_torch(name, args, shape):
+    x = randn(7, *shape)
+    y, i = getattr(F, name)(cr.tensor(x), *args)
+    ty, ti = getattr(TF, name)(torch.tensor(x), *args)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    assert i.dtype == cr.int64
+    check_op(lambda t: getattr(F, name)(t, *args)[0], lambda t: getattr(TF, name)(t, *args)[0], [x])
+
+
+@pytest.mark.parametrize("shape, groups", [((2, 6, 3), 3), ((1, 4, 2, 2), 2), ((2, 6, 2, 1, 2), 2), ((3, 5, 4), 1),
+                                           ((2, 6, 3), 6)])
+def test_channel_shuffle_matches_torch(shape, groups):
+    check_op(lambda t: F.channel_shuffle(t, groups), lambda t: TF.channel_shuffle(t, groups), [randn(8, *shape)])
+    ints = np.arange(np.prod(shape)).reshape(shape)
+    got = cr.nn.ChannelShuffle(groups)(cr.tensor(ints))
+    assert got.dtype == cr.int64 and repr(cr.nn.ChannelShuffle(groups)) == repr(torch.nn.ChannelShuffle(groups))
+    np.testing.assert_array_equal(got.numpy(), TF.channel_shuffle(torch.tensor(ints), groups).numpy())
+
+
+def test_channel_shuffle_errors_as_torch():
+    for lib, fn in ((cr, F), (torch, TF)):
+        x = lib.ones(1, 4, 2)
+        with pytest.raises(RuntimeError, match=r"channel_shuffle expects input with > 2 dims, but got input with sizes "
+                                               r"\[4, 2\]"):
+            fn.channel_shuffle(lib.ones(4, 2), 2)
+        for g in (0, -1):
+            with pytest.raises(RuntimeError, match=f"Number of groups to divide channels in must be positive. Value "
+                                                   f"of groups:{g}"):
+                fn.channel_shuffle(x, g)
+        with pytest.raises(RuntimeError, match="Number of channels must be divisible by groups. Got 4 channels and 3 "
+                                               "groups."):
+            fn.channel_shuffle(x, 3)

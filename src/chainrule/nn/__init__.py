@@ -14,14 +14,14 @@ from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, C
                                   ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,  # noqa: F401
                                    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d,
-                                   AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
-                                   MaxUnpool2d, MaxUnpool3d)
+                                   AvgPool2d, AvgPool3d, LPPool1d, LPPool2d, LPPool3d, MaxPool1d, MaxPool2d,
+                                   MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from chainrule.nn.sparse import Embedding, EmbeddingBag  # noqa: F401
 from chainrule.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder,  # noqa: F401
                                      TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
-from chainrule.nn.upsampling import (PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d,  # noqa: F401
-                                     UpsamplingNearest2d)
+from chainrule.nn.upsampling import (ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample,  # noqa: F401
+                                     UpsamplingBilinear2d, UpsamplingNearest2d)
 from chainrule.nn.fold import Fold, Unfold  # noqa: F401
 from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401
                                MulticlassSVMLoss, NLLLoss)

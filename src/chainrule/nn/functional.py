@@ -443,6 +443,26 @@ def pixel_unshuffle(input, downscale_factor: int) -> Tensor:  # noqa: A002
     return y.reshape(*lead, c * r * r, h // r, w // r)
 
 
+def channel_shuffle(input, groups: int) -> Tensor:  # noqa: A002
+    """Interleave the channels of (N, C, *) from ``groups`` groups: (N, g, C/g, *) transposed to (N, C/g, g, *)
+    (ShuffleNet's shuffle; a reshape and a transpose, so the gradient is the inverse shuffle).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.channel_shuffle(cr.arange(4.0).reshape(1, 4, 1), 2).flatten().tolist()
+        [0.0, 2.0, 1.0, 3.0]
+    """
+    x = as_tensor(input)
+    if x.ndim <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(x.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, c = x.shape[:2]
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    return x.reshape(n, groups, c // groups, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
+
+
 # ----------------------------------------------------------------------------- unfold and fold (im2col)
 def _block_index(size, kernel, dilation, padding, stride, op: str):
     """The flat index into the padded (Hp, Wp) image of every (kernel offset, block) pair: an
@@ -1173,6 +1193,24 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3)
 
 
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+                            return_indices: bool = False):
+    """:func:`max_pool1d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, True, 1)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+                            return_indices: bool = False):
+    """:func:`max_pool2d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, True, 2)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+                            return_indices: bool = False):
+    """:func:`max_pool3d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, True, 3)
+
+
 def _pool_out(x: Tensor, k, s, p, d, ceil_mode: bool, op: str) -> tuple:
     """The pooling's output size, checked to be at least 1 along every axis."""
     out = tuple(_pool.pool_out_size(*a, ceil_mode) for a in zip(x.shape[2:], k, s, p, d))
@@ -1218,6 +1256,51 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     """3-D average pooling over (N, C, D, H, W) or (C, D, H, W) (arguments as :func:`avg_pool2d`, ints or
     triples)."""
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
+
+
+def _lp_pool(input, norm_type: float, kernel_size, stride, ceil_mode: bool, dims: int) -> Tensor:  # noqa: A002
+    """lp_pool1d, 2d and 3d as PyTorch computes them: avg_pool of x^p times the window's size, to the power
+    1/p (through sign(s) relu(|s|), so a window whose sum is 0 passes no gradient: ``where`` here); p = inf
+    is max_pool of |x|, p = -inf minus max_pool of -|x|."""
+    op = f"lp_pool{dims}d"
+    x = as_tensor(input)
+    _spatial_input(x, dims, op)  # the rank, checked in this op's name
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be float, got dtype {x.dtype}")
+    if norm_type == math.inf:
+        return _max_pool(ops.abs(x), kernel_size, stride, 0, 1, ceil_mode, False, dims)
+    if norm_type == -math.inf:
+        return -_max_pool(-ops.abs(x), kernel_size, stride, 0, 1, ceil_mode, False, dims)
+    s = _avg_pool(x ** norm_type, kernel_size, stride, 0, ceil_mode, True, None, dims)
+    with no_grad():
+        nonzero = s != 0
+    s = ops.where(nonzero, s, make(np.zeros((), s._data.dtype)))
+    return (s * math.prod(_ntuple(kernel_size, dims, "kernel_size", op))) ** (1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over (N, C, L) or (C, L): (sum of x^p over each window)^(1/p), p = ``norm_type``
+    (inf: the window's largest |x|). Windows as in :func:`avg_pool1d` without padding (``stride`` defaults
+    to the kernel size); computed as PyTorch does, from the window's mean times its size, so an odd p over
+    negative values gives NaN and a ``ceil_mode`` window that overhangs the edge counts its mean k times.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.lp_pool1d(cr.tensor([[[3.0, 4.0]]]), 2, 2).tolist()
+        [[[5.0]]]
+    """
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1)
+
+
+def lp_pool2d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over (N, C, H, W) or (C, H, W) (see :func:`lp_pool1d`; int or pair arguments)."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2)
+
+
+def lp_pool3d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over (N, C, D, H, W) or (C, D, H, W) (see :func:`lp_pool1d`; int or triple
+    arguments)."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 3)
 
 
 def _adaptive_avg(input, output_size, dims: int) -> Tensor:  # noqa: A002
@@ -1288,6 +1371,21 @@ def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # no
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):  # noqa: A002
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed (OD, OH, OW) (see :func:`adaptive_max_pool2d`)."""
     return _adaptive_max(input, output_size, return_indices, 3, "adaptive_max_pool3d")
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """:func:`adaptive_max_pool1d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _adaptive_max(input, output_size, True, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """:func:`adaptive_max_pool2d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _adaptive_max(input, output_size, True, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """:func:`adaptive_max_pool3d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _adaptive_max(input, output_size, True, 3, "adaptive_max_pool3d")
 
 
 def _max_unpool(input, indices, kernel_size, stride, padding, output_size, dims: int, op: str) -> Tensor:  # noqa: A002
