@@ -1,9 +1,10 @@
 """More of torch.nn.functional and torch.nn, each against torch on the same float64 inputs: the in-place
 activations (F.relu_, F.elu_, ...), F.pdist, F.gumbel_softmax, alpha dropout (F.alpha_dropout,
-F.feature_alpha_dropout, nn.AlphaDropout, nn.FeatureAlphaDropout) and power-average pooling
-(F.lp_pool1d/2d/3d, nn.LPPool1d/2d/3d), F.channel_shuffle and nn.ChannelShuffle, the *_with_indices pooling
-names. Random draws cannot match torch's bits: those are checked by their formula given the draw, their
-statistics, and the noise fed to torch's own function."""
+F.feature_alpha_dropout, nn.AlphaDropout, nn.FeatureAlphaDropout), power-average pooling (F.lp_pool1d/2d/3d,
+nn.LPPool1d/2d/3d), F.channel_shuffle and nn.ChannelShuffle, the *_with_indices pooling names, and the
+losses F.multilabel_margin_loss / nn.MultiLabelMarginLoss and F.triplet_margin_with_distance_loss /
+nn.TripletMarginWithDistanceLoss. Random draws cannot match torch's bits: those are checked by their
+formula given the draw, their statistics, and the noise fed to torch's own function."""
 import math
 import warnings
 
@@ -408,3 +409,122 @@ def test_channel_shuffle_errors_as_torch():
         with pytest.raises(RuntimeError, match="Number of channels must be divisible by groups. Got 4 channels and 3 "
                                                "groups."):
             fn.channel_shuffle(x, 3)
+
+
+# ----------------------------------------------------------------------------- losses
+def multilabel_targets(seed, n, c):
+    """Rows of target class lists ended by -1 (some full, some empty, some with a repeat), entries after
+    the -1 arbitrary classes (ignored)."""
+    rng = R(seed)
+    t = rng.integers(0, c, (n, c))
+    for i in range(n):
+        k = rng.integers(0, c + 1) if i > 1 else (c if i == 0 else 0)
+        t[i, :k] = rng.permutation(c)[:k]
+        if k < c:
+            t[i, k] = -1
+    if n > 2 and c > 2:
+        t[2, :3] = [1, 1, -1]   # a class listed twice counts twice
+    return t
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (1, 3), (4,), (3, 1)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_multilabel_margin_loss_matches_torch(shape, reduction):
+    t = multilabel_targets(1, *((shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])))
+    t = t.reshape(shape)
+    check_op(lambda x: F.multilabel_margin_loss(x, cr.tensor(t), reduction=reduction),
+             lambda x: TF.multilabel_margin_loss(x, torch.tensor(t), reduction=reduction),
+             [randn(2, *shape) * 0.7])
+
+
+def test_multilabel_margin_loss_at_the_hinge_0d_and_module():
+    x, t = np.array([[0.5, 1.5, 0.0, 2.5]]), np.array([[1, 3, -1, 0]])   # margins of exactly 0: no gradient
+    check_op(lambda a: F.multilabel_margin_loss(a, t), lambda a: TF.multilabel_margin_loss(a, torch.tensor(t)), [x],
+             gradcheck=False)
+    for tgt in (0, -1):
+        check_op(lambda a: F.multilabel_margin_loss(a, cr.tensor(tgt)),
+                 lambda a: TF.multilabel_margin_loss(a, torch.tensor(tgt)), [np.array(0.3)], gradcheck=False)
+    m, tm = cr.nn.MultiLabelMarginLoss(reduction="sum"), torch.nn.MultiLabelMarginLoss(reduction="sum")
+    assert repr(m) == repr(tm) and list(m.state_dict()) == []
+    x, t = randn(3, 4, 6), multilabel_targets(4, 4, 6)
+    np.testing.assert_allclose(m(cr.tensor(x), cr.tensor(t)).item(), tm(torch.tensor(x), torch.tensor(t)).item(),
+                               rtol=1e-12)
+    with pytest.warns(UserWarning):   # the deprecated flags, as torch reads them
+        want = TF.multilabel_margin_loss(torch.tensor(x), torch.tensor(t), size_average=False).item()
+    np.testing.assert_allclose(F.multilabel_margin_loss(cr.tensor(x), t, size_average=False).item(), want, rtol=1e-12)
+
+
+def test_multilabel_margin_loss_errors():
+    x = cr.tensor([[0.1, 0.2, 0.4, 0.8]])
+    for bad in ([[3, 0, -2, 1]], [[3, 4, -1, 1]], [[3, 0, -1, 5]]):   # the whole target in [-1, C)
+        with pytest.raises(RuntimeError, match=r"multilabel_margin_loss: target holds -?\d, outside \[-1, 4\)"):
+            F.multilabel_margin_loss(x, cr.tensor(bad))
+        with pytest.raises(RuntimeError, match="out of range"):
+            TF.multilabel_margin_loss(torch.tensor(x.numpy()), torch.tensor(bad))
+    with pytest.raises(RuntimeError, match=r"inconsistent target size: \[4\] for input of size: \[1, 4\]"):
+        F.multilabel_margin_loss(x, cr.tensor([3, 0, -1, 1]))
+    with pytest.raises(RuntimeError, match="expected target of integer class indices"):
+        F.multilabel_margin_loss(x, cr.tensor([[3.0, 0, -1, 1]]))
+    with pytest.raises(RuntimeError, match=r"Expected non-empty vector or matrix with optional 0-dim batch size, "
+                                           r"but got: \[1, 1, 4\]"):
+        F.multilabel_margin_loss(x.reshape(1, 1, 4), cr.tensor([[[3, 0, -1, 1]]]))
+    with pytest.raises(ValueError, match="reduction"):
+        F.multilabel_margin_loss(x, cr.tensor([[3, 0, -1, 1]]), reduction="bad")
+
+
+def test_multilabel_margin_loss_in_a_compiled_step_follows_each_batchs_targets():
+    w = cr.tensor(randn(5, 6, 5), requires_grad=True)
+
+    def step(x, t):
+        loss = F.multilabel_margin_loss(x @ w, t)
+        loss.backward()
+        return loss
+    compiled = cr.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for i in range(4):
+            x, t = cr.tensor(randn(10 + i, 4, 6)), cr.tensor(multilabel_targets(20 + i, 4, 5))
+            w.grad = None
+            got, g = compiled(x, t).item(), w.grad.numpy().copy()
+            w.grad = None
+            assert got == step(x, t).item()
+            np.testing.assert_array_equal(g, w.grad.numpy())
+    assert compiled.stats["replays"] == 3
+    with pytest.warns(CompileWarning, match="gather's indices outside the input"):   # checked at every replay
+        with pytest.raises(RuntimeError, match=r"target holds 5, outside \[-1, 5\)"):
+            compiled(x, cr.tensor(np.full((4, 5), 5)))
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (4,), (3, 2, 4)])
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_triplet_margin_with_distance_loss_matches_torch(shape, swap, reduction):
+    kw = dict(margin=0.9, swap=swap, reduction=reduction)
+    arrays = [randn(i, *shape) for i in range(3)]
+    check_op(lambda a, p, n: F.triplet_margin_with_distance_loss(a, p, n, **kw),
+             lambda a, p, n: TF.triplet_margin_with_distance_loss(a, p, n, **kw), arrays)
+    check_op(lambda a, p, n: F.triplet_margin_with_distance_loss(
+                 a, p, n, distance_function=lambda u, v: 1.0 - F.cosine_similarity(u, v, -1), **kw),
+             lambda a, p, n: TF.triplet_margin_with_distance_loss(
+                 a, p, n, distance_function=lambda u, v: 1.0 - TF.cosine_similarity(u, v, -1), **kw), arrays)
+
+
+def test_triplet_margin_with_distance_loss_module_and_errors():
+    m, t = cr.nn.TripletMarginWithDistanceLoss(), torch.nn.TripletMarginWithDistanceLoss()
+    assert repr(m) == repr(t) and list(m.state_dict()) == list(t.state_dict()) == []
+    a, p, n = (randn(i, 4, 3) for i in range(3))
+    np.testing.assert_allclose(m(*map(cr.tensor, (a, p, n))).item(), t(*map(torch.tensor, (a, p, n))).item(), rtol=1e-12)
+    m = cr.nn.TripletMarginWithDistanceLoss(distance_function=cr.nn.PairwiseDistance(p=1), margin=2.0, swap=True)
+    t = torch.nn.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance(p=1), margin=2.0, swap=True)
+    assert repr(m) == repr(t)
+    np.testing.assert_allclose(m(*map(cr.tensor, (a, p, n))).item(), t(*map(torch.tensor, (a, p, n))).item(), rtol=1e-12)
+    for lib, fn in ((cr, F), (torch, TF)):
+        x = lib.ones(2, 3)
+        with pytest.raises(ValueError, match="margin must be greater than 0, got 0"):
+            fn.triplet_margin_with_distance_loss(x, x, x, margin=0)
+        with pytest.raises(ValueError, match="bad is not a valid value for reduction"):
+            fn.triplet_margin_with_distance_loss(x, x, x, reduction="bad")
+        with pytest.raises(RuntimeError, match="anchor 2D, positive 1D, and negative 2D inputs"):
+            fn.triplet_margin_with_distance_loss(x, lib.ones(3), x)
+        with pytest.raises(ValueError, match="TripletMarginWithDistanceLoss: expected margin to be greater than 0"):
+            lib.nn.TripletMarginWithDistanceLoss(margin=-1)

@@ -27,8 +27,9 @@ from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # 
                                MulticlassSVMLoss, NLLLoss)
 from chainrule.nn.loss import BCELoss, HuberLoss, L1Loss, SmoothL1Loss  # noqa: F401
 from chainrule.nn.loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss,  # noqa: F401
-                               KLDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
-                               PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+                               KLDivLoss, MarginRankingLoss, MultiLabelMarginLoss, MultiLabelSoftMarginLoss,
+                               MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+                               TripletMarginWithDistanceLoss)
 from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Softmax  # noqa: F401
 from chainrule.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Mish,  # noqa: F401
                                      PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)

@@ -1874,6 +1874,52 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     return _reduce(loss if x.ndim == 2 else loss.reshape(()), reduction)
 
 
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """PyTorch's multi-label hinge loss: for each sample, the sum over its target classes j and its other
+    classes i of max(0, 1 - (x_j - x_i)), divided by the number of classes C.
+
+    ``target`` (integers, the input's shape) lists each sample's target classes first, ended by -1
+    (entries after the first -1 are ignored but must still be in [-1, C)); a class listed twice counts
+    twice, as in PyTorch. Input (C,) or (N, C) (a 0-d input is one class); no gradient at the hinge.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[0.1, 0.2, 0.4, 0.8]])
+        >>> round(cr.nn.functional.multilabel_margin_loss(x, cr.tensor([[3, 0, -1, 1]])).item(), 4)
+        0.85
+    """
+    reduction = _legacy(size_average, reduce, reduction, "multilabel_margin_loss")
+    x = float_input(input)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if x.ndim > 2 or (x.ndim and x.shape[-1] == 0):
+        raise RuntimeError(f"multilabel_margin_loss: Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(x.shape)}")
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(f"multilabel_margin_loss: expected target of integer class indices (int64), got "
+                           f"dtype {t.dtype}")
+    rows = x.reshape(-1, x.shape[-1] if x.ndim else 1)
+    n, c = rows.shape
+    if t.shape != x.shape and not (x.ndim == 0 and t.size == 1 and t.ndim <= 1):
+        raise RuntimeError(f"multilabel_margin_loss: inconsistent target size: {list(t.shape)} for input of "
+                           f"size: {list(x.shape)}")
+    if t.size and (t.min() < -1 or t.max() >= c):
+        raise RuntimeError(f"multilabel_margin_loss: target holds {t[(t < -1) | (t >= c)][0]}, outside [-1, {c}) "
+                           f"(class indices, or -1 to end the list)")
+    labels = _labels(target, t).reshape(n, c)
+    dt = x._data.dtype
+    # by ops on the labels, so that a compiled step replays them: the gather from x with a column in front
+    # for -1 checks the labels' range again at every replay (kernels.guard)
+    padded = ops.cat([make(shape_constant(np.zeros((n, 1), dt))), rows], 1)  # (N, 1 + C)
+    x_target = ops.gather(padded, 1, labels + 1)  # (N, C): x of the j-th listed class
+    with no_grad():
+        listed = ops.cumprod(labels >= 0, 1) != 0  # (N, C): j comes before the first -1
+        hits = (labels.unsqueeze(2) == make(shape_constant(np.arange(c)))) & listed.unsqueeze(2)  # (N, Cj, Ci)
+        pairs = listed.unsqueeze(2) & (hits.sum(1) == 0).unsqueeze(1)  # j listed, i not a target: (N, Cj, Ci)
+    z = (1 - x_target.unsqueeze(2)) + rows.unsqueeze(1)  # (N, Cj, Ci): PyTorch's 1 - x_j + x_i
+    loss = ops.where(pairs, ops.relu(z), make(np.zeros((), dt))).sum((1, 2)) / c
+    return _reduce(loss if x.ndim == 2 else loss.reshape(()), reduction)
+
+
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",  # noqa: A002
            log_target: bool = False) -> Tensor:
     """Kullback-Leibler divergence with ``input`` log-probabilities: target (log target - input), with
@@ -1924,6 +1970,27 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     d_neg = pairwise_distance(a, neg, p, eps)
     if swap:
         d_neg = ops.minimum(d_neg, pairwise_distance(pos, neg, p, eps))
+    return _reduce(ops.clamp_min(margin + d_pos - d_neg, 0), reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with ``distance_function`` d (None: :func:`pairwise_distance`),
+    any callable of two tensors giving a tensor; ``swap`` takes d(a, n) = min(d(a, n), d(p, n)). The
+    inputs need the same number of dimensions; the loss has the distances' shape before ``reduction``."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    a, pos, neg = (as_tensor(v) for v in (anchor, positive, negative))
+    if not a.ndim == pos.ndim == neg.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {a.ndim}D, positive {pos.ndim}D, and negative {neg.ndim}D "
+                           f"inputs")
+    d = pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = d(a, pos), d(a, neg)
+    if swap:
+        d_neg = ops.minimum(d_neg, d(pos, neg))
     return _reduce(ops.clamp_min(margin + d_pos - d_neg, 0), reduction)
 
 
