@@ -245,3 +245,10 @@ def test_nan_and_inf_propagate_without_crashing():
         y.backward()
     assert np.isnan(y.item())
     assert np.isnan(x.grad.data[0])
+
+
+@pytest.mark.parametrize("e", [6, -6, 12, 3.0, 6.0])
+def test_whole_powers_of_a_0d_tensor(e):
+    # the repeated squaring of a 0-d array gave NumPy scalars, which np.multiply(out=) refused for x ** 6
+    check_op(lambda t: t ** e, lambda t: t ** e, [np.array(0.7)])
+    np.testing.assert_allclose(cr.pow(cr.tensor(0.7), e).item(), 0.7 ** e, rtol=1e-6)

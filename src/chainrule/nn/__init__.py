@@ -5,7 +5,7 @@ from chainrule.nn.layers import (ELU, GELU, MLP, Bilinear, CosineSimilarity, Dro
                                  Softplus, Tanh, Unflatten)
 from chainrule.nn.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401
                                ConvTranspose3d)
-from chainrule.nn.dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: F401
+from chainrule.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
 from chainrule.nn.normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,  # noqa: F401
                                         InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm,
                                         LocalResponseNorm, RMSNorm)
@@ -15,21 +15,22 @@ from chainrule.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, C
                                   ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from chainrule.nn.pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,  # noqa: F401
                                    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d,
-                                   AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d,
-                                   MaxUnpool2d, MaxUnpool3d)
+                                   AvgPool2d, AvgPool3d, LPPool1d, LPPool2d, LPPool3d, MaxPool1d, MaxPool2d,
+                                   MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from chainrule.nn.sparse import Embedding, EmbeddingBag  # noqa: F401
 from chainrule.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder,  # noqa: F401
                                      TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
-from chainrule.nn.upsampling import (PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d,  # noqa: F401
-                                     UpsamplingNearest2d)
+from chainrule.nn.upsampling import (ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample,  # noqa: F401
+                                     UpsamplingBilinear2d, UpsamplingNearest2d)
 from chainrule.nn.fold import Fold, Unfold  # noqa: F401
 from chainrule.nn.loss import (BCEWithLogitsLoss, CrossEntropyLoss, MSELoss,  # noqa: F401
                                MulticlassSVMLoss, NLLLoss)
 from chainrule.nn.loss import BCELoss, HuberLoss, L1Loss, SmoothL1Loss  # noqa: F401
 from chainrule.nn.loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss,  # noqa: F401
-                               KLDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
-                               PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+                               KLDivLoss, MarginRankingLoss, MultiLabelMarginLoss, MultiLabelSoftMarginLoss,
+                               MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+                               TripletMarginWithDistanceLoss)
 from chainrule.nn.activation import Hardtanh, LogSigmoid, LogSoftmax, ReLU6, Softmax  # noqa: F401
 from chainrule.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Mish,  # noqa: F401
                                      PReLU, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)

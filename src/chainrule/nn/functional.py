@@ -9,8 +9,9 @@ import warnings
 
 import numpy as np
 
-from chainrule import dtypes, ops
+from chainrule import creation, dtypes, ops
 from chainrule.core import DtypeError, ShapeError, make, no_grad, shape_constant
+from chainrule.ops import inplace as _inplace
 from chainrule.ops.convert import as_tensor, float_input, floats, promote
 from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
@@ -33,6 +34,11 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Te
     return ops.leaky_relu(input, negative_slope)
 
 
+def _check_rrelu_bounds(lower: float, upper: float) -> None:
+    if lower > upper:
+        raise ShapeError("Lower bound should be less than or equal to the upper bound")
+
+
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002
           inplace: bool = False) -> Tensor:
     """Randomized leaky ReLU: x where x > 0. In training, a x where x <= 0 with a slope a drawn uniformly
@@ -45,8 +51,7 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
         >>> cr.nn.functional.rrelu(cr.tensor([-3.0, 2.0]), 0.1, 0.3).tolist()
         [-0.6000000238418579, 2.0]
     """
-    if lower > upper:
-        raise ShapeError("Lower bound should be less than or equal to the upper bound")
+    _check_rrelu_bounds(lower, upper)
     x = float_input(input)
     if not training:
         return ops.leaky_relu(x, (lower + upper) / 2)
@@ -436,6 +441,26 @@ def pixel_unshuffle(input, downscale_factor: int) -> Tensor:  # noqa: A002
     y = x.reshape(*lead, c, h // r, r, w // r, r)
     y = y.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)  # (*, C, r, r, H, W)
     return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input, groups: int) -> Tensor:  # noqa: A002
+    """Interleave the channels of (N, C, *) from ``groups`` groups: (N, g, C/g, *) transposed to (N, C/g, g, *)
+    (ShuffleNet's shuffle; a reshape and a transpose, so the gradient is the inverse shuffle).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.channel_shuffle(cr.arange(4.0).reshape(1, 4, 1), 2).flatten().tolist()
+        [0.0, 2.0, 1.0, 3.0]
+    """
+    x = as_tensor(input)
+    if x.ndim <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(x.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, c = x.shape[:2]
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    return x.reshape(n, groups, c // groups, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
 
 
 # ----------------------------------------------------------------------------- unfold and fold (im2col)
@@ -1198,6 +1223,24 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3)
 
 
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+                            return_indices: bool = False):
+    """:func:`max_pool1d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, True, 1)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+                            return_indices: bool = False):
+    """:func:`max_pool2d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, True, 2)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,  # noqa: A002
+                            return_indices: bool = False):
+    """:func:`max_pool3d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, True, 3)
+
+
 def _pool_out(x: Tensor, k, s, p, d, ceil_mode: bool, op: str) -> tuple:
     """The pooling's output size, checked to be at least 1 along every axis."""
     out = tuple(_pool.pool_out_size(*a, ceil_mode) for a in zip(x.shape[2:], k, s, p, d))
@@ -1243,6 +1286,51 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     """3-D average pooling over (N, C, D, H, W) or (C, D, H, W) (arguments as :func:`avg_pool2d`, ints or
     triples)."""
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
+
+
+def _lp_pool(input, norm_type: float, kernel_size, stride, ceil_mode: bool, dims: int) -> Tensor:  # noqa: A002
+    """lp_pool1d, 2d and 3d as PyTorch computes them: avg_pool of x^p times the window's size, to the power
+    1/p (through sign(s) relu(|s|), so a window whose sum is 0 passes no gradient: ``where`` here); p = inf
+    is max_pool of |x|, p = -inf minus max_pool of -|x|."""
+    op = f"lp_pool{dims}d"
+    x = as_tensor(input)
+    _spatial_input(x, dims, op)  # the rank, checked in this op's name
+    if x._data.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be float, got dtype {x.dtype}")
+    if norm_type == math.inf:
+        return _max_pool(ops.abs(x), kernel_size, stride, 0, 1, ceil_mode, False, dims)
+    if norm_type == -math.inf:
+        return -_max_pool(-ops.abs(x), kernel_size, stride, 0, 1, ceil_mode, False, dims)
+    s = _avg_pool(x ** norm_type, kernel_size, stride, 0, ceil_mode, True, None, dims)
+    with no_grad():
+        nonzero = s != 0
+    s = ops.where(nonzero, s, make(np.zeros((), s._data.dtype)))
+    return (s * math.prod(_ntuple(kernel_size, dims, "kernel_size", op))) ** (1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type: float, kernel_size: int, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over (N, C, L) or (C, L): (sum of x^p over each window)^(1/p), p = ``norm_type``
+    (inf: the window's largest |x|). Windows as in :func:`avg_pool1d` without padding (``stride`` defaults
+    to the kernel size); computed as PyTorch does, from the window's mean times its size, so an odd p over
+    negative values gives NaN and a ``ceil_mode`` window that overhangs the edge counts its mean k times.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.lp_pool1d(cr.tensor([[[3.0, 4.0]]]), 2, 2).tolist()
+        [[[5.0]]]
+    """
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1)
+
+
+def lp_pool2d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over (N, C, H, W) or (C, H, W) (see :func:`lp_pool1d`; int or pair arguments)."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2)
+
+
+def lp_pool3d(input, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over (N, C, D, H, W) or (C, D, H, W) (see :func:`lp_pool1d`; int or triple
+    arguments)."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 3)
 
 
 def _adaptive_avg(input, output_size, dims: int) -> Tensor:  # noqa: A002
@@ -1313,6 +1401,21 @@ def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # no
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):  # noqa: A002
     """Max pooling of (N, C, D, H, W) or (C, D, H, W) to a fixed (OD, OH, OW) (see :func:`adaptive_max_pool2d`)."""
     return _adaptive_max(input, output_size, return_indices, 3, "adaptive_max_pool3d")
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """:func:`adaptive_max_pool1d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _adaptive_max(input, output_size, True, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """:func:`adaptive_max_pool2d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _adaptive_max(input, output_size, True, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """:func:`adaptive_max_pool3d` returning (maxima, indices) whatever ``return_indices`` says, as PyTorch."""
+    return _adaptive_max(input, output_size, True, 3, "adaptive_max_pool3d")
 
 
 def _max_unpool(input, indices, kernel_size, stride, padding, output_size, dims: int, op: str) -> Tensor:  # noqa: A002
@@ -1525,6 +1628,53 @@ def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
         warnings.warn(f"dropout3d: Received a {x.ndim}-D input to dropout3d, which PyTorch deprecates; "
                       "use dropout instead (dropout3d is channel-wise dropout for 4D or 5D inputs)", stacklevel=2)
     return _feature_dropout(x, p, training, x.ndim == 5, "dropout3d", generator)
+
+
+_SELU_SATURATION = 1.7580993408473766   # -alpha' = SELU's scale * alpha: minus the value SELU tends to at -inf
+
+
+def _alpha_masked(x: Tensor, p: float, training: bool, feature: bool, op: str) -> Tensor:
+    """PyTorch's alpha dropout: each dropped element (each dropped channel of (N, C, *), ``feature``) set to
+    SELU's saturation value alpha' = -1.7581, then everything scaled by a = ((1 - p)(1 + p alpha'^2))^-1/2 and
+    shifted by b = -a alpha' p, which keeps zero mean and unit variance; the gradient is a where kept.
+    p = 1 gives the input times 0, as PyTorch."""
+    if not training or p == 0 or x._data.size == 0:
+        return x
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: result type Float can't be cast to the desired output type "
+                           f"{dtypes.type_name(x._data.dtype)}")
+    if p == 1:
+        return _masked(x, 1, True, None, None)
+    if feature and x.ndim < 2:
+        raise RuntimeError(f"{op}: Feature dropout requires at least 2 dimensions in the input")
+    shape = x.shape[:2] + (1,) * (x.ndim - 2) if feature else x.shape
+    dt = x._data.dtype
+    keep = Tensor._make(dropout_mask(None, shape, p, dt), False, None) != 0  # dropout's draw, which a
+    a = 1 / math.sqrt((_SELU_SATURATION ** 2 * p + 1) * (1 - p))          # compiled step repeats
+    b = _SELU_SATURATION * a * p
+    return ops.where(keep, x * a + b, make(np.asarray(b - _SELU_SATURATION * a, dt)))
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Dropout for self-normalising (SELU) networks: in training, each element is dropped with probability p
+    to SELU's saturation value -1.7581, and the result scaled and shifted so that an input of zero mean
+    and unit variance keeps them; the identity otherwise (PyTorch's default ``training=False``). The mask
+    is drawn from chainrule's default stream; ``inplace`` is accepted and computed out of place.
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.functional.alpha_dropout(cr.ones(3), 0.2).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    _check_p(p, "alpha_dropout")
+    return _alpha_masked(as_tensor(input), p, training, False, "alpha_dropout")
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
+    """:func:`alpha_dropout` of whole channels: one draw per (sample, channel) of (N, C, *), as PyTorch
+    (which reads any input of 2 or more dimensions as batched)."""
+    _check_p(p, "feature_alpha_dropout")
+    return _alpha_masked(as_tensor(input), p, training, True, "feature_alpha_dropout")
 
 
 def _indices(input, op: str, rows: int) -> np.ndarray:
@@ -1754,6 +1904,52 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     return _reduce(loss if x.ndim == 2 else loss.reshape(()), reduction)
 
 
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """PyTorch's multi-label hinge loss: for each sample, the sum over its target classes j and its other
+    classes i of max(0, 1 - (x_j - x_i)), divided by the number of classes C.
+
+    ``target`` (integers, the input's shape) lists each sample's target classes first, ended by -1
+    (entries after the first -1 are ignored but must still be in [-1, C)); a class listed twice counts
+    twice, as in PyTorch. Input (C,) or (N, C) (a 0-d input is one class); no gradient at the hinge.
+
+    Example:
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[0.1, 0.2, 0.4, 0.8]])
+        >>> round(cr.nn.functional.multilabel_margin_loss(x, cr.tensor([[3, 0, -1, 1]])).item(), 4)
+        0.85
+    """
+    reduction = _legacy(size_average, reduce, reduction, "multilabel_margin_loss")
+    x = float_input(input)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if x.ndim > 2 or (x.ndim and x.shape[-1] == 0):
+        raise RuntimeError(f"multilabel_margin_loss: Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(x.shape)}")
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(f"multilabel_margin_loss: expected target of integer class indices (int64), got "
+                           f"dtype {t.dtype}")
+    rows = x.reshape(-1, x.shape[-1] if x.ndim else 1)
+    n, c = rows.shape
+    if t.shape != x.shape and not (x.ndim == 0 and t.size == 1 and t.ndim <= 1):
+        raise RuntimeError(f"multilabel_margin_loss: inconsistent target size: {list(t.shape)} for input of "
+                           f"size: {list(x.shape)}")
+    if t.size and (t.min() < -1 or t.max() >= c):
+        raise RuntimeError(f"multilabel_margin_loss: target holds {t[(t < -1) | (t >= c)][0]}, outside [-1, {c}) "
+                           f"(class indices, or -1 to end the list)")
+    labels = _labels(target, t).reshape(n, c)
+    dt = x._data.dtype
+    # by ops on the labels, so that a compiled step replays them: the gather from x with a column in front
+    # for -1 checks the labels' range again at every replay (kernels.guard)
+    padded = ops.cat([make(shape_constant(np.zeros((n, 1), dt))), rows], 1)  # (N, 1 + C)
+    x_target = ops.gather(padded, 1, labels + 1)  # (N, C): x of the j-th listed class
+    with no_grad():
+        listed = ops.cumprod(labels >= 0, 1) != 0  # (N, C): j comes before the first -1
+        hits = (labels.unsqueeze(2) == make(shape_constant(np.arange(c)))) & listed.unsqueeze(2)  # (N, Cj, Ci)
+        pairs = listed.unsqueeze(2) & (hits.sum(1) == 0).unsqueeze(1)  # j listed, i not a target: (N, Cj, Ci)
+    z = (1 - x_target.unsqueeze(2)) + rows.unsqueeze(1)  # (N, Cj, Ci): PyTorch's 1 - x_j + x_i
+    loss = ops.where(pairs, ops.relu(z), make(np.zeros((), dt))).sum((1, 2)) / c
+    return _reduce(loss if x.ndim == 2 else loss.reshape(()), reduction)
+
+
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",  # noqa: A002
            log_target: bool = False) -> Tensor:
     """Kullback-Leibler divergence with ``input`` log-probabilities: target (log target - input), with
@@ -1786,6 +1982,9 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     return ops.norm(d, p, -1 if d.ndim else None, keepdim=keepdim and d.ndim > 0)
 
 
+pdist = ops.pdist
+
+
 def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
                         swap: bool = False, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, margin + d(a, p) - d(a, n)) with d the :func:`pairwise_distance`; ``swap`` takes
@@ -1801,6 +2000,27 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     d_neg = pairwise_distance(a, neg, p, eps)
     if swap:
         d_neg = ops.minimum(d_neg, pairwise_distance(pos, neg, p, eps))
+    return _reduce(ops.clamp_min(margin + d_pos - d_neg, 0), reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with ``distance_function`` d (None: :func:`pairwise_distance`),
+    any callable of two tensors giving a tensor; ``swap`` takes d(a, n) = min(d(a, n), d(p, n)). The
+    inputs need the same number of dimensions; the loss has the distances' shape before ``reduction``."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    a, pos, neg = (as_tensor(v) for v in (anchor, positive, negative))
+    if not a.ndim == pos.ndim == neg.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {a.ndim}D, positive {pos.ndim}D, and negative {neg.ndim}D "
+                           f"inputs")
+    d = pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = d(a, pos), d(a, neg)
+    if swap:
+        d_neg = ops.minimum(d_neg, d(pos, neg))
     return _reduce(ops.clamp_min(margin + d_pos - d_neg, 0), reduction)
 
 
@@ -1929,10 +2149,14 @@ def selu(input, inplace: bool = False) -> Tensor:  # noqa: A002
     return _SELU_SCALE * ops.elu(input, _SELU_ALPHA)
 
 
+def _check_celu_alpha(alpha: float) -> None:
+    if alpha == 0:  # PyTorch's RuntimeError, in its words
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+
+
 def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """max(0, x) + min(0, alpha (e^(x / alpha) - 1)): alpha * elu(x / alpha)."""
-    if alpha == 0:
-        raise ValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    _check_celu_alpha(alpha)
     x = float_input(input)
     return alpha * ops.elu(x / alpha) if alpha != 1 else ops.elu(x)
 
@@ -1995,14 +2219,97 @@ def hardshrink(input, lambd: float = 0.5) -> Tensor:  # noqa: A002
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: A002
     """x where x > threshold, else ``value`` (gradient only where x > threshold)."""
+    return _thresholded(input, threshold, value)
+
+
+def _thresholded(input, threshold: float, value: float) -> Tensor:  # noqa: A002
     x = as_tensor(input)
     return ops.where(x > threshold, x, make(np.asarray(value, x._data.dtype)))
+
+
+# ----------------------------------------------------------------------------- in-place activations
+# F.relu_, F.elu_, ...: the tensor's own array overwritten by the activation through ops.inplace.apply_,
+# as Tensor.relu_ does: its version goes up, a leaf that requires grad refuses, and outside no_grad the
+# op is recorded in the tensor's place (a node that saved the old value raises at backward)
+def _activation_(input, op: str, fn) -> Tensor:  # noqa: A002
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+    return _inplace.apply_(input, op, fn)
+
+
+def relu_(input) -> Tensor:  # noqa: A002
+    """:func:`relu` in place: ``input`` overwritten by max(0, input), and returned."""
+    return _activation_(input, "relu_", ops.relu)
+
+
+def elu_(input, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """:func:`elu` in place."""
+    return _activation_(input, "elu_", lambda x: ops.elu(x, alpha))
+
+
+def leaky_relu_(input, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """:func:`leaky_relu` in place."""
+    return _activation_(input, "leaky_relu_", lambda x: ops.leaky_relu(x, negative_slope))
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    """:func:`hardtanh` in place."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh_: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return _activation_(input, "hardtanh_", lambda x: hardtanh(x, min_val, max_val))
+
+
+def selu_(input) -> Tensor:  # noqa: A002
+    """:func:`selu` in place."""
+    return _activation_(input, "selu_", selu)
+
+
+def celu_(input, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """:func:`celu` in place (alpha = 0 refused after the leaf check, as PyTorch)."""
+    return _activation_(input, "celu_", lambda x: celu(x, alpha))
+
+
+def threshold_(input, threshold: float, value: float) -> Tensor:  # noqa: A002
+    """:func:`threshold` in place: x where x > threshold, else ``value``."""
+    return _activation_(input, "threshold_", lambda x: _thresholded(x, threshold, value))
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:  # noqa: A002
+    """:func:`rrelu` in place (in training, its slopes drawn from chainrule's default stream)."""
+    _check_rrelu_bounds(lower, upper)
+    return _activation_(input, "rrelu_", lambda x: rrelu(x, lower, upper, training))
 
 
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:  # noqa: A002
     """softmax(-x) along ``dim`` (PyTorch's implicit dim when None); ``dtype`` casts the input first."""
     x = as_tensor(input, None if dtype is None else dtypes.as_dtype(dtype))
     return ops.softmax(-x, _softmax_dim(x, dim, None, "softmin"))
+
+
+def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A sample of the Gumbel-softmax (Concrete) distribution: softmax((logits + g) / tau) along ``dim``,
+    g = -log(-log(u)) standard Gumbel noise with u uniform in [0, 1) drawn in float64 by ``rand_like``
+    from chainrule's default stream (which a compiled step draws afresh). ``hard=True`` gives the one-hot
+    of each sample's largest entry with the soft sample's gradient (straight through: y_hard -
+    y_soft.detach() + y_soft). ``eps`` is deprecated and unused, as in PyTorch.
+
+    Example:
+        >>> import chainrule as cr
+        >>> y = cr.nn.functional.gumbel_softmax(cr.zeros(2, 3), hard=True)
+        >>> y.sum(-1).tolist()
+        [1.0, 1.0]
+    """
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    x = float_input(logits)
+    u = creation.rand_like(x, dtype=np.float64)
+    g = -ops.log(-ops.log(u))  # ops on the draw, so that a compiled step repeats them on a fresh one
+    y_soft = ops.softmax((x + as_tensor(g, x._data.dtype)) / tau, dim)
+    if not hard:
+        return y_soft
+    index = ops.argmax(y_soft, dim, keepdim=True)
+    y_hard = ops.scatter(make(shape_constant(np.zeros(x.shape, x._data.dtype))), dim, index, value=1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def _affine(y: Tensor, weight, bias, shape) -> Tensor:

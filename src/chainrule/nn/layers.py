@@ -197,20 +197,24 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-class Dropout(Module):
-    """Inverted dropout with drop probability p in training; the identity in eval mode."""
+class _DropoutNd(Module):
+    """The dropout layers' common part (PyTorch's _DropoutNd): the probability p and the inplace flag."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+            raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace  # inplace: accepted, computed out of place (docs/pytorch.md)
-
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Inverted dropout with drop probability p in training; the identity in eval mode."""
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
 
 
 # ----------------------------------------------------------------------------- activations

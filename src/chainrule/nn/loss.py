@@ -3,6 +3,7 @@ constructor signatures, including the deprecated size_average/reduce flags)."""
 from __future__ import annotations
 
 from chainrule.nn import functional as F
+from chainrule.nn.layers import PairwiseDistance
 from chainrule.nn.module import Module
 
 
@@ -191,6 +192,33 @@ class TripletMarginLoss(_Loss):
     def forward(self, anchor, positive, negative):
         return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
                                      swap=self.swap, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """max(0, margin + d(a, p) - d(a, n)) with any ``distance_function`` d (default: a
+    :class:`~chainrule.nn.PairwiseDistance`, a submodule as in PyTorch); ``swap`` uses min(d(a, n), d(p, n)).
+    See :func:`chainrule.nn.functional.triplet_margin_with_distance_loss`."""
+
+    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"):
+        super().__init__(None, None, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} "
+                             f"instead")
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_with_distance_loss(anchor, positive, negative, distance_function=self.distance_function,
+                                                   margin=self.margin, swap=self.swap, reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """The multi-label hinge loss: for each target class j (the target lists them, ended by -1) and each
+    other class i, max(0, 1 - (x_j - x_i)), summed and divided by C; see
+    :func:`chainrule.nn.functional.multilabel_margin_loss`."""
+
+    def forward(self, input, target):  # noqa: A002
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
 
 
 class PoissonNLLLoss(_Loss):

@@ -1,5 +1,5 @@
-"""Pooling layers: MaxPool1d/2d/3d, MaxUnpool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d and
-AdaptiveMaxPool1d/2d/3d (PyTorch's arguments)."""
+"""Pooling layers: MaxPool1d/2d/3d, MaxUnpool1d/2d/3d, AvgPool1d/2d/3d, LPPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d
+and AdaptiveMaxPool1d/2d/3d (PyTorch's arguments)."""
 from __future__ import annotations
 
 from chainrule.nn import functional as F
@@ -197,3 +197,48 @@ class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
 
     def forward(self, x):
         return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
+
+
+class _LPPoolNd(Module):
+    """LPPool1d/2d/3d's arguments and printed form (PyTorch's _LPPoolNd): (sum of x^p over each
+    kernel_size window)^(1/p), p = ``norm_type`` (inf: max pooling of |x|); see F.lp_pool2d.
+
+    Args:
+        norm_type (float), kernel_size (int or tuple), stride (int or tuple, None: the kernel size),
+        ceil_mode (bool, False).
+    """
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling over (N, C, L) or (C, L) (F.lp_pool1d; arguments as _LPPoolNd, single ints)."""
+
+    def forward(self, x):
+        return F.lp_pool1d(x, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling over (N, C, H, W) or (C, H, W) (F.lp_pool2d; arguments as _LPPoolNd, ints or pairs).
+
+    Example:
+        >>> import chainrule as cr
+        >>> cr.nn.LPPool2d(2, 2)(cr.ones(1, 3, 4, 4)).shape
+        (1, 3, 2, 2)
+    """
+
+    def forward(self, x):
+        return F.lp_pool2d(x, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over (N, C, D, H, W) or (C, D, H, W) (F.lp_pool3d; ints or triples)."""
+
+    def forward(self, x):
+        return F.lp_pool3d(x, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)

@@ -1,5 +1,5 @@
-"""Resampling layers: Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle
-(PyTorch's arguments and printed forms; the arithmetic is in nn.functional)."""
+"""Resampling and rearranging layers: Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle,
+PixelUnshuffle, ChannelShuffle (PyTorch's arguments and printed forms; the arithmetic is in nn.functional)."""
 from __future__ import annotations
 
 from chainrule.nn import functional as F
@@ -82,3 +82,17 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self):
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """Interleave the channels of (N, C, *) from ``groups`` groups (ShuffleNet's shuffle; F.channel_shuffle)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input):  # noqa: A002
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"

@@ -184,7 +184,10 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
 
 
 def leaky_relu(x, negative_slope: float = 0.01):
-    return LeakyReLU.apply(as_tensor(x), negative_slope=negative_slope)
+    x = as_tensor(x)
+    if x._data.dtype.kind != "f":  # PyTorch has no kernel for them (the slope would be truncated away)
+        raise dtypes.no_kernel("leaky_relu_cpu", x._data.dtype)
+    return LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
 def elu(x, alpha: float = 1.0):

@@ -122,7 +122,7 @@ def power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     base, n, out = a.astype(np.result_type(a, b), copy=False), int(abs(e)), None
     while n:
         if n & 1:
-            out = base.copy() if out is None else np.multiply(out, base, out=out)
+            out = np.array(base) if out is None else np.multiply(out, base, out=out)  # an array, also 0-d
         n >>= 1
         if n:
             base = base * base
