@@ -764,3 +764,16 @@ def test_scatter_into_a_part_refuses_a_wrong_size_in_pytorchs_words():
             call(cr)
         assert str(ours.value) == str(theirs.value)
     same(cr.arange(10).narrow_copy(0, 2, 3), torch.arange(10).narrow_copy(0, 2, 3))
+
+
+def test_rand_in_float32_stays_below_one(monkeypatch):
+    # a float64 draw above 1 - 2^-25 rounded to 1.0 in float32 (about 3 in 10^8 elements), outside [0, 1)
+    import chainrule.random as crandom
+
+    class Top:
+        def random(self, shape):
+            return np.full(shape, 1 - 1e-12)
+    monkeypatch.setattr(crandom, "_rng", Top())
+    for t in (cr.rand(4), cr.rand_like(cr.zeros(3)), cr.rand(2, dtype=cr.float16)):
+        assert (t.numpy() < 1).all() and t.numpy().max() == np.nextafter(t.numpy().dtype.type(1), t.numpy().dtype.type(0))
+    assert (cr.rand(3, dtype=cr.float64).numpy() == 1 - 1e-12).all()

@@ -144,11 +144,20 @@ def randn(*shape, size=None, dtype=None, device=None, requires_grad: bool = Fals
     return _new(data, requires_grad, device)
 
 
+def _below_one(u: np.ndarray, dtype) -> np.ndarray:
+    """Uniform float64 draws in [0, 1) cast to ``dtype``, still below 1: a draw above 1 - 2^-25 rounds
+    to 1.0 in float32 (about 3 in 10^8 draws), outside PyTorch's [0, 1); it becomes the float just below."""
+    out = u.astype(dtype)
+    if out.dtype.kind == "f" and out.dtype.itemsize < 8:
+        np.minimum(out, np.nextafter(out.dtype.type(1), out.dtype.type(0)), out=out)
+    return out
+
+
 def rand(*shape, size=None, dtype=None, device=None, requires_grad: bool = False, generator=None,
          rng=None) -> Tensor:
     """Uniform samples in [0, 1)."""
     shape = _size(shape, size, "rand")
-    data = _rng(rng if generator is None else generator).random(shape).astype(_float(dtype))
+    data = _below_one(_rng(rng if generator is None else generator).random(shape), _float(dtype))
     return _new(data, requires_grad, device)
 
 
@@ -159,7 +168,7 @@ def randn_like(input, *, dtype=None, device=None, requires_grad: bool = False, g
 
 def rand_like(input, *, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:  # noqa: A002
     a, d = _like(input, dtype, "check_uniform_bounds")
-    return _new(_rng(generator).random(a.shape).astype(d), requires_grad, device)
+    return _new(_below_one(_rng(generator).random(a.shape), d), requires_grad, device)
 
 
 def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, device=None,
