@@ -8,12 +8,13 @@ import string
 import numpy as np
 
 from chainrule import dtypes
-from chainrule.core import DtypeError, ShapeError, TensorBase, make
+from chainrule.core import DtypeError, ShapeError, TensorBase, make, no_grad
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, float_input, float_pair, promote
 from chainrule.ops.elementwise import compare, unary, where
 from chainrule.ops.shape import concatenate
 from chainrule.rules.elementwise import Entr, Erf, Erfc, Expm1, Log1p, LogAddExp, XLogY
+from chainrule.rules.floating import Logical
 from chainrule.rules.linalg import Einsum, Outer
 from chainrule.rules.reduce import Cumsum, LogCumSumExp, Norm
 
@@ -166,13 +167,10 @@ def _logical(np_fn, input, dim, keepdim, axis, op):
     if axis is not None and dim is None:
         dim = axis
     axes = args.dims(dim, x.ndim, op)
-    d = x._data
-    if axes is not None and d.ndim == 0:
+    if axes is not None and x.ndim == 0:
         axes = None
-        r = np_fn(d)
-    else:
-        r = np_fn(d, axis=axes, keepdims=keepdim and axes is not None)
-    return make(np.asarray(r, dtype=np.uint8 if d.dtype == np.uint8 else bool))  # uint8 stays, as PyTorch
+    with no_grad():   # an op, outside any graph: a compiled step replays it on each call's data
+        return Logical.apply(x, fn=np_fn, axis=axes, keepdims=bool(keepdim))
 
 
 def all(input, dim=None, keepdim: bool = False, *, axis=None):  # noqa: A001, A002

@@ -21,6 +21,18 @@ class Indicator(Function):
         raise RuntimeError("an indicator (isnan, isinf, signbit...) has no gradient")
 
 
+class Logical(Function):
+    """``fn`` (np.any or np.all) of the values over ``axis`` (all when None), as bools, or uint8 for a
+    uint8 x as PyTorch; no gradient (the front applies it under no_grad, so a compiled step replays it)."""
+
+    def forward(self, x, *, fn, axis=None, keepdims=False):
+        r = fn(x, axis=axis, keepdims=keepdims and axis is not None)
+        return np.asarray(r, dtype=np.uint8 if x.dtype == np.uint8 else bool)
+
+    def backward(self, grad):  # pragma: no cover - never in a graph (applied under no_grad)
+        raise RuntimeError("any/all have no gradient")
+
+
 class Heaviside(Function):
     """The step: 0 where x < 0, ``values`` where x == 0, 1 where x > 0 (0 at NaN, as PyTorch); no
     gradient (PyTorch has none)."""
