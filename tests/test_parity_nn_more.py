@@ -658,3 +658,21 @@ def test_bilinear_shape_errors_are_one_line_runtime_errors_as_torchs(s1, s2, wsh
         assert "\n" not in str(e.value)
     with pytest.raises(RuntimeError, match="weight must be 3-d"):
         F.bilinear(cr.zeros(2, 3), cr.zeros(2, 4), cr.zeros(5, 3))
+
+
+def test_rrelu_in_training_replays_in_a_compiled_step():
+    # its slopes were drawn by NumPy outside the ops: the step ran eagerly, with a warning
+    import warnings
+    from chainrule.compiler import CompileWarning
+    lin = cr.nn.Linear(4, 4)
+
+    def f(x):
+        return F.rrelu(lin(x), training=True).sum()
+
+    g = cr.compile(f, fullgraph=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        cr.manual_seed(1)
+        compiled = [float(g(cr.ones(3, 4) * i - 2)) for i in range(4)]
+    cr.manual_seed(1)
+    assert compiled == [float(f(cr.ones(3, 4) * i - 2)) for i in range(4)]

@@ -17,7 +17,7 @@ from chainrule.rules.attention import ScaledDotProductAttention
 from chainrule.rules.elementwise import Hardtanh, LogSigmoid
 from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import NLL, BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
-from chainrule.random import dropout_mask, resolve
+from chainrule.random import dropout_mask
 from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding, index as _index
 from chainrule.rules import norm as _norm, pool as _pool
 from chainrule.tensor import Tensor
@@ -55,9 +55,9 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     x = float_input(input)
     if not training:
         return ops.leaky_relu(x, (lower + upper) / 2)
-    d = x._data
-    slope = np.where(d <= 0, resolve(None).uniform(lower, upper, d.shape), 1).astype(d.dtype)
-    return x * Tensor._make(slope, False, None)
+    # the slopes from rand_like (a draw a compiled step repeats), kept where x <= 0 by ops on x
+    slope = ops.where(x <= 0, lower + (upper - lower) * creation.rand_like(x, dtype=np.float64), 1.0)
+    return x * slope.to(x.dtype)
 
 
 sigmoid = ops.sigmoid
