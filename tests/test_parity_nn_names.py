@@ -528,3 +528,30 @@ def test_triplet_margin_with_distance_loss_module_and_errors():
             fn.triplet_margin_with_distance_loss(x, lib.ones(3), x)
         with pytest.raises(ValueError, match="TripletMarginWithDistanceLoss: expected margin to be greater than 0"):
             lib.nn.TripletMarginWithDistanceLoss(margin=-1)
+
+
+TOP_LEVEL = [("relu_", ()), ("selu_", ()), ("celu_", (1.25,)), ("threshold_", (0.3, -2.0)), ("rrelu_", (0.1, 0.3)),
+             ("selu", ()), ("celu", (0.5,)), ("threshold", (0.3, -2.0)), ("rrelu", (0.1, 0.3))]
+
+
+@pytest.mark.parametrize("name, args", TOP_LEVEL)
+def test_top_level_activations_are_torchs(name, args):
+    """torch.relu_, torch.selu_, ... (torch has no top-level elu_, leaky_relu_ or hardtanh_: nor does chainrule)."""
+    x = away_from(randn(7, 3, 4) * 2, [0, 0.3])
+    got, want = getattr(cr, name)(cr.tensor(x), *args), getattr(torch, name)(torch.tensor(x), *args)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-15)
+    if name.endswith("_"):
+        assert inplace_run(cr, getattr(cr, name), name, args, x)[0]
+        with pytest.raises(TypeError, match=rf"{name}\(\): argument 'input' \(position 1\) must be Tensor, not list"):
+            getattr(cr, name)([1.0, 2.0], *args)
+    check_op(lambda t: getattr(cr, name)(t * 1, *args), lambda t: getattr(torch, name)(t * 1, *args), [x])
+    for absent in ("elu_", "leaky_relu_", "hardtanh_"):
+        assert hasattr(cr, absent) is hasattr(torch, absent) is False
+
+
+def test_top_level_rrelu_takes_torchs_generator():
+    x = -np.ones(200)
+    for fn in (lambda t, g: cr.rrelu_(t, 0.1, 0.3, True, g), lambda t, g: cr.rrelu(t, 0.1, 0.3, True, generator=g)):
+        a, b = (fn(cr.tensor(x), cr.Generator().manual_seed(3)).numpy() for _ in range(2))
+        np.testing.assert_array_equal(a, b)   # the generator's draw, not the default stream's
+        assert ((-a >= 0.1) & (-a <= 0.3)).all() and len(np.unique(a)) > 100

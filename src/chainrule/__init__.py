@@ -86,6 +86,8 @@ from chainrule.ops import (  # noqa: F401 - PyTorch parity (shape and index)
 from chainrule.ops import index_add, index_copy, index_fill, scatter_reduce  # noqa: F401 - PyTorch parity
 from chainrule import data, distributed, distributions, nn, optim, testing, train, utils, viz  # noqa: E402
 from chainrule.compiler import compile  # noqa: E402,A001
+from chainrule.nn.functional import celu, rrelu, selu, threshold  # noqa: E402,F401 - torch's top-level forms
+from chainrule.nn.functional import celu_, relu_, rrelu_, selu_, threshold_  # noqa: E402,F401
 
 # PyTorch's dtype names (they shadow the builtins only inside this namespace, as torch's do)
 float = float32  # noqa: A001

@@ -40,11 +40,11 @@ def _check_rrelu_bounds(lower: float, upper: float) -> None:
 
 
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002
-          inplace: bool = False) -> Tensor:
+          inplace: bool = False, *, generator=None) -> Tensor:
     """Randomized leaky ReLU: x where x > 0. In training, a x where x <= 0 with a slope a drawn uniformly
-    in [lower, upper] for each element (from chainrule's default stream), the gradient a; otherwise
-    (PyTorch's default, ``training=False``) the leaky ReLU of slope (lower + upper) / 2. ``inplace``
-    is accepted and computed out of place (docs/pytorch.md).
+    in [lower, upper] for each element (from ``generator``, torch.rrelu's keyword, or chainrule's default
+    stream), the gradient a; otherwise (PyTorch's default, ``training=False``) the leaky ReLU of slope
+    (lower + upper) / 2. ``inplace`` is accepted and computed out of place (docs/pytorch.md).
 
     Example:
         >>> import chainrule as cr
@@ -56,7 +56,8 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     if not training:
         return ops.leaky_relu(x, (lower + upper) / 2)
     # the slopes from rand_like (a draw a compiled step repeats), kept where x <= 0 by ops on x
-    slope = ops.where(x <= 0, lower + (upper - lower) * creation.rand_like(x, dtype=np.float64), 1.0)
+    draw = creation.rand_like(x, dtype=np.float64, generator=generator)
+    slope = ops.where(x <= 0, lower + (upper - lower) * draw, 1.0)
     return x * slope.to(x.dtype)
 
 
@@ -2274,10 +2275,12 @@ def threshold_(input, threshold: float, value: float) -> Tensor:  # noqa: A002
     return _activation_(input, "threshold_", lambda x: _thresholded(x, threshold, value))
 
 
-def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:  # noqa: A002
-    """:func:`rrelu` in place (in training, its slopes drawn from chainrule's default stream)."""
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002
+           generator=None) -> Tensor:
+    """:func:`rrelu` in place (in training, its slopes drawn from ``generator`` or chainrule's default
+    stream; ``generator`` is torch.rrelu_'s fifth argument, which torch's F.rrelu_ lacks)."""
     _check_rrelu_bounds(lower, upper)
-    return _activation_(input, "rrelu_", lambda x: rrelu(x, lower, upper, training))
+    return _activation_(input, "rrelu_", lambda x: rrelu(x, lower, upper, training, generator=generator))
 
 
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:  # noqa: A002
