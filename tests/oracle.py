@@ -5,6 +5,7 @@ central differences, and equality with PyTorch of the value, of every input's
 gradient (for the same random upstream gradient), and of shapes and dtypes.
 """
 import numpy as np
+import pytest
 import torch
 
 import chainrule as cr
@@ -40,3 +41,21 @@ def check_op(cr_fn, torch_fn, arrays, *, gradcheck=True, seed=0, rtol=RTOL, atol
     if gradcheck:
         xs = [cr.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
         assert cr.gradcheck(cr_fn, *xs)
+
+
+def train_beside_torch(models, opts, loss_of, steps, *, rel=1e-12, rtol=1e-10, atol=0.0):
+    """``steps`` training steps of chainrule's model and torch's twin side by side (``models`` and
+    ``opts`` in that order; ``loss_of(lib, model)`` gives a step's loss), the losses equal at every
+    step and the state_dicts after the last."""
+    for _ in range(steps):
+        losses = []
+        for lib, m, opt in zip((cr, torch), models, opts):
+            opt.zero_grad()
+            loss = loss_of(lib, m)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert losses[0] == pytest.approx(losses[1], rel=rel)
+    theirs = models[1].state_dict()
+    for k, v in models[0].state_dict().items():
+        np.testing.assert_allclose(v.numpy(), theirs[k].numpy(), rtol=rtol, atol=atol, err_msg=k)

@@ -186,7 +186,7 @@ def test_set_float32_matmul_precision_is_an_accepted_noop():
 
 
 @pytest.mark.parametrize("module,name", [(cr, "tanhh"), (cr, "vmap"), (cr.nn, "Transformerr"),
-                                         (cr.nn.functional, "grid_sample"), (cr.optim, "SparseAdam"),
+                                         (cr.nn.functional, "conv_tbc"), (cr.optim, "SparseAdam"),
                                          (cr.optim.lr_scheduler, "PolynomialLRR"), (cr.nn.init, "sparse_"),
                                          (cr.utils.data, "StackDataset")])
 def test_a_missing_pytorch_name_raises_one_attribute_error_naming_it_and_the_document(module, name):

@@ -19,7 +19,7 @@ from chainrule.rules.linalg import Linear
 from chainrule.rules.loss import NLL, BCEWithLogits, BinaryCrossEntropy, CrossEntropy, MulticlassSVM
 from chainrule.random import dropout_mask
 from chainrule.rules import conv as _conv, dropout as _dropout, embedding as _embedding, index as _index
-from chainrule.rules import norm as _norm, pool as _pool
+from chainrule.rules import norm as _norm, pool as _pool, sample as _sample
 from chainrule.tensor import Tensor
 
 
@@ -405,6 +405,126 @@ def upsample_bilinear(input, size=None, scale_factor=None) -> Tensor:  # noqa: A
     """``interpolate(mode="bilinear", align_corners=True)`` under its older name (deprecated in PyTorch)."""
     _deprecated_upsample("upsample_bilinear")
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+_ALIGN_CORNERS_DEFAULT = ("Default grid_sample and affine_grid behavior has changed to align_corners=False since "
+                          "1.3.0. Please specify align_corners=True if the old behavior is desired. See the "
+                          "documentation of grid_sample for details.")
+
+
+def _base_grid(size: int, align_corners: bool, dt) -> np.ndarray:
+    """The normalised coordinates of ``size`` pixel centres (PyTorch's): from -1 to 1 with
+    ``align_corners``, else from -(size - 1)/size to (size - 1)/size; a single pixel sits at 0."""
+    if size <= 1:
+        return np.zeros(size, dt)
+    a = 1 if align_corners else (size - 1) / size
+    return np.linspace(-a, a, size, dtype=dt)
+
+
+def affine_grid(theta, size, align_corners=None) -> Tensor:
+    """The sampling grid of a batch of 2-D affine maps, for :func:`grid_sample` (a Spatial Transformer):
+    grid[n, h, w] = theta[n] @ (x_w, y_h, 1), (x, y) the normalised centre of output pixel (h, w).
+    Made of differentiable ops (one matmul with the constant base grid), so ``theta`` gets its gradient.
+
+    Args:
+        theta (Tensor (N, 2, 3), float), size (N, C, H, W): the output's size.
+        align_corners (bool or None, None): as in :func:`grid_sample`; None means False, with
+            PyTorch's warning. Only 4-D sizes (2-D maps) are supported.
+
+    Shape: (N, 2, 3) -> (N, H, W, 2).
+
+    Example:
+        >>> import chainrule as cr
+        >>> F = cr.nn.functional
+        >>> F.affine_grid(cr.tensor([[[1.0, 0, 0], [0, 1.0, 0]]]), (1, 1, 1, 3), align_corners=False).tolist()
+        [[[[-0.6666666865348816, 0.0], [0.0, 0.0], [0.6666666865348816, 0.0]]]]
+    """
+    if align_corners is None:
+        warnings.warn(_ALIGN_CORNERS_DEFAULT, stacklevel=2)
+        align_corners = False
+    theta = as_tensor(theta)
+    if theta._data.dtype.kind != "f":
+        raise ValueError(f"Expected theta to have floating point type, but got {dtypes.type_name(theta.dtype)}")
+    size = tuple(int(v) for v in size)
+    if len(size) == 5:
+        raise NotImplementedError("affine_grid: 5-D sizes (3-D affine maps, volumetric grids) are not supported "
+                                  "in chainrule; 4-D sizes (N, C, H, W) are")
+    if len(size) != 4:
+        raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+                                  f"respectively. Got size {size}.")
+    if theta.ndim != 3 or theta.shape[1:] != (2, 3):
+        raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. Got {theta.shape}.")
+    if align_corners and min(size[2:]) == 1:
+        warnings.warn("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+                      "align_corners=True. This is not an intended use case of affine_grid. See the "
+                      "documentation of affine_grid for details.", stacklevel=2)
+    elif min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    n, _, h, w = size
+    if theta.shape[0] != n:
+        raise ShapeError(f"affine_grid: theta holds {theta.shape[0]} affine maps but size {size} asks for {n}")
+    dt = theta._data.dtype
+    base = np.empty((h, w, 3), dt)   # (x, y, 1) of each output pixel
+    base[..., 0], base[..., 1], base[..., 2] = _base_grid(w, align_corners, dt), _base_grid(h, align_corners, dt)[:, None], 1
+    base = Tensor._make(shape_constant(base.reshape(h * w, 3)), False, None)
+    return ops.matmul(base, theta.transpose(1, 2)).reshape(n, h, w, 2)   # (HW, 3) @ (N, 3, 2) -> (N, HW, 2)
+
+
+def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros",  # noqa: A002
+                align_corners=None) -> Tensor:
+    """Sample ``input`` at the points of ``grid``: output[n, :, h, w] is the image input[n] read at
+    grid[n, h, w] = (x, y), normalised so that (-1, -1) is the top-left of the image and (1, 1) its
+    bottom-right (PyTorch's grid_sample: with :func:`affine_grid`, a Spatial Transformer).
+
+    Args:
+        input (Tensor (N, C, H, W)), grid (Tensor (N, Ho, Wo, 2), input's dtype).
+        mode (str, "bilinear"): or "nearest" (the closest pixel; the grid gets gradient 0).
+        padding_mode (str, "zeros"): points outside read 0; "border": the nearest border pixel;
+            "reflection": the point reflected by the borders until inside.
+        align_corners (bool or None, None): -1 and 1 are the centres of the corner pixels (True) or
+            their outer edges (False); None means False, with PyTorch's warning.
+
+    Shape: (N, C, H, W) and (N, Ho, Wo, 2) -> (N, C, Ho, Wo). 5-D (volumetric) input and "bicubic"
+    are refused.
+
+    Example:
+        >>> import chainrule as cr
+        >>> img = cr.arange(4.0).reshape(1, 1, 2, 2)
+        >>> cr.nn.functional.grid_sample(img, cr.zeros(1, 1, 1, 2), align_corners=False).item()
+        1.5
+    """
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if align_corners is None:
+        warnings.warn(_ALIGN_CORNERS_DEFAULT, stacklevel=2)
+        align_corners = False
+    x, g = as_tensor(input), as_tensor(grid)
+    if x.ndim == 5 and g.ndim == 5 or mode == "bicubic":
+        raise NotImplementedError(f"grid_sample: {'mode=bicubic' if mode == 'bicubic' else '5-D (volumetric) input'} "
+                                  f"is not supported in chainrule; 4-D input with bilinear or nearest is")
+    if x.ndim != 4 or g.ndim != 4:
+        raise ShapeError(f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, but got "
+                         f"input with sizes {list(x.shape)} and grid with sizes {list(g.shape)}")
+    if x.shape[0] != g.shape[0]:
+        raise ShapeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with sizes "
+                         f"{list(x.shape)} and grid with sizes {list(g.shape)}")
+    if g.shape[-1] != 2:
+        raise ShapeError(f"grid_sampler(): expected grid to have size 2 in last dimension, but got grid with sizes "
+                         f"{list(g.shape)}")
+    for axis in (2, 3):
+        if x.shape[axis] == 0:
+            raise ShapeError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but input has "
+                             f"sizes {list(x.shape)} with dimension {axis} being empty")
+    if x._data.dtype.kind != "f":
+        raise dtypes.no_kernel("grid_sampler_2d_cpu_kernel_impl", x._data.dtype)
+    if g._data.dtype != x._data.dtype:
+        raise DtypeError(f"expected scalar type {dtypes.type_name(x._data.dtype)} but found "
+                         f"{dtypes.type_name(g._data.dtype)}")
+    return _sample.GridSample.apply(x, g, mode=mode, padding_mode=padding_mode, align_corners=bool(align_corners))
 
 
 def _shuffle_input(input, r, name: str, op: str):  # noqa: A002
