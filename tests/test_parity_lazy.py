@@ -118,3 +118,55 @@ def test_a_compiled_step_runs_the_first_forward_of_a_lazy_model_eagerly_and_then
             warnings.simplefilter("ignore", CompileWarning)
             losses.append([run().item() for _ in range(4)])
     assert losses[0] == losses[1]
+
+
+# ----------------------------------------------------------------------------- lazy convolutions
+LAZY_CONVS = [("LazyConv1d", dict(stride=2, padding=1), (2, 4, 9)),
+              ("LazyConv2d", dict(padding=1, dilation=2, groups=2), (2, 4, 7, 6)),
+              ("LazyConv3d", dict(stride=(1, 2, 1), bias=False), (2, 3, 5, 6, 4)),
+              ("LazyConvTranspose1d", dict(stride=2, output_padding=1), (2, 4, 5)),
+              ("LazyConvTranspose2d", dict(stride=2, padding=1, groups=2), (2, 4, 4, 5)),
+              ("LazyConvTranspose3d", dict(dilation=2), (2, 3, 3, 2, 4))]
+
+
+def conv_lifecycle(lib, name, kw, shape):
+    """A lazy convolution before and after its first forward (and one fed an unbatched input), as plain data."""
+    m = getattr(lib.nn, name)(6, 3, **kw, dtype=lib.float64)
+    out = [(repr(m), [type(v).__name__ for v in m.state_dict().values()], list(m.state_dict()), m.in_channels)]
+    y = m(lib.ones(*shape, dtype=lib.float64))
+    out.append((type(m).__name__, repr(m), tuple(y.shape), m.in_channels, str(y.dtype).replace("torch.", ""),
+                {k: tuple(v.shape) for k, v in m.state_dict().items()}, isinstance(m, getattr(lib.nn, name[4:]))))
+    if "Transpose" not in name:   # a convolution also takes unbatched input (C, *spatial)
+        single = getattr(lib.nn, name)(6, 3, **kw, dtype=lib.float64)
+        single(lib.ones(*shape[1:], dtype=lib.float64))
+        out.append(single.in_channels)
+    return out
+
+
+@pytest.mark.parametrize("name, kw, shape", LAZY_CONVS)
+def test_lazy_convolutions_take_in_channels_from_their_first_input_as_torchs(name, kw, shape):
+    assert conv_lifecycle(cr, name, kw, shape) == conv_lifecycle(torch, name, kw, shape)
+
+
+@pytest.mark.parametrize("name, kw, shape", LAZY_CONVS)
+def test_an_optimizer_made_before_a_lazy_convolution_runs_trains_it_as_torchs(name, kw, shape):
+    rng = np.random.default_rng(SEED + 3)
+    x = rng.standard_normal(shape)
+    models = [lib.nn.Sequential(getattr(lib.nn, name)(6, 3, **kw), lib.nn.Tanh()).double() for lib in (cr, torch)]
+    opts = [cr.optim.SGD(models[0].parameters(), lr=0.1, momentum=0.9),
+            torch.optim.SGD(models[1].parameters(), lr=0.1, momentum=0.9)]
+    for lib, m in zip((cr, torch), models):
+        with lib.no_grad():
+            m(lib.tensor(x))
+    models[1].load_state_dict({k: torch.tensor(v.numpy()) for k, v in models[0].state_dict().items()})
+    train_beside_torch(models, opts, lambda lib, m: (m(lib.tensor(x)) ** 2).mean(), 2)
+    assert all(type(p) is cr.nn.Parameter for p in models[0].parameters())
+
+
+def test_lazy_convolutions_refuse_in_torchs_words():
+    for lib in (cr, torch):
+        with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
+            lib.nn.LazyConv2d(4, 3, groups=2)(lib.ones(1, 3, 5, 5))
+        with pytest.raises(RuntimeError, match=r"Expected 3D \(unbatched\) or 4D \(batched\) input to LazyConv2d, "
+                                               r"but got input of size: (torch.Size\(\[5, 5\]\)|\(5, 5\))"):
+            lib.nn.LazyConv2d(4, 3)(lib.ones(5, 5))

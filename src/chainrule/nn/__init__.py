@@ -4,7 +4,8 @@ from chainrule.nn.layers import (ELU, GELU, MLP, Bilinear, CosineSimilarity, Dro
                                  LazyLinear, LeakyReLU, Linear, PairwiseDistance, ReLU, RReLU, Sigmoid, SiLU,
                                  Softplus, Tanh, Unflatten)
 from chainrule.nn.conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401
-                               ConvTranspose3d)
+                               ConvTranspose3d, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,
+                               LazyConvTranspose2d, LazyConvTranspose3d)
 from chainrule.nn.dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
 from chainrule.nn.normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,  # noqa: F401
                                         InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm,

@@ -1,5 +1,5 @@
 """Convolution layers: Conv1d/2d/3d and ConvTranspose1d/2d/3d (PyTorch's arguments, parameter names and
-initialisation)."""
+initialisation), and their lazy forms LazyConv1d/2d/3d and LazyConvTranspose1d/2d/3d."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ import numpy as np
 
 from chainrule.nn import functional as F
 from chainrule.nn import init
-from chainrule.nn.module import Module, Parameter
+from chainrule.nn.lazy import LazyModuleMixin
+from chainrule.nn.module import Module, Parameter, UninitializedParameter
 
 
 class _ConvNd(Module):
@@ -210,3 +211,69 @@ class ConvTranspose3d(_ConvTransposeNd):
     def forward(self, x, output_size=None):
         return F.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(x, output_size), self.groups, self.dilation)
+
+
+class _LazyConvMixin(LazyModuleMixin):
+    """The lazy form of a convolution: ``in_channels`` is axis 1 of the first input (axis 0 unbatched);
+    until then ``weight`` and ``bias`` are UninitializedParameters. The first forward materializes them
+    with the plain layer's shapes and initialisation, and the module becomes that layer (PyTorch's
+    _LazyConvXdMixin)."""
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device, dtype)
+        self._uninitialized(out_channels, bias, device, dtype)
+
+    def _uninitialized(self, out_channels: int, bias: bool, device, dtype) -> None:
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input, *args, **kwargs) -> None:  # noqa: A002
+        """Take ``in_channels`` from the input and initialise as the plain layer does."""
+        if not self.has_uninitialized_params():
+            return
+        if input.ndim not in (self._dims + 1, self._dims + 2):
+            raise RuntimeError(f"Expected {self._dims + 1}D (unbatched) or {self._dims + 2}D (batched) input to "
+                               f"{type(self).__name__}, but got input of size: {tuple(input.shape)}")
+        self.in_channels = input.shape[1] if input.ndim == self._dims + 2 else input.shape[0]
+        if self.in_channels % self.groups:
+            raise ValueError("in_channels must be divisible by groups")
+        channels = (self.in_channels, self.out_channels // self.groups) if self._transposed else \
+            (self.out_channels, self.in_channels // self.groups)
+        self.weight.materialize(channels + self.kernel_size)
+        if self.bias is not None:
+            self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+
+class _LazyConvTransposeMixin(_LazyConvMixin):
+    """PyTorch's argument order of a lazy transposed convolution: output_padding before groups, bias and
+    dilation."""
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0, groups: int = 1,
+                 bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None, dtype=None):
+        super(_LazyConvMixin, self).__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False,
+                                             dilation, padding_mode, device, dtype)
+        self._uninitialized(out_channels, bias, device, dtype)
+
+
+def _lazy(plain, transposed: bool):
+    """The Lazy<plain> class: plain's layer with in_channels inferred (the module becomes a ``plain``)."""
+    doc = (f"A :class:`{plain.__name__}` whose ``in_channels`` is taken from its first input (axis 1, or 0 "
+           f"unbatched); its other arguments are {plain.__name__}'s without in_channels. Until the first "
+           f"forward ``weight`` and ``bias`` are UninitializedParameters; then the module becomes a "
+           f"{plain.__name__}.")
+    mixin = _LazyConvTransposeMixin if transposed else _LazyConvMixin
+    return type(f"Lazy{plain.__name__}", (mixin, plain), {"cls_to_become": plain, "__doc__": doc,
+                                                          "__module__": __name__})
+
+
+LazyConv1d, LazyConv2d, LazyConv3d = (_lazy(c, False) for c in (Conv1d, Conv2d, Conv3d))
+LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d = (
+    _lazy(c, True) for c in (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d))
