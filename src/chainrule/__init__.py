@@ -62,6 +62,7 @@ from chainrule.ops import (addbmm, addmm, addmv, addr, aminmax, baddbmm, bucketi
                            slogdet, std_mean, tensordot, var_mean, vdot)
 from chainrule.ops import frexp, gcd, lcm, ldexp, logaddexp2, renorm, unique_consecutive  # noqa: F401
 from chainrule.ops import diagonal_scatter, select_scatter, slice_scatter  # noqa: F401
+from chainrule.ops import cholesky, cholesky_inverse, cholesky_solve, pinverse, qr, svd  # noqa: F401
 from chainrule import linalg  # noqa: E402,F401
 from chainrule import special  # noqa: E402,F401
 from chainrule.gradcheck import GradcheckError, gradcheck

@@ -701,6 +701,12 @@ class Tensor(TensorBase):
     def logdet(self): return _ops.logdet(self)
     def slogdet(self): return _ops.slogdet(self)
     def matrix_power(self, n): return _ops.matrix_power(self, n)
+    def svd(self, some=True, compute_uv=True): return _ops.svd(self, some, compute_uv)
+    def cholesky(self, upper=False): return _ops.cholesky(self, upper)
+    def cholesky_solve(self, input2, upper=False): return _ops.cholesky_solve(self, input2, upper)
+    def cholesky_inverse(self, upper=False): return _ops.cholesky_inverse(self, upper)
+    def qr(self, some=True): return _ops.qr(self, some)
+    def pinverse(self, rcond=1e-15): return _ops.pinverse(self, rcond)
 
     # ------------------------------------------------------------------ methods (PyTorch names)
     def exp(self): return _ops.exp(self)

@@ -6,7 +6,8 @@ Families: :mod:`.elementwise` (the gates), :mod:`.reduce`, :mod:`.linalg`, :mod:
 :mod:`.index`, :mod:`.softmax`, :mod:`.misc`, :mod:`.math`, :mod:`.matrix`, :mod:`.counting`,
 :mod:`.writes` (index_add, index_copy, index_fill, scatter_reduce), :mod:`.floating` (isnan...,
 nan_to_num, nansum), :mod:`.transcendental` (tan, atan2...), :mod:`.distance` (cdist, norms),
-:mod:`.inverse` (inv, det, solve), :mod:`.inplace`. Tensor's operators and methods call them.
+:mod:`.inverse` (inv, det, solve), :mod:`.decomp` (svd, eigh, cholesky, qr), :mod:`.spectral` (pinv,
+lstsq, matrix_rank, cond), :mod:`.inplace`. Tensor's operators and methods call them.
 """
 from chainrule.ops import (  # noqa: F401
     counting, elementwise, index, linalg, math, matrix, misc, reduce, sampling, shape, softmax)
@@ -74,3 +75,6 @@ from chainrule.ops.counting import unique_consecutive  # noqa: F401,E402
 from chainrule.ops.math import frexp, gcd, lcm, ldexp  # noqa: F401,E402
 from chainrule.ops.misc import logaddexp2, renorm  # noqa: F401,E402
 from chainrule.ops.index import diagonal_scatter, select_scatter, slice_scatter  # noqa: F401,E402
+from chainrule.ops import decomp, spectral  # noqa: F401,E402
+from chainrule.ops.decomp import cholesky, cholesky_inverse, cholesky_solve, qr, svd  # noqa: F401,E402
+from chainrule.ops.spectral import pinverse  # noqa: F401,E402

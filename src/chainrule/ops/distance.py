@@ -1,7 +1,7 @@
 """Distances and norms (PyTorch's signatures): cdist and pdist (the Cdist and Pdist rules: the
 differences a block of rows at a time), dist, and torch.linalg's vector_norm, matrix_norm and norm, from the p-norm
 (:func:`chainrule.rules.reduce.pnorm`: its gradient at a zero distance is 0, as PyTorch's) or
-amax/amin of sums."""
+amax/amin of sums, or the singular values."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +10,7 @@ from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor, promote
+from chainrule.ops.decomp import svdvals
 from chainrule.ops.misc import float_for as _float_for, norm
 from chainrule.ops.reduce import amax, amin
 from chainrule.rules.reduce import Cdist, Pdist
@@ -127,7 +128,8 @@ _MATRIX_ORDS = ("fro", "nuc", np.inf, -np.inf, 1, -1, 2, -2)
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None, out=None):  # noqa: A002, N803
     """The matrix ``ord``-norm of each matrix on axes ``dim`` of ``A``, as torch.linalg.matrix_norm:
     "fro" (sqrt of the sum of squares), 1 / -1 (the largest / smallest column sum of |a|), inf / -inf
-    (the same over rows). The spectral norms (2, -2, "nuc") need an SVD, which chainrule lacks.
+    (the same over rows), 2 / -2 (the largest / smallest singular value) and "nuc" (their sum), the
+    last three from :func:`chainrule.ops.decomp.svdvals`.
 
     Example:
         >>> import chainrule as cr
@@ -151,8 +153,9 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     if ord == "fro":
         return norm(a, 2, (d0, d1), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs the singular values (an SVD), which "
-                                  f"chainrule does not compute")
+        s = svdvals(a.movedim((d0, d1), (-2, -1)))                   # (..., k)
+        r = s.sum(-1) if ord == "nuc" else (amax if ord == 2 else amin)(s, -1)
+        return r.unsqueeze(min(d0, d1)).unsqueeze(max(d0, d1)) if keepdim else r
     summed, over = (d0, d1) if abs(ord) == 1 else (d1, d0)    # 1: column sums (over rows), inf: row sums
     sums = abs(a).sum(summed, keepdim=True)
     r = (amax if ord > 0 else amin)(sums, over, keepdim=True)
