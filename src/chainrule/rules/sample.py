@@ -57,12 +57,17 @@ def source_index(coord: np.ndarray, size: int, padding: str, align_corners: bool
     return pix, slope
 
 
+PAD = 2   # zero pixels around the image: a corner clipped to [-2, size] and its neighbour + 1 both land in it
+
+
 def _corner(ix: np.ndarray, iy: np.ndarray, w: int, h: int) -> np.ndarray:
-    """The flat index into the image padded by one zero pixel on every side of the pixels (ix, iy)
-    (integral floats), those outside moved onto the padding: (N, P) -> (N, P)."""
-    cx = np.clip(np.nan_to_num(ix, nan=-1.0), -1, w).astype(np.intp)
-    cy = np.clip(np.nan_to_num(iy, nan=-1.0), -1, h).astype(np.intp)
-    return (cy + 1) * (w + 2) + (cx + 1)
+    """The flat index into the image padded by PAD zero pixels on every side of the pixels (ix, iy)
+    (integral floats), those outside moved onto the padding (a NaN too: fmin and fmax drop it):
+    (N, P) -> (N, P). A pixel clipped to -2 or to the size keeps its right and lower neighbours
+    (+1) outside the image, so the other three corners are this index plus 1, a row, a row and 1."""
+    cx = np.fmax(np.fmin(ix, w), -PAD).astype(np.intp)
+    cy = np.fmax(np.fmin(iy, h), -PAD).astype(np.intp)
+    return (cy + PAD) * (w + 2 * PAD) + (cx + PAD)
 
 
 class GridSample(Function):
@@ -75,8 +80,9 @@ class GridSample(Function):
 
     Inputs x (N, C, H, W) and grid (N, Ho, Wo, 2); options mode ("bilinear", "nearest"), padding_mode
     ("zeros", "border", "reflection") and align_corners. Output (N, C, Ho, Wo). The image is read with
-    one zero pixel of padding around it, so that a neighbour outside (zeros padding, or the right
-    neighbour of a point on the last pixel) reads 0 without a mask.
+    PAD zero pixels of padding around it, so that a neighbour outside (zeros padding, or the right
+    neighbour of a point on the last pixel) reads 0 without a mask; the four neighbours are one index
+    array read at four offsets (views of the flat image, no index arithmetic).
     """
 
     saved_inputs = (0, 1)
@@ -87,25 +93,30 @@ class GridSample(Function):
         pts = grid.reshape(n, -1, 2)                            # (N, P, 2), P = Ho Wo
         ix, dix = source_index(pts[..., 0], w, padding_mode, align_corners)
         iy, diy = source_index(pts[..., 1], h, padding_mode, align_corners)
+        row = w + 2 * PAD
         if mode == "nearest":
-            corners, self.weights = [_corner(np.rint(ix), np.rint(iy), w, h)], [None]
+            corner, self.offsets, self.weights = _corner(np.rint(ix), np.rint(iy), w, h), (0,), [None]
         else:
             x0, y0 = np.floor(ix), np.floor(iy)
-            x1, y1 = x0 + 1, y0 + 1
-            wx0, wx1, wy0, wy1 = x1 - ix, ix - x0, y1 - iy, iy - y0
-            corners = [_corner(x0, y0, w, h), _corner(x1, y0, w, h), _corner(x0, y1, w, h), _corner(x1, y1, w, h)]
-            self.weights = [wx0 * wy0, wx1 * wy0, wx0 * wy1, wx1 * wy1]   # nw, ne, sw, se
+            wx1, wy1 = ix - x0, iy - y0
+            wx0, wy0 = 1 - wx1, 1 - wy1
+            corner, self.offsets = _corner(x0, y0, w, h), (0, 1, row, row + 1)   # nw, ne, sw, se
+            self.weights = [wx0 * wy0, wx1 * wy0, wx0 * wy1, wx1 * wy1]
             self.factors = (wx0, wx1, wy0, wy1)
-        plane = (h + 2) * (w + 2)
-        base = (np.arange(n * c, dtype=np.intp) * plane).reshape(n, c, 1)
-        self.index = [base + k[:, None, :] for k in corners]   # (N, C, P) into the padded image, flat
-        self.xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).reshape(-1)
-        self.shape, self.scales = (n, c, h, w, out_hw), (dix, diy)
+        plane = (h + 2 * PAD) * row
+        # (N, C, P) into the padded image, flat; a neighbour is the same index into a shifted view
+        self.index = (np.arange(n * c, dtype=np.intp) * plane).reshape(n, c, 1) + corner[:, None, :]
+        xp = np.pad(x, ((0, 0), (0, 0), (PAD, PAD), (PAD, PAD))).reshape(-1)
+        self.shape, self.scales, self.size = (n, c, h, w, out_hw), (dix, diy), xp.size
+        self.values = []                                        # the neighbours read, for dL/dgrid
         out = None
-        for index, weight in zip(self.index, self.weights):
-            v = np.take(self.xp, index)                         # (N, C, P)
-            if weight is not None:
-                v *= weight[:, None, :]
+        for offset, weight in zip(self.offsets, self.weights):
+            v = np.take(xp[offset:], self.index)                # (N, C, P)
+            if weight is None:
+                out = v
+                continue
+            self.values.append(v)
+            v = v * weight[:, None, :]
             out = v if out is None else np.add(out, v, out=out)
         return out.reshape(n, c, *out_hw)
 
@@ -113,15 +124,16 @@ class GridSample(Function):
         n, c, h, w, out_hw = self.shape
         g = grad.reshape(n, c, -1)                              # (N, C, P)
         gx = gg = None
-        if self.needs_input_grad[0]:   # one bincount over every (corner, sample, channel, point)
-            index = np.concatenate([i.ravel() for i in self.index])
-            weights = np.concatenate([(g if wt is None else g * wt[:, None, :]).ravel() for wt in self.weights])
-            gx = np.bincount(index, weights, minlength=n * c * (h + 2) * (w + 2)).astype(grad.dtype, copy=False)
-            gx = gx.reshape(n, c, h + 2, w + 2)[:, :, 1:-1, 1:-1]
+        if self.needs_input_grad[0]:   # a bincount per neighbour at the shared index, added at its offset
+            index, flat = self.index.ravel(), np.zeros(self.size, np.float64)
+            for offset, wt in zip(self.offsets, self.weights):
+                part = np.bincount(index, (g if wt is None else g * wt[:, None, :]).ravel())
+                flat[offset:offset + part.size] += part
+            gx = flat.astype(grad.dtype, copy=False).reshape(n, c, h + 2 * PAD, w + 2 * PAD)[:, :, PAD:-PAD, PAD:-PAD]
         if self.needs_input_grad[1]:
             gg = np.zeros((n,) + tuple(out_hw) + (2,), grad.dtype)
-            if len(self.index) == 4:    # bilinear: the weights' gradient (nearest's grid gradient is 0)
-                nw, ne, sw, se = (np.take(self.xp, i) for i in self.index)
+            if len(self.offsets) == 4:    # bilinear: the weights' gradient (nearest's grid gradient is 0)
+                nw, ne, sw, se = self.values
                 wx0, wx1, wy0, wy1 = (a[:, None, :] for a in self.factors)
                 dix = ((wy0 * (ne - nw) + wy1 * (se - sw)) * g).sum(1) * self.scales[0]
                 diy = ((wx0 * (sw - nw) + wx1 * (se - ne)) * g).sum(1) * self.scales[1]
