@@ -3,7 +3,7 @@ and reflection padding, forward and backward side by side.
 
 A grid point (x, y) in [-1, 1] becomes a pixel position (PyTorch's rule, with d(pixel)/d(point) beside
 it), then its four neighbours (or its nearest pixel) are gathered from the flattened image, one
-vectorised gather per neighbour; the backward adds the gradient back with one bincount.
+vectorised gather per neighbour; the backward adds the gradient back with np.add.at.
 """
 from __future__ import annotations
 
@@ -124,12 +124,11 @@ class GridSample(Function):
         n, c, h, w, out_hw = self.shape
         g = grad.reshape(n, c, -1)                              # (N, C, P)
         gx = gg = None
-        if self.needs_input_grad[0]:   # a bincount per neighbour at the shared index, added at its offset
-            index, flat = self.index.ravel(), np.zeros(self.size, np.float64)
+        if self.needs_input_grad[0]:   # each neighbour's share added at the shared index, in a view at its offset
+            index, flat = self.index.ravel(), np.zeros(self.size, grad.dtype)
             for offset, wt in zip(self.offsets, self.weights):
-                part = np.bincount(index, (g if wt is None else g * wt[:, None, :]).ravel())
-                flat[offset:offset + part.size] += part
-            gx = flat.astype(grad.dtype, copy=False).reshape(n, c, h + 2 * PAD, w + 2 * PAD)[:, :, PAD:-PAD, PAD:-PAD]
+                np.add.at(flat[offset:], index, (g if wt is None else g * wt[:, None, :]).ravel())
+            gx = flat.reshape(n, c, h + 2 * PAD, w + 2 * PAD)[:, :, PAD:-PAD, PAD:-PAD]
         if self.needs_input_grad[1]:
             gg = np.zeros((n,) + tuple(out_hw) + (2,), grad.dtype)
             if len(self.offsets) == 4:    # bilinear: the weights' gradient (nearest's grid gradient is 0)
