@@ -106,8 +106,8 @@ def _like(t, dtype, floats_only: str | None = None):
     names when it refuses another dtype (rand_like and randn_like of an integer tensor)."""
     a = t._data if isinstance(t, Tensor) else np.asarray(t)
     d = a.dtype if dtype is None else dtypes.as_dtype(dtype)
-    if floats_only is not None and d.kind != "f":
-        raise dtypes.no_kernel(floats_only, d)
+    if floats_only is not None:
+        dtypes.need_float(d, floats_only)
     return a, d
 
 

@@ -179,6 +179,13 @@ def no_kernel(kernel: str, dtype) -> NotImplementedError:
     return NotImplementedError(f"\"{kernel}\" not implemented for '{type_name(dtype)}'")
 
 
+def need_float(dtype, kernel: str) -> None:
+    """Raise :func:`no_kernel` for ``kernel`` unless ``dtype`` is floating point (PyTorch's float-only
+    kernels: frac, round with decimals, leaky_relu, randn_like, log_normal_, grid_sample...)."""
+    if np.dtype(dtype).kind != "f":
+        raise no_kernel(kernel, dtype)
+
+
 def is_float(dtype: np.dtype) -> bool:
     return dtype.kind == "f"
 

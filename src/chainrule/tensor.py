@@ -574,9 +574,12 @@ class Tensor(TensorBase):
 
     def random_(self, *bounds, generator=None, **named):
         """x.random_(), x.random_(to), x.random_(from, to) (also ``from=``/``to=`` by name)."""
-        if len(bounds) == 1 and "to" not in named:
-            bounds = (0, bounds[0])
-        frm, to = (list(bounds) + [named.get("from", 0), named.get("to")][len(bounds):])[:2]
+        if len(bounds) == 2:
+            frm, to = bounds
+        elif bounds:                  # random_(to), or random_(from, to=...)
+            frm, to = (bounds[0], named["to"]) if "to" in named else (0, bounds[0])
+        else:
+            frm, to = named.get("from", 0), named.get("to")
         return _inplace.fill_(self, "random_", _ops.sampling.random_(self, frm, to, generator=generator))
 
     def bernoulli(self, p=None, *, generator=None): return _ops.sampling.bernoulli(self, p, generator=generator)

@@ -51,15 +51,16 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
     """Each run of equal neighbours (elements of the flattened input, or slices along ``dim``) kept
     once, in order; with the inverse positions (each element's run) and the runs' lengths when asked."""
     x = as_tensor(input)
-    d = x._data.reshape(-1) if dim is None else np.moveaxis(x._data, args.dim(dim, x.ndim, "unique_consecutive"), 0)
+    axis = None if dim is None else args.dim(dim, x.ndim, "unique_consecutive")
+    d = x._data.reshape(-1) if axis is None else np.moveaxis(x._data, axis, 0)
     flat = d.reshape(len(d), -1) if len(d) else d.reshape(0, 1)
     starts = np.ones(len(d), bool)
     starts[1:] = np.any(flat[1:] != flat[:-1], axis=1)
     run = np.cumsum(starts) - 1
-    values = d[starts] if dim is None else np.moveaxis(d[starts], 0, dim % x.ndim)
+    values = d[starts] if axis is None else np.moveaxis(d[starts], 0, axis)
     out = [make(np.ascontiguousarray(values))]
     if return_inverse:
-        out.append(make(run.astype(np.int64).reshape(x.shape if dim is None else -1)))
+        out.append(make(run.astype(np.int64).reshape(x.shape if axis is None else -1)))
     if return_counts:
         out.append(make(np.diff(np.append(np.flatnonzero(starts), len(d))).astype(np.int64)))
     return out[0] if len(out) == 1 else tuple(out)

@@ -185,8 +185,7 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
 
 def leaky_relu(x, negative_slope: float = 0.01):
     x = as_tensor(x)
-    if x._data.dtype.kind != "f":  # PyTorch has no kernel for them (the slope would be truncated away)
-        raise dtypes.no_kernel("leaky_relu_cpu", x._data.dtype)
+    dtypes.need_float(x._data.dtype, "leaky_relu_cpu")  # an integer would truncate the slope away
     return LeakyReLU.apply(x, negative_slope=negative_slope)
 
 

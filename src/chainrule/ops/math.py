@@ -26,8 +26,7 @@ reciprocal = unary(Reciprocal, "reciprocal", "1 / x elementwise (integer inputs 
 def frac(input):  # noqa: A002
     """The fractional part x - trunc(x), with x's sign (PyTorch has no kernel for integers or bools)."""
     x = as_tensor(input)
-    if x._data.dtype.kind != "f":
-        raise dtypes.no_kernel("frac_cpu", x._data.dtype)
+    dtypes.need_float(x._data.dtype, "frac_cpu")
     return Frac.apply(x)
 
 
@@ -64,8 +63,7 @@ def round(input, *, decimals: int = 0):  # noqa: A001,A002
     if not decimals:
         return _round(input)
     x = as_tensor(input)
-    if x._data.dtype.kind != "f":
-        raise dtypes.no_kernel("round_cpu", x._data.dtype)
+    dtypes.need_float(x._data.dtype, "round_cpu")
     return Flat.apply(x, fn="round", decimals=int(decimals))
 trunc = fix = _flat("trunc", "Each element rounded toward zero")
 

@@ -51,8 +51,8 @@ def _draw(rng, p, k, replacement):
 def bernoulli(input, p=None, *, generator=None):  # noqa: A002
     """0 or 1 per element, 1 with the probability ``input`` (or ``p``), in the input's dtype."""
     x = as_tensor(input)
-    if p is None and x._data.dtype.kind != "f":
-        raise dtypes.no_kernel("bernoulli_tensor_cpu_p_", x._data.dtype)
+    if p is None:
+        dtypes.need_float(x._data.dtype, "bernoulli_tensor_cpu_p_")
     prob = x._data if p is None else np.broadcast_to(np.asarray(p, np.float64), x.shape)
     if ((prob < 0) | (prob > 1)).any() or np.isnan(prob).any():
         raise RuntimeError("bernoulli: all elements of input must be in [0, 1]")
@@ -90,7 +90,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires
     return t
 
 
-def _continuous(x, name: str, law: str) -> None:
+def _continuous(x, law: str) -> None:
     if x._data.dtype.kind != "f":
         raise RuntimeError(f"{law} distribution is a continuous probability distribution. dtype must be a floating "
                            f"point but you specified {dtypes.type_name(x._data.dtype)}")
@@ -98,7 +98,7 @@ def _continuous(x, name: str, law: str) -> None:
 
 def exponential_(x, lambd=1.0, *, generator=None):
     """Draws for ``x.exponential_(lambd)``: rate ``lambd`` (mean 1 / lambd)."""
-    _continuous(x, "exponential_", "Exponential")
+    _continuous(x, "Exponential")
     if not lambd > 0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
     return resolve(generator).exponential(1.0 / lambd, x.shape)
@@ -113,7 +113,7 @@ def geometric_(x, p, *, generator=None):
 
 def cauchy_(x, median=0.0, sigma=1.0, *, generator=None):
     """Draws for ``x.cauchy_(median, sigma)``."""
-    _continuous(x, "cauchy_", "Cauchy")
+    _continuous(x, "Cauchy")
     if not sigma > 0:
         raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma:g}")
     return median + sigma * resolve(generator).standard_cauchy(x.shape)
@@ -121,8 +121,7 @@ def cauchy_(x, median=0.0, sigma=1.0, *, generator=None):
 
 def log_normal_(x, mean=1.0, std=2.0, *, generator=None):
     """Draws for ``x.log_normal_(mean, std)``: e^N(mean, std^2)."""
-    if x._data.dtype.kind != "f":
-        raise dtypes.no_kernel("log_normal_cpu", x._data.dtype)
+    dtypes.need_float(x._data.dtype, "log_normal_cpu")
     if not std > 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std:g}")
     return resolve(generator).lognormal(mean, std, x.shape)

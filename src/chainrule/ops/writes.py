@@ -11,7 +11,7 @@ from chainrule import dtypes
 from chainrule.core import DtypeError, ShapeError, TensorBase, make
 from chainrule.ops import args
 from chainrule.ops.convert import as_tensor
-from chainrule.ops.index import _check_along, _from_end
+from chainrule.ops.index import _from_end
 from chainrule.rules.index import IndexAdd, IndexCopy, IndexFill, ScatterReduce
 
 REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")

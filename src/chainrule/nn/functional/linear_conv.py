@@ -87,14 +87,20 @@ def _conv_padding(padding, kernel, dilation, stride, op: str) -> tuple:
 _KERNEL_NAMES = {1: "k", 2: "kH, kW", 3: "kD, kH, kW"}
 
 
+def _weight(weight, dims: int, op: str, channels: str) -> Tensor:
+    """A convolution's weight as a tensor of dims + 2 axes, (``channels``, kernel...), or one line naming
+    the layout ``op`` expects."""
+    w = as_tensor(weight)
+    if w.ndim != dims + 2:
+        raise ValueError(f"{op}: weight must be {dims + 2}-d ({channels}, {_KERNEL_NAMES[dims]}), got shape {w.shape}")
+    return w
+
+
 def _convnd(input, weight, bias, stride, padding, dilation, groups: int, dims: int) -> Tensor:  # noqa: A002
     """conv1d, conv2d and conv3d: the arguments checked, then the one Conv rule."""
     op = f"conv{dims}d"
     x, unbatched = _spatial_input(input, dims, op)
-    w = as_tensor(weight)
-    if w.ndim != dims + 2:
-        raise ValueError(f"{op}: weight must be {dims + 2}-d (out_channels, in_channels / groups, "
-                         f"{_KERNEL_NAMES[dims]}), got shape {w.shape}")
+    w = _weight(weight, dims, op, "out_channels, in_channels / groups")
     stride = _ntuple(stride, dims, "stride", op)
     dilation = _ntuple(dilation, dims, "dilation", op)
     if min(stride) < 1 or min(dilation) < 1:
@@ -161,10 +167,7 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
     """conv_transpose1d, 2d and 3d: the arguments checked, then the one ConvTranspose rule."""
     op = f"conv_transpose{dims}d"
     x, unbatched = _spatial_input(input, dims, op)
-    w = as_tensor(weight)
-    if w.ndim != dims + 2:
-        raise ValueError(f"{op}: weight must be {dims + 2}-d (in_channels, out_channels / groups, "
-                         f"{_KERNEL_NAMES[dims]}), got shape {w.shape}")
+    w = _weight(weight, dims, op, "in_channels, out_channels / groups")
     st, dil = _ntuple(stride, dims, "stride", op), _ntuple(dilation, dims, "dilation", op)
     pd = _ntuple(padding, dims, "padding", op)
     opad = _ntuple(output_padding, dims, "output_padding", op)

@@ -263,8 +263,7 @@ def grid_sample(input, grid, mode: str = "bilinear", padding_mode: str = "zeros"
         if x.shape[axis] == 0:
             raise ShapeError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but input has "
                              f"sizes {list(x.shape)} with dimension {axis} being empty")
-    if x._data.dtype.kind != "f":
-        raise dtypes.no_kernel("grid_sampler_2d_cpu_kernel_impl", x._data.dtype)
+    dtypes.need_float(x._data.dtype, "grid_sampler_2d_cpu_kernel_impl")
     if g._data.dtype != x._data.dtype:
         raise DtypeError(f"expected scalar type {dtypes.type_name(x._data.dtype)} but found "
                          f"{dtypes.type_name(g._data.dtype)}")
